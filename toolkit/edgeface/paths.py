@@ -1,0 +1,43 @@
+"""Where edgeface keeps its cache: `$EDGEFACE_HOME`, default `~/.cache/edgeface`.
+
+Layout (all outside the repository; nothing here is ever committed):
+    files/<repo alias>/<upstream path>   verified upstream files, byte for byte
+    assets/<name>.npz                    arrays derived from them (pickles converted safely)
+    onnx/                                exported ONNX graphs + JSON sidecars
+    tflite/                              converted TFLite models + manifests
+    calibration/                         calibration sets (.npz)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def home(override: str | os.PathLike | None = None) -> Path:
+    if override is not None:
+        return Path(override).expanduser()
+    env = os.environ.get("EDGEFACE_HOME")
+    if env:
+        return Path(env).expanduser()
+    return Path("~/.cache/edgeface").expanduser()
+
+
+def files_dir(root: Path | None = None) -> Path:
+    return (root or home()) / "files"
+
+
+def assets_dir(root: Path | None = None) -> Path:
+    return (root or home()) / "assets"
+
+
+def onnx_dir(root: Path | None = None) -> Path:
+    return (root or home()) / "onnx"
+
+
+def tflite_dir(root: Path | None = None) -> Path:
+    return (root or home()) / "tflite"
+
+
+def calibration_dir(root: Path | None = None) -> Path:
+    return (root or home()) / "calibration"
