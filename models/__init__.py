@@ -1,0 +1,1 @@
+"""Data folder installed as an edgeface subpackage (see pyproject.toml package-dir); holds TOML only."""
