@@ -78,6 +78,152 @@ def info():
     out.print(cache_table())
 
 
+def _parse_size(text: str) -> tuple:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+        return w, h
+    except ValueError:
+        raise EdgefaceError(f"size '{text}' is not WIDTHxHEIGHT (e.g. 640x480)") from None
+
+
+def _status(message: str):
+    return console.status(message, spinner="dots")
+
+
+@app.command()
+def export(
+    model: str = typer.Option("all", "--model", "-m", help="mb05 | mb1 | faceboxes | all (mb05 + faceboxes)."),
+    detector_size: str = typer.Option("640x480", "--detector-size", help="Fixed FaceBoxes input WIDTHxHEIGHT (multiples of 32)."),
+    force: bool = typer.Option(False, "--force", help="Export again even if a verified export is cached."),
+):
+    """PyTorch checkpoint -> ONNX, verified against torch on real crops/frames (writes ONNX + JSON sidecar)."""
+    from . import export as ex
+    from . import paths
+    from .assets import file_path
+
+    w, h = _parse_size(detector_size)
+    names = ["mb05", "faceboxes"] if model == "all" else [model]
+    out_dir = paths.onnx_dir()
+    for m in names:
+        with _status(f"exporting {m} to ONNX and verifying against torch"):
+            if m in ("mb05", "mb1"):
+                results = [ex.export_regressor(file_path(m, "checkpoint"), m, out_dir, force=force,
+                                               detector_checkpoint=file_path("faceboxes", "checkpoint"))]
+            elif m == "faceboxes":
+                ck = file_path("faceboxes", "checkpoint")
+                results = [ex.export_detector(ck, out_dir, width=w, height=h, int8_friendly=f, force=force) for f in (False, True)]
+            else:
+                raise EdgefaceError(f"unknown model '{m}': use mb05, mb1, faceboxes or all")
+        for r in results:
+            tag = "cached" if r.cached else "exported"
+            out.print(f"[green]ok[/] {r.name:32s} {r.onnx_path}  ({tag}; max |onnx - torch| = {r.max_abs_diff:.2e} on {r.n_samples} samples)")
+
+
+@app.command()
+def calibrate(
+    sources: Optional[List[str]] = typer.Argument(None, help="Images, folders or videos with faces (default: the recipe's sample media)."),
+    out_file: Optional[Path] = typer.Option(None, "--out", "-o", help="Output .npz (default: the cache's default set)."),
+    count: Optional[int] = typer.Option(None, "--count", "-n", help="Regressor samples (default from the recipe: 300)."),
+    detector_count: Optional[int] = typer.Option(None, "--detector-count", help="Detector frames (default from the recipe: 48)."),
+    recipe: Optional[Path] = typer.Option(None, "--recipe", help="Recipe TOML (default: calibration/default.toml)."),
+    detector_size: str = typer.Option("640x480", "--detector-size", help="Detector input WIDTHxHEIGHT the set is made for."),
+):
+    """Build an INT8 calibration set of real face crops and frames, made by the runtime's preprocessing."""
+    from . import calibrate as cal_mod
+    from .convert import ConvertOptions, _export_sources, _float_detector
+
+    w, h = _parse_size(detector_size)
+    rec = cal_mod.load_recipe(recipe)
+    if sources:
+        for s in sources:
+            if not s.startswith("samples:") and not Path(s).expanduser().exists():
+                raise EdgefaceError(f"calibration source {s} does not exist")
+        rec.regressor_sources = list(sources)
+        rec.detector_sources = list(sources)
+        rec.name = "custom"
+    ref_det = _export_sources("faceboxes", ConvertOptions(detector_size=(w, h)), None, lambda m: None)[0]
+    with _status("finding faces and building the calibration set") as st:
+        cal = cal_mod.build(rec, _float_detector(ref_det), None, count, detector_count,
+                            progress=lambda label: st.update(f"finding faces: {label}"))
+    dest = out_file or cal_mod.default_path(None, (w, h))
+    cal_mod.save(cal, dest)
+    m = cal.meta
+    out.print(f"[green]ok[/] {dest}: {m['regressor']['count']} face crops ({m['regressor']['faces_found']} faces in "
+              f"{m['regressor']['frames']} frames), {m['detector']['count']} detector frames; digest {cal.digest[:16]}")
+
+
+def _print_conversion(r) -> None:
+    for v in r.variants:
+        ver = v.manifest["verification"]
+        size = v.manifest["size_bytes"] / 1e6
+        checks = "; ".join(ver["checks"])
+        out.print(f"[green]ok[/] {r.name}_{v.variant:13s} {size:5.2f} MB  {'(cached) ' if r.cached else ''}{checks}")
+        out.print(f"     {v.path}")
+
+
+@app.command()
+def convert(
+    model: str = typer.Option("all", "--model", "-m", help="mb05 | mb1 | faceboxes | all (mb05 + faceboxes)."),
+    int8: bool = typer.Option(False, "--int8", help="Also full-INT8 models calibrated on real faces (+ float-I/O variant)."),
+    fp16: bool = typer.Option(False, "--fp16", help="Also float16-weight models."),
+    onnx: Optional[Path] = typer.Option(None, "--onnx", help="Convert this ONNX instead of exporting the checkpoint."),
+    calibration: Optional[Path] = typer.Option(None, "--calibration", help="Calibration set from `edgeface calibrate`."),
+    detector_size: str = typer.Option("640x480", "--detector-size", help="Detector input WIDTHxHEIGHT."),
+    input_dtype: str = typer.Option("uint8", "--input-dtype", help="INT8 model input: uint8 (raw pixels) | int8 | float32."),
+    output_dtype: str = typer.Option("float32", "--output-dtype", help="INT8 model output: float32 | int8 | uint8."),
+    force: bool = typer.Option(False, "--force", help="Convert again even if cached."),
+):
+    """ONNX -> TFLite (float32 / float16 / INT8), verified against the ONNX original, with manifests."""
+    from .convert import ConvertOptions, convert as do_convert
+
+    if onnx is not None and model == "all":
+        raise EdgefaceError("--onnx converts one model: name it with --model mb05|mb1|faceboxes")
+    opts = ConvertOptions(int8=int8, fp16=fp16, onnx=onnx, calibration=calibration, detector_size=_parse_size(detector_size),
+                          input_dtype=input_dtype, output_dtype=output_dtype, force=force)
+    with _status("converting") as st:
+        results = do_convert([model], opts, log=lambda msg: (st.update(msg), console.print(f"[dim]{msg}[/]")))
+    for r in results:
+        _print_conversion(r)
+
+
+@app.command()
+def verify(
+    model: Path = typer.Argument(..., help="A converted .tflite (its manifest .json beside it)."),
+):
+    """Re-run the verification of a converted model against its ONNX original on held-out data."""
+    from . import calibrate as cal_mod, verify as ver
+    from .assets import load_param_stats, load_sparse_bases
+    from .convert import _float_detector
+    from .interpreter import TFLiteModel, read_manifest
+    from .onnx_backend import OnnxModel
+    from .registry import get_card
+
+    man = read_manifest(model)
+    ref = OnnxModel(Path(man["reference_onnx"]["path"]), mean=man["preprocessing_in_graph"]["mean"], std=man["preprocessing_in_graph"]["std"])
+    test = TFLiteModel(model, manifest=man)
+    card = get_card(man["model"])
+    det_ref = Path(man["reference_onnx"]["path"]) if man["kind"] == "detector" else None
+    if det_ref is None:
+        from .convert import ConvertOptions, _export_sources
+
+        det_ref = _export_sources("faceboxes", ConvertOptions(), None, lambda m: None)[0]
+    with _status("verifying on held-out data"):
+        hold = cal_mod.holdout(cal_mod.load_recipe(), _float_detector(det_ref))
+        if man["kind"] == "regressor":
+            st = load_param_stats()
+            rep = ver.regressor_report(ref, test, hold["crops"], st.mean, st.std, load_sparse_bases(), not man["variant"].startswith("int8"))
+        else:
+            rep = ver.detector_report(ref, test, hold["frames"], not man["variant"].startswith("int8"), card.int8.get("min_iou", 0.85))
+    checks = ver.checks_for(man["kind"], man["variant"], rep, card.int8, None)
+    for k, v in rep.items():
+        if isinstance(v, (int, float)):
+            out.print(f"  {k:28s} {v:.6g}")
+    for c in checks:
+        out.print(("[green]" if c.ok else "[red]") + c.line() + "[/]")
+    if not all(c.ok for c in checks):
+        raise EdgefaceError(f"{model.name} fails verification", exit_code=3)
+
+
 def main(argv: Optional[list] = None) -> None:
     try:
         app(args=argv, standalone_mode=False)

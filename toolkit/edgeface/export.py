@@ -1,0 +1,636 @@
+"""PyTorch checkpoints -> ONNX (opset 13, fixed shapes), verified with onnxruntime on real data.
+
+Each export writes `<out_dir>/<name>.onnx` and a JSON sidecar `<out_dir>/<name>.json` that
+describes the input contract (shape, layout, colour order, normalization), the outputs, the
+source checkpoint (path + sha256), tool versions and the measured ONNX-vs-torch difference.
+Names: "mb05", "mb1", "faceboxes_<W>x<H>" and "faceboxes_<W>x<H>_int8friendly".
+
+An export is skipped when both files exist, the ONNX digest matches the sidecar and the
+sidecar names the same checkpoint digest (pass force=True to redo it). Nothing half-written
+is ever left: the ONNX file is exported and verified under a temporary name first.
+
+Verification data (see `sample_frames` / `sample_crops`) comes from the sample media in the
+upstream layout `<root>/<repo alias>/<upstream path>`, i.e. the edgeface file cache
+(`edgeface.paths.files_dir()`) or a local mirror folder.
+
+torch, onnx and onnxruntime (the `convert` extra) are imported only when needed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+from edgeface import paths
+from edgeface.errors import EdgefaceError, MissingAssetError, VerificationError
+from edgeface.fileio import atomic_path, sha256_file, write_json_atomic
+
+SIDECAR_FORMAT = "edgeface-onnx-sidecar"
+SIDECAR_VERSION = 1
+OPSET = 13
+VERIFY_TOL = 1e-4
+
+REGRESSOR_ARCHS = ("mb05", "mb1")
+REGRESSOR_SIZE = 120
+REGRESSOR_MEAN = (127.5, 127.5, 127.5)
+REGRESSOR_STD = (128.0, 128.0, 128.0)
+NUM_PARAMS = 62
+
+DETECTOR_DEFAULT_SIZE = (640, 480)  # width, height
+DETECTOR_MEAN = (104.0, 117.0, 123.0)  # BGR
+DETECTOR_STD = (1.0, 1.0, 1.0)
+DETECTOR_SIZE_MULTIPLE = 32
+# Same values as edgeface.torch_nets.PRIOR_CONFIG (kept here so this module imports without torch).
+PRIOR_CONFIG = {
+    "min_sizes": [[32, 64, 128], [256], [512]],
+    "steps": [32, 64, 128],
+    "variance": [0.1, 0.2],
+    "clip": False,
+}
+ANCHORS_PER_LOCATION = (21, 1, 1)
+
+# Sample media in the upstream layout <root>/<repo alias>/<path>.
+SAMPLE_PHOTOS = (
+    ("emma", "3ddfa_v2/examples/inputs/emma.jpg"),
+    ("trump_hillary", "3ddfa_v2/examples/inputs/trump_hillary.jpg"),
+    ("jianzhuguo", "3ddfa_v2/examples/inputs/JianzhuGuo.jpg"),
+    ("group", "3ddfa_v1/samples/5.png"),
+)
+SAMPLE_VIDEO = ("obama", "3ddfa_v1/demo@obama/obama.mp4")
+DETECTOR_CHECKPOINT_PATH = "3ddfa_v2/FaceBoxes/weights/FaceBoxesProd.pth"
+DEFAULT_VIDEO_FRAMES = (0, 52, 105, 157)
+
+
+@dataclass
+class ExportResult:
+    name: str
+    variant: str  # "standard" | "int8friendly"
+    onnx_path: Path
+    sidecar_path: Path
+    max_abs_diff: float  # ONNX (onnxruntime) vs torch, over all outputs and samples
+    n_samples: int
+    cached: bool  # True when an up-to-date export was found and reused
+    export_seconds: float  # of the export that produced the files (from the sidecar when cached)
+    onnx_bytes: int
+
+
+# ----------------------------------------------------------------------------- names, sizes
+
+def regressor_name(arch: str) -> str:
+    _check_arch(arch)
+    return arch
+
+
+def detector_name(width: int = DETECTOR_DEFAULT_SIZE[0], height: int = DETECTOR_DEFAULT_SIZE[1],
+                  int8_friendly: bool = False) -> str:
+    check_detector_size(width, height)
+    return f"faceboxes_{width}x{height}" + ("_int8friendly" if int8_friendly else "")
+
+
+def check_detector_size(width: int, height: int) -> None:
+    """Raise EdgefaceError unless width and height are positive multiples of 32."""
+    m = DETECTOR_SIZE_MULTIPLE
+    for label, v in (("width", width), ("height", height)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0 or v % m:
+            raise EdgefaceError(
+                f"detector {label} {v!r} is not a positive multiple of {m}: "
+                f"pick a size such as 640x480, 320x256 or 480x352")
+
+
+def detector_num_priors(width: int, height: int) -> int:
+    return sum(math.ceil(height / s) * math.ceil(width / s) * a
+               for s, a in zip(PRIOR_CONFIG["steps"], ANCHORS_PER_LOCATION))
+
+
+def _check_arch(arch: str) -> None:
+    if arch not in REGRESSOR_ARCHS:
+        raise EdgefaceError(f"unknown regressor {arch!r}: use one of {', '.join(REGRESSOR_ARCHS)}")
+
+
+# ----------------------------------------------------------------------------- preprocessing
+
+def _check_image(image: np.ndarray, what: str) -> None:
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        desc = f"{image.dtype} {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
+        raise EdgefaceError(f"{what} must be a BGR uint8 HxWx3 image, got {desc}")
+
+
+def letterbox(image: np.ndarray, width: int, height: int) -> tuple[np.ndarray, float]:
+    """Scale a BGR uint8 image to fit width x height keeping its aspect (cv2.INTER_LINEAR),
+    place it top-left and pad right/bottom with the mean colour. Returns (canvas, scale);
+    a canvas pixel (x, y) is image pixel (x / scale, y / scale)."""
+    _check_image(image, "frame")
+    h, w = image.shape[:2]
+    scale = min(width / w, height / h)
+    nw, nh = min(width, max(1, round(w * scale))), min(height, max(1, round(h * scale)))
+    canvas = np.empty((height, width, 3), np.uint8)
+    canvas[:] = np.array(DETECTOR_MEAN, np.uint8)
+    resized = image if (nw, nh) == (w, h) else cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
+    canvas[:nh, :nw] = resized
+    return canvas, scale
+
+
+def detector_blob(image: np.ndarray) -> np.ndarray:
+    """BGR uint8 HxWx3 -> float32 1x3xHxW, x - (104, 117, 123), std 1."""
+    _check_image(image, "detector input")
+    x = image.astype(np.float32) - np.array(DETECTOR_MEAN, np.float32)
+    return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
+
+
+def regressor_blob(crop: np.ndarray) -> np.ndarray:
+    """BGR uint8 120x120x3 crop -> float32 1x3x120x120, (x - 127.5) / 128."""
+    _check_image(crop, "regressor crop")
+    if crop.shape[:2] != (REGRESSOR_SIZE, REGRESSOR_SIZE):
+        raise EdgefaceError(f"regressor crop must be {REGRESSOR_SIZE}x{REGRESSOR_SIZE}, got "
+                            f"{crop.shape[1]}x{crop.shape[0]}: resize it with cv2.INTER_LINEAR first")
+    x = (crop.astype(np.float32) - np.array(REGRESSOR_MEAN, np.float32)) / np.array(REGRESSOR_STD, np.float32)
+    return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
+
+
+def roi_box_from_bbox(bbox: Sequence[float]) -> tuple[float, float, float, float]:
+    """The square regressor ROI around a detector box (x0, y0, x1, y1), as in 3DDFA_V2:
+    side int(1.58 x mean box side), centre moved down by 0.14 x mean side."""
+    x0, y0, x1, y1 = (float(v) for v in bbox[:4])
+    side = (x1 - x0 + y1 - y0) / 2.0
+    cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0 + 0.14 * side
+    size = float(int(side * 1.58))
+    return (cx - size / 2, cy - size / 2, cx + size / 2, cy + size / 2)
+
+
+def crop_roi(image: np.ndarray, roi: Sequence[float], size: int = REGRESSOR_SIZE) -> np.ndarray:
+    """Cut the (rounded) ROI out of the image, zero-filling outside it, resize to size x size."""
+    _check_image(image, "image")
+    h, w = image.shape[:2]
+    sx, sy, ex, ey = (int(round(v)) for v in roi[:4])
+    if ex <= sx or ey <= sy:
+        raise EdgefaceError(f"empty crop box {tuple(roi)}")
+    out = np.zeros((ey - sy, ex - sx, 3), np.uint8)
+    ax, ay, bx, by = max(sx, 0), max(sy, 0), min(ex, w), min(ey, h)
+    if bx > ax and by > ay:
+        out[ay - sy:by - sy, ax - sx:bx - sx] = image[ay:by, ax:bx]
+    return cv2.resize(out, (size, size), interpolation=cv2.INTER_LINEAR)
+
+
+# ----------------------------------------------------------------------------- sample media
+
+def _media_root(root: str | os.PathLike | None) -> Path:
+    return Path(root) if root is not None else paths.files_dir()
+
+
+def read_video_frames(path: str | os.PathLike, indices: Sequence[int]) -> list[np.ndarray]:
+    """Decode the given frame indices (BGR uint8) with PyAV, ignoring MP4 edit lists."""
+    try:
+        import av
+    except ImportError as exc:
+        raise EdgefaceError("reading sample video frames needs PyAV: pip install 'edgeface[video]'") from exc
+    wanted = sorted(set(int(i) for i in indices))
+    got: dict[int, np.ndarray] = {}
+    with av.open(str(path), options={"ignore_editlist": "1"}) as container:
+        for i, frame in enumerate(container.decode(container.streams.video[0])):
+            if i in wanted:
+                got[i] = frame.to_ndarray(format="bgr24")
+            if wanted and i >= wanted[-1]:
+                break
+    missing = [i for i in wanted if i not in got]
+    if missing:
+        raise EdgefaceError(f"{path} has no frame {missing[0]} (decoded {len(got)} of the wanted frames)")
+    return [got[i] for i in indices]
+
+
+def sample_images(media_root: str | os.PathLike | None = None,
+                  video_frames: Sequence[int] = DEFAULT_VIDEO_FRAMES) -> list[tuple[str, np.ndarray]]:
+    """(name, BGR uint8 image) of the sample photos plus a few obama.mp4 frames.
+
+    media_root holds the files in the upstream layout (default: the edgeface file cache)."""
+    root = _media_root(media_root)
+    out: list[tuple[str, np.ndarray]] = []
+    for name, rel in SAMPLE_PHOTOS:
+        p = root / rel
+        if not p.is_file():
+            raise MissingAssetError(f"sample photo {p} is missing: run `edgeface fetch samples`")
+        img = cv2.imread(str(p), cv2.IMREAD_COLOR)
+        if img is None:
+            raise EdgefaceError(f"cannot decode {p}: re-fetch it with `edgeface fetch samples --force`")
+        out.append((name, img))
+    if video_frames:
+        name, rel = SAMPLE_VIDEO
+        p = root / rel
+        if not p.is_file():
+            raise MissingAssetError(f"sample video {p} is missing: run `edgeface fetch samples`")
+        for i, frame in zip(video_frames, read_video_frames(p, video_frames)):
+            out.append((f"{name}#{i}", frame))
+    return out
+
+
+def sample_frames(media_root: str | os.PathLike | None = None,
+                  video_frames: Sequence[int] = DEFAULT_VIDEO_FRAMES) -> list[np.ndarray]:
+    """The real frames the detector export is verified on (any size; letterboxed at export)."""
+    return [img for _, img in sample_images(media_root, video_frames)]
+
+
+def _prior_boxes(width: int, height: int) -> np.ndarray:
+    """Priors (cx, cy, w, h) normalized to the input size, in the row order of loc/conf."""
+    rows = []
+    for step, min_sizes in zip(PRIOR_CONFIG["steps"], PRIOR_CONFIG["min_sizes"]):
+        fh, fw = math.ceil(height / step), math.ceil(width / step)
+        template = []  # (x offset, y offset, size) of the anchors of one location, in order
+        for ms in min_sizes:
+            offs = {32: (0.0, 0.25, 0.5, 0.75), 64: (0.0, 0.5)}.get(ms, (0.5,))
+            template += [(ox, oy, ms) for oy in offs for ox in offs]
+        t = np.array(template, np.float64)
+        ii, jj = np.meshgrid(np.arange(fh), np.arange(fw), indexing="ij")
+        cx = (jj[..., None] + t[:, 0]) * step / width
+        cy = (ii[..., None] + t[:, 1]) * step / height
+        sw = np.broadcast_to(t[:, 2] / width, cx.shape)
+        sh = np.broadcast_to(t[:, 2] / height, cx.shape)
+        rows.append(np.stack([cx, cy, sw, sh], -1).reshape(-1, 4))
+    return np.concatenate(rows).astype(np.float32)
+
+
+def _top_faces(loc: np.ndarray, conf: np.ndarray, width: int, height: int,
+               score_threshold: float, nms_iou: float = 0.3) -> np.ndarray:
+    """Minimal decode + greedy NMS (only to pick verification crops): rows x0, y0, x1, y1, score
+    in input pixels, best first. The pipeline's detector decoding lives in edgeface.detect."""
+    pri = _prior_boxes(width, height)
+    v0, v1 = PRIOR_CONFIG["variance"]
+    c = pri[:, :2] + loc[:, :2] * v0 * pri[:, 2:]
+    s = pri[:, 2:] * np.exp(loc[:, 2:] * v1)
+    boxes = np.concatenate([c - s / 2, c + s / 2], 1) * np.array([width, height, width, height], np.float32)
+    scores = conf[:, 1]
+    keep = np.where(scores > score_threshold)[0]
+    keep = keep[np.argsort(-scores[keep], kind="stable")]
+    chosen = []
+    while keep.size:
+        i, keep = keep[0], keep[1:]
+        chosen.append(i)
+        b, rest = boxes[i], boxes[keep]
+        iw = np.clip(np.minimum(b[2], rest[:, 2]) - np.maximum(b[0], rest[:, 0]), 0, None)
+        ih = np.clip(np.minimum(b[3], rest[:, 3]) - np.maximum(b[1], rest[:, 1]), 0, None)
+        inter = iw * ih
+        area = lambda q: (q[..., 2] - q[..., 0]) * (q[..., 3] - q[..., 1])  # noqa: E731
+        keep = keep[inter / (area(b) + area(rest) - inter) <= nms_iou]
+    return np.concatenate([boxes[chosen], scores[chosen, None]], 1) if chosen else np.zeros((0, 5), np.float32)
+
+
+def sample_crops(detector_checkpoint: str | os.PathLike | None = None,
+                 media_root: str | os.PathLike | None = None,
+                 video_frames: Sequence[int] = DEFAULT_VIDEO_FRAMES,
+                 max_faces_per_image: int = 4, score_threshold: float = 0.5) -> list[np.ndarray]:
+    """120x120 BGR uint8 face crops from the sample media for verifying the regressor.
+
+    Faces are found by the torch FaceBoxes (image scaled to fit 1080x720 as in 3DDFA_V2),
+    the best `max_faces_per_image` per image; each crop is the 3DDFA_V2 square ROI resized
+    with cv2.INTER_LINEAR."""
+    import torch
+
+    from edgeface.torch_nets import load_detector
+
+    root = _media_root(media_root)
+    ckpt = Path(detector_checkpoint) if detector_checkpoint is not None else root / DETECTOR_CHECKPOINT_PATH
+    net = load_detector(ckpt)
+    crops = []
+    for _, img in sample_images(root, video_frames):
+        h, w = img.shape[:2]
+        scale = min(1.0, 720 / h, 1080 / w)
+        small = img if scale == 1.0 else cv2.resize(img, (int(w * scale), int(h * scale)),
+                                                    interpolation=cv2.INTER_LINEAR)
+        with torch.no_grad():
+            loc, conf = net(torch.from_numpy(detector_blob(small)))
+        sh, sw = small.shape[:2]
+        dets = _top_faces(loc[0].numpy(), conf[0].numpy(), sw, sh, score_threshold)
+        for det in dets[:max_faces_per_image]:
+            crops.append(crop_roi(img, roi_box_from_bbox(det[:4] / scale)))
+    if not crops:
+        raise VerificationError("no face found in the sample media: check the FaceBoxes checkpoint")
+    return crops
+
+
+# ----------------------------------------------------------------------------- export core
+
+def _versions() -> dict:
+    import onnx
+    import onnxruntime
+    import torch
+
+    import edgeface
+
+    return {"torch": torch.__version__, "onnx": onnx.__version__,
+            "onnxruntime": onnxruntime.__version__, "edgeface": edgeface.__version__}
+
+
+def _cached(onnx_path: Path, sidecar_path: Path, name: str, variant: str, ckpt_sha: str) -> ExportResult | None:
+    if not (onnx_path.is_file() and sidecar_path.is_file()):
+        return None
+    try:
+        meta = json.loads(sidecar_path.read_text())
+        ok = (meta.get("format") == SIDECAR_FORMAT and meta.get("format_version") == SIDECAR_VERSION
+              and meta.get("name") == name and meta.get("variant") == variant
+              and meta["source_checkpoint"]["sha256"] == ckpt_sha
+              and meta["onnx"]["sha256"] == sha256_file(onnx_path))
+        if not ok:
+            return None
+        ver = meta["verification"]
+        return ExportResult(name=name, variant=variant, onnx_path=onnx_path, sidecar_path=sidecar_path,
+                            max_abs_diff=float(ver["max_abs_diff"]), n_samples=int(ver["n_samples"]),
+                            cached=True, export_seconds=float(meta.get("export_seconds", 0.0)),
+                            onnx_bytes=onnx_path.stat().st_size)
+    except (ValueError, KeyError, TypeError, OSError):
+        return None
+
+
+def _torch_to_onnx(model, example: np.ndarray, dest: Path, output_names: list[str]) -> None:
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.onnx")
+        torch.onnx.export(model, (torch.from_numpy(example),), str(dest), dynamo=False,
+                          opset_version=OPSET, input_names=["input"], output_names=output_names,
+                          do_constant_folding=True)
+    _inline_initializer_identities(dest)
+
+
+def _inline_initializer_identities(path: Path) -> None:
+    """The exporter shares identical weights (e.g. the three fixed 1/9 depthwise kernels) through
+    Identity nodes; give each consumer its own constant initializer instead, so that converters
+    see plain constant conv weights."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    inits = {i.name: i for i in graph.initializer}
+    drop = [n for n in graph.node if n.op_type == "Identity" and n.input[0] in inits]
+    if not drop:
+        return
+    for n in drop:
+        graph.initializer.append(numpy_helper.from_array(numpy_helper.to_array(inits[n.input[0]]), n.output[0]))
+        graph.node.remove(n)
+    onnx.save(model, str(path))
+
+
+def _check_graph(path: Path, input_shape: list[int], outputs: dict[str, list[int]]):
+    """Check the ONNX model and that its I/O names and fixed shapes are as promised; return
+    an onnxruntime session on it."""
+    import onnx
+    import onnxruntime as ort
+
+    onnx.checker.check_model(str(path))
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    ins = [(i.name, list(i.shape)) for i in sess.get_inputs()]
+    outs = [(o.name, list(o.shape)) for o in sess.get_outputs()]
+    if ins != [("input", input_shape)] or outs != list(outputs.items()):
+        raise VerificationError(f"exported graph has inputs {ins} and outputs {outs}, expected "
+                                f"input {input_shape} and outputs {outputs}")
+    return sess
+
+
+def _max_diff(a: np.ndarray, b: np.ndarray) -> float:
+    d = np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))
+    return float(d.max()) if np.all(np.isfinite(d)) else float("inf")
+
+
+def _base_sidecar(name: str, model: str, kind: str, variant: str, checkpoint: Path, ckpt_sha: str) -> dict:
+    return {
+        "format": SIDECAR_FORMAT,
+        "format_version": SIDECAR_VERSION,
+        "name": name,
+        "model": model,
+        "kind": kind,
+        "variant": variant,
+        "opset": OPSET,
+        "source_checkpoint": {"path": str(checkpoint), "sha256": ckpt_sha},
+        "versions": _versions(),
+    }
+
+
+def _publish(onnx_path: Path, sidecar_path: Path, sidecar: dict, export_and_verify) -> int:
+    """Export + verify under a temporary name (export_and_verify(tmp) returns the verification
+    record or raises), then publish the ONNX file and its sidecar. Returns the ONNX size."""
+    sidecar_path.unlink(missing_ok=True)  # an ONNX file without sidecar never counts as cached
+    t0 = time.perf_counter()
+    with atomic_path(onnx_path) as tmp:
+        verification = export_and_verify(tmp)
+        size, digest = tmp.stat().st_size, sha256_file(tmp)
+    sidecar["onnx"] = {"file": onnx_path.name, "sha256": digest, "bytes": size}
+    sidecar["verification"] = verification
+    sidecar["export_seconds"] = round(time.perf_counter() - t0, 3)
+    write_json_atomic(sidecar_path, sidecar)
+    return size
+
+
+def _verification(what: str, n: int, diffs: dict[str, float], **extra) -> dict:
+    return {
+        "reference": "torch float32, same checkpoint",
+        "backend": "onnxruntime CPUExecutionProvider",
+        "samples": what,
+        "n_samples": n,
+        "max_abs_diff": max(diffs.values()),
+        "max_abs_diff_per_output": diffs,
+        "tolerance": VERIFY_TOL,
+        **extra,
+    }
+
+
+def _result(sidecar: dict, onnx_path: Path, sidecar_path: Path, size: int) -> ExportResult:
+    ver = sidecar["verification"]
+    return ExportResult(name=sidecar["name"], variant=sidecar["variant"], onnx_path=onnx_path,
+                        sidecar_path=sidecar_path, max_abs_diff=ver["max_abs_diff"],
+                        n_samples=ver["n_samples"], cached=False,
+                        export_seconds=sidecar["export_seconds"], onnx_bytes=size)
+
+
+# ----------------------------------------------------------------------------- public exports
+
+def export_regressor(checkpoint: str | os.PathLike, arch: str, out_dir: str | os.PathLike,
+                     samples: Sequence[np.ndarray] | None = None, force: bool = False,
+                     media_root: str | os.PathLike | None = None,
+                     detector_checkpoint: str | os.PathLike | None = None) -> ExportResult:
+    """Export the 3DDFA_V2 regressor ("mb05" | "mb1") to `<out_dir>/<arch>.onnx` (+ .json).
+
+    samples: 120x120 BGR uint8 face crops for verification; by default `sample_crops(...)`
+    from media_root (default: the edgeface file cache) found with detector_checkpoint."""
+    _check_arch(arch)
+    checkpoint, out_dir = Path(checkpoint), Path(out_dir)
+    if not checkpoint.is_file():
+        raise MissingAssetError(f"checkpoint {checkpoint} does not exist: run `edgeface fetch {arch}` first")
+    name, variant = regressor_name(arch), "standard"
+    onnx_path, sidecar_path = out_dir / f"{name}.onnx", out_dir / f"{name}.json"
+    ckpt_sha = sha256_file(checkpoint)
+    if not force:
+        hit = _cached(onnx_path, sidecar_path, name, variant, ckpt_sha)
+        if hit is not None:
+            return hit
+
+    import torch
+
+    from edgeface.torch_nets import load_regressor
+
+    model = load_regressor(checkpoint, arch)
+    if samples is None:
+        samples = sample_crops(detector_checkpoint, media_root)
+    blobs = [regressor_blob(s) for s in samples]
+    if not blobs:
+        raise EdgefaceError("no verification samples given: pass at least one 120x120 face crop")
+
+    def export_and_verify(tmp: Path) -> dict:
+        _torch_to_onnx(model, blobs[0], tmp, ["params"])
+        sess = _check_graph(tmp, [1, 3, REGRESSOR_SIZE, REGRESSOR_SIZE], {"params": [1, NUM_PARAMS]})
+        diff = 0.0
+        with torch.no_grad():
+            for b in blobs:
+                diff = max(diff, _max_diff(model(torch.from_numpy(b)).numpy(),
+                                           sess.run(["params"], {"input": b})[0]))
+        if not diff <= VERIFY_TOL:
+            raise VerificationError(f"{name}: ONNX differs from torch by {diff:.3g} (> {VERIFY_TOL:g}) "
+                                    f"on {len(blobs)} face crops; nothing written")
+        return _verification("120x120 face crops from the sample media", len(blobs), {"params": diff})
+
+    sidecar = _base_sidecar(name, arch, "regressor", variant, checkpoint, ckpt_sha)
+    sidecar.update({
+        "input": {
+            "name": "input", "shape": [1, 3, REGRESSOR_SIZE, REGRESSOR_SIZE], "dtype": "float32",
+            "layout": "NCHW", "color_order": "BGR",
+            "normalization": {"mean": list(REGRESSOR_MEAN), "std": list(REGRESSOR_STD),
+                              "formula": "(pixel - mean) / std per channel, pixel in 0..255"},
+            "meaning": "square face crop (3DDFA_V2 ROI: side 1.58 x mean box side, centre 0.14 x side "
+                       "below the box centre, zero outside the image) resized to 120x120 with cv2.INTER_LINEAR",
+        },
+        "outputs": [{
+            "name": "params", "shape": [1, NUM_PARAMS], "dtype": "float32",
+            "meaning": "normalized 3DMM parameters: 12 pose (3x4 matrix, row-major), 40 shape, 10 expression; "
+                       "param = output * param_std + param_mean (configs/param_mean_std_62d_120x120.pkl)",
+        }],
+    })
+    size = _publish(onnx_path, sidecar_path, sidecar, export_and_verify)
+    return _result(sidecar, onnx_path, sidecar_path, size)
+
+
+def export_detector(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
+                    width: int = DETECTOR_DEFAULT_SIZE[0], height: int = DETECTOR_DEFAULT_SIZE[1],
+                    int8_friendly: bool = False, frames: Sequence[np.ndarray] | None = None,
+                    force: bool = False, media_root: str | os.PathLike | None = None) -> ExportResult:
+    """Export FaceBoxes at a fixed input of width x height (multiples of 32) to
+    `<out_dir>/faceboxes_<W>x<H>[_int8friendly].onnx` (+ .json).
+
+    frames: BGR uint8 images of any size for verification (letterboxed to the input size);
+    default `sample_frames(media_root)`. The int8friendly variant is also checked against the
+    standard torch model."""
+    check_detector_size(width, height)
+    checkpoint, out_dir = Path(checkpoint), Path(out_dir)
+    if not checkpoint.is_file():
+        raise MissingAssetError(f"checkpoint {checkpoint} does not exist: run `edgeface fetch faceboxes` first")
+    name = detector_name(width, height, int8_friendly)
+    variant = "int8friendly" if int8_friendly else "standard"
+    onnx_path, sidecar_path = out_dir / f"{name}.onnx", out_dir / f"{name}.json"
+    ckpt_sha = sha256_file(checkpoint)
+    if not force:
+        hit = _cached(onnx_path, sidecar_path, name, variant, ckpt_sha)
+        if hit is not None:
+            return hit
+
+    import torch
+
+    from edgeface.torch_nets import load_detector, make_int8_friendly, num_priors
+
+    standard = load_detector(checkpoint)
+    model = make_int8_friendly(standard) if int8_friendly else standard
+    if frames is None:
+        frames = sample_frames(media_root)
+    blobs = [detector_blob(letterbox(f, width, height)[0]) for f in frames]
+    if not blobs:
+        raise EdgefaceError("no verification frames given: pass at least one BGR image")
+    n_priors = num_priors(width, height)
+    assert n_priors == detector_num_priors(width, height)
+
+    def export_and_verify(tmp: Path) -> dict:
+        _torch_to_onnx(model, blobs[0], tmp, ["loc", "conf"])
+        sess = _check_graph(tmp, [1, 3, height, width], {"loc": [1, n_priors, 4], "conf": [1, n_priors, 2]})
+        diffs = {"loc": 0.0, "conf": 0.0}
+        vs_standard = {"loc": 0.0, "conf": 0.0}
+        with torch.no_grad():
+            for b in blobs:
+                x = torch.from_numpy(b)
+                ref = [t.numpy() for t in model(x)]
+                got = sess.run(["loc", "conf"], {"input": b})
+                for k, r, g in zip(("loc", "conf"), ref, got):
+                    diffs[k] = max(diffs[k], _max_diff(r, g))
+                if int8_friendly:
+                    for k, r, s in zip(("loc", "conf"), ref, standard(x)):
+                        vs_standard[k] = max(vs_standard[k], _max_diff(r, s.numpy()))
+        worst = max(diffs.values())
+        if not worst <= VERIFY_TOL:
+            raise VerificationError(f"{name}: ONNX differs from torch by {worst:.3g} (> {VERIFY_TOL:g}) "
+                                    f"on {len(blobs)} frames; nothing written")
+        extra = {}
+        if int8_friendly:
+            if not max(vs_standard.values()) <= VERIFY_TOL:
+                raise VerificationError(
+                    f"{name}: the int8-friendly rewrite differs from the standard model by "
+                    f"{max(vs_standard.values()):.3g} (> {VERIFY_TOL:g}); nothing written")
+            extra["int8friendly_vs_standard_torch_max_abs_diff"] = vs_standard
+        return _verification(f"real frames (sample photos and obama.mp4 frames) letterboxed to {width}x{height}",
+                             len(blobs), diffs, **extra)
+
+    sidecar = _base_sidecar(name, "faceboxes", "detector", variant, checkpoint, ckpt_sha)
+    sidecar.update({
+        "input": {
+            "name": "input", "shape": [1, 3, height, width], "dtype": "float32",
+            "layout": "NCHW", "color_order": "BGR",
+            "normalization": {"mean": list(DETECTOR_MEAN), "std": list(DETECTOR_STD),
+                              "formula": "(pixel - mean) / std per channel, pixel in 0..255"},
+            "meaning": f"frame letterboxed to {width}x{height}: scaled to fit keeping its aspect "
+                       "(cv2.INTER_LINEAR), top-left aligned, right/bottom padded with the mean colour "
+                       "(104, 117, 123) so padding normalizes to 0",
+        },
+        "outputs": [
+            {"name": "loc", "shape": [1, n_priors, 4], "dtype": "float32",
+             "meaning": "SSD box offsets per prior (dcx, dcy, dw, dh): centre = prior_c + d_c * 0.1 * prior_wh, "
+                        "size = prior_wh * exp(d_wh * 0.2); priors and boxes normalized to the input size"},
+            {"name": "conf", "shape": [1, n_priors, 2], "dtype": "float32",
+             "meaning": "softmax over [background, face] per prior; face score = conf[..., 1]"},
+        ],
+        "detector": {
+            "width": width, "height": height,
+            "priors": dict(PRIOR_CONFIG),
+            "anchors_per_location": list(ANCHORS_PER_LOCATION),
+            "dense_anchors": {"32": "4x4 offsets (0, .25, .5, .75)", "64": "2x2 offsets (0, .5)",
+                              "other": "cell centre (.5)"},
+            "prior_order": "steps in order; feature-map rows, then columns, then the anchors of a location "
+                           "(min sizes in order, dense offsets y-major)",
+            "num_priors": n_priors,
+        },
+    })
+    if int8_friendly:
+        sidecar["graph_rewrite"] = ("avg_pool 3x3 (stride 1, pad 1, count_include_pad) as a fixed depthwise "
+                                    "3x3 conv of weights 1/9; CReLU (conv+BN, concat[x,-x], relu) as one conv "
+                                    "with weights [W;-W], bias [b;-b] (BN folded) + relu")
+    size = _publish(onnx_path, sidecar_path, sidecar, export_and_verify)
+    return _result(sidecar, onnx_path, sidecar_path, size)
+
+
+def export_all(regressor_checkpoint: str | os.PathLike, detector_checkpoint: str | os.PathLike,
+               out_dir: str | os.PathLike | None = None, arch: str = "mb05",
+               width: int = DETECTOR_DEFAULT_SIZE[0], height: int = DETECTOR_DEFAULT_SIZE[1],
+               media_root: str | os.PathLike | None = None, force: bool = False) -> list[ExportResult]:
+    """Regressor + detector (standard and int8friendly) into out_dir (default: edgeface onnx cache)."""
+    check_detector_size(width, height)
+    out = Path(out_dir) if out_dir is not None else paths.onnx_dir()
+    return [
+        export_regressor(regressor_checkpoint, arch, out, force=force, media_root=media_root,
+                         detector_checkpoint=detector_checkpoint),
+        export_detector(detector_checkpoint, out, width, height, False, force=force, media_root=media_root),
+        export_detector(detector_checkpoint, out, width, height, True, force=force, media_root=media_root),
+    ]
