@@ -46,3 +46,13 @@ def samples(edgeface_home) -> dict:
     from edgeface.assets import sample_path
 
     return {k: sample_path(k, edgeface_home) for k in ("emma", "trump_hillary", "jianzhuguo", "group", "obama")}
+
+
+@pytest.fixture(scope="session")
+def converted_home(edgeface_home) -> Path:
+    """The session cache with mb05 and FaceBoxes converted (float32, float16, INT8) once per test session."""
+    from edgeface.convert import ConvertOptions, convert
+
+    results = convert(["mb05", "faceboxes"], ConvertOptions(int8=True, fp16=True), root=edgeface_home)
+    assert all(v.manifest["verification"]["passed"] for r in results for v in r.variants)
+    return edgeface_home
