@@ -31,11 +31,12 @@ def test_int8_regressor_meets_card_thresholds(converted_home):
     ver = m["verification"]
     assert ver["passed"] and ver["samples"] >= 10
     assert ver["landmark_px_mean"] <= 0.6 and ver["landmark_px_max"] <= 1.5
-    assert m["size_bytes"] <= 0.35 * _manifest(converted_home, "mb05", "float32")["size_bytes"]
+    assert m["total_bytes"] <= 0.35 * _manifest(converted_home, "mb05", "float32")["total_bytes"]
+    assert m["float_head"]["shape"] == [62, 512]  # mixed precision: final FC in float
     # the raw crop is fed as is: uint8 input with scale 1, zero point 0; float32 params out
     assert m["input"]["dtype"] == "uint8" and m["input"]["quantization"] == [pytest.approx(1.0, abs=1e-6), 0]
     assert m["input"]["shape"] == [1, 120, 120, 3] and m["input"]["layout"] == "NHWC"
-    assert m["outputs"][0]["dtype"] == "float32" and m["outputs"][0]["shape"] == [1, 62]
+    assert m["outputs"][0]["dtype"] == "float32" and m["outputs"][0]["shape"] == [1, 512]
     assert m["calibration"]["samples"] == 300 and len(m["calibration"]["digest"]) == 64
     assert m["converter"]["versions"]["onnx2tf"] == "1.29.24"
 
@@ -169,3 +170,37 @@ def test_failed_verification_writes_nothing(converted_home, tmp_path, monkeypatc
     with pytest.raises(EdgefaceError, match="verification failed"):
         convert(["mb05"], ConvertOptions(int8=True), root=home)
     assert _outputs(home) == set()
+
+
+def test_split_float_head_is_exact(converted_home):
+    """backbone ONNX + numpy FC == the full regressor ONNX (the split changes no maths)."""
+    import onnx
+    import onnxruntime as ort
+
+    from edgeface.onnx_tools import split_float_head
+
+    full_path = converted_home / "onnx" / "mb05.onnx"
+    backbone, head = split_float_head(onnx.load(str(full_path)))
+    crops = calibrate.load(calibrate.default_path(converted_home)).regressor[:4]
+    x = ((crops.astype(np.float32) - 127.5) / 128.0).transpose(0, 3, 1, 2)
+    full = ort.InferenceSession(str(full_path))
+    part = ort.InferenceSession(backbone.SerializeToString())
+    for xi in x:
+        a = full.run(None, {"input": xi[None]})[0]
+        f = part.run(None, {"input": xi[None]})[0]
+        assert np.abs(f @ head["W"].T + head["b"] - a).max() < 1e-5
+    assert head["W"].shape == (62, 512)
+
+
+def test_full_int8_without_float_head(converted_home, tmp_path):
+    """--no-float-head gives a self-contained full-INT8 model; its error is what the float head removes."""
+    import shutil
+
+    home = tmp_path / "home"
+    for d in ("files", "assets", "onnx", "calibration"):
+        shutil.copytree(converted_home / d, home / d)
+    res = convert(["mb05"], ConvertOptions(int8=True, float_head=False), root=home)
+    m = {v.variant: v.manifest for v in res[0].variants}["int8"]
+    assert "float_head" not in m and m["outputs"][0]["shape"] == [1, 62] and m["verification"]["passed"]
+    with_head = _manifest(converted_home, "mb05", "int8")["verification"]
+    assert with_head["landmark_px_mean"] < 0.75 * m["verification"]["landmark_px_mean"]

@@ -171,6 +171,7 @@ def convert(
     detector_size: str = typer.Option("640x480", "--detector-size", help="Detector input WIDTHxHEIGHT."),
     input_dtype: str = typer.Option("uint8", "--input-dtype", help="INT8 model input: uint8 (raw pixels) | int8 | float32."),
     output_dtype: str = typer.Option("float32", "--output-dtype", help="INT8 model output: float32 | int8 | uint8."),
+    float_head: bool = typer.Option(True, "--float-head/--no-float-head", help="Regressor: keep the final FC layer in float (mixed precision; halves INT8 landmark error)."),
     force: bool = typer.Option(False, "--force", help="Convert again even if cached."),
 ):
     """ONNX -> TFLite (float32 / float16 / INT8), verified against the ONNX original, with manifests."""
@@ -179,7 +180,7 @@ def convert(
     if onnx is not None and model == "all":
         raise EdgefaceError("--onnx converts one model: name it with --model mb05|mb1|faceboxes")
     opts = ConvertOptions(int8=int8, fp16=fp16, onnx=onnx, calibration=calibration, detector_size=_parse_size(detector_size),
-                          input_dtype=input_dtype, output_dtype=output_dtype, force=force)
+                          input_dtype=input_dtype, output_dtype=output_dtype, float_head=float_head, force=force)
     with _status("converting") as st:
         results = do_convert([model], opts, log=lambda msg: (st.update(msg), console.print(f"[dim]{msg}[/]")))
     for r in results:
@@ -222,6 +223,14 @@ def verify(
         out.print(("[green]" if c.ok else "[red]") + c.line() + "[/]")
     if not all(c.ok for c in checks):
         raise EdgefaceError(f"{model.name} fails verification", exit_code=3)
+
+
+from .cli_run import register  # noqa: E402  (edgeface run, edgeface doctor)
+
+register(app)
+
+
+from .cli_bench import register as _register_bench; _register_bench(app)  # noqa: E402,E702  (edgeface bench, edgeface eval)
 
 
 def main(argv: Optional[list] = None) -> None:

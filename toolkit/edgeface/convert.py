@@ -45,6 +45,7 @@ class ConvertOptions:
     detector_size: tuple = (640, 480)
     input_dtype: str = "uint8"  # INT8 model input: uint8 (raw pixels, no float work) | int8 | float32
     output_dtype: str = "float32"  # INT8 model output: float32 (dequantized in-graph) | int8 | uint8
+    float_head: bool = True  # regressors: keep the final FC layer in float (mixed precision; see onnx_tools.split_float_head)
     force: bool = False
 
 
@@ -182,7 +183,7 @@ def _onnx2tf(raw_onnx: Path, work: Path, calib: Optional[np.ndarray], opts: Conv
     return {k: v for k, v in found.items() if v.is_file()}
 
 
-def _io_details(tflite: Path, kind: str) -> tuple:
+def _io_details(tflite: Path, kind: str, regressor_output: str = "params") -> tuple:
     """(input record, output records) read from the model itself; outputs named by shape."""
     from .interpreter import find_runtime
 
@@ -196,22 +197,23 @@ def _io_details(tflite: Path, kind: str) -> tuple:
     for o in it.get_output_details():
         shape = [int(v) for v in o["shape"]]
         if kind == "regressor":
-            name = "params"
+            name = regressor_output
         else:
             name = {4: "loc", 2: "conf"}.get(shape[-1])
             if name is None:
                 raise EdgefaceError(f"{tflite.name}: unexpected detector output shape {shape}")
         outs.append({"name": name, "tflite_name": o["name"], "tflite_index": int(o["index"]), "shape": shape,
                      "dtype": np.dtype(o["dtype"]).name, "quantization": [float(o["quantization"][0]), int(o["quantization"][1])]})
-    order = {"params": 0, "loc": 0, "conf": 1}
+    order = {"params": 0, "features": 0, "loc": 0, "conf": 1}
     return inp, sorted(outs, key=lambda o: order[o["name"]])
 
 
 # ----------------------------------------------------------------------------- main entry
 
-def _cache_key(src_sha: str, ref_sha: str, opts: ConvertOptions, cal_digest: Optional[str]) -> str:
+def _cache_key(src_sha: str, ref_sha: str, opts: ConvertOptions, cal_digest: Optional[str], kind: str) -> str:
     payload = {"src": src_sha, "ref": ref_sha, "int8": opts.int8, "iqd": opts.input_dtype,
-               "oqd": opts.output_dtype, "cal": cal_digest, "onnx2tf": _versions()["onnx2tf"], "format": 1}
+               "float_head": bool(opts.float_head and kind == "regressor"),
+               "oqd": opts.output_dtype, "cal": cal_digest, "onnx2tf": _versions()["onnx2tf"], "format": 2}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -256,9 +258,11 @@ def convert_model(model: str, opts: ConvertOptions, root: Optional[Path] = None,
                                 f"the detector input is {opts.detector_size[0]}x{opts.detector_size[1]}; rebuild it with "
                                 f"`edgeface calibrate --detector-size {opts.detector_size[0]}x{opts.detector_size[1]}`")
     variants = _requested_variants(opts)
-    key = _cache_key(sha256_file(src_onnx), sha256_file(ref_onnx), opts, cal.digest if cal else None)
+    key = _cache_key(sha256_file(src_onnx), sha256_file(ref_onnx), opts, cal.digest if cal else None, kind)
     if not opts.force:
         hits = _cached(name, variants, key, root)
+        if hits is not None and any(h.manifest.get("float_head") and not (h.path.parent / h.manifest["float_head"]["file"]).is_file() for h in hits):
+            hits = None
         if hits is not None:
             return ConvertResult(model, name, hits, cached=True, seconds=time.perf_counter() - t0)
 
@@ -271,7 +275,13 @@ def convert_model(model: str, opts: ConvertOptions, root: Optional[Path] = None,
         if holdout_cache is not None:
             holdout_cache[hkey] = hold
 
-    raw = prepend_normalization(load_checked(src_onnx), mean, std)
+    graph = load_checked(src_onnx)
+    head = None
+    if kind == "regressor" and opts.float_head:
+        from .onnx_tools import split_float_head
+
+        graph, head = split_float_head(graph)
+    raw = prepend_normalization(graph, mean, std)
     work_root = paths.tflite_dir(root) / ".work"
     work_root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=work_root))
@@ -288,21 +298,27 @@ def convert_model(model: str, opts: ConvertOptions, root: Optional[Path] = None,
         except EdgefaceError:
             keep_work = True
             raise
+        head_file = f"{name}_head.npz"
+        if head is not None:
+            with open(produced["float32"].parent / head_file, "wb") as fh:
+                np.savez(fh, W=head["W"], b=head["b"])
         missing = [v for v in variants if v not in produced]
         if missing:
             raise EdgefaceError(f"onnx2tf produced no {', '.join(missing)} model for {name}")
 
         ref = OnnxModel(ref_onnx, mean=mean, std=std)
         stats, bases = load_param_stats(root), load_sparse_bases(root)
-        f32_size = produced["float32"].stat().st_size
+        head_bytes = (produced["float32"].parent / head_file).stat().st_size if head is not None else 0
+        f32_size = produced["float32"].stat().st_size + head_bytes
         results, failures = [], []
         for v in variants:
             tfl = produced[v]
-            inp, outs = _io_details(tfl, kind)
+            inp, outs = _io_details(tfl, kind, "features" if head is not None else "params")
             manifest = {
                 "format": "edgeface-manifest/1",
                 "model": model, "name": name, "kind": kind, "variant": v,
                 "file": f"{name}_{v}.tflite", "sha256": sha256_file(tfl), "size_bytes": tfl.stat().st_size,
+                "total_bytes": tfl.stat().st_size + head_bytes,  # with the float head, if any
                 "cache_key": key,
                 "source_onnx": {"path": str(src_onnx), "sha256": sha256_file(src_onnx)},
                 "reference_onnx": {"path": str(ref_onnx), "sha256": sha256_file(ref_onnx)},
@@ -316,6 +332,13 @@ def convert_model(model: str, opts: ConvertOptions, root: Optional[Path] = None,
                 "calibration": None if not v.startswith("int8") else {
                     "path": str(cal_path), "digest": cal.digest, "samples": int(len(calib)), "recipe": cal.meta["recipe"]["name"]},
             }
+            if head is not None:
+                manifest["float_head"] = {
+                    "file": head_file, "sha256": sha256_file(tfl.parent / head_file), "op": head["op"],
+                    "input": "features", "output": "params", "shape": list(head["W"].shape),
+                    "why": "mixed precision: the final FC layer runs in float (numpy); in INT8 its single output scale "
+                           "over pose, shape and expression doubled the landmark error (see README, INT8 accuracy)",
+                }
             if kind == "detector":
                 manifest["detector"] = {"width": opts.detector_size[0], "height": opts.detector_size[1],
                                         "graph": "int8friendly" if src_onnx != ref_onnx else "as given",
@@ -326,7 +349,7 @@ def convert_model(model: str, opts: ConvertOptions, root: Optional[Path] = None,
                 rep = verify.regressor_report(ref, test, hold["crops"], stats.mean, stats.std, bases, not v.startswith("int8"))
             else:
                 rep = verify.detector_report(ref, test, hold["frames"], not v.startswith("int8"), card.int8.get("min_iou", 0.85))
-            ratio = (tfl.stat().st_size / f32_size) if v.startswith("int8") else None
+            ratio = ((tfl.stat().st_size + head_bytes) / f32_size) if v.startswith("int8") else None
             checks = verify.checks_for(kind, v, rep, card.int8, ratio)
             rep["checks"] = [c.line() for c in checks]
             rep["passed"] = all(c.ok for c in checks)
@@ -338,6 +361,10 @@ def convert_model(model: str, opts: ConvertOptions, root: Optional[Path] = None,
         if failures:
             raise VerificationError("verification failed, no model written: " + "; ".join(failures))
         out = []
+        if head is not None:
+            dest_head = store.model_dir(name, root) / head_file
+            with atomic_path(dest_head) as tmp:
+                shutil.copyfile(produced["float32"].parent / head_file, tmp)
         for v, tfl, manifest in results:
             dest = store.model_path(name, v, root)
             with atomic_path(dest) as tmp:

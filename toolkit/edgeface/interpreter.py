@@ -100,10 +100,22 @@ class TFLiteModel:
         self._in_scale, self._in_zero = inp.get("quantization", [0.0, 0])
         self.input_shape = tuple(inp["shape"])
         self._outs = [(o["name"], int(o["tflite_index"]), o.get("quantization", [0.0, 0])) for o in self.manifest["outputs"]]
+        self._head = self._load_head(self.manifest.get("float_head"))
         # check the manifest against the interpreter (a stale manifest must not be trusted)
         details = {d["index"]: d for d in self._it.get_input_details()}
         if self._in_index not in details or tuple(details[self._in_index]["shape"]) != self.input_shape:
             raise EdgefaceError(f"{self.path.name}: manifest input does not match the model; re-run `edgeface convert`")
+
+    def _load_head(self, spec: Optional[dict]):
+        """The float head (mixed precision): final FC layer kept in float, run in numpy."""
+        if not spec:
+            return None
+        hp = self.path.parent / spec["file"]
+        if not hp.is_file():
+            raise EdgefaceError(f"{self.path.name} needs its float head {hp.name}, which is missing; re-run `edgeface convert`")
+        with np.load(hp, allow_pickle=False) as z:
+            w, b = z["W"].astype(np.float32), z["b"].astype(np.float32)
+        return spec["input"], spec["output"], np.ascontiguousarray(w.T), b
 
     @property
     def xnnpack(self) -> Optional[bool]:
@@ -139,6 +151,10 @@ class TFLiteModel:
             if y.dtype != np.float32:
                 y = (y.astype(np.float32) - zero) * scale
             res[name] = y
+        if self._head is not None:
+            feat_name, out_name, wt, b = self._head
+            feat = res.pop(feat_name)
+            res[out_name] = feat.reshape(feat.shape[0], -1) @ wt + b
         return res
 
     def time_run(self, x: np.ndarray) -> tuple:

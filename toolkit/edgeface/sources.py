@@ -550,13 +550,18 @@ def open_source(spec: Union[str, int, os.PathLike], *, max_frames: Optional[int]
                 capture_factory: Optional[Callable[..., Any]] = None) -> FrameSource:
     """Open an input: an image file, a folder of images, a video file, or a camera.
 
-    spec: a path; `camera` / `camera:N` / an int N / `/dev/videoN` for a live camera.
+    spec: a path; `samples:<key>` for a cached sample (emma, trump_hillary, jianzhuguo, group,
+    obama); `camera` / `camera:N` / an int N / `/dev/videoN` for a live camera.
     max_frames: stop after this many frames (None: all).
     """
     if isinstance(spec, int) and not isinstance(spec, bool):
         return open_camera(spec, size=parse_size(camera_size), fps=camera_fps, max_frames=max_frames,
                            backend=camera_backend, picamera2_module=picamera2_module, capture_factory=capture_factory)
     s = os.fspath(spec)
+    if s.startswith("samples:"):
+        from .assets import sample_path
+
+        s = str(sample_path(s.split(":", 1)[1]))
     m = _CAMERA_SPEC.match(s)
     if m:
         return open_camera(int(m.group(1) or 0), size=parse_size(camera_size), fps=camera_fps, max_frames=max_frames,
