@@ -50,6 +50,8 @@ class Face:
         }
         if with_params:
             d["params"] = [float(f"{v:.6g}") for v in self.params]
+        if self.dense is not None:  # optional, only with --dense: which mesh, how many vertices
+            d["dense"] = {"kind": self.dense_kind, "vertices": int(len(self.dense))}
         return d
 
 

@@ -1,0 +1,109 @@
+"""`edgeface run` on the converted TFLite models: the sample video end to end, fp32 vs INT8, smoothing, dense."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from edgeface.cli import main
+
+
+def cli(capsys, *args):
+    code = 0
+    try:
+        main([str(a) for a in args])
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else 1
+    cap = capsys.readouterr()
+    return code, cap.out, cap.err
+
+
+RUN = ("run", "--target", "x86_64", "--threads", "2", "--quiet")
+
+
+def _landmarks(path):
+    rows = [json.loads(l) for l in path.read_text().splitlines()]
+    return rows, np.array([r["faces"][0]["landmarks"] for r in rows])[:, :, :2]
+
+
+@pytest.fixture(scope="module")
+def obama_runs(converted_home, samples, tmp_path_factory):
+    out = tmp_path_factory.mktemp("obama")
+    runs = {}
+    for name, extra in (("int8", ("--precision", "int8")), ("fp32", ("--precision", "fp32")),
+                        ("int8_raw", ("--precision", "int8", "--no-smooth"))):
+        jsonl = out / f"{name}.jsonl"
+        args = [*RUN, "--source", samples["obama"], "--json", jsonl, *extra]
+        if name == "int8":
+            args += ["--save", out / "obama.mp4"]
+        try:
+            main([str(a) for a in args])
+        except SystemExit as e:
+            assert not e.code, e.code
+        runs[name] = jsonl
+    runs["video"] = out / "obama.mp4"
+    return runs
+
+
+def test_int8_all_158_frames_one_face(obama_runs):
+    rows, lm = _landmarks(obama_runs["int8"])
+    assert [r["frame"] for r in rows] == list(range(158))  # never the 55 frames OpenCV decodes
+    assert all(len(r["faces"]) == 1 and r["faces"][0]["id"] == 0 for r in rows)
+    detector_runs = sum(r["time_ms"]["detect"] > 0 for r in rows)
+    assert detector_runs <= 40  # tracking: far fewer than 158
+    for r in rows:  # landmarks on the face: inside the (slightly grown) box
+        x1, y1, x2, y2 = r["faces"][0]["bbox"]
+        p = np.array(r["faces"][0]["landmarks"])
+        w, h = x2 - x1, y2 - y1
+        assert (p[:, 0] > x1 - 0.15 * w).all() and (p[:, 0] < x2 + 0.15 * w).all()
+        assert (p[:, 1] > y1 - 0.15 * h).all() and (p[:, 1] < y2 + 0.15 * h).all()
+
+
+def test_saved_video_has_every_frame(obama_runs):
+    import cv2
+
+    cap = cv2.VideoCapture(str(obama_runs["video"]))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    assert n == 158  # our own mp4 has no edit list
+
+
+def test_int8_close_to_fp32_on_video(obama_runs):
+    _, a = _landmarks(obama_runs["int8"])
+    _, b = _landmarks(obama_runs["fp32"])
+    face = np.linalg.norm(b.max(axis=1) - b.min(axis=1), axis=1).mean()  # landmark box diagonal (~300 px)
+    err = np.linalg.norm(a - b, axis=2)
+    assert err.mean() < 0.02 * face and np.median(err.mean(axis=1)) < 0.015 * face
+
+
+def test_smoothing_lowers_jitter(obama_runs):
+    _, raw = _landmarks(obama_runs["int8_raw"])
+    _, smooth = _landmarks(obama_runs["int8"])
+    jitter = lambda x: np.linalg.norm(np.diff(x, n=2, axis=0), axis=2).mean()  # noqa: E731 (acceleration)
+    assert jitter(smooth) < 0.7 * jitter(raw)
+
+
+def test_dense_overlay_and_mesh_export(converted_home, samples, tmp_path, capsys):
+    import cv2
+
+    meshes, jsonl = tmp_path / "meshes", tmp_path / "d.jsonl"
+    code, out, err = cli(capsys, *RUN, "--precision", "int8", "--source", samples["trump_hillary"], "--render", "mesh",
+                         "--export-mesh", meshes, "--save", tmp_path / "mesh.jpg", "--json", jsonl)
+    assert code == 0, err
+    assert "dense_approx" in err
+    faces = json.loads(jsonl.read_text())["faces"]
+    assert [f["dense"]["kind"] for f in faces] == ["dense_approx", "dense_approx"]
+    files = sorted(meshes.glob("*.ply"))
+    assert [p.name for p in files] == ["frame_000000_face0.ply", "frame_000000_face1.ply"]
+    head = files[0].read_bytes()[:400].decode("ascii", "replace")
+    assert head.startswith("ply\nformat binary_little_endian 1.0") and f"element vertex {faces[0]['dense']['vertices']}" in head
+    code, _, err = cli(capsys, *RUN, "--precision", "int8", "--source", samples["trump_hillary"], "--save", tmp_path / "plain.jpg")
+    assert code == 0, err
+    a, b = cv2.imread(str(tmp_path / "mesh.jpg")).astype(int), cv2.imread(str(tmp_path / "plain.jpg")).astype(int)
+    x1, y1, x2, y2 = (int(v) for v in faces[0]["bbox"])
+    inside = np.abs(a[y1:y2, x1:x2] - b[y1:y2, x1:x2]).mean()
+    outside = np.abs(a[:, :20] - b[:, :20]).mean()
+    assert inside > 10 and outside < 1  # the mesh covers the face, not the background
