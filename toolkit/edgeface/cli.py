@@ -40,6 +40,9 @@ def fetch(
     from .registry import load_cards
 
     cards = load_cards()
+    if "bfm" in (names or []):
+        out.print("[yellow]licence[/] the BFM (configs/bfm_noneck_v3.pkl) is derived from the Basel Face Model: ACADEMIC USE ONLY, "
+                  "no commercial use, no redistribution. Fetching it means you accept that licence.")
     with _progress() as prog:
         tasks: dict = {}
 
@@ -67,7 +70,8 @@ def fetch(
         raise EdgefaceError(f"not obtained: {', '.join(missing)} (see above for where to get them)", exit_code=1)
     bfm = [s for s in report.files if s.file.card == "bfm" and s.status in ("fetched", "cached")]
     if bfm:
-        out.print("[yellow]note[/]    the BFM is licensed for ACADEMIC USE ONLY (University of Basel); do not redistribute it.")
+        out.print("[yellow]note[/]    the BFM is licensed for ACADEMIC USE ONLY (University of Basel); do not redistribute it. "
+                  "`edgeface run --dense` now uses the exact dense mesh.")
 
 
 @app.command()
