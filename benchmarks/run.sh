@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The exact commands behind the published tables in benchmarks/.
+#
+#   benchmarks/run.sh                # this machine: bench-<arch>.{json,md,png} + eval-faces68.{json,md,png}
+#   QUICK=1 benchmarks/run.sh        # CI-size smoke run into a temporary folder (numbers not meaningful)
+#   OUT=/some/dir benchmarks/run.sh  # write elsewhere
+#
+# Needs the models converted first (workstation, or copied onto the board with their .json manifests):
+#   edgeface fetch && edgeface convert --int8 --fp16
+# The eval set is the repository's sibling ../shared/eval/faces68 unless EVAL_DIR says otherwise.
+# Run on an idle machine (check `uptime`); on a Pi, use a heatsink/fan and the performance governor
+# (see README.md), or thermal throttling will show in the p90/p99 columns.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$here/.."  # the repository root: recorded paths stay relative
+arch="$(uname -m)"
+eval_dir="${EVAL_DIR:-../shared/eval/faces68}"
+py="${PYTHON:-python}"
+
+if [[ "${QUICK:-0}" == "1" ]]; then
+  out="${OUT:-$(mktemp -d)}"
+  quick=(--quick)
+else
+  out="${OUT:-$here}"
+  quick=()
+fi
+mkdir -p "$out"
+
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+
+# 1. model latency (every variant x threads 1,2,4 capped at the core count) + pipeline fps
+edgeface bench "${quick[@]}" \
+  --json "$out/bench-$arch.json" --markdown "$out/bench-$arch.md" --plot "$out/bench-$arch.png"
+
+# 2. landmark accuracy: the pipeline at fp32 and int8, plus the ONNX originals as reference
+edgeface eval "$eval_dir" --precision onnx,fp32,int8 \
+  --json "$out/eval-faces68.json" --markdown "$out/eval-faces68.md" --plot "$out/eval-faces68.png"
+
+# 3. MAC counts of the exported graphs (for the README's estimates)
+if "$py" -c "import onnx" 2>/dev/null; then
+  home="${EDGEFACE_HOME:-$HOME/.cache/edgeface}"
+  "$py" "$here/count_macs.py" "$home/onnx/mb05.onnx" "$home/onnx/faceboxes_640x480.onnx" \
+    "$home/onnx/faceboxes_640x480_int8friendly.onnx"
+fi
+
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+echo "results in $out" >&2

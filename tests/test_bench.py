@@ -1,0 +1,233 @@
+"""edgeface bench: statistics on hand-made timings, the stopping rule, planning, and the JSON contract
+of a tiny real run (numbers are checked for consistency, never against wall-clock expectations)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgeface import bench, bench_report
+from edgeface.errors import EdgefaceError
+
+
+# ----------------------------------------------------------------------------- statistics
+
+def test_percentile_hand_computed():
+    v = [5.0, 1.0, 4.0, 2.0, 3.0]  # sorted 1..5, rank r = q/100 * 4
+    assert bench.percentile(v, 0) == 1.0
+    assert bench.percentile(v, 50) == 3.0
+    assert bench.percentile(v, 90) == pytest.approx(4.6)  # r = 3.6: 4 + 0.6 * (5 - 4)
+    assert bench.percentile(v, 99) == pytest.approx(4.96)
+    assert bench.percentile(v, 100) == 5.0
+    assert bench.percentile([7.0], 99) == 7.0
+    assert bench.percentile([1.0, 2.0], 25) == pytest.approx(1.25)
+
+
+def test_percentile_matches_numpy_linear():
+    rng = np.random.default_rng(0)
+    t = rng.gamma(2.0, 3.0, size=257)
+    for q in (1, 50, 90, 99):
+        assert bench.percentile(t, q) == pytest.approx(float(np.percentile(t, q)), rel=1e-12)
+
+
+def test_timing_stats_hand_computed():
+    s = bench.timing_stats([40.0, 10.0, 30.0, 20.0])
+    assert s["runs"] == 4
+    assert s["median_ms"] == pytest.approx(25.0)
+    assert s["p90_ms"] == pytest.approx(37.0)  # r = 2.7: 30 + 0.7 * 10
+    assert s["p99_ms"] == pytest.approx(39.7)  # r = 2.97
+    assert s["mean_ms"] == pytest.approx(25.0)
+    assert (s["min_ms"], s["max_ms"]) == (10.0, 40.0)
+    # one slow outlier moves p99 and the mean, not the median
+    t = [1.0] * 99 + [100.0]
+    s = bench.timing_stats(t)
+    assert s["median_ms"] == 1.0 and s["p90_ms"] == 1.0
+    assert s["p99_ms"] == pytest.approx(1.0 + 0.01 * 99.0)  # r = 98.01
+    assert s["mean_ms"] == pytest.approx(1.99)
+
+
+@pytest.mark.parametrize("bad", [[], [1.0, float("nan")], [1.0, -2.0]])
+def test_timing_stats_rejects_bad_input(bad):
+    with pytest.raises(EdgefaceError):
+        bench.timing_stats(bad)
+
+
+def test_percentile_range_checked():
+    with pytest.raises(EdgefaceError, match="0..100"):
+        bench.percentile([1.0], 101)
+
+
+# ----------------------------------------------------------------------------- the stopping rule
+
+class FakeClock:
+    def __init__(self, step: float):
+        self.t = 0.0
+        self.step = step
+
+    def __call__(self) -> float:
+        self.t += self.step
+        return self.t
+
+
+def test_time_backend_runs_warmup_then_min_runs(monkeypatch):
+    monkeypatch.setattr(bench.time, "perf_counter", FakeClock(0.001))
+    calls = []
+    times, _ = bench.time_backend(lambda: calls.append(1), bench.TimingPolicy(warmup=3, min_runs=7, min_seconds=0.0, max_seconds=100))
+    assert len(times) == 7 and len(calls) == 10
+    assert all(t == pytest.approx(1.0) for t in times)  # one clock step (1 ms) per timed run
+
+
+def test_time_backend_min_seconds_and_max_seconds(monkeypatch):
+    # each clock read advances 0.125 s (exact in binary): a timed run reads twice, so after n runs
+    # the elapsed time is 0.125 + 0.25 (n - 1) + 0.125 = 0.25 n
+    monkeypatch.setattr(bench.time, "perf_counter", FakeClock(0.125))
+    times, _ = bench.time_backend(lambda: None, bench.TimingPolicy(warmup=0, min_runs=2, min_seconds=1.0, max_seconds=100))
+    assert len(times) == 4  # past min_runs until 1 s had elapsed
+    assert times == [125.0] * 4
+    monkeypatch.setattr(bench.time, "perf_counter", FakeClock(0.125))
+    times, _ = bench.time_backend(lambda: None, bench.TimingPolicy(warmup=0, min_runs=10_000, min_seconds=0.0, max_seconds=2.0))
+    assert len(times) == 8  # stopped by max_seconds
+
+
+# ----------------------------------------------------------------------------- planning
+
+def test_variant_names_and_threads():
+    assert bench.normalize_variants(["int8,ort", "fp32", "int8"]) == ["onnxruntime-fp32", "tflite-float32", "tflite-int8"]
+    assert bench.normalize_variants(None) == list(bench.ALL_VARIANTS)
+    with pytest.raises(EdgefaceError, match="unknown variant 'int4'"):
+        bench.normalize_variants(["int4"])
+    assert bench.default_threads(1) == [1]
+    assert bench.default_threads(2) == [1, 2]
+    assert bench.default_threads(8) == [1, 2, 4]
+
+
+def _fake_model(root: Path, name: str, variant: str) -> None:
+    d = root / "tflite" / name
+    d.mkdir(parents=True, exist_ok=True)
+    (d / f"{name}_{variant}.tflite").write_bytes(b"x")
+    (d / f"{name}_{variant}.json").write_text("{}")
+
+
+def test_plan_cases_skips_what_is_missing(tmp_path):
+    for v in ("float32", "int8"):
+        _fake_model(tmp_path, "mb05", v)
+    _fake_model(tmp_path, "faceboxes_640x480", "int8")
+    (tmp_path / "onnx").mkdir()
+    (tmp_path / "onnx" / "mb05.onnx").write_bytes(b"x")
+    opts = bench.BenchOptions(models=["mb05", "faceboxes"], threads=[1, 2], runtimes=["ai_edge_litert"], root=tmp_path)
+    cases, skipped = bench.plan_cases(opts)
+    got = {(c.model, c.variant, c.threads) for c in cases}
+    assert ("mb05", "onnxruntime-fp32", 2) in got and ("mb05", "tflite-int8", 1) in got
+    assert ("faceboxes_640x480", "tflite-int8", 2) in got and len(cases) == 2 * 4
+    reasons = {(s["model"], s["variant"]) for s in skipped}
+    assert ("mb05", "tflite-float16") in reasons and ("faceboxes_640x480", "onnxruntime-fp32") in reasons
+    assert all(c.runtime == ("onnxruntime" if c.variant == "onnxruntime-fp32" else "ai_edge_litert") for c in cases)
+    with pytest.raises(EdgefaceError, match="unknown model"):
+        bench.plan_cases(bench.BenchOptions(models=["resnet"], root=tmp_path))
+    if "tflite_runtime" not in bench.available_runtimes():
+        cases, skipped = bench.plan_cases(bench.BenchOptions(models=["mb05"], variants=["int8"], runtimes=["tflite_runtime"], root=tmp_path))
+        assert cases == [] and any("tflite-runtime is not installed" in s["reason"] for s in skipped)
+    with pytest.raises(EdgefaceError, match="unknown TFLite runtime"):
+        bench.plan_cases(bench.BenchOptions(runtimes=["tvm"], root=tmp_path))
+    with pytest.raises(EdgefaceError, match=">= 1"):
+        bench.plan_cases(bench.BenchOptions(threads=[0], root=tmp_path))
+
+
+def test_speedups_against_tflite_float32():
+    res = [
+        {"model": "m", "variant": "tflite-float32", "runtime": "ai-edge-litert 2.1.0", "threads": 1, "median_ms": 10.0},
+        {"model": "m", "variant": "tflite-int8", "runtime": "ai-edge-litert 2.1.0", "threads": 1, "median_ms": 4.0},
+        {"model": "m", "variant": "tflite-int8", "runtime": "ai-edge-litert 2.1.0", "threads": 2, "median_ms": 3.0},
+        {"model": "m", "variant": "onnxruntime-fp32", "runtime": "onnxruntime 1.23.0", "threads": 1, "median_ms": 20.0},
+    ]
+    sp = bench_report.speedups(res)
+    assert sp[0] == pytest.approx(1.0) and sp[1] == pytest.approx(2.5)
+    assert sp[2] is None  # no float32 at 2 threads
+    assert sp[3] == pytest.approx(0.5)
+
+
+# ----------------------------------------------------------------------------- a tiny real run
+
+RESULT_KEYS = {"model", "variant", "runtime", "threads", "median_ms", "p90_ms", "p99_ms", "size_bytes", "peak_rss_mb"}
+
+
+def test_bench_quick_run_json_contract(converted_home, tmp_path):
+    policy = bench.TimingPolicy(warmup=1, min_runs=5, min_seconds=0.0, max_seconds=5.0)
+    opts = bench.BenchOptions(models=["mb05"], variants=["ort", "int8"], threads=[1], policy=policy,
+                              pipeline_variants=["int8"], pipeline_frames=6, root=converted_home)
+    seen = []
+    report = bench.run_bench(opts, progress=lambda label, done, total: seen.append((done, total)))
+    d = json.loads(json.dumps(report.to_json()))
+    assert seen[-1][0] == seen[-1][1] == 4  # 2 model cases + 2 pipeline cases
+    assert d["format"] == bench.FORMAT
+    for k in ("cpu", "cores", "arch", "os", "python", "runtimes", "xnnpack", "board"):
+        assert k in d["machine"]
+    assert d["machine"]["xnnpack"] in (True, False, None)
+    assert [(r["model"], r["variant"], r["threads"]) for r in d["results"]] == [
+        ("mb05", "onnxruntime-fp32", 1), ("mb05", "tflite-int8", 1)]
+    for r in d["results"]:
+        assert RESULT_KEYS <= set(r)
+        assert r["runs"] >= 5 and 0 < r["min_ms"] <= r["median_ms"] <= r["p90_ms"] <= r["p99_ms"] <= r["max_ms"]
+        assert r["isolated"] is True and r["peak_rss_mb"] > 0 and r["model_rss_mb"] is not None
+    int8 = d["results"][1]
+    assert int8["runtime"].startswith("ai-edge-litert ")
+    mdir = converted_home / "tflite" / "mb05"
+    head = json.loads((mdir / "mb05_int8.json").read_text()).get("float_head")
+    assert int8["size_bytes"] == (mdir / "mb05_int8.tflite").stat().st_size + ((mdir / head["file"]).stat().st_size if head else 0)
+    assert d["results"][0]["runtime"].startswith("onnxruntime ")
+    assert [(p["variant"], p["tracking"]) for p in d["pipeline"]] == [("tflite-int8", True), ("tflite-int8", False)]
+    on, off = d["pipeline"]
+    for p in (on, off):
+        assert p["frames"] == 6 and p["fps"] > 0 and p["faces_per_frame"] == pytest.approx(1.0)
+        assert {"detect", "regress", "decode", "total"} <= set(p["stages_ms"])
+        assert p["stages_ms"]["total"] >= p["stages_ms"]["detect"]
+    assert off["detector_runs"] == 6 and on["detector_runs"] < 6  # tracking skips detections
+
+    # renderers: markdown, rich tables and the plot from the JSON alone
+    md = bench_report.bench_markdown(d)
+    assert "| mb05 | tflite-int8 |" in md and "## End-to-end pipeline" in md
+    from rich.console import Console
+
+    console = Console(record=True, width=200)
+    for t in bench_report.bench_tables(d):
+        console.print(t)
+    assert "tflite-int8" in console.export_text()
+    png = bench_report.plot_bench(d, tmp_path / "b.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # the CLI re-renders a saved report and writes the outputs
+    from edgeface.cli import main
+
+    src = tmp_path / "in.json"
+    src.write_text(json.dumps(d))
+    out = tmp_path / "out.json"
+    main(["bench", "--from-json", str(src), "--json", str(out), "--markdown", str(tmp_path / "b.md")])
+    assert json.loads(out.read_text()) == d
+    with pytest.raises(SystemExit) as e:
+        main(["bench", "--from-json", str(tmp_path / "b.md")])
+    assert e.value.code == 2
+
+
+def test_bench_in_process_has_no_rss(converted_home):
+    policy = bench.TimingPolicy(warmup=1, min_runs=3, min_seconds=0.0, max_seconds=5.0)
+    opts = bench.BenchOptions(models=["faceboxes"], variants=["int8"], threads=[1], policy=policy, isolate=False,
+                              pipeline=False, root=converted_home)
+    r = bench.run_bench(opts).results[0]
+    assert r.model == "faceboxes_640x480" and r.isolated is False and r.peak_rss_mb is None and r.runs >= 3
+
+
+@pytest.mark.parametrize("isolate", [False, True])
+def test_a_failing_model_is_reported_not_fatal(tmp_path, monkeypatch, isolate):
+    _fake_model(tmp_path, "mb05", "int8")  # not a flatbuffer: the runtime refuses it
+    fake = bench.BenchInputs(crop=np.zeros((120, 120, 3), np.uint8),
+                             frames={"faceboxes_640x480": np.zeros((480, 640, 3), np.uint8)}, source="zeros")
+    monkeypatch.setattr(bench, "make_inputs", lambda detectors, root=None, video=None: fake)
+    opts = bench.BenchOptions(models=["mb05"], variants=["int8"], threads=[1], runtimes=["ai_edge_litert"],
+                              policy=bench.TimingPolicy.quick(), isolate=isolate, pipeline=False, root=tmp_path)
+    rep = bench.run_bench(opts)
+    assert rep.results == []
+    failed = [s for s in rep.skipped if s["reason"].startswith("failed:")]
+    assert len(failed) == 1 and failed[0]["model"] == "mb05" and "mb05_int8.tflite" in failed[0]["reason"]

@@ -1,0 +1,353 @@
+"""Rendering of `edgeface bench` and `edgeface eval` reports: rich tables, Markdown, PNG plots.
+
+Every function takes the report's JSON dict (`BenchReport.to_json()` / `EvalReport.to_json()`,
+or a file read back), so published results can be re-rendered without re-running anything.
+matplotlib is imported lazily (Agg backend) and only by the plot functions.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+from .errors import EdgefaceError
+from .fileio import atomic_path
+
+BASELINE_VARIANT = "tflite-float32"
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def _runtime_name(label: str) -> str:
+    return label.split(" ", 1)[0]
+
+
+def speedups(results: List[dict], baseline: str = BASELINE_VARIANT) -> Dict[int, Optional[float]]:
+    """For each result (by index): baseline median / its median, same model, threads and runtime
+    family (TFLite runtimes compare to their own float32; onnxruntime to ai-edge-litert's, else
+    any TFLite float32 of the same model and threads). None when there is no baseline."""
+    base: Dict[Tuple[str, int, str], float] = {}
+    for r in results:
+        if r["variant"] == baseline:
+            base[(r["model"], r["threads"], _runtime_name(r["runtime"]))] = r["median_ms"]
+    out: Dict[int, Optional[float]] = {}
+    for i, r in enumerate(results):
+        key = (r["model"], r["threads"], _runtime_name(r["runtime"]))
+        b = base.get(key)
+        if b is None and _runtime_name(r["runtime"]) == "onnxruntime":
+            cands = [v for (m, t, _), v in base.items() if m == r["model"] and t == r["threads"]]
+            b = cands[0] if cands else None
+        out[i] = (b / r["median_ms"]) if (b and r["median_ms"] > 0) else None
+    return out
+
+
+def _fmt(v, nd: int = 2, suffix: str = "") -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:.{nd}f}{suffix}"
+    return f"{v}{suffix}"
+
+
+def machine_line(m: dict) -> str:
+    rt = ", ".join(f"{k} {v}" for k, v in (m.get("runtimes") or {}).items() if v)
+    board = f"{m['board']}, " if m.get("board") else ""
+    load = m.get("load_avg_start")
+    return (f"{board}{m.get('cpu')} ({m.get('arch')}, {m.get('cores')} cores), {m.get('os')}, Python {m.get('python')}; "
+            f"{rt}; XNNPACK {'on' if m.get('xnnpack') else ('off' if m.get('xnnpack') is False else '?')}"
+            + (f"; load avg at start {load[0]:.2f}" if load else ""))
+
+
+def _rows(report: dict) -> List[List[str]]:
+    res = report["results"]
+    sp = speedups(res)
+    rows = []
+    for i, r in enumerate(res):
+        rows.append([
+            r["model"], r["variant"], r["runtime"], str(r["threads"]), _fmt(r["median_ms"]), _fmt(r["p90_ms"]),
+            _fmt(r["p99_ms"]), _fmt(sp[i], 2, "x"), _fmt(r["size_bytes"] / 1e6, 2), _fmt(r.get("peak_rss_mb"), 0),
+            str(r.get("runs", "-")),
+        ])
+    return rows
+
+
+HEADERS = ["model", "variant", "runtime", "threads", "median ms", "p90 ms", "p99 ms", "vs fp32", "size MB", "peak RSS MB", "runs"]
+PIPE_HEADERS = ["variant", "tracking", "threads", "fps", "detect ms", "regress ms", "3DMM ms", "other ms", "total ms", "detector runs", "frames", "peak RSS MB"]
+
+
+def _pipe_rows(report: dict) -> List[List[str]]:
+    rows = []
+    for p in report.get("pipeline", []):
+        s = p["stages_ms"]
+        rows.append([p["variant"], "on" if p["tracking"] else "off", str(p["threads"]), _fmt(p["fps"], 1),
+                     _fmt(s.get("detect")), _fmt(s.get("regress")), _fmt(s.get("decode")), _fmt(s.get("other")),
+                     _fmt(s.get("total")), str(p["detector_runs"]), str(p["frames"]), _fmt(p.get("peak_rss_mb"), 0)])
+    return rows
+
+
+# ----------------------------------------------------------------------------- bench: rich / markdown
+
+def bench_tables(report: dict) -> list:
+    """rich renderables: the per-model latency table and the pipeline table (the runtime column
+    only when more than one TFLite runtime was measured; the versions are in the caption)."""
+    from rich import box
+    from rich.table import Table
+
+    tfl = {r["runtime"] for r in report["results"] if _runtime_name(r["runtime"]) != "onnxruntime"}
+    keep = [i for i, h in enumerate(HEADERS) if h != "runtime" or len(tfl) > 1]
+    t = Table(title="Model latency (one inference, batch 1)", caption=machine_line(report["machine"]),
+              caption_justify="left", box=box.SIMPLE_HEAD)
+    for i in keep:
+        h = HEADERS[i]
+        t.add_column(h, justify="right" if h not in ("model", "variant", "runtime") else "left", no_wrap=True)
+    prev = None
+    for row in _rows(report):
+        if prev is not None and row[0] != prev:
+            t.add_section()
+        prev = row[0]
+        t.add_row(*[row[i] for i in keep])
+    out = [t]
+    if report.get("pipeline"):
+        p = Table(title="End-to-end pipeline on the sample video (decode excluded)", box=box.SIMPLE_HEAD)
+        for h in PIPE_HEADERS:
+            p.add_column(h, justify="left" if h in ("variant", "tracking") else "right", no_wrap=True)
+        for row in _pipe_rows(report):
+            p.add_row(*row)
+        out.append(p)
+    return out
+
+
+def _md_table(headers: List[str], rows: List[List[str]], left: int = 1) -> str:
+    lines = ["| " + " | ".join(headers) + " |",
+             "| " + " | ".join("---" if i < left else "---:" for i in range(len(headers))) + " |"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def bench_markdown(report: dict, title: str = "edgeface benchmark") -> str:
+    m = report["machine"]
+    s = report.get("settings", {})
+    pol = s.get("policy", {})
+    parts = [f"# {title}", "",
+             f"Machine: {machine_line(m)}.", "",
+             f"Date {m.get('date')}; load average {m.get('load_avg_start')} at start, {m.get('load_avg_end')} at end"
+             + (f"; SoC temperature {m.get('thermal_c_start')} -> {m.get('thermal_c_end')} C" if m.get("thermal_c_start") is not None else "")
+             + (f"; governor {m.get('governor')}" if m.get("governor") else "") + ".", "",
+             f"Timing: {pol.get('warmup')} warm-up runs, then at least {pol.get('min_runs')} runs and {pol.get('min_seconds')} s "
+             f"(at most {pol.get('max_seconds')} s); {'each case in its own process' if s.get('isolate') else 'all cases in one process'}; "
+             f"input: {s.get('input')}. `vs fp32` = TFLite float32 median / this median (same model, threads, runtime).", "",
+             "## Model latency", "", _md_table(HEADERS, _rows(report), left=3)]
+    if report.get("pipeline"):
+        p0 = report["pipeline"][0]
+        parts += ["", "## End-to-end pipeline", "",
+                  f"Sample video obama.mp4 (1280x720, {p0['frames']} frames timed); video decoding is outside the timed calls; "
+                  f"`tracking on`: detector every {p0.get('detect_interval', 10)} frames and when a face is lost, crops from the previous "
+                  "landmarks (upstream demo_video); `off`: detector on every frame. Stage times are means per frame "
+                  "(3DMM = landmarks and pose from the params; other = tracker, smoothing, bookkeeping).", "",
+                  _md_table(PIPE_HEADERS, _pipe_rows(report), left=2)]
+    if report.get("skipped"):
+        parts += ["", "Not measured: " + "; ".join(f"{x['model']} {x['variant']} ({x['reason']})" for x in report["skipped"]) + "."]
+    return "\n".join(parts) + "\n"
+
+
+# ----------------------------------------------------------------------------- bench: plot
+
+def _pyplot():
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise EdgefaceError("plots need matplotlib: pip install 'edgeface[plot]'") from None
+    return plt
+
+
+VARIANT_SHORT = {"onnxruntime-fp32": "ORT fp32", "tflite-float32": "TFLite fp32", "tflite-float16": "TFLite fp16",
+                 "tflite-int8": "TFLite int8", "tflite-int8_floatio": "TFLite int8\nfloat I/O"}
+
+
+def plot_bench(report: dict, dest: Path) -> Path:
+    """Median latency bars (p90 whiskers) per variant and thread count, one panel per model,
+    int8 speed-up over TFLite float32 annotated; plus a pipeline fps panel."""
+    plt = _pyplot()
+    import numpy as np
+
+    res = report["results"]
+    sp = speedups(res)
+    models = list(dict.fromkeys(r["model"] for r in res))
+    has_pipe = bool(report.get("pipeline"))
+    n = len(models) + (1 if has_pipe else 0)
+    if n == 0:
+        raise EdgefaceError("the benchmark report has no results to plot")
+    fig, axes = plt.subplots(1, n, figsize=(5.4 * n, 5.2), squeeze=False)
+    axes = axes[0]
+    threads_all = sorted({r["threads"] for r in res})
+    colors = plt.get_cmap("tab10")
+    default_rt = _runtime_name(res[0]["runtime"]) if res else ""
+    tfl_rts = [rt for rt in dict.fromkeys(_runtime_name(r["runtime"]) for r in res) if rt != "onnxruntime"]
+    default_rt = tfl_rts[0] if tfl_rts else default_rt
+    for ax, model in zip(axes, models):
+        rows = [(i, r) for i, r in enumerate(res) if r["model"] == model]
+        groups = []
+        for _, r in rows:
+            rt = _runtime_name(r["runtime"])
+            key = (r["variant"], rt if rt not in ("onnxruntime", default_rt) else "")
+            if key not in groups:
+                groups.append(key)
+        width = 0.8 / max(1, len(threads_all))
+        top = max(r["median_ms"] for _, r in rows) * 1.5  # p90 whiskers beyond this are clipped
+        clipped = False
+        for ti, t in enumerate(threads_all):
+            xs, ys, errs, labels, ups = [], [], [], [], []
+            for gi, (variant, rt) in enumerate(groups):
+                for i, r in rows:
+                    rrt = _runtime_name(r["runtime"])
+                    if r["variant"] == variant and r["threads"] == t and (rt == "" and rrt in ("onnxruntime", default_rt) or rrt == rt):
+                        xs.append(gi + (ti - (len(threads_all) - 1) / 2) * width)
+                        ys.append(r["median_ms"])
+                        errs.append(max(0.0, r["p90_ms"] - r["median_ms"]))
+                        labels.append(f"{r['median_ms']:.2f}" if r["median_ms"] < 10 else f"{r['median_ms']:.1f}")
+                        ups.append(sp[i] if variant.startswith("tflite-int8") else None)
+            clipped = clipped or any(y + e > top for y, e in zip(ys, errs))
+            bars = ax.bar(xs, ys, width * 0.92, yerr=[np.zeros(len(errs)), errs], capsize=2, color=colors(ti),
+                          label=f"{t} thread{'s' if t > 1 else ''}", error_kw={"elinewidth": 0.8, "ecolor": "0.35"})
+            for b, lab, up, e in zip(bars, labels, ups, errs):
+                cx = b.get_x() + b.get_width() / 2
+                y = min(b.get_height() + e, top * 0.9)  # above the whisker, inside the axes
+                ax.text(cx, y + top * 0.012, lab, ha="center", va="bottom", fontsize=7.5,
+                        bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8})
+                if up:
+                    ax.text(cx, b.get_height() / 2, f"{up:.1f}x", ha="center", va="center", fontsize=8, fontweight="bold",
+                            color="white", rotation=90 if b.get_height() < top * 0.12 else 0)
+        sizes = {r["variant"]: r["size_bytes"] / 1e6 for _, r in rows}
+        ax.set_xticks(range(len(groups)))
+        ax.set_xticklabels([VARIANT_SHORT.get(v, v) + (f" ({rt})" if rt else "") + (f"\n{sizes[v]:.1f} MB" if v in sizes else "")
+                            for v, rt in groups], fontsize=8.5)
+        ax.set_ylabel("ms per inference (bar: median; whisker: p90)")
+        ax.set_title(f"{model}: latency, lower is better\n(white figure in int8 bars: speed-up over TFLite fp32)", fontsize=10)
+        ax.set_ylim(0, top)
+        if clipped:
+            ax.text(0.99, 0.99, "p90 whiskers clipped", transform=ax.transAxes, ha="right", va="top", fontsize=7, color="0.4")
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize=8, loc="upper left")
+    if has_pipe:
+        ax = axes[-1]
+        pipe = report["pipeline"]
+        variants = list(dict.fromkeys(p["variant"] for p in pipe))
+        width = 0.38
+        fmax = max(p["fps"] for p in pipe)
+        for k, tracking in enumerate((True, False)):
+            xs, ys = [], []
+            for gi, v in enumerate(variants):
+                for p in pipe:
+                    if p["variant"] == v and p["tracking"] == tracking:
+                        xs.append(gi + (k - 0.5) * width)
+                        ys.append(p["fps"])
+            bars = ax.bar(xs, ys, width * 0.92, color=("tab:green" if tracking else "tab:gray"),
+                          label="tracking (detector every 10 frames)" if tracking else "detector on every frame")
+            for b, y in zip(bars, ys):
+                ax.text(b.get_x() + b.get_width() / 2, y + fmax * 0.01, f"{y:.0f}", ha="center", va="bottom", fontsize=8)
+        ax.set_xticks(range(len(variants)))
+        ax.set_xticklabels([VARIANT_SHORT.get(v, v) for v in variants], fontsize=8.5)
+        thr = sorted({p["threads"] for p in pipe})
+        ax.set_title(f"end-to-end pipeline, sample video 1280x720\n({'/'.join(map(str, thr))} thread{'s' if thr != [1] else ''}, decode excluded)", fontsize=10)
+        ax.set_ylabel("frames per second (higher is better)")
+        ax.set_ylim(0, fmax * 1.2)
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize=8, loc="upper right")
+    m = report["machine"]
+    fig.suptitle(f"edgeface bench - {m.get('board') or m.get('cpu')} ({m.get('arch')}, {m.get('cores')} cores), "
+                 f"{', '.join(sorted({r['runtime'] for r in res}))}", fontsize=11)
+    fig.tight_layout()
+    dest = Path(dest)
+    with atomic_path(dest) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return dest
+
+
+# ----------------------------------------------------------------------------- eval
+
+EVAL_HEADERS = ["precision", "roi", "recall", "found/total", "NME bbox mean %", "median %", "fail %",
+                "NME inter-ocular mean %", "median %", "fail %", "extra det."]
+
+
+def _pct(v) -> str:
+    return "-" if v is None else f"{100 * v:.2f}"
+
+
+def _eval_rows(report: dict) -> List[List[str]]:
+    rows = []
+    for r in report["results"]:
+        b, io = r["nme_bbox"], r["nme_interocular"]
+        rows.append([r["precision"], r["roi"], f"{r['detector_recall']:.3f}" if r["roi"] == "detector" else "-",
+                     f"{r['faces_found']}/{r['faces_total']}", _pct(b["mean"]), _pct(b["median"]), _pct(b["failure_rate"]),
+                     _pct(io["mean"]), _pct(io["median"]), _pct(io["failure_rate"]),
+                     str(r["unmatched_detections"]) if r["roi"] == "detector" else "-"])
+    return rows
+
+
+def eval_table(report: dict):
+    from rich import box
+    from rich.table import Table
+
+    t = Table(box=box.SIMPLE_HEAD, title=f"68-landmark NME on {report['dataset']} ({report['images']} images, {report['faces']} faces)",
+              caption=f"fail = NME > {100 * report['fail_threshold']:.0f}%; match: {report['match_rule']}",
+              caption_justify="left")
+    for h in EVAL_HEADERS:
+        t.add_column(h, justify="left" if h in ("precision", "roi") else "right")
+    for row in _eval_rows(report):
+        t.add_row(*row)
+    return t
+
+
+def eval_markdown(report: dict, title: str = "edgeface eval") -> str:
+    n = report["normalizations"]
+    return "\n".join([
+        f"# {title}", "",
+        f"Dataset: `{Path(report['dataset']).name}` ({report['images']} images, {report['faces']} faces with 68 iBUG points).", "",
+        f"- NME bbox: mean 2-D point error / {n['bbox']}.",
+        f"- NME inter-ocular: mean 2-D point error / {n['interocular']}.",
+        f"- fail: share of found faces with NME > {100 * report['fail_threshold']:.0f}%.",
+        f"- Matching: {report['match_rule']}; recall = found / total; extra det. = detections matching no annotated face.",
+        "",
+        _md_table(EVAL_HEADERS, _eval_rows(report), left=2), "",
+    ])
+
+
+def plot_eval(report: dict, dest: Path) -> Path:
+    """Cumulative error distribution of the NME per precision (both normalizations)."""
+    plt = _pyplot()
+    import numpy as np
+
+    from .evaluate import cdf
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    for ax, key, label in zip(axes, ("nme_bbox", "nme_interocular"), ("bbox sqrt(w*h)", "inter-ocular (outer corners)")):
+        top = 0.0
+        for r in report["results"]:
+            vals = [f[key] for f in r["faces"] if f["found"] and f[key] is not None]
+            if vals:
+                top = max(top, max(vals))
+        xs = np.linspace(0, max(0.12, top * 1.05), 400)
+        for k, r in enumerate(report["results"]):
+            vals = [f[key] for f in r["faces"] if f["found"] and f[key] is not None]
+            if not vals:
+                continue
+            ax.plot(100 * xs, cdf(vals, xs), ls=("-", "--", "-.", ":")[k % 4], lw=max(1.0, 2.6 - 0.6 * k),
+                    label=f"{r['precision']} ({r['roi']}): mean {100 * np.mean(vals):.2f}%")
+        ax.axvline(100 * report["fail_threshold"], color="0.5", ls="--", lw=0.8)
+        ax.set_xlabel(f"NME normalized by {label}, %")
+        ax.set_ylabel("share of faces with NME <= x")
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+    fig.suptitle(f"68-landmark NME CDF on {Path(report['dataset']).name} ({report['faces']} faces)", fontsize=11)
+    fig.tight_layout()
+    with atomic_path(Path(dest)) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return Path(dest)
