@@ -5,8 +5,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # A local mirror of the upstream files (here: ../shared/upstream); empty = download from upstream URLs.
 MIRROR ?= $(firstword $(wildcard ../shared/upstream))
+ifneq ($(strip $(MIRROR)),)
 export EDGEFACE_MIRROR := $(abspath $(MIRROR))
+endif
 OUT ?= out
+EF := $(BIN)/edgeface
 
 .PHONY: demo test install test-arm clean-venv
 
@@ -23,11 +26,23 @@ install: $(VENV)/.installed
 
 # Main job end to end on the sample data: fetch -> export -> convert -> run -> bench.
 demo: install
-	$(BIN)/edgeface fetch all
-	$(BIN)/edgeface export --model all
+	$(EF) fetch all
+	$(EF) export --model all
+	$(EF) convert --model all --int8
+	mkdir -p $(OUT)
+	$(EF) run --source samples:obama --precision int8 --json $(OUT)/obama.jsonl --save $(OUT)/obama_annotated.mp4
+	$(EF) run --source samples:trump_hillary --precision int8 --render mesh --save $(OUT)/trump_hillary_mesh.jpg --export-mesh $(OUT)/meshes
+	$(EF) bench --quick --json $(OUT)/bench.json --markdown $(OUT)/bench.md --plot $(OUT)/bench.png
 
 test: install
 	$(BIN)/python -m pytest -q
 
 clean-venv:
 	rm -rf $(VENV)
+
+# Board runtime inside an emulated Debian bookworm arm64 rootfs (qemu-user + chroot; needs root).
+# Cold (rootfs + venvs) ~5-6 min on an idle 2-core machine, warm ~25 s; cache in $${EDGEFACE_ARM_CACHE:-~/.cache/edgeface-arm}.
+# ARM_ARGS: options and steps for tests/arm/run.sh, e.g. make test-arm ARM_ARGS="--cpu a76 litert".
+ARM_ARGS ?=
+test-arm:
+	bash tests/arm/run.sh $(ARM_ARGS)

@@ -1,0 +1,386 @@
+"""Compare what edgeface produced inside the emulated arm64 guest with the same run on the host.
+
+Two ways to call it (the host output is the reference, the arm64 output is checked against it):
+
+    compare.py --arm OUT/arm --host OUT/host [--shared DIR]     # tree mode, what tests/arm/run.sh does
+    compare.py ARM_FILE HOST_FILE [--int8]                       # two .npz or two .jsonl files
+
+Tree mode counts, for every step, "the guest side exited 0" and "the host side exited 0" (the
+`<step>.status` files run.sh writes), then compares every `*.npz` and `*.jsonl` found under
+`<step>/` on either side, pairing files by relative path (a file present on one side only fails).
+A `.jsonl` whose name contains `int8` (e.g. `emma.int8.jsonl`) is compared with the INT8 bounds.
+It prints one line per check and closes with exactly `N passed, N failed`; exit status 1 when
+anything failed or nothing was compared, 2 on bad usage.
+
+Bounds (defaults; all can be changed by options):
+  .npz   float arrays: max|arm - host| <= 1e-3 * max|host| (relative to the array's scale);
+         integer arrays (INT8/UINT8 tensors): max|arm - host| <= 1 LSB; shapes and dtypes equal.
+  .jsonl (edgeface JSONL contract, toolkit/edgeface/results.py), frames paired by
+         (basename of "source", "frame"); per frame the same number of faces, faces paired by id;
+         float: bbox and landmarks within 1e-3 x face size (max bbox side of the host face)
+                + 0.011 px for the 2-decimal rounding, score within 1e-3, pose within 0.01 deg,
+                params within 1e-3 x param std (3DDFA_V2 normalized units);
+         INT8:  params within --int8-param-tol std units (default 0.05: about 1-2 LSB of an int8
+                output whose scale is 0.02-0.05; set it to k x the regressor's output scale),
+                bbox and landmarks within 1e-2 x face size, score within 1/128, pose within 1 deg.
+  The param std comes from --param-std (.npy, .npz/.pkl with key "std", or .json) or, by default,
+  3ddfa_v2/configs/param_mean_std_62d_120x120.pkl in the shared upstream mirror (read with a
+  restricted unpickler that only accepts numpy arrays). Without it params are compared with a
+  relative bound of 1e-3 (float) or 5e-2 (INT8) of max(|arm|, |host|).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import os
+import pickle
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+JSONL_ROUND_PX = 0.011  # landmarks/bbox are written with 2 decimals: two roundings differ by <= 0.01
+PARAM_STD_REL = Path("upstream/3ddfa_v2/configs/param_mean_std_62d_120x120.pkl")
+
+
+@dataclass
+class Bounds:
+    float_rtol: float = 1e-3  # npz float arrays, relative to max|host|
+    lsb: int = 1  # npz integer arrays
+    px_rtol: float = 1e-3  # JSONL bbox/landmarks, relative to face size (float models)
+    score_atol: float = 1e-3
+    pose_atol_deg: float = 1e-2
+    param_tol_std: float = 1e-3  # |d param| / std (float models)
+    int8_px_rtol: float = 1e-2
+    int8_score_atol: float = 1.0 / 128.0
+    int8_pose_atol_deg: float = 1.0
+    int8_param_tol_std: float = 5e-2
+    param_std: Optional[np.ndarray] = None
+
+
+@dataclass
+class Result:
+    name: str
+    ok: bool
+    lines: list[str] = field(default_factory=list)
+
+    def report(self) -> str:
+        head = f"{'PASS' if self.ok else 'FAIL'} {self.name}"
+        return "\n".join([head] + [f"    {line}" for line in self.lines])
+
+
+# ------------------------------------------------------------------ param std (safe pickle)
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+    }
+
+    def find_class(self, module: str, name: str):
+        if (module, name) in self.ALLOWED:
+            if module.startswith("numpy._core") and not hasattr(np, "_core"):
+                module = "numpy.core.multiarray"
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a param std pickle")
+
+
+def load_param_std(path: Path) -> np.ndarray:
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        std = np.load(path, allow_pickle=False)
+    elif suffix == ".npz":
+        with np.load(path, allow_pickle=False) as z:
+            std = z["std"]
+    elif suffix == ".json":
+        data = json.loads(path.read_text())
+        std = np.asarray(data["std"] if isinstance(data, dict) else data)
+    else:
+        data = _NumpyOnlyUnpickler(io.BytesIO(path.read_bytes())).load()
+        std = np.asarray(data["std"])
+    std = np.asarray(std, dtype=np.float64).reshape(-1)
+    if std.size != 62 or not np.all(std > 0):
+        raise ValueError(f"{path}: expected 62 positive param std values, got {std.size}")
+    return std
+
+
+# ------------------------------------------------------------------ .npz
+def compare_npz(arm_path: Path, host_path: Path, b: Bounds, name: Optional[str] = None) -> Result:
+    res = Result(name or arm_path.name, True)
+    with np.load(arm_path, allow_pickle=False) as za, np.load(host_path, allow_pickle=False) as zh:
+        keys_a, keys_h = set(za.files), set(zh.files)
+        if keys_a != keys_h:
+            res.ok = False
+            res.lines.append(f"arrays differ: arm only {sorted(keys_a - keys_h)}, host only {sorted(keys_h - keys_a)}")
+        for key in sorted(keys_a & keys_h):
+            a, h = za[key], zh[key]
+            if a.shape != h.shape or a.dtype != h.dtype:
+                res.ok = False
+                res.lines.append(f"{key}: arm {a.shape} {a.dtype} vs host {h.shape} {h.dtype}")
+                continue
+            if a.size == 0:
+                res.lines.append(f"{key}: empty, equal shapes")
+                continue
+            if np.issubdtype(h.dtype, np.floating):
+                if not (np.isfinite(a).all() and np.isfinite(h).all()):
+                    same_nonfinite = np.array_equal(np.isfinite(a), np.isfinite(h))
+                    if not same_nonfinite:
+                        res.ok = False
+                        res.lines.append(f"{key}: non-finite values differ")
+                        continue
+                fa, fh = a.astype(np.float64), h.astype(np.float64)
+                fin = np.isfinite(fh)
+                diff = float(np.max(np.abs(fa[fin] - fh[fin]))) if fin.any() else 0.0
+                scale = float(np.max(np.abs(fh[fin]))) if fin.any() else 0.0
+                tol = b.float_rtol * max(scale, 1e-12)
+                ok = diff <= tol
+                res.lines.append(
+                    f"{key} {list(h.shape)} {h.dtype}: max|d|={diff:.3g}, max|host|={scale:.4g}, "
+                    f"rel={diff / max(scale, 1e-12):.3g} (bound {b.float_rtol:g}) {'ok' if ok else 'TOO LARGE'}"
+                )
+            elif np.issubdtype(h.dtype, np.integer) or h.dtype == np.bool_:
+                d = np.abs(a.astype(np.int64) - h.astype(np.int64))
+                diff = int(d.max())
+                ok = diff <= b.lsb
+                res.lines.append(
+                    f"{key} {list(h.shape)} {h.dtype}: max|d|={diff} LSB ({int((d > 0).sum())} of {d.size} differ; "
+                    f"bound {b.lsb} LSB) {'ok' if ok else 'TOO LARGE'}"
+                )
+            else:
+                ok = bool(np.array_equal(a, h))
+                res.lines.append(f"{key} {h.dtype}: {'equal' if ok else 'NOT EQUAL'}")
+            res.ok = res.ok and ok
+    return res
+
+
+# ------------------------------------------------------------------ .jsonl (edgeface contract)
+def read_jsonl(path: Path) -> dict:
+    frames: dict = {}
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                key = (os.path.basename(str(rec["source"])), int(rec["frame"]))
+                faces = rec["faces"]
+            except (ValueError, KeyError, TypeError) as e:
+                raise ValueError(f"{path}:{lineno}: not an edgeface JSONL record ({e})") from None
+            if key in frames:
+                raise ValueError(f"{path}:{lineno}: frame {key[1]} of {key[0]} appears twice")
+            frames[key] = faces
+    return frames
+
+
+def _face_size(bbox) -> float:
+    x1, y1, x2, y2 = (float(v) for v in bbox)
+    return max(abs(x2 - x1), abs(y2 - y1), 1.0)
+
+
+@dataclass
+class _Worst:
+    value: float = 0.0  # worst |d| / bound over the file (<= 1 passes)
+    raw: float = 0.0
+    where: str = ""
+
+    def update(self, ratio: float, raw: float, where: str) -> None:
+        if ratio > self.value or (math.isnan(ratio) and not math.isnan(self.value)):
+            self.value, self.raw, self.where = ratio, raw, where
+
+
+def compare_jsonl(arm_path: Path, host_path: Path, b: Bounds, int8: bool, name: Optional[str] = None) -> Result:
+    kind = "INT8" if int8 else "float"
+    res = Result(f"{name or arm_path.name} ({kind} bounds)", True)
+    try:
+        fa, fh = read_jsonl(arm_path), read_jsonl(host_path)
+    except (OSError, ValueError) as e:
+        res.ok = False
+        res.lines.append(str(e))
+        return res
+    px_rtol = b.int8_px_rtol if int8 else b.px_rtol
+    score_atol = b.int8_score_atol if int8 else b.score_atol
+    pose_atol = b.int8_pose_atol_deg if int8 else b.pose_atol_deg
+    param_tol = b.int8_param_tol_std if int8 else b.param_tol_std
+    problems: list[str] = []
+    if set(fa) != set(fh):
+        only_a, only_h = sorted(set(fa) - set(fh)), sorted(set(fh) - set(fa))
+        problems.append(f"frames differ: arm only {only_a[:5]}{'...' if len(only_a) > 5 else ''}, "
+                        f"host only {only_h[:5]}{'...' if len(only_h) > 5 else ''}")
+    worst = {k: _Worst() for k in ("bbox", "landmarks", "score", "pose", "params")}
+    n_faces = 0
+    for key in sorted(set(fa) & set(fh)):
+        where_frame = f"{key[0]} frame {key[1]}"
+        faces_a = sorted(fa[key], key=lambda f: f.get("id", 0))
+        faces_h = sorted(fh[key], key=lambda f: f.get("id", 0))
+        if len(faces_a) != len(faces_h):
+            problems.append(f"{where_frame}: {len(faces_a)} face(s) on arm vs {len(faces_h)} on host")
+            continue
+        for ga, gh in zip(faces_a, faces_h):
+            where = f"{where_frame} face {gh.get('id')}"
+            if ga.get("id") != gh.get("id"):
+                problems.append(f"{where}: face ids differ (arm {ga.get('id')}, host {gh.get('id')})")
+                continue
+            n_faces += 1
+            size = _face_size(gh["bbox"])
+            px_bound = px_rtol * size + JSONL_ROUND_PX
+            for fld in ("bbox", "landmarks"):
+                a, h = np.asarray(ga[fld], dtype=np.float64), np.asarray(gh[fld], dtype=np.float64)
+                if a.shape != h.shape:
+                    problems.append(f"{where}: {fld} shape {a.shape} vs {h.shape}")
+                    continue
+                d = float(np.max(np.abs(a - h))) if a.size else 0.0
+                worst[fld].update(d / px_bound, d, f"{where} (face size {size:.0f} px)")
+            d = abs(float(ga["score"]) - float(gh["score"]))
+            worst["score"].update(d / (score_atol + 1e-4), d, where)
+            pa, ph = ga.get("pose", {}), gh.get("pose", {})
+            for ang in ("yaw", "pitch", "roll"):
+                if ang in pa and ang in ph:
+                    d = abs(float(pa[ang]) - float(ph[ang]))
+                    d = min(d, 360.0 - d)
+                    worst["pose"].update(d / (pose_atol + 1e-3), d, f"{where} {ang}")
+            if ("params" in ga) != ("params" in gh):
+                problems.append(f"{where}: params present on one side only")
+            elif "params" in gh:
+                a, h = np.asarray(ga["params"], dtype=np.float64), np.asarray(gh["params"], dtype=np.float64)
+                if a.shape != h.shape:
+                    problems.append(f"{where}: params shape {a.shape} vs {h.shape}")
+                elif a.size:
+                    if b.param_std is not None and a.size == b.param_std.size:
+                        dn = np.abs(a - h) / b.param_std
+                        i = int(np.argmax(dn))
+                        worst["params"].update(float(dn[i]) / param_tol, float(dn[i]), f"{where} param {i}")
+                    else:
+                        rel = (5e-2 if int8 else 1e-3)
+                        denom = np.maximum(np.maximum(np.abs(a), np.abs(h)), 1e-12)
+                        dr = np.abs(a - h) / denom
+                        i = int(np.argmax(dr))
+                        worst["params"].update(float(dr[i]) / rel, float(dr[i]), f"{where} param {i} (relative, no std)")
+    res.lines.append(f"{len(set(fa) & set(fh))} frame(s) paired, {n_faces} face(s) compared")
+    units = {"bbox": "px", "landmarks": "px", "score": "", "pose": "deg",
+             "params": "std" if b.param_std is not None else "rel"}
+    bounds_txt = {"bbox": f"{px_rtol:g} x face size + {JSONL_ROUND_PX} px", "landmarks": f"{px_rtol:g} x face size + {JSONL_ROUND_PX} px",
+                  "score": f"{score_atol:.3g}", "pose": f"{pose_atol:g} deg", "params": f"{param_tol:g} std" if b.param_std is not None else "relative"}
+    for k, w in worst.items():
+        if not w.where:
+            continue
+        ok = w.value <= 1.0
+        res.lines.append(f"{k}: worst |d|={w.raw:.3g} {units[k]} = {w.value:.3g} x bound ({bounds_txt[k]}) at {w.where}"
+                         f" {'ok' if ok else 'TOO LARGE'}")
+        if not ok:
+            res.ok = False
+    if problems:
+        res.ok = False
+        res.lines.extend(problems[:20])
+        if len(problems) > 20:
+            res.lines.append(f"... and {len(problems) - 20} more")
+    if n_faces == 0 and not problems and not (fa or fh):
+        res.lines.append("both files are empty")
+    return res
+
+
+def compare_files(arm_path: Path, host_path: Path, b: Bounds, int8: Optional[bool] = None, name: Optional[str] = None) -> Result:
+    label = name or arm_path.name
+    for p in (arm_path, host_path):
+        if not p.is_file():
+            return Result(label, False, [f"missing: {p}"])
+    if host_path.suffix == ".npz":
+        return compare_npz(arm_path, host_path, b, label)
+    if host_path.suffix == ".jsonl":
+        if int8 is None:
+            int8 = "int8" in host_path.name.lower()
+        return compare_jsonl(arm_path, host_path, b, int8, label)
+    return Result(label, False, [f"do not know how to compare {host_path.suffix} files"])
+
+
+# ------------------------------------------------------------------ tree mode
+def _meta_summary(path: Path) -> str:
+    try:
+        m = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return "unreadable"
+    keys = ("machine", "cpu", "qemu_cpu", "ai_edge_litert", "numpy", "xnnpack", "invoke_ms")
+    return ", ".join(f"{k}={m[k]}" for k in keys if k in m and m[k] != "")
+
+
+def compare_trees(arm_root: Path, host_root: Path, b: Bounds) -> list[Result]:
+    results: list[Result] = []
+    steps = sorted({p.stem for root in (arm_root, host_root) for p in root.glob("*.status")})
+    for step in steps:
+        for side, root in (("guest (arm64)", arm_root), ("host", host_root)):
+            st = root / f"{step}.status"
+            rc = st.read_text().strip() if st.is_file() else "missing"
+            results.append(Result(f"step {step}: {side} exit status {rc}", rc == "0",
+                                  [] if rc == "0" else [f"log: {root / (step + '.log')}"]))
+        files = sorted({p.relative_to(root / step) for root in (arm_root, host_root) if (root / step).is_dir()
+                        for p in (root / step).rglob("*") if p.suffix in (".npz", ".jsonl") and p.is_file()})
+        for rel in files:
+            results.append(compare_files(arm_root / step / rel, host_root / step / rel, b, name=f"{step}/{rel}"))
+        for meta in sorted((host_root / step).rglob("*.meta.json")) if (host_root / step).is_dir() else []:
+            rel = meta.relative_to(host_root / step)
+            print(f"info {step}/{rel}: guest: {_meta_summary(arm_root / step / rel)}")
+            print(f"info {step}/{rel}: host:  {_meta_summary(meta)}")
+    return results
+
+
+def _default_param_std(shared: Optional[Path]) -> Optional[Path]:
+    candidates = []
+    if shared:
+        candidates.append(shared / PARAM_STD_REL)
+    if os.environ.get("EDGEFACE_SHARED"):
+        candidates.append(Path(os.environ["EDGEFACE_SHARED"]) / PARAM_STD_REL)
+    candidates.append(Path(__file__).resolve().parents[3] / "shared" / PARAM_STD_REL)
+    return next((c for c in candidates if c.is_file()), None)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    ap = argparse.ArgumentParser(description="Compare arm64-guest outputs with host outputs (see module doc).")
+    ap.add_argument("files", nargs="*", type=Path, help="ARM_FILE HOST_FILE (two .npz or two .jsonl)")
+    ap.add_argument("--arm", type=Path, help="guest output tree (run.sh: OUT/arm)")
+    ap.add_argument("--host", type=Path, help="host output tree (run.sh: OUT/host)")
+    ap.add_argument("--shared", type=Path, help="shared data folder (for the default param std)")
+    ap.add_argument("--int8", action="store_true", help="two-file mode: use the INT8 bounds for .jsonl")
+    ap.add_argument("--param-std", type=Path, help="62 param std values (.npy/.npz/.pkl/.json)")
+    ap.add_argument("--float-rtol", type=float, default=Bounds.float_rtol)
+    ap.add_argument("--lsb", type=int, default=Bounds.lsb)
+    ap.add_argument("--px-rtol", type=float, default=Bounds.px_rtol)
+    ap.add_argument("--int8-px-rtol", type=float, default=Bounds.int8_px_rtol)
+    ap.add_argument("--int8-param-tol", type=float, default=Bounds.int8_param_tol_std)
+    args = ap.parse_args(argv)
+
+    tree = args.arm is not None or args.host is not None
+    if tree and (args.arm is None or args.host is None or args.files):
+        ap.error("tree mode needs both --arm and --host and no file arguments")
+    if not tree and len(args.files) != 2:
+        ap.error("give ARM_FILE HOST_FILE, or --arm DIR --host DIR")
+
+    b = Bounds(float_rtol=args.float_rtol, lsb=args.lsb, px_rtol=args.px_rtol,
+               int8_px_rtol=args.int8_px_rtol, int8_param_tol_std=args.int8_param_tol)
+    std_path = args.param_std or _default_param_std(args.shared)
+    if std_path is not None:
+        try:
+            b.param_std = load_param_std(std_path)
+        except (OSError, ValueError, KeyError, pickle.UnpicklingError) as e:
+            print(f"error: cannot read the param std from {std_path}: {e}", file=sys.stderr)
+            return 2
+    if tree:
+        results = compare_trees(args.arm, args.host, b)
+    else:
+        results = [compare_files(args.files[0], args.files[1], b, int8=True if args.int8 else None)]
+    for r in results:
+        print(r.report())
+    passed = sum(r.ok for r in results)
+    failed = len(results) - passed
+    if not results:
+        print("nothing was compared")
+    print(f"{passed} passed, {failed} failed")
+    return 0 if results and failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
