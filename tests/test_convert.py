@@ -204,3 +204,11 @@ def test_full_int8_without_float_head(converted_home, tmp_path):
     assert "float_head" not in m and m["outputs"][0]["shape"] == [1, 62] and m["verification"]["passed"]
     with_head = _manifest(converted_home, "mb05", "int8")["verification"]
     assert with_head["landmark_px_mean"] < 0.75 * m["verification"]["landmark_px_mean"]
+
+
+def test_verify_command(converted_home):
+    r = run_cli("verify", str(store.model_path("mb05", "int8", converted_home)), home=converted_home)
+    assert r.returncode == 0, r.stderr
+    assert "landmark_px_mean" in r.stdout and "ok" in r.stdout
+    r = run_cli("verify", str(converted_home / "nope.tflite"), home=converted_home)
+    assert r.returncode != 0 and "no manifest" in r.stderr and "Traceback" not in r.stderr

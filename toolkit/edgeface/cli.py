@@ -196,30 +196,11 @@ def verify(
     model: Path = typer.Argument(..., help="A converted .tflite (its manifest .json beside it)."),
 ):
     """Re-run the verification of a converted model against its ONNX original on held-out data."""
-    from . import calibrate as cal_mod, verify as ver
-    from .assets import load_param_stats, load_sparse_bases
-    from .convert import _float_detector
-    from .interpreter import TFLiteModel, read_manifest
-    from .onnx_backend import OnnxModel
-    from .registry import get_card
+    from . import verify as ver
 
-    man = read_manifest(model)
-    ref = OnnxModel(Path(man["reference_onnx"]["path"]), mean=man["preprocessing_in_graph"]["mean"], std=man["preprocessing_in_graph"]["std"])
-    test = TFLiteModel(model, manifest=man)
-    card = get_card(man["model"])
-    det_ref = Path(man["reference_onnx"]["path"]) if man["kind"] == "detector" else None
-    if det_ref is None:
-        from .convert import ConvertOptions, _export_sources
-
-        det_ref = _export_sources("faceboxes", ConvertOptions(), None, lambda m: None)[0]
     with _status("verifying on held-out data"):
-        hold = cal_mod.holdout(cal_mod.load_recipe(), _float_detector(det_ref))
-        if man["kind"] == "regressor":
-            st = load_param_stats()
-            rep = ver.regressor_report(ref, test, hold["crops"], st.mean, st.std, load_sparse_bases(), not man["variant"].startswith("int8"))
-        else:
-            rep = ver.detector_report(ref, test, hold["frames"], not man["variant"].startswith("int8"), card.int8.get("min_iou", 0.85))
-    checks = ver.checks_for(man["kind"], man["variant"], rep, card.int8, None)
+        rep, checks = ver.verify_model(model)
+
     for k, v in rep.items():
         if isinstance(v, (int, float)):
             out.print(f"  {k:28s} {v:.6g}")
@@ -229,12 +210,11 @@ def verify(
         raise EdgefaceError(f"{model.name} fails verification", exit_code=3)
 
 
-from .cli_run import register  # noqa: E402  (edgeface run, edgeface doctor)
+from .cli_bench import register as _register_bench  # noqa: E402  (edgeface bench, edgeface eval)
+from .cli_run import register as _register_run  # noqa: E402  (edgeface run, edgeface doctor)
 
-register(app)
-
-
-from .cli_bench import register as _register_bench; _register_bench(app)  # noqa: E402,E702  (edgeface bench, edgeface eval)
+_register_run(app)
+_register_bench(app)
 
 
 def main(argv: Optional[list] = None) -> None:

@@ -143,3 +143,35 @@ def checks_for(kind: str, variant: str, report: dict, card_int8: dict, size_rati
     if size_ratio is not None:
         out.append(Check("size_ratio_vs_float32", size_ratio, card_int8["max_size_ratio"], size_ratio <= card_int8["max_size_ratio"]))
     return out
+
+
+def verify_model(model_path, root=None) -> tuple:
+    """Re-run the verification of a converted model (its manifest beside it) on the held-out data.
+
+    Returns (report dict, list of Check)."""
+    from pathlib import Path
+
+    from . import calibrate
+    from .assets import load_param_stats, load_sparse_bases
+    from .convert import ConvertOptions, _export_sources, _float_detector
+    from .interpreter import TFLiteModel, read_manifest
+    from .onnx_backend import OnnxModel
+    from .registry import get_card
+
+    man = read_manifest(Path(model_path))
+    pre = man["preprocessing_in_graph"]
+    ref = OnnxModel(Path(man["reference_onnx"]["path"]), mean=pre["mean"], std=pre["std"])
+    test = TFLiteModel(model_path, manifest=man)
+    card = get_card(man["model"])
+    is_float = not man["variant"].startswith("int8")
+    if man["kind"] == "detector":
+        det_ref = Path(man["reference_onnx"]["path"])
+    else:
+        det_ref = _export_sources("faceboxes", ConvertOptions(), root, lambda m: None)[0]
+    hold = calibrate.holdout(calibrate.load_recipe(), _float_detector(det_ref), root)
+    if man["kind"] == "regressor":
+        st = load_param_stats(root)
+        rep = regressor_report(ref, test, hold["crops"], st.mean, st.std, load_sparse_bases(root), is_float)
+    else:
+        rep = detector_report(ref, test, hold["frames"], is_float, card.int8.get("min_iou", 0.85))
+    return rep, checks_for(man["kind"], man["variant"], rep, card.int8, None)
