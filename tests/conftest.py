@@ -56,3 +56,18 @@ def converted_home(edgeface_home) -> Path:
     results = convert(["mb05", "faceboxes"], ConvertOptions(int8=True, fp16=True), root=edgeface_home)
     assert all(v.manifest["verification"]["passed"] for r in results for v in r.variants)
     return edgeface_home
+
+
+@pytest.fixture(scope="session")
+def onnx_home(edgeface_home) -> Path:
+    """The session cache with mb05 + FaceBoxes 640x480 exported to ONNX (reused when an export
+    with the same checkpoint digest is already there)."""
+    from edgeface import assets, export, paths
+
+    out = paths.onnx_dir(edgeface_home)
+    media = paths.files_dir(edgeface_home)
+    det_ckpt = assets.file_path("faceboxes", "checkpoint", edgeface_home)
+    export.export_regressor(assets.file_path("mb05", "checkpoint", edgeface_home), "mb05", out,
+                            media_root=media, detector_checkpoint=det_ckpt)
+    export.export_detector(det_ckpt, out, 640, 480, media_root=media)
+    return edgeface_home

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from edgeface import export
+from edgeface.detect_post import letterbox, postprocess, priors
 from edgeface.errors import EdgefaceError, VerificationError
 from edgeface.fileio import sha256_file
 from edgeface.torch_nets import (
@@ -141,13 +142,13 @@ def test_mb1_architecture_round_trip(tmp_path, style):
 
 def test_torch_faceboxes_finds_the_two_faces(detector):
     img = export.sample_images(UPSTREAM, video_frames=())[1][1]  # trump_hillary.jpg
-    canvas, scale = export.letterbox(img, 640, 480)
+    canvas, lb = letterbox(img, 640, 480)
     with torch.no_grad():
         loc, conf = detector(torch.from_numpy(export.detector_blob(canvas)))
     assert conf[0, :, 1].max() > 0.9
-    faces = export._top_faces(loc[0].numpy(), conf[0].numpy(), 640, 480, score_threshold=0.5)
+    faces, _ = postprocess(loc[0].numpy(), conf[0].numpy(), priors(640, 480), lb, 640, 480, score_threshold=0.5)
     assert len(faces) == 2
-    centres_x = sorted(((faces[:, 0] + faces[:, 2]) / 2 / scale).tolist())
+    centres_x = sorted(((faces[:, 0] + faces[:, 2]) / 2).tolist())  # frame pixels
     assert centres_x[0] < img.shape[1] / 2 < centres_x[1]  # one face on each side
 
 
@@ -157,25 +158,25 @@ def test_int8_friendly_rewrite_equals_standard(detector, frames):
     worst = 0.0
     with torch.no_grad():
         for f in frames:
-            x = torch.from_numpy(export.detector_blob(export.letterbox(f, 640, 480)[0]))
+            x = torch.from_numpy(export.detector_blob(letterbox(f, 640, 480)[0]))
             for a, b in zip(detector(x), fused(x)):
                 worst = max(worst, float((a - b).abs().max()))
     assert worst <= TOL
 
 
 def test_num_priors_matches_network_output(detector):
-    assert num_priors(640, 480) == export.detector_num_priors(640, 480) == 6400
+    assert num_priors(640, 480) == len(priors(640, 480)) == 6400
     with torch.no_grad():
         loc, conf = detector(torch.zeros(1, 3, 256, 320))
     assert loc.shape == (1, num_priors(320, 256), 4) and conf.shape == (1, num_priors(320, 256), 2)
     assert torch.allclose(conf.sum(-1), torch.ones(1, loc.shape[1]))
-    assert export._prior_boxes(320, 256).shape == (num_priors(320, 256), 4)
+    assert priors(320, 256).shape == (num_priors(320, 256), 4)
 
 
 def test_letterbox_pads_with_mean_colour():
     img = np.full((720, 1280, 3), 200, np.uint8)
-    canvas, scale = export.letterbox(img, 640, 512)
-    assert scale == 0.5 and canvas.shape == (512, 640, 3)
+    canvas, lb = letterbox(img, 640, 512)
+    assert lb.scale == 0.5 and canvas.shape == (512, 640, 3)
     blob = export.detector_blob(canvas)
     assert blob.shape == (1, 3, 512, 640)
     assert np.all(blob[:, :, 360:, :] == 0)  # padding normalizes to zero
@@ -210,7 +211,7 @@ def test_detector_onnx_matches_torch(det_exports, detector, frames, variant):
     worst = 0.0
     with torch.no_grad():
         for f in frames:
-            b = export.detector_blob(export.letterbox(f, 640, 480)[0])
+            b = export.detector_blob(letterbox(f, 640, 480)[0])
             for r, g in zip(model(torch.from_numpy(b)), sess.run(["loc", "conf"], {"input": b})):
                 worst = max(worst, float(np.abs(r.numpy() - g).max()))
     assert worst <= TOL

@@ -28,17 +28,9 @@ from edgeface.sources import Frame, ImageSource, open_source, read_image
 
 
 @pytest.fixture(scope="session")
-def onnx_models(edgeface_home) -> Path:
-    """mb05 + FaceBoxes 640x480 exported to ONNX in the test cache (cached across sessions by digest)."""
-    from edgeface import export
-
-    out = paths.onnx_dir(edgeface_home)
-    media = paths.files_dir(edgeface_home)
-    det_ckpt = assets.file_path("faceboxes", "checkpoint", edgeface_home)
-    export.export_regressor(assets.file_path("mb05", "checkpoint", edgeface_home), "mb05", out,
-                            media_root=media, detector_checkpoint=det_ckpt)
-    export.export_detector(det_ckpt, out, 640, 480, media_root=media)
-    return out
+def onnx_models(onnx_home) -> Path:
+    """The ONNX folder of the test cache, with mb05 + FaceBoxes 640x480 exported (conftest `onnx_home`)."""
+    return paths.onnx_dir(onnx_home)
 
 
 def _options(home, **kw) -> PipelineOptions:

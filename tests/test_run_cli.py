@@ -5,27 +5,12 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from pathlib import Path
 
 import cv2
 import pytest
 
-from edgeface import assets, paths
+from edgeface import paths
 from edgeface.cli import main
-
-
-@pytest.fixture(scope="session")
-def onnx_home(edgeface_home) -> Path:
-    """The test cache with mb05 + FaceBoxes 640x480 exported to ONNX (skipped when already exported)."""
-    from edgeface import export
-
-    out = paths.onnx_dir(edgeface_home)
-    media = paths.files_dir(edgeface_home)
-    det_ckpt = assets.file_path("faceboxes", "checkpoint", edgeface_home)
-    export.export_regressor(assets.file_path("mb05", "checkpoint", edgeface_home), "mb05", out,
-                            media_root=media, detector_checkpoint=det_ckpt)
-    export.export_detector(det_ckpt, out, 640, 480, media_root=media)
-    return edgeface_home
 
 
 def cli(capsys, *args) -> tuple:

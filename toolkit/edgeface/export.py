@@ -19,7 +19,6 @@ torch, onnx and onnxruntime (the `convert` extra) are imported only when needed.
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 import warnings
@@ -31,8 +30,11 @@ import cv2
 import numpy as np
 
 from edgeface import paths
+from edgeface.detect_post import PAD_VALUE, Letterbox, letterbox, postprocess, priors
 from edgeface.errors import EdgefaceError, MissingAssetError, VerificationError
 from edgeface.fileio import atomic_path, sha256_file, write_json_atomic
+from edgeface.roi import crop_roi, roi_from_bbox
+from edgeface.sources import open_video
 
 SIDECAR_FORMAT = "edgeface-onnx-sidecar"
 SIDECAR_VERSION = 1
@@ -46,17 +48,9 @@ REGRESSOR_STD = (128.0, 128.0, 128.0)
 NUM_PARAMS = 62
 
 DETECTOR_DEFAULT_SIZE = (640, 480)  # width, height
-DETECTOR_MEAN = (104.0, 117.0, 123.0)  # BGR
+DETECTOR_MEAN = tuple(float(v) for v in PAD_VALUE)  # BGR; the letterbox pads with it
 DETECTOR_STD = (1.0, 1.0, 1.0)
 DETECTOR_SIZE_MULTIPLE = 32
-# Same values as edgeface.torch_nets.PRIOR_CONFIG (kept here so this module imports without torch).
-PRIOR_CONFIG = {
-    "min_sizes": [[32, 64, 128], [256], [512]],
-    "steps": [32, 64, 128],
-    "variance": [0.1, 0.2],
-    "clip": False,
-}
-ANCHORS_PER_LOCATION = (21, 1, 1)
 
 # Sample media in the upstream layout <root>/<repo alias>/<path>.
 SAMPLE_PHOTOS = (
@@ -106,11 +100,6 @@ def check_detector_size(width: int, height: int) -> None:
                 f"pick a size such as 640x480, 320x256 or 480x352")
 
 
-def detector_num_priors(width: int, height: int) -> int:
-    return sum(math.ceil(height / s) * math.ceil(width / s) * a
-               for s, a in zip(PRIOR_CONFIG["steps"], ANCHORS_PER_LOCATION))
-
-
 def _check_arch(arch: str) -> None:
     if arch not in REGRESSOR_ARCHS:
         raise EdgefaceError(f"unknown regressor {arch!r}: use one of {', '.join(REGRESSOR_ARCHS)}")
@@ -122,21 +111,6 @@ def _check_image(image: np.ndarray, what: str) -> None:
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         desc = f"{image.dtype} {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
         raise EdgefaceError(f"{what} must be a BGR uint8 HxWx3 image, got {desc}")
-
-
-def letterbox(image: np.ndarray, width: int, height: int) -> tuple[np.ndarray, float]:
-    """Scale a BGR uint8 image to fit width x height keeping its aspect (cv2.INTER_LINEAR),
-    place it top-left and pad right/bottom with the mean colour. Returns (canvas, scale);
-    a canvas pixel (x, y) is image pixel (x / scale, y / scale)."""
-    _check_image(image, "frame")
-    h, w = image.shape[:2]
-    scale = min(width / w, height / h)
-    nw, nh = min(width, max(1, round(w * scale))), min(height, max(1, round(h * scale)))
-    canvas = np.empty((height, width, 3), np.uint8)
-    canvas[:] = np.array(DETECTOR_MEAN, np.uint8)
-    resized = image if (nw, nh) == (w, h) else cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
-    canvas[:nh, :nw] = resized
-    return canvas, scale
 
 
 def detector_blob(image: np.ndarray) -> np.ndarray:
@@ -156,54 +130,28 @@ def regressor_blob(crop: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
 
 
-def roi_box_from_bbox(bbox: Sequence[float]) -> tuple[float, float, float, float]:
-    """The square regressor ROI around a detector box (x0, y0, x1, y1), as in 3DDFA_V2:
-    side int(1.58 x mean box side), centre moved down by 0.14 x mean side."""
-    x0, y0, x1, y1 = (float(v) for v in bbox[:4])
-    side = (x1 - x0 + y1 - y0) / 2.0
-    cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0 + 0.14 * side
-    size = float(int(side * 1.58))
-    return (cx - size / 2, cy - size / 2, cx + size / 2, cy + size / 2)
-
-
-def crop_roi(image: np.ndarray, roi: Sequence[float], size: int = REGRESSOR_SIZE) -> np.ndarray:
-    """Cut the (rounded) ROI out of the image, zero-filling outside it, resize to size x size."""
-    _check_image(image, "image")
-    h, w = image.shape[:2]
-    sx, sy, ex, ey = (int(round(v)) for v in roi[:4])
-    if ex <= sx or ey <= sy:
-        raise EdgefaceError(f"empty crop box {tuple(roi)}")
-    out = np.zeros((ey - sy, ex - sx, 3), np.uint8)
-    ax, ay, bx, by = max(sx, 0), max(sy, 0), min(ex, w), min(ey, h)
-    if bx > ax and by > ay:
-        out[ay - sy:by - sy, ax - sx:bx - sx] = image[ay:by, ax:bx]
-    return cv2.resize(out, (size, size), interpolation=cv2.INTER_LINEAR)
-
-
 # ----------------------------------------------------------------------------- sample media
 
 def _media_root(root: str | os.PathLike | None) -> Path:
     return Path(root) if root is not None else paths.files_dir()
 
 
-def read_video_frames(path: str | os.PathLike, indices: Sequence[int]) -> list[np.ndarray]:
-    """Decode the given frame indices (BGR uint8) with PyAV, ignoring MP4 edit lists."""
-    try:
-        import av
-    except ImportError as exc:
-        raise EdgefaceError("reading sample video frames needs PyAV: pip install 'edgeface[video]'") from exc
-    wanted = sorted(set(int(i) for i in indices))
+def _video_frames(path: Path, indices: Sequence[int]) -> list[np.ndarray]:
+    """The given frames (BGR uint8) of a video, decoded by `edgeface.sources` with PyAV (MP4 edit
+    lists ignored, so every coded frame counts)."""
+    wanted = {int(i) for i in indices}
     got: dict[int, np.ndarray] = {}
-    with av.open(str(path), options={"ignore_editlist": "1"}) as container:
-        for i, frame in enumerate(container.decode(container.streams.video[0])):
-            if i in wanted:
-                got[i] = frame.to_ndarray(format="bgr24")
-            if wanted and i >= wanted[-1]:
-                break
-    missing = [i for i in wanted if i not in got]
+    decoded = 0
+    with open_video(path, max_frames=max(wanted) + 1, backend="pyav") as src:
+        for frame in src:
+            decoded = frame.index + 1
+            if frame.index in wanted:
+                got[frame.index] = frame.image
+    missing = sorted(wanted - set(got))
     if missing:
-        raise EdgefaceError(f"{path} has no frame {missing[0]} (decoded {len(got)} of the wanted frames)")
-    return [got[i] for i in indices]
+        raise EdgefaceError(f"{path} has no frame {missing[0]} (it has {decoded} frames): "
+                            "pick smaller video frame indices")
+    return [got[int(i)] for i in indices]
 
 
 def sample_images(media_root: str | os.PathLike | None = None,
@@ -219,14 +167,14 @@ def sample_images(media_root: str | os.PathLike | None = None,
             raise MissingAssetError(f"sample photo {p} is missing: run `edgeface fetch samples`")
         img = cv2.imread(str(p), cv2.IMREAD_COLOR)
         if img is None:
-            raise EdgefaceError(f"cannot decode {p}: re-fetch it with `edgeface fetch samples --force`")
+            raise EdgefaceError(f"cannot decode {p}: re-fetch it with `edgeface fetch samples`")
         out.append((name, img))
     if video_frames:
         name, rel = SAMPLE_VIDEO
         p = root / rel
         if not p.is_file():
             raise MissingAssetError(f"sample video {p} is missing: run `edgeface fetch samples`")
-        for i, frame in zip(video_frames, read_video_frames(p, video_frames)):
+        for i, frame in zip(video_frames, _video_frames(p, video_frames)):
             out.append((f"{name}#{i}", frame))
     return out
 
@@ -237,59 +185,16 @@ def sample_frames(media_root: str | os.PathLike | None = None,
     return [img for _, img in sample_images(media_root, video_frames)]
 
 
-def _prior_boxes(width: int, height: int) -> np.ndarray:
-    """Priors (cx, cy, w, h) normalized to the input size, in the row order of loc/conf."""
-    rows = []
-    for step, min_sizes in zip(PRIOR_CONFIG["steps"], PRIOR_CONFIG["min_sizes"]):
-        fh, fw = math.ceil(height / step), math.ceil(width / step)
-        template = []  # (x offset, y offset, size) of the anchors of one location, in order
-        for ms in min_sizes:
-            offs = {32: (0.0, 0.25, 0.5, 0.75), 64: (0.0, 0.5)}.get(ms, (0.5,))
-            template += [(ox, oy, ms) for oy in offs for ox in offs]
-        t = np.array(template, np.float64)
-        ii, jj = np.meshgrid(np.arange(fh), np.arange(fw), indexing="ij")
-        cx = (jj[..., None] + t[:, 0]) * step / width
-        cy = (ii[..., None] + t[:, 1]) * step / height
-        sw = np.broadcast_to(t[:, 2] / width, cx.shape)
-        sh = np.broadcast_to(t[:, 2] / height, cx.shape)
-        rows.append(np.stack([cx, cy, sw, sh], -1).reshape(-1, 4))
-    return np.concatenate(rows).astype(np.float32)
-
-
-def _top_faces(loc: np.ndarray, conf: np.ndarray, width: int, height: int,
-               score_threshold: float, nms_iou: float = 0.3) -> np.ndarray:
-    """Minimal decode + greedy NMS (only to pick verification crops): rows x0, y0, x1, y1, score
-    in input pixels, best first. The pipeline's detector decoding lives in edgeface.detect."""
-    pri = _prior_boxes(width, height)
-    v0, v1 = PRIOR_CONFIG["variance"]
-    c = pri[:, :2] + loc[:, :2] * v0 * pri[:, 2:]
-    s = pri[:, 2:] * np.exp(loc[:, 2:] * v1)
-    boxes = np.concatenate([c - s / 2, c + s / 2], 1) * np.array([width, height, width, height], np.float32)
-    scores = conf[:, 1]
-    keep = np.where(scores > score_threshold)[0]
-    keep = keep[np.argsort(-scores[keep], kind="stable")]
-    chosen = []
-    while keep.size:
-        i, keep = keep[0], keep[1:]
-        chosen.append(i)
-        b, rest = boxes[i], boxes[keep]
-        iw = np.clip(np.minimum(b[2], rest[:, 2]) - np.maximum(b[0], rest[:, 0]), 0, None)
-        ih = np.clip(np.minimum(b[3], rest[:, 3]) - np.maximum(b[1], rest[:, 1]), 0, None)
-        inter = iw * ih
-        area = lambda q: (q[..., 2] - q[..., 0]) * (q[..., 3] - q[..., 1])  # noqa: E731
-        keep = keep[inter / (area(b) + area(rest) - inter) <= nms_iou]
-    return np.concatenate([boxes[chosen], scores[chosen, None]], 1) if chosen else np.zeros((0, 5), np.float32)
-
-
 def sample_crops(detector_checkpoint: str | os.PathLike | None = None,
                  media_root: str | os.PathLike | None = None,
                  video_frames: Sequence[int] = DEFAULT_VIDEO_FRAMES,
                  max_faces_per_image: int = 4, score_threshold: float = 0.5) -> list[np.ndarray]:
     """120x120 BGR uint8 face crops from the sample media for verifying the regressor.
 
-    Faces are found by the torch FaceBoxes (image scaled to fit 1080x720 as in 3DDFA_V2),
-    the best `max_faces_per_image` per image; each crop is the 3DDFA_V2 square ROI resized
-    with cv2.INTER_LINEAR."""
+    Faces are found by the torch FaceBoxes (image scaled to fit 1080x720 as in 3DDFA_V2) and
+    decoded by `edgeface.detect_post.postprocess` (boxes not clipped to the frame, as upstream),
+    the best `max_faces_per_image` per image; each crop is `edgeface.roi.crop_roi` of the
+    3DDFA_V2 square ROI (`edgeface.roi.roi_from_bbox`)."""
     import torch
 
     from edgeface.torch_nets import load_detector
@@ -301,14 +206,17 @@ def sample_crops(detector_checkpoint: str | os.PathLike | None = None,
     for _, img in sample_images(root, video_frames):
         h, w = img.shape[:2]
         scale = min(1.0, 720 / h, 1080 / w)
-        small = img if scale == 1.0 else cv2.resize(img, (int(w * scale), int(h * scale)),
-                                                    interpolation=cv2.INTER_LINEAR)
+        sw, sh = int(w * scale), int(h * scale)
+        small = img if scale == 1.0 else cv2.resize(img, (sw, sh), interpolation=cv2.INTER_LINEAR)
+        # upstream resizes without padding: a canvas-sized "letterbox" with the exact per-axis factors
+        lb = Letterbox(scale=scale, scale_x=sw / w, scale_y=sh / h, new_w=sw, new_h=sh,
+                       frame_w=w, frame_h=h, width=sw, height=sh)
         with torch.no_grad():
             loc, conf = net(torch.from_numpy(detector_blob(small)))
-        sh, sw = small.shape[:2]
-        dets = _top_faces(loc[0].numpy(), conf[0].numpy(), sw, sh, score_threshold)
-        for det in dets[:max_faces_per_image]:
-            crops.append(crop_roi(img, roi_box_from_bbox(det[:4] / scale)))
+        boxes, _ = postprocess(loc[0].numpy(), conf[0].numpy(), priors(sw, sh), lb, sw, sh,
+                               score_threshold=score_threshold, max_faces=max_faces_per_image,
+                               clip_to_frame=False)
+        crops.extend(crop_roi(img, roi_from_bbox(box), REGRESSOR_SIZE)[0] for box in boxes)
     if not crops:
         raise VerificationError("no face found in the sample media: check the FaceBoxes checkpoint")
     return crops
@@ -416,6 +324,14 @@ def _base_sidecar(name: str, model: str, kind: str, variant: str, checkpoint: Pa
     }
 
 
+def _input_spec(shape: list[int], mean: Sequence[float], std: Sequence[float], meaning: str) -> dict:
+    """The sidecar's description of the float32 NCHW BGR input."""
+    return {"name": "input", "shape": shape, "dtype": "float32", "layout": "NCHW", "color_order": "BGR",
+            "normalization": {"mean": list(mean), "std": list(std),
+                              "formula": "(pixel - mean) / std per channel, pixel in 0..255"},
+            "meaning": meaning}
+
+
 def _publish(onnx_path: Path, sidecar_path: Path, sidecar: dict, export_and_verify) -> int:
     """Export + verify under a temporary name (export_and_verify(tmp) returns the verification
     record or raises), then publish the ONNX file and its sidecar. Returns the ONNX size."""
@@ -444,6 +360,16 @@ def _verification(what: str, n: int, diffs: dict[str, float], **extra) -> dict:
     }
 
 
+def _prepare(checkpoint: str | os.PathLike, out_dir: str | os.PathLike, name: str,
+             fetch_name: str) -> tuple[Path, Path, Path, str]:
+    """(checkpoint, ONNX path, sidecar path, checkpoint sha256) of an export; a missing
+    checkpoint is a MissingAssetError naming the fetch that provides it."""
+    checkpoint, out_dir = Path(checkpoint), Path(out_dir)
+    if not checkpoint.is_file():
+        raise MissingAssetError(f"checkpoint {checkpoint} does not exist: run `edgeface fetch {fetch_name}` first")
+    return checkpoint, out_dir / f"{name}.onnx", out_dir / f"{name}.json", sha256_file(checkpoint)
+
+
 def _result(sidecar: dict, onnx_path: Path, sidecar_path: Path, size: int) -> ExportResult:
     ver = sidecar["verification"]
     return ExportResult(name=sidecar["name"], variant=sidecar["variant"], onnx_path=onnx_path,
@@ -462,17 +388,11 @@ def export_regressor(checkpoint: str | os.PathLike, arch: str, out_dir: str | os
 
     samples: 120x120 BGR uint8 face crops for verification; by default `sample_crops(...)`
     from media_root (default: the edgeface file cache) found with detector_checkpoint."""
-    _check_arch(arch)
-    checkpoint, out_dir = Path(checkpoint), Path(out_dir)
-    if not checkpoint.is_file():
-        raise MissingAssetError(f"checkpoint {checkpoint} does not exist: run `edgeface fetch {arch}` first")
     name, variant = regressor_name(arch), "standard"
-    onnx_path, sidecar_path = out_dir / f"{name}.onnx", out_dir / f"{name}.json"
-    ckpt_sha = sha256_file(checkpoint)
-    if not force:
-        hit = _cached(onnx_path, sidecar_path, name, variant, ckpt_sha)
-        if hit is not None:
-            return hit
+    checkpoint, onnx_path, sidecar_path, ckpt_sha = _prepare(checkpoint, out_dir, name, arch)
+    hit = None if force else _cached(onnx_path, sidecar_path, name, variant, ckpt_sha)
+    if hit is not None:
+        return hit
 
     import torch
 
@@ -500,14 +420,10 @@ def export_regressor(checkpoint: str | os.PathLike, arch: str, out_dir: str | os
 
     sidecar = _base_sidecar(name, arch, "regressor", variant, checkpoint, ckpt_sha)
     sidecar.update({
-        "input": {
-            "name": "input", "shape": [1, 3, REGRESSOR_SIZE, REGRESSOR_SIZE], "dtype": "float32",
-            "layout": "NCHW", "color_order": "BGR",
-            "normalization": {"mean": list(REGRESSOR_MEAN), "std": list(REGRESSOR_STD),
-                              "formula": "(pixel - mean) / std per channel, pixel in 0..255"},
-            "meaning": "square face crop (3DDFA_V2 ROI: side 1.58 x mean box side, centre 0.14 x side "
-                       "below the box centre, zero outside the image) resized to 120x120 with cv2.INTER_LINEAR",
-        },
+        "input": _input_spec(
+            [1, 3, REGRESSOR_SIZE, REGRESSOR_SIZE], REGRESSOR_MEAN, REGRESSOR_STD,
+            "square face crop (3DDFA_V2 ROI: side 1.58 x mean box side, centre 0.14 x side "
+            "below the box centre, zero outside the image) resized to 120x120 with cv2.INTER_LINEAR"),
         "outputs": [{
             "name": "params", "shape": [1, NUM_PARAMS], "dtype": "float32",
             "meaning": "normalized 3DMM parameters: 12 pose (3x4 matrix, row-major), 40 shape, 10 expression; "
@@ -528,22 +444,16 @@ def export_detector(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
     frames: BGR uint8 images of any size for verification (letterboxed to the input size);
     default `sample_frames(media_root)`. The int8friendly variant is also checked against the
     standard torch model."""
-    check_detector_size(width, height)
-    checkpoint, out_dir = Path(checkpoint), Path(out_dir)
-    if not checkpoint.is_file():
-        raise MissingAssetError(f"checkpoint {checkpoint} does not exist: run `edgeface fetch faceboxes` first")
     name = detector_name(width, height, int8_friendly)
     variant = "int8friendly" if int8_friendly else "standard"
-    onnx_path, sidecar_path = out_dir / f"{name}.onnx", out_dir / f"{name}.json"
-    ckpt_sha = sha256_file(checkpoint)
-    if not force:
-        hit = _cached(onnx_path, sidecar_path, name, variant, ckpt_sha)
-        if hit is not None:
-            return hit
+    checkpoint, onnx_path, sidecar_path, ckpt_sha = _prepare(checkpoint, out_dir, name, "faceboxes")
+    hit = None if force else _cached(onnx_path, sidecar_path, name, variant, ckpt_sha)
+    if hit is not None:
+        return hit
 
     import torch
 
-    from edgeface.torch_nets import load_detector, make_int8_friendly, num_priors
+    from edgeface.torch_nets import ANCHORS_PER_LOCATION, PRIOR_CONFIG, load_detector, make_int8_friendly, num_priors
 
     standard = load_detector(checkpoint)
     model = make_int8_friendly(standard) if int8_friendly else standard
@@ -553,7 +463,7 @@ def export_detector(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
     if not blobs:
         raise EdgefaceError("no verification frames given: pass at least one BGR image")
     n_priors = num_priors(width, height)
-    assert n_priors == detector_num_priors(width, height)
+    assert n_priors == len(priors(width, height))  # the runtime's decoding fits this network
 
     def export_and_verify(tmp: Path) -> dict:
         _torch_to_onnx(model, blobs[0], tmp, ["loc", "conf"])
@@ -586,15 +496,11 @@ def export_detector(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
 
     sidecar = _base_sidecar(name, "faceboxes", "detector", variant, checkpoint, ckpt_sha)
     sidecar.update({
-        "input": {
-            "name": "input", "shape": [1, 3, height, width], "dtype": "float32",
-            "layout": "NCHW", "color_order": "BGR",
-            "normalization": {"mean": list(DETECTOR_MEAN), "std": list(DETECTOR_STD),
-                              "formula": "(pixel - mean) / std per channel, pixel in 0..255"},
-            "meaning": f"frame letterboxed to {width}x{height}: scaled to fit keeping its aspect "
-                       "(cv2.INTER_LINEAR), top-left aligned, right/bottom padded with the mean colour "
-                       "(104, 117, 123) so padding normalizes to 0",
-        },
+        "input": _input_spec(
+            [1, 3, height, width], DETECTOR_MEAN, DETECTOR_STD,
+            f"frame letterboxed to {width}x{height}: scaled to fit keeping its aspect "
+            "(cv2.INTER_LINEAR), top-left aligned, right/bottom padded with the mean colour "
+            "(104, 117, 123) so padding normalizes to 0"),
         "outputs": [
             {"name": "loc", "shape": [1, n_priors, 4], "dtype": "float32",
              "meaning": "SSD box offsets per prior (dcx, dcy, dw, dh): centre = prior_c + d_c * 0.1 * prior_wh, "

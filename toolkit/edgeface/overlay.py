@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from .results import Face, FrameResult
+from .tdmm import matrix_to_angles, p2srt, rotation_from_angles
 
 # 68-point (iBUG 300-W / 3DDFA) contours: (start, end inclusive, closed)
 CONTOURS_68: tuple[tuple[int, int, bool], ...] = (
@@ -73,42 +74,15 @@ class Style:
 
 def rotation_from_camera(camera: np.ndarray) -> np.ndarray:
     """3x3 rotation of a (3,4) camera [s*R | t]: rows 0,1 normalised, row 2 = their cross product
-    (3DDFA_V2 P2sRt)."""
-    p = np.asarray(camera, dtype=np.float64)
-    r1 = p[0, :3] / np.linalg.norm(p[0, :3])
-    r2 = p[1, :3] / np.linalg.norm(p[1, :3])
-    return np.stack([r1, r2, np.cross(r1, r2)])
-
-
-def rotation_from_angles(yaw: float, pitch: float, roll: float) -> np.ndarray:
-    """The rotation whose 3DDFA_V2 angles (degrees) are yaw, pitch, roll: R = Rz(roll) Ry(-yaw) Rx(pitch).
-
-    Inverse of yaw = asin(R[2,0]), pitch = atan2(R[2,1], R[2,2]), roll = atan2(R[1,0], R[0,0]).
-    """
-    y, p, r = (math.radians(float(a)) for a in (yaw, pitch, roll))
-    cx, sx = math.cos(p), math.sin(p)
-    cy, sy = math.cos(-y), math.sin(-y)
-    cz, sz = math.cos(r), math.sin(r)
-    rx = np.array([[1, 0, 0], [0, cx, -sx], [0, sx, cx]])
-    ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
-    rz = np.array([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]])
-    return rz @ ry @ rx
+    (3DDFA_V2 P2sRt, `edgeface.tdmm.p2srt`)."""
+    return p2srt(camera)[1]
 
 
 def angles_from_rotation(rot: np.ndarray) -> tuple[float, float, float]:
-    """(yaw, pitch, roll) in degrees with 3DDFA_V2's formulas (matrix2angle), gimbal cases included."""
-    R = np.asarray(rot, dtype=np.float64)
-    if R[2, 0] > 0.998:
-        x, z = math.pi / 2, 0.0
-        y = z + math.atan2(-R[0, 1], -R[0, 2])
-    elif R[2, 0] < -0.998:
-        x, z = -math.pi / 2, 0.0
-        y = -z + math.atan2(R[0, 1], R[0, 2])
-    else:
-        x = math.asin(R[2, 0])
-        y = math.atan2(R[2, 1] / math.cos(x), R[2, 2] / math.cos(x))
-        z = math.atan2(R[1, 0] / math.cos(x), R[0, 0] / math.cos(x))
-    return math.degrees(x), math.degrees(y), math.degrees(z)
+    """(yaw, pitch, roll) in degrees with 3DDFA_V2's formulas (matrix2angle, `edgeface.tdmm.matrix_to_angles`),
+    gimbal cases included."""
+    yaw, pitch, roll = matrix_to_angles(rot)
+    return math.degrees(yaw), math.degrees(pitch), math.degrees(roll)
 
 
 def axis_endpoints(center: Sequence[float], rotation: np.ndarray, length: float) -> np.ndarray:
