@@ -330,6 +330,23 @@ def open_video(path: Union[str, os.PathLike], max_frames: Optional[int] = None, 
 
 # ----------------------------------------------------------------------------------- cameras
 
+@contextlib.contextmanager
+def _quiet_opencv():
+    """Silence OpenCV's own log lines (e.g. VIDEOIO warnings) for the duration of the block."""
+    import cv2
+
+    get, set_ = getattr(cv2, "getLogLevel", None), getattr(cv2, "setLogLevel", None)
+    if get is None or set_ is None:
+        yield
+        return
+    old = get()
+    set_(0)  # LOG_LEVEL_SILENT
+    try:
+        yield
+    finally:
+        set_(old)
+
+
 class CameraLost(Exception):
     """Internal: the camera stopped delivering frames."""
 
@@ -439,7 +456,8 @@ class OpenCVCameraSource(FrameSource):
         self._clock = clock
         api = cv2.CAP_V4L2 if sys.platform.startswith("linux") else cv2.CAP_ANY
         factory = capture_factory or cv2.VideoCapture
-        cap = factory(device, api)
+        with _quiet_opencv():  # OpenCV logs its own warnings for a missing camera; we say it in one line
+            cap = factory(device, api)
         if not cap.isOpened():
             with contextlib.suppress(Exception):
                 cap.release()
