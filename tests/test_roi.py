@@ -73,7 +73,7 @@ def _reference_crop(img, roi, size=120):
     pad = max(0, -sx, -sy, ex - img.shape[1], ey - img.shape[0])
     padded = np.pad(img, ((pad, pad), (pad, pad)) + ((0, 0),) * (img.ndim - 2))
     patch = padded[sy + pad:ey + pad, sx + pad:ex + pad]
-    return cv2.resize(patch, dsize=(size, size), interpolation=cv2.INTER_LINEAR)
+    return cv2.resize(patch, dsize=(size, size), interpolation=cv2.INTER_LINEAR_EXACT)
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +130,7 @@ def test_crop_grayscale_and_custom_size():
     img = np.arange(60 * 80, dtype=np.uint8).reshape(60, 80)
     crop, _ = crop_roi(img, [5.0, 5.0, 45.0, 45.0], size=64)
     assert crop.shape == (64, 64)
-    np.testing.assert_array_equal(crop, cv2.resize(img[5:45, 5:45], (64, 64), interpolation=cv2.INTER_LINEAR))
+    np.testing.assert_array_equal(crop, cv2.resize(img[5:45, 5:45], (64, 64), interpolation=cv2.INTER_LINEAR_EXACT))
 
 
 def test_crop_pixels_returns_view_inside_frame():

@@ -2,7 +2,7 @@
 
 Two ways to call it (the host output is the reference, the arm64 output is checked against it):
 
-    compare.py --arm OUT/arm --host OUT/host [--shared DIR]     # tree mode, what tests/arm/run.sh does
+    compare.py --arm OUT/arm --host OUT/host [--shared DIR] [--edgeface-home DIR]   # tree mode (run.sh)
     compare.py ARM_FILE HOST_FILE [--int8]                       # two .npz or two .jsonl files
 
 Tree mode counts, for every step, "the guest side exited 0" and "the host side exited 0" (the
@@ -16,12 +16,19 @@ Bounds (defaults; all can be changed by options):
   .npz   float arrays: max|arm - host| <= 1e-3 * max|host| (relative to the array's scale);
          integer arrays (INT8/UINT8 tensors): max|arm - host| <= 1 LSB; shapes and dtypes equal.
   .jsonl (edgeface JSONL contract, toolkit/edgeface/results.py), frames paired by
-         (basename of "source", "frame"); per frame the same number of faces, faces paired by id;
+         (basename of "source", "frame"); per frame the same number of faces; faces paired by
+         bbox IoU (greedy, best first), each pair must have IoU >= 0.95 and the same id;
          float: bbox and landmarks within 1e-3 x face size (max bbox side of the host face)
                 + 0.011 px for the 2-decimal rounding, score within 1e-3, pose within 0.01 deg,
-                params within 1e-3 x param std (3DDFA_V2 normalized units);
-         INT8:  params within --int8-param-tol std units (default 0.05: about 1-2 LSB of an int8
-                output whose scale is 0.02-0.05; set it to k x the regressor's output scale),
+                params within 1e-3 x param std (3DDFA_V2 normalized units) + their 6-digit rounding;
+         INT8:  params within k LSB of the INT8 regressor (--int8-lsb, default 1), per param:
+                k * sum_j scale_j * |W_ij| std units, where scale is the quantization scale of the
+                int8 feature tensor the float head reads (the tensor DEQUANTIZE'd at the end of the
+                TFLite graph) and W the float head (mb05_head.npz; identity without a head): a
+                change of at most k LSB in every feature moves normalized param i by at most that;
+                plus the float bound (1e-3 std) for the float part after the int8 graph.
+                The model is $EDGEFACE_HOME/tflite/mb05/mb05_int8.tflite (--edgeface-home) or
+                --int8-regressor; without one, a flat --int8-param-tol std units (default 0.05).
                 bbox and landmarks within 1e-2 x face size, score within 1/128, pose within 1 deg.
   The param std comes from --param-std (.npy, .npz/.pkl with key "std", or .json) or, by default,
   3ddfa_v2/configs/param_mean_std_62d_120x120.pkl in the shared upstream mirror (read with a
@@ -46,6 +53,7 @@ import numpy as np
 
 JSONL_ROUND_PX = 0.011  # landmarks/bbox are written with 2 decimals: two roundings differ by <= 0.01
 PARAM_STD_REL = Path("upstream/3ddfa_v2/configs/param_mean_std_62d_120x120.pkl")
+DEFAULT_INT8_REGRESSOR = Path("tflite/mb05/mb05_int8.tflite")  # what step "run" uses (--regressor mb05)
 
 
 @dataclass
@@ -59,7 +67,10 @@ class Bounds:
     int8_px_rtol: float = 1e-2
     int8_score_atol: float = 1.0 / 128.0
     int8_pose_atol_deg: float = 1.0
-    int8_param_tol_std: float = 5e-2
+    int8_param_tol_std: float = 5e-2  # flat fallback when no INT8 regressor is given
+    int8_param_tol: Optional[np.ndarray] = None  # (62,) std units, derived from the model (Int8ParamBound)
+    min_iou: float = 0.95  # bbox IoU of paired faces
+    param_round_rel: float = 1e-6  # params are written with 6 significant digits (two roundings)
     param_std: Optional[np.ndarray] = None
 
 
@@ -108,6 +119,99 @@ def load_param_std(path: Path) -> np.ndarray:
     if std.size != 62 or not np.all(std > 0):
         raise ValueError(f"{path}: expected 62 positive param std values, got {std.size}")
     return std
+
+
+# ------------------------------------------------------------------ INT8 param bound from the model
+@dataclass
+class Int8ParamBound:
+    """How far k LSB of the INT8 regressor's last quantized tensor can move each normalized param."""
+
+    tol: np.ndarray  # (62,) std units (= normalized param units)
+    k: int
+    scales: np.ndarray  # quantization scale of the feature tensor: (1,) per tensor or (n,) per channel
+    head: str  # float head file, or "" when the int8 output is the params themselves
+    model: str
+
+    def describe(self) -> str:
+        s = self.scales
+        sc = f"{float(s[0]):.6g}" if s.size == 1 else f"{float(s.min()):.3g}..{float(s.max()):.3g} (per channel)"
+        via = f"x row sums of |W| of {self.head}" if self.head else "(no float head)"
+        return (f"INT8 param bound from {self.model}: {self.k} LSB x feature scale {sc} {via} = "
+                f"{float(self.tol.min()):.3g}..{float(self.tol.max()):.3g} std (median {float(np.median(self.tol)):.3g})")
+
+
+def int8_param_bound(scales, weight: Optional[np.ndarray], k: int = 1) -> np.ndarray:
+    """Per-param bound (std units) on the change of `params = W @ features + b` when every feature
+    moves by at most `k` LSB: `k * sum_j scale_j * |W_ij|` (exact worst case: all features off by k
+    LSB with the signs of row i). `weight` None: the params are the quantized output itself (k * scale)."""
+    if k < 0:
+        raise ValueError(f"k must be >= 0 LSB, got {k}")
+    s = np.asarray(scales, dtype=np.float64).reshape(-1)
+    if s.size == 0 or not np.all(np.isfinite(s)) or not np.all(s > 0):
+        raise ValueError(f"quantization scales must be positive, got {s}")
+    if weight is None:
+        return k * (s if s.size > 1 else np.full(62, float(s[0])))
+    w = np.abs(np.asarray(weight, dtype=np.float64))
+    if w.ndim != 2 or (s.size > 1 and s.size != w.shape[1]):
+        raise ValueError(f"head weight {w.shape} does not fit {s.size} feature scales")
+    return k * (w @ np.broadcast_to(s, (w.shape[1],)))
+
+
+def _tflite_interpreter(model_path: Path):
+    for mod in ("ai_edge_litert.interpreter", "tflite_runtime.interpreter", "tensorflow.lite"):
+        try:
+            m = __import__(mod, fromlist=["Interpreter"])
+            return m.Interpreter(model_path=str(model_path))
+        except ImportError:
+            continue
+    raise RuntimeError("no TFLite runtime (ai_edge_litert, tflite_runtime or tensorflow) to read the model's quantization")
+
+
+def feature_scales(model_path: Path, manifest: dict, name: str) -> np.ndarray:
+    """Quantization scale(s) of output `name` of an INT8 TFLite model: from the manifest when the
+    output is quantized, else (float output dequantized in the graph) from the int8 tensor the
+    DEQUANTIZE op producing it reads."""
+    outs = {o.get("name"): o for o in manifest.get("outputs", [])}
+    if name not in outs:
+        raise ValueError(f"{model_path.name}: manifest has no output {name!r} (outputs: {sorted(outs)})")
+    out = outs[name]
+    q = out.get("quantization") or [0.0, 0]
+    if str(out.get("dtype")) in ("int8", "uint8", "int16") and float(q[0]) > 0:
+        return np.array([float(q[0])])
+    it = _tflite_interpreter(model_path)
+    index = int(out["tflite_index"])
+    tensors = {d["index"]: d for d in it.get_tensor_details()}
+    for op in it._get_ops_details():  # noqa: SLF001 (the public API has no graph view)
+        if index in list(op.get("outputs", [])) and op.get("op_name") == "DEQUANTIZE":
+            src = tensors[int(list(op["inputs"])[0])]
+            qp = src.get("quantization_parameters") or {}
+            scales = np.asarray(qp.get("scales", []), dtype=np.float64)
+            if scales.size == 0 and src.get("quantization", (0.0, 0))[0]:
+                scales = np.array([float(src["quantization"][0])])
+            if scales.size and np.all(scales > 0):
+                return scales
+            raise ValueError(f"{model_path.name}: tensor {src['name']} feeding DEQUANTIZE has no quantization scale")
+    raise ValueError(f"{model_path.name}: output {name!r} is float and no DEQUANTIZE op produces it: "
+                     "not an INT8 model with a quantized feature tensor")
+
+
+def load_int8_param_bound(model_path: Path, k: int = 1) -> Int8ParamBound:
+    """The per-param INT8 bound of a converted regressor (`<name>_int8.tflite` + its manifest and,
+    for mixed precision, its float head .npz)."""
+    model_path = Path(model_path)
+    mp = model_path.with_suffix(".json")
+    manifest = json.loads(mp.read_text())
+    head = manifest.get("float_head")
+    if head:
+        with np.load(model_path.parent / head["file"], allow_pickle=False) as z:
+            w = z["W"]
+        scales = feature_scales(model_path, manifest, head["input"])
+        return Int8ParamBound(int8_param_bound(scales, w, k), k, scales, head["file"], model_path.name)
+    outs = manifest.get("outputs", [])
+    if len(outs) != 1:
+        raise ValueError(f"{model_path.name}: expected one output (the params), got {len(outs)}")
+    scales = feature_scales(model_path, manifest, outs[0]["name"])
+    return Int8ParamBound(int8_param_bound(scales, None, k), k, scales, "", model_path.name)
 
 
 # ------------------------------------------------------------------ .npz
@@ -183,6 +287,33 @@ def _face_size(bbox) -> float:
     return max(abs(x2 - x1), abs(y2 - y1), 1.0)
 
 
+def box_iou(a, b) -> float:
+    """IoU of two boxes x1, y1, x2, y2 (0 for empty or degenerate boxes)."""
+    ax1, ay1, ax2, ay2 = (float(v) for v in a)
+    bx1, by1, bx2, by2 = (float(v) for v in b)
+    iw = max(0.0, min(ax2, bx2) - max(ax1, bx1))
+    ih = max(0.0, min(ay2, by2) - max(ay1, by1))
+    inter = iw * ih
+    union = max(0.0, ax2 - ax1) * max(0.0, ay2 - ay1) + max(0.0, bx2 - bx1) * max(0.0, by2 - by1) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def pair_faces(faces_a: list, faces_h: list) -> list:
+    """[(arm face, host face, IoU)]: greedy pairing by bbox IoU, best pair first (ties by host then
+    arm order); a face that overlaps nothing left is paired with the first one left (IoU 0)."""
+    cand = sorted(((box_iou(a["bbox"], h["bbox"]), -j, -i) for i, a in enumerate(faces_a) for j, h in enumerate(faces_h)),
+                  reverse=True)
+    used_a, used_h, pairs = set(), set(), []
+    for iou, nj, ni in cand:
+        i, j = -ni, -nj
+        if i in used_a or j in used_h:
+            continue
+        used_a.add(i)
+        used_h.add(j)
+        pairs.append((faces_a[i], faces_h[j], iou))
+    return sorted(pairs, key=lambda p: (p[1].get("id", 0), p[0].get("id", 0)))
+
+
 @dataclass
 class _Worst:
     value: float = 0.0  # worst |d| / bound over the file (<= 1 passes)
@@ -190,7 +321,7 @@ class _Worst:
     where: str = ""
 
     def update(self, ratio: float, raw: float, where: str) -> None:
-        if ratio > self.value or (math.isnan(ratio) and not math.isnan(self.value)):
+        if not self.where or ratio > self.value or (math.isnan(ratio) and not math.isnan(self.value)):
             self.value, self.raw, self.where = ratio, raw, where
 
 
@@ -206,27 +337,34 @@ def compare_jsonl(arm_path: Path, host_path: Path, b: Bounds, int8: bool, name: 
     px_rtol = b.int8_px_rtol if int8 else b.px_rtol
     score_atol = b.int8_score_atol if int8 else b.score_atol
     pose_atol = b.int8_pose_atol_deg if int8 else b.pose_atol_deg
-    param_tol = b.int8_param_tol_std if int8 else b.param_tol_std
+    # params: per-param tolerance in std units (the model-derived INT8 bound when known)
+    if int8 and b.int8_param_tol is not None:
+        # int8 backbone (k LSB through the head) + the float part after it (head, decode): float bound
+        param_tol = np.asarray(b.int8_param_tol, dtype=np.float64) + b.param_tol_std
+        param_txt = (f"k LSB bound + {b.param_tol_std:g} = {param_tol.min():.3g}..{param_tol.max():.3g} std per param")
+    else:
+        param_tol = b.int8_param_tol_std if int8 else b.param_tol_std
+        param_txt = f"{param_tol:g} std"
     problems: list[str] = []
     if set(fa) != set(fh):
         only_a, only_h = sorted(set(fa) - set(fh)), sorted(set(fh) - set(fa))
         problems.append(f"frames differ: arm only {only_a[:5]}{'...' if len(only_a) > 5 else ''}, "
                         f"host only {only_h[:5]}{'...' if len(only_h) > 5 else ''}")
-    worst = {k: _Worst() for k in ("bbox", "landmarks", "score", "pose", "params")}
+    worst = {k: _Worst() for k in ("iou", "bbox", "landmarks", "score", "pose", "params")}
     n_faces = 0
     for key in sorted(set(fa) & set(fh)):
         where_frame = f"{key[0]} frame {key[1]}"
-        faces_a = sorted(fa[key], key=lambda f: f.get("id", 0))
-        faces_h = sorted(fh[key], key=lambda f: f.get("id", 0))
+        faces_a, faces_h = fa[key], fh[key]
         if len(faces_a) != len(faces_h):
             problems.append(f"{where_frame}: {len(faces_a)} face(s) on arm vs {len(faces_h)} on host")
             continue
-        for ga, gh in zip(faces_a, faces_h):
+        for ga, gh, iou in pair_faces(faces_a, faces_h):
             where = f"{where_frame} face {gh.get('id')}"
-            if ga.get("id") != gh.get("id"):
-                problems.append(f"{where}: face ids differ (arm {ga.get('id')}, host {gh.get('id')})")
-                continue
             n_faces += 1
+            worst["iou"].update((1.0 - iou) / max(1.0 - b.min_iou, 1e-12), iou, where)
+            if ga.get("id") != gh.get("id"):
+                problems.append(f"{where}: face ids differ: host id {gh.get('id')} pairs with arm id {ga.get('id')} "
+                                f"(IoU {iou:.3f}; detections in another order)")
             size = _face_size(gh["bbox"])
             px_bound = px_rtol * size + JSONL_ROUND_PX
             for fld in ("bbox", "landmarks"):
@@ -253,8 +391,10 @@ def compare_jsonl(arm_path: Path, host_path: Path, b: Bounds, int8: bool, name: 
                 elif a.size:
                     if b.param_std is not None and a.size == b.param_std.size:
                         dn = np.abs(a - h) / b.param_std
-                        i = int(np.argmax(dn))
-                        worst["params"].update(float(dn[i]) / param_tol, float(dn[i]), f"{where} param {i}")
+                        tol = param_tol + b.param_round_rel * np.abs(h) / b.param_std
+                        r = dn / np.maximum(tol, 1e-12)
+                        i = int(np.argmax(r))
+                        worst["params"].update(float(r[i]), float(dn[i]), f"{where} param {i}")
                     else:
                         rel = (5e-2 if int8 else 1e-3)
                         denom = np.maximum(np.maximum(np.abs(a), np.abs(h)), 1e-12)
@@ -262,16 +402,21 @@ def compare_jsonl(arm_path: Path, host_path: Path, b: Bounds, int8: bool, name: 
                         i = int(np.argmax(dr))
                         worst["params"].update(float(dr[i]) / rel, float(dr[i]), f"{where} param {i} (relative, no std)")
     res.lines.append(f"{len(set(fa) & set(fh))} frame(s) paired, {n_faces} face(s) compared")
-    units = {"bbox": "px", "landmarks": "px", "score": "", "pose": "deg",
+    units = {"iou": "", "bbox": "px", "landmarks": "px", "score": "", "pose": "deg",
              "params": "std" if b.param_std is not None else "rel"}
-    bounds_txt = {"bbox": f"{px_rtol:g} x face size + {JSONL_ROUND_PX} px", "landmarks": f"{px_rtol:g} x face size + {JSONL_ROUND_PX} px",
-                  "score": f"{score_atol:.3g}", "pose": f"{pose_atol:g} deg", "params": f"{param_tol:g} std" if b.param_std is not None else "relative"}
+    bounds_txt = {"iou": f"IoU >= {b.min_iou:g}",
+                  "bbox": f"{px_rtol:g} x face size + {JSONL_ROUND_PX} px", "landmarks": f"{px_rtol:g} x face size + {JSONL_ROUND_PX} px",
+                  "score": f"{score_atol:.3g}", "pose": f"{pose_atol:g} deg",
+                  "params": param_txt if b.param_std is not None else "relative"}
     for k, w in worst.items():
         if not w.where:
             continue
         ok = w.value <= 1.0
-        res.lines.append(f"{k}: worst |d|={w.raw:.3g} {units[k]} = {w.value:.3g} x bound ({bounds_txt[k]}) at {w.where}"
-                         f" {'ok' if ok else 'TOO LARGE'}")
+        if k == "iou":
+            res.lines.append(f"iou: lowest bbox IoU {w.raw:.4f} ({bounds_txt[k]}) at {w.where} {'ok' if ok else 'TOO LOW'}")
+        else:
+            res.lines.append(f"{k}: worst |d|={w.raw:.3g} {units[k]} = {w.value:.3g} x bound ({bounds_txt[k]}) at {w.where}"
+                             f" {'ok' if ok else 'TOO LARGE'}")
         if not ok:
             res.ok = False
     if problems:
@@ -304,7 +449,8 @@ def _meta_summary(path: Path) -> str:
         m = json.loads(path.read_text())
     except (OSError, ValueError):
         return "unreadable"
-    keys = ("machine", "cpu", "qemu_cpu", "ai_edge_litert", "numpy", "xnnpack", "invoke_ms")
+    keys = ("machine", "cpu", "qemu_cpu", "features", "runtime", "ai_edge_litert", "numpy", "xnnpack", "target",
+            "invoke_ms", "frames", "faces", "mean_total_ms")
     return ", ".join(f"{k}={m[k]}" for k in keys if k in m and m[k] != "")
 
 
@@ -350,7 +496,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--lsb", type=int, default=Bounds.lsb)
     ap.add_argument("--px-rtol", type=float, default=Bounds.px_rtol)
     ap.add_argument("--int8-px-rtol", type=float, default=Bounds.int8_px_rtol)
-    ap.add_argument("--int8-param-tol", type=float, default=Bounds.int8_param_tol_std)
+    ap.add_argument("--int8-param-tol", type=float, default=Bounds.int8_param_tol_std,
+                    help="flat INT8 param bound in std units, used when no INT8 regressor is given")
+    ap.add_argument("--int8-lsb", type=int, default=1, help="k: the INT8 param bound allows k LSB in every feature")
+    ap.add_argument("--int8-regressor", type=Path, help="the INT8 regressor the steps ran (<name>_int8.tflite + manifest)")
+    ap.add_argument("--edgeface-home", type=Path,
+                    help="the EDGEFACE_HOME the steps used: INT8 regressor tflite/mb05/mb05_int8.tflite")
+    ap.add_argument("--min-iou", type=float, default=Bounds.min_iou)
     args = ap.parse_args(argv)
 
     tree = args.arm is not None or args.host is not None
@@ -359,8 +511,19 @@ def main(argv: Optional[list[str]] = None) -> int:
     if not tree and len(args.files) != 2:
         ap.error("give ARM_FILE HOST_FILE, or --arm DIR --host DIR")
 
-    b = Bounds(float_rtol=args.float_rtol, lsb=args.lsb, px_rtol=args.px_rtol,
+    b = Bounds(float_rtol=args.float_rtol, lsb=args.lsb, px_rtol=args.px_rtol, min_iou=args.min_iou,
                int8_px_rtol=args.int8_px_rtol, int8_param_tol_std=args.int8_param_tol)
+    reg = args.int8_regressor or (args.edgeface_home / DEFAULT_INT8_REGRESSOR if args.edgeface_home else None)
+    if reg is not None:
+        try:
+            bound = load_int8_param_bound(reg, args.int8_lsb)
+        except (OSError, ValueError, KeyError, RuntimeError) as e:
+            print(f"error: cannot derive the INT8 param bound from {reg}: {e}", file=sys.stderr)
+            return 2
+        b.int8_param_tol = bound.tol
+        print(f"info {bound.describe()}")
+    else:
+        print(f"info INT8 param bound: flat {b.int8_param_tol_std:g} std (no --edgeface-home / --int8-regressor)")
     std_path = args.param_std or _default_param_std(args.shared)
     if std_path is not None:
         try:

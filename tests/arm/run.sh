@@ -59,6 +59,7 @@ die() { printf 'tests/arm/run.sh: error: %s\n' "$*" >&2; exit 2; }
 CHILD=""; TAILPID=""
 bg_run() {
     local log=$1 rc=0; shift
+    : > "$log"  # exists before tail -f looks for it
     setsid "$@" > "$log" 2>&1 < /dev/null &
     CHILD=$!
     if [ "${SHOW:-0}" = 1 ]; then tail -n +1 -f --pid="$CHILD" "$log" & TAILPID=$!; fi
@@ -93,7 +94,12 @@ case "$CPU" in
     *) die "--cpu must be a72 (Raspberry Pi 4) or a76 (Raspberry Pi 5), not '$CPU'" ;;
 esac
 [ "$(id -u)" = 0 ] || die "needs root (debootstrap, chroot, mounts, binfmt_misc); run it as root"
-[ "$(uname -m)" = x86_64 ] || log "warning: host is $(uname -m), this harness is written for x86_64 hosts"
+NATIVE=0  # an aarch64 host runs the arm64 rootfs natively: no qemu, no binfmt (the fake cpuinfo still applies)
+case "$(uname -m)" in
+    x86_64) ;;
+    aarch64|arm64) NATIVE=1; log "host is $(uname -m): running the arm64 rootfs natively (no qemu-user)" ;;
+    *) die "host is $(uname -m): this harness needs an x86_64 (emulated) or aarch64 (native) Linux host" ;;
+esac
 for s in "${STEPS[@]}"; do
     [ -f "$SCRIPT_DIR/steps/$s.sh" ] || die "no step '$s': expected $SCRIPT_DIR/steps/$s.sh"
 done
@@ -173,14 +179,14 @@ safe_rmtree() {  # rm -rf that refuses to cross into anything still mounted
 ensure_host_tools() {
     local need=()
     command -v debootstrap >/dev/null || need+=(debootstrap)
-    command -v qemu-aarch64-static >/dev/null || need+=(qemu-user-static)
+    [ "$NATIVE" = 1 ] || command -v qemu-aarch64-static >/dev/null || need+=(qemu-user-static)
     command -v flock >/dev/null || need+=(util-linux)
     if [ ${#need[@]} -gt 0 ]; then
         log "installing host packages: ${need[*]}"
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
     fi
-    QEMU_BIN=$(command -v qemu-aarch64-static)
+    QEMU_BIN=$(command -v qemu-aarch64-static || true)
 }
 
 aarch64_entry() {  # prints the name of an enabled binfmt entry for aarch64 ELF, if any
@@ -196,6 +202,7 @@ aarch64_entry() {  # prints the name of an enabled binfmt entry for aarch64 ELF,
 }
 
 setup_binfmt() {
+    if [ "$NATIVE" = 1 ]; then return 0; fi
     if ! mountpoint -q "$BINFMT_DIR"; then
         mount -t binfmt_misc binfmt_misc "$BINFMT_DIR" || die "cannot mount binfmt_misc at $BINFMT_DIR"
         BINFMT_MOUNTED=1
@@ -434,5 +441,6 @@ if [ "$NO_HOST" = 1 ]; then
 fi
 for s in "${STEPS[@]}"; do run_step_host "$s"; done
 log "steps done in $((SECONDS - T_START)) s; comparing"
-"$HOST_PYTHON" "$SCRIPT_DIR/compare.py" --arm "$OUT/arm" --host "$OUT/host" --shared "$SHARED" || CHECK_RC=$?
+"$HOST_PYTHON" "$SCRIPT_DIR/compare.py" --arm "$OUT/arm" --host "$OUT/host" --shared "$SHARED" \
+    ${EF_HOME:+--edgeface-home "$EF_HOME"} || CHECK_RC=$?
 exit "$CHECK_RC"

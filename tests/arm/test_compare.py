@@ -153,3 +153,131 @@ def test_param_std_pickle_reader_refuses_code(tmp_path):
         compare.load_param_std(evil)
     std = compare.load_param_std(STD_PKL)
     assert std.shape == (62,) and np.all(std > 0)
+
+
+# ------------------------------------------------------------------ failure kinds the harness must catch
+def test_guest_crash_fails_in_tree_mode(tmp_path, capsys):
+    """A guest step that crashed (exit 139, nothing written) fails its status and every file it owed."""
+    arm, host = tmp_path / "arm", tmp_path / "host"
+    for root in (arm, host):
+        (root / "run").mkdir(parents=True)
+    (arm / "run.status").write_text("139\n")
+    (host / "run.status").write_text("0\n")
+    _write(host / "run" / "photos.int8.jsonl", _frames())
+    _write(host / "run" / "photos.fp32.jsonl", _frames())
+    rc = compare.main(["--arm", str(arm), "--host", str(host), "--param-std", str(STD_PKL)])
+    out = capsys.readouterr().out
+    assert rc == 1
+    assert "FAIL step run: guest (arm64) exit status 139" in out
+    assert out.count("missing: ") == 2
+    assert out.rstrip().splitlines()[-1] == "1 passed, 3 failed"
+
+
+def test_faces_are_paired_by_box_not_by_list_order(tmp_path):
+    host = _write(tmp_path / "host.jsonl", _frames(n_faces=3))
+    rev = []
+    for fr in _frames(n_faces=3):
+        fr.faces = fr.faces[::-1]
+        rev.append(fr)
+    arm = _write(tmp_path / "arm.jsonl", rev)
+    res = compare.compare_files(arm, host, _bounds(), int8=False)
+    assert res.ok, res.report()
+    assert any("lowest bbox IoU 1.0000" in line for line in res.lines)
+
+
+def test_swapped_face_ids_fail(tmp_path):
+    """Same boxes, other ids (e.g. detections sorted differently on the board): a failure."""
+    host = _write(tmp_path / "host.jsonl", _frames(n_faces=2))
+    swapped = []
+    for fr in _frames(n_faces=2):
+        fr.faces[0].id, fr.faces[1].id = 1, 0
+        swapped.append(fr)
+    arm = _write(tmp_path / "arm.jsonl", swapped)
+    res = compare.compare_files(arm, host, _bounds(), int8=True)
+    assert not res.ok
+    assert any("face ids differ: host id 0 pairs with arm id 1" in line for line in res.lines), res.report()
+
+
+def test_box_drift_below_min_iou_fails(tmp_path):
+    """A box moved by 6% of its size has IoU ~0.89 < 0.95: fails even with loose pixel bounds."""
+    host = _write(tmp_path / "host.jsonl", _frames(n_faces=1))
+    moved = []
+    for fr in _frames(n_faces=1):
+        fr.faces[0].bbox = fr.faces[0].bbox + np.array([12.0, 0.0, 12.0, 0.0])
+        moved.append(fr)
+    arm = _write(tmp_path / "arm.jsonl", moved)
+    loose = compare.Bounds(param_std=compare.load_param_std(STD_PKL), int8_px_rtol=0.5)
+    res = compare.compare_files(arm, host, loose, int8=True)
+    assert not res.ok and any("TOO LOW" in line and line.startswith("iou:") for line in res.lines), res.report()
+    assert compare.box_iou([0, 0, 10, 10], [0, 0, 10, 10]) == 1.0
+    assert compare.box_iou([0, 0, 10, 10], [5, 0, 15, 10]) == pytest.approx(1 / 3)
+    assert compare.box_iou([0, 0, 10, 10], [20, 20, 30, 30]) == 0.0
+
+
+def test_int8_param_bound_is_the_worst_case_of_k_lsb_features():
+    rng = np.random.default_rng(3)
+    w = rng.normal(scale=0.05, size=(62, 512))
+    s = 0.006
+    tol1 = compare.int8_param_bound([s], w, k=1)
+    assert tol1.shape == (62,)
+    np.testing.assert_allclose(tol1, s * np.abs(w).sum(axis=1))
+    np.testing.assert_allclose(compare.int8_param_bound([s], w, k=3), 3 * tol1)
+    # any feature change of at most 1 LSB stays within the bound; the sign-aligned one reaches it
+    for _ in range(50):
+        d = rng.integers(-1, 2, size=512) * s
+        assert np.all(np.abs(w @ d) <= tol1 + 1e-12)
+    i = 7
+    worst = np.sign(w[i]) * s
+    assert abs(w[i] @ worst) == pytest.approx(tol1[i])
+    # per-channel scales and no head (the params are the quantized output)
+    per = rng.uniform(0.001, 0.01, size=512)
+    np.testing.assert_allclose(compare.int8_param_bound(per, w, k=1), np.abs(w) @ per)
+    np.testing.assert_allclose(compare.int8_param_bound([0.02], None, k=2), np.full(62, 0.04))
+    with pytest.raises(ValueError):
+        compare.int8_param_bound([0.0], w)
+    with pytest.raises(ValueError):
+        compare.int8_param_bound(per[:10], w)
+
+
+def test_model_derived_int8_bound_is_per_param(tmp_path):
+    """With the model's per-param bound, a drift the flat 0.05 std bound would let through fails."""
+    std = compare.load_param_std(STD_PKL)
+    tol = np.linspace(0.002, 0.25, 62)  # std units, like 1 LSB through the mb05 head (1e-5..0.27)
+    b = compare.Bounds(param_std=std, int8_param_tol=tol)
+    host = _write(tmp_path / "host.int8.jsonl", _frames())
+    inside = _write(tmp_path / "in.int8.jsonl", _frames(dparams=0.9 * tol * std))
+    res = compare.compare_files(inside, host, b)
+    assert res.ok, res.report()
+    assert any("k LSB bound" in line for line in res.lines)
+    d = np.zeros(62)
+    d[0] = 0.02 * std[0]  # ~7 x the bound of param 0 (0.002 + 0.001), under the flat 0.05
+    drift = _write(tmp_path / "drift.int8.jsonl", _frames(dparams=d))
+    res = compare.compare_files(drift, host, b)
+    assert not res.ok and any("param 0" in line and "TOO LARGE" in line for line in res.lines), res.report()
+    assert compare.compare_files(drift, host, _bounds()).ok  # the flat fallback would not see it
+
+
+@pytest.mark.slow
+def test_int8_bound_reads_the_feature_lsb_of_the_converted_model(converted_home):
+    """The scale compare.py derives is the LSB of the features the INT8 regressor really outputs."""
+    import cv2
+
+    from edgeface.interpreter import TFLiteModel
+
+    model = converted_home / compare.DEFAULT_INT8_REGRESSOR
+    bound = compare.load_int8_param_bound(model, k=1)
+    assert bound.head == "mb05_head.npz" and bound.scales.size == 1
+    s = float(bound.scales[0])
+    with np.load(model.parent / bound.head) as z:
+        np.testing.assert_allclose(bound.tol, s * np.abs(z["W"].astype(np.float64)).sum(axis=1), rtol=1e-6)
+    np.testing.assert_allclose(compare.load_int8_param_bound(model, k=2).tol, 2 * bound.tol)
+    # run the graph without its float head: features are integer multiples of s (plus the zero point)
+    m = TFLiteModel(model)
+    m._head = None  # noqa: SLF001 (the backbone's raw output)
+    img = cv2.imread(str(SHARED / "upstream/3ddfa_v2/examples/inputs/JianzhuGuo.jpg"))
+    crop = cv2.resize(img[80:360, 90:330], (120, 120), interpolation=cv2.INTER_LINEAR)
+    feat = next(iter(m.run(crop[None]).values())).astype(np.float64).ravel()
+    q = feat / s
+    assert feat.size == 512 and np.ptp(feat) > 20 * s
+    assert np.max(np.abs(q - np.round(q))) < 1e-3, "features are not on the derived LSB grid"
+    assert not np.allclose(feat / (2 * s), np.round(feat / (2 * s)), atol=1e-3)  # and not on a coarser one

@@ -173,7 +173,7 @@ def nms(boxes, scores, iou_threshold: float, pixel_offset: float = 1.0) -> np.nd
     thr = float(iou_threshold)  # cpu_nms compares the float32 IoU with a double threshold
     x1, y1, x2, y2 = b[:, 0], b[:, 1], b[:, 2], b[:, 3]
     areas = (x2 - x1 + off) * (y2 - y1 + off)
-    order = np.argsort(s)[::-1]
+    order = np.argsort(-s, kind="stable")  # ties by index: the same order on every CPU
     keep = []
     zero = np.float32(0)
     while order.size:
@@ -210,7 +210,7 @@ def letterbox_geometry(frame_w: int, frame_h: int, width: int, height: int) -> L
 def letterbox(frame: np.ndarray, width: int, height: int, pad_value: Sequence[int] = PAD_VALUE) -> tuple[np.ndarray, Letterbox]:
     """Fit `frame` (HxWx3 uint8) into a `width` x `height` canvas keeping its aspect ratio.
 
-    The resized frame (cv2.INTER_LINEAR) sits at the top-left; the right/bottom padding has
+    The resized frame (bilinear, cv2.INTER_LINEAR_EXACT: bit-exact on x86 and ARM) sits at the top-left; the right/bottom padding has
     colour `pad_value`. Returns `(canvas, Letterbox)`; the frame is not modified. When the frame
     already has the canvas size, the canvas IS the frame (no copy): do not draw on it.
     """
@@ -221,7 +221,7 @@ def letterbox(frame: np.ndarray, width: int, height: int, pad_value: Sequence[in
     if (lb.new_w, lb.new_h) == (fw, fh):
         resized = frame
     else:
-        resized = cv2.resize(frame, dsize=(lb.new_w, lb.new_h), interpolation=cv2.INTER_LINEAR)
+        resized = cv2.resize(frame, dsize=(lb.new_w, lb.new_h), interpolation=cv2.INTER_LINEAR_EXACT)
     if lb.pad_right == 0 and lb.pad_bottom == 0:
         canvas = np.ascontiguousarray(resized)  # may be `frame` itself: treat the canvas as read-only
     else:
@@ -306,7 +306,7 @@ def postprocess(
     scale = np.array([width, height, width, height], dtype=np.float32)
     boxes = unletterbox_boxes(decode(lc[inds], pr[inds], variances) * scale, lb, clip=False)
     scores = scores_all[inds]
-    order = scores.argsort()[::-1][:top_k]
+    order = np.argsort(-scores, kind="stable")[:top_k]  # stable: platform-independent ties
     boxes, scores = boxes[order], scores[order]
     keep = nms(boxes, scores, nms_threshold)[:keep_top_k]
     boxes, scores = boxes[keep], scores[keep]

@@ -114,7 +114,8 @@ def crop_pixels(img: np.ndarray, box_px) -> np.ndarray:
 
 
 def crop_roi(img: np.ndarray, roi, size: int = 120) -> tuple[np.ndarray, np.ndarray]:
-    """Crop `roi` out of `img` and resize to `size` x `size` (cv2.INTER_LINEAR), as 3DDFA_V2.
+    """Crop `roi` out of `img` and resize to `size` x `size`, as 3DDFA_V2 (bilinear; cv2.INTER_LINEAR_EXACT,
+    bit-exact on every CPU where upstream's INTER_LINEAR differs by a level between x86 and ARM builds).
 
     `img`: HxWx3 (BGR) or HxW uint8 frame; it is never copied as a whole (a view is resized when
     the ROI is inside the frame). Returns `(crop, box_px)`: the `size` x `size` crop with the
@@ -132,5 +133,5 @@ def crop_roi(img: np.ndarray, roi, size: int = 120) -> tuple[np.ndarray, np.ndar
     if patch.shape[0] == size and patch.shape[1] == size:
         crop = patch.copy()  # never hand out a view of the caller's frame
     else:
-        crop = cv2.resize(patch, dsize=(size, size), interpolation=cv2.INTER_LINEAR)
+        crop = cv2.resize(patch, dsize=(size, size), interpolation=cv2.INTER_LINEAR_EXACT)
     return crop, box_px

@@ -234,6 +234,12 @@ class PyAVVideoSource(FrameSource):
 
     def _frames(self):
         av = self._av
+        # swscale's default YUV->BGR differs between its x86 and aarch64 SIMD paths (up to 2 levels):
+        # bit-exact, accurately rounded conversion gives the same pixels on every CPU (PyAV >= 14 flags)
+        interp = getattr(av.video.reformatter, "Interpolation", None)
+        exact = {}
+        if interp is not None and hasattr(interp, "BITEXACT") and hasattr(interp, "ACCURATE_RND"):
+            exact = {"interpolation": interp.BILINEAR | interp.ACCURATE_RND | interp.BITEXACT}
         n = 0
         t0 = None
         it = self._container.decode(self._stream)
@@ -248,7 +254,7 @@ class PyAVVideoSource(FrameSource):
                                         "re-encode it)") from None
                 log.warning("video %s: decoding stopped after %d frames: %s", self.path, n, _av_reason(e))
                 break
-            img = vf.to_ndarray(format="bgr24")
+            img = vf.to_ndarray(format="bgr24", **exact)
             t = vf.time
             if t is not None:
                 if t0 is None:
