@@ -154,14 +154,53 @@ def test_speedups_against_tflite_float32():
 RESULT_KEYS = {"model", "variant", "runtime", "threads", "median_ms", "p90_ms", "p99_ms", "size_bytes", "peak_rss_mb"}
 
 
+DENSE_KEYS = {"model", "vertices", "triangles", "budget", "stage", "backend", "median_ms", "p90_ms", "p99_ms", "mean_ms",
+              "min_ms", "max_ms", "runs"}
+
+
+def _numba_importable() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("numba") is not None
+
+
+def check_dense_section(d: dict, budgets, runs: int) -> None:
+    """The dense rows of a report: every stage of every mesh size, sane numbers, both backends."""
+    rows = d["dense"]
+    assert rows and all(set(r) == DENSE_KEYS for r in rows)
+    backends = ["numpy", "numba"] if _numba_importable() else ["numpy"]
+    assert d["dense_setup"]["render_backends"] == backends
+    for r in rows:
+        assert r["model"] == "dense_approx" and r["runs"] >= runs
+        t = [r[k] for k in ("min_ms", "median_ms", "p90_ms", "p99_ms", "max_ms")]
+        assert all(np.isfinite(t)) and 0 < t[0] <= t[1] <= t[2] <= t[3] <= t[4]
+    want = {("reconstruct", "numpy"), ("render-points", "numpy")}
+    want |= {(f"render-{m}", b) for m in ("mesh", "depth", "pncc") for b in backends}
+    sizes = sorted({(r["budget"], r["vertices"], r["triangles"]) for r in rows})
+    assert [b for b, _, _ in sizes] == sorted(budgets)
+    for budget, nv, nt in sizes:
+        got = [(r["stage"], r["backend"]) for r in rows if r["budget"] == budget]
+        assert sorted(got) == sorted(want), budget  # each once
+        if budget == 0:
+            assert (nv, nt) == (38365, 76073)  # the full no-neck mesh of 3DDFA_V2
+        else:
+            assert abs(nv - budget) <= 0.05 * budget and nt < 76073
+    setup = d["dense_setup"]
+    assert setup["params"].startswith("mb05 tflite-float32 on obama.mp4 frame 0")
+    assert max(setup["face_px"]) == pytest.approx(250.0, abs=0.5) and setup["frame"] == [640, 480]
+    assert [(m["budget"], m["vertices"]) for m in setup["meshes"]] == [(b, nv) for b, nv, _ in sorted(sizes, key=lambda x: budgets.index(x[0]))]
+
+
 def test_bench_quick_run_json_contract(converted_home, tmp_path):
     policy = bench.TimingPolicy(warmup=1, min_runs=5, min_seconds=0.0, max_seconds=5.0)
+    dense_policy = bench.TimingPolicy(warmup=1, min_runs=3, min_seconds=0.0, max_seconds=2.0)
     opts = bench.BenchOptions(models=["mb05"], variants=["ort", "int8"], threads=[1], policy=policy,
-                              pipeline_variants=["int8"], pipeline_frames=6, root=converted_home)
+                              pipeline_variants=["int8"], pipeline_frames=6, dense_policy=dense_policy,
+                              dense_budgets=[0, 4000], root=converted_home)
     seen = []
     report = bench.run_bench(opts, progress=lambda label, done, total: seen.append((done, total)))
     d = json.loads(json.dumps(report.to_json()))
-    assert seen[-1][0] == seen[-1][1] == 4  # 2 model cases + 2 pipeline cases
+    assert seen[-1][0] == seen[-1][1] == 5  # 2 model cases + 2 pipeline cases + the dense section
     assert d["format"] == bench.FORMAT
     for k in ("cpu", "cores", "arch", "os", "python", "runtimes", "xnnpack", "board"):
         assert k in d["machine"]
@@ -186,15 +225,28 @@ def test_bench_quick_run_json_contract(converted_home, tmp_path):
         assert p["stages_ms"]["total"] >= p["stages_ms"]["detect"]
     assert off["detector_runs"] == 6 and on["detector_runs"] < 6  # tracking skips detections
 
+    # dense section: isolated worker with BLAS on one thread and an empty numba cache
+    check_dense_section(d, [0, 4000], runs=3)
+    assert d["settings"]["dense"]["budgets"] == [0, 4000] and d["dense_setup"]["blas_threads"] == 1
+    nb = d["dense_setup"]["numba"]
+    if _numba_importable():
+        assert nb["first_call"] == "compiled" and nb["compile_ms"] > 0 and nb["cache_load_ms"] > 0
+    else:
+        assert nb is None
+    assert any(s["model"] == "dense" and s["variant"] == "bfm" for s in d["skipped"]) == (
+        not (converted_home / "assets" / "bfm.npz").is_file())
+
     # renderers: markdown, rich tables and the plot from the JSON alone
     md = bench_report.bench_markdown(d)
-    assert "| mb05 | tflite-int8 |" in md and "## End-to-end pipeline" in md
+    assert "| mb05 | tflite-int8 |" in md and "## End-to-end pipeline" in md and "## Dense mesh" in md
+    assert "| dense_approx | full | 38,365 | 76,073 | render-mesh |" in md
     from rich.console import Console
 
     console = Console(record=True, width=200)
     for t in bench_report.bench_tables(d):
         console.print(t)
-    assert "tflite-int8" in console.export_text()
+    text = console.export_text()
+    assert "tflite-int8" in text and "render-pncc" in text and "Dense mesh" in text
     png = bench_report.plot_bench(d, tmp_path / "b.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -214,9 +266,77 @@ def test_bench_quick_run_json_contract(converted_home, tmp_path):
 def test_bench_in_process_has_no_rss(converted_home):
     policy = bench.TimingPolicy(warmup=1, min_runs=3, min_seconds=0.0, max_seconds=5.0)
     opts = bench.BenchOptions(models=["faceboxes"], variants=["int8"], threads=[1], policy=policy, isolate=False,
-                              pipeline=False, root=converted_home)
-    r = bench.run_bench(opts).results[0]
+                              pipeline=False, dense_policy=policy, dense_budgets=[3000], root=converted_home)
+    rep = bench.run_bench(opts)
+    r = rep.results[0]
     assert r.model == "faceboxes_640x480" and r.isolated is False and r.peak_rss_mb is None and r.runs >= 3
+    d = json.loads(json.dumps(rep.to_json()))
+    check_dense_section(d, [3000], runs=3)
+    if _numba_importable():  # this process: compiled, loaded from numba's cache, or compiled by an earlier test
+        assert d["dense_setup"]["numba"]["first_call"] in ("compiled", "cache", "already compiled")
+
+
+def test_dense_budgets_follow_the_target_profiles():
+    from edgeface.profiles import load_targets
+
+    budgets = bench.default_dense_budgets()
+    profs = load_targets().values()
+    assert budgets[0] == 0 and budgets[1:] == sorted({p.dense_max_vertices for p in profs} - {0}, reverse=True)
+    by = bench.profile_budgets()
+    assert sorted(n for names in by.values() for n in names) == sorted(p.name for p in profs)
+    assert all(p.name in by[p.dense_max_vertices] for p in profs)
+
+
+def test_plan_dense(tmp_path, edgeface_home):
+    case, skipped = bench.plan_dense(bench.BenchOptions(root=tmp_path))  # empty cache: nothing to render
+    assert case is None and {s["variant"] for s in skipped} == {"dense_approx", "bfm"}
+    assert all("edgeface fetch" in s["reason"] for s in skipped)
+    case, skipped = bench.plan_dense(bench.BenchOptions(root=edgeface_home, dense_models=["approx"], dense_budgets=[4000, 0, 4000]))
+    assert case.models == ("dense_approx",) and case.budgets == (4000, 0) and skipped == []
+    case, _ = bench.plan_dense(bench.BenchOptions(root=edgeface_home))
+    assert case.budgets == tuple(bench.default_dense_budgets())
+    for bad in ([50], [-1]):
+        with pytest.raises(EdgefaceError, match="at least 100"):
+            bench.plan_dense(bench.BenchOptions(root=edgeface_home, dense_budgets=bad))
+    with pytest.raises(EdgefaceError, match="unknown dense model 'flame'"):
+        bench.plan_dense(bench.BenchOptions(root=edgeface_home, dense_models=["flame"]))
+
+
+def test_face_roi_places_the_face(edgeface_home):
+    from edgeface import assets
+    from edgeface.dense import load_dense_model
+
+    model = load_dense_model(edgeface_home, prefer="approx", decimate=3000)
+    params = assets.load_param_stats(edgeface_home).mean
+    for size, px in (((640, 480), 250), ((320, 240), 100)):
+        roi = bench.face_roi(model, params, size, px)
+        assert roi[2] - roi[0] == pytest.approx(roi[3] - roi[1])  # square: no distortion
+        v = model.image_vertices(params, roi)
+        assert max(np.ptp(v[0]), np.ptp(v[1])) == pytest.approx(px, abs=0.01)
+        assert (v[0].min() + v[0].max()) / 2 == pytest.approx(size[0] / 2, abs=0.01)
+        assert (v[1].min() + v[1].max()) / 2 == pytest.approx(size[1] / 2, abs=0.01)
+    with pytest.raises(EdgefaceError, match="16..480"):
+        bench.face_roi(model, params, (640, 480), 600)
+
+
+def test_dense_rows_pair_backends():
+    def row(stage, backend, med, budget=0, nv=38365):
+        return {"model": "dense_approx", "vertices": nv, "triangles": 2 * nv, "budget": budget, "stage": stage, "backend": backend,
+                "median_ms": med, "p90_ms": med * 1.5}
+
+    rep = {"dense": [row("render-mesh", "numba", 2.0), row("reconstruct", "numpy", 1.0), row("render-mesh", "numpy", 10.0),
+                     row("reconstruct", "numpy", 0.25, 4000, 3990)],
+           "settings": {"dense": {"profiles": {"0": ["x86_64"], "4000": ["rpi-zero2w"]}}},
+           "dense_setup": {"numba": {"version": "0.68.1", "import_ms": 300.0, "compile_ms": 1500.0, "cache_load_ms": 200.0}}}
+    rows = bench_report.dense_rows(rep)
+    assert rows == [
+        ["dense_approx", "full", "38,365", "76,730", "reconstruct", "1.00", "1.50", "-", "-", "-"],
+        ["dense_approx", "full", "38,365", "76,730", "render-mesh", "10.00", "15.00", "2.00", "3.00", "5.0x"],
+        ["dense_approx", "4000", "3,990", "7,980", "reconstruct", "0.25", "0.38", "-", "-", "-"],
+    ]
+    note = bench_report.dense_numba_note(rep)
+    assert "1.50 s" in note and "200 ms" in note and "300 ms" in note
+    assert bench_report.dense_numba_note({"dense_setup": {"numba": None}}) is None
 
 
 @pytest.mark.parametrize("isolate", [False, True])
@@ -228,6 +348,27 @@ def test_a_failing_model_is_reported_not_fatal(tmp_path, monkeypatch, isolate):
     opts = bench.BenchOptions(models=["mb05"], variants=["int8"], threads=[1], runtimes=["ai_edge_litert"],
                               policy=bench.TimingPolicy.quick(), isolate=isolate, pipeline=False, root=tmp_path)
     rep = bench.run_bench(opts)
-    assert rep.results == []
+    assert rep.results == [] and rep.dense == []
     failed = [s for s in rep.skipped if s["reason"].startswith("failed:")]
     assert len(failed) == 1 and failed[0]["model"] == "mb05" and "mb05_int8.tflite" in failed[0]["reason"]
+    assert any(s["model"] == "dense" and "edgeface fetch" in s["reason"] for s in rep.skipped)  # no mesh asset here
+
+
+def test_a_broken_numba_leaves_the_numpy_rows(edgeface_home, monkeypatch):
+    from edgeface import render
+
+    real = render.render
+
+    def render_without_numba(frame, v, tri, mode="mesh", **kw):
+        if kw.get("backend") == "numba":
+            raise RuntimeError("LLVM ERROR: no target")
+        return real(frame, v, tri, mode, **kw)
+
+    monkeypatch.setattr(render, "render", render_without_numba)
+    monkeypatch.setattr(render, "available_backends", lambda: ("numba", "numpy"))
+    case = bench.DenseCase(root=str(edgeface_home), models=("dense_approx",), budgets=(3000,))
+    rows, setup = bench.run_dense(case, bench.TimingPolicy(warmup=0, min_runs=2, min_seconds=0.0, max_seconds=1.0))
+    assert setup["render_backends"] == ["numpy"] and {r.backend for r in rows} == {"numpy"}
+    assert len(rows) == 5 and "LLVM ERROR" in setup["numba"]["error"]
+    assert setup["params"] == "param mean"  # no crop given
+    assert "only the numpy rasterizer" in bench_report.dense_numba_note({"dense_setup": setup})

@@ -27,6 +27,16 @@ Isolation
     depends on the state of the process's heap. `isolate=False` runs the cases sequentially in
     the calling process (peak RSS is then not reported).
 
+Dense mesh (`run_dense`)
+    Per dense model (dense_approx; the exact BFM model too when its asset is cached) and mesh size
+    (full, and decimated to each target profile's `dense.max_vertices`): `reconstruct` =
+    `model.image_vertices(params, roi)` with the params of the sample face, and `render-<mode>` =
+    `render.render` of that face (mesh, depth, pncc with each available rasterizer backend; points)
+    on a copy of a 640x480 frame, the face 250 px on its larger side. Isolated, it runs in one
+    worker with BLAS on one thread and an empty numba cache: numba's compile cost (first call after
+    install) and, from a second worker, its cache-load cost (first call of later runs) are measured
+    separately and kept out of the timings.
+
 Nothing here prints: the CLI (cli_bench.py) and bench_report.py render the `BenchReport`.
 """
 
@@ -121,6 +131,12 @@ class TimingPolicy:
         """CI-size runs: numbers are indicative only."""
         return cls(warmup=2, min_runs=10, min_seconds=0.2, max_seconds=5.0)
 
+    @classmethod
+    def dense(cls) -> "TimingPolicy":
+        """The dense-mesh cases (`run_dense`): 32+ numpy/numba calls of 0.1-20 ms each, so 1 s per
+        case (at least 100 runs) instead of 3 s keeps the section under a minute."""
+        return cls(warmup=5, min_runs=100, min_seconds=1.0, max_seconds=30.0)
+
 
 @dataclass(frozen=True)
 class BenchCase:
@@ -186,6 +202,10 @@ class BenchOptions:
     pipeline_variants: Optional[List[str]] = None  # None: onnxruntime-fp32, tflite-float32, tflite-int8 (those present)
     pipeline_threads: Optional[int] = None  # None: the largest thread count benchmarked
     pipeline_frames: Optional[int] = None  # None: the whole sample video
+    dense: bool = True  # time dense reconstruction + rendering (`run_dense`)
+    dense_policy: Optional[TimingPolicy] = None  # None: TimingPolicy.dense()
+    dense_budgets: Optional[List[int]] = None  # vertex budgets, 0 = full mesh; None: 0 + the target profiles' budgets
+    dense_models: Optional[List[str]] = None  # "dense_approx", "bfm"; None: dense_approx + bfm when cached
     root: Optional[Path] = None
 
 
@@ -196,6 +216,8 @@ class BenchReport:
     results: List[BenchResult]
     pipeline: List[PipelineResult]
     skipped: List[dict]
+    dense: List["DenseResult"] = field(default_factory=list)
+    dense_setup: Optional[dict] = None  # one-off costs and the facts of the dense section (None: not run)
 
     def to_json(self) -> dict:
         return {
@@ -204,6 +226,8 @@ class BenchReport:
             "settings": self.settings,
             "results": [r.to_json() for r in self.results],
             "pipeline": [p.to_json() for p in self.pipeline],
+            "dense": [d.to_json() for d in self.dense],
+            "dense_setup": self.dense_setup,
             "skipped": self.skipped,
         }
 
@@ -580,13 +604,14 @@ def _worker_cmd() -> List[str]:
     return [sys.executable, "-m", "edgeface.bench", "--worker"]
 
 
-def run_in_subprocess(job: dict, timeout: float = 900.0) -> dict:
-    """Run one job (`{"type": "case"|"pipeline", ...}`) in a fresh Python; returns its JSON result."""
+def run_in_subprocess(job: dict, timeout: float = 900.0, env: Optional[Dict[str, str]] = None) -> dict:
+    """Run one job (`{"type": "case"|"pipeline"|"dense"|"dense-numba", ...}`) in a fresh Python
+    (with `env` added to its environment); returns its JSON result."""
     with tempfile.TemporaryDirectory(prefix="edgeface-bench-") as tmp:
         job_path = Path(tmp) / "job.json"
         out_path = Path(tmp) / "result.json"
         job_path.write_text(json.dumps(job))
-        env = dict(os.environ)
+        env = dict(os.environ, **(env or {}))
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         try:
             proc = subprocess.run(_worker_cmd() + [str(job_path), str(out_path)], capture_output=True, text=True,
@@ -602,6 +627,13 @@ def run_in_subprocess(job: dict, timeout: float = 900.0) -> dict:
         raise EdgefaceError(f"benchmark worker failed (exit {proc.returncode}): {tail[0][:300]}")
 
 
+def _dense_case(d: dict) -> "DenseCase":
+    d = dict(d)
+    for k in ("models", "budgets", "frame_size"):
+        d[k] = tuple(d[k])
+    return DenseCase(**d)
+
+
 def _worker_main(job_path: str, out_path: str) -> int:
     job = json.loads(Path(job_path).read_text())
     try:
@@ -610,6 +642,13 @@ def _worker_main(job_path: str, out_path: str) -> int:
             res = run_case(BenchCase(**job["case"]), inputs, TimingPolicy(**job["policy"]), isolated=True).to_json()
         elif job["type"] == "pipeline":
             res = run_pipeline_case(PipelineCase(**job["case"]), isolated=True).to_json()
+        elif job["type"] == "dense":
+            inputs = BenchInputs.load(Path(job["inputs"])) if job.get("inputs") else None
+            rows, setup = run_dense(_dense_case(job["case"]), TimingPolicy(**job["policy"]), inputs)
+            res = {"results": [r.to_json() for r in rows], "setup": setup}
+        elif job["type"] == "dense-numba":
+            inputs = BenchInputs.load(Path(job["inputs"])) if job.get("inputs") else None
+            res = {"numba": numba_cache_load(_dense_case(job["case"]), inputs)}
         else:
             raise EdgefaceError(f"unknown job type {job['type']}")
     except EdgefaceError as e:
@@ -695,6 +734,346 @@ def pipeline_bench(case: PipelineCase) -> PipelineResult:
                           detect_interval=int(pipe.options.detect_interval) if case.tracking else 1)
 
 
+# ----------------------------------------------------------------------------- dense mesh
+
+DENSE_MODELS = ("dense_approx", "bfm")
+DENSE_MODEL_ALIASES = {"dense_approx": "dense_approx", "approx": "dense_approx", "bfm": "bfm", "dense": "bfm"}
+DENSE_STAGES = ("reconstruct", "render-mesh", "render-depth", "render-pncc", "render-points")
+RENDER_BACKEND_ORDER = ("numpy", "numba")
+#: environment of the isolated dense worker: numpy's BLAS on one thread (the reconstruction is a
+#: BLAS product that OpenBLAS would otherwise spread over every core)
+SINGLE_THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+@dataclass
+class DenseResult:
+    model: str  # dense_approx | bfm
+    vertices: int
+    triangles: int
+    budget: int  # vertex budget asked for (0: the full mesh); `vertices` is what decimation kept
+    stage: str  # one of DENSE_STAGES
+    backend: str  # numpy | numba (render-points and reconstruct: numpy)
+    median_ms: float
+    p90_ms: float
+    p99_ms: float
+    mean_ms: float
+    min_ms: float
+    max_ms: float
+    runs: int
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class DenseCase:
+    root: Optional[str]
+    models: tuple  # dense model kinds, in order (DENSE_MODELS)
+    budgets: tuple  # vertex budgets (0: the full mesh)
+    frame_size: tuple = (640, 480)
+    face_px: int = 250  # larger side of the face mesh's bounding box in the frame
+    point_step: int = 4  # "points" draws every 4th vertex, as `edgeface run --render points`
+
+
+def profile_budgets() -> Dict[int, List[str]]:
+    """Dense vertex budget -> the target profiles (targets/*.toml) using it; 0 (full mesh) first,
+    then from the largest budget down."""
+    from .profiles import load_targets
+
+    out: Dict[int, List[str]] = {}
+    for name, prof in load_targets().items():
+        out.setdefault(int(prof.dense_max_vertices), []).append(name)
+    return dict(sorted(out.items(), key=lambda kv: (kv[0] != 0, -kv[0])))
+
+
+def default_dense_budgets() -> List[int]:
+    """The full mesh plus every distinct budget of the target profiles."""
+    return [0] + [b for b in profile_budgets() if b > 0]
+
+
+def normalize_dense_models(names: Optional[Iterable[str]]) -> Optional[List[str]]:
+    if not names:
+        return None
+    out = []
+    for n in names:
+        for part in str(n).split(","):
+            part = part.strip().lower()
+            if not part:
+                continue
+            k = DENSE_MODEL_ALIASES.get(part)
+            if k is None:
+                raise EdgefaceError(f"unknown dense model '{part}': use dense_approx (or approx) or bfm")
+            if k not in out:
+                out.append(k)
+    return out
+
+
+def plan_dense(opts: BenchOptions) -> tuple:
+    """(DenseCase or None, skipped): the dense models at hand and the vertex budgets to time."""
+    from . import assets
+
+    root = opts.root
+    budgets = list(dict.fromkeys(int(b) for b in (opts.dense_budgets if opts.dense_budgets else default_dense_budgets())))
+    bad = [b for b in budgets if b < 0 or 0 < b < 100]
+    if bad:
+        raise EdgefaceError(f"dense vertex budgets must be 0 (full mesh) or at least 100, got {bad}")
+    asked = normalize_dense_models(opts.dense_models)
+    wanted = asked or list(DENSE_MODELS)
+    skipped: List[dict] = []
+    have_mesh = all(assets.asset_path(a, root).is_file() for a in ("mesh", "sparse_bases"))
+    models = []
+    for kind in wanted:
+        if not have_mesh:
+            skipped.append({"model": "dense", "variant": kind, "reason": "mesh or sparse_bases asset not in the cache (run `edgeface fetch`)"})
+        elif kind == "bfm" and not assets.asset_path("bfm", root).is_file():
+            skipped.append({"model": "dense", "variant": kind,
+                            "reason": "BFM asset not in the cache (optional, academic-use licence: `edgeface fetch bfm`)"})
+        else:
+            models.append(kind)
+    if not models:
+        return None, skipped
+    return DenseCase(root=str(root) if root else None, models=tuple(models), budgets=tuple(budgets)), skipped
+
+
+def _load_dense(kind: str, root: Optional[Path]):
+    from .dense import load_dense_model
+
+    model = load_dense_model(root, prefer="bfm" if kind == "bfm" else "approx")
+    if model.kind != kind:
+        raise EdgefaceError(f"dense model {kind} is not in the cache (got {model.kind}); run `edgeface fetch bfm`")
+    return model
+
+
+def dense_params(crop: Optional[np.ndarray], root: Optional[Path] = None) -> tuple:
+    """(62 params, where they come from) for the dense cases: the mb05 regressor on the bench's
+    face crop (TFLite float32, else the ONNX original, else any other TFLite variant); the param
+    mean when no regressor (or no crop) is at hand."""
+    from . import assets
+    from .models import LandmarkRegressor
+
+    stats = assets.load_param_stats(root)
+    if crop is not None:
+        order = ["float32", "onnx"] + [v for v in TFLITE_VARIANTS if v != "float32"]
+        for v in order:
+            try:
+                if v == "onnx":
+                    p = _onnx_original("mb05", root)
+                    if not p.is_file():
+                        continue
+                    from .onnx_backend import OnnxModel
+
+                    backend, label = OnnxModel(p, num_threads=1), "mb05 onnxruntime-fp32"
+                else:
+                    p = store.model_path("mb05", v, root)
+                    if not (p.is_file() and p.with_suffix(".json").is_file()):
+                        continue
+                    from .interpreter import TFLiteModel
+
+                    backend, label = TFLiteModel(p, num_threads=1), f"mb05 tflite-{v}"
+                params = LandmarkRegressor(backend, stats.mean, stats.std).params_from_crop(crop)
+            except EdgefaceError:
+                continue
+            return np.asarray(params, np.float32).reshape(-1), label
+    return np.asarray(stats.mean, np.float32).reshape(-1).copy(), "param mean"
+
+
+def face_roi(model, params, frame_size: tuple, face_px: float) -> np.ndarray:
+    """The square ROI that draws the face mesh of `params` with `face_px` pixels on the larger side
+    of its bounding box, centred in a frame of `frame_size` (width, height)."""
+    w, h = (int(v) for v in frame_size)
+    if not 16 <= face_px <= min(w, h):
+        raise EdgefaceError(f"dense face size must be within 16..{min(w, h)} px for a {w}x{h} frame, got {face_px}")
+    v = model.image_vertices(params, np.array([0.0, 0.0, 120.0, 120.0]))
+    ext = float(max(np.ptp(v[0]), np.ptp(v[1])))
+    if not ext > 0:
+        raise EdgefaceError("the dense mesh of the sample params is degenerate: check the params")
+    side = 120.0 * float(face_px) / ext  # to_image scales the 120 crop linearly onto the ROI
+    v = model.image_vertices(params, np.array([0.0, 0.0, side, side]))
+    dx = w / 2.0 - (float(v[0].min()) + float(v[0].max())) / 2.0
+    dy = h / 2.0 - (float(v[1].min()) + float(v[1].max())) / 2.0
+    return np.array([dx, dy, dx + side, dy + side], dtype=np.float64)
+
+
+def _dense_frame(inputs: Optional[BenchInputs], frame_size: tuple) -> np.ndarray:
+    """A real frame of the given size for the render calls: the detector letterbox of the sample
+    video when it has that size, else a resized one, else mid-grey."""
+    import cv2
+
+    w, h = (int(v) for v in frame_size)
+    frames = list(inputs.frames.values()) if inputs is not None else []
+    for f in frames:
+        if f.shape[:2] == (h, w):
+            return np.ascontiguousarray(f.copy())
+    if frames:
+        return np.ascontiguousarray(cv2.resize(frames[0], (w, h), interpolation=cv2.INTER_AREA))
+    return np.full((h, w, 3), 128, np.uint8)
+
+
+def _numba_counts() -> Optional[tuple]:
+    """(compiled signatures, cache hits, cache misses) summed over the renderer's numba kernels."""
+    from . import render
+
+    get = getattr(render, "_numba_kernels", None)
+    kernels = get() if get is not None else None
+    if not kernels:
+        return None
+    try:
+        return (sum(len(k.signatures) for k in kernels), sum(sum(k.stats.cache_hits.values()) for k in kernels),
+                sum(sum(k.stats.cache_misses.values()) for k in kernels))
+    except AttributeError:  # pragma: no cover - another numba
+        return None
+
+
+def render_backends() -> tuple:
+    """(rasterizer backends available, in RENDER_BACKEND_ORDER; ms spent importing numba to find
+    out, None when it was imported already or is missing)."""
+    from .render import available_backends
+
+    fresh = "numba" not in sys.modules
+    t0 = time.perf_counter()
+    have = available_backends()
+    ms = (time.perf_counter() - t0) * 1000.0
+    return [b for b in RENDER_BACKEND_ORDER if b in have], (round(ms, 1) if fresh and "numba" in have else None)
+
+
+def numba_first_call(frame: np.ndarray, vertices: np.ndarray, tri: np.ndarray) -> Optional[dict]:
+    """The numba backend's one-off cost in this process (None without numba): `import_ms` (when
+    numba was not imported yet), then the first `render(..., "mesh", backend="numba")` minus a steady
+    call: both kernels compiled (`how` "compiled"), loaded from numba's on-disk cache ("cache"), or
+    nothing left to do ("already compiled")."""
+    from .render import render
+
+    backends, import_ms = render_backends()
+    if "numba" not in backends:
+        return None
+    before = _numba_counts()
+    t0 = time.perf_counter()
+    render(frame, vertices, tri, "mesh", backend="numba")
+    first = (time.perf_counter() - t0) * 1000.0
+    steady = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        render(frame, vertices, tri, "mesh", backend="numba")
+        steady.append((time.perf_counter() - t0) * 1000.0)
+    after = _numba_counts()
+    how = None
+    if before is not None and after is not None:
+        if after[0] == before[0]:
+            how = "already compiled"
+        elif after[2] > before[2]:
+            how = "compiled"
+        elif after[1] > before[1]:
+            how = "cache"
+    return {"version": dist_version("numba"), "import_ms": import_ms,
+            "first_call_ms": round(max(0.0, first - float(np.median(steady))), 1), "how": how}
+
+
+def _blas_threads() -> Optional[int]:
+    for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        v = os.environ.get(k, "")
+        if v.isdigit():
+            return int(v)
+    return None
+
+
+def _dense_prelude(case: DenseCase, inputs: Optional[BenchInputs]) -> tuple:
+    """(frame, params, params source, {kind: full model}, load ms per kind, roi)."""
+    root = Path(case.root) if case.root else None
+    frame = _dense_frame(inputs, case.frame_size)
+    params, source = dense_params(inputs.crop if inputs is not None else None, root)
+    models, load_ms = {}, {}
+    for kind in case.models:
+        t0 = time.perf_counter()
+        models[kind] = _load_dense(kind, root)
+        load_ms[kind] = (time.perf_counter() - t0) * 1000.0
+    roi = face_roi(models[case.models[0]], params, case.frame_size, case.face_px)  # one face placement for all
+    return frame, params, source, models, load_ms, roi
+
+
+def run_dense(case: DenseCase, policy: TimingPolicy, inputs: Optional[BenchInputs] = None) -> tuple:
+    """Time dense reconstruction and rendering; returns (list of DenseResult, setup dict).
+
+    For each dense model and vertex budget (0: full mesh, else `model.decimate(budget)`):
+    `reconstruct` = `model.image_vertices(params, roi)` (62 params of a real face -> (3, N) frame
+    pixels); `render-<mode>` = `render.render(frame, vertices, tri, mode, backend=...)` for mesh,
+    depth and pncc with every available rasterizer backend, and "points" (no rasterizer), on a
+    copy of a 640x480 frame with one face `face_px` tall (what `edgeface run --render` pays per
+    face). The numba backend's compile cost is paid before any timing and reported in
+    `setup["numba"]`. Nothing global is changed: BLAS threads are whatever the process has
+    (the isolated worker runs with SINGLE_THREAD_ENV).
+    """
+    from .dense_output import model_topology
+    from .render import render
+
+    root = Path(case.root) if case.root else None
+    backends, import_ms = render_backends()
+    frame, params, source, models, load_ms, roi = _dense_prelude(case, inputs)
+    numba_info = None
+    results: List[DenseResult] = []
+    meshes: List[dict] = []
+    face_px = None
+    for kind in case.models:
+        full = models[kind]
+        for budget in case.budgets:
+            t0 = time.perf_counter()
+            m = full if budget == 0 or budget >= full.n_vertices else full.decimate(int(budget))
+            prep = (time.perf_counter() - t0) * 1000.0
+            tri, ncc = model_topology(m, root)
+            v = m.image_vertices(params, roi)
+            if face_px is None:
+                face_px = [round(float(np.ptp(v[0])), 1), round(float(np.ptp(v[1])), 1)]
+            if "numba" in backends and numba_info is None:
+                try:
+                    numba_info = numba_first_call(frame, v, tri)
+                except Exception as e:  # a broken numba/llvmlite install: time numpy only, say why
+                    backends.remove("numba")
+                    numba_info = {"version": dist_version("numba"), "error": f"{type(e).__name__}: {e}"[:300]}
+            meshes.append({"model": kind, "budget": int(budget), "vertices": int(m.n_vertices), "triangles": int(len(tri)),
+                           "load_ms" if m is full else "decimate_ms": round(load_ms[kind] if m is full else prep, 1)})
+
+            def add(stage: str, backend: str, fn: Callable[[], object]) -> None:
+                times, _ = time_backend(fn, policy)
+                st = timing_stats(times)
+                results.append(DenseResult(
+                    model=kind, vertices=int(m.n_vertices), triangles=int(len(tri)), budget=int(budget), stage=stage,
+                    backend=backend, median_ms=st["median_ms"], p90_ms=st["p90_ms"], p99_ms=st["p99_ms"],
+                    mean_ms=st["mean_ms"], min_ms=st["min_ms"], max_ms=st["max_ms"], runs=st["runs"]))
+
+            add("reconstruct", "numpy", lambda m=m: m.image_vertices(params, roi))
+            for mode in ("mesh", "depth", "pncc"):
+                for b in backends:
+                    add(f"render-{mode}", b, lambda v=v, tri=tri, ncc=ncc, mode=mode, b=b:
+                        render(frame, v, tri, mode, ncc_code=ncc, backend=b))
+            add("render-points", "numpy", lambda v=v, tri=tri: render(frame, v, tri, "points", point_step=case.point_step))
+    numba = None
+    if numba_info is not None and "error" in numba_info:
+        numba = {"version": numba_info["version"], "import_ms": import_ms, "compile_ms": None, "cache_load_ms": None,
+                 "first_call": None, "error": numba_info["error"]}
+    elif numba_info is not None:
+        how = numba_info.pop("how")
+        numba = {"version": numba_info["version"], "import_ms": import_ms,
+                 "compile_ms": numba_info["first_call_ms"] if how == "compiled" else None,
+                 "cache_load_ms": numba_info["first_call_ms"] if how == "cache" else None,
+                 "first_call": how}
+    setup = {
+        "params": source + (f" on {inputs.source}" if (inputs is not None and source != "param mean") else ""),
+        "frame": list(case.frame_size), "face_px": face_px, "roi": [round(float(x), 1) for x in roi],
+        "point_step": case.point_step, "blas_threads": _blas_threads(), "render_backends": backends,
+        "numba": numba, "meshes": meshes,
+    }
+    return results, setup
+
+
+def numba_cache_load(case: DenseCase, inputs: Optional[BenchInputs] = None) -> Optional[dict]:
+    """`numba_first_call` on the case's first model (for a fresh process whose numba cache is warm)."""
+    from .dense_output import model_topology
+
+    frame, params, _, models, _, roi = _dense_prelude(case, inputs)
+    m = models[case.models[0]]
+    tri, _ = model_topology(m, Path(case.root) if case.root else None)
+    return numba_first_call(frame, m.image_vertices(params, roi), tri)
+
+
 # ----------------------------------------------------------------------------- the whole benchmark
 
 def _pipeline_cases(opts: BenchOptions, results_threads: List[int], root: Optional[Path]) -> tuple:
@@ -727,8 +1106,8 @@ def _pipeline_cases(opts: BenchOptions, results_threads: List[int], root: Option
     return cases, skipped
 
 
-def settings_json(opts: BenchOptions, inputs_source: str) -> dict:
-    return {
+def settings_json(opts: BenchOptions, inputs_source: str, dense_case: Optional[DenseCase] = None) -> dict:
+    s = {
         "policy": asdict(opts.policy),
         "isolate": opts.isolate,
         "input": inputs_source,
@@ -736,6 +1115,18 @@ def settings_json(opts: BenchOptions, inputs_source: str) -> dict:
         "timed_call": "backend.run(raw uint8 BGR NHWC) -> float32 outputs (onnxruntime: + numpy normalize/transpose)",
         "percentiles": "linear interpolation between order statistics (numpy default)",
     }
+    if dense_case is not None:
+        s["dense"] = {
+            "policy": asdict(opts.dense_policy or TimingPolicy.dense()),
+            "models": list(dense_case.models),
+            "budgets": list(dense_case.budgets),
+            "profiles": {str(b): names for b, names in profile_budgets().items()},
+            "frame_size": list(dense_case.frame_size),
+            "face_px": dense_case.face_px,
+            "timed_calls": "reconstruct: model.image_vertices(params, roi) -> (3, N) frame pixels; "
+                           "render-<mode>: render.render(frame, vertices, tri, mode, backend) on a copy of the frame, one face",
+        }
+    return s
 
 
 def run_bench(opts: BenchOptions, progress: Optional[Progress] = None) -> BenchReport:
@@ -750,10 +1141,16 @@ def run_bench(opts: BenchOptions, progress: Optional[Progress] = None) -> BenchR
     if not cases and not pcases:
         reasons = "; ".join(f"{s['model']} {s['variant']}: {s['reason']}" for s in skipped[:3])
         raise EdgefaceError(f"nothing to benchmark ({reasons}); run `edgeface convert --int8` first")
+    dense_case: Optional[DenseCase] = None
+    if opts.dense:
+        dense_case, dsk = plan_dense(opts)
+        skipped += dsk
     detectors = sorted({c.model for c in cases if c.kind == "detector"}) or [store.detector_name(*opts.detector_size)]
-    total = len(cases) + len(pcases)
+    total = len(cases) + len(pcases) + (1 if dense_case is not None else 0)
     results: List[BenchResult] = []
     presults: List[PipelineResult] = []
+    dresults: List[DenseResult] = []
+    dsetup: Optional[dict] = None
     with tempfile.TemporaryDirectory(prefix="edgeface-bench-") as tmp:
         inputs = make_inputs(detectors, root)
         inputs_path = Path(tmp) / "inputs.npz"
@@ -784,6 +1181,13 @@ def run_bench(opts: BenchOptions, progress: Optional[Progress] = None) -> BenchR
                     presults.append(run_pipeline_case(pc))
             except EdgefaceError as e:
                 skipped.append({"model": "pipeline", "variant": f"{pc.variant} tracking={pc.tracking}", "reason": f"failed: {e}"})
+        if dense_case is not None:
+            if progress:
+                progress("dense mesh: reconstruction and rendering", len(cases) + len(pcases), total)
+            try:
+                dresults, dsetup = _dense_section(dense_case, opts, inputs, inputs_path, Path(tmp))
+            except EdgefaceError as e:
+                skipped.append({"model": "dense", "variant": ", ".join(dense_case.models), "reason": f"failed: {e}"})
     if progress:
         progress("done", total, total)
     machine["thermal_c_end"] = thermal_c()
@@ -793,8 +1197,27 @@ def run_bench(opts: BenchOptions, progress: Optional[Progress] = None) -> BenchR
         machine["load_avg_end"] = None
     xnn = [r.xnnpack for r in results if r.variant != ORT_VARIANT and r.xnnpack is not None]
     machine["xnnpack"] = (all(xnn) if xnn else None)
-    return BenchReport(machine=machine, settings=settings_json(opts, inputs.source), results=results,
-                       pipeline=presults, skipped=skipped)
+    return BenchReport(machine=machine, settings=settings_json(opts, inputs.source, dense_case), results=results,
+                       pipeline=presults, skipped=skipped, dense=dresults, dense_setup=dsetup)
+
+
+def _dense_section(case: DenseCase, opts: BenchOptions, inputs: BenchInputs, inputs_path: Path, tmp: Path) -> tuple:
+    """Run the dense cases: isolated, in a fresh worker with BLAS on one thread and an empty numba
+    cache (so its first numba call really compiles), then a second worker on the now-warm cache for
+    the cache-load cost; in-process otherwise (whatever BLAS threads and numba state it has)."""
+    policy = opts.dense_policy or TimingPolicy.dense()
+    if not opts.isolate:
+        return run_dense(case, policy, inputs)
+    env = dict(SINGLE_THREAD_ENV, NUMBA_CACHE_DIR=str(tmp / "numba-cache"))
+    job = {"case": asdict(case), "policy": asdict(policy), "inputs": str(inputs_path)}
+    d = run_in_subprocess(dict(job, type="dense", label="dense"), env=env)
+    setup = d["setup"]
+    nb = setup.get("numba")
+    if nb and nb.get("first_call") == "compiled":
+        warm = run_in_subprocess(dict(job, type="dense-numba", label="dense numba cache"), env=env).get("numba") or {}
+        if warm.get("how") == "cache":
+            nb["cache_load_ms"] = warm.get("first_call_ms")
+    return [DenseResult(**r) for r in d["results"]], setup
 
 
 def load_report(path: Path) -> dict:

@@ -87,6 +87,89 @@ def _pipe_rows(report: dict) -> List[List[str]]:
     return rows
 
 
+DENSE_HEADERS = ["model", "mesh", "vertices", "triangles", "stage", "numpy median ms", "numpy p90 ms",
+                 "numba median ms", "numba p90 ms", "numba vs numpy"]
+DENSE_STAGE_ORDER = ("reconstruct", "render-mesh", "render-depth", "render-pncc", "render-points")
+
+
+def _budget_label(budget: int) -> str:
+    return "full" if not budget else str(budget)
+
+
+def dense_rows(report: dict) -> List[List[str]]:
+    """One row per dense model, mesh size and stage; numpy and numba side by side."""
+    dense = report.get("dense") or []
+    groups: Dict[tuple, Dict[str, Dict[str, dict]]] = {}
+    for d in dense:
+        g = groups.setdefault((d["model"], d["budget"], d["vertices"], d["triangles"]), {})
+        g.setdefault(d["stage"], {})[d["backend"]] = d
+    rows = []
+    for (model, budget, nv, nt), stages in groups.items():
+        order = [st for st in DENSE_STAGE_ORDER if st in stages] + [st for st in stages if st not in DENSE_STAGE_ORDER]
+        for st in order:
+            npy, nb = stages[st].get("numpy"), stages[st].get("numba")
+            up = (npy["median_ms"] / nb["median_ms"]) if (npy and nb and nb["median_ms"] > 0) else None
+            rows.append([model, _budget_label(budget), f"{nv:,}", f"{nt:,}", st,
+                         _fmt(npy["median_ms"] if npy else None), _fmt(npy["p90_ms"] if npy else None),
+                         _fmt(nb["median_ms"] if nb else None), _fmt(nb["p90_ms"] if nb else None), _fmt(up, 1, "x")])
+    return rows
+
+
+def _ms_or_s(ms) -> str:
+    if ms is None:
+        return "-"
+    return f"{ms / 1000:.2f} s" if ms >= 1000 else f"{ms:.0f} ms"
+
+
+def dense_numba_note(report: dict) -> Optional[str]:
+    """One sentence on numba's one-off costs (not in the timings), or None without numba."""
+    nb = (report.get("dense_setup") or {}).get("numba")
+    if not nb:
+        return None
+    if nb.get("error"):
+        return f"numba {nb.get('version') or ''} failed on its first call, so only the numpy rasterizer was timed ({nb['error']})"
+    parts = []
+    if nb.get("import_ms") is not None:
+        parts.append(f"import {_ms_or_s(nb['import_ms'])}")
+    if nb.get("compile_ms") is not None:
+        parts.append(f"compiling the two kernels on the first call after install {_ms_or_s(nb['compile_ms'])}")
+    if nb.get("cache_load_ms") is not None:
+        parts.append(f"loading them from numba's on-disk cache on the first call of later runs {_ms_or_s(nb['cache_load_ms'])}")
+    if not parts:
+        parts.append("kernels already compiled in this process")
+    return f"numba {nb.get('version') or ''} one-off costs, excluded from the timings: " + "; ".join(parts)
+
+
+def _profiles_text(report: dict) -> str:
+    prof = ((report.get("settings") or {}).get("dense") or {}).get("profiles") or {}
+    budgets = sorted({int(d["budget"]) for d in report.get("dense") or []}, key=lambda b: (b != 0, -b))
+    out = []
+    for b in budgets:
+        names = prof.get(str(b))
+        out.append(f"{_budget_label(b)}" + (f" ({', '.join(names)})" if names else ""))
+    return ", ".join(out)
+
+
+def _dense_intro(report: dict) -> str:
+    ds = report.get("dense_setup") or {}
+    st = (report.get("settings") or {}).get("dense") or {}
+    pol = st.get("policy") or {}
+    frame = ds.get("frame") or st.get("frame_size") or [640, 480]
+    face = ds.get("face_px")
+    face_txt = f"{face[0]:.0f}x{face[1]:.0f} px" if face else f"{st.get('face_px')} px"
+    blas = ds.get("blas_threads")
+    models = sorted({d["model"] for d in report.get("dense") or []})
+    return (f"Dense models: {', '.join(models)} (`dense_approx`: the mean face warped to the 68 landmarks; `bfm`: the exact BFM "
+            f"mesh, when its optional asset is cached). One face, params from {ds.get('params', '?')}, drawn {face_txt} "
+            f"in a {frame[0]}x{frame[1]} frame. `reconstruct` = `model.image_vertices(params, roi)` (62 params to every vertex "
+            f"in frame pixels; numpy, BLAS on {blas if blas else 'its default'} thread{'s' if blas != 1 else ''}); "
+            f"`render-<mode>` = `render.render` of that face on a copy of the frame, i.e. what `edgeface run --render MODE` "
+            f"adds per face, with the numba or numpy rasterizer (`points`: every {ds.get('point_step', 4)}th vertex, "
+            f"no rasterizer). Meshes: {_profiles_text(report)} (vertex budgets of the target profiles, by vertex clustering). "
+            f"Timing: {pol.get('warmup')} warm-up calls, then at least {pol.get('min_runs')} calls and {pol.get('min_seconds')} s per "
+            f"row, one thread, garbage collector off.")
+
+
 # ----------------------------------------------------------------------------- bench: rich / markdown
 
 def bench_tables(report: dict) -> list:
@@ -116,12 +199,32 @@ def bench_tables(report: dict) -> list:
         for row in _pipe_rows(report):
             p.add_row(*row)
         out.append(p)
+    if report.get("dense"):
+        ds = report.get("dense_setup") or {}
+        frame = ds.get("frame") or [640, 480]
+        face = ds.get("face_px")
+        note = dense_numba_note(report)
+        d = Table(title=f"Dense mesh: ms per face ({frame[0]}x{frame[1]} frame, one face"
+                        + (f" {face[0]:.0f}x{face[1]:.0f} px" if face else "") + ", 1 thread)",
+                  caption=note, caption_justify="left", box=box.SIMPLE_HEAD)
+        for h in DENSE_HEADERS:
+            d.add_column(h, justify="left" if h in ("model", "mesh", "stage") else "right", no_wrap=True)
+        prev = None
+        for row in dense_rows(report):
+            key = tuple(row[:4])
+            if prev is not None and key != prev:
+                d.add_section()
+            d.add_row(*(row if key != prev else ["", "", "", ""] + row[4:]))
+            prev = key
+        out.append(d)
     return out
 
 
-def _md_table(headers: List[str], rows: List[List[str]], left: int = 1) -> str:
+def _md_table(headers: List[str], rows: List[List[str]], left=1) -> str:
+    """`left`: the number of leading left-aligned columns, or the set of their indices."""
+    is_left = (lambda i: i in left) if isinstance(left, (set, frozenset, tuple, list)) else (lambda i: i < left)
     lines = ["| " + " | ".join(headers) + " |",
-             "| " + " | ".join("---" if i < left else "---:" for i in range(len(headers))) + " |"]
+             "| " + " | ".join("---" if is_left(i) else "---:" for i in range(len(headers))) + " |"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines)
 
@@ -147,6 +250,13 @@ def bench_markdown(report: dict, title: str = "edgeface benchmark") -> str:
                   "landmarks (upstream demo_video); `off`: detector on every frame. Stage times are means per frame "
                   "(3DMM = landmarks and pose from the params; other = tracker, smoothing, bookkeeping).", "",
                   _md_table(PIPE_HEADERS, _pipe_rows(report), left=2)]
+    if report.get("dense"):
+        note = dense_numba_note(report)
+        parts += ["", "## Dense mesh", "", _dense_intro(report)
+                  + " `numba vs numpy` = numpy median / numba median.", ""]
+        if note:
+            parts += [note[0].upper() + note[1:] + ".", ""]
+        parts += [_md_table(DENSE_HEADERS, dense_rows(report), left={0, 1, 4})]
     if report.get("skipped"):
         parts += ["", "Not measured: " + "; ".join(f"{x['model']} {x['variant']} ({x['reason']})" for x in report["skipped"]) + "."]
     return "\n".join(parts) + "\n"
@@ -179,11 +289,19 @@ def plot_bench(report: dict, dest: Path) -> Path:
     sp = speedups(res)
     models = list(dict.fromkeys(r["model"] for r in res))
     has_pipe = bool(report.get("pipeline"))
-    n = len(models) + (1 if has_pipe else 0)
+    dense_models = list(dict.fromkeys(d["model"] for d in report.get("dense") or []))
+    n = len(models) + (1 if has_pipe else 0) + len(dense_models)
     if n == 0:
         raise EdgefaceError("the benchmark report has no results to plot")
-    fig, axes = plt.subplots(1, n, figsize=(5.4 * n, 5.2), squeeze=False)
-    axes = axes[0]
+    nrows = 1 if n <= 3 else 2
+    ncols = -(-n // nrows)
+    fig, grid = plt.subplots(nrows, ncols, figsize=(5.4 * ncols, 5.2 * nrows), squeeze=False)
+    flat = list(grid.reshape(-1))
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    axes = flat[:len(models) + (1 if has_pipe else 0)]
+    for ax, dm in zip(flat[len(axes):n], dense_models):
+        _plot_dense(ax, report, dm)
     threads_all = sorted({r["threads"] for r in res})
     colors = plt.get_cmap("tab10")
     default_rt = _runtime_name(res[0]["runtime"]) if res else ""
@@ -260,13 +378,91 @@ def plot_bench(report: dict, dest: Path) -> Path:
         ax.legend(fontsize=8, loc="upper right")
     m = report["machine"]
     fig.suptitle(f"edgeface bench - {m.get('board') or m.get('cpu')} ({m.get('arch')}, {m.get('cores')} cores), "
-                 f"{', '.join(sorted({r['runtime'] for r in res}))}", fontsize=11)
+                 f"{', '.join(sorted({r['runtime'] for r in res}))}", fontsize=11 if nrows == 1 else 12)
     fig.tight_layout()
     dest = Path(dest)
     with atomic_path(dest) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
     return dest
+
+
+DENSE_LINES = (  # (stage, backend, colour, line style, marker, label)
+    ("reconstruct", "numpy", "black", "-", "o", "reconstruct (numpy)"),
+    ("render-mesh", "numba", "tab:blue", "-", "s", "render mesh, numba"),
+    ("render-mesh", "numpy", "tab:blue", "--", "s", "render mesh, numpy"),
+    ("render-depth", "numba", "tab:orange", "-", "^", "render depth, numba"),
+    ("render-depth", "numpy", "tab:orange", "--", "^", "render depth, numpy"),
+    ("render-pncc", "numba", "tab:green", "-", "D", "render pncc, numba"),
+    ("render-pncc", "numpy", "tab:green", "--", "D", "render pncc, numpy"),
+    ("render-points", "numpy", "0.5", ":", "x", "render points (no rasterizer)"),
+)
+
+
+def _plot_dense(ax, report: dict, model: str) -> None:
+    """Median ms per face against the mesh's vertex count (log-log), one line per stage and
+    rasterizer backend; the target profiles that use each mesh size under the ticks."""
+    import numpy as np
+
+    rows = [d for d in report.get("dense") or [] if d["model"] == model]
+    prof = ((report.get("settings") or {}).get("dense") or {}).get("profiles") or {}
+    sizes = sorted({(d["vertices"], d["budget"]) for d in rows})
+    ymin, ymax = float("inf"), 0.0
+    med = {(d["stage"], d["backend"], d["vertices"]): d["median_ms"] for d in rows}
+
+    def hidden(stage: str, under: str, backend: str) -> bool:  # a line drawn over by another one (within 8%)
+        pairs = [(v, med.get((under, backend, n))) for (st, b, n), v in med.items() if st == stage and b == backend]
+        return bool(pairs) and all(u is not None and abs(v - u) <= 0.08 * u for v, u in pairs)
+
+    for stage, backend, color, ls, marker, label in DENSE_LINES:
+        pts = sorted((d["vertices"], d["median_ms"], d["p90_ms"]) for d in rows if d["stage"] == stage and d["backend"] == backend)
+        if not pts:
+            continue
+        if stage == "render-depth" and hidden(stage, "render-pncc", backend):
+            label += " (under pncc)"
+        xs, ys, p90 = zip(*pts)
+        ax.plot(xs, ys, ls=ls, marker=marker, color=color, lw=1.4, ms=4.5, label=label)
+        ymin, ymax = min(ymin, min(ys)), max(ymax, max(p90))
+    for stage, backend in (("reconstruct", "numpy"), ("render-mesh", "numba")):  # the numbers that matter, at the largest mesh
+        top = max((d for d in rows if d["stage"] == stage and d["backend"] == backend), key=lambda d: d["vertices"], default=None)
+        if top:
+            ax.annotate(f"{top['median_ms']:.2f}" if top["median_ms"] < 10 else f"{top['median_ms']:.1f}",
+                        (top["vertices"], top["median_ms"]), textcoords="offset points", xytext=(6, -3), fontsize=7.5)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    frame_ms = 1000.0 / 30
+    if ymax > 0:  # log axis: data between 15% and 68% of the height (note below, legend above)
+        lo, hi = np.log10(ymin), np.log10(max(ymax, frame_ms))
+        span = max(hi - lo, 0.5)
+        ax.set_ylim(10 ** (lo - 0.15 / 0.53 * span), 10 ** (hi + 0.32 / 0.53 * span))
+    ax.axhline(frame_ms, color="tab:red", lw=0.8, ls="-.", alpha=0.6)
+    ax.text(0.99, frame_ms, "33 ms = one frame at 30 fps ", transform=ax.get_yaxis_transform(), fontsize=7, color="tab:red",
+            ha="right", va="bottom", alpha=0.8)
+    ax.set_xticks([v for v, _ in sizes])
+    ax.set_xticks([], minor=True)
+    ax.set_xticklabels([f"{v / 1000:.1f}k\n" + ("full" + (f" ({'/'.join(prof[str(b)])})" if prof.get(str(b)) else "") if not b
+                                               else "/".join(prof.get(str(b), [])))
+                        for v, b in sizes], fontsize=7.5)
+    ax.set_xlim(min(v for v, _ in sizes) / 1.25, max(v for v, _ in sizes) * 1.6)
+    from matplotlib.ticker import FuncFormatter
+
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:g}"))
+    ax.set_xlabel("mesh vertices (target profiles using that budget)", fontsize=8.5)
+    ax.set_ylabel("ms per face, median (lower is better)")
+    ds = report.get("dense_setup") or {}
+    frame, face = ds.get("frame") or [640, 480], ds.get("face_px")
+    ax.set_title(f"dense mesh ({model}): reconstruction + render, 1 thread\n"
+                 f"({frame[0]}x{frame[1]} frame, one face" + (f" {face[1]:.0f} px tall" if face else "") + ")", fontsize=10)
+    ax.grid(which="major", alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", ncol=2)
+    nb = ds.get("numba")
+    if nb:
+        bits = [f"compile {_ms_or_s(nb['compile_ms'])} (first run)" if nb.get("compile_ms") is not None else None,
+                f"cache load {_ms_or_s(nb['cache_load_ms'])} (later runs)" if nb.get("cache_load_ms") is not None else None]
+        bits = [b for b in bits if b]
+        if bits:
+            ax.text(0.98, 0.02, "numba one-off, not in the lines:\n" + ", ".join(bits), transform=ax.transAxes, ha="right",
+                    va="bottom", fontsize=7, color="0.3", bbox={"boxstyle": "round,pad=0.3", "fc": "white", "ec": "0.8"})
 
 
 # ----------------------------------------------------------------------------- eval

@@ -25,14 +25,18 @@ def _split(values: Optional[List[str]]) -> Optional[List[str]]:
     return [p.strip() for v in values for p in v.split(",") if p.strip()]
 
 
-def _threads(values: Optional[List[str]]) -> Optional[List[int]]:
+def _ints(values: Optional[List[str]], option: str, example: str) -> Optional[List[int]]:
     parts = _split(values)
     if not parts:
         return None
     try:
         return [int(p) for p in parts]
     except ValueError:
-        raise EdgefaceError(f"--threads takes whole numbers (e.g. --threads 1,2,4), got {','.join(parts)}") from None
+        raise EdgefaceError(f"{option} takes whole numbers (e.g. {option} {example}), got {','.join(parts)}") from None
+
+
+def _threads(values: Optional[List[str]]) -> Optional[List[int]]:
+    return _ints(values, "--threads", "1,2,4")
 
 
 def _size(text: str) -> tuple:
@@ -64,20 +68,22 @@ def bench_command(
     runtimes: Optional[List[str]] = typer.Option(None, "--runtime", help="TFLite runtimes: ai_edge_litert, tflite_runtime (default: every one installed)."),
     detector_size: str = typer.Option("640x480", "--detector-size", help="Detector input WIDTHxHEIGHT (must be converted)."),
     quick: bool = typer.Option(False, "--quick", help="CI-size runs (few iterations, indicative numbers only)."),
-    min_runs: Optional[int] = typer.Option(None, "--min-runs", help="Timed runs per case, at least (default 100)."),
-    min_seconds: Optional[float] = typer.Option(None, "--min-seconds", help="Seconds per case, at least (default 3)."),
-    warmup: Optional[int] = typer.Option(None, "--warmup", help="Untimed runs first (default 10)."),
+    min_runs: Optional[int] = typer.Option(None, "--min-runs", help="Timed runs per model case, at least (default 100)."),
+    min_seconds: Optional[float] = typer.Option(None, "--min-seconds", help="Seconds per model case, at least (default 3; dense rows: 1)."),
+    warmup: Optional[int] = typer.Option(None, "--warmup", help="Untimed runs first, per model case (default 10)."),
     in_process: bool = typer.Option(False, "--in-process", help="Run every case in this process (no per-case RSS; see benchmarks/README.md)."),
     pipeline: bool = typer.Option(True, "--pipeline/--no-pipeline", help="Also time the whole pipeline on the sample video."),
     pipeline_variants: Optional[List[str]] = typer.Option(None, "--pipeline-variant", help="Pipeline variants: ort, fp32, int8... (default: ort, fp32, int8 when present)."),
     pipeline_threads: Optional[int] = typer.Option(None, "--pipeline-threads", help="Threads for the pipeline (default: the most benchmarked)."),
     pipeline_frames: Optional[int] = typer.Option(None, "--pipeline-frames", help="Frames of the video to time (default: all)."),
+    dense: bool = typer.Option(True, "--dense/--no-dense", help="Also time dense mesh reconstruction and rendering (numpy and numba rasterizers)."),
+    dense_vertices: Optional[List[str]] = typer.Option(None, "--dense-vertices", help="Dense mesh sizes, e.g. 0,12000,4000 (0: full mesh; default: full + the target profiles' budgets)."),
     json_file: Optional[Path] = typer.Option(None, "--json", help="Write the report as JSON (contract in benchmarks/README.md)."),
     md_file: Optional[Path] = typer.Option(None, "--markdown", help="Write the tables as Markdown."),
     plot_file: Optional[Path] = typer.Option(None, "--plot", help="Write a PNG chart (needs matplotlib)."),
     from_json: Optional[Path] = typer.Option(None, "--from-json", help="Re-render a saved report instead of measuring."),
 ):
-    """Latency of every converted model variant (onnxruntime vs TFLite fp32/fp16/int8) and pipeline fps."""
+    """Latency of every converted model variant (onnxruntime vs TFLite fp32/fp16/int8), pipeline fps, dense mesh cost."""
     from . import bench, bench_report
 
     if from_json is not None:
@@ -95,6 +101,8 @@ def bench_command(
             detector_size=_size(detector_size), policy=policy, isolate=not in_process, pipeline=pipeline,
             pipeline_variants=_split(pipeline_variants), pipeline_threads=pipeline_threads,
             pipeline_frames=(pipeline_frames if pipeline_frames else (40 if quick else None)),
+            dense=dense, dense_policy=bench.TimingPolicy.quick() if quick else bench.TimingPolicy.dense(),
+            dense_budgets=_ints(dense_vertices, "--dense-vertices", "0,12000,4000"),
         )
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
