@@ -308,20 +308,27 @@ def machine_info() -> dict:
 
 # ----------------------------------------------------------------------------- cases
 
-def normalize_variants(names: Optional[Iterable[str]]) -> List[str]:
-    if not names:
-        return list(ALL_VARIANTS)
-    out = []
+def _resolve_names(names: Iterable[str], aliases: dict, hint: str, what: str) -> List[str]:
+    """Comma-separated or repeated option values -> canonical names (first seen first, no repeats)."""
+    out: List[str] = []
     for n in names:
         for part in str(n).split(","):
             part = part.strip().lower()
             if not part:
                 continue
-            v = VARIANT_ALIASES.get(part)
-            if v is None:
-                raise EdgefaceError(f"unknown variant '{part}': use {', '.join(ALL_VARIANTS)} (or ort, fp32, fp16, int8, int8_floatio)")
-            if v not in out:
-                out.append(v)
+            k = aliases.get(part)
+            if k is None:
+                raise EdgefaceError(f"unknown {what} '{part}': {hint}")
+            if k not in out:
+                out.append(k)
+    return out
+
+
+def normalize_variants(names: Optional[Iterable[str]]) -> List[str]:
+    if not names:
+        return list(ALL_VARIANTS)
+    out = _resolve_names(names, VARIANT_ALIASES,
+                         f"use {', '.join(ALL_VARIANTS)} (or ort, fp32, fp16, int8, int8_floatio)", "variant")
     return sorted(out, key=ALL_VARIANTS.index)  # canonical order: tables read the same whatever the flags
 
 
@@ -794,18 +801,7 @@ def default_dense_budgets() -> List[int]:
 def normalize_dense_models(names: Optional[Iterable[str]]) -> Optional[List[str]]:
     if not names:
         return None
-    out = []
-    for n in names:
-        for part in str(n).split(","):
-            part = part.strip().lower()
-            if not part:
-                continue
-            k = DENSE_MODEL_ALIASES.get(part)
-            if k is None:
-                raise EdgefaceError(f"unknown dense model '{part}': use dense_approx (or approx) or bfm")
-            if k not in out:
-                out.append(k)
-    return out
+    return _resolve_names(names, DENSE_MODEL_ALIASES, "use dense_approx (or approx) or bfm", "dense model")
 
 
 def plan_dense(opts: BenchOptions) -> tuple:

@@ -107,18 +107,22 @@ def verify_file(path: Path, f: UpstreamFile) -> None:
         raise VerificationError(f"{f.mirror_relpath}: git blob id {got[:12]} does not match the pinned {f.git_blob[:12]}")
 
 
-def _copy_from_mirror(src: Path, tmp: Path, progress: ProgressFn | None, label: str) -> None:
-    total = src.stat().st_size
+def _stream(fi, fo, total: Optional[int], progress: ProgressFn | None, label: str, block_size: int) -> None:
+    """Copy a file-like into another block by block, reporting progress."""
     done = 0
+    while True:
+        block = fi.read(block_size)
+        if not block:
+            break
+        fo.write(block)
+        done += len(block)
+        if progress:
+            progress(label, done, total)
+
+
+def _copy_from_mirror(src: Path, tmp: Path, progress: ProgressFn | None, label: str) -> None:
     with open(src, "rb") as fi, open(tmp, "wb") as fo:
-        while True:
-            block = fi.read(1 << 20)
-            if not block:
-                break
-            fo.write(block)
-            done += len(block)
-            if progress:
-                progress(label, done, total)
+        _stream(fi, fo, src.stat().st_size, progress, label, 1 << 20)
 
 
 def _download(url: str, tmp: Path, progress: ProgressFn | None, label: str, retries: int, timeout: float) -> None:
@@ -128,16 +132,7 @@ def _download(url: str, tmp: Path, progress: ProgressFn | None, label: str, retr
             req = urllib.request.Request(url, headers={"User-Agent": "edgeface-fetch"})
             with urllib.request.urlopen(req, timeout=timeout) as r, open(tmp, "wb") as fo:
                 total = r.headers.get("Content-Length")
-                total = int(total) if total else None
-                done = 0
-                while True:
-                    block = r.read(1 << 16)
-                    if not block:
-                        break
-                    fo.write(block)
-                    done += len(block)
-                    if progress:
-                        progress(label, done, total)
+                _stream(r, fo, int(total) if total else None, progress, label, 1 << 16)
             return
         except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as e:
             last = e
