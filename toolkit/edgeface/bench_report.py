@@ -380,10 +380,27 @@ def plot_bench(report: dict, dest: Path) -> Path:
     fig.suptitle(f"edgeface bench - {m.get('board') or m.get('cpu')} ({m.get('arch')}, {m.get('cores')} cores), "
                  f"{', '.join(sorted({r['runtime'] for r in res}))}", fontsize=11 if nrows == 1 else 12)
     fig.tight_layout()
+    return _save_png(fig, dest)
+
+
+def _save_png(fig, dest) -> Path:
+    """Write a figure as a compact PNG (256-colour palette: plots have few colours), atomically."""
+    import io
+
+    import matplotlib.pyplot as plt
+
     dest = Path(dest)
-    with atomic_path(dest) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=110, format="png")
     plt.close(fig)
+    with atomic_path(dest) as tmp:
+        try:
+            from PIL import Image
+
+            buf.seek(0)
+            Image.open(buf).convert("RGB").quantize(colors=256).save(tmp, format="PNG", optimize=True)
+        except ImportError:  # matplotlib needs Pillow, but keep the plain PNG if it is missing
+            tmp.write_bytes(buf.getvalue())
     return dest
 
 
@@ -543,7 +560,4 @@ def plot_eval(report: dict, dest: Path) -> Path:
         ax.legend(fontsize=8, loc="lower right")
     fig.suptitle(f"68-landmark NME CDF on {Path(report['dataset']).name} ({report['faces']} faces)", fontsize=11)
     fig.tight_layout()
-    with atomic_path(Path(dest)) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    return Path(dest)
+    return _save_png(fig, dest)

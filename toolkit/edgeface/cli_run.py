@@ -233,7 +233,7 @@ def run_command(
             dense_label = f" | {kind} mesh, {len(tri)} triangles, render {render_mode or 'mesh'}"
             if kind == "dense_approx":
                 console.print("[yellow]note:[/] no BFM in the cache (`edgeface fetch bfm`, academic use only): "
-                              "the dense mesh is dense_approx, the mean face warped to the 68 landmarks", highlight=False)
+                              "the dense mesh is dense_approx, the mean face warped to the 68 landmarks", highlight=False, soft_wrap=True)
         pipeline = build_pipeline(options, dense=dense_model)
         d = pipeline.describe()
         if d.get("note"):
