@@ -107,3 +107,54 @@ def test_dense_overlay_and_mesh_export(converted_home, samples, tmp_path, capsys
     inside = np.abs(a[y1:y2, x1:x2] - b[y1:y2, x1:x2]).mean()
     outside = np.abs(a[:, :20] - b[:, :20]).mean()
     assert inside > 10 and outside < 1  # the mesh covers the face, not the background
+
+
+def test_serve_streams_frames_over_http(converted_home, samples):
+    """`edgeface run --serve` on the video: a client on 127.0.0.1 reads JPEG frames and live stats."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    import cv2
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, EDGEFACE_HOME=str(converted_home))
+    proc = subprocess.Popen([sys.executable, "-m", "edgeface.cli", *RUN, "--precision", "int8", "--source",
+                             str(samples["obama"]), "--serve", f"127.0.0.1:{port}", "--max-frames", "158"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        frames, stats = [], None
+        deadline = time.time() + 60
+        while time.time() < deadline and len(frames) < 2:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/stream.mjpg", timeout=5) as r:
+                    assert "multipart/x-mixed-replace" in r.headers["Content-Type"]
+                    buf = b""
+                    while len(frames) < 2:
+                        chunk = r.read(65536)
+                        if not chunk:
+                            break
+                        buf += chunk
+                        while b"\xff\xd8" in buf and b"\xff\xd9" in buf[buf.index(b"\xff\xd8"):]:
+                            a = buf.index(b"\xff\xd8")
+                            b = buf.index(b"\xff\xd9", a) + 2
+                            img = cv2.imdecode(np.frombuffer(buf[a:b], np.uint8), cv2.IMREAD_COLOR)
+                            if img is not None:
+                                frames.append(img)
+                            buf = buf[b:]
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats.json", timeout=5) as r:
+                    stats = json.loads(r.read())
+            except OSError:
+                if proc.poll() is not None:
+                    break
+                time.sleep(0.05)
+        assert len(frames) >= 2 and frames[0].shape == (720, 1280, 3)
+        assert stats is not None and "fps" in stats and stats["faces"] == 1
+    finally:
+        out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err.decode()
