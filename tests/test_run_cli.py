@@ -10,18 +10,7 @@ import cv2
 import pytest
 
 from edgeface import paths
-from edgeface.cli import main
-
-
-def cli(capsys, *args) -> tuple:
-    """(exit code, stdout, stderr) of `edgeface ARGS` run in-process."""
-    code = 0
-    try:
-        main([str(a) for a in args])
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else 1
-    cap = capsys.readouterr()
-    return code, cap.out, cap.err
+from inprocess_cli import cli
 
 
 RUN = ("run", "--backend", "onnx", "--target", "x86_64", "--threads", "2", "--quiet")

@@ -8,16 +8,7 @@ import numpy as np
 import pytest
 
 from edgeface.cli import main
-
-
-def cli(capsys, *args):
-    code = 0
-    try:
-        main([str(a) for a in args])
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else 1
-    cap = capsys.readouterr()
-    return code, cap.out, cap.err
+from inprocess_cli import cli
 
 
 RUN = ("run", "--target", "x86_64", "--threads", "2", "--quiet")

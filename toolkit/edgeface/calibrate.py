@@ -115,10 +115,10 @@ def iter_frames(specs: Iterable[str], root: Optional[Path] = None):
         with open_source(str(path)) as src:
             for fr in src:
                 if sel is not None:
-                    idx = range(fr.index + 1)[sel]
-                    if fr.index not in idx:
-                        if sel.stop is not None and fr.index >= sel.stop:
-                            break
+                    start, step = sel.start or 0, sel.step or 1
+                    if sel.stop is not None and fr.index >= sel.stop:
+                        break
+                    if fr.index < start or (fr.index - start) % step:
                         continue
                 yield f"{path.name}#{fr.index}", fr.index, fr.image
 
