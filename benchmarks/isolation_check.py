@@ -18,7 +18,10 @@ import json
 import statistics
 import sys
 
-from edgeface import bench
+from edgeface.bench.cases import BenchOptions
+from edgeface.bench.runner import run_bench
+from edgeface.bench.stats import TimingPolicy
+from edgeface.boards.machine import machine_info
 
 
 def main(argv=None) -> int:
@@ -30,13 +33,13 @@ def main(argv=None) -> int:
     ap.add_argument("--min-seconds", type=float, default=2.0)
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
-    policy = bench.TimingPolicy(warmup=10, min_runs=args.min_runs, min_seconds=args.min_seconds, max_seconds=30)
+    policy = TimingPolicy(warmup=10, min_runs=args.min_runs, min_seconds=args.min_seconds, max_seconds=30)
     threads = [int(t) for t in args.threads.split(",")]
     meds: dict = {}
     for rnd in range(args.rounds):
         for isolate in (True, False):
-            opts = bench.BenchOptions(models=args.models.split(","), threads=threads, policy=policy, isolate=isolate, pipeline=False)
-            rep = bench.run_bench(opts)
+            opts = BenchOptions(models=args.models.split(","), threads=threads, policy=policy, isolate=isolate, pipeline=False)
+            rep = run_bench(opts)
             for r in rep.results:
                 meds.setdefault((r.model, r.variant, r.threads), {True: [], False: []})[isolate].append(r.median_ms)
             print(f"round {rnd + 1}/{args.rounds} {'subprocess' if isolate else 'in-process'} done "
@@ -52,7 +55,7 @@ def main(argv=None) -> int:
     print(f"ratio in-process / subprocess: median {statistics.median(ratios):.3f}, min {min(ratios):.3f}, max {max(ratios):.3f}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"machine": bench.machine_info(), "rows": rows}, f, indent=2)
+            json.dump({"machine": machine_info(), "rows": rows}, f, indent=2)
     return 0
 
 

@@ -32,7 +32,7 @@ def edgeface_home(tmp_path_factory, mirror) -> Path:
 
     Set EDGEFACE_TEST_HOME to reuse a cache (and its conversions) across local test runs.
     """
-    from edgeface.fetch import fetch
+    from edgeface.hub.fetch import fetch
 
     root = Path(os.environ["EDGEFACE_TEST_HOME"]) if os.environ.get("EDGEFACE_TEST_HOME") else tmp_path_factory.mktemp("edgeface_home")
     report = fetch(["all"], mirror=mirror, root=root)
@@ -43,7 +43,7 @@ def edgeface_home(tmp_path_factory, mirror) -> Path:
 
 @pytest.fixture(scope="session")
 def samples(edgeface_home) -> dict:
-    from edgeface.assets import sample_path
+    from edgeface.hub.assets import sample_path
 
     return {k: sample_path(k, edgeface_home) for k in ("emma", "trump_hillary", "jianzhuguo", "group", "obama")}
 
@@ -51,7 +51,7 @@ def samples(edgeface_home) -> dict:
 @pytest.fixture(scope="session")
 def converted_home(edgeface_home) -> Path:
     """The session cache with mb05 and FaceBoxes converted (float32, float16, INT8) once per test session."""
-    from edgeface.convert import ConvertOptions, convert
+    from edgeface.convert.tflite import ConvertOptions, convert
 
     results = convert(["mb05", "faceboxes"], ConvertOptions(int8=True, fp16=True), root=edgeface_home)
     assert all(v.manifest["verification"]["passed"] for r in results for v in r.variants)
@@ -62,7 +62,9 @@ def converted_home(edgeface_home) -> Path:
 def onnx_home(edgeface_home) -> Path:
     """The session cache with mb05 + FaceBoxes 640x480 exported to ONNX (reused when an export
     with the same checkpoint digest is already there)."""
-    from edgeface import assets, export, paths
+    from edgeface.hub import assets
+    from edgeface.convert import export
+    from edgeface.hub import paths
 
     out = paths.onnx_dir(edgeface_home)
     media = paths.files_dir(edgeface_home)

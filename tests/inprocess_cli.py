@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edgeface.cli import main
+from edgeface.cli.main import main
 
 
 def cli(capsys, *args) -> tuple:

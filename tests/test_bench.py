@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeface import bench, bench_report
+from edgeface.bench import cases as bench_cases
+from edgeface.bench import dense_cases, inputs, plots, runner, stats
+from edgeface.bench import report as bench_report
 from edgeface.errors import EdgefaceError
 
 
@@ -17,24 +19,24 @@ from edgeface.errors import EdgefaceError
 
 def test_percentile_hand_computed():
     v = [5.0, 1.0, 4.0, 2.0, 3.0]  # sorted 1..5, rank r = q/100 * 4
-    assert bench.percentile(v, 0) == 1.0
-    assert bench.percentile(v, 50) == 3.0
-    assert bench.percentile(v, 90) == pytest.approx(4.6)  # r = 3.6: 4 + 0.6 * (5 - 4)
-    assert bench.percentile(v, 99) == pytest.approx(4.96)
-    assert bench.percentile(v, 100) == 5.0
-    assert bench.percentile([7.0], 99) == 7.0
-    assert bench.percentile([1.0, 2.0], 25) == pytest.approx(1.25)
+    assert stats.percentile(v, 0) == 1.0
+    assert stats.percentile(v, 50) == 3.0
+    assert stats.percentile(v, 90) == pytest.approx(4.6)  # r = 3.6: 4 + 0.6 * (5 - 4)
+    assert stats.percentile(v, 99) == pytest.approx(4.96)
+    assert stats.percentile(v, 100) == 5.0
+    assert stats.percentile([7.0], 99) == 7.0
+    assert stats.percentile([1.0, 2.0], 25) == pytest.approx(1.25)
 
 
 def test_percentile_matches_numpy_linear():
     rng = np.random.default_rng(0)
     t = rng.gamma(2.0, 3.0, size=257)
     for q in (1, 50, 90, 99):
-        assert bench.percentile(t, q) == pytest.approx(float(np.percentile(t, q)), rel=1e-12)
+        assert stats.percentile(t, q) == pytest.approx(float(np.percentile(t, q)), rel=1e-12)
 
 
 def test_timing_stats_hand_computed():
-    s = bench.timing_stats([40.0, 10.0, 30.0, 20.0])
+    s = stats.timing_stats([40.0, 10.0, 30.0, 20.0])
     assert s["runs"] == 4
     assert s["median_ms"] == pytest.approx(25.0)
     assert s["p90_ms"] == pytest.approx(37.0)  # r = 2.7: 30 + 0.7 * 10
@@ -43,7 +45,7 @@ def test_timing_stats_hand_computed():
     assert (s["min_ms"], s["max_ms"]) == (10.0, 40.0)
     # one slow outlier moves p99 and the mean, not the median
     t = [1.0] * 99 + [100.0]
-    s = bench.timing_stats(t)
+    s = stats.timing_stats(t)
     assert s["median_ms"] == 1.0 and s["p90_ms"] == 1.0
     assert s["p99_ms"] == pytest.approx(1.0 + 0.01 * 99.0)  # r = 98.01
     assert s["mean_ms"] == pytest.approx(1.99)
@@ -52,12 +54,12 @@ def test_timing_stats_hand_computed():
 @pytest.mark.parametrize("bad", [[], [1.0, float("nan")], [1.0, -2.0]])
 def test_timing_stats_rejects_bad_input(bad):
     with pytest.raises(EdgefaceError):
-        bench.timing_stats(bad)
+        stats.timing_stats(bad)
 
 
 def test_percentile_range_checked():
     with pytest.raises(EdgefaceError, match="0..100"):
-        bench.percentile([1.0], 101)
+        stats.percentile([1.0], 101)
 
 
 # ----------------------------------------------------------------------------- the stopping rule
@@ -73,9 +75,9 @@ class FakeClock:
 
 
 def test_time_backend_runs_warmup_then_min_runs(monkeypatch):
-    monkeypatch.setattr(bench.time, "perf_counter", FakeClock(0.001))
+    monkeypatch.setattr(stats.time, "perf_counter", FakeClock(0.001))
     calls = []
-    times, _ = bench.time_backend(lambda: calls.append(1), bench.TimingPolicy(warmup=3, min_runs=7, min_seconds=0.0, max_seconds=100))
+    times, _ = stats.time_backend(lambda: calls.append(1), stats.TimingPolicy(warmup=3, min_runs=7, min_seconds=0.0, max_seconds=100))
     assert len(times) == 7 and len(calls) == 10
     assert all(t == pytest.approx(1.0) for t in times)  # one clock step (1 ms) per timed run
 
@@ -83,25 +85,25 @@ def test_time_backend_runs_warmup_then_min_runs(monkeypatch):
 def test_time_backend_min_seconds_and_max_seconds(monkeypatch):
     # each clock read advances 0.125 s (exact in binary): a timed run reads twice, so after n runs
     # the elapsed time is 0.125 + 0.25 (n - 1) + 0.125 = 0.25 n
-    monkeypatch.setattr(bench.time, "perf_counter", FakeClock(0.125))
-    times, _ = bench.time_backend(lambda: None, bench.TimingPolicy(warmup=0, min_runs=2, min_seconds=1.0, max_seconds=100))
+    monkeypatch.setattr(stats.time, "perf_counter", FakeClock(0.125))
+    times, _ = stats.time_backend(lambda: None, stats.TimingPolicy(warmup=0, min_runs=2, min_seconds=1.0, max_seconds=100))
     assert len(times) == 4  # past min_runs until 1 s had elapsed
     assert times == [125.0] * 4
-    monkeypatch.setattr(bench.time, "perf_counter", FakeClock(0.125))
-    times, _ = bench.time_backend(lambda: None, bench.TimingPolicy(warmup=0, min_runs=10_000, min_seconds=0.0, max_seconds=2.0))
+    monkeypatch.setattr(stats.time, "perf_counter", FakeClock(0.125))
+    times, _ = stats.time_backend(lambda: None, stats.TimingPolicy(warmup=0, min_runs=10_000, min_seconds=0.0, max_seconds=2.0))
     assert len(times) == 8  # stopped by max_seconds
 
 
 # ----------------------------------------------------------------------------- planning
 
 def test_variant_names_and_threads():
-    assert bench.normalize_variants(["int8,ort", "fp32", "int8"]) == ["onnxruntime-fp32", "tflite-float32", "tflite-int8"]
-    assert bench.normalize_variants(None) == list(bench.ALL_VARIANTS)
+    assert bench_cases.normalize_variants(["int8,ort", "fp32", "int8"]) == ["onnxruntime-fp32", "tflite-float32", "tflite-int8"]
+    assert bench_cases.normalize_variants(None) == list(bench_cases.ALL_VARIANTS)
     with pytest.raises(EdgefaceError, match="unknown variant 'int4'"):
-        bench.normalize_variants(["int4"])
-    assert bench.default_threads(1) == [1]
-    assert bench.default_threads(2) == [1, 2]
-    assert bench.default_threads(8) == [1, 2, 4]
+        bench_cases.normalize_variants(["int4"])
+    assert bench_cases.default_threads(1) == [1]
+    assert bench_cases.default_threads(2) == [1, 2]
+    assert bench_cases.default_threads(8) == [1, 2, 4]
 
 
 def _fake_model(root: Path, name: str, variant: str) -> None:
@@ -117,8 +119,8 @@ def test_plan_cases_skips_what_is_missing(tmp_path):
     _fake_model(tmp_path, "faceboxes_640x480", "int8")
     (tmp_path / "onnx").mkdir()
     (tmp_path / "onnx" / "mb05.onnx").write_bytes(b"x")
-    opts = bench.BenchOptions(models=["mb05", "faceboxes"], threads=[1, 2], runtimes=["ai_edge_litert"], root=tmp_path)
-    cases, skipped = bench.plan_cases(opts)
+    opts = bench_cases.BenchOptions(models=["mb05", "faceboxes"], threads=[1, 2], runtimes=["ai_edge_litert"], root=tmp_path)
+    cases, skipped = bench_cases.plan_cases(opts)
     got = {(c.model, c.variant, c.threads) for c in cases}
     assert ("mb05", "onnxruntime-fp32", 2) in got and ("mb05", "tflite-int8", 1) in got
     assert ("faceboxes_640x480", "tflite-int8", 2) in got and len(cases) == 2 * 4
@@ -126,14 +128,14 @@ def test_plan_cases_skips_what_is_missing(tmp_path):
     assert ("mb05", "tflite-float16") in reasons and ("faceboxes_640x480", "onnxruntime-fp32") in reasons
     assert all(c.runtime == ("onnxruntime" if c.variant == "onnxruntime-fp32" else "ai_edge_litert") for c in cases)
     with pytest.raises(EdgefaceError, match="unknown model"):
-        bench.plan_cases(bench.BenchOptions(models=["resnet"], root=tmp_path))
-    if "tflite_runtime" not in bench.available_runtimes():
-        cases, skipped = bench.plan_cases(bench.BenchOptions(models=["mb05"], variants=["int8"], runtimes=["tflite_runtime"], root=tmp_path))
+        bench_cases.plan_cases(bench_cases.BenchOptions(models=["resnet"], root=tmp_path))
+    if "tflite_runtime" not in bench_cases.available_runtimes():
+        cases, skipped = bench_cases.plan_cases(bench_cases.BenchOptions(models=["mb05"], variants=["int8"], runtimes=["tflite_runtime"], root=tmp_path))
         assert cases == [] and any("tflite-runtime is not installed" in s["reason"] for s in skipped)
     with pytest.raises(EdgefaceError, match="unknown TFLite runtime"):
-        bench.plan_cases(bench.BenchOptions(runtimes=["tvm"], root=tmp_path))
+        bench_cases.plan_cases(bench_cases.BenchOptions(runtimes=["tvm"], root=tmp_path))
     with pytest.raises(EdgefaceError, match=">= 1"):
-        bench.plan_cases(bench.BenchOptions(threads=[0], root=tmp_path))
+        bench_cases.plan_cases(bench_cases.BenchOptions(threads=[0], root=tmp_path))
 
 
 def test_speedups_against_tflite_float32():
@@ -192,16 +194,16 @@ def check_dense_section(d: dict, budgets, runs: int) -> None:
 
 
 def test_bench_quick_run_json_contract(converted_home, tmp_path):
-    policy = bench.TimingPolicy(warmup=1, min_runs=5, min_seconds=0.0, max_seconds=5.0)
-    dense_policy = bench.TimingPolicy(warmup=1, min_runs=3, min_seconds=0.0, max_seconds=2.0)
-    opts = bench.BenchOptions(models=["mb05"], variants=["ort", "int8"], threads=[1], policy=policy,
+    policy = stats.TimingPolicy(warmup=1, min_runs=5, min_seconds=0.0, max_seconds=5.0)
+    dense_policy = stats.TimingPolicy(warmup=1, min_runs=3, min_seconds=0.0, max_seconds=2.0)
+    opts = bench_cases.BenchOptions(models=["mb05"], variants=["ort", "int8"], threads=[1], policy=policy,
                               pipeline_variants=["int8"], pipeline_frames=6, dense_policy=dense_policy,
                               dense_budgets=[0, 4000], root=converted_home)
     seen = []
-    report = bench.run_bench(opts, progress=lambda label, done, total: seen.append((done, total)))
-    d = json.loads(json.dumps(report.to_json()))
+    report = runner.run_bench(opts, progress=lambda label, done, total: seen.append((done, total)))
+    d = json.loads(json.dumps(report.to_dict()))
     assert seen[-1][0] == seen[-1][1] == 5  # 2 model cases + 2 pipeline cases + the dense section
-    assert d["format"] == bench.FORMAT
+    assert d["format"] == bench_cases.FORMAT
     for k in ("cpu", "cores", "arch", "os", "python", "runtimes", "xnnpack", "board"):
         assert k in d["machine"]
     assert d["machine"]["xnnpack"] in (True, False, None)
@@ -247,11 +249,11 @@ def test_bench_quick_run_json_contract(converted_home, tmp_path):
         console.print(t)
     text = console.export_text()
     assert "tflite-int8" in text and "render-pncc" in text and "Dense mesh" in text
-    png = bench_report.plot_bench(d, tmp_path / "b.png")
+    png = plots.plot_bench(d, tmp_path / "b.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     # the CLI re-renders a saved report and writes the outputs
-    from edgeface.cli import main
+    from edgeface.cli.main import main
 
     src = tmp_path / "in.json"
     src.write_text(json.dumps(d))
@@ -264,59 +266,59 @@ def test_bench_quick_run_json_contract(converted_home, tmp_path):
 
 
 def test_bench_in_process_has_no_rss(converted_home):
-    policy = bench.TimingPolicy(warmup=1, min_runs=3, min_seconds=0.0, max_seconds=5.0)
-    opts = bench.BenchOptions(models=["faceboxes"], variants=["int8"], threads=[1], policy=policy, isolate=False,
+    policy = stats.TimingPolicy(warmup=1, min_runs=3, min_seconds=0.0, max_seconds=5.0)
+    opts = bench_cases.BenchOptions(models=["faceboxes"], variants=["int8"], threads=[1], policy=policy, isolate=False,
                               pipeline=False, dense_policy=policy, dense_budgets=[3000], root=converted_home)
-    rep = bench.run_bench(opts)
+    rep = runner.run_bench(opts)
     r = rep.results[0]
     assert r.model == "faceboxes_640x480" and r.isolated is False and r.peak_rss_mb is None and r.runs >= 3
-    d = json.loads(json.dumps(rep.to_json()))
+    d = json.loads(json.dumps(rep.to_dict()))
     check_dense_section(d, [3000], runs=3)
     if _numba_importable():  # this process: compiled, loaded from numba's cache, or compiled by an earlier test
         assert d["dense_setup"]["numba"]["first_call"] in ("compiled", "cache", "already compiled")
 
 
 def test_dense_budgets_follow_the_target_profiles():
-    from edgeface.profiles import load_targets
+    from edgeface.boards.profiles import load_targets
 
-    budgets = bench.default_dense_budgets()
+    budgets = dense_cases.default_dense_budgets()
     profs = load_targets().values()
     assert budgets[0] == 0 and budgets[1:] == sorted({p.dense_max_vertices for p in profs} - {0}, reverse=True)
-    by = bench.profile_budgets()
+    by = dense_cases.profile_budgets()
     assert sorted(n for names in by.values() for n in names) == sorted(p.name for p in profs)
     assert all(p.name in by[p.dense_max_vertices] for p in profs)
 
 
 def test_plan_dense(tmp_path, edgeface_home):
-    case, skipped = bench.plan_dense(bench.BenchOptions(root=tmp_path))  # empty cache: nothing to render
+    case, skipped = dense_cases.plan_dense(bench_cases.BenchOptions(root=tmp_path))  # empty cache: nothing to render
     assert case is None and {s["variant"] for s in skipped} == {"dense_approx", "bfm"}
     assert all("edgeface fetch" in s["reason"] for s in skipped)
-    case, skipped = bench.plan_dense(bench.BenchOptions(root=edgeface_home, dense_models=["approx"], dense_budgets=[4000, 0, 4000]))
+    case, skipped = dense_cases.plan_dense(bench_cases.BenchOptions(root=edgeface_home, dense_models=["approx"], dense_budgets=[4000, 0, 4000]))
     assert case.models == ("dense_approx",) and case.budgets == (4000, 0) and skipped == []
-    case, _ = bench.plan_dense(bench.BenchOptions(root=edgeface_home))
-    assert case.budgets == tuple(bench.default_dense_budgets())
+    case, _ = dense_cases.plan_dense(bench_cases.BenchOptions(root=edgeface_home))
+    assert case.budgets == tuple(dense_cases.default_dense_budgets())
     for bad in ([50], [-1]):
         with pytest.raises(EdgefaceError, match="at least 100"):
-            bench.plan_dense(bench.BenchOptions(root=edgeface_home, dense_budgets=bad))
+            dense_cases.plan_dense(bench_cases.BenchOptions(root=edgeface_home, dense_budgets=bad))
     with pytest.raises(EdgefaceError, match="unknown dense model 'flame'"):
-        bench.plan_dense(bench.BenchOptions(root=edgeface_home, dense_models=["flame"]))
+        dense_cases.plan_dense(bench_cases.BenchOptions(root=edgeface_home, dense_models=["flame"]))
 
 
 def test_face_roi_places_the_face(edgeface_home):
-    from edgeface import assets
-    from edgeface.dense import load_dense_model
+    from edgeface.hub import assets
+    from edgeface.dense.model import load_dense_model
 
     model = load_dense_model(edgeface_home, prefer="approx", decimate=3000)
     params = assets.load_param_stats(edgeface_home).mean
     for size, px in (((640, 480), 250), ((320, 240), 100)):
-        roi = bench.face_roi(model, params, size, px)
+        roi = dense_cases.face_roi(model, params, size, px)
         assert roi[2] - roi[0] == pytest.approx(roi[3] - roi[1])  # square: no distortion
         v = model.image_vertices(params, roi)
         assert max(np.ptp(v[0]), np.ptp(v[1])) == pytest.approx(px, abs=0.01)
         assert (v[0].min() + v[0].max()) / 2 == pytest.approx(size[0] / 2, abs=0.01)
         assert (v[1].min() + v[1].max()) / 2 == pytest.approx(size[1] / 2, abs=0.01)
     with pytest.raises(EdgefaceError, match="16..480"):
-        bench.face_roi(model, params, (640, 480), 600)
+        dense_cases.face_roi(model, params, (640, 480), 600)
 
 
 def test_dense_rows_pair_backends():
@@ -342,12 +344,12 @@ def test_dense_rows_pair_backends():
 @pytest.mark.parametrize("isolate", [False, True])
 def test_a_failing_model_is_reported_not_fatal(tmp_path, monkeypatch, isolate):
     _fake_model(tmp_path, "mb05", "int8")  # not a flatbuffer: the runtime refuses it
-    fake = bench.BenchInputs(crop=np.zeros((120, 120, 3), np.uint8),
+    fake = inputs.BenchInputs(crop=np.zeros((120, 120, 3), np.uint8),
                              frames={"faceboxes_640x480": np.zeros((480, 640, 3), np.uint8)}, source="zeros")
-    monkeypatch.setattr(bench, "make_inputs", lambda detectors, root=None, video=None: fake)
-    opts = bench.BenchOptions(models=["mb05"], variants=["int8"], threads=[1], runtimes=["ai_edge_litert"],
-                              policy=bench.TimingPolicy.quick(), isolate=isolate, pipeline=False, root=tmp_path)
-    rep = bench.run_bench(opts)
+    monkeypatch.setattr(runner, "make_inputs", lambda detectors, root=None, video=None: fake)
+    opts = bench_cases.BenchOptions(models=["mb05"], variants=["int8"], threads=[1], runtimes=["ai_edge_litert"],
+                              policy=stats.TimingPolicy.quick(), isolate=isolate, pipeline=False, root=tmp_path)
+    rep = runner.run_bench(opts)
     assert rep.results == [] and rep.dense == []
     failed = [s for s in rep.skipped if s["reason"].startswith("failed:")]
     assert len(failed) == 1 and failed[0]["model"] == "mb05" and "mb05_int8.tflite" in failed[0]["reason"]
@@ -355,7 +357,7 @@ def test_a_failing_model_is_reported_not_fatal(tmp_path, monkeypatch, isolate):
 
 
 def test_a_broken_numba_leaves_the_numpy_rows(edgeface_home, monkeypatch):
-    from edgeface import render
+    from edgeface.viz import render
 
     real = render.render
 
@@ -366,8 +368,8 @@ def test_a_broken_numba_leaves_the_numpy_rows(edgeface_home, monkeypatch):
 
     monkeypatch.setattr(render, "render", render_without_numba)
     monkeypatch.setattr(render, "available_backends", lambda: ("numba", "numpy"))
-    case = bench.DenseCase(root=str(edgeface_home), models=("dense_approx",), budgets=(3000,))
-    rows, setup = bench.run_dense(case, bench.TimingPolicy(warmup=0, min_runs=2, min_seconds=0.0, max_seconds=1.0))
+    case = bench_cases.DenseCase(root=str(edgeface_home), models=("dense_approx",), budgets=(3000,))
+    rows, setup = dense_cases.run_dense(case, stats.TimingPolicy(warmup=0, min_runs=2, min_seconds=0.0, max_seconds=1.0))
     assert setup["render_backends"] == ["numpy"] and {r.backend for r in rows} == {"numpy"}
     assert len(rows) == 5 and "LLVM ERROR" in setup["numba"]["error"]
     assert setup["params"] == "param mean"  # no crop given

@@ -11,15 +11,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeface import calibrate, store
-from edgeface.convert import ConvertOptions, convert
+from edgeface.convert import calibrate
+from edgeface.hub import store
+from edgeface.convert.tflite import ConvertOptions, convert
 from edgeface.errors import EdgefaceError
-from edgeface.interpreter import TFLiteModel
+from edgeface.runtime.tflite_backend import TFLiteModel
 
 
 def run_cli(*args, home: Path):
     env = dict(os.environ, EDGEFACE_HOME=str(home), COLUMNS="200")
-    return subprocess.run([sys.executable, "-m", "edgeface.cli", *args], capture_output=True, text=True, env=env)
+    return subprocess.run([sys.executable, "-m", "edgeface", *args], capture_output=True, text=True, env=env)
 
 
 def _manifest(home, name, variant):
@@ -59,9 +60,9 @@ def test_int8_detector_finds_every_float_face(converted_home):
 
 def test_int8_detector_on_sample_photos(converted_home, samples):
     """Every face the float TFLite model finds on the sample photos is found by INT8 with IoU >= 0.85."""
-    from edgeface.models import FaceDetector
-    from edgeface.sources import read_image
-    from edgeface.verify import _iou
+    from edgeface.runtime.networks import FaceDetector
+    from edgeface.io.images import read_image
+    from edgeface.runtime.boxes import iou_matrix
 
     f32 = FaceDetector(TFLiteModel(store.model_path("faceboxes_640x480", "float32", converted_home)))
     i8 = FaceDetector(TFLiteModel(store.model_path("faceboxes_640x480", "int8", converted_home)))
@@ -71,7 +72,7 @@ def test_int8_detector_on_sample_photos(converted_home, samples):
         a, b = f32(img), i8(img)
         counts[key] = len(a.boxes)
         if len(a.boxes):
-            assert _iou(a.boxes, b.boxes).max(axis=1).min() >= 0.85, key
+            assert iou_matrix(a.boxes, b.boxes).max(axis=1).min() >= 0.85, key
     assert counts["trump_hillary"] == 2 and counts["jianzhuguo"] == 1 and counts["emma"] == 3
 
 
@@ -155,7 +156,7 @@ def test_failed_verification_writes_nothing(converted_home, tmp_path, monkeypatc
     """Thresholds beyond reach: convert must fail and leave no model behind (fresh cache dir)."""
     import shutil
 
-    from edgeface import registry
+    from edgeface.hub import cards as registry
 
     home = tmp_path / "home"
     shutil.copytree(converted_home / "files", home / "files")
@@ -166,7 +167,7 @@ def test_failed_verification_writes_nothing(converted_home, tmp_path, monkeypatc
     strict = dict(card.int8, max_mean_landmark_px=1e-6)
     import dataclasses
 
-    monkeypatch.setattr("edgeface.convert.get_card", lambda name: dataclasses.replace(card, int8=strict) if name == "mb05" else registry.get_card(name))
+    monkeypatch.setattr("edgeface.convert.tflite.get_card", lambda name: dataclasses.replace(card, int8=strict) if name == "mb05" else registry.get_card(name))
     with pytest.raises(EdgefaceError, match="verification failed"):
         convert(["mb05"], ConvertOptions(int8=True), root=home)
     assert _outputs(home) == set()
@@ -177,7 +178,7 @@ def test_split_float_head_is_exact(converted_home):
     import onnx
     import onnxruntime as ort
 
-    from edgeface.onnx_tools import split_float_head
+    from edgeface.convert.onnx_graph import split_float_head
 
     full_path = converted_home / "onnx" / "mb05.onnx"
     backbone, head = split_float_head(onnx.load(str(full_path)))
@@ -200,14 +201,14 @@ def test_full_int8_without_float_head(converted_home, tmp_path, monkeypatch):
     import dataclasses
     import shutil
 
-    from edgeface import registry
+    from edgeface.hub import cards as registry
 
     home = tmp_path / "home"
     for d in ("files", "assets", "onnx", "calibration"):
         shutil.copytree(converted_home / d, home / d)
     card = registry.get_card("mb05")
     loose = dict(card.int8, max_mean_landmark_px=2.0, max_max_landmark_px=5.0)
-    monkeypatch.setattr("edgeface.convert.get_card",
+    monkeypatch.setattr("edgeface.convert.tflite.get_card",
                         lambda name: dataclasses.replace(card, int8=loose) if name == "mb05" else registry.get_card(name))
     res = convert(["mb05"], ConvertOptions(int8=True, float_head=False), root=home)
     m = {v.variant: v.manifest for v in res[0].variants}["int8"]

@@ -11,11 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeface import assets, tdmm
-from edgeface.dense import DenseModel, cluster_vertices, decimate_mesh, dense_model_from_bfm, interleaved_to_planar, load_dense_model
-from edgeface.dense_approx import (KIND, ApproxDenseModel, build_approx_model, keypoint_vertices, load_approx_model, loo_error,
+from edgeface.hub import assets
+from edgeface.runtime import tdmm
+from edgeface.dense.model import DenseModel, cluster_vertices, decimate_mesh, dense_model_from_bfm, interleaved_to_planar, load_dense_model
+from edgeface.dense.approx import (KIND, ApproxDenseModel, build_approx_model, keypoint_vertices, load_approx_model, loo_error,
                                    rbf_matrix)
-from edgeface.dense_bfm import (bfm_arrays_from_dict, bfm_npz_from_pickle, float16_vertex_error, load_bfm_npz)
+from edgeface.dense.bfm import (bfm_arrays_from_dict, bfm_npz_from_pickle, float16_vertex_error, load_bfm_npz)
 from edgeface.errors import EdgefaceError, MissingAssetError
 
 N_FULL = 38365
@@ -124,7 +125,7 @@ def test_bfm_full_size_uses_mesh_triangles(tmp_path, edgeface_home, mesh, realis
 
 def test_assets_derive_builds_bfm_card(tmp_path, edgeface_home, mesh):
     """`edgeface fetch bfm` path: assets.derive() hands the verified pickle to dense_bfm."""
-    from edgeface.registry import get_card
+    from edgeface.hub.cards import get_card
 
     card = get_card("bfm")
     root = tmp_path / "home"

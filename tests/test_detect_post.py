@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edgeface import detect_post as dp
+from edgeface.runtime import detection as dp
 from edgeface.errors import EdgefaceError
 
 

@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeface import evaluate as ev
+from edgeface.bench import annotations, metrics
+from edgeface.bench import evaluate as ev
+from edgeface.runtime import boxes
 from edgeface.errors import EdgefaceError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,7 +41,7 @@ def _face68(offset=(0.0, 0.0)) -> np.ndarray:
 # ----------------------------------------------------------------------------- .pts parsing
 
 def test_parse_pts_reads_the_real_file():
-    p = ev.parse_pts(FACES68 / "2008_001009_01.pts")
+    p = annotations.parse_pts(FACES68 / "2008_001009_01.pts")
     assert p.shape == (68, 2) and p.dtype == np.float64
     assert p[0].tolist() == [145.0, 115.0]
     assert p[1].tolist() == [148.0, 124.0]
@@ -49,10 +51,10 @@ def test_parse_pts_roundtrip_and_no_header(tmp_path):
     pts = _face68((10.5, 20.25))
     f = tmp_path / "a.pts"
     f.write_text(_pts_text(pts))
-    np.testing.assert_allclose(ev.parse_pts(f), pts, atol=1e-3)
+    np.testing.assert_allclose(annotations.parse_pts(f), pts, atol=1e-3)
     g = tmp_path / "b.pts"
     g.write_text("\n" + _pts_text(pts, header=False).replace("\n", "\r\n"))  # CRLF, blank lines, no header
-    np.testing.assert_allclose(ev.parse_pts(g), pts, atol=1e-3)
+    np.testing.assert_allclose(annotations.parse_pts(g), pts, atol=1e-3)
 
 
 @pytest.mark.parametrize("text, words", [
@@ -71,7 +73,7 @@ def test_parse_pts_malformed_is_one_line_error(tmp_path, text, words):
     f = tmp_path / "bad.pts"
     f.write_text(text)
     with pytest.raises(EdgefaceError) as e:
-        ev.parse_pts(f)
+        annotations.parse_pts(f)
     msg = str(e.value)
     assert words in msg and "\n" not in msg and "bad.pts" in msg
 
@@ -80,25 +82,25 @@ def test_parse_pts_wrong_count_and_unreadable(tmp_path):
     f = tmp_path / "five.pts"
     f.write_text(_pts_text([(1, 2)] * 5))
     with pytest.raises(EdgefaceError, match="5 points, expected 68"):
-        ev.parse_pts(f)
-    assert ev.parse_pts(f, n_points=None).shape == (5, 2)
+        annotations.parse_pts(f)
+    assert annotations.parse_pts(f, n_points=None).shape == (5, 2)
     b = tmp_path / "bin.pts"
     b.write_bytes(b"\xff\xfe\x00\x81")
     with pytest.raises(EdgefaceError, match="cannot read landmark file"):
-        ev.parse_pts(b)
+        annotations.parse_pts(b)
     with pytest.raises(EdgefaceError, match="cannot read"):
-        ev.parse_pts(tmp_path / "missing.pts")
+        annotations.parse_pts(tmp_path / "missing.pts")
 
 
 def test_find_annotated_images(tmp_path):
-    items, orphans = ev.find_annotated_images(FACES68)
+    items, orphans = annotations.find_annotated_images(FACES68)
     assert [i.image.name for i in items] == ["2007_007763.jpg", "2008_001009.jpg", "2008_001322.jpg", "2008_002079.jpg"]
     assert sum(len(i.annotations) for i in items) == 18 and orphans == []
     for name in ("a.jpg", "a_b.png", "c.jpg"):
         (tmp_path / name).write_bytes(b"")
     for name in ("a.pts", "a_1.pts", "a_b_2.pts", "zz_3.pts", "c_x.pts"):
         (tmp_path / name).write_text("")
-    items, orphans = ev.find_annotated_images(tmp_path)
+    items, orphans = annotations.find_annotated_images(tmp_path)
     got = {i.image.name: [p.name for p in i.annotations] for i in items}
     assert got == {"a.jpg": ["a.pts", "a_1.pts"], "a_b.png": ["a_b_2.pts"]}
     assert sorted(p.name for p in orphans) == ["c_x.pts", "zz_3.pts"]
@@ -106,34 +108,34 @@ def test_find_annotated_images(tmp_path):
     empty.mkdir()
     (empty / "x.jpg").write_bytes(b"")
     with pytest.raises(EdgefaceError, match="no image"):
-        ev.find_annotated_images(empty)
+        annotations.find_annotated_images(empty)
     with pytest.raises(EdgefaceError, match="does not exist"):
-        ev.find_annotated_images(tmp_path / "nope")
+        annotations.find_annotated_images(tmp_path / "nope")
 
 
 # ----------------------------------------------------------------------------- geometry
 
 def test_landmark_box_and_iou():
-    assert ev.landmark_box([[1, 5], [3, 2], [2, 9]]).tolist() == [1, 2, 3, 9]
-    assert ev.box_iou([0, 0, 2, 2], [1, 1, 3, 3]) == pytest.approx(1 / 7)
-    assert ev.box_iou([0, 0, 2, 2], [0, 0, 2, 2]) == 1.0
-    assert ev.box_iou([0, 0, 1, 1], [2, 2, 3, 3]) == 0.0
-    assert ev.box_iou([0, 0, 4, 4], [1, 1, 3, 3]) == pytest.approx(4 / 16)
-    assert ev.box_iou([0, 0, 0, 0], [0, 0, 0, 0]) == 0.0
+    assert boxes.points_box([[1, 5], [3, 2], [2, 9]]).tolist() == [1, 2, 3, 9]
+    assert boxes.iou([0, 0, 2, 2], [1, 1, 3, 3]) == pytest.approx(1 / 7)
+    assert boxes.iou([0, 0, 2, 2], [0, 0, 2, 2]) == 1.0
+    assert boxes.iou([0, 0, 1, 1], [2, 2, 3, 3]) == 0.0
+    assert boxes.iou([0, 0, 4, 4], [1, 1, 3, 3]) == pytest.approx(4 / 16)
+    assert boxes.iou([0, 0, 0, 0], [0, 0, 0, 0]) == 0.0
 
 
 def test_match_faces_greedy_one_to_one():
     gt = [[0, 0, 10, 10], [5, 0, 15, 10]]
     # det 0 = gt 0 exactly; det 1 overlaps gt 0 by 1/3 and gt 1 by 1.0
     dets = [[0, 0, 10, 10], [5, 0, 15, 10]]
-    assert ev.match_faces(gt, dets) == [0, 1]
+    assert metrics.match_faces(gt, dets) == [0, 1]
     # only one detection: it goes to the better overlap, the other face is not found
-    assert ev.match_faces(gt, [[5, 0, 15, 10]]) == [None, 0]
+    assert metrics.match_faces(gt, [[5, 0, 15, 10]]) == [None, 0]
     # IoU below the threshold never matches
-    assert ev.match_faces([[0, 0, 10, 10]], [[8, 8, 18, 18]]) == [None]
-    assert ev.match_faces([[0, 0, 10, 10]], [[0, 0, 10, 4]], iou_threshold=0.4) == [0]
-    assert ev.match_faces([[0, 0, 10, 10]], [[0, 0, 10, 2]], iou_threshold=0.3) == [None]
-    assert ev.match_faces([], [[0, 0, 1, 1]]) == [] and ev.match_faces([[0, 0, 1, 1]], []) == [None]
+    assert metrics.match_faces([[0, 0, 10, 10]], [[8, 8, 18, 18]]) == [None]
+    assert metrics.match_faces([[0, 0, 10, 10]], [[0, 0, 10, 4]], iou_threshold=0.4) == [0]
+    assert metrics.match_faces([[0, 0, 10, 10]], [[0, 0, 10, 2]], iou_threshold=0.3) == [None]
+    assert metrics.match_faces([], [[0, 0, 1, 1]]) == [] and metrics.match_faces([[0, 0, 1, 1]], []) == [None]
 
 
 # ----------------------------------------------------------------------------- NME
@@ -141,44 +143,44 @@ def test_match_faces_greedy_one_to_one():
 def test_nme_hand_computed():
     gt = _face68()
     pred = gt + np.array([3.0, 4.0])  # every point off by 5 px
-    assert ev.bbox_norm(gt) == pytest.approx(4.0)  # sqrt(8 * 2)
-    assert ev.interocular_norm(gt) == pytest.approx(6.0)
-    assert ev.nme(pred, gt, "bbox") == pytest.approx(5 / 4)
-    assert ev.nme(pred, gt, "interocular") == pytest.approx(5 / 6)
-    assert ev.nme(pred, gt, 10.0) == pytest.approx(0.5)
-    assert ev.nme(gt, gt) == 0.0
+    assert metrics.bbox_norm(gt) == pytest.approx(4.0)  # sqrt(8 * 2)
+    assert metrics.interocular_norm(gt) == pytest.approx(6.0)
+    assert metrics.nme(pred, gt, "bbox") == pytest.approx(5 / 4)
+    assert metrics.nme(pred, gt, "interocular") == pytest.approx(5 / 6)
+    assert metrics.nme(pred, gt, 10.0) == pytest.approx(0.5)
+    assert metrics.nme(gt, gt) == 0.0
     # half the points exact, half off by 2 px -> mean error 1 px
     pred2 = gt.copy()
     pred2[::2, 0] += 2.0
-    assert ev.nme(pred2, gt, 1.0) == pytest.approx(1.0)
+    assert metrics.nme(pred2, gt, 1.0) == pytest.approx(1.0)
     # z (a third column) is ignored
-    assert ev.nme(np.c_[pred, np.full(68, 100.0)], np.c_[gt, np.zeros(68)], "bbox") == pytest.approx(5 / 4)
+    assert metrics.nme(np.c_[pred, np.full(68, 100.0)], np.c_[gt, np.zeros(68)], "bbox") == pytest.approx(5 / 4)
 
 
 def test_nme_errors():
     gt = _face68()
     with pytest.raises(EdgefaceError, match="same N"):
-        ev.nme(gt[:10], gt)
+        metrics.nme(gt[:10], gt)
     flat = gt.copy()
     flat[:, 1] = 0.0
     with pytest.raises(EdgefaceError, match="degenerate"):
-        ev.nme(flat, flat, "bbox")
+        metrics.nme(flat, flat, "bbox")
     with pytest.raises(EdgefaceError, match="unknown NME normalization"):
-        ev.nme(gt, gt, "diag")
+        metrics.nme(gt, gt, "diag")
     with pytest.raises(EdgefaceError, match="68 iBUG points"):
-        ev.interocular_norm(gt[:40])
+        metrics.interocular_norm(gt[:40])
 
 
 def test_nme_summary_and_cdf():
-    s = ev.nme_summary([0.05, 0.2, None, 0.1])
+    s = metrics.nme_summary([0.05, 0.2, None, 0.1])
     assert s["count"] == 3
     assert s["mean"] == pytest.approx(0.35 / 3)
     assert s["median"] == pytest.approx(0.1)
     assert s["max"] == pytest.approx(0.2)
     assert s["failure_rate"] == pytest.approx(1 / 3)  # 0.1 is not > 0.1
-    assert ev.nme_summary([])["count"] == 0 and ev.nme_summary([])["mean"] is None
-    np.testing.assert_allclose(ev.cdf([1.0, 2.0, 3.0], [0.0, 1.0, 2.5, 3.0, 9.0]), [0, 1 / 3, 2 / 3, 1, 1])
-    assert ev.cdf([], [1.0]).tolist() == [0.0]
+    assert metrics.nme_summary([])["count"] == 0 and metrics.nme_summary([])["mean"] is None
+    np.testing.assert_allclose(metrics.cdf([1.0, 2.0, 3.0], [0.0, 1.0, 2.5, 3.0, 9.0]), [0, 1 / 3, 2 / 3, 1, 1])
+    assert metrics.cdf([], [1.0]).tolist() == [0.0]
 
 
 # ----------------------------------------------------------------------------- on the models
@@ -193,9 +195,9 @@ def test_eval_faces68_int8(converted_home):
         m = r.nme_bbox["mean"]
         assert math.isfinite(m) and 0.0 < m < 0.08  # 3DDFA_V2 mb05 is ~3-5% on such faces
         assert r.nme_interocular["mean"] > m  # the inter-ocular distance is shorter than sqrt(w*h)
-        assert all(f.iou >= ev.MATCH_IOU for f in r.faces if f.found)
+        assert all(f.iou >= metrics.MATCH_IOU for f in r.faces if f.found)
     assert abs(int8.nme_bbox["mean"] - fp32.nme_bbox["mean"]) < 0.01
-    d = json.loads(json.dumps(rep.to_json()))
+    d = json.loads(json.dumps(rep.to_dict()))
     assert d["format"] == ev.FORMAT and len(d["results"][1]["faces"]) == 18
     assert d["results"][1]["precision"] == "int8" and d["results"][1]["detector"].endswith("_int8.tflite")
 
@@ -205,7 +207,7 @@ def test_eval_roi_from_landmarks_and_cli(converted_home, tmp_path):
     r = rep.results[0]
     assert r.faces_found == 18 and r.unmatched_detections == 0 and r.nme_bbox["mean"] < 0.08
 
-    from edgeface.cli import main
+    from edgeface.cli.main import main
 
     out = tmp_path / "eval.json"
     md = tmp_path / "eval.md"

@@ -11,11 +11,11 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from edgeface import export
-from edgeface.detect_post import letterbox, postprocess, priors
+from edgeface.convert import export, sample_media
+from edgeface.runtime.detection import letterbox, postprocess, priors
 from edgeface.errors import EdgefaceError, VerificationError
-from edgeface.fileio import sha256_file
-from edgeface.torch_nets import (
+from edgeface.hub.atomic import sha256_file
+from edgeface.convert.torch_nets import (
     build_regressor,
     load_detector,
     load_regressor,
@@ -38,12 +38,12 @@ def _ort(path: Path) -> ort.InferenceSession:
 
 @pytest.fixture(scope="session")
 def crops() -> list[np.ndarray]:
-    return export.sample_crops(FACEBOXES, media_root=UPSTREAM)
+    return sample_media.sample_crops(FACEBOXES, media_root=UPSTREAM)
 
 
 @pytest.fixture(scope="session")
 def frames() -> list[np.ndarray]:
-    return export.sample_frames(UPSTREAM)
+    return sample_media.sample_frames(UPSTREAM)
 
 
 @pytest.fixture(scope="session")
@@ -141,10 +141,10 @@ def test_mb1_architecture_round_trip(tmp_path, style):
 # ----------------------------------------------------------------------------- torch nets on real data
 
 def test_torch_faceboxes_finds_the_two_faces(detector):
-    img = export.sample_images(UPSTREAM, video_frames=())[1][1]  # trump_hillary.jpg
+    img = sample_media.sample_images(UPSTREAM, video_frames=())[1][1]  # trump_hillary.jpg
     canvas, lb = letterbox(img, 640, 480)
     with torch.no_grad():
-        loc, conf = detector(torch.from_numpy(export.detector_blob(canvas)))
+        loc, conf = detector(torch.from_numpy(sample_media.detector_blob(canvas)))
     assert conf[0, :, 1].max() > 0.9
     faces, _ = postprocess(loc[0].numpy(), conf[0].numpy(), priors(640, 480), lb, 640, 480, score_threshold=0.5)
     assert len(faces) == 2
@@ -158,7 +158,7 @@ def test_int8_friendly_rewrite_equals_standard(detector, frames):
     worst = 0.0
     with torch.no_grad():
         for f in frames:
-            x = torch.from_numpy(export.detector_blob(letterbox(f, 640, 480)[0]))
+            x = torch.from_numpy(sample_media.detector_blob(letterbox(f, 640, 480)[0]))
             for a, b in zip(detector(x), fused(x)):
                 worst = max(worst, float((a - b).abs().max()))
     assert worst <= TOL
@@ -177,10 +177,10 @@ def test_letterbox_pads_with_mean_colour():
     img = np.full((720, 1280, 3), 200, np.uint8)
     canvas, lb = letterbox(img, 640, 512)
     assert lb.scale == 0.5 and canvas.shape == (512, 640, 3)
-    blob = export.detector_blob(canvas)
+    blob = sample_media.detector_blob(canvas)
     assert blob.shape == (1, 3, 512, 640)
     assert np.all(blob[:, :, 360:, :] == 0)  # padding normalizes to zero
-    assert np.allclose(blob[0, :, :360, :], (200 - np.array(export.DETECTOR_MEAN))[:, None, None])
+    assert np.allclose(blob[0, :, :360, :], (200 - np.array(sample_media.DETECTOR_MEAN))[:, None, None])
 
 
 # ----------------------------------------------------------------------------- ONNX export
@@ -193,7 +193,7 @@ def test_regressor_onnx_matches_torch(mb05_export, crops):
     worst = 0.0
     with torch.no_grad():
         for c in crops:
-            b = export.regressor_blob(c)
+            b = sample_media.regressor_blob(c)
             worst = max(worst, float(np.abs(model(torch.from_numpy(b)).numpy()
                                             - sess.run(["params"], {"input": b})[0]).max()))
     assert worst <= TOL
@@ -211,7 +211,7 @@ def test_detector_onnx_matches_torch(det_exports, detector, frames, variant):
     worst = 0.0
     with torch.no_grad():
         for f in frames:
-            b = export.detector_blob(letterbox(f, 640, 480)[0])
+            b = sample_media.detector_blob(letterbox(f, 640, 480)[0])
             for r, g in zip(model(torch.from_numpy(b)), sess.run(["loc", "conf"], {"input": b})):
                 worst = max(worst, float(np.abs(r.numpy() - g).max()))
     assert worst <= TOL
@@ -276,7 +276,7 @@ def test_export_is_cached_until_checkpoint_changes(mb05_export, crops):
 
 @pytest.mark.parametrize("size", [(650, 480), (640, 500), (0, 480), (640.0, 480)])
 def test_bad_detector_size_rejected(tmp_path, size):
-    with pytest.raises(EdgefaceError, match="multiple of 32"):
+    with pytest.raises(EdgefaceError, match="multiples of 32"):
         export.export_detector(FACEBOXES, tmp_path, width=size[0], height=size[1], frames=[])
     assert list(tmp_path.iterdir()) == []
 

@@ -14,17 +14,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeface import assets, safe_pickle
+from edgeface.hub import assets
+from edgeface.hub import safe_pickle
 from edgeface.errors import EdgefaceError
-from edgeface.fetch import fetch, fetch_file
-from edgeface.fileio import git_blob_id_file, sha256_file
-from edgeface.registry import get_card, load_cards
+from edgeface.hub.fetch import fetch, fetch_file
+from edgeface.hub.atomic import git_blob_id_file, sha256_file
+from edgeface.hub.cards import get_card, load_cards
 
 
 def run_cli(*args, env_extra=None):
     env = dict(os.environ)
     env.update(env_extra or {})
-    return subprocess.run([sys.executable, "-m", "edgeface.cli", *args], capture_output=True, text=True, env=env)
+    return subprocess.run([sys.executable, "-m", "edgeface", *args], capture_output=True, text=True, env=env)
 
 
 def test_cards_pin_every_mirrored_file(mirror):

@@ -2,29 +2,27 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
-from edgeface import assets, paths, roi as roi_mod, tdmm
-from edgeface.detect_post import DetectorConfig
+from edgeface.hub import assets
+from edgeface.hub import paths
+from edgeface.runtime import roi as roi_mod
+from edgeface.runtime import tdmm
+from edgeface.runtime.detection import DetectorConfig
 from edgeface.errors import EdgefaceError, MissingAssetError
-from edgeface.models import FaceDetector, LandmarkRegressor
-from edgeface.onnx_backend import OnnxModel
-from edgeface.pipeline import (
-    Pipeline,
-    PipelineOptions,
-    build_pipeline,
-    converted_detector_sizes,
-    run,
-)
-from edgeface.results import FrameResult
-from edgeface.sinks import JsonlSink, VideoSink
-from edgeface.smoothing import SmoothingConfig
-from edgeface.sources import Frame, ImageSource, open_source, read_image
+from edgeface.runtime.networks import FaceDetector, LandmarkRegressor
+from edgeface.runtime.onnx_backend import OnnxModel
+from edgeface.runtime.loading import build_pipeline, converted_detector_sizes, find_detector
+from edgeface.runtime.options import PipelineOptions
+from edgeface.runtime.pipeline import Pipeline
+from edgeface.runtime.results import FrameResult
+from edgeface.runtime.smoothing import SmoothingConfig
+from edgeface.io.frames import Frame
+from edgeface.io.images import read_image
+from edgeface.io.sources import open_source
 
 
 @pytest.fixture(scope="session")
@@ -135,7 +133,7 @@ def test_no_face(onnx_pipeline, samples):
     gradient = np.stack([gx * 255 // 639, gy * 255 // 479, (gx + gy) * 255 // 1118], axis=2).astype(np.uint8)
     for img in (background, gradient):
         res = onnx_pipeline.process(Frame(0, img, None, "x"), still=True)
-        assert res.faces == [] and res.to_json()["faces"] == []
+        assert res.faces == [] and res.to_dict()["faces"] == []
 
 
 def test_max_faces(edgeface_home, onnx_models, samples):
@@ -234,7 +232,7 @@ def test_dense_hook(edgeface_home, onnx_models, samples):
 
 def test_dense_reconstructor(edgeface_home, onnx_models, samples):
     """A dense.DenseReconstructor plugs in directly: its mesh lands on the face, keypoints = landmarks."""
-    from edgeface.dense import load_dense_model
+    from edgeface.dense.model import load_dense_model
 
     model = load_dense_model(edgeface_home, prefer="approx", decimate=3000)
     p = build_pipeline(_options(edgeface_home, dense=True, dense_max_vertices=3000), dense=model)
@@ -272,130 +270,13 @@ def test_missing_models_one_line(tmp_path, edgeface_home):
 
 
 def test_detector_size_fallback(tmp_path):
-    from edgeface.pipeline import _find_detector
-
     d = paths.tflite_dir(tmp_path) / "faceboxes_640x480"
     d.mkdir(parents=True)
     for ext in (".tflite", ".json"):
         (d / f"faceboxes_640x480_int8{ext}").write_bytes(b"x")
     assert converted_detector_sizes("int8", tmp_path) == [(640, 480)]
     assert converted_detector_sizes("fp32", tmp_path) == []
-    path, size, note = _find_detector(PipelineOptions(precision="int8", detector_size=(320, 256), detector_fallback=True), tmp_path)
+    path, size, note = find_detector(PipelineOptions(precision="int8", detector_size=(320, 256), detector_fallback=True, root=tmp_path))
     assert size == (640, 480) and path.name == "faceboxes_640x480_int8.tflite" and "320x256" in note
     with pytest.raises(MissingAssetError, match="--detector-size 320x256"):
-        _find_detector(PipelineOptions(precision="int8", detector_size=(320, 256)), tmp_path)
-
-
-# ----------------------------------------------------------------------------- the run loop
-
-class _ListSink:
-    def __init__(self):
-        self.results, self.pictures, self.closed, self.aborted = [], [], False, False
-
-    def write(self, frame, result, annotated):
-        self.results.append(result)
-        self.pictures.append(annotated)
-
-    def close(self):
-        self.closed = True
-
-    def abort(self):
-        self.aborted = True
-
-
-class _Frames:
-    """A source of `n` copies of one image that raises `exc` after them."""
-
-    is_still = False
-    name = "frames"
-    frame_count = None
-
-    def __init__(self, image, n, exc=None):
-        self.image, self.n, self.exc = image, n, exc
-
-    def __iter__(self):
-        for i in range(self.n):
-            yield Frame(i, self.image, i / 25, self.name)
-        if self.exc is not None:
-            raise self.exc
-
-
-def test_run_writes_jsonl_and_summary(edgeface_home, onnx_models, samples, tmp_path):
-    p = build_pipeline(_options(edgeface_home, detect_interval=4))
-    sink = _ListSink()
-    jsonl = tmp_path / "out.jsonl"
-    live = []
-    with open_source(samples["obama"], max_frames=12) as src:
-        summary = run(src, [JsonlSink(jsonl), sink], p, progress=live.append)
-    assert summary.frames == 12 and summary.faces == 12 and summary.detector_runs == 3
-    assert summary.stopped == "end of input" and sink.closed and not sink.aborted
-    assert set(summary.mean_ms) == {"detect", "regress", "decode", "total"}
-    assert [s.frames for s in live] == list(range(1, 13)) and live[-1].detector_runs == 3
-    assert all(pic is not None and pic.shape == (720, 1280, 3) for pic in sink.pictures)
-    lines = [json.loads(s) for s in jsonl.read_text().splitlines()]
-    assert [d["frame"] for d in lines] == list(range(12))
-    for d, r in zip(lines, sink.results):
-        assert d == json.loads(json.dumps(r.to_json()))
-        assert set(d) == {"frame", "source", "time_ms", "faces"}
-        (f,) = d["faces"]
-        assert f["id"] == 0 and len(f["bbox"]) == 4 and len(f["landmarks"]) == 68 and len(f["params"]) == 62
-        assert set(f["pose"]) == {"yaw", "pitch", "roll"}
-
-
-def test_run_only_draws_when_needed(onnx_pipeline, samples, tmp_path):
-    sink = _ListSink()
-    img = read_image(samples["jianzhuguo"])
-    jsonl = tmp_path / "a.jsonl"
-    run(_Frames(img, 2), [JsonlSink(jsonl)], onnx_pipeline)
-    assert len(jsonl.read_text().splitlines()) == 2
-    run(ImageSource([samples["jianzhuguo"]]), [sink], onnx_pipeline)
-    assert sink.pictures[0] is not None and sink.pictures[0].shape == img.shape
-    assert not np.array_equal(sink.pictures[0], img)  # annotated
-
-
-def test_run_ctrl_c_keeps_output(onnx_pipeline, samples, tmp_path):
-    img = read_image(samples["jianzhuguo"])
-    jsonl = tmp_path / "b.jsonl"
-    video = tmp_path / "b.avi"
-    summary = run(_Frames(img, 3, KeyboardInterrupt()), [JsonlSink(jsonl), VideoSink(video, fps=25)], onnx_pipeline)
-    assert summary.stopped == "interrupted" and summary.frames == 3
-    assert len(jsonl.read_text().splitlines()) == 3
-    cap = cv2.VideoCapture(str(video))
-    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 3
-
-
-def test_run_error_aborts_sinks(onnx_pipeline, samples, tmp_path):
-    img = read_image(samples["jianzhuguo"])
-    video = tmp_path / "c.avi"
-    sink = _ListSink()
-    with pytest.raises(EdgefaceError, match="boom"):
-        run(_Frames(img, 2, EdgefaceError("boom")), [VideoSink(video, fps=25), sink], onnx_pipeline)
-    assert sink.aborted and not video.exists()
-    assert [p.name for p in tmp_path.iterdir()] == []  # no temporary file left either
-
-
-def test_run_stops_when_window_closed(onnx_pipeline, samples):
-    class Window(_ListSink):
-        stopped = False
-
-        def write(self, frame, result, annotated):
-            super().write(frame, result, annotated)
-            self.stopped = len(self.results) >= 2
-
-    img = read_image(samples["jianzhuguo"])
-    w = Window()
-    summary = run(_Frames(img, 10), [w], onnx_pipeline)
-    assert summary.stopped == "window closed" and summary.frames == 2 and w.closed
-
-
-def test_run_reports_a_lost_camera(onnx_pipeline, samples):
-    class Camera(_Frames):
-        kind = "camera"
-        max_frames = None
-
-    img = read_image(samples["jianzhuguo"])
-    summary = run(Camera(img, 3), [], onnx_pipeline)
-    assert summary.frames == 3 and summary.stopped == "camera stopped delivering frames"
-    cam = Camera(img, 3)
-    cam.max_frames = 3  # reached --max-frames: a normal end
-    assert run(cam, [], onnx_pipeline).stopped == "end of input"
+        find_detector(PipelineOptions(precision="int8", detector_size=(320, 256), root=tmp_path))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edgeface.errors import EdgefaceError
-from edgeface.roi import crop_pixels, crop_roi, roi_from_bbox, roi_from_landmarks, roi_pixels
+from edgeface.runtime.roi import crop_pixels, crop_roi, roi_from_bbox, roi_from_landmarks, roi_pixels
 
 # ----------------------------------------------------------------------------- roi_from_bbox
 

@@ -9,7 +9,7 @@ import shutil
 import cv2
 import pytest
 
-from edgeface import paths
+from edgeface.hub import paths
 from inprocess_cli import cli
 
 
@@ -160,22 +160,27 @@ def test_doctor(edgeface_home, capsys):
 
 
 def test_options_from_profile():
+    """FaceAlignerOptions over a target profile: what `edgeface run --target rpi4 ...` uses."""
     import os
-    from dataclasses import replace
 
-    from edgeface.cli_run import build_options, default_threads
-    from edgeface.profiles import get_target
+    from edgeface import FaceAlignerOptions, Precision
+    from edgeface.boards.profiles import get_target
+    from edgeface.errors import OptionsError
 
     rpi4 = get_target("rpi4")
-    o = build_options(rpi4, threads=3, detect_interval=0, track=False, smooth=False, max_faces=2)
-    assert (o.precision, o.threads, o.detector_size, o.detect_interval, o.tracking, o.max_faces) == ("int8", 3, (640, 480), 0, False, 2)
+    o, choice = FaceAlignerOptions(target="rpi4", threads=3, detect_interval=0, tracking=False, smoothing=False,
+                                   max_faces=2).resolve()
+    assert choice.profile == rpi4
+    assert (o.precision, o.threads, o.detector_size, o.detect_interval, o.tracking, o.max_faces) == (
+        Precision.INT8, 3, (640, 480), 0, False, 2)
     assert not o.smoothing.enabled and o.dense_max_vertices == rpi4.dense_max_vertices == 12000
-    o = build_options(rpi4)
+    o, _ = FaceAlignerOptions(target="rpi4").resolve()
     assert o.detect_interval == 10 and o.smoothing.enabled and o.detector_fallback
-    assert o.threads == default_threads(rpi4) <= len(os.sched_getaffinity(0))
-    assert default_threads(replace(rpi4, threads=1)) == 1
-    o = build_options(rpi4, backend="onnx", detector_size="320x256")
-    assert o.precision == "fp32" and o.detector_size == (320, 256) and not o.detector_fallback
+    assert o.threads == min(rpi4.threads, len(os.sched_getaffinity(0)))
+    o, _ = FaceAlignerOptions(target="rpi4", backend="onnx", detector_size="320x256").resolve()
+    assert o.precision == Precision.FP32 and o.detector_size == (320, 256) and not o.detector_fallback
+    with pytest.raises(OptionsError, match="ONNX reference is fp32"):
+        FaceAlignerOptions(backend="onnx", precision="int8")
 
 
 def test_live_status_line():
@@ -183,8 +188,8 @@ def test_live_status_line():
 
     from rich.console import Console
 
-    from edgeface.cli_run import LiveStatus
-    from edgeface.pipeline import LiveStats
+    from edgeface.cli.run import LiveStatus
+    from edgeface.io.run_loop import LiveStats
 
     con = Console(file=io.StringIO(), force_terminal=True, width=200)
     with LiveStatus(con, window=2) as st:

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from edgeface.cli import main
+from edgeface.cli.main import main
 from inprocess_cli import cli
 
 
@@ -115,7 +115,7 @@ def test_serve_streams_frames_over_http(converted_home, samples):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = dict(os.environ, EDGEFACE_HOME=str(converted_home))
-    proc = subprocess.Popen([sys.executable, "-m", "edgeface.cli", *RUN, "--precision", "int8", "--source",
+    proc = subprocess.Popen([sys.executable, "-m", "edgeface", *RUN, "--precision", "int8", "--source",
                              str(samples["obama"]), "--serve", f"127.0.0.1:{port}", "--max-frames", "158"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     try:

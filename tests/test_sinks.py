@@ -10,12 +10,13 @@ import cv2
 import numpy as np
 import pytest
 
-from edgeface import overlay
+from edgeface.viz import overlay
 from edgeface.errors import EdgefaceError
-from edgeface.results import Face, FrameResult, Pose
-from edgeface.sinks import (DirSink, ImageSink, JsonlSink, ShowSink, Sink, SinkGroup, VideoSink, has_display,
+from edgeface.runtime.results import Face, FrameResult, Pose
+from edgeface.io.sinks import (DirSink, ImageSink, JsonlSink, ShowSink, Sink, SinkGroup, VideoSink, has_display,
                             make_sink)
-from edgeface.sources import Frame, open_source
+from edgeface.io.frames import Frame
+from edgeface.io.sources import open_source
 
 UPSTREAM = Path(__file__).resolve().parents[2] / "shared" / "upstream"
 U_BASE = UPSTREAM / "3ddfa_v1" / "c++" / "weights" / "u_base.txt"
@@ -63,7 +64,7 @@ def test_jsonl_streams_one_line_per_frame(tmp_path):
     sink.write(frame(0), make_result(0))
     # flushed per frame: readable before close
     lines = out.read_text().splitlines()
-    assert len(lines) == 1 and json.loads(lines[0]) == make_result(0).to_json()
+    assert len(lines) == 1 and json.loads(lines[0]) == make_result(0).to_dict()
     sink.write(frame(1), make_result(1, faces=[]))
     sink.close()
     recs = [json.loads(s) for s in out.read_text().splitlines()]

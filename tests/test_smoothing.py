@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from edgeface.errors import EdgefaceError
-from edgeface.results import Face, FrameResult, Pose
-from edgeface.smoothing import (DEFAULT_POSE, FaceSmoother, OneEuroFilter, SmoothingConfig, smoothing_factor,
+from edgeface.runtime.results import Face, FrameResult, Pose
+from edgeface.runtime.smoothing import (DEFAULT_POSE, FaceSmoother, OneEuroFilter, SmoothingConfig, smoothing_factor,
                                 wrap_angle)
 
 FPS = 25.0

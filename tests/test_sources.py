@@ -11,9 +11,13 @@ import cv2
 import numpy as np
 import pytest
 
-from edgeface import sources
+from edgeface.io import cameras, video
 from edgeface.errors import EdgefaceError
-from edgeface.sources import Frame, open_camera, open_source, open_video, parse_size
+from edgeface.io.cameras import open_camera
+from edgeface.io.frames import Frame
+from edgeface.io.sources import open_source
+from edgeface.io.video import open_video
+from edgeface.vocab import parse_size
 
 UPSTREAM = Path(__file__).resolve().parents[2] / "shared" / "upstream"
 INPUTS = UPSTREAM / "3ddfa_v2" / "examples" / "inputs"
@@ -101,7 +105,7 @@ def test_missing_and_unsupported(tmp_path):
 def test_obama_all_158_frames():
     """The MP4 edit list hides 103 frames from OpenCV; every one of the 158 must come out."""
     with open_source(OBAMA) as src:
-        assert isinstance(src, sources.PyAVVideoSource)
+        assert isinstance(src, video.PyAVVideoSource)
         assert src.frame_count == 158 and src.fps == pytest.approx(25.0) and not src.is_still
         indices, shapes, ts, means = [], set(), [], []
         for f in src:  # streamed: 158 HD frames are not kept in memory
@@ -147,19 +151,19 @@ def _write_avi(path: Path, n: int = 6, size=(64, 48)):
 def test_opencv_fallback_warns_once(tmp_path, monkeypatch, caplog):
     clip = tmp_path / "clip.avi"
     _write_avi(clip)
-    monkeypatch.setattr(sources, "have_pyav", lambda: False)
-    sources._warn_no_pyav.cache_clear()
-    with caplog.at_level(logging.WARNING, logger="edgeface.sources"):
+    monkeypatch.setattr(video, "have_pyav", lambda: False)
+    video._warn_no_pyav.cache_clear()
+    with caplog.at_level(logging.WARNING, logger="edgeface.io.video"):
         a = open_source(clip)
         b = open_source(clip)
-    assert isinstance(a, sources.OpenCVVideoSource) and isinstance(b, sources.OpenCVVideoSource)
+    assert isinstance(a, video.OpenCVVideoSource) and isinstance(b, video.OpenCVVideoSource)
     warnings = [r for r in caplog.records if "PyAV is not installed" in r.getMessage()]
     assert len(warnings) == 1
     frames = list(a)
     assert len(frames) == 6 and frames[3].image.shape == (48, 64, 3)
     assert abs(int(frames[3].image.mean()) - 90) <= 3
     a.close(), b.close()
-    sources._warn_no_pyav.cache_clear()
+    video._warn_no_pyav.cache_clear()
 
 
 def test_pyav_reads_other_containers(tmp_path):
@@ -263,7 +267,7 @@ def _clear_instances():
 def test_picamera2_source_configuration_and_frames():
     mod = fake_module()
     with open_source("camera", camera_size="320x240", camera_fps=15, max_frames=5, picamera2_module=mod) as src:
-        assert isinstance(src, sources.Picamera2Source) and src.name == "camera:0" and not src.is_still
+        assert isinstance(src, cameras.Picamera2Source) and src.name == "camera:0" and not src.is_still
         cam = FakePicamera2.instances[0]
         assert cam.config["main"] == {"size": (320, 240), "format": "RGB888"}
         assert cam.config["buffer_count"] <= 4 and cam.config["queue"] is False
@@ -282,7 +286,7 @@ def test_picamera2_source_configuration_and_frames():
 
 def test_picamera2_camera_lost_mid_run(caplog):
     mod = fake_module(fail_after=3)
-    with caplog.at_level(logging.WARNING, logger="edgeface.sources"):
+    with caplog.at_level(logging.WARNING, logger="edgeface.io.video"):
         with open_source("camera:0", picamera2_module=mod) as src:
             frames = list(src)  # no exception: the run ends cleanly
     assert len(frames) == 3
@@ -348,7 +352,7 @@ def test_opencv_camera_settings_and_lost(caplog):
         made.append(cap)
         return cap
 
-    with caplog.at_level(logging.WARNING, logger="edgeface.sources"):
+    with caplog.at_level(logging.WARNING, logger="edgeface.io.video"):
         with open_camera(2, size=(160, 120), backend="opencv", capture_factory=factory) as src:
             frames = list(src)
     (device, api), cap = made
@@ -376,9 +380,9 @@ def test_auto_backend_falls_back_to_opencv_when_picamera2_sees_no_camera(monkeyp
     class NoCams(FakePicamera2):
         cameras: list = []
 
-    monkeypatch.setattr(sources, "_import_picamera2", lambda: types.SimpleNamespace(Picamera2=NoCams))
+    monkeypatch.setattr(cameras, "_import_picamera2", lambda: types.SimpleNamespace(Picamera2=NoCams))
     src = open_camera(0, capture_factory=lambda d, a: FakeCapture(frames=1))
-    assert isinstance(src, sources.OpenCVCameraSource)
+    assert isinstance(src, cameras.OpenCVCameraSource)
     assert len(list(src)) == 1
 
 

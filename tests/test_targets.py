@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from edgeface import doctor, profiles
+from edgeface.boards import doctor
+from edgeface.boards import profiles
 from edgeface.errors import EdgefaceError
-from edgeface.profiles import detect_target, get_target, load_targets, parse_cpuinfo, parse_profile
+from edgeface.boards.machine import parse_cpuinfo
+from edgeface.boards.profiles import detect_target, get_target, load_targets, parse_profile
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -144,7 +146,7 @@ def test_doctor_report_from_texts(tmp_path):
     assert r.runtime is not None  # this environment has ai-edge-litert
     assert any("mb05_int8.tflite" in a and "--int8" in a for a in r.advice)
     assert any("faceboxes_640x480_int8.tflite" in a for a in r.advice)
-    d = r.to_json()
+    d = r.to_dict()
     assert d["target"] == "rpi4" and d["features"]["NEON"] is True
 
     from rich.console import Console
@@ -158,7 +160,7 @@ def test_doctor_report_from_texts(tmp_path):
 def test_doctor_xnnpack_with_a_real_model(tmp_path):
     """XNNPACK is checked by loading a converted model: build a tiny float TFLite one."""
     tf = pytest.importorskip("tensorflow")
-    from edgeface import store
+    from edgeface.hub import store
 
     @tf.function(input_signature=[tf.TensorSpec([1, 8, 8, 3], tf.float32)])
     def net(x):

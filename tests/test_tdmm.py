@@ -5,7 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from edgeface import safe_pickle, tdmm
+from edgeface.hub import safe_pickle
+from edgeface.runtime import tdmm
 from edgeface.errors import EdgefaceError, MissingAssetError
 
 @pytest.fixture(scope="module")
@@ -279,7 +280,7 @@ def test_mean_face_into_a_frame_roi(param_stats, bases):
 
 @pytest.mark.parametrize("angle", [25.0])
 def test_sign_conventions_on_the_mean_face(param_stats, bases, angle):
-    """The signs documented in edgeface.tdmm: yaw > 0 moves the nose to the image's left,
+    """The signs documented in edgeface.runtime.tdmm: yaw > 0 moves the nose to the image's left,
     pitch > 0 moves it down, roll > 0 raises the eye on the image's right."""
     mean, _ = param_stats
     s = tdmm.scale_from_params(mean)

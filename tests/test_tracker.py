@@ -5,19 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgeface import roi as roi_mod
+from edgeface.runtime import roi as roi_mod
 from edgeface.errors import EdgefaceError
-from edgeface.tracker import (
-    FaceTracker,
-    TrackerConfig,
-    box_from_relative,
-    box_relative,
-    greedy_match,
-    iou,
-    iou_matrix,
-    points_box,
-    visible_fraction,
-)
+from edgeface.runtime.boxes import box_from_relative, box_relative, greedy_match, iou, iou_matrix, points_box, visible_fraction
+from edgeface.runtime.tracker import FaceTracker, TrackerConfig
 
 W, H = 640, 480
 

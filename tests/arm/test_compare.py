@@ -1,6 +1,6 @@
 """tests/arm/compare.py: the arm64-vs-host comparer accepts what it should and rejects what it should.
 
-Fast (no emulation): records are built with edgeface.results so they follow the JSONL contract.
+Fast (no emulation): records are built with edgeface.runtime.results so they follow the JSONL contract.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeface.results import Face, FrameResult, Pose
+from edgeface.runtime.results import Face, FrameResult, Pose
 
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parents[2] / "shared"
@@ -36,7 +36,7 @@ def _face(fid: int, x0: float, params: np.ndarray, shift: float = 0.0) -> Face:
 
 
 def _write(path: Path, frames: list[FrameResult]) -> Path:
-    path.write_text("".join(json.dumps(fr.to_json()) + "\n" for fr in frames))
+    path.write_text("".join(json.dumps(fr.to_dict()) + "\n" for fr in frames))
     return path
 
 
@@ -262,7 +262,7 @@ def test_int8_bound_reads_the_feature_lsb_of_the_converted_model(converted_home)
     """The scale compare.py derives is the LSB of the features the INT8 regressor really outputs."""
     import cv2
 
-    from edgeface.interpreter import TFLiteModel
+    from edgeface.runtime.tflite_backend import TFLiteModel
 
     model = converted_home / compare.DEFAULT_INT8_REGRESSOR
     bound = compare.load_int8_param_bound(model, k=1)

@@ -1,7 +1,7 @@
 """The per-side checks of the ARM harness steps fail when they should (fast, no emulation).
 
 steps/doctor_check.py judges `edgeface doctor --json` (the report is made here by
-edgeface.doctor.diagnose from a Raspberry Pi /proc/cpuinfo like the one run.sh mounts);
+edgeface.boards.doctor.diagnose from a Raspberry Pi /proc/cpuinfo like the one run.sh mounts);
 steps/run_check.py judges the JSONL files of step "run" (face and frame counts).
 """
 
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeface.doctor import ModelFile, diagnose
-from edgeface.results import Face, FrameResult, Pose
+from edgeface.boards.doctor import ModelFile, diagnose
+from edgeface.runtime.results import Face, FrameResult, Pose
 
 STEPS = Path(__file__).resolve().parent / "steps"
 
@@ -51,7 +51,7 @@ def _report(cpu: str, machine: str = "aarch64", xnnpack=True) -> dict:
     r.runtime, r.xnnpack, r.xnnpack_note = "ai_edge_litert 2.3.0", xnnpack, "checked with mb05_float32.tflite"
     r.models = [ModelFile(n, v, Path(f"/c/{n}_{v}.tflite"), 1, True)
                 for n in ("mb05", "faceboxes_640x480") for v in ("float32", "int8")]
-    return r.to_json()
+    return r.to_dict()
 
 
 def _failed(report: dict, side: str, cpu: str) -> list:
@@ -100,7 +100,7 @@ def _jsonl(path: Path, counts: dict, frames: int = 1) -> Path:
     for name, n in counts.items():
         for _ in range(frames):
             fr = FrameResult(frame=i, source=f"/x/{name}", faces=[_face(k) for k in range(n)], time_ms={"total": 4.0})
-            lines.append(json.dumps(fr.to_json()))
+            lines.append(json.dumps(fr.to_dict()))
             i += 1
     path.write_text("\n".join(lines) + "\n")
     return path

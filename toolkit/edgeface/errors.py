@@ -1,4 +1,16 @@
-"""User-facing errors: one line that names the problem and the fix."""
+"""User-facing errors: one line that names the problem and the fix.
+
+Every error edgeface raises on bad input is an `EdgefaceError` (the CLI prints it as one line and
+exits with its `exit_code`). The subclasses are also the standard exception a library user would
+catch for that kind of problem:
+
+| class | also a | raised for |
+| --- | --- | --- |
+| `OptionsError` | `ValueError` | a bad option value (precision, size, running mode, timestamps...) |
+| `MissingAssetError` | `FileNotFoundError` | a model or data file that is not in the cache, an input that does not exist |
+| `RuntimeMissingError` | `ImportError` | no TFLite runtime (ai-edge-litert / tflite-runtime) installed |
+| `VerificationError` | | a file or converted model that failed verification (exit code 3) |
+"""
 
 from __future__ import annotations
 
@@ -10,12 +22,24 @@ class EdgefaceError(Exception):
 
     def __init__(self, message: str, exit_code: int | None = None):
         super().__init__(message)
+        self.message = message
         if exit_code is not None:
             self.exit_code = exit_code
 
+    def __str__(self) -> str:
+        return self.message
 
-class MissingAssetError(EdgefaceError):
-    """A model or data file is not in the cache yet (run `edgeface fetch`)."""
+
+class OptionsError(EdgefaceError, ValueError):
+    """A bad option or argument value (also a `ValueError`)."""
+
+
+class MissingAssetError(EdgefaceError, FileNotFoundError):
+    """A model or data file is not in the cache yet (run `edgeface fetch` / `convert`); also a `FileNotFoundError`."""
+
+
+class RuntimeMissingError(EdgefaceError, ImportError):
+    """No TFLite runtime is installed (also an `ImportError`)."""
 
 
 class VerificationError(EdgefaceError):

@@ -1,0 +1,250 @@
+"""`edgeface doctor`: what this machine offers the pipeline, and which profile fits it.
+
+Reports the board and CPU (model, cores, the SIMD features that matter to TFLite kernels: NEON /
+asimd, dotprod for INT8, fp16 arithmetic; SSE4.1 / AVX2 / FMA / AVX-512 / VNNI on x86), memory,
+the TFLite runtime found and whether it applies the XNNPACK delegate (checked by loading a
+converted model from the cache, else "unknown"), onnxruntime, PyAV, cameras (picamera2
+importable, /dev/video* nodes), the converted models in the cache, and the recommended target
+profile. `diagnose()` returns a plain dataclass (machine files can be passed in for tests);
+`render()` makes a rich table of it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence
+
+from edgeface.hub import paths
+from edgeface.hub import store
+from edgeface.boards.machine import CpuInfo, parse_cpuinfo, read_machine, read_meminfo
+from edgeface.boards.profiles import detect_target
+from edgeface.vocab import VARIANTS, Precision, detector_name
+
+#: feature flags that matter, per architecture: (label, flags any of which means "yes")
+ARM_FEATURES = (
+    ("NEON", ("asimd", "neon")),
+    ("dotprod", ("asimddp",)),
+    ("fp16", ("asimdhp", "fphp")),
+    ("i8mm", ("i8mm",)),
+)
+X86_FEATURES = (
+    ("SSE4.1", ("sse4_1",)),
+    ("AVX2", ("avx2",)),
+    ("FMA", ("fma",)),
+    ("AVX-512", ("avx512f",)),
+    ("VNNI", ("avx512_vnni", "avx_vnni")),
+)
+
+
+@dataclass
+class ModelFile:
+    name: str  # mb05, faceboxes_640x480...
+    variant: str  # float32, float16, int8, int8_floatio
+    path: Path
+    size: int
+    manifest: bool  # the .json manifest beside it exists
+
+
+@dataclass
+class DoctorReport:
+    board: Optional[str]  # /proc/device-tree/model (or cpuinfo Model), None when absent
+    machine: str  # platform.machine()
+    cpu: str
+    cores: int
+    arch: str  # arm64 | arm | x86 | ""
+    features: dict  # label -> bool
+    memory_mb: Optional[int]
+    python: str
+    runtime: Optional[str]  # "ai_edge_litert 2.1.0", None when no TFLite runtime is importable
+    runtime_error: str
+    xnnpack: Optional[bool]  # None: unknown
+    xnnpack_note: str
+    onnxruntime: Optional[str]
+    pyav: Optional[str]
+    picamera2: bool
+    video_devices: list
+    cache: str
+    models: list = field(default_factory=list)  # ModelFile
+    target: str = ""
+    target_reason: str = ""
+    advice: list = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["models"] = [dict(m, path=str(m["path"])) for m in d["models"]]
+        return d
+
+
+def cpu_features(cpu: CpuInfo) -> dict:
+    table = X86_FEATURES if cpu.arch == "x86" else ARM_FEATURES if cpu.arch in ("arm", "arm64") else ()
+    return {label: cpu.has(*flags) for label, flags in table}
+
+
+def memory_mb(meminfo_text: Optional[str]) -> Optional[int]:
+    for line in (meminfo_text or "").splitlines():
+        if line.startswith("MemTotal:"):
+            parts = line.split()
+            if len(parts) >= 2 and parts[1].isdigit():
+                return int(parts[1]) // 1024
+    return None
+
+
+def cached_models(root: Optional[Path] = None) -> list:
+    """Converted TFLite models in the cache (`$EDGEFACE_HOME/tflite/<name>/<name>_<variant>.tflite`)."""
+    out = []
+    d = paths.tflite_dir(root)
+    if not d.is_dir():
+        return out
+    for sub in sorted(p for p in d.iterdir() if p.is_dir()):
+        for v in VARIANTS:
+            p = store.model_path(sub.name, v, root)
+            if p.is_file():
+                out.append(ModelFile(sub.name, v, p, p.stat().st_size, p.with_suffix(".json").is_file()))
+    return out
+
+
+def _version(dist: str) -> Optional[str]:
+    """The installed version of a distribution, read from its metadata (the package is not imported:
+    doctor must not load onnxruntime on a board just to say whether it is there)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return None
+
+
+def check_xnnpack(models: Sequence[ModelFile], runtime: Optional[str] = None) -> tuple:
+    """(applied?, note): load the smallest float32 model (else any) and look for delegate nodes."""
+    if not models:
+        return None, "no converted model in the cache to load (run `edgeface convert`)"
+    pick = sorted(models, key=lambda m: (m.variant != "float32", m.size))[0]
+    try:
+        from edgeface.runtime.tflite_backend import find_runtime
+
+        rt = find_runtime(runtime)
+        it = rt.interpreter_cls(model_path=str(pick.path), num_threads=1)
+        it.allocate_tensors()
+        ops = it._get_ops_details()  # noqa: SLF001
+    except Exception as e:
+        return None, f"{pick.path.name} did not load ({str(e).splitlines()[0][:80] if str(e) else type(e).__name__})"
+    applied = any("DELEGATE" in str(o.get("op_name", "")) for o in ops)
+    return applied, f"checked with {pick.path.name}"
+
+
+def diagnose(root: Optional[Path] = None, board_model: Optional[str] = None, cpuinfo_text: Optional[str] = None,
+             meminfo_text: Optional[str] = None, machine: Optional[str] = None, dev_dir: Path = Path("/dev"),
+             read_system: bool = True, check_runtime: bool = True) -> DoctorReport:
+    """Inspect this machine. Passing texts (or read_system=False) replaces reading /proc."""
+    if read_system:
+        sys_model, sys_cpuinfo, sys_machine = read_machine()
+        board_model = board_model if board_model is not None else sys_model
+        cpuinfo_text = cpuinfo_text if cpuinfo_text is not None else sys_cpuinfo
+        meminfo_text = meminfo_text if meminfo_text is not None else read_meminfo()
+        machine = machine or sys_machine
+    cpu = parse_cpuinfo(cpuinfo_text or "")
+    choice = detect_target(board_model, cpuinfo_text, machine)
+    feats = cpu_features(cpu)
+
+    runtime, runtime_error = None, ""
+    if check_runtime:
+        try:
+            from edgeface.runtime.tflite_backend import find_runtime
+
+            rt = find_runtime()
+            runtime = f"{rt.name} {rt.version}"
+        except Exception as e:
+            runtime_error = str(e).splitlines()[0] if str(e) else type(e).__name__
+    models = cached_models(root)
+    if runtime is not None:
+        xnn, xnn_note = check_xnnpack(models)
+    else:
+        xnn, xnn_note = None, "no TFLite runtime"
+
+    video = sorted((str(p) for p in Path(dev_dir).glob("video*")), key=lambda s: (len(s), s)) if Path(dev_dir).is_dir() else []
+    report = DoctorReport(
+        board=choice.board_model or None, machine=machine or "", cpu=cpu.model_name or (machine or "unknown"),
+        cores=cpu.cores, arch=cpu.arch, features=feats, memory_mb=memory_mb(meminfo_text),
+        python=platform.python_version(), runtime=runtime, runtime_error=runtime_error, xnnpack=xnn,
+        xnnpack_note=xnn_note, onnxruntime=_version("onnxruntime") if check_runtime else None,
+        pyav=_version("av") if check_runtime else None,
+        picamera2=importlib.util.find_spec("picamera2") is not None if check_runtime else False,
+        video_devices=video, cache=str(paths.home(root) if root else paths.home()), models=models,
+        target=choice.profile.name, target_reason=choice.reason,
+    )
+    report.advice = advice(report, choice.profile)
+    return report
+
+
+def advice(r: DoctorReport, profile) -> list:
+    """One-line hints for what is missing."""
+    out = []
+    if r.runtime is None:
+        out.append("no TFLite runtime: pip install ai-edge-litert (64-bit) or tflite-runtime (32-bit Pi OS)")
+    if r.arch == "arm" and r.runtime is None:
+        out.append("32-bit OS on an ARMv8 board: a 64-bit Raspberry Pi OS runs the INT8 kernels faster")
+    if r.arch in ("arm", "arm64") and not r.features.get("NEON", False):
+        out.append("the CPU reports no NEON/asimd: TFLite falls back on slow reference kernels")
+    have = {(m.name, m.variant) for m in r.models}
+    want_var = Precision.parse(profile.precision).variant
+    det = detector_name(*profile.detector_size)
+    for name in ("mb05", det):
+        if (name, want_var) not in have:
+            size = tuple(profile.detector_size) if name == det else None
+            out.append(f"{name}_{want_var}.tflite (profile {profile.name}) is not in the cache: run "
+                       f"{store.convert_command(name, want_var, size)} on a workstation and copy the cache's tflite/ folder here")
+    if not r.picamera2 and not r.video_devices:
+        out.append("no camera found (picamera2 not importable, no /dev/video*): files and folders still work")
+    if r.pyav is None:
+        out.append("PyAV not installed: some MP4 files lose frames (pip install 'edgeface[video]')")
+    return out
+
+
+def _yes(v: Optional[bool]) -> str:
+    return "[green]yes[/]" if v else ("[yellow]unknown[/]" if v is None else "[red]no[/]")
+
+
+def render(r: DoctorReport):
+    """A rich renderable of the report."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    t = Table(title="edgeface doctor", show_header=False, title_justify="left")
+    t.add_column("item", style="bold")
+    t.add_column("value", overflow="fold")
+    t.add_row("board", r.board or "(no board model)")
+    t.add_row("machine", f"{r.machine}  {r.arch or ''}".strip())
+    t.add_row("CPU", f"{r.cpu}, {r.cores} cores" if r.cores else r.cpu)
+    if r.features:
+        t.add_row("CPU features", "  ".join(f"{k} {_yes(v)}" for k, v in r.features.items()))
+    t.add_row("memory", f"{r.memory_mb} MiB" if r.memory_mb else "unknown")
+    t.add_row("python", r.python)
+    t.add_row("TFLite runtime", r.runtime or f"[red]none[/] ({r.runtime_error})")
+    t.add_row("XNNPACK", f"{_yes(r.xnnpack)} ({r.xnnpack_note})")
+    t.add_row("onnxruntime", r.onnxruntime or "not installed (only needed for --backend onnx)")
+    t.add_row("PyAV", r.pyav or "not installed")
+    cams = []
+    if r.picamera2:
+        cams.append("picamera2 importable")
+    cams.extend(r.video_devices)
+    t.add_row("cameras", ", ".join(cams) if cams else "[yellow]none found[/]")
+    t.add_row("cache", r.cache)
+    if r.models:
+        t.add_row("models", "\n".join(f"{m.name}_{m.variant}.tflite  {m.size / 1048576:.1f} MiB"
+                                      + ("" if m.manifest else "  [red](no manifest)[/]") for m in r.models))
+    else:
+        t.add_row("models", "[yellow]none converted[/]")
+    t.add_row("recommended target", f"[bold]{r.target}[/] ({r.target_reason})")
+    parts = [t]
+    for a in r.advice:
+        parts.append(Text(f"- {a}"))
+    return Group(*parts)
+
+
+__all__: Sequence[str] = ("DoctorReport", "ModelFile", "diagnose", "render", "cpu_features", "cached_models",
+                          "check_xnnpack", "memory_mb", "advice")

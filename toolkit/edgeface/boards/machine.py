@@ -1,0 +1,236 @@
+"""This machine: the ONE place in edgeface that reads /proc, /sys and /etc.
+
+- what the board and CPU are: `read_machine()` (the texts of /proc/device-tree/model and
+  /proc/cpuinfo, `platform.machine()`), `parse_cpuinfo` (a pure parser of cpuinfo text: x86 or
+  ARM, with the ARM core names of `ARM_PARTS`), `read_meminfo()`;
+- what a benchmark was measured on: `machine_info()` (CPU, board, OS, kernel, Python and runtime
+  versions, governor, max frequency, temperature, load), `thermal_c()`, `load_avg()`,
+  `dist_version()`;
+- this process's memory: `peak_rss_mb()` (VmHWM) and `current_rss_mb()`.
+
+`boards.profiles` (target detection), `boards.doctor` and `bench` use these; anything that
+interprets the machine takes the texts as arguments, so it is testable with the text of any board.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+
+DEVICE_TREE_MODEL = Path("/proc/device-tree/model")
+CPUINFO = Path("/proc/cpuinfo")
+MEMINFO = Path("/proc/meminfo")
+OS_RELEASE = Path("/etc/os-release")
+THERMAL_ZONE0 = Path("/sys/class/thermal/thermal_zone0/temp")
+CPUFREQ0 = Path("/sys/devices/system/cpu/cpu0/cpufreq")
+SELF_STATUS = Path("/proc/self/status")
+SELF_STATM = Path("/proc/self/statm")
+
+#: ARM "CPU part" ids (implementer 0x41) of the cores found on boards
+ARM_PARTS = {
+    "0xb76": "ARM1176", "0xc07": "Cortex-A7", "0xc08": "Cortex-A8", "0xc09": "Cortex-A9", "0xc0f": "Cortex-A15",
+    "0xd03": "Cortex-A53", "0xd04": "Cortex-A35", "0xd05": "Cortex-A55", "0xd07": "Cortex-A57",
+    "0xd08": "Cortex-A72", "0xd09": "Cortex-A73", "0xd0a": "Cortex-A75", "0xd0b": "Cortex-A76",
+    "0xd0c": "Neoverse-N1", "0xd0d": "Cortex-A77", "0xd40": "Neoverse-V1", "0xd41": "Cortex-A78",
+    "0xd44": "Cortex-X1", "0xd46": "Cortex-A510", "0xd47": "Cortex-A710", "0xd48": "Cortex-X2",
+    "0xd49": "Neoverse-N2", "0xd4f": "Neoverse-V2", "0xd80": "Cortex-A520", "0xd81": "Cortex-A720",
+}
+
+
+# ----------------------------------------------------------------------------- board and CPU
+
+@dataclass
+class CpuInfo:
+    """What /proc/cpuinfo says (fields absent on a platform stay empty)."""
+
+    model_name: str = ""  # x86 "model name", or the ARM core name from implementer/part
+    cores: int = 0  # "processor" entries
+    features: tuple = ()  # ARM "Features" / x86 "flags" (of the first core)
+    arch: str = ""  # "arm64", "arm", "x86" or "" (unknown)
+    cpu_part: str = ""  # ARM "CPU part", e.g. 0xd08
+    hardware: str = ""  # "Hardware" line (e.g. BCM2835)
+    board_model: str = ""  # "Model" line (Raspberry Pi OS adds it)
+
+    def has(self, *flags: str) -> bool:
+        return any(f in self.features for f in flags)
+
+
+def parse_cpuinfo(text: str) -> CpuInfo:
+    """Parse the text of /proc/cpuinfo (x86 or ARM)."""
+    info = CpuInfo()
+    feats: Optional[list] = None
+    implementer = ""
+    arch_line = ""
+    for line in (text or "").splitlines():
+        if ":" not in line:
+            continue
+        raw_key, _, value = line.partition(":")
+        key, value = raw_key.strip().lower(), value.strip()
+        if key == "processor" and value.isdigit():
+            info.cores += 1
+        elif key == "model name" and not info.model_name:
+            info.model_name = value
+        elif key in ("features", "flags") and feats is None:
+            feats = value.split()
+            if key == "flags":
+                info.arch = "x86"
+        elif key == "cpu part" and not info.cpu_part:
+            info.cpu_part = value.lower()
+        elif key == "cpu implementer" and not implementer:
+            implementer = value.lower()
+        elif key == "cpu architecture" and not arch_line:
+            arch_line = value
+        elif key == "hardware":
+            info.hardware = value
+        elif raw_key.strip() == "Model":  # Raspberry Pi OS; x86's lowercase "model" is a number
+            info.board_model = value
+    info.features = tuple(feats or ())
+    if info.arch != "x86":
+        if "asimd" in info.features:
+            info.arch = "arm64"  # a 64-bit kernel lists asimd (Advanced SIMD = NEON)
+        elif "neon" in info.features or arch_line or info.cpu_part:
+            info.arch = "arm"  # 32-bit kernel (also on ARMv8 cores): lists neon
+    if info.arch in ("arm", "arm64"):
+        core = ARM_PARTS.get(info.cpu_part) if implementer in ("0x41", "") else None
+        if core:
+            info.model_name = core
+        elif not info.model_name:
+            info.model_name = f"ARM core (implementer {implementer or '?'}, part {info.cpu_part or '?'})"
+    return info
+
+
+def read_text(path, limit: int = 1 << 20) -> Optional[str]:
+    """A small system file's text (NULs removed), or None if unreadable."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(limit)
+    except OSError:
+        return None
+    return data.replace(b"\x00", b"").decode("utf-8", "replace").strip()
+
+
+def read_machine() -> tuple:
+    """(board model text or None, /proc/cpuinfo text or None, platform.machine()) of this machine."""
+    return read_text(DEVICE_TREE_MODEL), read_text(CPUINFO), platform.machine()
+
+
+def read_meminfo() -> Optional[str]:
+    """The text of /proc/meminfo, or None."""
+    return read_text(MEMINFO)
+
+
+# ----------------------------------------------------------------------------- what a benchmark ran on
+
+def cpu_model(cpuinfo_text: Optional[str] = None) -> str:
+    """The CPU as /proc/cpuinfo names it: its first "model name", "Hardware", "Processor" or
+    "CPU part" line that is not a number, else what `platform` says."""
+    text = cpuinfo_text if cpuinfo_text is not None else (read_text(CPUINFO) or "")
+    fields: Dict[str, str] = {}
+    for line in text.splitlines():
+        if ":" in line:
+            k, v = line.split(":", 1)
+            fields.setdefault(k.strip().lower(), v.strip())
+    for k in ("model name", "hardware", "processor", "cpu part"):
+        v = fields.get(k)
+        if v and not v.isdigit():
+            return v
+    return platform.processor() or platform.machine()
+
+
+def os_name() -> str:
+    """PRETTY_NAME of /etc/os-release, else `platform.platform()`."""
+    for line in (read_text(OS_RELEASE) or "").splitlines():
+        if line.startswith("PRETTY_NAME="):
+            return line.split("=", 1)[1].strip('"')
+    return platform.platform()
+
+
+def dist_version(dist: str) -> Optional[str]:
+    """The installed version of a distribution (`onnxruntime`, `ai-edge-litert`...), or None."""
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version(dist)
+        except PackageNotFoundError:
+            return None
+    except ImportError:  # pragma: no cover
+        return None
+
+
+def thermal_c() -> Optional[float]:
+    """The SoC temperature (thermal zone 0), degrees C, or None."""
+    t = read_text(THERMAL_ZONE0)
+    try:
+        return round(int(t) / 1000.0, 1) if t else None
+    except ValueError:
+        return None
+
+
+def load_avg() -> Optional[List[float]]:
+    """The 1, 5 and 15 minute load averages, or None where the OS has none."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def machine_info() -> dict:
+    """What the numbers were measured on."""
+    max_freq = read_text(CPUFREQ0 / "cpuinfo_max_freq")
+    return {
+        "cpu": cpu_model(),
+        "arch": platform.machine(),
+        "cores": os.cpu_count(),
+        "board": read_text(DEVICE_TREE_MODEL),
+        "os": os_name(),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "runtimes": {d: dist_version(d) for d in ("ai-edge-litert", "tflite-runtime", "onnxruntime", "tensorflow")},
+        "governor": read_text(CPUFREQ0 / "scaling_governor"),
+        "max_freq_mhz": int(max_freq) // 1000 if max_freq and max_freq.isdigit() else None,
+        "thermal_c_start": thermal_c(),
+        "load_avg_start": load_avg(),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+# ----------------------------------------------------------------------------- this process's memory
+
+def _status_mb(field_name: str) -> Optional[float]:
+    for line in (read_text(SELF_STATUS) or "").splitlines():
+        if line.startswith(field_name + ":"):
+            return int(line.split()[1]) / 1024.0  # kB
+    return None
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process so far, MB.
+
+    Linux: VmHWM of /proc/self/status (per address space, so it starts afresh in a new process;
+    ru_maxrss would not: Linux keeps the parent's high-water mark across fork + exec).
+    Elsewhere ru_maxrss (bytes on macOS, KiB otherwise).
+    """
+    hwm = _status_mb("VmHWM")
+    if hwm is not None:
+        return hwm
+    import resource  # POSIX only; only reached without /proc
+
+    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return r / (1024.0 * 1024.0) if sys.platform == "darwin" else r / 1024.0
+
+
+def current_rss_mb() -> Optional[float]:
+    """Resident set size of this process now, MB (None without /proc)."""
+    s = read_text(SELF_STATM)
+    if not s:
+        return None
+    return int(s.split()[1]) * os.sysconf("SC_PAGE_SIZE") / (1024.0 * 1024.0)

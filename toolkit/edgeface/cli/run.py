@@ -1,0 +1,251 @@
+"""`edgeface run` and `edgeface doctor`: thin commands over `FaceAligner` + `io.run_loop` and `boards.doctor`.
+
+`register(app)` adds both commands to the main Typer app (edgeface/cli/main.py).
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from edgeface.errors import EdgefaceError
+
+console = Console(stderr=True)
+out = Console(soft_wrap=True)
+
+STAGES = ("detect", "regress", "decode", "dense", "total")
+
+
+class LiveStatus:
+    """A one-line live status on the terminal (rich Live): frame, fps, per-stage ms, faces.
+
+    Per-stage times are means over the last `window` frames (the detector runs only on some
+    frames, so single-frame values jump). Does nothing when the console is not a terminal."""
+
+    def __init__(self, console: Console, enabled: bool = True, window: int = 30):
+        self.console = console
+        self.enabled = enabled and console.is_terminal
+        self._times: collections.deque = collections.deque(maxlen=window)
+        self._live = None
+
+    def __enter__(self) -> "LiveStatus":
+        if self.enabled:
+            from rich.live import Live
+            from rich.text import Text
+
+            self._live = Live(Text("starting..."), console=self.console, transient=True, refresh_per_second=4)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._live is not None:
+            self._live.__exit__(*exc)
+            self._live = None
+
+    def line(self, s) -> str:
+        self._times.append(s.time_ms)
+        n = len(self._times)
+        mean = {k: sum(t.get(k, 0.0) for t in self._times) / n for k in STAGES if any(k in t for t in self._times)}
+        count = f"frame {s.frame + 1}" + (f"/{s.total}" if s.total else "")
+        stages = "  ".join(f"{k} {v:.1f}" for k, v in mean.items())
+        return (f"{count}  {s.fps:5.1f} fps  {stages} ms  faces {s.faces}  detector runs {s.detector_runs}"
+                "  (Ctrl-C stops)")
+
+    def __call__(self, s) -> None:
+        if self._live is None:
+            return
+        from rich.text import Text
+
+        self._live.update(Text(self.line(s)))
+
+
+def _camera_spec(index: Optional[str]) -> str:
+    idx = (index or "0").strip()
+    if idx.isdigit():
+        return f"camera:{int(idx)}"
+    if idx.startswith("/dev/video"):
+        return idx
+    raise EdgefaceError(f"bad camera '{idx}': give a number (--camera 1) or a device (--camera /dev/video2)")
+
+
+def resolve_input(input_arg: Optional[str], source: Optional[str], camera: bool) -> str:
+    """The source spec from `run [INPUT] --source PATH --camera`."""
+    if camera:
+        if source:
+            raise EdgefaceError("give --source PATH or --camera [INDEX], not both")
+        return _camera_spec(input_arg)
+    if input_arg and source:
+        raise EdgefaceError(f"two inputs given ({input_arg} and --source {source}): give one")
+    spec = source or input_arg
+    if not spec:
+        raise EdgefaceError("no input: give --source PATH (image, folder or video) or --camera [INDEX]")
+    return spec
+
+
+def make_sinks(save: Optional[str], json_path: Optional[Path], show: bool, fps: Optional[float]) -> list:
+    from edgeface.io.sinks import JsonlSink, ShowSink, make_sink
+
+    sinks: list = []
+    try:
+        if json_path is not None:
+            sinks.append(JsonlSink(json_path))
+        if save:
+            sinks.append(make_sink(save, fps=fps))
+        if show:
+            sinks.append(ShowSink())
+    except BaseException:
+        for s in sinks:
+            s.abort()
+        raise
+    return sinks
+
+
+def _fmt_ms(mean_ms: dict, detector_runs: int, frames: int) -> str:
+    parts = []
+    for k in STAGES:
+        if k not in mean_ms:
+            continue
+        s = f"{k} {mean_ms[k]:.2f}"
+        if k == "detect" and detector_runs:
+            s += f" ({mean_ms[k] * frames / detector_runs:.1f} per run)"
+        parts.append(s)
+    return ", ".join(parts)
+
+
+def summary_lines(summary) -> list:
+    s = summary
+    lines = [
+        f"{s.frames} frames from {s.source}: {s.faces} faces on {s.frames_with_faces} frames, "
+        f"detector on {s.detector_runs} frames, regressor {s.regressor_runs} runs",
+        f"{s.fps:.1f} fps over {s.elapsed_s:.2f} s (input, models and output); mean ms per frame: "
+        + _fmt_ms(s.mean_ms, s.detector_runs, s.frames),
+    ]
+    if s.stopped != "end of input":
+        lines.append(f"stopped: {s.stopped}")
+    return lines
+
+
+def run_command(
+    input_arg: Optional[str] = typer.Argument(None, help="Input path (as --source), or the camera index after --camera."),
+    source: Optional[str] = typer.Option(None, "--source", "-s", help="Image, folder of images, or video file."),
+    camera: bool = typer.Option(False, "--camera", help="Read a live camera: --camera (camera 0), --camera 1, --camera /dev/video2."),
+    target: str = typer.Option("auto", "--target", "-t", help="Board profile: auto, rpi3, rpi4, rpi5, rpi-zero2w, generic-aarch64, x86_64."),
+    precision: Optional[str] = typer.Option(None, "--precision", "-p", help="fp32 | fp16 | int8 | int8_floatio (default: the target's)."),
+    backend: str = typer.Option("tflite", "--backend", help="tflite (converted models) or onnx (float reference)."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Inference threads (default: the target's)."),
+    max_faces: Optional[int] = typer.Option(None, "--max-faces", min=1, help="At most this many faces per frame."),
+    detect_interval: Optional[int] = typer.Option(None, "--detect-interval", min=0, help="Re-detect every N frames while tracking (0: only when a face is lost)."),
+    no_track: bool = typer.Option(False, "--no-track", help="Detect on every frame instead of tracking landmarks."),
+    no_smooth: bool = typer.Option(False, "--no-smooth", help="No temporal smoothing (raw per-frame output)."),
+    save: Optional[str] = typer.Option(None, "--save", "-o", help="Annotated output: out.mp4 | out.avi | out.jpg | DIR/."),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write one JSON line per frame (the JSONL contract) to this file."),
+    serve: Optional[str] = typer.Option(None, "--serve", help="Stream annotated frames to a browser at [HOST:]PORT (default host 127.0.0.1)."),
+    show: bool = typer.Option(False, "--show", help="Show a window (needs a display; q or Esc stops)."),
+    max_frames: Optional[int] = typer.Option(None, "--max-frames", min=1, help="Stop after this many frames."),
+    detector_size: Optional[str] = typer.Option(None, "--detector-size", help="FaceBoxes input WxH, e.g. 640x480 (default: the target's)."),
+    camera_size: Optional[str] = typer.Option(None, "--camera-size", help="Camera resolution WxH (default: the target's)."),
+    regressor: str = typer.Option("mb05", "--regressor", help="mb05 or mb1."),
+    dense: bool = typer.Option(False, "--dense", help="Dense 38,365-vertex mesh per face (exact with the BFM, else the labelled dense_approx)."),
+    render_mode: Optional[str] = typer.Option(None, "--render", help="Dense overlay: mesh | depth | pncc | points (implies --dense; default mesh)."),
+    export_mesh: Optional[Path] = typer.Option(None, "--export-mesh", help="Write each face's mesh per frame into this folder (implies --dense)."),
+    mesh_format: str = typer.Option("ply", "--mesh-format", help="ply | obj for --export-mesh."),
+    dense_vertices: Optional[int] = typer.Option(None, "--dense-vertices", min=0, help="Decimate the dense mesh to about N vertices (0: full; default: the target's)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No live status line."),
+):
+    """Run face detection + 3D landmarks + head pose on an image, a folder, a video or a camera."""
+    from edgeface.aligner import FaceAligner
+    from edgeface.aligner_options import FaceAlignerOptions, RunningMode
+    from edgeface.io.mjpeg import MjpegServer, parse_bind
+    from edgeface.io.run_loop import run
+    from edgeface.io.sources import open_source
+
+    spec = resolve_input(input_arg, source, camera)
+    if serve:
+        parse_bind(serve)  # a bad value fails before anything is opened
+    dense = dense or render_mode is not None or export_mesh is not None
+    if render_mode is not None:
+        from edgeface.viz.dense_overlay import RENDER_MODES
+
+        if render_mode not in RENDER_MODES:
+            raise EdgefaceError(f"--render {render_mode} is unknown: use one of {', '.join(RENDER_MODES)}")
+    options = FaceAlignerOptions(
+        regressor=regressor, precision=precision, target=target, threads=threads, detector_size=detector_size,
+        max_faces=max_faces, detect_interval=detect_interval, tracking=not no_track, smoothing=not no_smooth,
+        dense=dense, dense_vertices=dense_vertices, backend=backend)
+    _, choice = options.resolve()
+    prof = choice.profile
+    cam_size = camera_size or f"{prof.camera_size[0]}x{prof.camera_size[1]}"
+    # open the input first: a missing or corrupt file fails before any model is loaded
+    with open_source(spec, max_frames=max_frames, camera_size=cam_size, camera_fps=prof.camera_fps) as src:
+        options.running_mode = RunningMode.IMAGE if src.is_still else RunningMode.VIDEO
+        render_fn, extra_sinks, dense_label = None, [], ""
+        with FaceAligner.create_from_options(options) as aligner:
+            if aligner.dense_model is not None:
+                from edgeface.viz.dense_overlay import DenseOverlay, MeshExportSink, model_topology
+
+                tri, ncc = model_topology(aligner.dense_model)
+                render_fn = DenseOverlay(tri, ncc, render_mode or "mesh")
+                if export_mesh is not None:
+                    extra_sinks.append(MeshExportSink(export_mesh, tri, mesh_format))
+                kind = "dense" if aligner.dense_model.kind == "bfm" else aligner.dense_model.kind
+                dense_label = f" | {kind} mesh, {len(tri)} triangles, render {render_mode or 'mesh'}"
+                if kind == "dense_approx":
+                    console.print("[yellow]note:[/] no BFM in the cache (`edgeface fetch bfm`, academic use only): "
+                                  "the dense mesh is dense_approx, the mean face warped to the 68 landmarks",
+                                  highlight=False, soft_wrap=True)
+            po = aligner.pipeline.options
+            d = aligner.describe()
+            if d.get("note"):
+                console.print(f"[yellow]note:[/] {d['note']}", highlight=False)
+            mode = "still images" if src.is_still else (
+                f"tracking, detector every {po.detect_interval or 'lost'} frames" if po.tracking else "detector on every frame")
+            console.print(
+                f"[bold]{src.name}[/] | target {prof.name} ({choice.reason}) | {d['backend']} {d['precision']} "
+                f"{d.get('runtime', '')}, {po.threads} threads"
+                + ("" if d.get("xnnpack") is None else f", XNNPACK {'on' if d['xnnpack'] else 'off'}")
+                + f" | faceboxes {d['detector_size'][0]}x{d['detector_size'][1]}, {po.regressor} | {mode}{dense_label}",
+                highlight=False, soft_wrap=True)
+            sinks = make_sinks(save, json_path, show, src.fps) + extra_sinks
+            server = None
+            try:
+                if serve:
+                    server = MjpegServer.from_spec(serve).start()
+                    console.print(f"streaming at {server.url}", highlight=False)
+                with LiveStatus(console, enabled=not quiet) as status:
+                    summary = run(src, sinks, aligner, progress=status, server=server, render_fn=render_fn)
+            finally:
+                if server is not None:
+                    server.close()
+    for line in summary_lines(summary):
+        out.print(line, highlight=False)
+    written = [str(json_path)] if json_path is not None else []
+    if save:
+        written.append(save)
+    if export_mesh is not None:
+        written.append(f"{extra_sinks[0].written} meshes in {export_mesh}")
+    if written and summary.frames:
+        out.print("wrote " + ", ".join(written), highlight=False)
+
+
+def doctor_command(
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+):
+    """Check this machine: board, CPU features, TFLite runtime and XNNPACK, cameras, cached models, profile."""
+    from edgeface.boards.doctor import diagnose, render
+
+    report = diagnose()
+    if as_json:
+        out.print_json(json.dumps(report.to_dict()))
+    else:
+        out.print(render(report))
+
+
+def register(app: typer.Typer) -> None:
+    """Add `run` and `doctor` to the edgeface CLI."""
+    app.command("run")(run_command)
+    app.command("doctor")(doctor_command)

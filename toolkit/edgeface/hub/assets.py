@@ -1,0 +1,115 @@
+"""Cached assets: verified upstream files and the arrays derived from them.
+
+Everything the runtime loads goes through here, so a missing file gives one clear line
+("run `edgeface fetch NAME`") instead of a traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgeface.hub import paths
+from edgeface.hub import safe_pickle
+from edgeface.errors import MissingAssetError
+from edgeface.hub.atomic import atomic_path
+from edgeface.hub.cards import Card, get_card
+
+
+def file_path(card_name: str, key: str, root: Path | None = None) -> Path:
+    """The cached, verified path of one upstream file of a card."""
+    f = get_card(card_name).file(key)
+    p = paths.files_dir(root) / f.mirror_relpath
+    if not p.is_file():
+        raise MissingAssetError(f"{card_name} ({f.path}) is not in the cache {paths.files_dir(root)}; run `edgeface fetch {card_name}` (add --mirror DIR for a local mirror)")
+    return p
+
+
+def asset_path(card_name: str, root: Path | None = None) -> Path:
+    card = get_card(card_name)
+    return paths.assets_dir(root) / card.derived["asset"]
+
+
+def _write_npz(dest: Path, **arrays) -> Path:
+    with atomic_path(dest) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+    return dest
+
+
+def _read_txt(path: Path) -> np.ndarray:
+    return np.loadtxt(path, dtype=np.float64).astype(np.float32)
+
+
+def derive(card: Card, root: Path | None = None) -> Path:
+    """Build the card's runtime `.npz` from its verified files (pickles via the restricted unpickler)."""
+    dest = paths.assets_dir(root) / card.derived["asset"]
+    fp = {f.key: paths.files_dir(root) / f.mirror_relpath for f in card.files}
+    if card.name == "param_stats":
+        d = safe_pickle.load(fp["pickle"], name=card.file("pickle").path)
+        return _write_npz(dest, mean=np.asarray(d["mean"], np.float32), std=np.asarray(d["std"], np.float32))
+    if card.name == "sparse_bases":
+        u = _read_txt(fp["u_base"]).reshape(-1)
+        w_shp = _read_txt(fp["w_shp_base"]).reshape(204, -1)
+        w_exp = _read_txt(fp["w_exp_base"]).reshape(204, -1)
+        return _write_npz(dest, u=u, w_shp=w_shp, w_exp=w_exp)
+    if card.name == "mesh":
+        tri = np.asarray(safe_pickle.load(fp["tri"], name=card.file("tri").path))
+        tri = (tri.T if tri.shape[0] == 3 else tri).astype(np.int32)
+        u_mean = (np.load(fp["u_shp"], allow_pickle=False) + np.load(fp["u_exp"], allow_pickle=False)).reshape(-1)
+        return _write_npz(
+            dest,
+            tri=np.ascontiguousarray(tri),
+            indices=np.load(fp["indices"], allow_pickle=False).astype(np.int64).reshape(-1),
+            ncc_code=np.load(fp["ncc_code"], allow_pickle=False).astype(np.float32),
+            u_mean=u_mean.astype(np.float32),
+            keypoints=np.load(fp["keypoints"], allow_pickle=False).astype(np.int64).reshape(-1),
+        )
+    if card.name == "bfm":
+        from edgeface.dense.bfm import bfm_npz_from_pickle  # the dense module owns the BFM layout
+
+        return bfm_npz_from_pickle(fp["pickle"], dest, root)
+    raise MissingAssetError(f"no derivation for '{card.name}'")
+
+
+def _load_npz(card_name: str, root: Path | None = None) -> dict:
+    p = asset_path(card_name, root)
+    if not p.is_file():
+        raise MissingAssetError(f"{card_name} is not in the cache ({p}); run `edgeface fetch {card_name}` (add --mirror DIR for a local mirror)")
+    with np.load(p, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+@dataclass(frozen=True)
+class ParamStats:
+    mean: np.ndarray  # (62,) float32
+    std: np.ndarray  # (62,) float32
+
+
+@dataclass(frozen=True)
+class SparseBasesArrays:
+    u: np.ndarray  # (204,) x,y,z interleaved per landmark
+    w_shp: np.ndarray  # (204, 40)
+    w_exp: np.ndarray  # (204, 10)
+
+
+def load_param_stats(root: Path | None = None) -> ParamStats:
+    d = _load_npz("param_stats", root)
+    return ParamStats(mean=d["mean"], std=d["std"])
+
+
+def load_sparse_bases(root: Path | None = None) -> SparseBasesArrays:
+    d = _load_npz("sparse_bases", root)
+    return SparseBasesArrays(u=d["u"], w_shp=d["w_shp"], w_exp=d["w_exp"])
+
+
+def load_mesh(root: Path | None = None) -> dict:
+    """tri (M,3) int32, indices (38365,), ncc_code (3,38365), u_mean (3*53215,), keypoints (204,)."""
+    return _load_npz("mesh", root)
+
+
+def sample_path(key: str, root: Path | None = None) -> Path:
+    """A sample photo or video: emma, trump_hillary, jianzhuguo, group, obama."""
+    return file_path("samples", key, root)

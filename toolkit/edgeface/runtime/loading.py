@@ -1,0 +1,122 @@
+"""Finding and loading the pipeline's models: converted TFLite files from the cache (or the ONNX
+reference), the 3DMM assets, and `build_pipeline(options)` that wires them into a `Pipeline`.
+
+Every file is looked up by name and precision in the cache (`hub.store`); nothing missing is
+guessed at: a missing model is one `MissingAssetError` line saying which `edgeface convert` makes it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from edgeface.errors import MissingAssetError
+from edgeface.hub import paths, store
+from edgeface.runtime.detection import DetectorConfig
+from edgeface.runtime.options import PipelineOptions
+from edgeface.runtime.pipeline import Pipeline
+from edgeface.vocab import Precision, detector_name, parse_detector_name
+
+
+def detector_config(options: PipelineOptions) -> DetectorConfig:
+    # crops come from unclipped boxes (upstream); the pipeline clips only the reported box
+    return DetectorConfig(width=options.detector_size[0], height=options.detector_size[1],
+                          score_threshold=float(options.score_threshold), clip_to_frame=False)
+
+
+def converted_detector_sizes(precision, root: Optional[Path] = None) -> list:
+    """Detector input sizes (width, height) converted to TFLite at `precision` in the cache."""
+    try:
+        precision = Precision.parse(precision)
+    except ValueError:
+        return []
+    sizes = []
+    d = paths.tflite_dir(root)
+    if not d.is_dir():
+        return sizes
+    for sub in sorted(d.iterdir()):
+        size = parse_detector_name(sub.name)
+        if size is not None and store.model_path(sub.name, precision.variant, root).is_file():
+            sizes.append(size)
+    return sizes
+
+
+def _model_file(name: str, model: str, options: PipelineOptions, size: Optional[tuple], alternative: str) -> Path:
+    p = store.model_path(name, options.precision.variant, options.root)
+    if not p.is_file() or not p.with_suffix(".json").is_file():
+        raise MissingAssetError(f"{p.name} is not in the cache {paths.tflite_dir(options.root)}: run "
+                                f"{store.convert_command(model, options.precision, size)}, or {alternative}")
+    return p
+
+
+def find_detector(options: PipelineOptions) -> tuple:
+    """(path, (w, h), note): the converted detector, falling back on another size if allowed."""
+    w, h = options.detector_size
+    try:
+        return _model_file(detector_name(w, h), "faceboxes", options, (w, h),
+                           "pick a converted size with --detector-size"), (w, h), ""
+    except MissingAssetError:
+        others = converted_detector_sizes(options.precision, options.root) if options.detector_fallback else []
+        if not others:
+            raise
+        # the closest size (by pixel count) to the one asked for
+        ow, oh = min(others, key=lambda s: abs(s[0] * s[1] - w * h))
+        note = f"{detector_name(w, h)} is not converted at {options.precision}; using {detector_name(ow, oh)}"
+        return store.model_path(detector_name(ow, oh), options.precision.variant, options.root), (ow, oh), note
+
+
+def find_regressor(options: PipelineOptions) -> Path:
+    return _model_file(options.regressor, options.regressor, options, None, "choose another --precision")
+
+
+def _onnx_path(name: str, root: Optional[Path], hint: str) -> Path:
+    p = paths.onnx_dir(root) / f"{name}.onnx"
+    if not p.is_file() or not p.with_suffix(".json").is_file():
+        raise MissingAssetError(f"{p.name} is not in {paths.onnx_dir(root)}: run `edgeface export {hint}` "
+                                "(needs the convert extra)")
+    return p
+
+
+def load_backends(options: PipelineOptions) -> tuple:
+    """(detector backend, regressor backend, info dict) for the options' backend and precision."""
+    root = options.root
+    info: dict = {}
+    if options.backend == "onnx":
+        from edgeface.runtime.onnx_backend import OnnxModel
+
+        w, h = options.detector_size
+        det = OnnxModel(_onnx_path(detector_name(w, h), root, f"--model faceboxes --detector-size {w}x{h}"),
+                        num_threads=options.threads)
+        reg = OnnxModel(_onnx_path(options.regressor, root, f"--model {options.regressor}"), num_threads=options.threads)
+        info["runtime"] = det.runtime_label
+        info["detector_model"] = str(det.path)
+        info["regressor_model"] = str(reg.path)
+        return det, reg, info
+    from edgeface.runtime.tflite_backend import TFLiteModel
+
+    det_path, size, note = find_detector(options)
+    reg_path = find_regressor(options)
+    det = TFLiteModel(det_path, num_threads=options.threads, runtime=options.runtime)
+    reg = TFLiteModel(reg_path, num_threads=options.threads, runtime=options.runtime)
+    info["runtime"] = f"{det.runtime.name} {det.runtime.version}"
+    info["xnnpack"] = reg.xnnpack
+    info["detector_model"] = str(det_path)
+    info["regressor_model"] = str(reg_path)
+    if note:
+        info["note"] = note
+    return det, reg, info
+
+
+def build_pipeline(options: Optional[PipelineOptions] = None, dense=None) -> Pipeline:
+    """A pipeline with models from the cache: TFLite at `options.precision`, or the ONNX reference.
+    `dense`: a dense reconstructor or DenseFn (used when `options.dense`)."""
+    from edgeface.hub import assets
+    from edgeface.runtime.networks import FaceDetector, LandmarkRegressor
+
+    options = options or PipelineOptions()
+    stats = assets.load_param_stats(options.root)
+    bases = assets.load_sparse_bases(options.root)
+    det_backend, reg_backend, info = load_backends(options)
+    detector = FaceDetector(det_backend, detector_config(options))
+    regressor = LandmarkRegressor(reg_backend, stats.mean, stats.std)
+    return Pipeline(detector, regressor, bases, options, dense=dense, info=info)

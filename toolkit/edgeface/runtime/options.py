@@ -1,0 +1,61 @@
+"""`PipelineOptions`: everything that configures the on-board pipeline, validated at creation.
+
+The public API (`edgeface.FaceAlignerOptions`) and the CLI build one of these from a target profile
+and the user's overrides; the pipeline and the model loader read it and nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from edgeface.errors import OptionsError
+from edgeface.runtime.smoothing import SmoothingConfig
+from edgeface.runtime.tracker import TrackerConfig
+from edgeface.vocab import DEFAULT_DETECTOR_SIZE, Precision, check_detector_size, check_regressor
+
+BACKENDS = ("tflite", "onnx")
+
+
+@dataclass
+class PipelineOptions:
+    """Everything that configures a pipeline (the API and the CLI fill it from a target profile + overrides)."""
+
+    backend: str = "tflite"  # tflite | onnx (the float reference)
+    precision: Precision = Precision.FP32  # TFLite models from the cache (a Precision or its name)
+    regressor: str = "mb05"  # mb05 | mb1
+    threads: int = 1
+    runtime: Optional[str] = None  # TFLite runtime to prefer (ai_edge_litert | tflite_runtime | tensorflow)
+    detector_size: tuple = DEFAULT_DETECTOR_SIZE  # FaceBoxes input (width, height)
+    detector_fallback: bool = False  # if that size is not converted, use another converted size
+    score_threshold: float = 0.5  # detector: faces with score > this
+    max_faces: Optional[int] = None  # at most this many faces per frame (best detections first)
+    tracking: bool = True  # video: crop from the previous landmarks between detections
+    detect_interval: int = 10  # video with tracking: re-detect every N frames (0: only when needed)
+    refine: bool = True  # video: re-crop a newly detected face from its landmarks and regress again
+    smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)  # enabled=False: raw output
+    dense: bool = False  # fill Face.dense with the dense reconstructor given to the pipeline
+    dense_max_vertices: int = 0  # dense mesh vertex budget for that reconstructor (0: full mesh)
+    root: Optional[Path] = None  # cache folder (default $EDGEFACE_HOME)
+
+    def __post_init__(self):
+        if self.backend not in BACKENDS:
+            raise OptionsError(f"unknown backend '{self.backend}': use tflite or onnx")
+        check_regressor(self.regressor)
+        self.precision = Precision.parse(self.precision)
+        if int(self.threads) < 1:
+            raise OptionsError(f"threads must be >= 1, got {self.threads}")
+        if int(self.detect_interval) < 0:
+            raise OptionsError(f"detect interval must be >= 0 frames, got {self.detect_interval}")
+        if self.max_faces is not None and int(self.max_faces) < 1:
+            raise OptionsError(f"max faces must be >= 1, got {self.max_faces}")
+        if int(self.dense_max_vertices) < 0:
+            raise OptionsError(f"dense vertex budget must be >= 0, got {self.dense_max_vertices}")
+        self.detector_size = check_detector_size(*self.detector_size)
+
+    def tracker_config(self, still: bool = False) -> TrackerConfig:
+        if still:
+            return TrackerConfig(tracking=False, detect_interval=1, max_faces=self.max_faces)
+        return TrackerConfig(tracking=self.tracking, detect_interval=int(self.detect_interval) if self.tracking else 1,
+                             max_faces=self.max_faces)

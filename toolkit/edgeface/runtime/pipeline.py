@@ -1,0 +1,231 @@
+"""The on-board pipeline: frame -> detector / tracker -> regressor -> 3DMM decoding -> smoothing.
+
+`Pipeline` takes its two networks as objects (dependency injection: a `models.FaceDetector` and a
+`models.LandmarkRegressor` over any backend), so it runs the same with TFLite models from the
+cache (`loading.build_pipeline(PipelineOptions(backend="tflite", precision=...))`), the ONNX reference
+(`backend="onnx"`), or test doubles. `Pipeline.process(frame)` gives one `results.FrameResult`:
+per face a stable id (from `tracker.FaceTracker`), the face box, the 68 landmarks in frame pixels
+(`tdmm.sparse_landmarks` + `tdmm.to_image` with the crop box), head pose, camera and the 62 params,
+plus per-stage times in milliseconds: detect (letterbox + FaceBoxes + post-processing), regress
+(crop + regressor + de-normalization, refinement included), decode (68 landmarks, pose, camera),
+[dense,] total (the whole `process` call, tracking and smoothing included).
+
+Crops from detections use the detector's UNclipped boxes (as upstream); the reported face box is
+clipped to the frame. Still images (`still=True`) are processed independently, as upstream demo.py:
+detection on every image, crops from the boxes, no tracking, no refinement, no smoothing.
+Video and camera frames are tracked as upstream demo_video: a new face's crop comes from its
+detection box and is refined once from the landmarks it gives (`refine`), then each frame is
+cropped from the previous frame's landmarks; the detector runs every `detect_interval` frames
+and whenever a track is lost. Temporal smoothing (One Euro, `smoothing.FaceSmoother`) applies to
+the landmarks, box and pose of each face id; `params` and `camera` stay the raw regressor output.
+
+Dense reconstruction is a hook: set `PipelineOptions.dense` and pass `dense=` either a
+`dense.DenseReconstructor` (e.g. `dense.load_dense_model(root, decimate=options.dense_max_vertices
+or None)`) or a callable `(params (62,), roi (4,), landmarks (68, 3)) -> (vertices (N, 3) frame
+pixels, kind)`; each face then gets `Face.dense` / `Face.dense_kind`, timed as "dense".
+
+The models are found and loaded by `runtime.loading` (`build_pipeline(options)`), configured by
+`runtime.options.PipelineOptions`; the public facade over all this is `edgeface.FaceAligner`.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from edgeface.errors import EdgefaceError
+from edgeface.runtime import roi as roi_mod
+from edgeface.runtime import tdmm
+from edgeface.runtime.options import PipelineOptions
+from edgeface.runtime.results import Face, FrameResult, Pose
+from edgeface.runtime.smoothing import FaceSmoother
+from edgeface.runtime.tracker import FaceTracker, Target
+
+#: dense_fn(params, roi, landmarks) -> (vertices (N, 3) in frame pixels, kind "dense" | "dense_approx")
+DenseFn = Callable[[np.ndarray, np.ndarray, np.ndarray], "tuple[np.ndarray, str]"]
+#: Face.dense_kind for a reconstructor's `kind`
+DENSE_KINDS = {"bfm": "dense", "dense": "dense", "dense_approx": "dense_approx"}
+
+
+def as_dense_fn(dense) -> Optional[DenseFn]:
+    """A DenseFn from a `dense.DenseReconstructor` (anything with `image_vertices(params, roi)` and
+    `kind`) or a DenseFn itself (None stays None)."""
+    if dense is None or not hasattr(dense, "image_vertices"):
+        return dense
+    kind = DENSE_KINDS.get(str(getattr(dense, "kind", "dense")), str(getattr(dense, "kind", "dense")))
+
+    def fn(params, roi, landmarks):
+        return np.ascontiguousarray(dense.image_vertices(params, roi).T), kind
+
+    return fn
+
+
+@dataclass
+class Counters:
+    frames: int = 0
+    detector_runs: int = 0
+    regressor_runs: int = 0
+    faces: int = 0  # faces reported, summed over frames
+    frames_with_faces: int = 0
+    time_ms: dict = field(default_factory=lambda: collections.defaultdict(float))  # sums per stage
+
+    def mean_ms(self) -> dict:
+        n = max(1, self.frames)
+        return {k: v / n for k, v in self.time_ms.items()}
+
+
+class Pipeline:
+    """Detector + tracker + regressor + decoder (+ smoother). Call `process(frame)` per frame."""
+
+    def __init__(self, detector, regressor, bases, options: Optional[PipelineOptions] = None,
+                 dense=None, info: Optional[dict] = None):
+        self.detector = detector
+        self.regressor = regressor
+        self.options = options or PipelineOptions()
+        self.u = np.asarray(bases.u, dtype=np.float32).reshape(-1)
+        self.w_shp = np.asarray(bases.w_shp, dtype=np.float32)
+        self.w_exp = np.asarray(bases.w_exp, dtype=np.float32)
+        if self.options.dense and dense is None:
+            raise EdgefaceError("dense output needs a dense reconstructor: pass dense= to the pipeline")
+        self.dense_fn = as_dense_fn(dense) if self.options.dense else None
+        self.info = dict(info or {})
+        self.tracker = FaceTracker(self.options.tracker_config(still=False))
+        self._still_tracker = FaceTracker(self.options.tracker_config(still=True))
+        self.smoother = FaceSmoother(self.options.smoothing)
+        self.counters = Counters()
+
+    # ------------------------------------------------------------------ state
+
+    def reset(self) -> None:
+        """Start a new sequence: forget tracks and smoothing state (counters are kept)."""
+        self.tracker.reset()
+        self._still_tracker.reset()
+        self.smoother.reset()
+
+    # ------------------------------------------------------------------ stages
+
+    def _detect(self, image: np.ndarray, times: dict) -> tuple:
+        t0 = time.perf_counter()
+        det = self.detector(image)
+        times["detect"] += (time.perf_counter() - t0) * 1000.0
+        self.counters.detector_runs += 1
+        return det.boxes, det.scores
+
+    def _regress(self, image: np.ndarray, roi: np.ndarray, times: dict) -> np.ndarray:
+        t0 = time.perf_counter()
+        params = self.regressor(image, roi)
+        times["regress"] += (time.perf_counter() - t0) * 1000.0
+        self.counters.regressor_runs += 1
+        return params
+
+    def landmarks(self, params: np.ndarray, roi: np.ndarray) -> np.ndarray:
+        """The 68 landmarks (68, 3) in frame pixels of params regressed from the crop `roi`."""
+        pts = tdmm.sparse_landmarks(params, self.u, self.w_shp, self.w_exp)
+        return tdmm.to_image(pts, roi).T.copy()
+
+    def _face(self, image: np.ndarray, target: Target, times: dict, refine: bool) -> Face:
+        roi = np.asarray(target.roi, dtype=np.float64)
+        params = self._regress(image, roi, times)
+        t0 = time.perf_counter()
+        lm = self.landmarks(params, roi)
+        if refine and target.source == "detect" and np.all(np.isfinite(lm)):
+            times["decode"] += (time.perf_counter() - t0) * 1000.0
+            roi = roi_mod.roi_from_landmarks(lm[:, :2])  # upstream demo_video's first-frame refinement
+            params = self._regress(image, roi, times)
+            t0 = time.perf_counter()
+            lm = self.landmarks(params, roi)
+        yaw, pitch, roll = tdmm.pose_from_params(params)
+        face = Face(id=int(target.track_id), bbox=np.asarray(target.bbox, np.float32), score=float(target.score),
+                    landmarks=lm, pose=Pose(yaw, pitch, roll), params=np.asarray(params, np.float32).reshape(-1),
+                    roi=roi, camera=tdmm.camera_from_params(params), tracked=target.source == "track")
+        times["decode"] += (time.perf_counter() - t0) * 1000.0
+        return face
+
+    # ------------------------------------------------------------------ one frame
+
+    def process(self, frame, still: bool = False) -> FrameResult:
+        """One frame (`sources.Frame`, or any object with index, image, timestamp_s, source).
+
+        still=True: an independent image (fresh ids from 0, detection crops, no smoothing)."""
+        t_start = time.perf_counter()
+        image = frame.image
+        if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise EdgefaceError(f"frame {frame.index} is not a BGR uint8 HxWx3 image (got "
+                                f"{getattr(image, 'dtype', None)} {getattr(image, 'shape', None)})")
+        h, w = image.shape[:2]
+        tracker = self._still_tracker if still else self.tracker
+        if still:
+            tracker.reset()
+        refine = self.options.refine and self.options.tracking and not still
+        times = {"detect": 0.0, "regress": 0.0, "decode": 0.0}
+        if self.dense_fn is not None:
+            times["dense"] = 0.0
+
+        need_detect = tracker.begin_frame(w, h)
+        targets = tracker.match(*self._detect(image, times)) if need_detect else tracker.predict()
+        faces: dict = {}
+        while targets:
+            for t in targets:
+                face = self._face(image, t, times, refine)
+                if tracker.update(t.track_id, face.landmarks):
+                    faces[t.track_id] = face
+                else:
+                    faces.pop(t.track_id, None)
+            if tracker.needs_detection:
+                targets = tracker.match(*self._detect(image, times))
+            else:
+                targets = tracker.retry()
+        detected = tracker.detected_this_frame
+        tracker.end_frame()
+
+        out = []
+        for tid in sorted(faces):
+            if not tracker.is_alive(tid):
+                continue
+            tr = tracker.track(tid)
+            face = faces[tid]
+            box = np.asarray(tr.bbox, dtype=np.float32).copy()
+            box[0::2] = np.clip(box[0::2], 0, w)
+            box[1::2] = np.clip(box[1::2], 0, h)
+            face.bbox, face.score = box, float(tr.score)
+            out.append(face)
+        if self.dense_fn is not None:  # only for the faces kept
+            t0 = time.perf_counter()
+            for face in out:
+                face.dense, face.dense_kind = self.dense_fn(face.params, face.roi, face.landmarks)
+            times["dense"] += (time.perf_counter() - t0) * 1000.0
+        result = FrameResult(frame=int(frame.index), source=str(frame.source), faces=out, time_ms=times,
+                             detected=detected, timestamp_s=getattr(frame, "timestamp_s", None))
+        if not still and self.smoother.enabled:
+            result = self.smoother(result)
+        times["total"] = (time.perf_counter() - t_start) * 1000.0
+        result.time_ms = times
+        c = self.counters
+        c.frames += 1
+        c.faces += len(out)
+        c.frames_with_faces += bool(out)
+        for k, v in times.items():
+            c.time_ms[k] += v
+        return result
+
+    def describe(self) -> dict:
+        """What runs: backend, precision, models, runtime, threads (for logs and the summary)."""
+        o = self.options
+        d = {"backend": o.backend, "precision": o.precision.value if o.backend == "tflite" else "fp32",
+             "regressor": o.regressor, "threads": o.threads, "detector_size": list(self.detector_size),
+             "tracking": o.tracking, "detect_interval": o.detect_interval if o.tracking else 1,
+             "smoothing": self.smoother.enabled}
+        d.update(self.info)
+        return d
+
+    @property
+    def detector_size(self) -> tuple:
+        cfg = getattr(self.detector, "config", None)
+        return (cfg.width, cfg.height) if cfg is not None else tuple(self.options.detector_size)
+
+
+__all__: Sequence[str] = ("Counters", "Pipeline", "DenseFn", "as_dense_fn")

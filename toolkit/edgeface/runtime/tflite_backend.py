@@ -1,0 +1,163 @@
+"""One small class over the TFLite interpreters: ai_edge_litert -> tflite_runtime -> tensorflow.lite.
+
+The first importable runtime wins and is reported. Inputs are fed in the dtype the model wants
+(uint8 raw pixels for INT8 models, float32 for float models), outputs come back as float32
+dequantized with the parameters recorded in the model's manifest: nothing is guessed at run time.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from edgeface.errors import EdgefaceError, MissingAssetError, RuntimeMissingError
+
+RUNTIMES = ("ai_edge_litert", "tflite_runtime", "tensorflow")
+
+
+@dataclass(frozen=True)
+class RuntimeInfo:
+    name: str  # ai_edge_litert | tflite_runtime | tensorflow
+    version: str
+    interpreter_cls: type = field(repr=False, compare=False)
+
+
+def find_runtime(prefer: Optional[str] = None) -> RuntimeInfo:
+    """The TFLite runtime to use: `prefer` if given (error if absent), else the first importable."""
+    order = [prefer] if prefer else list(RUNTIMES)
+    errors = []
+    for name in order:
+        try:
+            if name == "ai_edge_litert":
+                from ai_edge_litert import interpreter as mod
+                import ai_edge_litert as pkg
+
+                version = getattr(pkg, "__version__", None) or _dist_version("ai-edge-litert")
+                return RuntimeInfo(name, version, mod.Interpreter)
+            if name == "tflite_runtime":
+                from tflite_runtime import interpreter as mod
+                import tflite_runtime as pkg
+
+                return RuntimeInfo(name, getattr(pkg, "__version__", _dist_version("tflite-runtime")), mod.Interpreter)
+            if name == "tensorflow":
+                import tensorflow as tf
+
+                return RuntimeInfo(name, tf.__version__, tf.lite.Interpreter)
+            raise ImportError(f"unknown runtime {name}")
+        except ImportError as e:
+            errors.append(f"{name}: {e}")
+    hint = "pip install ai-edge-litert (or tflite-runtime on 32-bit boards)"
+    raise RuntimeMissingError(f"no TFLite runtime importable ({'; '.join(errors)}); {hint}")
+
+
+def _dist_version(dist: str) -> str:
+    try:
+        from importlib.metadata import version
+
+        return version(dist)
+    except Exception:
+        return "unknown"
+
+
+def read_manifest(model_path: Path) -> dict:
+    mp = Path(model_path).with_suffix(".json")
+    if not mp.is_file():
+        raise EdgefaceError(f"{model_path} has no manifest {mp.name}; convert it with `edgeface convert`")
+    try:
+        return json.loads(mp.read_text())
+    except json.JSONDecodeError as e:
+        raise EdgefaceError(f"manifest {mp} is not valid JSON ({e}); re-run `edgeface convert`") from None
+
+
+class TFLiteModel:
+    """A TFLite model and its manifest.
+
+    `run(x)` takes one NHWC image batch of raw BGR pixels (uint8, 0..255) and returns
+    {output name: float32 array}. The manifest says how the model wants its input (dtype and
+    quantization); the preprocessing normalization lives inside the graph.
+    """
+
+    def __init__(self, path: str | Path, num_threads: int = 1, runtime: Optional[str] = None, manifest: Optional[dict] = None):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise MissingAssetError(f"model file {self.path} does not exist; run `edgeface convert` first")
+        self.manifest = manifest if manifest is not None else read_manifest(self.path)
+        self.runtime = find_runtime(runtime)
+        self.num_threads = num_threads
+        try:
+            self._it = self.runtime.interpreter_cls(model_path=str(self.path), num_threads=num_threads)
+            self._it.allocate_tensors()
+        except (ValueError, RuntimeError) as e:
+            raise EdgefaceError(f"{self.path.name}: the TFLite runtime cannot load it ({str(e).splitlines()[0]}); re-run `edgeface convert`") from None
+        inp = self.manifest["input"]
+        self._in_index = int(inp["tflite_index"])
+        self._in_dtype = np.dtype(inp["dtype"])
+        self._in_scale, self._in_zero = inp.get("quantization", [0.0, 0])
+        self.input_shape = tuple(inp["shape"])
+        self._outs = [(o["name"], int(o["tflite_index"]), o.get("quantization", [0.0, 0])) for o in self.manifest["outputs"]]
+        self._head = self._load_head(self.manifest.get("float_head"))
+        # check the manifest against the interpreter (a stale manifest must not be trusted)
+        details = {d["index"]: d for d in self._it.get_input_details()}
+        if self._in_index not in details or tuple(details[self._in_index]["shape"]) != self.input_shape:
+            raise EdgefaceError(f"{self.path.name}: manifest input does not match the model; re-run `edgeface convert`")
+
+    def _load_head(self, spec: Optional[dict]):
+        """The float head (mixed precision): final FC layer kept in float, run in numpy."""
+        if not spec:
+            return None
+        hp = self.path.parent / spec["file"]
+        if not hp.is_file():
+            raise EdgefaceError(f"{self.path.name} needs its float head {hp.name}, which is missing; re-run `edgeface convert`")
+        with np.load(hp, allow_pickle=False) as z:
+            w, b = z["W"].astype(np.float32), z["b"].astype(np.float32)
+        return spec["input"], spec["output"], np.ascontiguousarray(w.T), b
+
+    @property
+    def xnnpack(self) -> Optional[bool]:
+        """Whether the XNNPACK delegate was applied (None if the runtime does not say)."""
+        try:
+            ops = self._it._get_ops_details()  # noqa: SLF001 (public enough, used by TF tools)
+            return any("DELEGATE" in o.get("op_name", "") for o in ops)
+        except Exception:
+            return None
+
+    def _prepare(self, x: np.ndarray) -> np.ndarray:
+        if x.ndim == 3:
+            x = x[None]
+        if tuple(x.shape) != self.input_shape:
+            raise EdgefaceError(f"{self.path.name}: input shape {tuple(x.shape)} != {self.input_shape}")
+        if self._in_dtype == np.float32:
+            return np.ascontiguousarray(x, dtype=np.float32)
+        info = np.iinfo(self._in_dtype)
+        if x.dtype == np.uint8 and abs(self._in_scale - 1.0) < 1e-6 and self._in_zero == 0 and self._in_dtype == np.uint8:
+            return np.ascontiguousarray(x)  # raw pixels are the quantized values: no float work
+        if x.dtype == np.uint8 and abs(self._in_scale - 1.0) < 1e-6:
+            return (x.astype(np.int16) + int(self._in_zero)).clip(info.min, info.max).astype(self._in_dtype)
+        q = np.round(x.astype(np.float32) / self._in_scale + self._in_zero)
+        return q.clip(info.min, info.max).astype(self._in_dtype)
+
+    def run(self, x: np.ndarray) -> dict:
+        it = self._it
+        it.set_tensor(self._in_index, self._prepare(x))
+        it.invoke()
+        res = {}
+        for name, idx, (scale, zero) in self._outs:
+            y = it.get_tensor(idx)
+            if y.dtype != np.float32:
+                y = (y.astype(np.float32) - zero) * scale
+            res[name] = y
+        if self._head is not None:
+            feat_name, out_name, wt, b = self._head
+            feat = res.pop(feat_name)
+            res[out_name] = feat.reshape(feat.shape[0], -1) @ wt + b
+        return res
+
+    def time_run(self, x: np.ndarray) -> tuple:
+        t0 = time.perf_counter()
+        y = self.run(x)
+        return y, (time.perf_counter() - t0) * 1000.0

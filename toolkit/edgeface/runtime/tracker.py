@@ -1,0 +1,393 @@
+"""Face tracking between detector runs: a pure state machine (no model calls, pure numpy).
+
+As 3DDFA_V2's demo_video, a tracked face is re-cropped in each frame from the 68 landmarks of the
+previous frame (`roi.roi_from_landmarks`), so the detector is needed only now and then. The
+pipeline asks the tracker, frame by frame, which crops to regress and whether to run the detector:
+
+    need_detect = tracker.begin_frame(width, height)
+    targets = tracker.match(*detect(frame)) if need_detect else tracker.predict()
+    while targets:                                      # ordered oldest track first
+        for t in targets:
+            landmarks = ...regress the crop t.roi...
+            tracker.update(t.track_id, landmarks)       # False: the track is lost (see below)
+        if tracker.needs_detection:                     # lost on a frame without detection:
+            targets = tracker.match(*detect(frame))     # re-detect in the same frame
+        else:
+            targets = tracker.retry()                   # lost although detected: crop from the box
+    tracker.end_frame()
+    faces = [f for f in faces if tracker.is_alive(f.id)]
+
+The loop ends after at most three passes (the detector runs at most once per frame, each track
+is retried at most once).
+
+When the detector runs: every `detect_interval` frames, when no face is tracked, and (in the same
+frame) when a track is lost. Detections are matched to tracks greedily by IoU (highest first) with
+the boxes the tracks predict from their landmarks; a matched track keeps its id (and its landmark
+crop when the two boxes agree, IoU >= `reseed_iou`; otherwise its crop is re-seeded from the
+detection); unmatched detections start new tracks (ids never reused, best score first, at most
+`max_faces` tracks); a track the detector does not confirm is dropped (after `max_misses` misses).
+
+A track is lost when the landmarks regressed from its tracked crop fail a cheap sanity check
+(landmarks from a detection crop are only required to be finite):
+  - non-finite landmarks;
+  - scale jump: the area of the landmarks' bounding box changed by more than x2 (ratio outside
+    [min_area_ratio, max_area_ratio]) since the previous frame: the regressor locked onto
+    something else or collapsed;
+  - the next crop (the ROI built from these landmarks) is smaller than `min_roi_area` px^2 (the
+    test of upstream demo_video, 2020 px^2 ~ 45 x 45) or mostly outside the frame
+    (visible fraction < `min_visible`): the face is leaving the picture;
+  - duplicate: its landmark box overlaps that of an older track (IoU > `duplicate_iou`): two
+    tracks converged onto one face; the younger one goes.
+
+With `tracking=False` the detector runs on every frame and every crop comes from a detection box
+(upstream demo.py per frame); ids are still carried over by IoU with the previous frame.
+
+Boxes are `(x1, y1, x2, y2)` in frame pixels; detector boxes are used unclipped (upstream crops
+from unclipped boxes). The face box a track reports between detections is the last detection box
+expressed relative to the landmarks' bounding box and moved with it (box geometry: `runtime.boxes`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+
+from edgeface.errors import EdgefaceError
+from edgeface.runtime import roi as roi_mod
+from edgeface.runtime.boxes import (box_area, box_from_relative, box_relative, greedy_match, iou, iou_matrix, points_box,
+                                    visible_fraction)
+
+
+@dataclass
+class TrackerConfig:
+    """Tracking policy. Defaults: re-detect every 10 frames, loss checks as described above."""
+
+    tracking: bool = True  # False: detector + detection crop on every frame
+    detect_interval: int = 10  # re-detect every N frames while tracking (0: only when needed)
+    max_faces: Optional[int] = None  # at most this many tracks (None: no limit)
+    match_iou: float = 0.3  # a detection continues a track when their boxes overlap this much
+    reseed_iou: float = 0.5  # below this (but matched) the track's crop is re-seeded from the detection
+    min_area_ratio: float = 0.5  # landmark-box area ratio to the previous frame outside
+    max_area_ratio: float = 2.0  # [min_area_ratio, max_area_ratio]: lost (scale jump)
+    min_roi_area: float = 2020.0  # next crop smaller than this (px^2): lost (upstream demo_video)
+    min_visible: float = 0.5  # fraction of the next crop inside the frame below this: lost
+    duplicate_iou: float = 0.6  # landmark boxes of two tracks overlapping more: the younger is lost
+    max_misses: int = 0  # detector runs a track may go unconfirmed before it is dropped
+
+    def __post_init__(self):
+        if int(self.detect_interval) < 0:
+            raise EdgefaceError(f"detect interval must be >= 0 frames, got {self.detect_interval}")
+        if self.max_faces is not None and int(self.max_faces) < 1:
+            raise EdgefaceError(f"max faces must be >= 1, got {self.max_faces}")
+        if not (0.0 < self.min_area_ratio <= 1.0 <= self.max_area_ratio):
+            raise EdgefaceError(f"area ratio bounds must satisfy 0 < min <= 1 <= max, got "
+                                f"[{self.min_area_ratio}, {self.max_area_ratio}]")
+        if int(self.max_misses) < 0:
+            raise EdgefaceError(f"max misses must be >= 0, got {self.max_misses}")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One crop the pipeline must regress this frame."""
+
+    track_id: int
+    roi: np.ndarray  # (4,) float64 square crop box, frame pixels
+    bbox: np.ndarray  # (4,) face box (detector convention, unclipped), frame pixels
+    score: float  # score of the track's last detection
+    source: str  # "detect": crop from a detection box; "track": crop from the previous landmarks
+    new: bool  # the track starts with this target
+
+
+@dataclass
+class Track:
+    id: int
+    bbox: np.ndarray  # last face box (a detection, or predicted from the landmarks)
+    score: float
+    landmarks: Optional[np.ndarray] = None  # (N, 2) landmarks of the last update
+    box_rel: Optional[np.ndarray] = None  # the last detection box relative to the landmark box
+    anchor: Optional[np.ndarray] = None  # a detection box whose box_rel awaits the next landmarks
+    frames: int = 0  # frames the track has existed
+    misses: int = 0  # consecutive detector runs that did not confirm it
+    updated: bool = False  # landmarks were updated this frame
+    source: str = "detect"  # where the crop of its pending target comes from ("detect" | "track")
+
+    def landmark_box(self) -> Optional[np.ndarray]:
+        return None if self.landmarks is None else points_box(self.landmarks)
+
+    def predicted_box(self) -> np.ndarray:
+        """The face box implied by the current landmarks (the detection box moved with them)."""
+        if self.landmarks is None or self.box_rel is None:
+            return self.bbox
+        return box_from_relative(self.box_rel, points_box(self.landmarks))
+
+
+# ----------------------------------------------------------------------------- the tracker
+
+class FaceTracker:
+    """Which crops to regress in each frame, and when to run the detector (see module docstring)."""
+
+    def __init__(self, config: Optional[TrackerConfig] = None):
+        self.config = config or TrackerConfig()
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every track (a new sequence). Ids restart at 0."""
+        self.tracks: dict[int, Track] = {}
+        self._lost: dict[int, Track] = {}  # tracks lost this frame (may be revived by a detection)
+        self._retry: dict[int, Track] = {}  # tracks lost this frame although a detection confirmed them
+        self.lost_reasons: dict[int, str] = {}  # why each track lost this frame was lost
+        self._next_id = 0
+        self._since_detect: Optional[int] = None  # frames since the detector last ran
+        self._detected = False  # the detector ran this frame
+        self._in_frame = False
+        self.frame_size: Optional[tuple[int, int]] = None
+        self.frame_index = -1
+
+    # ------------------------------------------------------------------ frame protocol
+
+    def begin_frame(self, width: int, height: int) -> bool:
+        """Start a frame of `width` x `height`; True when the detector must run on it."""
+        if int(width) <= 0 or int(height) <= 0:
+            raise EdgefaceError(f"frame size must be positive, got {width}x{height}")
+        if self._in_frame:
+            self.end_frame()
+        self.frame_size = (int(width), int(height))
+        self.frame_index += 1
+        self._in_frame = True
+        self._detected = False
+        self._lost.clear()
+        self._retry.clear()
+        self.lost_reasons = {}
+        for t in self.tracks.values():
+            t.updated = False
+        return self.detection_due
+
+    @property
+    def detection_due(self) -> bool:
+        """The detector should run now (before any crop of this frame is regressed)."""
+        cfg = self.config
+        if self._detected:
+            return False
+        if not cfg.tracking or not self.tracks or self._since_detect is None:
+            return True
+        if any(t.landmarks is None for t in self.tracks.values()):
+            return True
+        return cfg.detect_interval > 0 and self._since_detect >= cfg.detect_interval
+
+    @property
+    def needs_detection(self) -> bool:
+        """A track was lost this frame and the detector has not run on it yet: run it and `match`."""
+        return self._in_frame and not self._detected and bool(self._lost)
+
+    @property
+    def detected_this_frame(self) -> bool:
+        return self._detected
+
+    def predict(self) -> list[Target]:
+        """Crops from the previous landmarks for every track (a frame without detection)."""
+        self._require_frame()
+        out = []
+        for t in sorted(self.tracks.values(), key=lambda t: t.id):
+            if t.updated or t.landmarks is None:
+                continue
+            t.source = "track"
+            out.append(Target(t.id, roi_mod.roi_from_landmarks(t.landmarks), t.predicted_box(), t.score, "track", False))
+        return out
+
+    def match(self, boxes, scores) -> list[Target]:
+        """Take this frame's detections (`boxes` (K, 4) unclipped frame pixels, `scores` (K,)).
+
+        Returns the crops still to regress this frame: matched tracks not yet updated (crop from
+        their landmarks or, when re-seeded or revived, from the detection), then new tracks.
+        Tracks not confirmed are dropped (after `max_misses` misses)."""
+        self._require_frame()
+        cfg = self.config
+        b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4) if np.size(boxes) else np.zeros((0, 4))
+        s = np.asarray(scores, dtype=np.float64).reshape(-1)
+        if s.shape[0] != b.shape[0]:
+            raise EdgefaceError(f"got {b.shape[0]} boxes but {s.shape[0]} scores")
+        finite = np.all(np.isfinite(b), axis=1)
+        b, s = b[finite], s[finite]
+        order = np.argsort(-s, kind="stable")
+        b, s = b[order], s[order]
+        self._detected = True
+        self._since_detect = 0
+
+        # candidates: live tracks and the ones lost earlier in this frame (oldest first)
+        cands = sorted(list(self.tracks.values()) + list(self._lost.values()), key=lambda t: t.id)
+        pred = np.array([t.predicted_box() for t in cands]).reshape(-1, 4)
+        pairs = greedy_match(iou_matrix(pred, b), cfg.match_iou)
+        matched_t = {r: c for r, c in pairs}
+        targets: list[Target] = []
+        for r, t in enumerate(cands):
+            revived = t.id in self._lost
+            if r not in matched_t:
+                if revived:
+                    continue  # lost and not re-detected: gone
+                t.misses += 1
+                if t.misses > cfg.max_misses or t.landmarks is None:
+                    del self.tracks[t.id]
+                elif cfg.tracking and not t.updated:  # kept through a miss: crop from its landmarks
+                    t.source = "track"
+                    targets.append(Target(t.id, roi_mod.roi_from_landmarks(t.landmarks), t.predicted_box(), t.score,
+                                          "track", False))
+                continue
+            c = matched_t[r]
+            overlap = float(iou(pred[r], b[c]))
+            t.score = float(s[c])
+            t.misses = 0
+            if revived:
+                self._lost.pop(t.id)
+                self.lost_reasons.pop(t.id, None)
+                self.tracks[t.id] = t
+                t.landmarks = None  # its last landmarks failed: start over from the detection
+            det_box = b[c].copy()
+            if t.updated:  # already regressed this frame: just re-anchor its box
+                t.box_rel = box_relative(det_box, points_box(t.landmarks))
+                t.bbox = det_box
+                continue
+            t.bbox = det_box
+            t.anchor = det_box
+            if cfg.tracking and t.landmarks is not None and overlap >= cfg.reseed_iou:
+                t.source = "track"
+                targets.append(Target(t.id, roi_mod.roi_from_landmarks(t.landmarks), det_box, t.score, "track", False))
+            else:
+                t.source = "detect"
+                targets.append(Target(t.id, roi_mod.roi_from_bbox(det_box), det_box, t.score, "detect", False))
+
+        taken = set(matched_t.values())
+        room = None if cfg.max_faces is None else int(cfg.max_faces) - len(self.tracks)
+        for c in range(b.shape[0]):
+            if c in taken:
+                continue
+            if room is not None and room <= 0:
+                break
+            # a detection on a face already tracked (but missed by the matching) is not a new face
+            live = [t.predicted_box() for t in self.tracks.values() if t.landmarks is not None]
+            if live and float(iou_matrix(b[c:c + 1], np.array(live)).max()) > cfg.duplicate_iou:
+                continue
+            t = Track(id=self._next_id, bbox=b[c].copy(), score=float(s[c]), anchor=b[c].copy())
+            self._next_id += 1
+            self.tracks[t.id] = t
+            targets.append(Target(t.id, roi_mod.roi_from_bbox(t.bbox), t.bbox.copy(), t.score, "detect", True))
+            if room is not None:
+                room -= 1
+        return targets
+
+    def update(self, track_id: int, landmarks) -> bool:
+        """Give a track the landmarks regressed from its crop this frame (`(N, >=2)` frame pixels).
+
+        Returns True when the track is kept. Landmarks from a tracked crop (`Target.source ==
+        "track"`) must pass the loss check; from a detection crop only finiteness is checked
+        (the detection is fresh evidence, and a face at the border of a still image must not be
+        dropped). On False the track is lost (`lost_reasons[track_id]` says why): if the detector
+        already ran this frame and confirmed it, `retry()` offers its detection crop; otherwise
+        `needs_detection` asks for a detector run whose `match` may revive it."""
+        self._require_frame()
+        t = self.tracks.get(int(track_id))
+        if t is None:
+            raise EdgefaceError(f"no track {track_id} in this frame")
+        pts = np.asarray(landmarks, dtype=np.float64)
+        if pts.ndim != 2 or pts.shape[1] < 2 or pts.shape[0] < 2:
+            raise EdgefaceError(f"landmarks must have shape (N, 2 or 3), got {pts.shape}")
+        pts = pts[:, :2]
+        reason = self._loss_reason(t, pts)
+        if reason is not None:
+            del self.tracks[t.id]
+            self.lost_reasons[t.id] = reason
+            if self._detected and t.anchor is not None and t.source == "track":
+                self._retry[t.id] = t  # confirmed by this frame's detection: retry from its box
+            else:
+                self._lost[t.id] = t
+            return False
+        t.landmarks = pts.copy()
+        t.updated = True
+        lm_box = points_box(pts)
+        if t.anchor is not None:
+            t.box_rel = box_relative(t.anchor, lm_box)
+            t.anchor = None
+        if t.box_rel is not None:
+            t.bbox = box_from_relative(t.box_rel, lm_box)
+        return True
+
+    def retry(self) -> list[Target]:
+        """Crops from this frame's detection boxes for tracks whose tracked crop failed although
+        the detector confirmed them this frame (each track is retried once per frame)."""
+        self._require_frame()
+        out = []
+        for tid in sorted(self._retry):
+            t = self._retry.pop(tid)
+            t.landmarks = None  # its last landmarks led astray: start over from the detection
+            t.source = "detect"
+            self.tracks[t.id] = t
+            self.lost_reasons.pop(t.id, None)
+            out.append(Target(t.id, roi_mod.roi_from_bbox(t.anchor), t.anchor.copy(), t.score, "detect", False))
+        return out
+
+    def end_frame(self) -> None:
+        """Close the frame: lost tracks that were not revived are forgotten."""
+        if not self._in_frame:
+            return
+        self._in_frame = False
+        self._lost.clear()
+        self._retry.clear()
+        # a track created or matched this frame whose crop was never regressed has no landmarks
+        for tid in [t.id for t in self.tracks.values() if t.landmarks is None]:
+            del self.tracks[tid]
+        for t in self.tracks.values():
+            t.frames += 1
+        if self._since_detect is not None:
+            self._since_detect += 1
+
+    # ------------------------------------------------------------------ queries
+
+    def is_alive(self, track_id: int) -> bool:
+        return int(track_id) in self.tracks
+
+    @property
+    def ids(self) -> list[int]:
+        return sorted(self.tracks)
+
+    def track(self, track_id: int) -> Track:
+        return self.tracks[int(track_id)]
+
+    @property
+    def frames_since_detection(self) -> Optional[int]:
+        return self._since_detect
+
+    # ------------------------------------------------------------------ internals
+
+    def _require_frame(self) -> None:
+        if not self._in_frame:
+            raise EdgefaceError("call begin_frame(width, height) first")
+
+    def _loss_reason(self, t: Track, pts: np.ndarray) -> Optional[str]:
+        cfg = self.config
+        if not np.all(np.isfinite(pts)):
+            return "non-finite landmarks"
+        if t.source != "track":
+            return None
+        box = points_box(pts)
+        area = box_area(box)
+        if t.landmarks is not None:
+            prev = box_area(points_box(t.landmarks))
+            ratio = area / prev if prev > 0 else np.inf
+            if not (cfg.min_area_ratio <= ratio <= cfg.max_area_ratio):
+                return f"scale jump (landmark box area x{ratio:.2f})"
+        nxt = roi_mod.roi_from_landmarks(pts)
+        if box_area(nxt) < cfg.min_roi_area:
+            return f"crop too small ({box_area(nxt):.0f} px^2)"
+        if self.frame_size is not None:
+            vis = visible_fraction(nxt, *self.frame_size)
+            if vis < cfg.min_visible:
+                return f"out of frame ({vis:.0%} visible)"
+        for o in self.tracks.values():
+            if o.id != t.id and o.updated and o.landmarks is not None:
+                if iou(points_box(o.landmarks), box) > cfg.duplicate_iou:
+                    return f"duplicate of track {o.id}"
+        return None
+
+
+__all__: Sequence[str] = ("TrackerConfig", "Target", "Track", "FaceTracker")
