@@ -31,11 +31,11 @@ def test_alpha_formula_by_hand():
     assert smoothing_factor(te, fc) == pytest.approx(1 / (1 + tau / te), rel=1e-12)
     assert smoothing_factor(te, fc) == pytest.approx(0.173171, abs=1e-6)  # (2pi/30) / (1 + 2pi/30)
     np.testing.assert_allclose(smoothing_factor(0.04, np.array([0.5, 2.0, 10.0])),
-                               [1 / (1 + (1 / (2 * math.pi * c)) / 0.04) for c in (0.5, 2.0, 10.0)], rtol=1e-12)
+                               [1 / (1 + (1 / (2 * math.pi * c)) / 0.04) for c in (0.5, 2.0, 10.0)], rtol=1e-6)  # float32 arrays
 
 
 def test_two_steps_by_hand():
-    cfg = SmoothingConfig(min_cutoff=1.0, beta=0.5, d_cutoff=2.0)
+    cfg = SmoothingConfig(min_cutoff=1.0, beta=0.5, d_cutoff=2.0, speed_floor=0.0)
     f = OneEuroFilter(cfg)
     assert f(0.0, 0.0) == 0.0  # first sample passes through
     y = f(1.0, 0.1)
@@ -44,18 +44,18 @@ def test_two_steps_by_hand():
     edx = a_d * (1.0 - 0.0) / te  # speed estimate from 0
     fc = 1.0 + 0.5 * abs(edx)
     a = 1 / (1 + (1 / (2 * math.pi * fc)) / te)
-    assert float(y) == pytest.approx(a * 1.0, rel=1e-12)
+    assert float(y) == pytest.approx(a * 1.0, rel=1e-6)
     # third sample: speed relative to the previous filtered value
     y3 = f(1.0, 0.2)
     dx = (1.0 - a) / te
     edx2 = edx + a_d * (dx - edx)
     fc2 = 1.0 + 0.5 * abs(edx2)
     a2 = 1 / (1 + (1 / (2 * math.pi * fc2)) / te)
-    assert float(y3) == pytest.approx(a + a2 * (1.0 - a), rel=1e-12)
+    assert float(y3) == pytest.approx(a + a2 * (1.0 - a), rel=1e-6)
 
 
 def test_constant_signal_passes_unchanged():
-    x = np.random.default_rng(1).normal(100, 30, (68, 3))
+    x = np.random.default_rng(1).normal(100, 30, (68, 3)).astype(np.float32)  # the filters work in float32
     f = OneEuroFilter(SmoothingConfig(min_cutoff=0.5, beta=3.0))
     for i in range(40):
         np.testing.assert_array_equal(f(x, i / FPS), x)

@@ -1,4 +1,4 @@
-"""Temporal smoothing of per-face outputs with the One Euro filter (Casiez, Roussel, Vogel, CHI 2012).
+"""Temporal smoothing of per-face outputs: One Euro filtering (Casiez, Roussel, Vogel, CHI 2012).
 
 The One Euro filter is a first-order low-pass filter whose cutoff frequency rises with the
 signal's speed: slow motion (jitter) is smoothed hard, fast motion is followed with little lag.
@@ -7,17 +7,33 @@ For each new sample x at time t (Te = t - t_prev):
     alpha(fc) = 1 / (1 + tau / Te),   tau = 1 / (2 pi fc)
     dx        = (x - x_hat_prev) / Te                     # speed
     dx_hat    = dx_hat_prev + alpha(d_cutoff) * (dx - dx_hat_prev)
-    fc        = min_cutoff + beta * |dx_hat|              # per element
+    fc        = min_cutoff + beta * |dx_hat|
     x_hat     = x_hat_prev + alpha(fc) * (x - x_hat_prev)
 
-It is causal (no look-ahead): each output depends only on the samples so far. `OneEuroFilter`
-works element-wise on arrays of any shape (68x3 landmarks, 3 pose angles, 4 box corners...).
+It is causal (no look-ahead). `OneEuroFilter` works element-wise on arrays of any shape (the
+pose angles use it).
 
-`FaceSmoother` keeps one set of filters per face id (landmarks, bbox, pose angles and, when
-present, the dense vertices) and forgets ids that are not in the current frame. It leaves
-`params` and `camera` untouched (the JSONL keeps the raw regressor output there); overlays draw
-the pose axes from the (smoothed) `pose` angles. The pipeline switches smoothing off for still
-images (`SmoothingConfig.enabled`).
+Positions are filtered per face, not per element (`FaceMotionFilter`, measured with
+`edgeface bench --stability`, see the README's Stability section): per-element cutoffs react to
+each landmark's own noise, and INT8's coarser quantization steps look like speed, so smoothed
+INT8 jittered ~50% more than smoothed fp32 although raw INT8 jitters only ~20% more. Here:
+
+- one speed per face: dx is the mean over the 68 landmarks of (x - x_hat_prev) (a 2-vector,
+  in face sizes per second), whose noise is much smaller than any single landmark's;
+- a dead zone: |dx_hat| minus `speed_floor` (face sizes / s, the noise level of that mean at
+  rest) enters the cutoff, so sensor / quantization noise does not open the filter;
+- one alpha per face, applied to landmarks, box, ROI and dense vertices alike (they move
+  together, and one scalar blend per array is cheap);
+- a warm start: alpha >= 1/n for the n-th sample of a track, so a new track converges to the
+  mean of its first samples instead of creeping for seconds from one noisy first sample.
+
+Everything in the hot path is float32 (no float64 temporaries; tests/test_smoothing.py checks
+the allocations), about 0.01-0.02 ms per face per frame on x86.
+
+`FaceSmoother` keeps one state per face id and forgets ids that are not in the current frame.
+It leaves `params` and `camera` untouched (the JSONL keeps the raw regressor output there);
+overlays draw the pose axes from the (smoothed) `pose` angles. The pipeline switches smoothing
+off for still images (`SmoothingConfig.enabled`).
 """
 
 from __future__ import annotations
@@ -35,124 +51,214 @@ from edgeface.runtime.results import Face, FrameResult, Pose
 
 @dataclass
 class SmoothingConfig:
-    """One Euro filter parameters.
+    """Smoothing parameters (a board profile's [smoothing] table).
 
-    min_cutoff: cutoff frequency (Hz) at rest: lower = smoother but more lag on slow motion.
-    beta: speed coefficient (Hz per unit of speed): higher = less lag on fast motion. In
-        `FaceSmoother` the speed of positions (landmarks, box, dense) is measured in face sizes
-        per second, that of pose angles in degrees per second (see `DEFAULT_POSE`).
+    min_cutoff: cutoff frequency (Hz) at rest: lower = steadier at rest, more lag on slow motion.
+    beta: speed coefficient (Hz per unit of speed): higher = less lag on motion. For positions the
+        speed is the face's (mean landmark) speed in face sizes per second; for pose angles
+        (`DEFAULT_POSE`) it is each angle's speed in degrees per second.
     d_cutoff: cutoff (Hz) of the speed estimate.
+    speed_floor: dead zone of the speed (same unit): only the speed above it raises the cutoff.
+        Positions: the noise level of a still face's mean landmark speed (fp32 and INT8).
     nominal_fps: frame rate assumed when frames carry no timestamp.
 
-    The defaults were chosen on synthetic 25 fps tracks with 1 px / 1 deg white jitter (see
-    tests/test_smoothing.py): landmarks of a 200 px face: jitter (std of the frame-to-frame
-    change) / 7.5 at rest, mean lag 2.5 px (12 ms) moving at 1 face size per second; pose:
-    jitter / 6.5 at rest, lag 2.3 deg (39 ms) turning at 60 deg/s.
+    The defaults were chosen by `edgeface bench --stability` (README, Stability): a still photo
+    with sensor noise, fp32 and INT8, and the same photo moving at 2 px per frame.
     """
 
     enabled: bool = True
-    min_cutoff: float = 0.7
-    beta: float = 4.0
+    min_cutoff: float = 0.05
+    beta: float = 40.0
     d_cutoff: float = 1.0
+    speed_floor: float = 0.06
     nominal_fps: float = 30.0
 
     def __post_init__(self):
-        if not (self.min_cutoff > 0 and self.d_cutoff > 0 and self.nominal_fps > 0 and self.beta >= 0):
-            raise EdgefaceError(f"bad smoothing parameters {self}: min_cutoff, d_cutoff and nominal_fps must be > 0 "
-                                "and beta >= 0")
+        if not (self.min_cutoff > 0 and self.d_cutoff > 0 and self.nominal_fps > 0 and self.beta >= 0
+                and self.speed_floor >= 0):
+            raise EdgefaceError(f"bad smoothing parameters {self}: min_cutoff, d_cutoff and nominal_fps must be > 0, "
+                                "beta and speed_floor >= 0")
 
 
-# Positions: pixels filtered, speed in face sizes / s. Pose: degrees, speed in deg / s.
+# Positions: pixels filtered, speed in face sizes / s. Pose: degrees, speed in deg / s, element-wise.
 DEFAULT_POSITION = SmoothingConfig()
-DEFAULT_POSE = SmoothingConfig(min_cutoff=0.7, beta=0.03, d_cutoff=1.0)
+DEFAULT_POSE = SmoothingConfig(min_cutoff=0.7, beta=0.03, d_cutoff=1.0, speed_floor=0.0)
 
 
-def smoothing_factor(te, cutoff) -> np.ndarray:
-    """alpha = 1 / (1 + tau/Te) with tau = 1/(2*pi*cutoff); equivalently r/(r+1), r = 2*pi*cutoff*Te."""
-    r = 2.0 * math.pi * np.asarray(cutoff, dtype=np.float64) * te
-    return r / (r + 1.0)
+def smoothing_factor(te, cutoff):
+    """alpha = 1 / (1 + tau/Te) with tau = 1/(2*pi*cutoff); equivalently r/(r+1), r = 2*pi*cutoff*Te.
+    A float for a Python / numpy scalar cutoff, else a float32 array."""
+    if not isinstance(cutoff, np.ndarray) and np.ndim(cutoff) == 0:
+        r = 2.0 * math.pi * float(cutoff) * float(te)
+        return r / (r + 1.0)
+    r = np.asarray(cutoff, dtype=np.float32) * np.float32(2.0 * math.pi * te)
+    return r / (r + np.float32(1.0))
 
 
 def wrap_angle(a, period: float = 360.0):
-    """Wrap to [-period/2, period/2)."""
+    """Wrap to [-period/2, period/2) (a float for a scalar, else float32)."""
     half = period / 2.0
-    return (np.asarray(a, dtype=np.float64) + half) % period - half
+    if not isinstance(a, np.ndarray) and np.ndim(a) == 0:
+        return (float(a) + half) % period - half
+    return (np.asarray(a, dtype=np.float32) + np.float32(half)) % np.float32(period) - np.float32(half)
+
+
+class _Clock:
+    """Sample times: Te from timestamps (seconds), or 1/nominal_fps when absent or not increasing."""
+
+    def __init__(self, nominal_fps: float):
+        self.nominal = 1.0 / nominal_fps
+        self.t: Optional[float] = None
+
+    def step(self, t: Optional[float]) -> Optional[float]:
+        """Te since the previous sample (None for the first one)."""
+        if self.t is None:
+            self.t = 0.0 if t is None else float(t)
+            return None
+        te = self.nominal if t is None else float(t) - self.t
+        if not te > 0:  # repeated / out-of-order timestamp
+            te = self.nominal
+        self.t += te
+        return te
 
 
 class OneEuroFilter:
-    """Element-wise One Euro filter over arrays of a fixed shape.
+    """Element-wise One Euro filter over float32 arrays of a fixed shape.
 
     period: set (e.g. 360.0) for angles: differences are taken on the circle so that a signal
     crossing +-180 is not seen as a huge jump, and outputs are wrapped to [-period/2, period/2).
+    warm_start: alpha >= 1/n for the n-th sample (a new track averages its first samples).
     """
 
-    def __init__(self, config: Optional[SmoothingConfig] = None, period: Optional[float] = None):
+    def __init__(self, config: Optional[SmoothingConfig] = None, period: Optional[float] = None,
+                 warm_start: bool = False):
         self.config = config or SmoothingConfig()
         self.period = period
+        self.warm_start = warm_start
         self.reset()
 
     def reset(self) -> None:
         self._x: Optional[np.ndarray] = None
         self._dx: Optional[np.ndarray] = None
-        self._t: Optional[float] = None
+        self._clock = _Clock(self.config.nominal_fps)
+        self._n = 0
+        self._shape: Optional[tuple] = None
 
     @property
     def initialized(self) -> bool:
         return self._x is not None
 
-    def _diff(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        d = a - b
-        return d if self.period is None else wrap_angle(d, self.period)
-
     def __call__(self, x, t: Optional[float] = None, speed_scale: float = 1.0) -> np.ndarray:
         """Filter one sample. t: seconds (None: previous t + 1/nominal_fps).
         speed_scale: the speed is divided by it before entering the cutoff (e.g. the face size)."""
-        x = np.asarray(x, dtype=np.float64)
+        x = np.asarray(x, dtype=np.float32)
+        shape = x.shape
+        x = x.reshape(-1)  # 1-d inside: numpy turns 0-d results into scalars
         cfg = self.config
-        if self._x is None or self._x.shape != x.shape:
+        if self._x is None or self._shape != shape:
+            self.reset()
+            self._clock.step(t)
             self._x = x.copy() if self.period is None else wrap_angle(x, self.period)
             self._dx = np.zeros_like(x)
-            self._t = 0.0 if t is None else float(t)
-            return self._x.copy()
-        nominal = 1.0 / cfg.nominal_fps
-        if t is None:
-            te = nominal
-            t = self._t + te
-        else:
-            t = float(t)
-            te = t - self._t
-            if not te > 0:  # repeated / out-of-order timestamp
-                te = nominal
-                t = self._t + te
-        self._t = t
-        d = self._diff(x, self._x)
-        dx = d / te
-        self._dx = self._dx + smoothing_factor(te, cfg.d_cutoff) * (dx - self._dx)
-        cutoff = cfg.min_cutoff + cfg.beta * np.abs(self._dx) / float(speed_scale)
-        x_hat = self._x + smoothing_factor(te, cutoff) * d
+            self._n = 1
+            self._shape = shape
+            return self._x.reshape(shape).copy()
+        te = self._clock.step(t)
+        self._n += 1
+        d = x - self._x
         if self.period is not None:
-            x_hat = wrap_angle(x_hat, self.period)
-        self._x = x_hat
-        return x_hat.copy()
+            d = wrap_angle(d, self.period)
+        speed = d * np.float32(1.0 / te)
+        speed -= self._dx
+        speed *= np.float32(smoothing_factor(te, cfg.d_cutoff))
+        self._dx += speed
+        speed = np.abs(self._dx)
+        speed *= np.float32(cfg.beta / float(speed_scale))
+        if cfg.speed_floor:
+            speed -= np.float32(cfg.beta * cfg.speed_floor)
+            np.maximum(speed, 0, out=speed)
+        speed += np.float32(cfg.min_cutoff)
+        alpha = smoothing_factor(te, speed)
+        if self.warm_start:
+            np.maximum(alpha, np.float32(1.0 / self._n), out=alpha)
+        d *= alpha
+        d += self._x
+        if self.period is not None:
+            d = wrap_angle(d, self.period)
+        self._x = d
+        return d.reshape(shape).copy()
+
+
+class FaceMotionFilter:
+    """One Euro smoothing of everything that moves with a face, with one alpha per face and frame.
+
+    `step(landmarks, t, size)` updates the speed from the landmarks and returns the frame's alpha
+    (see the module docstring); `blend(name, x, alpha)` filters any float array of the face with it
+    (state per name; a shape change or a new name starts that array afresh).
+    """
+
+    def __init__(self, config: Optional[SmoothingConfig] = None):
+        self.config = config or SmoothingConfig()
+        self.reset()
+
+    def reset(self) -> None:
+        self._state: dict = {}
+        self._speed = np.zeros(2, dtype=np.float32)
+        self._clock = _Clock(self.config.nominal_fps)
+        self._n = 0
+
+    def step(self, landmarks, t: Optional[float], size: float) -> float:
+        """The blending factor for this frame (1.0 for the first sample of a track)."""
+        cfg = self.config
+        lm = np.asarray(landmarks, dtype=np.float32)
+        prev = self._state.get("landmarks")
+        te = self._clock.step(t)
+        if te is None or prev is None or prev.shape != lm.shape:
+            self._speed[:] = 0
+            self._n = 1
+            return 1.0
+        self._n += 1
+        # the face's speed: the mean offset of its landmarks from their filtered positions, per second
+        d = lm[:, :2] - prev[:, :2]
+        v = d.mean(axis=0, dtype=np.float32) * np.float32(1.0 / (te * max(float(size), 1.0)))
+        v -= self._speed
+        v *= np.float32(smoothing_factor(te, cfg.d_cutoff))
+        self._speed += v
+        speed = max(0.0, math.hypot(float(self._speed[0]), float(self._speed[1])) - cfg.speed_floor)
+        alpha = smoothing_factor(te, cfg.min_cutoff + cfg.beta * speed)
+        return max(alpha, 1.0 / self._n)
+
+    def blend(self, name: str, x, alpha: float) -> np.ndarray:
+        """x_hat = x_hat_prev + alpha * (x - x_hat_prev), float32; a new float32 array."""
+        x = np.asarray(x, dtype=np.float32)
+        prev = self._state.get(name)
+        if prev is None or prev.shape != x.shape or alpha >= 1.0:
+            self._state[name] = x.copy()
+            return x.copy()
+        out = np.subtract(x, prev)
+        out *= np.float32(alpha)
+        out += prev
+        np.copyto(prev, out)
+        return out
+
+    def forget(self, name: str) -> None:
+        self._state.pop(name, None)
 
 
 class _FaceState:
     def __init__(self, pos_cfg: SmoothingConfig, pose_cfg: SmoothingConfig):
-        self.landmarks = OneEuroFilter(pos_cfg)
-        self.bbox = OneEuroFilter(pos_cfg)
-        self.roi = OneEuroFilter(pos_cfg)
-        self.dense = OneEuroFilter(pos_cfg)
-        self.pose = OneEuroFilter(pose_cfg, period=360.0)
+        self.motion = FaceMotionFilter(pos_cfg)
+        self.pose = OneEuroFilter(pose_cfg, period=360.0, warm_start=True)
 
 
 def face_size(face: Face) -> float:
     """Face size in pixels: sqrt of the box area (at least 1)."""
-    b = np.asarray(face.bbox, dtype=np.float64)
-    return float(max(1.0, math.sqrt(max(0.0, (b[2] - b[0])) * max(0.0, (b[3] - b[1])))))
+    b = face.bbox
+    return float(max(1.0, math.sqrt(max(0.0, float(b[2]) - float(b[0])) * max(0.0, float(b[3]) - float(b[1])))))
 
 
 class FaceSmoother:
-    """One Euro smoothing per face id. Call it on each FrameResult in order.
+    """Smoothing per face id. Call it on each FrameResult in order.
 
     Returns a new FrameResult with new Face objects (the input is not modified). When disabled
     (config.enabled False) the input is returned unchanged. Times come from
@@ -162,9 +268,9 @@ class FaceSmoother:
     def __init__(self, config: Optional[SmoothingConfig] = None, pose_config: Optional[SmoothingConfig] = None,
                  smooth_dense: bool = True, scale_invariant: bool = True):
         self.config = config or DEFAULT_POSITION
-        # pose: the position config's cutoffs (Hz) with the pose beta (its speed unit differs)
+        # pose: the position config's cutoffs (Hz) with the pose beta and no dead zone (its speed unit differs)
         self.pose_config = pose_config or dataclasses.replace(
-            self.config, beta=DEFAULT_POSE.beta)
+            self.config, beta=DEFAULT_POSE.beta, speed_floor=DEFAULT_POSE.speed_floor, min_cutoff=DEFAULT_POSE.min_cutoff)
         self.smooth_dense = smooth_dense
         self.scale_invariant = scale_invariant
         self._states: dict[int, _FaceState] = {}
@@ -197,16 +303,17 @@ class FaceSmoother:
         st = self._states.get(face.id)
         if st is None:
             st = self._states[face.id] = _FaceState(self.config, self.pose_config)
-        scale = face_size(face) if self.scale_invariant else 1.0
-        landmarks = st.landmarks(face.landmarks, t, scale)
-        bbox = st.bbox(face.bbox, t, scale)
-        roi = st.roi(face.roi, t, scale) if face.roi is not None else None
-        yaw, pitch, roll = st.pose(np.array([face.pose.yaw, face.pose.pitch, face.pose.roll]), t)
+        m = st.motion
+        alpha = m.step(face.landmarks, t, face_size(face) if self.scale_invariant else 1.0)
+        landmarks = m.blend("landmarks", face.landmarks, alpha)
+        bbox = m.blend("bbox", face.bbox, alpha)
+        roi = m.blend("roi", face.roi, alpha) if face.roi is not None else None
+        yaw, pitch, roll = st.pose(np.array([face.pose.yaw, face.pose.pitch, face.pose.roll], np.float32), t)
         dense = face.dense
         if dense is not None and self.smooth_dense:
-            dense = st.dense(dense, t, scale)
+            dense = m.blend("dense", dense, alpha)
         elif dense is None:
-            st.dense.reset()
+            m.forget("dense")
         return dataclasses.replace(
             face, landmarks=landmarks.astype(np.asarray(face.landmarks).dtype, copy=False),
             bbox=bbox.astype(np.asarray(face.bbox).dtype, copy=False),
