@@ -253,3 +253,100 @@ def test_frame_index_time_when_no_timestamp():
     rb = b(FrameResult(frame=1, source="x", faces=[f1], timestamp_s=0.3))
     np.testing.assert_allclose(ra.faces[0].landmarks, rb.faces[0].landmarks)
     assert dataclasses.is_dataclass(ra)
+
+
+# ----------------------------------------------------------------------------- face-level motion (stability)
+
+
+def _still_and_moving(sm_factory, noise=1.0, speed_px=2.0, frames=60, size=200.0, step=None, seed=0):
+    """(still raw, still smoothed, moving raw, moving smoothed) landmark tracks (frames, 68, 2) at 30 fps."""
+    out = []
+    for speed in (0.0, speed_px):
+        rng = np.random.default_rng(seed)
+        sm = sm_factory()
+        raw, smooth = [], []
+        for i in range(frames):
+            f = make_face(0, (300 + speed * i, 240), size=size, noise=noise, rng=rng)
+            if step:  # INT8-like: positions on a coarse grid
+                f = dataclasses.replace(f, landmarks=(np.round(f.landmarks / step) * step).astype(np.float32))
+            raw.append(f.landmarks[:, :2])
+            smooth.append(sm(FrameResult(frame=i, source="x", faces=[f], timestamp_s=i / 30.0)).faces[0].landmarks[:, :2])
+        out += [np.asarray(raw, np.float64), np.asarray(smooth, np.float64)]
+    return out
+
+
+def _pos_jitter(track):
+    return float(np.sqrt(track.var(axis=0).sum(axis=1)).mean())
+
+
+def _lag(raw, smooth, speed):
+    return float((raw[:, :, 0] - smooth[:, :, 0]).mean() / speed)
+
+
+def test_defaults_still_face_steady_moving_face_followed():
+    """White noise of 1 px on a 200 px face: smoothed jitter / 10 at rest, lag <= 1 frame at 2 px/frame."""
+    s_raw, s_sm, m_raw, m_sm = _still_and_moving(FaceSmoother)
+    assert _pos_jitter(s_sm[10:]) < _pos_jitter(s_raw[10:]) / 10
+    assert _lag(m_raw[10:], m_sm[10:], 2.0) < 1.0
+
+
+def test_quantization_steps_do_not_open_the_filter():
+    """The INT8 hypothesis: coarser steps in the raw landmarks must not cost more than their own extra jitter.
+    Per-element speeds (the old One Euro use) turned the steps into speed; the face-level speed with a dead zone
+    does not."""
+    s_raw, s_sm, _, _ = _still_and_moving(FaceSmoother, noise=0.8)
+    q_raw, q_sm, _, _ = _still_and_moving(FaceSmoother, noise=0.8, step=1.5)
+    raw_ratio = _pos_jitter(q_raw[10:]) / _pos_jitter(s_raw[10:])
+    assert _pos_jitter(q_sm[10:]) / _pos_jitter(s_sm[10:]) < 1.1 * raw_ratio
+
+
+def test_warm_start_averages_the_first_samples():
+    """With the speed term off, the n-th output of a new track is the mean of its first n samples while 1/n
+    is above the rest alpha."""
+    cfg = SmoothingConfig(min_cutoff=0.05, beta=0.0)
+    sm = FaceSmoother(cfg)
+    rng = np.random.default_rng(2)
+    seen = []
+    for i in range(8):
+        f = make_face(0, (300, 240), noise=2.0, rng=rng)
+        seen.append(f.landmarks.astype(np.float64))
+        out = sm(FrameResult(frame=i, source="x", faces=[f], timestamp_s=i / 30.0)).faces[0].landmarks
+        np.testing.assert_allclose(out, np.mean(seen, axis=0), atol=2e-3)
+
+
+def test_one_alpha_for_everything_that_moves_with_the_face():
+    sm = FaceSmoother()
+    for i in range(30):
+        sm(FrameResult(frame=i, source="x", faces=[make_face(0, (300, 240), dense=True)], timestamp_s=i / 30.0))
+    f = make_face(0, (320, 240), dense=True)  # a 20 px jump: same fraction of it for every array
+    out = sm(FrameResult(frame=30, source="x", faces=[f], timestamp_s=1.0)).faces[0]
+    frac = [(out.landmarks[:, 0] - (f.landmarks[:, 0] - 20)) / 20, (out.bbox[0::2] - (f.bbox[0::2] - 20)) / 20,
+            (out.roi[0::2] - (f.roi[0::2] - 20)) / 20, (out.dense[:, 0] - (f.dense[:, 0] - 20)) / 20]
+    a = float(frac[0][0])
+    assert 0 < a < 1
+    for x in frac:
+        np.testing.assert_allclose(x, a, atol=1e-4)
+
+
+def test_hot_path_is_float32_without_float64_temporaries():
+    """Smoothing a face with a 38k-vertex dense mesh allocates about one float32 copy per array, never float64."""
+    import tracemalloc
+
+    n = 38365
+    rng = np.random.default_rng(4)
+    dense = rng.uniform(0, 400, (n, 3)).astype(np.float32)
+    sm = FaceSmoother()
+
+    def face(i):
+        f = make_face(0, (300 + i, 240), rng=rng, noise=0.5)
+        return dataclasses.replace(f, dense=dense + np.float32(i))
+
+    for i in range(3):
+        sm(FrameResult(frame=i, source="x", faces=[face(i)], timestamp_s=i / 30.0))
+    f = face(3)
+    tracemalloc.start()
+    out = sm(FrameResult(frame=3, source="x", faces=[f], timestamp_s=0.1)).faces[0]
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert out.dense.dtype == np.float32 and out.landmarks.dtype == np.float32
+    assert peak < 1.3 * dense.nbytes  # one float64 temporary alone would be 2x

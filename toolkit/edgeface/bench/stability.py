@@ -24,6 +24,7 @@ Pure numpy for the metrics (`landmark_jitter`, `lag_frames`); `measure_stability
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,7 +146,7 @@ class StabilityReport:
     smoothing: dict
 
     def to_dict(self) -> dict:
-        return {"schema": SCHEMA, "settings": self.settings, "smoothing": self.smoothing,
+        return {"format": SCHEMA, "settings": self.settings, "smoothing": self.smoothing,
                 "smoother_ms_per_face": self.smoother_ms_per_face, "rows": [r.to_dict() for r in self.rows]}
 
 
@@ -286,6 +287,8 @@ def measure_stability(opts: StabilityOptions, progress: Optional[Progress] = Non
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(opts).items()
                 if k not in ("photos", "precisions", "cache_root")}
     settings.update(photos=[n for n, _ in images], precisions=[p.value for p in opts.precisions], target=target)
-    sm = {"min_cutoff": smoothing.min_cutoff, "beta": smoothing.beta, "d_cutoff": smoothing.d_cutoff}
-    return StabilityReport(rows=rows, settings=settings, smoother_ms_per_face=smoother_cost(recorded, smoothing),
-                           smoothing=sm)
+    sm = {"min_cutoff": smoothing.min_cutoff, "beta": smoothing.beta, "d_cutoff": smoothing.d_cutoff,
+          "speed_floor": smoothing.speed_floor}
+    cost = smoother_cost(recorded, smoothing)
+    settings["load_avg_smoother"] = round(os.getloadavg()[0], 2)  # the 1-min load while the smoother was timed
+    return StabilityReport(rows=rows, settings=settings, smoother_ms_per_face=cost, smoothing=sm)

@@ -38,6 +38,7 @@ off for still images (`SmoothingConfig.enabled`).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from dataclasses import dataclass
@@ -83,6 +84,15 @@ class SmoothingConfig:
 # Positions: pixels filtered, speed in face sizes / s. Pose: degrees, speed in deg / s, element-wise.
 DEFAULT_POSITION = SmoothingConfig()
 DEFAULT_POSE = SmoothingConfig(min_cutoff=0.7, beta=0.03, d_cutoff=1.0, speed_floor=0.0)
+
+
+def _alpha(te: float, cutoff: float) -> float:
+    r = 6.283185307179586 * cutoff * te
+    return r / (r + 1.0)
+
+
+def _wrap(a: float) -> float:
+    return (a + 180.0) % 360.0 - 180.0
 
 
 def smoothing_factor(te, cutoff):
@@ -189,6 +199,9 @@ class OneEuroFilter:
         return d.reshape(shape).copy()
 
 
+_ADD = np.add.reduce  # a sum without np.sum's Python wrapper (the hot path runs per face and frame)
+
+
 class FaceMotionFilter:
     """One Euro smoothing of everything that moves with a face, with one alpha per face and frame.
 
@@ -203,7 +216,8 @@ class FaceMotionFilter:
 
     def reset(self) -> None:
         self._state: dict = {}
-        self._speed = np.zeros(2, dtype=np.float32)
+        self._vx = self._vy = 0.0  # the filtered face speed, face sizes / s
+        self._c_hat: Optional[tuple] = None  # (sum x, sum y, shape) of the filtered landmarks
         self._clock = _Clock(self.config.nominal_fps)
         self._n = 0
 
@@ -211,22 +225,26 @@ class FaceMotionFilter:
         """The blending factor for this frame (1.0 for the first sample of a track)."""
         cfg = self.config
         lm = np.asarray(landmarks, dtype=np.float32)
-        prev = self._state.get("landmarks")
         te = self._clock.step(t)
-        if te is None or prev is None or prev.shape != lm.shape:
-            self._speed[:] = 0
+        c = _ADD(lm[:, :2], axis=0)
+        prev, self._c_raw = self._c_hat, (float(c[0]), float(c[1]), lm.shape)
+        if te is None or prev is None or prev[2] != lm.shape:
+            self._vx = self._vy = 0.0
             self._n = 1
+            self._c_hat = self._c_raw
             return 1.0
         self._n += 1
         # the face's speed: the mean offset of its landmarks from their filtered positions, per second
-        d = lm[:, :2] - prev[:, :2]
-        v = d.mean(axis=0, dtype=np.float32) * np.float32(1.0 / (te * max(float(size), 1.0)))
-        v -= self._speed
-        v *= np.float32(smoothing_factor(te, cfg.d_cutoff))
-        self._speed += v
-        speed = max(0.0, math.hypot(float(self._speed[0]), float(self._speed[1])) - cfg.speed_floor)
-        alpha = smoothing_factor(te, cfg.min_cutoff + cfg.beta * speed)
-        return max(alpha, 1.0 / self._n)
+        k = 1.0 / (lm.shape[0] * te * max(float(size), 1.0))
+        a_d = _alpha(te, cfg.d_cutoff)
+        dx, dy = self._c_raw[0] - prev[0], self._c_raw[1] - prev[1]
+        self._vx += a_d * (dx * k - self._vx)
+        self._vy += a_d * (dy * k - self._vy)
+        speed = max(0.0, math.hypot(self._vx, self._vy) - cfg.speed_floor)
+        alpha = max(_alpha(te, cfg.min_cutoff + cfg.beta * speed), 1.0 / self._n)
+        # the filtered landmarks' sum moves by the same blend (it is linear)
+        self._c_hat = (prev[0] + alpha * dx, prev[1] + alpha * dy, lm.shape)
+        return alpha
 
     def blend(self, name: str, x, alpha: float) -> np.ndarray:
         """x_hat = x_hat_prev + alpha * (x - x_hat_prev), float32; a new float32 array."""
@@ -245,16 +263,58 @@ class FaceMotionFilter:
         self._state.pop(name, None)
 
 
+class AngleFilter:
+    """The One Euro filter of `OneEuroFilter(config, period=360, warm_start=True)` for a few angles
+    (degrees, e.g. yaw, pitch, roll), in plain Python floats: cheaper than numpy for 3 values."""
+
+    def __init__(self, config: Optional[SmoothingConfig] = None):
+        self.config = config or DEFAULT_POSE
+        self.reset()
+
+    def reset(self) -> None:
+        self._x: Optional[list] = None
+        self._dx: list = []
+        self._clock = _Clock(self.config.nominal_fps)
+        self._n = 0
+
+    def __call__(self, angles, t: Optional[float] = None) -> tuple:
+        angles = [float(a) for a in angles]
+        te = self._clock.step(t) if self._x is not None and len(angles) == len(self._x) else None
+        if te is None:
+            self.reset()
+            self._clock.step(t)
+            self._x, self._dx, self._n = [_wrap(a) for a in angles], [0.0] * len(angles), 1
+            return tuple(self._x)
+        cfg = self.config
+        self._n += 1
+        a_d = _alpha(te, cfg.d_cutoff)
+        out = []
+        for i, a in enumerate(angles):
+            d = _wrap(a - self._x[i])
+            self._dx[i] += a_d * (d / te - self._dx[i])
+            fc = cfg.min_cutoff + max(0.0, cfg.beta * (abs(self._dx[i]) - cfg.speed_floor))
+            alpha = max(_alpha(te, fc), 1.0 / self._n)
+            out.append(_wrap(self._x[i] + alpha * d))
+        self._x = out
+        return tuple(out)
+
+
 class _FaceState:
     def __init__(self, pos_cfg: SmoothingConfig, pose_cfg: SmoothingConfig):
         self.motion = FaceMotionFilter(pos_cfg)
-        self.pose = OneEuroFilter(pose_cfg, period=360.0, warm_start=True)
+        self.pose = AngleFilter(pose_cfg)
 
 
 def face_size(face: Face) -> float:
     """Face size in pixels: sqrt of the box area (at least 1)."""
     b = face.bbox
     return float(max(1.0, math.sqrt(max(0.0, float(b[2]) - float(b[0])) * max(0.0, float(b[3]) - float(b[1])))))
+
+
+def _as(x: np.ndarray, like) -> np.ndarray:
+    """x in the dtype of `like` (the caller's arrays keep their dtype; float32 is not copied)."""
+    dt = getattr(like, "dtype", None)
+    return x if dt is None or dt == x.dtype else x.astype(dt)
 
 
 class FaceSmoother:
@@ -305,21 +365,23 @@ class FaceSmoother:
             st = self._states[face.id] = _FaceState(self.config, self.pose_config)
         m = st.motion
         alpha = m.step(face.landmarks, t, face_size(face) if self.scale_invariant else 1.0)
-        landmarks = m.blend("landmarks", face.landmarks, alpha)
-        bbox = m.blend("bbox", face.bbox, alpha)
-        roi = m.blend("roi", face.roi, alpha) if face.roi is not None else None
-        yaw, pitch, roll = st.pose(np.array([face.pose.yaw, face.pose.pitch, face.pose.roll], np.float32), t)
-        dense = face.dense
-        if dense is not None and self.smooth_dense:
-            dense = m.blend("dense", dense, alpha)
-        elif dense is None:
+        out = copy.copy(face)  # a shallow copy: the arrays below are new, params/camera are shared
+        # landmarks, box and ROI blended as one float32 vector (fewer numpy calls), returned as views of it
+        lm, box, roi = face.landmarks, face.bbox, face.roi
+        parts = (lm, box) if roi is None else (lm, box, roi)
+        packed = m.blend("face", np.concatenate([np.asarray(a).reshape(-1) for a in parts], dtype=np.float32), alpha)
+        nl, nb = lm.size, np.size(box)
+        out.landmarks = _as(packed[:nl].reshape(lm.shape), lm)
+        out.bbox = _as(packed[nl:nl + nb], box)
+        if roi is not None:
+            out.roi = _as(packed[nl + nb:], roi)
+        p = face.pose
+        out.pose = Pose(*st.pose((p.yaw, p.pitch, p.roll), t))
+        if face.dense is not None and self.smooth_dense:
+            out.dense = _as(m.blend("dense", face.dense, alpha), face.dense)
+        elif face.dense is None:
             m.forget("dense")
-        return dataclasses.replace(
-            face, landmarks=landmarks.astype(np.asarray(face.landmarks).dtype, copy=False),
-            bbox=bbox.astype(np.asarray(face.bbox).dtype, copy=False),
-            roi=roi if roi is None else roi.astype(np.asarray(face.roi).dtype, copy=False),
-            pose=Pose(float(yaw), float(pitch), float(roll)),
-            dense=dense if dense is None or dense is face.dense else dense.astype(face.dense.dtype, copy=False))
+        return out
 
     def __call__(self, result: FrameResult) -> FrameResult:
         if not self.enabled:
