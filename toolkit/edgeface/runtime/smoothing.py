@@ -61,6 +61,9 @@ class SmoothingConfig:
     d_cutoff: cutoff (Hz) of the speed estimate.
     speed_floor: dead zone of the speed (same unit): only the speed above it raises the cutoff.
         Positions: the noise level of a still face's mean landmark speed (fp32 and INT8).
+    shape_cutoff, shape_beta, shape_floor: the same three for the face's shape (the landmarks
+        relative to their mean: turning, expressions), whose speed is the RMS change of that
+        shape in face sizes per second. Positions only.
     nominal_fps: frame rate assumed when frames carry no timestamp.
 
     The defaults were chosen by `edgeface bench --stability` (README, Stability): a still photo
@@ -72,13 +75,16 @@ class SmoothingConfig:
     beta: float = 40.0
     d_cutoff: float = 1.0
     speed_floor: float = 0.06
+    shape_cutoff: float = 0.5
+    shape_beta: float = 10.0
+    shape_floor: float = 0.12
     nominal_fps: float = 30.0
 
     def __post_init__(self):
         if not (self.min_cutoff > 0 and self.d_cutoff > 0 and self.nominal_fps > 0 and self.beta >= 0
-                and self.speed_floor >= 0):
+                and self.speed_floor >= 0 and self.shape_cutoff > 0 and self.shape_beta >= 0 and self.shape_floor >= 0):
             raise EdgefaceError(f"bad smoothing parameters {self}: min_cutoff, d_cutoff and nominal_fps must be > 0, "
-                                "beta and speed_floor >= 0")
+                                "beta, speed_floor, shape_beta, shape_floor >= 0, shape_cutoff > 0")
 
 
 # Positions: pixels filtered, speed in face sizes / s. Pose: degrees, speed in deg / s, element-wise.
@@ -203,11 +209,22 @@ _ADD = np.add.reduce  # a sum without np.sum's Python wrapper (the hot path runs
 
 
 class FaceMotionFilter:
-    """One Euro smoothing of everything that moves with a face, with one alpha per face and frame.
+    """One Euro smoothing of everything that moves with a face: two blending factors per face and frame.
 
-    `step(landmarks, t, size)` updates the speed from the landmarks and returns the frame's alpha
-    (see the module docstring); `blend(name, x, alpha)` filters any float array of the face with it
-    (state per name; a shape change or a new name starts that array afresh).
+    A face's landmarks are their mean c (the face's position) plus a shape (landmarks - c). Each
+    gets its own factor: `alpha` from the speed of c, `alpha_shape` from the RMS speed of the shape
+    (both in face sizes / s, minus their dead zones). Any array that moves with the face (landmarks,
+    box, ROI, dense vertices) is filtered as
+
+        x_hat = x_hat_prev + alpha_shape * (x - x_hat_prev) + (alpha - alpha_shape) * (c - c_hat_prev)
+
+    which filters c with `alpha` and the rest with `alpha_shape`: a face sliding across the image
+    is followed at once while the noise of its shape stays filtered.
+
+    `step(landmarks, t, size)` computes both factors and returns the filtered landmarks (a new
+    float32 array); `blend(name, x, groups)` filters an array in place of the previous (state per name; a shape
+    change or a new name starts that array afresh). `groups` says how x's coordinates line up with
+    c: `(n, k)` = n points of k coordinates (x, y[, z]).
     """
 
     def __init__(self, config: Optional[SmoothingConfig] = None):
@@ -216,46 +233,61 @@ class FaceMotionFilter:
 
     def reset(self) -> None:
         self._state: dict = {}
-        self._vx = self._vy = 0.0  # the filtered face speed, face sizes / s
-        self._c_hat: Optional[tuple] = None  # (sum x, sum y, shape) of the filtered landmarks
+        self._v = [0.0, 0.0]  # filtered speeds, face sizes / s: position, shape
+        self._lm: Optional[np.ndarray] = None  # filtered landmarks
         self._clock = _Clock(self.config.nominal_fps)
         self._n = 0
+        self.alpha = self.alpha_shape = 1.0
+        self._shift = np.zeros(3, np.float32)  # (alpha - alpha_shape) * (c - c_hat_prev)
 
-    def step(self, landmarks, t: Optional[float], size: float) -> float:
-        """The blending factor for this frame (1.0 for the first sample of a track)."""
+    def step(self, landmarks, t: Optional[float], size: float) -> np.ndarray:
+        """The filtered landmarks; sets this frame's `alpha`, `alpha_shape` (1, 1 for a track's first sample)."""
         cfg = self.config
         lm = np.asarray(landmarks, dtype=np.float32)
         te = self._clock.step(t)
-        c = _ADD(lm[:, :2], axis=0)
-        prev, self._c_raw = self._c_hat, (float(c[0]), float(c[1]), lm.shape)
-        if te is None or prev is None or prev[2] != lm.shape:
-            self._vx = self._vy = 0.0
+        prev = self._lm
+        if te is None or prev is None or prev.shape != lm.shape:
+            self._v = [0.0, 0.0]
             self._n = 1
-            self._c_hat = self._c_raw
-            return 1.0
+            self.alpha = self.alpha_shape = 1.0
+            self._shift[:] = 0
+            self._lm = lm.copy()
+            return lm.copy()
         self._n += 1
-        # the face's speed: the mean offset of its landmarks from their filtered positions, per second
-        k = 1.0 / (lm.shape[0] * te * max(float(size), 1.0))
+        d = lm - prev  # offsets from the filtered landmarks
+        dc = _ADD(d, axis=0) * np.float32(1.0 / lm.shape[0])  # of the mean: the position
+        d -= dc  # of the shape
+        scale = 1.0 / (te * max(float(size), 1.0))
+        v_pos = math.hypot(float(dc[0]), float(dc[1])) * scale
+        v_shape = math.sqrt(float(np.dot(d[:, :2].reshape(-1), d[:, :2].reshape(-1))) / lm.shape[0]) * scale
         a_d = _alpha(te, cfg.d_cutoff)
-        dx, dy = self._c_raw[0] - prev[0], self._c_raw[1] - prev[1]
-        self._vx += a_d * (dx * k - self._vx)
-        self._vy += a_d * (dy * k - self._vy)
-        speed = max(0.0, math.hypot(self._vx, self._vy) - cfg.speed_floor)
-        alpha = max(_alpha(te, cfg.min_cutoff + cfg.beta * speed), 1.0 / self._n)
-        # the filtered landmarks' sum moves by the same blend (it is linear)
-        self._c_hat = (prev[0] + alpha * dx, prev[1] + alpha * dy, lm.shape)
-        return alpha
+        self._v[0] += a_d * (v_pos - self._v[0])
+        self._v[1] += a_d * (v_shape - self._v[1])
+        warm = 1.0 / self._n
+        a = max(_alpha(te, cfg.min_cutoff + cfg.beta * max(0.0, self._v[0] - cfg.speed_floor)), warm)
+        a_s = max(_alpha(te, cfg.shape_cutoff + cfg.shape_beta * max(0.0, self._v[1] - cfg.shape_floor)), warm)
+        self.alpha, self.alpha_shape = a, a_s
+        self._shift[:dc.shape[0]] = dc * np.float32(a - a_s)
+        # the filtered landmarks: prev + a_s * d_shape + a * dc (d is the shape part already)
+        d *= np.float32(a_s)
+        d += prev
+        dc *= np.float32(a)
+        d += dc
+        self._lm = d
+        return d.copy()
 
-    def blend(self, name: str, x, alpha: float) -> np.ndarray:
-        """x_hat = x_hat_prev + alpha * (x - x_hat_prev), float32; a new float32 array."""
+    def blend(self, name: str, x, groups: tuple) -> np.ndarray:
+        """x filtered with this frame's factors (see the class docstring); a new float32 array."""
         x = np.asarray(x, dtype=np.float32)
         prev = self._state.get(name)
-        if prev is None or prev.shape != x.shape or alpha >= 1.0:
+        if prev is None or prev.shape != x.shape or self.alpha_shape >= 1.0:
             self._state[name] = x.copy()
             return x.copy()
         out = np.subtract(x, prev)
-        out *= np.float32(alpha)
+        out *= np.float32(self.alpha_shape)
         out += prev
+        n, k = groups
+        out.reshape(n, k)[...] += self._shift[:k]
         np.copyto(prev, out)
         return out
 
@@ -364,21 +396,22 @@ class FaceSmoother:
         if st is None:
             st = self._states[face.id] = _FaceState(self.config, self.pose_config)
         m = st.motion
-        alpha = m.step(face.landmarks, t, face_size(face) if self.scale_invariant else 1.0)
+        landmarks = m.step(face.landmarks, t, face_size(face) if self.scale_invariant else 1.0)
         out = copy.copy(face)  # a shallow copy: the arrays below are new, params/camera are shared
-        # landmarks, box and ROI blended as one float32 vector (fewer numpy calls), returned as views of it
-        lm, box, roi = face.landmarks, face.bbox, face.roi
-        parts = (lm, box) if roi is None else (lm, box, roi)
-        packed = m.blend("face", np.concatenate([np.asarray(a).reshape(-1) for a in parts], dtype=np.float32), alpha)
-        nl, nb = lm.size, np.size(box)
-        out.landmarks = _as(packed[:nl].reshape(lm.shape), lm)
-        out.bbox = _as(packed[nl:nl + nb], box)
+        out.landmarks = _as(landmarks, face.landmarks)
+        # box and ROI corners, (x, y) pairs, blended as one vector (fewer numpy calls)
+        box, roi = face.bbox, face.roi
+        nb = np.size(box)
+        corners = np.asarray(box, np.float32).reshape(-1) if roi is None else \
+            np.concatenate((np.asarray(box).reshape(-1), np.asarray(roi).reshape(-1)), dtype=np.float32)
+        corners = m.blend("corners", corners, (corners.size // 2, 2))
+        out.bbox = _as(corners[:nb], box)
         if roi is not None:
-            out.roi = _as(packed[nl + nb:], roi)
+            out.roi = _as(corners[nb:], roi)
         p = face.pose
         out.pose = Pose(*st.pose((p.yaw, p.pitch, p.roll), t))
         if face.dense is not None and self.smooth_dense:
-            out.dense = _as(m.blend("dense", face.dense, alpha), face.dense)
+            out.dense = _as(m.blend("dense", face.dense, (face.dense.shape[0], face.dense.shape[-1])), face.dense)
         elif face.dense is None:
             m.forget("dense")
         return out
