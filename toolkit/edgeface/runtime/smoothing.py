@@ -74,10 +74,10 @@ class SmoothingConfig:
     min_cutoff: float = 0.05
     beta: float = 40.0
     d_cutoff: float = 1.0
-    speed_floor: float = 0.06
-    shape_cutoff: float = 0.5
-    shape_beta: float = 10.0
-    shape_floor: float = 0.12
+    speed_floor: float = 0.1
+    shape_cutoff: float = 0.05
+    shape_beta: float = 30.0
+    shape_floor: float = 0.15
     nominal_fps: float = 30.0
 
     def __post_init__(self):
