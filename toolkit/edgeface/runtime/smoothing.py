@@ -238,7 +238,7 @@ class FaceMotionFilter:
         self._clock = _Clock(self.config.nominal_fps)
         self._n = 0
         self.alpha = self.alpha_shape = 1.0
-        self._shift = np.zeros(3, np.float32)  # (alpha - alpha_shape) * (c - c_hat_prev)
+        self._shift = np.zeros(3, np.float32)  # (alpha - alpha_shape) * (c - c_hat_prev), per coordinate
 
     def step(self, landmarks, t: Optional[float], size: float) -> np.ndarray:
         """The filtered landmarks; sets this frame's `alpha`, `alpha_shape` (1, 1 for a track's first sample)."""
@@ -250,28 +250,31 @@ class FaceMotionFilter:
             self._v = [0.0, 0.0]
             self._n = 1
             self.alpha = self.alpha_shape = 1.0
-            self._shift[:] = 0
+            self._shift = np.zeros(lm.shape[-1], np.float32)
             self._lm = lm.copy()
             return lm.copy()
         self._n += 1
-        d = lm - prev  # offsets from the filtered landmarks
-        dc = _ADD(d, axis=0) * np.float32(1.0 / lm.shape[0])  # of the mean: the position
-        d -= dc  # of the shape
+        n = lm.shape[0]
+        d = lm - prev  # offsets from the filtered landmarks (float32 throughout: Python floats do not upcast)
+        dc = _ADD(d, axis=0) * (1.0 / n)  # of their mean: the position
+        sq = _ADD(d * d, axis=0)  # the shape's offsets are d - dc: sum |d - dc|^2 = sum |d|^2 - n |dc|^2
+        dcx, dcy = float(dc[0]), float(dc[1])
         scale = 1.0 / (te * max(float(size), 1.0))
-        v_pos = math.hypot(float(dc[0]), float(dc[1])) * scale
-        v_shape = math.sqrt(float(np.dot(d[:, :2].reshape(-1), d[:, :2].reshape(-1))) / lm.shape[0]) * scale
+        v_pos = math.hypot(dcx, dcy) * scale
+        v_shape = math.sqrt(max(0.0, (float(sq[0]) + float(sq[1])) / n - dcx * dcx - dcy * dcy)) * scale
         a_d = _alpha(te, cfg.d_cutoff)
-        self._v[0] += a_d * (v_pos - self._v[0])
-        self._v[1] += a_d * (v_shape - self._v[1])
+        v = self._v
+        v[0] += a_d * (v_pos - v[0])
+        v[1] += a_d * (v_shape - v[1])
         warm = 1.0 / self._n
-        a = max(_alpha(te, cfg.min_cutoff + cfg.beta * max(0.0, self._v[0] - cfg.speed_floor)), warm)
-        a_s = max(_alpha(te, cfg.shape_cutoff + cfg.shape_beta * max(0.0, self._v[1] - cfg.shape_floor)), warm)
+        a = max(_alpha(te, cfg.min_cutoff + cfg.beta * max(0.0, v[0] - cfg.speed_floor)), warm)
+        a_s = max(_alpha(te, cfg.shape_cutoff + cfg.shape_beta * max(0.0, v[1] - cfg.shape_floor)), warm)
         self.alpha, self.alpha_shape = a, a_s
-        self._shift[:dc.shape[0]] = dc * np.float32(a - a_s)
-        # the filtered landmarks: prev + a_s * d_shape + a * dc (d is the shape part already)
-        d *= np.float32(a_s)
+        dc *= a - a_s
+        self._shift = dc
+        # the filtered landmarks: prev + a_s * (d - dc) + a * dc = prev + a_s * d + (a - a_s) * dc
+        d *= a_s
         d += prev
-        dc *= np.float32(a)
         d += dc
         self._lm = d
         return d.copy()
@@ -284,7 +287,7 @@ class FaceMotionFilter:
             self._state[name] = x.copy()
             return x.copy()
         out = np.subtract(x, prev)
-        out *= np.float32(self.alpha_shape)
+        out *= self.alpha_shape
         out += prev
         n, k = groups
         out.reshape(n, k)[...] += self._shift[:k]
