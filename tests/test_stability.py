@@ -57,8 +57,10 @@ def test_noisy_frames_are_seeded_gaussian():
     assert a.dtype == np.uint8 and abs(float(a.std()) - 2.0) < 0.05 and abs(float(a.mean()) - 128) < 0.05
     edge = st.noisy(np.zeros_like(img), 2.0, np.random.default_rng(3))
     assert edge.min() == 0  # clipped, not wrapped around
-    s = st.shifted(np.arange(300, dtype=np.uint8)[None, :, None].repeat(10, 0).repeat(3, 2), 2.0)
-    np.testing.assert_array_equal(s[0, 2:, 0], np.arange(298))
+    src = (np.arange(300) % 200).astype(np.uint8)[None, :, None].repeat(10, 0).repeat(3, 2)
+    s = st.shifted(src, 2.0)  # 2 px to the right, exactly (whole pixels)
+    np.testing.assert_array_equal(s[:, 2:], src[:, :-2])
+    np.testing.assert_array_equal(s[:, :2], src[:, :1].repeat(2, 1))  # edge replicated
 
 
 def test_bad_options():
@@ -93,7 +95,7 @@ def test_measured_stability_matches_readme(report):
     # the targets, as published
     ok = {t: met for t, _, met in sr.verdicts(report)}
     assert ok["smoothed jitter <= 0.06%"] and ok["lag <= 1 frame"]
-    assert 0 < report["smoother_ms_per_face"] < 0.5  # the benchmark figure is ~0.02; this only checks it is measured
+    assert 0 < report["smoother_ms_per_face"] < 0.5 and 0 < report["smoother_vs_regressor"] < 1  # measured, not a timing bound
 
 
 def test_stability_cli_from_json(report, tmp_path, capsys):

@@ -61,11 +61,13 @@ def verdicts(report: dict) -> List[tuple]:
 def _caption(report: dict) -> str:
     s = report["settings"]
     sm = report["smoothing"]
+    params = ", ".join(f"{k} {v:g}" for k, v in sm.items())
+    vs = report.get("smoother_vs_regressor")
     return (f"{s['frames']} frames at {s['fps']:g} fps, sensor noise sigma {s['sigma']:g} (seed {s['seed']}), jitter over "
-            f"frames {s['skip']}-{s['frames'] - 1}; lag: translated {s['speed_px']:g} px/frame; target {s['target']}, "
-            f"smoothing min_cutoff {sm['min_cutoff']:g} Hz, beta {sm['beta']:g}, d_cutoff {sm['d_cutoff']:g} Hz, "
-            f"speed_floor {sm.get('speed_floor', 0):g}; smoother {report['smoother_ms_per_face']:.4f} ms per face per frame "
-            f"(load average {s.get('load_avg_smoother', '?')})")
+            f"frames {s['skip']}-{s['frames'] - 1}; lag: translated {s['speed_px']:g} px/frame; target {s['target']} "
+            f"smoothing: {params}; smoother {report['smoother_ms_per_face']:.4f} ms CPU per face per frame"
+            + (f" ({100 * vs:.1f}% of a regressor run)" if vs is not None else "")
+            + f", load average {s.get('load_avg_smoother', '?')}")
 
 
 def stability_table(report: dict):
@@ -125,6 +127,7 @@ def plot_stability(report: dict, dest: Path) -> Path:
     b.set_xticks(x, labels)
     b.set_ylabel("lag, frames")
     b.set_title(f"Moving {report['settings']['speed_px']:g} px/frame")
-    b.legend(frameon=False, fontsize=8)
+    b.set_ylim(min(0.0, *[r["raw_lag_frames"] for r in rows]) - 0.05, 1.3 * max(TARGET_LAG, *[r["lag_frames"] for r in rows]))
+    b.legend(frameon=False, fontsize=8, loc="upper left")
     fig.tight_layout()
     return _save_png(fig, dest)
