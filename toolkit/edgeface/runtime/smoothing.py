@@ -28,7 +28,7 @@ INT8 jittered ~50% more than smoothed fp32 although raw INT8 jitters only ~20% m
   mean of its first samples instead of creeping for seconds from one noisy first sample.
 
 Everything in the hot path is float32 (no float64 temporaries; tests/test_smoothing.py checks
-the allocations), about 0.01-0.02 ms per face per frame on x86.
+the allocations); its cost is reported by `edgeface bench --stability`.
 
 `FaceSmoother` keeps one state per face id and forgets ids that are not in the current frame.
 It leaves `params` and `camera` untouched (the JSONL keeps the raw regressor output there);
@@ -66,8 +66,12 @@ class SmoothingConfig:
         shape in face sizes per second. Positions only.
     nominal_fps: frame rate assumed when frames carry no timestamp.
 
-    The defaults were chosen by `edgeface bench --stability` (README, Stability): a still photo
-    with sensor noise, fp32 and INT8, and the same photo moving at 2 px per frame.
+    The defaults were chosen by `edgeface bench --stability` (README, Stability) on two sample
+    photos with sensor noise, fp32 and INT8 (smoothed jitter 0.020-0.035% of the face size, lag
+    0.36-0.91 frames at 2 px per frame), checked on obama.mp4 (acceleration 3.04 -> 2.04 px,
+    0.7% of the face width from the raw landmarks). Noise above the dead zones (a blurry or tiny
+    face, raw jitter well over 0.3% of the face size) opens the filter and is smoothed less.
+    The pose angles use `DEFAULT_POSE` (min_cutoff 0.7 Hz, beta 0.03 per deg/s, no dead zone).
     """
 
     enabled: bool = True
@@ -250,7 +254,7 @@ class FaceMotionFilter:
             self._v = [0.0, 0.0]
             self._n = 1
             self.alpha = self.alpha_shape = 1.0
-            self._shift = np.zeros(lm.shape[-1], np.float32)
+            self._shift = np.zeros(max(3, lm.shape[-1]), np.float32)
             self._lm = lm.copy()
             return lm.copy()
         self._n += 1
@@ -271,7 +275,7 @@ class FaceMotionFilter:
         a_s = max(_alpha(te, cfg.shape_cutoff + cfg.shape_beta * max(0.0, v[1] - cfg.shape_floor)), warm)
         self.alpha, self.alpha_shape = a, a_s
         dc *= a - a_s
-        self._shift = dc
+        self._shift = dc if dc.shape[0] >= 3 else np.concatenate((dc, np.zeros(3 - dc.shape[0], np.float32)))
         # the filtered landmarks: prev + a_s * (d - dc) + a * dc = prev + a_s * d + (a - a_s) * dc
         d *= a_s
         d += prev
