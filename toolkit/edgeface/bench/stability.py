@@ -16,7 +16,7 @@ The measurement (issue 12, item 5), for each photo and each precision:
 
 Every noisy frame is made once and handed to all the aligners (fp32/INT8 x raw/smoothed) side
 by side, so they see exactly the same pixels. `smoother_cost` times `FaceSmoother` alone on the
-recorded raw results (CPU ms per face per frame, and as a fraction of the regressor's time per face).
+recorded raw results (CPU ms per face per frame).
 
 Pure numpy for the metrics (`landmark_jitter`, `lag_frames`); `measure_stability` runs it all.
 """
@@ -143,12 +143,11 @@ class StabilityReport:
     rows: list
     settings: dict
     smoother_ms_per_face: float   # CPU ms per face per frame
-    smoother_vs_regressor: float  # that / the regressor's ms per face in the same run
     smoothing: dict
 
     def to_dict(self) -> dict:
         return {"format": SCHEMA, "settings": self.settings, "smoothing": self.smoothing,
-                "smoother_ms_per_face": self.smoother_ms_per_face, "smoother_vs_regressor": self.smoother_vs_regressor,
+                "smoother_ms_per_face": self.smoother_ms_per_face,
                 "rows": [r.to_dict() for r in self.rows]}
 
 
@@ -163,14 +162,11 @@ def default_photos(cache_root: Optional[Path]) -> tuple:
 
 
 def _read(path: Path) -> np.ndarray:
-    import cv2
+    from edgeface.io.images import read_image
 
     if not path.is_file():
         raise EdgefaceError(f"stability: no photo {path} (run `edgeface fetch` for the sample photos, or pass --photo)")
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        raise EdgefaceError(f"stability: {path} is not a readable image")
-    return img
+    return read_image(path)
 
 
 def _aligners(opts: StabilityOptions) -> dict:
@@ -244,15 +240,14 @@ def _photo_rows(name: str, still: dict, moving: dict, opts: StabilityOptions) ->
     return rows
 
 
-def smoother_cost(results: Sequence, smoothing, repeats: int = 5) -> dict:
-    """What `FaceSmoother(smoothing)` costs over recorded raw results, per face per frame (best of `repeats`):
-    `ms`: CPU time of this thread (other processes' load does not count; wall time would), and `vs_regressor`:
-    that over the regressor's mean time per face in the same results (a ratio measured side by side)."""
+def smoother_cost(results: Sequence, smoothing, repeats: int = 5) -> float:
+    """CPU ms (this thread's: other processes' load does not count, as it would in wall time) per face per
+    frame of `FaceSmoother(smoothing)` over recorded raw results, best of `repeats`."""
     from edgeface.runtime.smoothing import FaceSmoother
 
     faces = sum(len(r.faces) for r in results)
     if not faces:
-        return {"ms": float("nan"), "vs_regressor": float("nan")}
+        return float("nan")
     best = float("inf")
     for _ in range(repeats):
         sm = FaceSmoother(dataclasses.replace(smoothing, enabled=True))
@@ -260,8 +255,7 @@ def smoother_cost(results: Sequence, smoothing, repeats: int = 5) -> dict:
         for r in results:
             sm(r)
         best = min(best, (time.thread_time() - t0) * 1000.0 / faces)
-    regress = sum(r.time_ms.get("regress", 0.0) for r in results) / faces
-    return {"ms": best, "vs_regressor": best / regress if regress > 0 else float("nan")}
+    return best
 
 
 def measure_stability(opts: StabilityOptions, progress: Optional[Progress] = None) -> StabilityReport:
@@ -296,5 +290,4 @@ def measure_stability(opts: StabilityOptions, progress: Optional[Progress] = Non
                                              "shape_beta", "shape_floor")}
     cost = smoother_cost(recorded, smoothing)
     settings["load_avg_smoother"] = round(os.getloadavg()[0], 2)  # the 1-min load while the smoother was timed
-    return StabilityReport(rows=rows, settings=settings, smoother_ms_per_face=cost["ms"],
-                           smoother_vs_regressor=cost["vs_regressor"], smoothing=sm)
+    return StabilityReport(rows=rows, settings=settings, smoother_ms_per_face=cost, smoothing=sm)

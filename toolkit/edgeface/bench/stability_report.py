@@ -62,12 +62,10 @@ def _caption(report: dict) -> str:
     s = report["settings"]
     sm = report["smoothing"]
     params = ", ".join(f"{k} {v:g}" for k, v in sm.items())
-    vs = report.get("smoother_vs_regressor")
     return (f"{s['frames']} frames at {s['fps']:g} fps, sensor noise sigma {s['sigma']:g} (seed {s['seed']}), jitter over "
-            f"frames {s['skip']}-{s['frames'] - 1}; lag: translated {s['speed_px']:g} px/frame; target {s['target']} "
-            f"smoothing: {params}; smoother {report['smoother_ms_per_face']:.4f} ms CPU per face per frame"
-            + (f" ({100 * vs:.1f}% of a regressor run)" if vs is not None else "")
-            + f", load average {s.get('load_avg_smoother', '?')}")
+            f"frames {s['skip']}-{s['frames'] - 1}; lag: translated {s['speed_px']:g} px/frame; target {s['target']}; "
+            f"smoothing: {params}; smoother {report['smoother_ms_per_face']:.4f} ms CPU per face per frame "
+            f"(load average {s.get('load_avg_smoother', '?')})")
 
 
 def stability_table(report: dict):
