@@ -125,6 +125,8 @@ def summary_lines(summary) -> list:
         f"{s.fps:.1f} fps over {s.elapsed_s:.2f} s (input, models and output); mean ms per frame: "
         + _fmt_ms(s.mean_ms, s.detector_runs, s.frames),
     ]
+    if getattr(s, "skipped", 0):
+        lines.append(f"skipped {s.skipped} file(s) that could not be read (see the warnings above)")
     if s.stopped != "end of input":
         lines.append(f"stopped: {s.stopped}")
     return lines
@@ -182,6 +184,8 @@ def run_command(
     cam_size = camera_size or f"{prof.camera_size[0]}x{prof.camera_size[1]}"
     # open the input first: a missing or corrupt file fails before any model is loaded
     with open_source(spec, max_frames=max_frames, camera_size=cam_size, camera_fps=prof.camera_fps) as src:
+        if hasattr(src, "on_skip"):  # a folder's unreadable image: one warning line, the run goes on
+            src.on_skip = lambda msg: console.print(f"[yellow]warning:[/] {msg}", highlight=False, soft_wrap=True)
         options.running_mode = RunningMode.IMAGE if src.is_still else RunningMode.VIDEO
         render_fn, extra_sinks, dense_label = None, [], ""
         with FaceAligner.create_from_options(options) as aligner:
@@ -223,6 +227,9 @@ def run_command(
                     server.close()
     for line in summary_lines(summary):
         out.print(line, highlight=False)
+    if summary.frames == 0 and summary.skipped:
+        raise EdgefaceError(f"none of the {summary.skipped} images in {src.name} could be read: "
+                            "check the files (re-export them as JPEG or PNG)")
     written = [str(json_path)] if json_path is not None else []
     if save:
         written.append(save)
