@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -220,7 +221,9 @@ def main(argv: Optional[list] = None) -> None:
         console.print("interrupted")
         sys.exit(130)
     except OSError as e:  # a safety net: a file system error the command did not word (full disk...)
-        console.print(f"[red]error:[/] {write_error(e.filename or 'a file', e)}", highlight=False, soft_wrap=True)
+        msg = write_error(e.filename or "a file", e) if e.errno == errno.ENOSPC else (
+            f"{e.filename or 'a file'}: {e.strerror or e} (check the path and its permissions)")
+        console.print(f"[red]error:[/] {msg}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except SystemExit:
         raise

@@ -42,8 +42,12 @@ def _natural_key(name: str):
 def list_images(folder: Union[str, os.PathLike]) -> list[Path]:
     """Image files directly in `folder` (by extension, hidden files skipped), in natural order."""
     folder = Path(folder)
-    files = [p for p in folder.iterdir()
-             if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTS]
+    try:
+        files = [p for p in folder.iterdir()
+                 if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTS]
+    except OSError as e:
+        raise EdgefaceError(f"cannot read folder {folder}: {e.strerror or e} (check its permissions, "
+                            "e.g. chmod u+rx, or run as a user who may read it)") from None
     return sorted(files, key=lambda p: _natural_key(p.name))
 
 
