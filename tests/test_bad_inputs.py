@@ -162,7 +162,8 @@ CASES = [
          setup=lambda e: e.replace("onnx/mb05.onnx", b"not an onnx model\n" * 50), check=_jsonl_kept),
     # --- assets (.npz): without a record (an older cache), and with one
     Case("npz-truncated-no-record", lambda e: _run_img(e), 3, "param_stats.npz", "edgeface fetch param_stats",
-         setup=lambda e: e.replace("assets/param_stats.npz", _half), check=_jsonl_kept),
+         setup=lambda e: (e.replace("assets/param_stats.npz", _half), (e.home / "assets/param_stats.json").unlink(missing_ok=True)),
+         check=_jsonl_kept),
     Case("npz-truncated-with-record", lambda e: _run_img(e), 3, "sparse_bases.npz", "edgeface fetch sparse_bases",
          setup=lambda e: _record_then_replace(e, "sparse_bases.npz", _half), check=_jsonl_kept),
     Case("npz-garbage-with-record", lambda e: _run_img(e, "--dense"), 3, "mesh.npz", "edgeface fetch mesh",
