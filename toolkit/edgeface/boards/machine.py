@@ -234,3 +234,14 @@ def current_rss_mb() -> Optional[float]:
     if not s:
         return None
     return int(s.split()[1]) * os.sysconf("SC_PAGE_SIZE") / (1024.0 * 1024.0)
+
+
+SELF_FD = Path("/proc/self/fd")
+
+
+def open_fd_count() -> Optional[int]:
+    """Open file descriptors of this process now (None without /proc)."""
+    try:
+        return sum(1 for _ in os.scandir(SELF_FD))
+    except OSError:
+        return None
