@@ -40,7 +40,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as d:
         rep = soak(a.frames, sample_path("obama"), Path(d) / "soak.jsonl", precision=a.precision, progress=progress)
     out = rep.to_dict()
-    out.update(precision=a.precision, machine=platform.machine(), load_avg_start_end=[load_avg()], seconds=round(time.time() - t0, 1))
+    out.update(precision=a.precision, machine=platform.machine(), load_avg_end=load_avg(), seconds=round(time.time() - t0, 1))
     a.out.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(a.out.with_suffix(".json"), out)
     plot_soak(out, a.out.with_suffix(".png"))

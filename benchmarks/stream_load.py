@@ -28,20 +28,26 @@ from edgeface.hub.atomic import write_json_atomic
 
 def reader(port, stop, slow=False):
     if slow:
-        s = socket.create_connection(("127.0.0.1", port), timeout=30)
+        s = socket.create_connection(("127.0.0.1", port), timeout=3)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         s.sendall(b"GET /stream.mjpg HTTP/1.0\r\n\r\n")
-        while not stop.is_set():
-            s.recv(100)
-            time.sleep(0.1)  # ~1 KB/s
+        try:
+            while not stop.is_set():
+                s.recv(100)
+                time.sleep(0.1)  # ~1 KB/s
+        except OSError:
+            pass
         s.close()
         return
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    c.request("GET", "/stream.mjpg")
-    r = c.getresponse()
-    while not stop.is_set() and r.read1(65536):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=3)
+    try:
+        c.request("GET", "/stream.mjpg")
+        r = c.getresponse()
+        while not stop.is_set() and r.read1(65536):
+            pass
+        r.close()
+    except OSError:  # the block ended: no more frames
         pass
-    r.close()
     c.close()
 
 

@@ -5,7 +5,10 @@ closed again and again) through a `FaceAligner` in VIDEO mode and `io.run_loop.r
 sink (flushed per frame) and the MJPEG server publishing every annotated frame to one client
 reading the stream: all that a headless board does all day. Every `every` frames it records the
 process's resident memory and open file descriptors. The verdict compares the end with the end of
-the warm-up (the first `warmup` of the frames): growth <= `max_growth_mb` MB and 0 descriptors.
+the warm-up (the first `warmup` of the frames): growth <= `max_growth_mb` MB and 0 descriptors. RSS growth is the median over the last tenth of
+the run minus the median over the tenth just after the warm-up (a transient peak is not a leak;
+the peak is reported too); descriptor growth is the most ever open after the warm-up minus the
+level just after it.
 """
 
 from __future__ import annotations
@@ -61,23 +64,38 @@ class SoakReport:
     fps: float = 0.0
     client_bytes: int = 0
 
-    def _at_warmup(self) -> list:
-        return next(s for s in self.samples if s[0] >= self.warmup_frames)
+    def _window(self, lo: int, hi: int, col: int) -> float:
+        vals = sorted(s[col] for s in self.samples if lo <= s[0] <= hi)
+        return vals[len(vals) // 2]
+
+    def _level(self, col: int) -> tuple:
+        """(level just after the warm-up, level at the end): medians over a tenth of the run each,
+        so that a transient peak (a decoder reopened) is not taken for growth."""
+        tenth = max(self.every, self.frames // 10)
+        return (self._window(self.warmup_frames, self.warmup_frames + tenth, col),
+                self._window(self.frames - tenth, self.frames, col))
 
     @property
     def rss_growth_mb(self) -> float:
-        return round(self.samples[-1][1] - self._at_warmup()[1], 2)
+        start, end = self._level(1)
+        return round(end - start, 2)
+
+    @property
+    def rss_peak_over_start_mb(self) -> float:
+        return round(max(s[1] for s in self.samples if s[0] >= self.warmup_frames) - self._level(1)[0], 2)
 
     @property
     def fd_growth(self) -> int:
-        return int(self.samples[-1][2] - self._at_warmup()[2])
+        start = self._level(2)[0]
+        return int(max(s[2] for s in self.samples if s[0] >= self.warmup_frames) - start)
 
     def ok(self, max_growth_mb: float = MAX_GROWTH_MB) -> bool:
         return self.rss_growth_mb <= max_growth_mb and self.fd_growth <= 0
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d.update(rss_growth_mb=self.rss_growth_mb, fd_growth=self.fd_growth, ok=self.ok(),
+        d.update(rss_growth_mb=self.rss_growth_mb, rss_peak_over_start_mb=self.rss_peak_over_start_mb,
+                 fd_growth=self.fd_growth, ok=self.ok(),
                  limit={"rss_growth_mb": MAX_GROWTH_MB, "fd_growth": 0})
         return d
 
@@ -146,7 +164,8 @@ def plot_soak(report: dict, dest: Path) -> Path:
     a.plot(f, [s[1] for s in report["samples"]], color="#1f77b4")
     a.set_ylabel("RSS (MB)")
     a.set_title(f"soak: {report['frames']} frames, RSS growth after warm-up {report['rss_growth_mb']:+.2f} MB "
-                f"(limit {MAX_GROWTH_MB:g}), fds {report['fd_growth']:+d}", fontsize=9)
+                f"(limit {MAX_GROWTH_MB:g}; peak {report['rss_peak_over_start_mb']:+.2f}), fds {report['fd_growth']:+d}",
+                fontsize=9)
     b.plot(f, [s[2] for s in report["samples"]], color="#d62728")
     b.set_ylabel("open fds")
     b.set_xlabel("frames")
