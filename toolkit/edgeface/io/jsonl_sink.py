@@ -29,8 +29,8 @@ class JsonlSink(BaseSink):
     and renamed onto `path` at close: an existing `path` is never truncated by a run that fails.
 
     A run that is killed (SIGKILL, power loss) leaves `<path>.part` holding the frames done;
-    the next run on the same path says so and keeps it as `<stem>.killed-<time>.jsonl`
-    (`recovered`). A run that fails keeps the complete lines in `<path>.part` (none: no file)."""
+    the next run on the same path says so and keeps its complete lines as
+    `<stem>.killed-<time>.jsonl` (`recovered`). A run that fails keeps the complete lines in `<path>.part` (none: no file)."""
 
     def __init__(self, path: Union[str, os.PathLike], with_params: bool = True):
         self.path = Path(path)
@@ -51,8 +51,10 @@ class JsonlSink(BaseSink):
         stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(self.part.stat().st_mtime))
         dest = self.path.with_name(f"{self.path.stem}.killed-{stamp}{self.path.suffix}")
         os.replace(self.part, dest)
-        with open(dest, "rb") as f:
-            lines = sum(1 for line in f if line.endswith(b"\n"))
+        with open(dest, "rb+") as f:  # keep the complete lines: a kill mid-write leaves a partial last one
+            data = f.read()
+            f.truncate(data.rfind(b"\n") + 1)
+        lines = data.count(b"\n")
         log.warning("%s was left by a run that was killed (%d complete lines): kept as %s",
                     self.part, lines, dest.name)
         return dest
