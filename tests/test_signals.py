@@ -63,3 +63,15 @@ def test_signal_during_run_keeps_a_playable_video(sig, samples, converted_home, 
     assert 20 <= len(lines) < 158  # stopped before the end of the video
     assert not part.exists() and not list(tmp_path.glob(".*.part*"))
     assert _frames(video) == len(lines)  # every frame processed before the signal is in the video
+
+
+def test_a_signal_inside_hold_waits_for_the_end_of_the_block():
+    done = []
+    with stop_on_signals() as state:
+        with pytest.raises(StopSignal):
+            with state.hold():
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.05)
+                done.append("first sink")  # not interrupted
+                done.append("second sink")
+    assert done == ["first sink", "second sink"] and state.stopped_by == "SIGTERM"

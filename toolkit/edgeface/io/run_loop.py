@@ -117,10 +117,11 @@ def run(source, sinks: Sequence, aligner, progress: Optional[Callable[[LiveStats
             if picture:
                 base = render_fn(frame.image, result) if render_fn is not None else frame.image
                 annotated = draw_result(base, result, style=style, hud=hud, fps=fps, in_place=base is not frame.image)
-            group.write(frame, result, annotated)
-            if server is not None:
-                server.publish(annotated, {"frame": frame.index, "fps": round(fps, 2), "faces": len(result.faces),
-                                           "time_ms": {k: round(v, 2) for k, v in result.time_ms.items()}})
+            with sig.hold():  # a stop signal never cuts a frame's writes in two
+                group.write(frame, result, annotated)
+                if server is not None:
+                    server.publish(annotated, {"frame": frame.index, "fps": round(fps, 2), "faces": len(result.faces),
+                                               "time_ms": {k: round(v, 2) for k, v in result.time_ms.items()}})
             if progress is not None:
                 progress(LiveStats(frame=frame.index, frames=c.frames - start[0], total=total, fps=fps,
                                    time_ms=result.time_ms, faces=len(result.faces),

@@ -3,7 +3,8 @@
 `systemctl stop` sends SIGTERM; closing an SSH session sends SIGHUP. Python's default for both is
 to die on the spot, which loses a video being written (its index is written at close). Inside
 `stop_on_signals()` they raise `StopSignal`, a `KeyboardInterrupt`, at the point the main thread is
-at, so the run loop ends the way it does for Ctrl-C: sinks closed, the video finalized, the summary
+at (or, inside `state.hold()`, at the end of that block: one frame's writes are never cut in two),
+so the run loop ends the way it does for Ctrl-C: sinks closed, the video finalized, the summary
 printed. SIGINT (Ctrl-C) is handled the same way. Further signals while the run is finishing are ignored (with a note), so finalizing is
 not cut short; systemd's stop timeout (then SIGKILL) still bounds it.
 
@@ -17,7 +18,7 @@ import contextlib
 import logging
 import signal
 import threading
-from typing import Iterator
+from typing import Iterator, Optional
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,21 @@ class SignalState:
     def __init__(self):
         self.received: list = []
         self.armed = True  # False once the run is finishing: signals are then only noted
+        self.holding = False  # inside hold(): a stop waits for the end of the block
+        self.pending: Optional[int] = None
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[None]:
+        """A block a stop must not cut in two (one frame's writes to every sink): a signal that
+        arrives inside it raises StopSignal when the block ends, not in the middle."""
+        self.holding = True
+        try:
+            yield
+        finally:
+            self.holding = False
+        if self.pending is not None:
+            signum, self.pending = self.pending, None
+            raise StopSignal(signum)
 
     @property
     def stopped_by(self) -> str:
@@ -62,6 +78,9 @@ def stop_on_signals(signals=STOP_SIGNALS) -> Iterator[SignalState]:
         state.received.append(name)
         if state.armed:
             state.armed = False
+            if state.holding:
+                state.pending = signum
+                return
             raise StopSignal(signum)
         log.warning("%s received while finishing the run: ignored", name)
 
