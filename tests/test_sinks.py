@@ -62,9 +62,10 @@ def test_jsonl_streams_one_line_per_frame(tmp_path):
     sink = JsonlSink(out)
     assert isinstance(sink, Sink)
     sink.write(frame(0), make_result(0))
-    # flushed per frame: readable before close
-    lines = out.read_text().splitlines()
+    # flushed per frame into out.jsonl.part: readable before close; out.jsonl appears at close
+    lines = (out.parent / "out.jsonl.part").read_text().splitlines()
     assert len(lines) == 1 and json.loads(lines[0]) == make_result(0).to_dict()
+    assert not out.exists()
     sink.write(frame(1), make_result(1, faces=[]))
     sink.close()
     recs = [json.loads(s) for s in out.read_text().splitlines()]
@@ -72,15 +73,30 @@ def test_jsonl_streams_one_line_per_frame(tmp_path):
     assert len(recs[0]["faces"][0]["landmarks"]) == 68 and len(recs[0]["faces"][0]["params"]) == 62
 
 
-def test_jsonl_on_error_keeps_complete_lines(tmp_path):
+def test_jsonl_on_error_keeps_complete_lines_and_the_earlier_file(tmp_path):
     out = tmp_path / "out.jsonl"
+    out.write_text('{"frame": 0, "earlier": true}\n')
     with pytest.raises(RuntimeError):
         with JsonlSink(out) as sink:
             for i in range(3):
                 sink.write(frame(i), make_result(i))
             raise RuntimeError("pipeline failed")
-    text = out.read_text()
+    assert out.read_text() == '{"frame": 0, "earlier": true}\n'  # a failed run clobbers nothing
+    text = (tmp_path / "out.jsonl.part").read_text()
     assert text.endswith("\n") and [json.loads(s)["frame"] for s in text.splitlines()] == [0, 1, 2]
+
+
+def test_jsonl_reports_and_keeps_a_killed_runs_part(tmp_path, caplog):
+    out = tmp_path / "out.jsonl"
+    (tmp_path / "out.jsonl.part").write_text('{"frame": 0}\n{"frame": 1}\n{"fra')  # killed mid-write
+    with caplog.at_level("WARNING"):
+        with JsonlSink(out) as sink:
+            sink.write(frame(0), make_result(0))
+    kept = sink.recovered
+    assert kept is not None and kept.name.startswith("out.killed-") and kept.suffix == ".jsonl"
+    assert kept.read_text() == '{"frame": 0}\n{"frame": 1}\n'  # the partial last line dropped
+    assert "killed (2 complete lines)" in caplog.text and kept.name in caplog.text
+    assert len(out.read_text().splitlines()) == 1 and not (tmp_path / "out.jsonl.part").exists()
 
 
 # ----------------------------------------------------------------------------- video

@@ -78,14 +78,17 @@ def test_corrupt_image(tmp_path, content):
     assert "bad.jpg" in str(e.value) and "\n" not in str(e.value)
 
 
-def test_corrupt_image_in_folder_names_the_file(tmp_path):
+def test_corrupt_image_in_folder_is_skipped_named_and_counted(tmp_path):
     shutil.copy(INPUTS / "JianzhuGuo.jpg", tmp_path / "a.jpg")
     (tmp_path / "b.jpg").write_bytes(b"garbage")
+    shutil.copy(INPUTS / "JianzhuGuo.jpg", tmp_path / "c.jpg")
+    warnings = []
     with open_source(tmp_path) as src:
-        it = iter(src)
-        assert next(it).image.shape[2] == 3
-        with pytest.raises(EdgefaceError, match="b.jpg"):
-            next(it)
+        src.on_skip = warnings.append
+        frames = list(src)
+    assert [Path(f.source).name for f in frames] == ["a.jpg", "c.jpg"]
+    assert [p.name for p, _ in src.skipped] == ["b.jpg"]
+    assert len(warnings) == 1 and "b.jpg" in warnings[0] and "\n" not in warnings[0]
 
 
 def test_missing_and_unsupported(tmp_path):

@@ -172,7 +172,14 @@ def test_doctor_xnnpack_with_a_real_model(tmp_path):
     p.write_bytes(conv.convert())
     models = doctor.cached_models(tmp_path)
     assert [(m.name, m.variant, m.manifest) for m in models] == [("mb05", "float32", False)]
-    applied, note = doctor.check_xnnpack(models)
+    applied, note = doctor.check_xnnpack(models)  # no manifest: not verified, so never loaded
+    assert applied is None and "no manifest" in note
+    import hashlib, json  # noqa: E401
+    tensor = {"name": "x", "tflite_index": 0, "shape": [1, 8, 8, 3], "dtype": "float32"}
+    p.with_suffix(".json").write_text(json.dumps({
+        "format": "edgeface-manifest/1", "file": p.name, "sha256": hashlib.sha256(p.read_bytes()).hexdigest(),
+        "size_bytes": p.stat().st_size, "input": tensor, "outputs": [dict(tensor, name="y", tflite_index=1)]}))
+    applied, note = doctor.check_xnnpack(doctor.cached_models(tmp_path))
     assert applied is True and "mb05_float32.tflite" in note
     (p.parent / "mb05_int8.tflite").write_bytes(b"not a model")
     p.unlink()

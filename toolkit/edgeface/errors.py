@@ -46,3 +46,12 @@ class VerificationError(EdgefaceError):
     """A file or a converted model failed verification."""
 
     exit_code = 3
+
+
+def write_error(path, e: OSError, kept: str = "") -> EdgefaceError:
+    """The one line for an output that cannot be written (`kept`: what is safe, e.g. '; the 12 frames
+    done are in out.jsonl.part')."""
+    import errno
+
+    why = "the disk is full" if e.errno == errno.ENOSPC else (e.strerror or str(e))
+    return EdgefaceError(f"cannot write {path}: {why} (free some space or pick another output path){kept}")

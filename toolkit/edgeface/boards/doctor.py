@@ -3,8 +3,9 @@
 Reports the board and CPU (model, cores, the SIMD features that matter to TFLite kernels: NEON /
 asimd, dotprod for INT8, fp16 arithmetic; SSE4.1 / AVX2 / FMA / AVX-512 / VNNI on x86), memory,
 the TFLite runtime found and whether it applies the XNNPACK delegate (checked by loading a
-converted model from the cache, else "unknown"), onnxruntime, PyAV, cameras (picamera2
-importable, /dev/video* nodes), the converted models in the cache, and the recommended target
+converted model from the cache, else "unknown"), onnxruntime, PyAV, cameras (picamera2's
+camera list, and the /dev/video* nodes whose V4L2 capabilities say video capture: a Pi's codec and
+ISP nodes are not cameras), the converted models in the cache, and the recommended target
 profile. `diagnose()` returns a plain dataclass (machine files can be passed in for tests);
 `render()` makes a rich table of it.
 """
@@ -20,7 +21,8 @@ from typing import Optional, Sequence
 
 from edgeface.hub import paths
 from edgeface.hub import store
-from edgeface.boards.machine import CpuInfo, parse_cpuinfo, read_machine, read_meminfo
+from edgeface.boards.machine import (CpuInfo, libcamera_cameras, parse_cpuinfo, read_machine, read_meminfo,
+                                     video_nodes)
 from edgeface.boards.profiles import detect_target
 from edgeface.vocab import VARIANTS, Precision, detector_name
 
@@ -66,8 +68,10 @@ class DoctorReport:
     onnxruntime: Optional[str]
     pyav: Optional[str]
     picamera2: bool
-    video_devices: list
+    video_devices: list  # every /dev/video* node
     cache: str
+    cameras: list = field(default_factory=list)  # what is a camera: libcamera sensors, then V4L2 capture nodes
+    video_nodes: list = field(default_factory=list)  # {path, driver, card, role} per node (VIDIOC_QUERYCAP)
     models: list = field(default_factory=list)  # ModelFile
     target: str = ""
     target_reason: str = ""
@@ -126,14 +130,30 @@ def check_xnnpack(models: Sequence[ModelFile], runtime: Optional[str] = None) ->
     try:
         from edgeface.runtime.tflite_backend import find_runtime
 
+        from edgeface.hub.manifest import model_manifest, read_verified
+
         rt = find_runtime(runtime)
-        it = rt.interpreter_cls(model_path=str(pick.path), num_threads=1)
+        m = model_manifest(pick.path)  # never an interpreter on an unverified file
+        it = rt.interpreter_cls(model_content=read_verified(pick.path, m["sha256"], m["size_bytes"]), num_threads=1)
         it.allocate_tensors()
         ops = it._get_ops_details()  # noqa: SLF001
     except Exception as e:
         return None, f"{pick.path.name} did not load ({str(e).splitlines()[0][:80] if str(e) else type(e).__name__})"
     applied = any("DELEGATE" in str(o.get("op_name", "")) for o in ops)
     return applied, f"checked with {pick.path.name}"
+
+
+def find_cameras(dev_dir: Path = Path("/dev"), use_picamera2: bool = True) -> tuple:
+    """(camera labels, node dicts): libcamera sensors from picamera2's camera list, and the V4L2
+    nodes whose own capabilities say video capture (not a codec, ISP or metadata node)."""
+    cams = []
+    for i, c in enumerate((libcamera_cameras() if use_picamera2 else None) or []):
+        cams.append(f"camera:{i} {c.get('Model', '?')} (libcamera, picamera2)")
+    nodes = video_nodes(dev_dir)
+    for n in nodes:
+        if n.is_camera and n.driver not in ("unicam", "rp1-cfe"):  # CSI receivers: listed via libcamera
+            cams.append(f"{n.path} {n.card or n.driver} ({n.driver}, V4L2 capture)")
+    return cams, [{"path": n.path, "driver": n.driver, "card": n.card, "role": n.role} for n in nodes]
 
 
 def diagnose(root: Optional[Path] = None, board_model: Optional[str] = None, cpuinfo_text: Optional[str] = None,
@@ -165,7 +185,8 @@ def diagnose(root: Optional[Path] = None, board_model: Optional[str] = None, cpu
     else:
         xnn, xnn_note = None, "no TFLite runtime"
 
-    video = sorted((str(p) for p in Path(dev_dir).glob("video*")), key=lambda s: (len(s), s)) if Path(dev_dir).is_dir() else []
+    cameras, nodes = find_cameras(dev_dir, check_runtime)
+    video = [n["path"] for n in nodes]
     report = DoctorReport(
         board=choice.board_model or None, machine=machine or "", cpu=cpu.model_name or (machine or "unknown"),
         cores=cpu.cores, arch=cpu.arch, features=feats, memory_mb=memory_mb(meminfo_text),
@@ -174,6 +195,7 @@ def diagnose(root: Optional[Path] = None, board_model: Optional[str] = None, cpu
         pyav=_version("av") if check_runtime else None,
         picamera2=importlib.util.find_spec("picamera2") is not None if check_runtime else False,
         video_devices=video, cache=str(paths.home(root) if root else paths.home()), models=models,
+        cameras=cameras, video_nodes=nodes,
         target=choice.profile.name, target_reason=choice.reason,
     )
     report.advice = advice(report, choice.profile)
@@ -197,8 +219,10 @@ def advice(r: DoctorReport, profile) -> list:
             size = tuple(profile.detector_size) if name == det else None
             out.append(f"{name}_{want_var}.tflite (profile {profile.name}) is not in the cache: run "
                        f"{store.convert_command(name, want_var, size)} on a workstation and copy the cache's tflite/ folder here")
-    if not r.picamera2 and not r.video_devices:
-        out.append("no camera found (picamera2 not importable, no /dev/video*): files and folders still work")
+    if not r.cameras:
+        others = f" ({len(r.video_devices)} /dev/video* nodes, none a camera: codec/ISP/metadata)" if r.video_devices else ""
+        out.append(f"no camera found{others}: connect one (a camera module: `rpicam-hello --list-cameras`; "
+                   "USB: `v4l2-ctl --list-devices`); files and folders still work")
     if r.pyav is None:
         out.append("PyAV not installed: some MP4 files lose frames (pip install 'edgeface[video]')")
     return out
@@ -228,11 +252,11 @@ def render(r: DoctorReport):
     t.add_row("XNNPACK", f"{_yes(r.xnnpack)} ({r.xnnpack_note})")
     t.add_row("onnxruntime", r.onnxruntime or "not installed (only needed for --backend onnx)")
     t.add_row("PyAV", r.pyav or "not installed")
-    cams = []
-    if r.picamera2:
-        cams.append("picamera2 importable")
-    cams.extend(r.video_devices)
-    t.add_row("cameras", ", ".join(cams) if cams else "[yellow]none found[/]")
+    t.add_row("cameras", "\n".join(r.cameras) if r.cameras else "[yellow]none found[/]")
+    others = [f"{n['path']} ({n['driver'] or '?'}: {n['role']})" for n in r.video_nodes if n["role"] != "camera"]
+    if others:
+        t.add_row("other video nodes", "\n".join(others))
+    t.add_row("picamera2", "importable" if r.picamera2 else "not importable")
     t.add_row("cache", r.cache)
     if r.models:
         t.add_row("models", "\n".join(f"{m.name}_{m.variant}.tflite  {m.size / 1048576:.1f} MiB"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -9,7 +10,7 @@ from typing import List, Optional
 import typer
 from rich.console import Console
 
-from edgeface.errors import EdgefaceError
+from edgeface.errors import EdgefaceError, write_error
 from edgeface.vocab import REGRESSORS, parse_size
 
 app = typer.Typer(
@@ -219,6 +220,11 @@ def main(argv: Optional[list] = None) -> None:
     except KeyboardInterrupt:
         console.print("interrupted")
         sys.exit(130)
+    except OSError as e:  # a safety net: a file system error the command did not word (full disk...)
+        msg = write_error(e.filename or "a file", e) if e.errno == errno.ENOSPC else (
+            f"{e.filename or 'a file'}: {e.strerror or e} (check the path and its permissions)")
+        console.print(f"[red]error:[/] {msg}", highlight=False, soft_wrap=True)
+        sys.exit(2)
     except SystemExit:
         raise
     except Exception as e:  # usage errors: click exceptions (typer bundles its own click; match by shape)

@@ -87,6 +87,16 @@ def resolve_input(input_arg: Optional[str], source: Optional[str], camera: bool)
     return spec
 
 
+def stream_notice(server) -> str:
+    """The one line that tells where the stream is and who can see it (the token URL, printed once)."""
+    if server.access.required:
+        return f"streaming at {server.url}  (private: requests without this token get 401; keep the URL secret)"
+    if server.access.insecure:
+        return (f"[yellow]warning:[/] --serve-insecure: {server.url} is open WITHOUT a token to every host "
+                "that can reach this machine")
+    return f"streaming at {server.url}  (this machine only)"
+
+
 def make_sinks(save: Optional[str], json_path: Optional[Path], show: bool, fps: Optional[float]) -> list:
     from edgeface.io.sinks import JsonlSink, ShowSink, make_sink
 
@@ -125,6 +135,8 @@ def summary_lines(summary) -> list:
         f"{s.fps:.1f} fps over {s.elapsed_s:.2f} s (input, models and output); mean ms per frame: "
         + _fmt_ms(s.mean_ms, s.detector_runs, s.frames),
     ]
+    if getattr(s, "skipped", 0):
+        lines.append(f"skipped {s.skipped} file(s) that could not be read (see the warnings above)")
     if s.stopped != "end of input":
         lines.append(f"stopped: {s.stopped}")
     return lines
@@ -145,8 +157,13 @@ def run_command(
     save: Optional[str] = typer.Option(None, "--save", "-o", help="Annotated output: out.mp4 | out.avi | out.jpg | DIR/."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write one JSON line per frame (the JSONL contract) to this file."),
     serve: Optional[str] = typer.Option(None, "--serve", help="Stream annotated frames to a browser at [HOST:]PORT (default host 127.0.0.1)."),
+    serve_token: Optional[str] = typer.Option(None, "--serve-token", envvar="EDGEFACE_SERVE_TOKEN", help="Token the stream requires (default: generated for a non-loopback --serve host)."),
+    serve_insecure: bool = typer.Option(False, "--serve-insecure", help="Serve a non-loopback host WITHOUT a token: anyone who can reach this machine sees the stream."),
+    serve_max_clients: int = typer.Option(8, "--serve-max-clients", min=1, help="At most this many viewers at once; the next gets 503."),
     show: bool = typer.Option(False, "--show", help="Show a window (needs a display; q or Esc stops)."),
     max_frames: Optional[int] = typer.Option(None, "--max-frames", min=1, help="Stop after this many frames."),
+    camera_timeout: float = typer.Option(5.0, "--camera-timeout", min=0.1, help="Seconds without a frame after which the camera counts as lost."),
+    reconnect: int = typer.Option(0, "--reconnect", min=0, help="When the camera is lost, open it again up to N times in a row (0: stop, keeping the output)."),
     detector_size: Optional[str] = typer.Option(None, "--detector-size", help="FaceBoxes input WxH, e.g. 640x480 (default: the target's)."),
     camera_size: Optional[str] = typer.Option(None, "--camera-size", help="Camera resolution WxH (default: the target's)."),
     regressor: str = typer.Option("mb05", "--regressor", help="mb05 or mb1."),
@@ -160,13 +177,16 @@ def run_command(
     """Run face detection + 3D landmarks + head pose on an image, a folder, a video or a camera."""
     from edgeface.aligner import FaceAligner
     from edgeface.aligner_options import FaceAlignerOptions, RunningMode
-    from edgeface.io.mjpeg import MjpegServer, parse_bind
+    from edgeface.io.mjpeg import MjpegServer
     from edgeface.io.run_loop import run
     from edgeface.io.sources import open_source
 
     spec = resolve_input(input_arg, source, camera)
-    if serve:
-        parse_bind(serve)  # a bad value fails before anything is opened
+    server = None
+    if serve:  # a bad value or token fails before anything is opened
+        server = MjpegServer.from_spec(serve, token=serve_token, insecure=serve_insecure, max_clients=serve_max_clients)
+    elif serve_token or serve_insecure:
+        raise EdgefaceError("--serve-token and --serve-insecure need --serve [HOST:]PORT")
     dense = dense or render_mode is not None or export_mesh is not None
     if render_mode is not None:
         from edgeface.viz.dense_overlay import RENDER_MODES
@@ -181,7 +201,10 @@ def run_command(
     prof = choice.profile
     cam_size = camera_size or f"{prof.camera_size[0]}x{prof.camera_size[1]}"
     # open the input first: a missing or corrupt file fails before any model is loaded
-    with open_source(spec, max_frames=max_frames, camera_size=cam_size, camera_fps=prof.camera_fps) as src:
+    with open_source(spec, max_frames=max_frames, camera_size=cam_size, camera_fps=prof.camera_fps,
+                     camera_timeout_s=camera_timeout, reconnect=reconnect) as src:
+        if hasattr(src, "on_skip"):  # a folder's unreadable image: one warning line, the run goes on
+            src.on_skip = lambda msg: console.print(f"[yellow]warning:[/] {msg}", highlight=False, soft_wrap=True)
         options.running_mode = RunningMode.IMAGE if src.is_still else RunningMode.VIDEO
         render_fn, extra_sinks, dense_label = None, [], ""
         with FaceAligner.create_from_options(options) as aligner:
@@ -211,11 +234,10 @@ def run_command(
                 + f" | faceboxes {d['detector_size'][0]}x{d['detector_size'][1]}, {po.regressor} | {mode}{dense_label}",
                 highlight=False, soft_wrap=True)
             sinks = make_sinks(save, json_path, show, src.fps) + extra_sinks
-            server = None
             try:
-                if serve:
-                    server = MjpegServer.from_spec(serve).start()
-                    console.print(f"streaming at {server.url}", highlight=False)
+                if server is not None:
+                    server.start()
+                    console.print(stream_notice(server), highlight=False, soft_wrap=True)
                 with LiveStatus(console, enabled=not quiet) as status:
                     summary = run(src, sinks, aligner, progress=status, server=server, render_fn=render_fn)
             finally:
@@ -223,6 +245,9 @@ def run_command(
                     server.close()
     for line in summary_lines(summary):
         out.print(line, highlight=False)
+    if summary.frames == 0 and summary.skipped:
+        raise EdgefaceError(f"none of the {summary.skipped} images in {src.name} could be read: "
+                            "check the files (re-export them as JPEG or PNG)")
     written = [str(json_path)] if json_path is not None else []
     if save:
         written.append(save)

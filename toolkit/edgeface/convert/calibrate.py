@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Optional
@@ -239,10 +240,14 @@ def load(path: Path) -> CalibrationSet:
     path = Path(path)
     if not path.is_file():
         raise EdgefaceError(f"calibration set {path} does not exist; build one with `edgeface calibrate`")
+    if path.suffix.lower() != ".npz":
+        raise EdgefaceError(f"calibration set {path} is a {path.suffix or 'file without extension'}, not the .npz "
+                            "that `edgeface calibrate` writes; build one with `edgeface calibrate`")
     try:
         with np.load(path, allow_pickle=False) as z:
             cal = CalibrationSet(z["regressor"], z["detector"], json.loads(str(z["meta"])))
-    except (ValueError, KeyError, OSError, json.JSONDecodeError) as e:
+    except (ValueError, KeyError, OSError, EOFError, TypeError, AttributeError, zipfile.BadZipFile,
+            json.JSONDecodeError) as e:
         raise EdgefaceError(f"{path} is not an edgeface calibration set ({e}); rebuild it with `edgeface calibrate`") from None
     if cal.digest != _digest(cal.regressor, cal.detector):
         raise EdgefaceError(f"calibration set {path} does not match its recorded digest; rebuild it with `edgeface calibrate`")

@@ -1,11 +1,16 @@
 """Cached assets: verified upstream files and the arrays derived from them.
 
 Everything the runtime loads goes through here, so a missing file gives one clear line
-("run `edgeface fetch NAME`") instead of a traceback.
+("run `edgeface fetch NAME`") instead of a traceback. Each derived `.npz` gets a record beside it
+(`<asset>.json`: size and sha256, written when it is derived) and is verified against it before
+`np.load` reads it; a damaged asset is one `VerificationError` line.
 """
 
 from __future__ import annotations
 
+import io
+import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,9 +18,13 @@ import numpy as np
 
 from edgeface.hub import paths
 from edgeface.hub import safe_pickle
-from edgeface.errors import MissingAssetError
-from edgeface.hub.atomic import atomic_path
+from edgeface.errors import MissingAssetError, VerificationError
+from edgeface.hub.atomic import atomic_path, sha256_file, write_json_atomic
+from edgeface.hub.manifest import read_verified
 from edgeface.hub.cards import Card, get_card
+
+
+ASSET_RECORD_FORMAT = "edgeface-asset/1"
 
 
 def file_path(card_name: str, key: str, root: Path | None = None) -> Path:
@@ -32,10 +41,22 @@ def asset_path(card_name: str, root: Path | None = None) -> Path:
     return paths.assets_dir(root) / card.derived["asset"]
 
 
+def record_path(asset: Path) -> Path:
+    """The record beside a derived asset (`param_stats.npz` -> `param_stats.json`): its size and sha256."""
+    return Path(asset).with_suffix(".json")
+
+
+def write_record(asset: Path) -> Path:
+    """Record a derived asset's size and sha256 so every later load can verify it first."""
+    return write_json_atomic(record_path(asset), {"format": ASSET_RECORD_FORMAT, "file": Path(asset).name,
+                                                  "sha256": sha256_file(asset), "size_bytes": Path(asset).stat().st_size})
+
+
 def _write_npz(dest: Path, **arrays) -> Path:
     with atomic_path(dest) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
+    write_record(dest)
     return dest
 
 
@@ -78,8 +99,21 @@ def _load_npz(card_name: str, root: Path | None = None) -> dict:
     p = asset_path(card_name, root)
     if not p.is_file():
         raise MissingAssetError(f"{card_name} is not in the cache ({p}); run `edgeface fetch {card_name}` (add --mirror DIR for a local mirror)")
-    with np.load(p, allow_pickle=False) as z:
-        return {k: z[k] for k in z.files}
+    fix = f"run `edgeface fetch {card_name}` to rebuild it (or copy the cache again)"
+    rec = record_path(p)
+    source = p
+    if rec.is_file():  # verify before load: np.load only ever sees the checked bytes
+        try:
+            r = json.loads(rec.read_text(encoding="utf-8"))
+            sha, size = str(r["sha256"]), int(r["size_bytes"])
+        except (ValueError, KeyError, TypeError, OSError) as e:
+            raise VerificationError(f"record {rec} is unreadable ({e}); {fix}") from None
+        source = io.BytesIO(read_verified(p, sha, size, fix))
+    try:  # a cache from before records: guarded load, still one line on a damaged file
+        with np.load(source, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile) as e:
+        raise VerificationError(f"{p} is damaged ({str(e).splitlines()[0] if str(e) else type(e).__name__}); {fix}") from None
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,8 @@ from typing import Any, Callable, Optional, Union
 import numpy as np
 
 from edgeface.errors import EdgefaceError
+from edgeface.io.camera_timeout import (DEFAULT_READ_TIMEOUT_S, FIRST_FRAME_TIMEOUT_S, ReadTimeout,
+                                        ReconnectingCamera, TimedReads)
 from edgeface.io.frames import FrameSource, as_bgr
 
 log = logging.getLogger(__name__)
@@ -60,8 +62,9 @@ class Picamera2Source(FrameSource):
 
     def __init__(self, index: int = 0, size: tuple[int, int] = DEFAULT_CAMERA_SIZE, fps: Optional[float] = None,
                  max_frames: Optional[int] = None, module: Any = None, buffer_count: int = 3,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, read_timeout_s: float = DEFAULT_READ_TIMEOUT_S):
         super().__init__(max_frames)
+        self.read_timeout_s = float(read_timeout_s)
         if module is None:
             import picamera2 as module  # type: ignore[no-redef]
         self.index = int(index)
@@ -102,9 +105,11 @@ class Picamera2Source(FrameSource):
     def _frames(self):
         t0 = None
         n = 0
+        reads = TimedReads(lambda: self._cam.capture_array("main"), self.read_timeout_s, self.name)
+        self._reads = reads
         while True:
             try:
-                arr = self._cam.capture_array("main")
+                arr = reads.read(None if n else max(self.read_timeout_s, FIRST_FRAME_TIMEOUT_S))
                 if arr is None or not hasattr(arr, "ndim") or arr.ndim not in (2, 3) or arr.size == 0:
                     raise CameraLost("empty frame")
             except Exception as e:
@@ -120,6 +125,13 @@ class Picamera2Source(FrameSource):
             yield as_bgr(np.asarray(arr)), float(now - t0), self.name
 
     def _shutdown(self) -> None:
+        reads, self._reads = getattr(self, "_reads", None), None
+        if reads is not None:
+            reads.close()
+            if reads.stuck:  # the driver still holds the worker: stopping could block as well
+                log.warning("camera %d did not answer; leaving it to the driver", self.index)
+                self._cam = None
+                return
         cam, self._cam = self._cam, None
         if cam is not None:
             with contextlib.suppress(Exception):
@@ -143,10 +155,13 @@ class OpenCVCameraSource(FrameSource):
 
     def __init__(self, device: Union[int, str] = 0, size: tuple[int, int] = DEFAULT_CAMERA_SIZE,
                  fps: Optional[float] = None, max_frames: Optional[int] = None,
-                 capture_factory: Optional[Callable[..., Any]] = None, clock: Callable[[], float] = time.monotonic):
+                 capture_factory: Optional[Callable[..., Any]] = None, clock: Callable[[], float] = time.monotonic,
+                 read_timeout_s: float = DEFAULT_READ_TIMEOUT_S):
         super().__init__(max_frames)
         import cv2
 
+        self.read_timeout_s = float(read_timeout_s)
+        self._reads: Optional[TimedReads] = None
         self.device = device
         self.name = f"camera:{device}" if isinstance(device, int) else str(device)
         self.frame_count = self.max_frames
@@ -176,10 +191,14 @@ class OpenCVCameraSource(FrameSource):
         n = 0
         failed = 0
         t0 = None
+        self._reads = reads = TimedReads(self._cap_obj.read, self.read_timeout_s, self.name)
         while True:
             try:
-                ok, img = self._cap_obj.read()
+                ok, img = reads.read(None if n else max(self.read_timeout_s, FIRST_FRAME_TIMEOUT_S))
                 err = None
+            except ReadTimeout as e:  # stalled or unplugged: lost now, no retries
+                ok, img, err = False, None, e
+                failed = _CAMERA_MAX_FAILED_READS
             except Exception as e:  # a driver error mid-run
                 ok, img, err = False, None, e
             if not ok or img is None:
@@ -200,6 +219,12 @@ class OpenCVCameraSource(FrameSource):
             yield as_bgr(img), float(now - t0), self.name
 
     def _release(self) -> None:
+        reads, self._reads = self._reads, None
+        if reads is not None:
+            reads.close()
+            if reads.stuck:  # release() would block on the same driver call
+                log.warning("camera %s did not answer; leaving it to the driver", self.name)
+                return
         self._cap_obj.release()
 
 
@@ -218,9 +243,19 @@ def _import_picamera2():
 
 def open_camera(index: Union[int, str] = 0, size: tuple[int, int] = DEFAULT_CAMERA_SIZE, fps: Optional[float] = None,
                 max_frames: Optional[int] = None, backend: str = "auto", picamera2_module: Any = None,
-                capture_factory: Optional[Callable[..., Any]] = None) -> FrameSource:
+                capture_factory: Optional[Callable[..., Any]] = None, read_timeout_s: float = DEFAULT_READ_TIMEOUT_S,
+                reconnect: int = 0) -> FrameSource:
     """A live camera. backend: "auto" (picamera2 when importable and it sees a camera, else OpenCV),
-    "picamera2" or "opencv". `index` may also be a device path such as /dev/video2 (OpenCV only)."""
+    "picamera2" or "opencv". `index` may also be a device path such as /dev/video2 (OpenCV only).
+    A read that gives no frame within `read_timeout_s` means the camera is lost; `reconnect` N
+    opens it again up to N times in a row (`io.camera_timeout.ReconnectingCamera`)."""
+    if reconnect:
+        return ReconnectingCamera(lambda: _open_camera(index, size, fps, None, backend, picamera2_module,
+                                                       capture_factory, read_timeout_s), reconnect, max_frames)
+    return _open_camera(index, size, fps, max_frames, backend, picamera2_module, capture_factory, read_timeout_s)
+
+
+def _open_camera(index, size, fps, max_frames, backend, picamera2_module, capture_factory, read_timeout_s) -> FrameSource:
     if backend not in ("auto", "picamera2", "opencv"):
         raise EdgefaceError(f"unknown camera backend {backend!r}: use auto, picamera2 or opencv")
     if isinstance(index, str) and index.isdigit():
@@ -232,11 +267,14 @@ def open_camera(index: Union[int, str] = 0, size: tuple[int, int] = DEFAULT_CAME
                                 "(and create the venv with --system-site-packages)")
         if module is not None:
             if backend == "picamera2" or picamera2_module is not None:
-                return Picamera2Source(index, size=size, fps=fps, max_frames=max_frames, module=module)
+                return Picamera2Source(index, size=size, fps=fps, max_frames=max_frames, module=module,
+                                       read_timeout_s=read_timeout_s)
             try:
-                return Picamera2Source(index, size=size, fps=fps, max_frames=max_frames, module=module)
+                return Picamera2Source(index, size=size, fps=fps, max_frames=max_frames, module=module,
+                                       read_timeout_s=read_timeout_s)
             except EdgefaceError as e:
                 log.info("picamera2: %s; trying OpenCV", e)
     elif backend == "picamera2":
         raise EdgefaceError(f"picamera2 takes a camera number, not {index!r}")
-    return OpenCVCameraSource(index, size=size, fps=fps, max_frames=max_frames, capture_factory=capture_factory)
+    return OpenCVCameraSource(index, size=size, fps=fps, max_frames=max_frames, capture_factory=capture_factory,
+                              read_timeout_s=read_timeout_s)

@@ -1,17 +1,22 @@
 """Still images: decoding one file (`read_image`), listing a folder in natural order (`list_images`),
-and the `ImageSource` of one image or a folder of them (`is_still`: no temporal smoothing)."""
+and the `ImageSource` of one image or a folder of them (`is_still`: no temporal smoothing).
+In a folder, a file that cannot be decoded is skipped with a one-line warning and counted
+(`skipped`); a single image that cannot be decoded is an error."""
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 
 from edgeface.errors import EdgefaceError
 from edgeface.io.frames import IMAGE_EXTS, FrameSource, as_bgr
+
+log = logging.getLogger(__name__)
 
 
 def read_image(path: Union[str, os.PathLike]) -> np.ndarray:
@@ -37,8 +42,12 @@ def _natural_key(name: str):
 def list_images(folder: Union[str, os.PathLike]) -> list[Path]:
     """Image files directly in `folder` (by extension, hidden files skipped), in natural order."""
     folder = Path(folder)
-    files = [p for p in folder.iterdir()
-             if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTS]
+    try:
+        files = [p for p in folder.iterdir()
+                 if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_EXTS]
+    except OSError as e:
+        raise EdgefaceError(f"cannot read folder {folder}: {e.strerror or e} (check its permissions, "
+                            "e.g. chmod u+rx, or run as a user who may read it)") from None
     return sorted(files, key=lambda p: _natural_key(p.name))
 
 
@@ -57,6 +66,8 @@ class ImageSource(FrameSource):
         self.name = name or str(self.paths[0])
         self.frame_count = self._cap(len(self.paths))
         self.fps = None
+        self.skipped: list = []  # (path, reason) of the files of a folder that could not be decoded
+        self.on_skip: Optional[Callable[[str], None]] = None  # gets each skip's one-line warning
         # decode a single image right away so a corrupt file fails before any model is loaded
         self._first: Optional[np.ndarray] = read_image(self.paths[0]) if len(self.paths) == 1 else None
 
@@ -65,5 +76,10 @@ class ImageSource(FrameSource):
             if i == 0 and self._first is not None:
                 img, self._first = self._first, None
             else:
-                img = read_image(p)
+                try:
+                    img = read_image(p)
+                except EdgefaceError as e:  # one bad file in a folder: warn, count, go on
+                    self.skipped.append((p, str(e)))
+                    (self.on_skip or log.warning)(f"skipped: {e}")
+                    continue
             yield img, None, str(p)

@@ -13,8 +13,9 @@ JPEG-encoded at most once, lazily, by the first client thread that wants it (no 
 encoding cost). Every client always gets the newest frame; a slow client skips frames.
 `publish` keeps a reference to the array: do not modify it afterwards (pass a copy if needed).
 
-The default host is 127.0.0.1 (this machine only). Binding 0.0.0.0 makes the stream visible to
-every host on the network: there is no authentication.
+The default host is 127.0.0.1 (this machine only). Any other bind needs a token (generated, or
+`token=`), and every request without it gets 401; `insecure=True` opts out, for a trusted LAN.
+At most `max_clients` stream at once; the next gets 503 (`io.stream_access`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import Any, Optional
 import numpy as np
 
 from edgeface.errors import EdgefaceError
+from edgeface.io.stream_access import DEFAULT_MAX_CLIENTS, ClientSlots, StreamAccess
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +144,7 @@ class _Shared:
             return self._jpeg_seq, self._jpeg
 
 
-def _make_handler(shared: _Shared, title: str):
+def _make_handler(shared: _Shared, title: str, access: StreamAccess, slots: ClientSlots):
     page = PAGE.format(title=title).encode("utf-8")
 
     class Handler(BaseHTTPRequestHandler):
@@ -170,8 +172,13 @@ def _make_handler(shared: _Shared, title: str):
         def do_GET(self):
             path = self.path.split("?", 1)[0]
             try:
-                if path in ("/", "/index.html"):
-                    self._send(200, "text/html; charset=utf-8", page)
+                if not access.allows(self.path, self.headers):  # every route, before anything else
+                    self._send(HTTPStatus.UNAUTHORIZED, "text/plain",
+                               b"401: this stream needs its token: open the URL edgeface printed (?token=...)\n",
+                               {"WWW-Authenticate": 'Bearer realm="edgeface"'})
+                elif path in ("/", "/index.html"):
+                    cookie = access.cookie_header()
+                    self._send(200, "text/html; charset=utf-8", page, {"Set-Cookie": cookie} if cookie else None)
                 elif path == "/stats.json":
                     with shared.cond:
                         stats = dict(shared.stats)
@@ -185,7 +192,15 @@ def _make_handler(shared: _Shared, title: str):
                     else:
                         self._send(200, "image/jpeg", data)
                 elif path in ("/stream.mjpg", "/stream.mjpeg", "/stream"):
-                    self._stream()
+                    if not slots.acquire():
+                        self._send(HTTPStatus.SERVICE_UNAVAILABLE, "text/plain",
+                                   f"503: {slots.limit} clients are already watching; try later\n".encode(),
+                                   {"Retry-After": "5"})
+                        return
+                    try:
+                        self._stream()
+                    finally:
+                        slots.release()
                 else:
                     self._send(404, "text/plain", b"not found: try / /stream.mjpg /snapshot.jpg /stats.json\n")
             except (BrokenPipeError, ConnectionResetError, socket.timeout, TimeoutError):
@@ -239,8 +254,11 @@ class MjpegServer:
     """Serve the latest annotated frame as MJPEG plus live stats, from a background thread."""
 
     def __init__(self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, quality: int = 80,
-                 title: str = "edgeface"):
+                 title: str = "edgeface", token: Optional[str] = None, insecure: bool = False,
+                 max_clients: int = DEFAULT_MAX_CLIENTS):
         self.host = host
+        self.access = StreamAccess.for_bind(host, token, insecure)
+        self.slots = ClientSlots(max_clients)
         self.requested_port = int(port)
         self.port: Optional[int] = None
         self.title = title
@@ -256,14 +274,14 @@ class MjpegServer:
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port if self.port is not None else self.requested_port}/"
+        return f"http://{host}:{self.port if self.port is not None else self.requested_port}/{self.access.url_suffix()}"
 
     def start(self) -> "MjpegServer":
         if self._server is not None:
             return self
         cls = _Server6 if ":" in self.host else _Server
         try:
-            server = cls((self.host, self.requested_port), _make_handler(self._shared, self.title))
+            server = cls((self.host, self.requested_port), _make_handler(self._shared, self.title, self.access, self.slots))
         except OSError as e:
             if e.errno in (98, 48, 10048):  # EADDRINUSE (Linux, macOS, Windows)
                 raise EdgefaceError(f"port {self.requested_port} on {self.host} is in use: pick another with "
@@ -277,7 +295,7 @@ class MjpegServer:
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
                                         name=f"mjpeg:{self.port}", daemon=True)
         self._thread.start()
-        log.info("streaming on %s", self.url)
+        log.info("streaming on %s%s", self.url.split("?", 1)[0], " (token required)" if self.access.required else "")
         return self
 
     def publish(self, annotated_bgr: Optional[np.ndarray], stats: Optional[dict] = None) -> int:

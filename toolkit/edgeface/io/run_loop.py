@@ -5,7 +5,7 @@ gives each to the aligner (`detect` for still images, `detect_for_video` for vid
 frames, with the frame's timestamp), draws the overlay only when a sink needs a picture, writes
 every result to the sinks (and an optional MJPEG server), reports live statistics to a
 `progress` callback, and stops cleanly at the end of the input, when the camera is lost, when a
-window is closed, or on Ctrl-C; sinks are closed (keeping what was written) in every case but
+window is closed, or on Ctrl-C, SIGTERM or SIGHUP (`io.signals`); sinks are closed (keeping what was written) in every case but
 an unexpected error, which aborts them.
 """
 
@@ -16,6 +16,8 @@ import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence
+
+from edgeface.io.signals import stop_on_signals
 
 @dataclass
 class LiveStats:
@@ -42,8 +44,9 @@ class RunSummary:
     elapsed_s: float
     fps: float  # frames / elapsed wall time (input, processing and output included)
     mean_ms: dict  # per frame and stage
-    stopped: str  # "end of input" | "interrupted" | "window closed" | "camera stopped delivering frames"
+    stopped: str  # "end of input" | "interrupted" | "stopped by SIGTERM|SIGHUP" | "window closed" | "camera stopped delivering frames"
     pipeline: dict = field(default_factory=dict)
+    skipped: int = 0  # input files that could not be read (a folder's bad images), skipped with a warning
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -94,6 +97,8 @@ def run(source, sinks: Sequence, aligner, progress: Optional[Callable[[LiveStats
     stamps: collections.deque = collections.deque(maxlen=31)
     stopped = "end of input"
     fps = 0.0
+    signals = stop_on_signals()  # SIGTERM / SIGHUP stop the run like Ctrl-C (edgeface.io.signals)
+    sig = signals.__enter__()
     try:
         for frame in source:
             if still:
@@ -112,10 +117,11 @@ def run(source, sinks: Sequence, aligner, progress: Optional[Callable[[LiveStats
             if picture:
                 base = render_fn(frame.image, result) if render_fn is not None else frame.image
                 annotated = draw_result(base, result, style=style, hud=hud, fps=fps, in_place=base is not frame.image)
-            group.write(frame, result, annotated)
-            if server is not None:
-                server.publish(annotated, {"frame": frame.index, "fps": round(fps, 2), "faces": len(result.faces),
-                                           "time_ms": {k: round(v, 2) for k, v in result.time_ms.items()}})
+            with sig.hold():  # a stop signal never cuts a frame's writes in two
+                group.write(frame, result, annotated)
+                if server is not None:
+                    server.publish(annotated, {"frame": frame.index, "fps": round(fps, 2), "faces": len(result.faces),
+                                               "time_ms": {k: round(v, 2) for k, v in result.time_ms.items()}})
             if progress is not None:
                 progress(LiveStats(frame=frame.index, frames=c.frames - start[0], total=total, fps=fps,
                                    time_ms=result.time_ms, faces=len(result.faces),
@@ -124,12 +130,20 @@ def run(source, sinks: Sequence, aligner, progress: Optional[Callable[[LiveStats
                 stopped = "window closed"
                 break
     except KeyboardInterrupt:
-        stopped = "interrupted"
+        stopped = f"stopped by {sig.stopped_by}" if sig.stopped_by not in ("", "SIGINT") else "interrupted"
     except BaseException:
-        group.abort()
+        sig.finishing()
+        try:
+            group.abort()
+        finally:
+            signals.__exit__(None, None, None)
         raise
+    sig.finishing()
     elapsed = time.perf_counter() - t0
-    group.close()
+    try:
+        group.close()
+    finally:
+        signals.__exit__(None, None, None)
     frames = c.frames - start[0]
     if stopped == "end of input" and getattr(source, "kind", "") == "camera":
         limit = getattr(source, "max_frames", None)
@@ -141,4 +155,5 @@ def run(source, sinks: Sequence, aligner, progress: Optional[Callable[[LiveStats
         frames_with_faces=c.frames_with_faces - start[2], detector_runs=c.detector_runs - start[3],
         regressor_runs=c.regressor_runs - start[4], elapsed_s=elapsed, fps=frames / elapsed if elapsed > 0 else 0.0,
         mean_ms={k: v / max(1, frames) for k, v in sums.items()}, stopped=stopped, pipeline=aligner.describe(),
+        skipped=len(getattr(source, "skipped", ())),
     )

@@ -5,11 +5,14 @@ Use a sink as a context manager: a normal exit (or Ctrl-C, the usual way to stop
 closes it; any other exception aborts it.
 
 No sink leaves a half-written file:
-- `JsonlSink` streams to its final path, one complete line per frame, flushed per frame, each
-  line written with a single write call. A crash leaves the lines of the frames done so far
-  (plus at most one incomplete last line if the process is killed in the middle of a write).
-- `VideoSink` writes to a temporary file next to the destination and renames it on close;
+- `JsonlSink` streams to `<path>.part`, one complete line per frame, flushed per frame, and
+  renames it onto `path` on close, so an existing `path` survives a failed run. A killed run
+  leaves the `.part` (the frames done); the next run on that path reports it and keeps it.
+- `VideoSink` writes to a temporary file next to the destination and renames it on close, after
+  checking it reads back with every frame (cv2.VideoWriter fails silently on a full disk);
   on abort the temporary file is deleted.
+- A write that fails (a full disk) is one `EdgefaceError` line naming the file; what was complete
+  before it is kept.
 - `ImageSink` writes the last frame on close (temp + rename); `DirSink` writes each frame
   atomically (temp + rename) as frame_000000.jpg, frame_000001.jpg, ...
 
@@ -21,56 +24,25 @@ or `show` for a window.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 from pathlib import Path
-from typing import Optional, Protocol, Sequence, Union, runtime_checkable
+from typing import Optional, Sequence, Union
 
 import numpy as np
 
-from edgeface.errors import EdgefaceError
+from edgeface.errors import EdgefaceError, write_error
 from edgeface.hub.atomic import atomic_path, write_bytes_atomic
 from edgeface.runtime.results import FrameResult
 from edgeface.io.frames import Frame
+from edgeface.io.jsonl_sink import JsonlSink  # noqa: F401 (one of the sinks, in its own module)
+from edgeface.io.sink_base import BaseSink, Sink  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
 VIDEO_FOURCC = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG"}
 IMAGE_OUT_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 DEFAULT_FPS = 25.0
-
-
-@runtime_checkable
-class Sink(Protocol):
-    def write(self, frame: Frame, result: FrameResult, annotated: Optional[np.ndarray]) -> None: ...
-
-    def close(self) -> None: ...
-
-
-class BaseSink:
-    """Context-manager plumbing shared by the sinks."""
-
-    closed = False
-
-    def write(self, frame: Frame, result: FrameResult, annotated: Optional[np.ndarray]) -> None:  # pragma: no cover
-        raise NotImplementedError
-
-    def close(self) -> None:
-        self.closed = True
-
-    def abort(self) -> None:
-        """End after an error: drop partial output that is not complete (default: close)."""
-        self.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None or issubclass(exc_type, KeyboardInterrupt):
-            self.close()
-        else:
-            self.abort()
 
 
 def _picture(frame: Frame, annotated: Optional[np.ndarray]) -> np.ndarray:
@@ -86,36 +58,6 @@ def encode_image(image: np.ndarray, ext: str = ".jpg", quality: int = 92) -> byt
     if not ok:
         raise EdgefaceError(f"cannot encode a {image.shape} image as {ext}: use .jpg or .png")
     return buf.tobytes()
-
-
-class JsonlSink(BaseSink):
-    """One JSON object per frame (`FrameResult.to_dict()`), streamed to `path` and flushed per frame."""
-
-    def __init__(self, path: Union[str, os.PathLike], with_params: bool = True):
-        self.path = Path(path)
-        self.with_params = with_params
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._f = open(self.path, "w", encoding="utf-8", newline="\n")
-        except OSError as e:
-            raise EdgefaceError(f"cannot write {self.path}: {e.strerror or e} (pick another --out path)") from None
-        self.lines = 0
-
-    def write(self, frame: Frame, result: FrameResult, annotated: Optional[np.ndarray] = None) -> None:
-        obj = result.to_dict()
-        if not self.with_params:
-            for f in obj.get("faces", []):
-                f.pop("params", None)
-        self._f.write(json.dumps(obj, separators=(",", ":")) + "\n")
-        self._f.flush()
-        self.lines += 1
-
-    def close(self) -> None:
-        if not self.closed:
-            self._f.close()
-        self.closed = True
-
-    # abort = close: the lines written so far are complete records
 
 
 class VideoSink(BaseSink):
@@ -187,12 +129,39 @@ class VideoSink(BaseSink):
             return
         self._writer.release()
         self._writer = None
+        problem = _video_problem(self._tmp, self.frames)
+        if problem:  # cv2.VideoWriter fails silently (a full disk): never rename a broken video into place
+            self._discard()
+            raise EdgefaceError(f"cannot write video {self.path}: {problem} (free some space or pick another "
+                                "output path); nothing was written there")
         atomic, self._atomic = self._atomic, None
         atomic.__exit__(None, None, None)  # rename the temporary file onto the destination
 
     def abort(self) -> None:
         self.closed = True
         self._discard()
+
+
+def _video_problem(path: Optional[Path], frames: int) -> str:
+    """Why the finished video at `path` is not complete ('' when it holds all `frames`)."""
+    import cv2
+
+    try:
+        if path is None or path.stat().st_size == 0:
+            return "the file is empty (the disk is full?)"
+        free = os.statvfs(path.parent)
+        if free.f_bavail == 0:
+            return "the disk is full"
+    except OSError as e:
+        return e.strerror or str(e)
+    cap = cv2.VideoCapture(str(path))
+    try:
+        if not cap.isOpened():
+            return "the file cannot be read back (the disk is full?)"
+        n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    finally:
+        cap.release()
+    return "" if n <= 0 or n == frames else f"it holds {n} of {frames} frames (the disk is full?)"
 
 
 class ImageSink(BaseSink):
@@ -223,7 +192,7 @@ class ImageSink(BaseSink):
         try:
             write_bytes_atomic(self.path, encode_image(self._last, self.ext, self.quality))
         except OSError as e:
-            raise EdgefaceError(f"cannot write {self.path}: {e.strerror or e} (pick another --out path)") from None
+            raise write_error(self.path, e) from None
         self._last = None
 
     def abort(self) -> None:
@@ -254,7 +223,11 @@ class DirSink(BaseSink):
         return self.dir / f"{self.prefix}{int(index):06d}{self.ext}"
 
     def write(self, frame: Frame, result: FrameResult, annotated: Optional[np.ndarray] = None) -> None:
-        write_bytes_atomic(self.path_for(frame.index), encode_image(_picture(frame, annotated), self.ext, self.quality))
+        dest = self.path_for(frame.index)
+        try:
+            write_bytes_atomic(dest, encode_image(_picture(frame, annotated), self.ext, self.quality))
+        except OSError as e:
+            raise write_error(dest, e, f"; the {self.frames} frames before it are in {self.dir}") from None
         self.frames += 1
 
 

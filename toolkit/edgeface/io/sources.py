@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
 from edgeface.errors import EdgefaceError
+from edgeface.io.camera_timeout import DEFAULT_READ_TIMEOUT_S
 from edgeface.io.cameras import DEFAULT_CAMERA_SIZE, open_camera
 from edgeface.io.frames import IMAGE_EXTS, VIDEO_EXTS, FrameSource
 from edgeface.io.images import ImageSource, list_images
@@ -31,16 +32,21 @@ _CAMERA_SPEC = re.compile(r"^(?:camera|cam)(?::(\d+))?$", re.IGNORECASE)
 def open_source(spec: Union[str, int, os.PathLike], *, max_frames: Optional[int] = None,
                 camera_size: Union[str, tuple[int, int]] = DEFAULT_CAMERA_SIZE, camera_fps: Optional[float] = None,
                 camera_backend: str = "auto", video_backend: str = "auto", picamera2_module: Any = None,
-                capture_factory: Optional[Callable[..., Any]] = None) -> FrameSource:
+                capture_factory: Optional[Callable[..., Any]] = None, camera_timeout_s: float = DEFAULT_READ_TIMEOUT_S,
+                reconnect: int = 0) -> FrameSource:
     """Open an input: an image file, a folder of images, a video file, or a camera.
 
     spec: a path; `samples:<key>` for a cached sample (emma, trump_hillary, jianzhuguo, group,
     obama); `camera` / `camera:N` / an int N / `/dev/videoN` for a live camera.
     max_frames: stop after this many frames (None: all).
+    camera_timeout_s: a camera read that gives no frame in this time means the camera is lost;
+    reconnect: then open it again up to this many times in a row (0: the run ends, keeping its output).
     """
+    cam_kw = dict(read_timeout_s=camera_timeout_s, reconnect=reconnect)
     if isinstance(spec, int) and not isinstance(spec, bool):
         return open_camera(spec, size=parse_size(camera_size), fps=camera_fps, max_frames=max_frames,
-                           backend=camera_backend, picamera2_module=picamera2_module, capture_factory=capture_factory)
+                           backend=camera_backend, picamera2_module=picamera2_module, capture_factory=capture_factory,
+                           **cam_kw)
     s = os.fspath(spec)
     if s.startswith("samples:"):
         from edgeface.hub.assets import sample_path
@@ -49,12 +55,13 @@ def open_source(spec: Union[str, int, os.PathLike], *, max_frames: Optional[int]
     m = _CAMERA_SPEC.match(s)
     if m:
         return open_camera(int(m.group(1) or 0), size=parse_size(camera_size), fps=camera_fps, max_frames=max_frames,
-                           backend=camera_backend, picamera2_module=picamera2_module, capture_factory=capture_factory)
+                           backend=camera_backend, picamera2_module=picamera2_module, capture_factory=capture_factory,
+                           **cam_kw)
     if s.startswith("/dev/video"):
         if not Path(s).exists():
             raise EdgefaceError(f"no camera device {s}: see `ls /dev/video*` for the cameras present")
         return open_camera(s, size=parse_size(camera_size), fps=camera_fps, max_frames=max_frames,
-                           backend="opencv", capture_factory=capture_factory)
+                           backend="opencv", capture_factory=capture_factory, **cam_kw)
     path = Path(s).expanduser()
     if not path.exists():
         raise EdgefaceError(f"input not found: {path} (give an image, a folder of images, a video file, or --camera)")

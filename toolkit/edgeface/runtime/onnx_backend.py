@@ -42,7 +42,8 @@ class OnnxModel:
         try:
             self.session = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
         except Exception as e:
-            raise EdgefaceError(f"onnxruntime cannot load {self.path} ({str(e).splitlines()[0][:120]})") from None
+            raise EdgefaceError(f"onnxruntime cannot load {self.path} ({str(e).splitlines()[0][:120]}): "
+                                "re-run `edgeface export` (or copy the .onnx again)") from None
         i = self.session.get_inputs()[0]
         self.input_name = i.name
         self.input_shape = tuple(i.shape)  # NCHW

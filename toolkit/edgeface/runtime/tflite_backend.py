@@ -7,15 +7,17 @@ dequantized with the parameters recorded in the model's manifest: nothing is gue
 
 from __future__ import annotations
 
-import json
+import io
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
-from edgeface.errors import EdgefaceError, MissingAssetError, RuntimeMissingError
+from edgeface.errors import EdgefaceError, MissingAssetError, RuntimeMissingError, VerificationError
+from edgeface.hub.manifest import REFIX, model_manifest, read_manifest, read_verified  # noqa: F401 (read_manifest re-exported)
 
 RUNTIMES = ("ai_edge_litert", "tflite_runtime", "tensorflow")
 
@@ -64,16 +66,6 @@ def _dist_version(dist: str) -> str:
         return "unknown"
 
 
-def read_manifest(model_path: Path) -> dict:
-    mp = Path(model_path).with_suffix(".json")
-    if not mp.is_file():
-        raise EdgefaceError(f"{model_path} has no manifest {mp.name}; convert it with `edgeface convert`")
-    try:
-        return json.loads(mp.read_text())
-    except json.JSONDecodeError as e:
-        raise EdgefaceError(f"manifest {mp} is not valid JSON ({e}); re-run `edgeface convert`") from None
-
-
 class TFLiteModel:
     """A TFLite model and its manifest.
 
@@ -86,14 +78,18 @@ class TFLiteModel:
         self.path = Path(path)
         if not self.path.is_file():
             raise MissingAssetError(f"model file {self.path} does not exist; run `edgeface convert` first")
-        self.manifest = manifest if manifest is not None else read_manifest(self.path)
+        # verify before load: the interpreter is created from the verified bytes, never from a file
+        # that does not match its manifest (a truncated .tflite can crash it in native code)
+        self.manifest = model_manifest(self.path, manifest)
+        model_bytes = read_verified(self.path, self.manifest["sha256"], self.manifest["size_bytes"])
         self.runtime = find_runtime(runtime)
         self.num_threads = num_threads
         try:
-            self._it = self.runtime.interpreter_cls(model_path=str(self.path), num_threads=num_threads)
+            self._it = self.runtime.interpreter_cls(model_content=model_bytes, num_threads=num_threads)
             self._it.allocate_tensors()
         except (ValueError, RuntimeError) as e:
             raise EdgefaceError(f"{self.path.name}: the TFLite runtime cannot load it ({str(e).splitlines()[0]}); re-run `edgeface convert`") from None
+        self._model_bytes = model_bytes  # the interpreter reads from this buffer
         inp = self.manifest["input"]
         self._in_index = int(inp["tflite_index"])
         self._in_dtype = np.dtype(inp["dtype"])
@@ -111,10 +107,12 @@ class TFLiteModel:
         if not spec:
             return None
         hp = self.path.parent / spec["file"]
-        if not hp.is_file():
-            raise EdgefaceError(f"{self.path.name} needs its float head {hp.name}, which is missing; re-run `edgeface convert`")
-        with np.load(hp, allow_pickle=False) as z:
-            w, b = z["W"].astype(np.float32), z["b"].astype(np.float32)
+        data = read_verified(hp, spec["sha256"])
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as z:
+                w, b = z["W"].astype(np.float32), z["b"].astype(np.float32)
+        except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile) as e:
+            raise VerificationError(f"float head {hp} cannot be read ({e}); {REFIX}") from None
         return spec["input"], spec["output"], np.ascontiguousarray(w.T), b
 
     @property

@@ -14,7 +14,7 @@ from typing import Optional
 
 import numpy as np
 
-from edgeface.errors import EdgefaceError
+from edgeface.errors import EdgefaceError, write_error
 from edgeface.runtime.results import FrameResult
 
 RENDER_MODES = ("mesh", "depth", "pncc", "points")
@@ -80,7 +80,10 @@ class MeshExportSink:
             v = np.asarray(face.dense, np.float32).T
             verts, tris, cols = mesh_from_frame(v, self.tri, frame.image.shape[0], frame.image if self.colors else None)
             name = f"frame_{int(result.frame):06d}_face{int(face.id)}.{self.fmt}"
-            write_mesh(self.dir / name, verts, tris, cols, fmt=self.fmt, comment=f"edgeface {face.dense_kind}")
+            try:
+                write_mesh(self.dir / name, verts, tris, cols, fmt=self.fmt, comment=f"edgeface {face.dense_kind}")
+            except OSError as e:  # a full disk: one line; the meshes written before are complete
+                raise write_error(self.dir / name, e, f"; the {self.written} meshes before it are in {self.dir}") from None
             self.written += 1
 
     def close(self) -> None:
