@@ -1,0 +1,113 @@
+"""Fleet commands: `edgeface collect`, `edgeface mqtt flush`, `edgeface pack` / `unpack`, `edgeface service`,
+and the `--mqtt` / `--bundle` helpers `edgeface run` calls. Thin layers over io.mqtt_*, hub.bundle, boards.service.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+
+from edgeface.errors import EdgefaceError
+
+console = Console(stderr=True)
+out = Console(soft_wrap=True)
+
+mqtt_app = typer.Typer(help="The on-disk MQTT queue: send what runs left queued.", no_args_is_help=True)
+service_app = typer.Typer(help="Run edgeface as a systemd service.", no_args_is_help=True)
+
+
+# ---- edgeface run --mqtt / --bundle ---------------------------------------------------------------
+def run_mqtt_sink(url: Optional[str], ca: Optional[str], qos: int, every_frame: bool, queue: Optional[Path],
+                  queue_size: str, board: Optional[str], describe: dict):
+    """The MQTT sink for `edgeface run --mqtt URL` (None without --mqtt); prints how the broker answered."""
+    if url is None:
+        if ca is not None:
+            raise EdgefaceError("--mqtt-ca needs --mqtt mqtts://HOST/prefix")
+        return None
+    from edgeface.io.mqtt_sink import MqttOptions, MqttSink, parse_bytes
+
+    opts = MqttOptions(url=url, ca=ca, board=board, qos=qos, every_frame=every_frame, queue_dir=queue,
+                       queue_bytes=parse_bytes(queue_size))
+    sink = MqttSink(opts, describe)
+    warning = sink.check_connection()
+    topic = f"{opts.target.address}/{sink.topic}"
+    if sink.waiting_before:
+        console.print(f"MQTT: {sink.waiting_before} results from earlier runs are queued; they go first", highlight=False)
+    if warning:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+    else:
+        console.print(f"MQTT: publishing to {topic} (QoS {qos}), status on {opts.target.topic(opts.board, 'status')}",
+                      highlight=False, soft_wrap=True)
+    return sink
+
+
+def run_bundle_root(bundle: Optional[Path]) -> Optional[Path]:
+    """For `edgeface run --bundle FILE`: the verified, unpacked bundle folder to use as the model cache."""
+    if bundle is None:
+        return None
+    from edgeface.hub.bundle import open_for_run
+
+    root, info = open_for_run(bundle)
+    console.print(f"bundle {bundle.name}: {len(info.files)} files verified ({info.precision}, target {info.target})",
+                  highlight=False)
+    return root
+
+
+# ---- edgeface collect ----------------------------------------------------------------------------
+def collect_command(
+    url: str = typer.Argument(..., help="mqtt://[user:pass@]host[:port]/prefix (mqtts:// for TLS)."),
+    json_path: Path = typer.Option(..., "--json", help="Write every board's records here (JSONL with board and run)."),
+    ca: Optional[str] = typer.Option(None, "--mqtt-ca", help="CA certificate (PEM) of the broker, for mqtts://."),
+    count: Optional[int] = typer.Option(None, "--count", min=1, help="Stop after this many records."),
+    idle: Optional[float] = typer.Option(None, "--idle", min=0.1, help="Stop after this many seconds without a record."),
+    duration: Optional[float] = typer.Option(None, "--duration", min=0.1, help="Stop after this many seconds."),
+    client_id: Optional[str] = typer.Option(None, "--client-id", help="MQTT client id (the broker keeps this session; default edgeface-collect-<host>)."),
+):
+    """Collect every board's results from a broker into one JSONL file (Ctrl-C stops)."""
+    from edgeface.io.mqtt_collect import collect
+
+    def on_status(board: str, st: dict) -> None:
+        extra = "" if st.get("state") != "online" else (
+            f", {st.get('fps', 0)} fps, {st.get('queued', 0)} queued, {st.get('dropped', 0)} dropped")
+        console.print(f"board {board}: {st.get('state', '?')}{extra}", highlight=False)
+
+    console.print(f"collecting from {url.split('@')[-1]} into {json_path} (Ctrl-C stops)", highlight=False)
+    rep = collect(url, json_path, ca=ca, client_id=client_id, count=count, idle_timeout=idle, duration=duration,
+                  on_status=on_status)
+    boards = ", ".join(f"{b} {n}" for b, n in sorted(rep.boards.items())) or "none"
+    out.print(f"{rep.records} records from {len(rep.boards)} boards ({boards}); {rep.duplicates} repeats skipped; "
+              f"stopped: {rep.stopped}; wrote {rep.path}", highlight=False)
+
+
+# ---- edgeface mqtt flush ----------------------------------------------------------------------------
+@mqtt_app.command("flush")
+def flush_command(
+    url: str = typer.Argument(..., help="The --mqtt URL the runs used."),
+    ca: Optional[str] = typer.Option(None, "--mqtt-ca", help="CA certificate (PEM), for mqtts://."),
+    board: Optional[str] = typer.Option(None, "--board-id", help="The board id the runs used (default: host name)."),
+    queue: Optional[Path] = typer.Option(None, "--mqtt-queue", help="The queue folder (default: the one for this URL and board)."),
+    timeout: float = typer.Option(60.0, "--timeout", min=0.1, help="Give up after this many seconds."),
+):
+    """Send the results earlier runs left queued on disk (broker away, run ended) to the broker."""
+    from edgeface.io.mqtt_sink import MqttOptions, flush
+
+    opts = MqttOptions(url=url, ca=ca, board=board, queue_dir=queue)
+    rep = flush(opts, timeout)
+    if rep.sent == 0 and rep.waiting == 0:
+        out.print(f"nothing queued in {rep.queue_dir}", highlight=False)
+        return
+    out.print(f"{rep.sent} results sent to {opts.target.address}/{opts.target.topic(opts.board, 'faces')}; "
+              f"{rep.waiting} still waiting in {rep.queue_dir}" + (f" ({rep.problem})" if rep.problem else ""),
+              highlight=False)
+    if rep.waiting:
+        raise EdgefaceError(f"{rep.waiting} results could not be sent within {timeout:g} s: "
+                            "start the broker (or fix the URL) and run `edgeface mqtt flush` again", exit_code=1)
+
+
+def register(app: typer.Typer) -> None:
+    """Add collect, mqtt, pack, unpack and service to the edgeface CLI."""
+    app.command("collect")(collect_command)
+    app.add_typer(mqtt_app, name="mqtt")
