@@ -51,6 +51,8 @@ class Broker:
         self.proc: Optional[subprocess.Popen] = None
         lines = [f"listener {self.port} 127.0.0.1", f"persistence true", f"persistence_location {self.dir}/",
                  "autosave_interval 1", f"log_dest file {self.dir}/mosquitto.log", "max_queued_messages 100000"]
+        if os.geteuid() == 0:  # as root mosquitto switches to user mosquitto, who cannot write the test's folder
+            lines.append("user root")
         if users:
             pw = self.dir / "passwd"
             pw.write_text("".join(f"{u}:{p}\n" for u, p in users.items()))

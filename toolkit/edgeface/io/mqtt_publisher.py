@@ -87,6 +87,8 @@ class MqttPublisher:
         """Send what is queued for up to `drain_timeout` s (less if the broker is away), publish the
         final status, disconnect and close the queue (what is left stays queued on disk)."""
         if self._thread is not None and self._thread.is_alive():
+            if not self.connected.is_set():  # the broker is away: one short chance, then keep it queued
+                drain_timeout = min(drain_timeout, 2.0)
             self._deadline = time.monotonic() + max(0.0, drain_timeout)
             self._stop.set()
             self._wake.set()
