@@ -44,16 +44,54 @@ def run_mqtt_sink(url: Optional[str], ca: Optional[str], qos: int, every_frame: 
     return sink
 
 
-def run_bundle_root(bundle: Optional[Path]) -> Optional[Path]:
-    """For `edgeface run --bundle FILE`: the verified, unpacked bundle folder to use as the model cache."""
+def run_bundle(bundle: Optional[Path], precision: Optional[str], detector_size: Optional[str]) -> tuple:
+    """For `edgeface run --bundle FILE`: (model cache = the verified, unpacked bundle, precision, detector
+    size), the bundle's precision and detector size unless given; (None, precision, detector_size) without it."""
     if bundle is None:
-        return None
+        return None, precision, detector_size
     from edgeface.hub.bundle import open_for_run
 
     root, info = open_for_run(bundle)
-    console.print(f"bundle {bundle.name}: {len(info.files)} files verified ({info.precision}, target {info.target})",
+    console.print(f"bundle {bundle.name}: {len(info.files)} files verified ({info.regressor} + faceboxes "
+                  f"{info.detector_size[0]}x{info.detector_size[1]}, {info.precision}, packed for {info.target})",
                   highlight=False)
-    return root
+    return root, precision or info.precision, detector_size or f"{info.detector_size[0]}x{info.detector_size[1]}"
+
+
+# ---- edgeface pack / unpack -------------------------------------------------------------------------
+def pack_command(
+    out_path: Path = typer.Option(..., "--out", "-o", help="The bundle to write, e.g. face.edgeface."),
+    precision: Optional[str] = typer.Option(None, "--precision", "-p", help="fp32 | fp16 | int8 | int8_floatio (default: the target's, else int8)."),
+    target: Optional[str] = typer.Option(None, "--target", "-t", help="Board profile the bundle is for (rpi4, rpi5, ...): its precision and detector size."),
+    detector_size: Optional[str] = typer.Option(None, "--detector-size", help="FaceBoxes input WxH (default: the target's, else 640x480)."),
+    regressor: str = typer.Option("mb05", "--regressor", help="mb05 or mb1."),
+):
+    """Pack converted models, manifests and runtime assets into one verified file for the boards."""
+    from edgeface.hub.bundle import pack
+    from edgeface.vocab import parse_size
+
+    size = parse_size(detector_size) if detector_size else None
+    path, info, digest = pack(out_path, precision=precision, target=target, detector_size=size, regressor=regressor)
+    total = sum(f["size"] for f in info.files)
+    for f in info.files:
+        out.print(f"  {f['path']:48s} {f['size'] / 1e6:6.2f} MB  sha256 {f['sha256'][:16]}", highlight=False)
+    out.print(f"[green]ok[/] {path}: {len(info.files)} files, {total / 1e6:.2f} MB ({info.precision}, faceboxes "
+              f"{info.detector_size[0]}x{info.detector_size[1]}, for {info.target}); sha256 {digest}", highlight=False)
+
+
+def unpack_command(
+    bundle: Path = typer.Argument(..., help="A bundle made by `edgeface pack`."),
+    dest: Optional[Path] = typer.Option(None, "--to", help="Model cache to unpack into (default: $EDGEFACE_HOME or ~/.cache/edgeface)."),
+):
+    """Verify every file of a bundle, then put the models into the cache (nothing is changed if any check fails)."""
+    from edgeface.hub.bundle import unpack
+
+    info = unpack(bundle, dest)
+    from edgeface.hub import paths
+
+    out.print(f"[green]ok[/] {len(info.files)} files verified and unpacked into {dest or paths.home()} "
+              f"({info.precision}, packed for {info.target}); run: edgeface run --camera --precision {info.precision}",
+              highlight=False)
 
 
 # ---- edgeface collect ----------------------------------------------------------------------------
@@ -111,3 +149,5 @@ def register(app: typer.Typer) -> None:
     """Add collect, mqtt, pack, unpack and service to the edgeface CLI."""
     app.command("collect")(collect_command)
     app.add_typer(mqtt_app, name="mqtt")
+    app.command("pack")(pack_command)
+    app.command("unpack")(unpack_command)

@@ -172,7 +172,7 @@ def run_command(
     from edgeface.io.mjpeg import MjpegServer, parse_bind
     from edgeface.io.run_loop import run
     from edgeface.io.sources import open_source
-    from edgeface.cli.fleet import run_bundle_root, run_mqtt_sink
+    from edgeface.cli.fleet import run_bundle, run_mqtt_sink
 
     spec = resolve_input(input_arg, source, camera)
     if serve:
@@ -183,10 +183,11 @@ def run_command(
 
         if render_mode not in RENDER_MODES:
             raise EdgefaceError(f"--render {render_mode} is unknown: use one of {', '.join(RENDER_MODES)}")
+    bundle_root, precision, detector_size = run_bundle(bundle, precision, detector_size)
     options = FaceAlignerOptions(
         regressor=regressor, precision=precision, target=target, threads=threads, detector_size=detector_size,
         max_faces=max_faces, detect_interval=detect_interval, tracking=not no_track, smoothing=not no_smooth,
-        dense=dense, dense_vertices=dense_vertices, backend=backend, cache_root=run_bundle_root(bundle))
+        dense=dense, dense_vertices=dense_vertices, backend=backend, cache_root=bundle_root)
     _, choice = options.resolve()
     prof = choice.profile
     cam_size = camera_size or f"{prof.camera_size[0]}x{prof.camera_size[1]}"
