@@ -145,9 +145,81 @@ def flush_command(
                             "start the broker (or fix the URL) and run `edgeface mqtt flush` again", exit_code=1)
 
 
+# ---- edgeface service ----------------------------------------------------------------------------
+def _check_run_args(args: List[str]) -> None:
+    """Parse `run ...` as the CLI would (without running it): a typo fails now, not in the journal."""
+    from typer.main import get_command
+
+    from edgeface.cli.main import app
+
+    group = get_command(app)
+    cmd = group.commands["run"]
+    try:
+        cmd.make_context("edgeface run", list(args[1:]), resilient_parsing=False)
+    except Exception as e:  # typer bundles its own click: match its exceptions by shape
+        if hasattr(e, "format_message"):
+            raise EdgefaceError(f"the service command does not parse: {e.format_message()} "
+                                "(check the arguments after --)") from None
+        if type(e).__name__ != "Exit":  # --help inside the arguments
+            raise
+
+
+@service_app.command("install", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def service_install(
+    ctx: typer.Context,
+    user: bool = typer.Option(False, "--user", help="A user service (~/.config/systemd/user), no root needed."),
+    name: str = typer.Option("edgeface", "--name", help="Service name (several services: one per camera)."),
+    run_as: Optional[str] = typer.Option(None, "--run-as", help="System service: the account it runs as (default: $SUDO_USER, else you)."),
+    unit_dir: Optional[Path] = typer.Option(None, "--unit-dir", help="Write the unit (and its env file) here and touch nothing else."),
+    no_start: bool = typer.Option(False, "--no-start", help="Write and check the unit, do not enable or start it."),
+):
+    """Install `edgeface run ...` as a systemd service: edgeface service install [--user] -- run --camera --mqtt URL."""
+    import os
+
+    from edgeface.boards.service import ServiceSpec, install, systemd_version
+
+    args = list(ctx.args)
+    _check_run_args(args)
+    env = {k: os.environ[k] for k in ("EDGEFACE_HOME",) if os.environ.get(k)}
+    spec = ServiceSpec(args=args, user_mode=user, name=name, run_as=run_as, environment=env, systemd=systemd_version())
+    rep = install(spec, directory=unit_dir, start=not no_start)
+    out.print(f"[green]ok[/] wrote {rep.unit}" + (f" and {rep.env_file} (0600: the MQTT password)" if rep.env_file else ""),
+              highlight=False)
+    for note in rep.notes:
+        out.print(f"  {note}", highlight=False)
+    if rep.started:
+        out.print(f"  started; logs: journalctl {'--user ' if user else ''}-u {name} -f", highlight=False)
+
+
+@service_app.command("status")
+def service_status(
+    user: bool = typer.Option(False, "--user", help="The user service."),
+    name: str = typer.Option("edgeface", "--name", help="Service name."),
+    unit_dir: Optional[Path] = typer.Option(None, "--unit-dir", help="Where the unit was written with --unit-dir."),
+):
+    """Show the service's unit and state."""
+    from edgeface.boards.service import status
+
+    out.print(status(name, user, unit_dir), highlight=False)
+
+
+@service_app.command("uninstall")
+def service_uninstall(
+    user: bool = typer.Option(False, "--user", help="The user service."),
+    name: str = typer.Option("edgeface", "--name", help="Service name."),
+    unit_dir: Optional[Path] = typer.Option(None, "--unit-dir", help="Where the unit was written with --unit-dir."),
+):
+    """Stop, disable and remove the service."""
+    from edgeface.boards.service import uninstall
+
+    removed = uninstall(name, user, unit_dir)
+    out.print("[green]ok[/] removed " + ", ".join(str(p) for p in removed), highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     """Add collect, mqtt, pack, unpack and service to the edgeface CLI."""
     app.command("collect")(collect_command)
     app.add_typer(mqtt_app, name="mqtt")
     app.command("pack")(pack_command)
     app.command("unpack")(unpack_command)
+    app.add_typer(service_app, name="service")
