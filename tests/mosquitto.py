@@ -42,13 +42,31 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def make_certificates(directory: Path) -> Path:
+    """A throw-away CA and a server certificate for localhost / 127.0.0.1 signed by it (openssl); returns the CA file."""
+    d = Path(directory)
+    ssl = ensure_installed("openssl", "openssl")
+
+    def run(*args):
+        subprocess.run([ssl, *args], check=True, capture_output=True, cwd=d)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=edgeface test CA",
+        "-keyout", "ca.key", "-out", "ca.crt")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", "server.key", "-out", "server.csr")
+    (d / "ext.cnf").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2",
+        "-extfile", "ext.cnf", "-out", "server.crt")
+    return d / "ca.crt"
+
+
 class Broker:
-    def __init__(self, directory: Path, users: Optional[dict] = None):
+    def __init__(self, directory: Path, users: Optional[dict] = None, tls: bool = False):
         self.binary = ensure_installed("mosquitto", "mosquitto")
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.proc: Optional[subprocess.Popen] = None
+        self.tls = tls
         lines = [f"listener {self.port} 127.0.0.1", f"persistence true", f"persistence_location {self.dir}/",
                  "autosave_interval 1", f"log_dest file {self.dir}/mosquitto.log", "max_queued_messages 100000"]
         if os.geteuid() == 0:  # as root mosquitto switches to user mosquitto, who cannot write the test's folder
@@ -61,11 +79,15 @@ class Broker:
             lines += [f"password_file {pw}", "allow_anonymous false"]
         else:
             lines.append("allow_anonymous true")
+        if tls:
+            self.ca = make_certificates(self.dir)
+            lines += [f"cafile {self.ca}", f"certfile {self.dir}/server.crt", f"keyfile {self.dir}/server.key"]
         self.config = self.dir / "mosquitto.conf"
         self.config.write_text("\n".join(lines) + "\n")
 
     def url(self, prefix: str = "edgeface", user: str = "") -> str:
-        return f"mqtt://{user + '@' if user else ''}127.0.0.1:{self.port}/{prefix}"
+        scheme, host = ("mqtts", "localhost") if self.tls else ("mqtt", "127.0.0.1")
+        return f"{scheme}://{user + '@' if user else ''}{host}:{self.port}/{prefix}"
 
     def start(self) -> "Broker":
         self.proc = subprocess.Popen([self.binary, "-c", str(self.config)], stdout=subprocess.DEVNULL,

@@ -21,14 +21,14 @@ FRAMES = 158  # obama.mp4, every frame has a face
 class Collector:
     """`edgeface.io.mqtt_collect.collect` on a thread, subscribed before the test publishes."""
 
-    def __init__(self, url, out, count, timeout=90.0, client_id="test-collector"):
+    def __init__(self, url, out, count, timeout=90.0, client_id="test-collector", ca=None):
         from edgeface.io.mqtt_collect import collect
 
         self.out, self.ready, self.stop, self.result = out, threading.Event(), threading.Event(), {}
 
         def go():
             try:
-                self.result["report"] = collect(url, out, count=count, duration=timeout, stop=self.stop,
+                self.result["report"] = collect(url, out, ca=ca, count=count, duration=timeout, stop=self.stop,
                                                 ready=self.ready, client_id=client_id)
             except BaseException as e:  # reported by join()
                 self.result["error"] = e
@@ -121,6 +121,7 @@ def test_broker_stopped_mid_run_loses_nothing(broker, converted_home, tmp_path):
         assert sink.check_connection() is None
         summary = run(PacedVideo(video, on_frame=on_frame), [JsonlSink(tmp_path / "obama.jsonl"), sink], aligner)
     assert summary.frames == FRAMES
+    assert summary.elapsed_s < FRAMES / 30.0 + 4.0  # the pipeline kept camera pace: it never waited for the broker
     assert outage["down_s"] >= 3.0
     assert outage["queued_while_down"] >= 100  # results piled up on disk while the broker was away
     assert sink.publisher.connects >= 2 and sink.queue.pending == 0
@@ -200,6 +201,26 @@ def test_wrong_password_is_one_line(tmp_path, converted_home, capsys):
         assert len(records) == 1 and records[0]["faces"]
     finally:
         broker.stop()
+
+
+def test_tls_with_the_brokers_ca(tmp_path, converted_home, capsys):
+    broker = Broker(tmp_path / "broker", tls=True).start()
+    try:
+        col = Collector(broker.url(), tmp_path / "tls.jsonl", 1, ca=broker.ca)
+        code, out, err = cli(capsys, "run", "--source", "samples:emma", "--precision", "int8", "--quiet",
+                             "--mqtt", broker.url(), "--mqtt-ca", broker.ca, "--mqtt-queue", tmp_path / "q")
+        assert code == 0, err
+        assert "1 results queued this run, 1 delivered" in out
+        report, records = col.join()
+        assert len(records) == 1 and len(records[0]["faces"]) == 3
+        # without the broker's CA the certificate is not trusted: queued, and said why
+        code, out, err = cli(capsys, "run", "--source", "samples:emma", "--precision", "int8", "--quiet",
+                             "--mqtt", broker.url(), "--mqtt-queue", tmp_path / "q2")
+        assert code == 0 and "TLS failed" in " ".join((err + out).split()) and "1 results waiting" in out
+    finally:
+        broker.stop()
+    code, out, err = cli(capsys, "run", "--source", "samples:emma", "--mqtt", broker.url(), "--mqtt-ca", tmp_path / "none.pem")
+    assert code == 2 and "CA certificate" in err and "does not exist" in err
 
 
 @pytest.mark.parametrize("url, message", [
