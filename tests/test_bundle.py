@@ -59,6 +59,9 @@ def test_run_from_bundle_matches_the_cache(bundle, converted_home, tmp_path, cap
     assert "8 files verified" in err and "tflite int8" in err  # the bundle's precision by default
     a, b = (json.loads((tmp_path / n).read_text()) for n in ("cache.jsonl", "bundle.jsonl"))
     assert len(a["faces"]) == 2 and a["faces"] == b["faces"]
+    code, out, err = cli(capsys, "run", "--source", "samples:emma", "--bundle", path, "--precision", "fp32", "-q")
+    assert code == 2
+    _one_error(err, "holds int8 models, not fp32")
     # an unpacked bundle altered on disk is noticed and unpacked again
     from edgeface.hub import paths
 

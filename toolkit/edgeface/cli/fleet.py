@@ -51,11 +51,20 @@ def run_bundle(bundle: Optional[Path], precision: Optional[str], detector_size: 
         return None, precision, detector_size
     from edgeface.hub.bundle import open_for_run
 
+    from edgeface.vocab import Precision, parse_size
+
     root, info = open_for_run(bundle)
+    size = f"{info.detector_size[0]}x{info.detector_size[1]}"
+    if precision is not None and Precision.parse(precision).value != info.precision:
+        raise EdgefaceError(f"bundle {bundle.name} holds {info.precision} models, not {precision}: drop --precision, "
+                            f"or pack one with `edgeface pack --precision {precision}`")
+    if detector_size is not None and tuple(parse_size(detector_size)) != tuple(info.detector_size):
+        raise EdgefaceError(f"bundle {bundle.name} holds FaceBoxes {size}, not {detector_size}: drop --detector-size, "
+                            f"or pack one with `edgeface pack --detector-size {detector_size}`")
     console.print(f"bundle {bundle.name}: {len(info.files)} files verified ({info.regressor} + faceboxes "
                   f"{info.detector_size[0]}x{info.detector_size[1]}, {info.precision}, packed for {info.target})",
                   highlight=False)
-    return root, precision or info.precision, detector_size or f"{info.detector_size[0]}x{info.detector_size[1]}"
+    return root, info.precision, size
 
 
 # ---- edgeface pack / unpack -------------------------------------------------------------------------
