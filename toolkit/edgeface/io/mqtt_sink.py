@@ -124,6 +124,16 @@ class MqttSink(BaseSink):
             self.closed = True
             self.publisher.close(0.0)
 
+    def flush_command(self) -> str:
+        """The `edgeface mqtt flush` command line that sends this sink's queue (no password in it)."""
+        o = self.options
+        cmd = f"edgeface mqtt flush {o.url if not self.target.password else '<URL>'}"
+        if o.board != board_id(None):
+            cmd += f" --board-id {o.board}"
+        if o.queue_dir != paths.home() / "mqtt-queue" / self.target.queue_name(o.board):
+            cmd += f" --mqtt-queue {o.queue_dir}"
+        return cmd
+
     def summary_lines(self) -> list:
         q, p = self.queue, self.publisher
         lines = [f"MQTT {self.target.address}/{self.topic}: {self.messages} results queued this run"
@@ -137,7 +147,7 @@ class MqttSink(BaseSink):
         if q.pending:
             why = p.last_problem or "broker slower than the run"
             lines.append(f"MQTT: {q.pending} results waiting in {q.dir} ({why}); the next run with this --mqtt, "
-                         f"or `edgeface mqtt flush {self.options.url if not self.target.password else '<URL>'}`, sends them")
+                         f"or `{self.flush_command()}`, sends them")
         return lines
 
 
