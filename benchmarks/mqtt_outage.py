@@ -36,7 +36,7 @@ def main(argv=None) -> int:
     from edgeface.io.run_loop import run
     from edgeface.io.sources import open_source
     from mosquitto import Broker
-    from test_fleet_mqtt import PacedVideo
+    from paced import PacedVideo
 
     tmp = Path(tempfile.mkdtemp(prefix="edgeface-outage-"))
     broker = Broker(tmp / "broker").start()

@@ -67,7 +67,7 @@ class Broker:
         self.port = free_port()
         self.proc: Optional[subprocess.Popen] = None
         self.tls = tls
-        lines = [f"listener {self.port} 127.0.0.1", f"persistence true", f"persistence_location {self.dir}/",
+        lines = [f"listener {self.port} 127.0.0.1", "persistence true", f"persistence_location {self.dir}/",
                  "autosave_interval 1", f"log_dest file {self.dir}/mosquitto.log", "max_queued_messages 100000"]
         if os.geteuid() == 0:  # as root mosquitto switches to user mosquitto, who cannot write the test's folder
             lines.append("user root")

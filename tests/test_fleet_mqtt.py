@@ -12,6 +12,7 @@ import pytest
 
 from inprocess_cli import cli
 from mosquitto import Broker
+from paced import PacedVideo
 
 pytest.importorskip("paho.mqtt.client")
 
@@ -76,23 +77,6 @@ def test_obama_every_record_once_in_order(broker, converted_home, tmp_path, caps
     status = late.status["pi-test"]  # the retained status: offline at the end, with the run's figures
     assert status["state"] == "offline" and status["frames"] == FRAMES and status["queued"] == 0
     assert status["target"] and status["models"]["regressor_model"] == "mb05_int8.tflite"
-
-
-class PacedVideo:
-    """The real obama.mp4 frames at camera pace (30 fps), so the run outlasts a broker outage."""
-
-    def __init__(self, source, fps=30.0, on_frame=None):
-        self.source, self.period, self.on_frame = source, 1.0 / fps, on_frame
-        for k in ("is_still", "frame_count", "fps", "name", "kind"):
-            setattr(self, k, getattr(source, k, None))
-
-    def __iter__(self):
-        t0 = time.monotonic()
-        for i, frame in enumerate(self.source):
-            time.sleep(max(0.0, t0 + i * self.period - time.monotonic()))
-            if self.on_frame is not None:
-                self.on_frame(i)
-            yield frame
 
 
 def test_broker_stopped_mid_run_loses_nothing(broker, converted_home, tmp_path):
