@@ -216,3 +216,72 @@ def test_tls_with_the_brokers_ca(tmp_path, converted_home, capsys):
 def test_bad_urls(url, message, capsys):
     code, out, err = cli(capsys, "mqtt", "flush", url)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_full_queue_drops_oldest_and_says_so(tmp_path, converted_home, capsys):
+    """No broker and a 128 KiB queue: the newest results are kept, the drops are counted in the summary."""
+    broker = Broker(tmp_path / "broker")  # not started
+    code, out, err = cli(capsys, "run", "--source", "samples:obama", "--precision", "int8", "--quiet",
+                         "--mqtt", broker.url(), "--board-id", "pi-small", "--mqtt-queue", tmp_path / "q",
+                         "--mqtt-queue-size", "128K")
+    assert code == 0, err
+    text = " ".join(out.split())
+    dropped = int(text.split("oldest results dropped")[0].split(":")[-1].strip().split()[0])
+    waiting = int(text.split(" results waiting")[0].split("MQTT: ")[-1])
+    assert dropped > 0 and dropped + waiting == FRAMES and 40 <= waiting <= 55  # 128 KiB / ~2.4 kB records
+    broker.start()
+    try:
+        col = Collector(broker.url(), tmp_path / "fleet.jsonl", waiting)
+        code, out, err = cli(capsys, "mqtt", "flush", broker.url(), "--board-id", "pi-small", "--mqtt-queue", tmp_path / "q")
+        assert code == 0, err
+        report, records = col.join()
+        assert [r["frame"] for r in records] == list(range(FRAMES - waiting, FRAMES))  # the newest, in order
+    finally:
+        broker.stop()
+
+
+LIVE_BOARD = """
+import sys, time
+from edgeface.io.mqtt_sink import MqttOptions, MqttSink
+sink = MqttSink(MqttOptions(url=sys.argv[1], board="pi-live", queue_dir=sys.argv[2], status_interval=0.5),
+                {"target": "rpi4", "precision": "int8"})
+assert sink.check_connection() is None
+print("connected", flush=True)
+time.sleep(60)
+"""
+
+
+def test_status_online_then_last_will_offline(broker, tmp_path):
+    """A board's retained status is online while it runs; killed (no clean exit), the broker's last will says offline."""
+    import subprocess
+    import sys
+
+    seen = []
+    from edgeface.io.mqtt_collect import collect
+
+    stop = threading.Event()
+    ready = threading.Event()
+    t = threading.Thread(target=collect, args=(broker.url(), tmp_path / "s.jsonl"), daemon=True,
+                         kwargs=dict(stop=stop, ready=ready, client_id="status-watch", duration=60,
+                                     on_status=lambda board, st: seen.append((board, st))))
+    t.start()
+    assert ready.wait(10)
+    board = subprocess.Popen([sys.executable, "-c", LIVE_BOARD, broker.url(), str(tmp_path / "q")],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert board.stdout.readline().strip() == "connected"
+        deadline = time.monotonic() + 10
+        while not any(st.get("state") == "online" for _, st in seen) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        online = [st for b, st in seen if b == "pi-live" and st.get("state") == "online"]
+        assert online and online[-1]["target"] == "rpi4" and online[-1]["version"] and "queued" in online[-1]
+        board.kill()  # SIGKILL: no DISCONNECT, so the broker publishes the will
+        board.wait()
+        deadline = time.monotonic() + 15
+        while not (seen and seen[-1][1].get("state") == "offline") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert seen[-1] == ("pi-live", {"state": "offline", "board": "pi-live", "reason": "lost"})
+    finally:
+        board.kill()
+        stop.set()
+        t.join(10)
