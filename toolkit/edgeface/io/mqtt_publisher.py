@@ -162,9 +162,11 @@ class MqttPublisher:
             self._client = None
         self.connected.clear()
 
-    def _publish_status(self, state: str = "online") -> None:
+    def _publish_status(self, state: str = "online", wait_s: float = 0.0) -> None:
         try:
-            self._client.publish(self.status_topic, json.dumps(self.status(state)), qos=1, retain=True)
+            info = self._client.publish(self.status_topic, json.dumps(self.status(state)), qos=1, retain=True)
+            if wait_s > 0:  # the last status: a clean disconnect sends no will, so it must arrive
+                info.wait_for_publish(wait_s)
         except Exception as e:  # the connection just went; the next status will do
             log.debug("status not published: %s", e)
 
@@ -219,8 +221,7 @@ class MqttPublisher:
                 self.queue.sync()
                 last_sync = now
             if self._stop.is_set() and ((not inflight and self.queue.pending == 0) or now >= self._deadline):
-                self._publish_status("offline")
-                time.sleep(0.05)
+                self._publish_status("offline", wait_s=2.0)
                 self._drop(self._client)
                 return
             self._wake.wait(0.05)
