@@ -206,9 +206,11 @@ def verify(
 
 from edgeface.cli.bench import register as _register_bench  # noqa: E402  (edgeface bench, edgeface eval)
 from edgeface.cli.run import register as _register_run  # noqa: E402  (edgeface run, edgeface doctor)
+from edgeface.cli.fleet import register as _register_fleet  # noqa: E402  (collect, mqtt, pack, unpack, service)
 
 _register_run(app)
 _register_bench(app)
+_register_fleet(app)
 
 
 def main(argv: Optional[list] = None) -> None:

@@ -173,6 +173,15 @@ def run_command(
     mesh_format: str = typer.Option("ply", "--mesh-format", help="ply | obj for --export-mesh."),
     dense_vertices: Optional[int] = typer.Option(None, "--dense-vertices", min=0, help="Decimate the dense mesh to about N vertices (0: full; default: the target's)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No live status line."),
+    # fleet (issue 14): results over MQTT through an on-disk queue; models from a verified bundle
+    mqtt: Optional[str] = typer.Option(None, "--mqtt", help="Publish results to mqtt://[user:pass@]host[:port]/prefix (mqtts:// for TLS); queued on disk while the broker is away."),
+    mqtt_ca: Optional[str] = typer.Option(None, "--mqtt-ca", help="CA certificate (PEM) of the broker, for mqtts://."),
+    mqtt_qos: int = typer.Option(1, "--mqtt-qos", min=0, max=2, help="MQTT QoS of the results."),
+    mqtt_every_frame: bool = typer.Option(False, "--mqtt-every-frame", help="Publish frames without faces too."),
+    mqtt_queue: Optional[Path] = typer.Option(None, "--mqtt-queue", help="Queue folder (default: <cache>/mqtt-queue/<broker>_<prefix>_<board>)."),
+    mqtt_queue_size: str = typer.Option("32M", "--mqtt-queue-size", help="Queue size on disk; when full the oldest results are dropped (and counted)."),
+    board_id: Optional[str] = typer.Option(None, "--board-id", help="This board's id in the MQTT topics (default: the host name)."),
+    bundle: Optional[Path] = typer.Option(None, "--bundle", help="Take the models from this bundle (`edgeface pack`), verified before use."),
 ):
     """Run face detection + 3D landmarks + head pose on an image, a folder, a video or a camera."""
     from edgeface.aligner import FaceAligner
@@ -180,6 +189,7 @@ def run_command(
     from edgeface.io.mjpeg import MjpegServer
     from edgeface.io.run_loop import run
     from edgeface.io.sources import open_source
+    from edgeface.cli.fleet import run_bundle, run_mqtt_sink
 
     spec = resolve_input(input_arg, source, camera)
     server = None
@@ -193,10 +203,11 @@ def run_command(
 
         if render_mode not in RENDER_MODES:
             raise EdgefaceError(f"--render {render_mode} is unknown: use one of {', '.join(RENDER_MODES)}")
+    bundle_root, precision, detector_size = run_bundle(bundle, precision, detector_size)
     options = FaceAlignerOptions(
         regressor=regressor, precision=precision, target=target, threads=threads, detector_size=detector_size,
         max_faces=max_faces, detect_interval=detect_interval, tracking=not no_track, smoothing=not no_smooth,
-        dense=dense, dense_vertices=dense_vertices, backend=backend)
+        dense=dense, dense_vertices=dense_vertices, backend=backend, cache_root=bundle_root)
     _, choice = options.resolve()
     prof = choice.profile
     cam_size = camera_size or f"{prof.camera_size[0]}x{prof.camera_size[1]}"
@@ -233,7 +244,13 @@ def run_command(
                 + ("" if d.get("xnnpack") is None else f", XNNPACK {'on' if d['xnnpack'] else 'off'}")
                 + f" | faceboxes {d['detector_size'][0]}x{d['detector_size'][1]}, {po.regressor} | {mode}{dense_label}",
                 highlight=False, soft_wrap=True)
-            sinks = make_sinks(save, json_path, show, src.fps) + extra_sinks
+            mqtt_sink = run_mqtt_sink(mqtt, mqtt_ca, mqtt_qos, mqtt_every_frame, mqtt_queue, mqtt_queue_size, board_id, d)
+            try:
+                sinks = make_sinks(save, json_path, show, src.fps) + extra_sinks + ([mqtt_sink] if mqtt_sink else [])
+            except BaseException:
+                if mqtt_sink is not None:
+                    mqtt_sink.abort()
+                raise
             try:
                 if server is not None:
                     server.start()
@@ -243,7 +260,7 @@ def run_command(
             finally:
                 if server is not None:
                     server.close()
-    for line in summary_lines(summary):
+    for line in summary_lines(summary) + (mqtt_sink.summary_lines() if mqtt_sink is not None else []):
         out.print(line, highlight=False)
     if summary.frames == 0 and summary.skipped:
         raise EdgefaceError(f"none of the {summary.skipped} images in {src.name} could be read: "

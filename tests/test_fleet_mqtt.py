@@ -1,0 +1,287 @@
+"""Results over MQTT with a real Mosquitto broker (tests/mosquitto.py): every record of obama.mp4
+arrives once and in order with the JSONL schema, also with the broker stopped mid-run; a run without
+a broker keeps its results queued for the next run or `edgeface mqtt flush`; a wrong password is one line."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+
+from inprocess_cli import cli
+from mosquitto import Broker
+from paced import PacedVideo
+
+pytest.importorskip("paho.mqtt.client")
+
+FRAMES = 158  # obama.mp4, every frame has a face
+
+
+class Collector:
+    """`edgeface.io.mqtt_collect.collect` on a thread, subscribed before the test publishes."""
+
+    def __init__(self, url, out, count, timeout=90.0, client_id="test-collector", ca=None):
+        from edgeface.io.mqtt_collect import collect
+
+        self.out, self.ready, self.stop, self.result = out, threading.Event(), threading.Event(), {}
+
+        def go():
+            try:
+                self.result["report"] = collect(url, out, ca=ca, count=count, duration=timeout, stop=self.stop,
+                                                ready=self.ready, client_id=client_id)
+            except BaseException as e:  # reported by join()
+                self.result["error"] = e
+
+        self.thread = threading.Thread(target=go, daemon=True)
+        self.thread.start()
+        assert self.ready.wait(10), "collector did not subscribe"
+
+    def join(self, timeout=120.0):
+        self.thread.join(timeout)
+        if "error" in self.result:
+            raise self.result["error"]
+        return self.result["report"], [json.loads(line) for line in self.out.read_text().splitlines()]
+
+
+@pytest.fixture()
+def broker(tmp_path):
+    b = Broker(tmp_path / "broker").start()
+    yield b
+    b.stop()
+
+
+def _check_records(records, jsonl_path, board):
+    """Every JSONL line arrived once, in order, and the payload is exactly the JSONL record."""
+    lines = [json.loads(x) for x in jsonl_path.read_text().splitlines()]
+    assert len(lines) == FRAMES
+    assert [r["frame"] for r in records] == list(range(FRAMES))
+    assert all(r["board"] == board for r in records)
+    assert len({r["run"] for r in records}) == 1
+    assert [{k: v for k, v in r.items() if k not in ("board", "run")} for r in records] == lines
+
+
+def test_obama_every_record_once_in_order(broker, converted_home, tmp_path, capsys):
+    col = Collector(broker.url(), tmp_path / "fleet.jsonl", FRAMES)
+    code, out, err = cli(capsys, "run", "--source", "samples:obama", "--precision", "int8", "--quiet",
+                         "--json", tmp_path / "obama.jsonl", "--mqtt", broker.url(), "--board-id", "pi-test",
+                         "--mqtt-queue", tmp_path / "queue")
+    assert code == 0, err
+    assert f"{FRAMES} results queued this run, {FRAMES} delivered" in out
+    assert "waiting" not in out
+    report, records = col.join()
+    assert report.records == FRAMES and report.duplicates == 0
+    _check_records(records, tmp_path / "obama.jsonl", "pi-test")
+    late, _ = Collector(broker.url(), tmp_path / "late.jsonl", None, timeout=1.5, client_id="late").join()
+    status = late.status["pi-test"]  # the retained status: offline at the end, with the run's figures
+    assert status["state"] == "offline" and status["frames"] == FRAMES and status["queued"] == 0
+    assert status["target"] and status["models"]["regressor_model"] == "mb05_int8.tflite"
+
+
+def test_broker_stopped_mid_run_loses_nothing(broker, converted_home, tmp_path):
+    import edgeface
+    from edgeface.io.mqtt_sink import MqttOptions, MqttSink
+    from edgeface.io.run_loop import run
+    from edgeface.io.sinks import JsonlSink
+    from edgeface.io.sources import open_source
+
+    col = Collector(broker.url(), tmp_path / "fleet.jsonl", FRAMES)
+    outage = {}
+
+    def on_frame(i):
+        if i == 40:
+            outage["stop"] = time.monotonic()
+            broker.stop()
+        elif i == 40 + 110 and "stop" in outage:  # 110 frames at 30 fps: 3.7 s without a broker
+            outage["down_s"] = time.monotonic() - outage["stop"]
+            outage["queued_while_down"] = sink.queue.pending
+            broker.start()
+
+    with edgeface.FaceAligner.create(precision="int8", running_mode="video") as aligner, \
+            open_source("samples:obama") as video:
+        sink = MqttSink(MqttOptions(url=broker.url(), board="pi-outage", queue_dir=tmp_path / "queue",
+                                    drain_timeout=30.0), aligner.describe())
+        assert sink.check_connection() is None
+        summary = run(PacedVideo(video, on_frame=on_frame), [JsonlSink(tmp_path / "obama.jsonl"), sink], aligner)
+    assert summary.frames == FRAMES
+    assert summary.elapsed_s < FRAMES / 30.0 + 4.0  # the pipeline kept camera pace: it never waited for the broker
+    assert outage["down_s"] >= 3.0
+    assert outage["queued_while_down"] >= 100  # results piled up on disk while the broker was away
+    assert sink.publisher.connects >= 2 and sink.queue.pending == 0
+    report, records = col.join()
+    assert report.records == FRAMES
+    _check_records(records, tmp_path / "obama.jsonl", "pi-outage")
+
+
+def test_no_broker_keeps_results_then_next_run_and_flush_deliver(tmp_path, converted_home, capsys):
+    broker = Broker(tmp_path / "broker")  # configured, not started: nothing listens on its port
+    queue = tmp_path / "queue"
+    args = ["run", "--source", "samples:obama", "--precision", "int8", "--quiet", "--mqtt", broker.url(),
+            "--board-id", "pi-away", "--mqtt-queue", queue]
+    t0 = time.monotonic()
+    code, out, err = cli(capsys, *args, "--json", tmp_path / "first.jsonl")
+    assert code == 0, err
+    assert time.monotonic() - t0 < 60
+    assert "not reachable" in err
+    assert f"MQTT: {FRAMES} results waiting in {queue}" in " ".join(out.split())
+    assert "mqtt flush" in out
+
+    broker.start()
+    try:
+        # the next run sends the queued results first, then its own
+        col = Collector(broker.url(), tmp_path / "fleet.jsonl", 2 * FRAMES)
+        code, out, err = cli(capsys, *args, "--json", tmp_path / "second.jsonl")
+        assert code == 0, err
+        assert f"(+{FRAMES} from earlier runs), {2 * FRAMES} delivered" in out
+        report, records = col.join()
+        runs = list(dict.fromkeys(r["run"] for r in records))
+        assert len(runs) == 2 and report.records == 2 * FRAMES
+        assert [r["frame"] for r in records] == list(range(FRAMES)) * 2
+        assert [r["run"] for r in records[:FRAMES]] == [runs[0]] * FRAMES  # the older run first
+
+        # nothing left: flush says so
+        code, out, err = cli(capsys, "mqtt", "flush", broker.url(), "--board-id", "pi-away", "--mqtt-queue", queue)
+        assert code == 0 and "nothing queued" in out
+    finally:
+        broker.stop()
+
+    # a queued run delivered by `edgeface mqtt flush` once the broker is back
+    code, out, err = cli(capsys, *args[:-2], "--mqtt-queue", tmp_path / "queue2", "--max-frames", "20")
+    assert code == 0 and "20 results waiting" in " ".join(out.split())
+    broker.start()
+    try:
+        col = Collector(broker.url(), tmp_path / "flushed.jsonl", 20, client_id="test-collector-2")
+        code, out, err = cli(capsys, "mqtt", "flush", broker.url(), "--board-id", "pi-away",
+                             "--mqtt-queue", tmp_path / "queue2")
+        assert code == 0, err
+        assert "20 results sent" in out and "0 still waiting" in out
+        report, records = col.join()
+        assert [r["frame"] for r in records] == list(range(20))
+    finally:
+        broker.stop()
+
+
+def test_wrong_password_is_one_line(tmp_path, converted_home, capsys):
+    broker = Broker(tmp_path / "broker", users={"board": "s3cret"}).start()
+    try:
+        code, out, err = cli(capsys, "run", "--source", "samples:emma", "--precision", "int8", "--quiet",
+                             "--mqtt", broker.url(user="board:wrong"), "--mqtt-queue", tmp_path / "q")
+        assert code == 2
+        errors = [x for x in err.strip().splitlines() if x.startswith("error:")]
+        assert len(errors) == 1 and "refused the login for user 'board'" in errors[0]
+        assert err.strip().splitlines()[-1] == errors[0]
+        assert "Traceback" not in err
+        code, out, err = cli(capsys, "collect", broker.url(user="board:nope"), "--json", tmp_path / "x.jsonl",
+                             "--duration", "2")
+        assert code == 2 and "refused the login for user 'board'" in err
+        assert not (tmp_path / "x.jsonl").exists() and not (tmp_path / "x.jsonl.part").exists()
+        # the right password works
+        col = Collector(broker.url(user="board:s3cret"), tmp_path / "ok.jsonl", 1)
+        code, out, err = cli(capsys, "run", "--source", "samples:emma", "--precision", "int8", "--quiet",
+                             "--mqtt", broker.url(user="board:s3cret"), "--mqtt-queue", tmp_path / "q2")
+        assert code == 0, err
+        report, records = col.join()
+        assert len(records) == 1 and records[0]["faces"]
+    finally:
+        broker.stop()
+
+
+def test_tls_with_the_brokers_ca(tmp_path, converted_home, capsys):
+    broker = Broker(tmp_path / "broker", tls=True).start()
+    try:
+        col = Collector(broker.url(), tmp_path / "tls.jsonl", 1, ca=broker.ca)
+        code, out, err = cli(capsys, "run", "--source", "samples:emma", "--precision", "int8", "--quiet",
+                             "--mqtt", broker.url(), "--mqtt-ca", broker.ca, "--mqtt-queue", tmp_path / "q")
+        assert code == 0, err
+        assert "1 results queued this run, 1 delivered" in out
+        report, records = col.join()
+        assert len(records) == 1 and len(records[0]["faces"]) == 3
+        # without the broker's CA the certificate is not trusted: queued, and said why
+        code, out, err = cli(capsys, "run", "--source", "samples:emma", "--precision", "int8", "--quiet",
+                             "--mqtt", broker.url(), "--mqtt-queue", tmp_path / "q2")
+        assert code == 0 and "TLS failed" in " ".join((err + out).split()) and "1 results waiting" in out
+    finally:
+        broker.stop()
+    code, out, err = cli(capsys, "run", "--source", "samples:emma", "--mqtt", broker.url(), "--mqtt-ca", tmp_path / "none.pem")
+    assert code == 2 and "CA certificate" in err and "does not exist" in err
+
+
+@pytest.mark.parametrize("url, message", [
+    ("http://host/x", "must start with mqtt:// or mqtts://"),
+    ("mqtt:///x", "has no host"),
+    ("mqtt://host:99999/x", "bad port"),
+    ("mqtt://host/a/+/b", "may not contain"),
+])
+def test_bad_urls(url, message, capsys):
+    code, out, err = cli(capsys, "mqtt", "flush", url)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_full_queue_drops_oldest_and_says_so(tmp_path, converted_home, capsys):
+    """No broker and a 128 KiB queue: the newest results are kept, the drops are counted in the summary."""
+    broker = Broker(tmp_path / "broker")  # not started
+    code, out, err = cli(capsys, "run", "--source", "samples:obama", "--precision", "int8", "--quiet",
+                         "--mqtt", broker.url(), "--board-id", "pi-small", "--mqtt-queue", tmp_path / "q",
+                         "--mqtt-queue-size", "128K")
+    assert code == 0, err
+    text = " ".join(out.split())
+    dropped = int(text.split("oldest results dropped")[0].split(":")[-1].strip().split()[0])
+    waiting = int(text.split(" results waiting")[0].split("MQTT: ")[-1])
+    assert dropped > 0 and dropped + waiting == FRAMES and 40 <= waiting <= 55  # 128 KiB / ~2.4 kB records
+    broker.start()
+    try:
+        col = Collector(broker.url(), tmp_path / "fleet.jsonl", waiting)
+        code, out, err = cli(capsys, "mqtt", "flush", broker.url(), "--board-id", "pi-small", "--mqtt-queue", tmp_path / "q")
+        assert code == 0, err
+        report, records = col.join()
+        assert [r["frame"] for r in records] == list(range(FRAMES - waiting, FRAMES))  # the newest, in order
+    finally:
+        broker.stop()
+
+
+LIVE_BOARD = """
+import sys, time
+from edgeface.io.mqtt_sink import MqttOptions, MqttSink
+sink = MqttSink(MqttOptions(url=sys.argv[1], board="pi-live", queue_dir=sys.argv[2], status_interval=0.5),
+                {"target": "rpi4", "precision": "int8"})
+assert sink.check_connection() is None
+print("connected", flush=True)
+time.sleep(60)
+"""
+
+
+def test_status_online_then_last_will_offline(broker, tmp_path):
+    """A board's retained status is online while it runs; killed (no clean exit), the broker's last will says offline."""
+    import subprocess
+    import sys
+
+    seen = []
+    from edgeface.io.mqtt_collect import collect
+
+    stop = threading.Event()
+    ready = threading.Event()
+    t = threading.Thread(target=collect, args=(broker.url(), tmp_path / "s.jsonl"), daemon=True,
+                         kwargs=dict(stop=stop, ready=ready, client_id="status-watch", duration=60,
+                                     on_status=lambda board, st: seen.append((board, st))))
+    t.start()
+    assert ready.wait(10)
+    board = subprocess.Popen([sys.executable, "-c", LIVE_BOARD, broker.url(), str(tmp_path / "q")],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert board.stdout.readline().strip() == "connected"
+        deadline = time.monotonic() + 10
+        while not any(st.get("state") == "online" for _, st in seen) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        online = [st for b, st in seen if b == "pi-live" and st.get("state") == "online"]
+        assert online and online[-1]["target"] == "rpi4" and online[-1]["version"] and "queued" in online[-1]
+        board.kill()  # SIGKILL: no DISCONNECT, so the broker publishes the will
+        board.wait()
+        deadline = time.monotonic() + 15
+        while not (seen and seen[-1][1].get("state") == "offline") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert seen[-1] == ("pi-live", {"state": "offline", "board": "pi-live", "reason": "lost"})
+    finally:
+        board.kill()
+        stop.set()
+        t.join(10)
