@@ -124,7 +124,7 @@ def eval_command(
     folder: Optional[Path] = typer.Argument(None, help="Folder of images with iBUG .pts files (<stem>.pts or <stem>_<k>.pts)."),
     precisions: Optional[List[str]] = typer.Option(None, "--precision", "-p", help="fp32, fp16, int8, int8_floatio, onnx (default: fp32,int8)."),
     regressor: str = typer.Option("mb05", "--model", "-m", help="Regressor: mb05 | mb1."),
-    detector_size: str = typer.Option("640x480", "--detector-size", help="Detector input WIDTHxHEIGHT."),
+    detector_size: Optional[str] = typer.Option(None, "--detector-size", help="Video detector input WIDTHxHEIGHT (default: the target profile's, as edgeface run)."),
     roi: str = typer.Option("detector", "--roi", help="detector (the pipeline) | landmarks (ROI from the ground truth: regressor only)."),
     threads: int = typer.Option(1, "--threads", "-t", help="Threads per model."),
     json_file: Optional[Path] = typer.Option(None, "--json", help="Write the report (with per-face errors) as JSON."),
@@ -151,7 +151,7 @@ def eval_command(
     if threads < 1:
         raise EdgefaceError(f"--threads must be >= 1, got {threads}")
     with console.status("evaluating", spinner="dots"):
-        report = evaluate.evaluate(folder, precs, regressor=regressor, detector_size=parse_size(detector_size), roi=roi,
+        report = evaluate.evaluate(folder, precs, regressor=regressor, detector_size=parse_size(detector_size) if detector_size else None, roi=roi,
                                    threads=threads).to_dict()
     out.print(bench_report.eval_table(report))
     if report["orphan_annotations"]:

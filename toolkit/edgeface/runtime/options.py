@@ -57,6 +57,7 @@ class PipelineOptions:
         self.detector_size = check_detector_size(*self.detector_size)
         if not isinstance(self.still, StillConfig):
             raise OptionsError(f"still must be a StillConfig, got {type(self.still).__name__}")
+        self.still = self.still.for_precision(self.precision if self.backend == "tflite" else Precision.FP32)
 
     def tracker_config(self, still: bool = False) -> TrackerConfig:
         if still:

@@ -11,9 +11,10 @@ the video path, each chosen by measurement on the dev set (README, "Still-image 
    detector mean (0 after normalization), so one TFLite shape serves every photo. `"letterbox"`
    fits the photo to the video detector's canvas as video frames are (640x480 upscales a 500x375
    photo and shrinks a 3913x1901 one to 640x311, losing small faces).
-2. **Landmark re-crops** (`recrops`, default 1): after the crop from the detector box, the face is
-   cropped again from its own landmarks (`roi.roi_from_landmarks`, upstream's `crop_policy='landmark'`)
-   and regressed again; one regressor run per re-crop.
+2. **Landmark re-crops** (`recrops`; default 1 with float models, 2 with INT8 ones, whose detector
+   boxes are less exact): after the crop from the detector box, the face is cropped again from its
+   own landmarks (`roi.roi_from_landmarks`, upstream's `crop_policy='landmark'`) and regressed
+   again; one regressor run per re-crop.
 3. **Horizontal-flip test-time augmentation** (`flip`, default on): the final crop is also regressed
    mirrored; its 68 model-space landmarks are mirrored back (`mirror_points`: x -> 120 - x and the
    iBUG left/right index permutation `MIRROR_68`) and averaged with the direct ones. One more
@@ -26,7 +27,7 @@ setting the parity tests compare with upstream's own outputs. Pure numpy + cv2.r
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Optional
 
 import cv2
@@ -37,13 +38,16 @@ from edgeface.runtime import detection as detect_post
 from edgeface.runtime import roi as roi_mod
 from edgeface.runtime import tdmm
 from edgeface.runtime.results import Face, Pose
-from edgeface.vocab import check_detector_size
+from edgeface.vocab import Precision, check_detector_size
 
 #: upstream FaceBoxes scale policy (FaceBoxes.py HEIGHT, WIDTH): photos larger than this are shrunk
 UPSTREAM_MAX_HEIGHT, UPSTREAM_MAX_WIDTH = 720, 1080
 #: the smallest canvas of multiples of 32 holding any photo scaled by that policy
 STILL_DETECTOR_SIZE = (1088, 736)
 DETECTOR_POLICIES = ("native", "letterbox")
+#: re-crops by model precision, measured on the dev set (README): INT8 boxes need one more
+DEFAULT_RECROPS = {"float": 1, "int8": 2}
+INT8 = (Precision.INT8, Precision.INT8_FLOATIO)
 #: the regressor's crop side (model space x runs over [0, 120])
 CROP = 120
 
@@ -65,15 +69,16 @@ class StillConfig:
 
     detector: str = "native"  # native (upstream scale policy in a fixed canvas) | letterbox (as video)
     detector_size: tuple = STILL_DETECTOR_SIZE  # the still detector's canvas (native policy)
-    recrops: int = 1  # landmark re-crops after the crop from the detector box
+    recrops: Optional[int] = None  # landmark re-crops after the box crop (None: DEFAULT_RECROPS by precision)
     flip: bool = True  # horizontal-flip test-time augmentation of the final crop
 
     def __post_init__(self):
         if self.detector not in DETECTOR_POLICIES:
             raise OptionsError(f"unknown still-image detector policy '{self.detector}': use native or letterbox")
-        if isinstance(self.recrops, bool) or not isinstance(self.recrops, (int, np.integer)) or not 0 <= self.recrops <= 5:
-            raise OptionsError(f"still-image re-crops must be an integer from 0 to 5, got {self.recrops!r}")
-        self.recrops = int(self.recrops)
+        if self.recrops is not None:
+            if isinstance(self.recrops, bool) or not isinstance(self.recrops, (int, np.integer)) or not 0 <= self.recrops <= 5:
+                raise OptionsError(f"still-image re-crops must be an integer from 0 to 5, got {self.recrops!r}")
+            self.recrops = int(self.recrops)
         self.flip = bool(self.flip)
         self.detector_size = check_detector_size(*self.detector_size, what="still-image detector size")
 
@@ -82,10 +87,16 @@ class StillConfig:
         """Upstream demo.py: detector at its native scale, crop from the box, no re-crop, no flip."""
         return cls(detector="native", recrops=0, flip=False)
 
+    def for_precision(self, precision) -> "StillConfig":
+        """This config with `recrops` filled in for models of `precision` (a `vocab.Precision`)."""
+        if self.recrops is not None:
+            return self
+        return replace(self, recrops=DEFAULT_RECROPS["int8" if Precision.parse(precision) in INT8 else "float"])
+
     @property
     def regressor_runs(self) -> int:
-        """Regressor runs per face."""
-        return 1 + self.recrops + int(self.flip)
+        """Regressor runs per face (recrops resolved)."""
+        return 1 + int(self.recrops or 0) + int(self.flip)
 
 
 # ----------------------------------------------------------------------------- detector scale
@@ -158,7 +169,7 @@ class StillAligner:
     first photo, so video-only users never load it."""
 
     def __init__(self, config: StillConfig, bases, load_detector: Callable[[], object]):
-        self.config = config
+        self.config = config if config.recrops is not None else config.for_precision(Precision.FP32)
         self.u = np.asarray(bases.u, dtype=np.float32).reshape(-1)
         self.w_shp = np.asarray(bases.w_shp, dtype=np.float32)
         self.w_exp = np.asarray(bases.w_exp, dtype=np.float32)
