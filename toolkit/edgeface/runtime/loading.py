@@ -109,13 +109,13 @@ def load_backends(options: PipelineOptions) -> tuple:
     return det, reg, info
 
 
-def still_detector_loader(options: PipelineOptions, main_detector, info: dict):
+def still_detector_loader(options: PipelineOptions, main_detector):
     """The loader `still.StillAligner` calls on the first photo: FaceBoxes at the still-image canvas
     (`options.still.detector_size`, same backend and precision), or the video detector when the policy
     is "letterbox", the sizes agree, or that size is not converted (then `info["still_note"]` says so)."""
     from edgeface.runtime.networks import FaceDetector
 
-    def load():
+    def load(info: dict):
         w, h = options.still.detector_size
         if options.still.detector == "letterbox" or (w, h) == (main_detector.config.width, main_detector.config.height):
             return main_detector
@@ -151,5 +151,5 @@ def build_pipeline(options: Optional[PipelineOptions] = None, dense=None) -> Pip
     det_backend, reg_backend, info = load_backends(options)
     detector = FaceDetector(det_backend, detector_config(options))
     regressor = LandmarkRegressor(reg_backend, stats.mean, stats.std)
-    still = StillAligner(options.still, bases, still_detector_loader(options, detector, info))
+    still = StillAligner(options.still, bases, still_detector_loader(options, detector))
     return Pipeline(detector, regressor, bases, options, dense=dense, info=info, still=still)

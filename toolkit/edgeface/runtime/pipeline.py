@@ -240,6 +240,8 @@ class Pipeline:
              "tracking": o.tracking, "detect_interval": o.detect_interval if o.tracking else 1,
              "smoothing": self.smoother.enabled}
         d.update(self.info)
+        if self.still is not None:
+            d.update(self.still.info)
         return d
 
     @property

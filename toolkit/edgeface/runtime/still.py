@@ -165,21 +165,22 @@ RegressFn = Callable[[np.ndarray, np.ndarray, dict], np.ndarray]  # (image, roi,
 class StillAligner:
     """Detection and per-face alignment for still images, as `StillConfig` says.
 
-    `load_detector()` gives the still detector (a `networks.FaceDetector`); it is called once, on the
-    first photo, so video-only users never load it."""
+    `load_detector(info)` gives the still detector (a `networks.FaceDetector`) and may note in `info`
+    which model it loaded; it is called once, on the first photo, so video-only users never load it."""
 
-    def __init__(self, config: StillConfig, bases, load_detector: Callable[[], object]):
+    def __init__(self, config: StillConfig, bases, load_detector: Callable[[dict], object]):
         self.config = config if config.recrops is not None else config.for_precision(Precision.FP32)
         self.u = np.asarray(bases.u, dtype=np.float32).reshape(-1)
         self.w_shp = np.asarray(bases.w_shp, dtype=np.float32)
         self.w_exp = np.asarray(bases.w_exp, dtype=np.float32)
         self._load_detector = load_detector
         self._detector = None
+        self.info: dict = {}  # what load_detector noted (merged into Pipeline.describe())
 
     @property
     def detector(self):
         if self._detector is None:
-            self._detector = self._load_detector()
+            self._detector = self._load_detector(self.info)
         return self._detector
 
     def detect(self, image: np.ndarray):
