@@ -131,6 +131,10 @@ def eval_command(
     md_file: Optional[Path] = typer.Option(None, "--markdown", help="Write the table as Markdown."),
     plot_file: Optional[Path] = typer.Option(None, "--plot", help="Write the NME cumulative distribution as PNG."),
     from_json: Optional[Path] = typer.Option(None, "--from-json", help="Re-render a saved eval report (FOLDER is then ignored)."),
+    target: str = typer.Option("auto", "--target", help="Board profile, as edgeface run (auto, x86_64, rpi4, ...)."),
+    still_detector: Optional[str] = typer.Option(None, "--still-detector", help="Photos: native (upstream's scale, 1088x736 detector; default) | letterbox (as video)."),
+    still_recrops: Optional[int] = typer.Option(None, "--still-recrops", min=0, max=5, help="Photos: landmark re-crops per face (default: 1 float, 2 INT8)."),
+    still_flip: Optional[bool] = typer.Option(None, "--still-flip/--no-still-flip", help="Photos: horizontal-flip test-time augmentation (default on)."),
 ):
     """68-landmark NME (bbox and inter-ocular normalized), failure rate and detector recall per precision."""
     from edgeface.bench import evaluate, plots, report as bench_report
@@ -151,8 +155,11 @@ def eval_command(
     if threads < 1:
         raise EdgefaceError(f"--threads must be >= 1, got {threads}")
     with console.status("evaluating", spinner="dots"):
+        from edgeface.runtime.still import from_flags
+
         report = evaluate.evaluate(folder, precs, regressor=regressor, detector_size=parse_size(detector_size) if detector_size else None, roi=roi,
-                                   threads=threads).to_dict()
+                                   threads=threads, target=target,
+                                   still=from_flags(still_detector, still_recrops, still_flip)).to_dict()
     out.print(bench_report.eval_table(report))
     if report["orphan_annotations"]:
         console.print(f"[yellow]note[/] .pts files without an image: {', '.join(report['orphan_annotations'][:5])}")

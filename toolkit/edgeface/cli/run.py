@@ -155,6 +155,9 @@ def run_command(
     export_mesh: Optional[Path] = typer.Option(None, "--export-mesh", help="Write each face's mesh per frame into this folder (implies --dense)."),
     mesh_format: str = typer.Option("ply", "--mesh-format", help="ply | obj for --export-mesh."),
     dense_vertices: Optional[int] = typer.Option(None, "--dense-vertices", min=0, help="Decimate the dense mesh to about N vertices (0: full; default: the target's)."),
+    still_detector: Optional[str] = typer.Option(None, "--still-detector", help="Photos: native (upstream's scale, 1088x736 detector; default) | letterbox (as video)."),
+    still_recrops: Optional[int] = typer.Option(None, "--still-recrops", min=0, max=5, help="Photos: landmark re-crops per face (default: 1 float, 2 INT8)."),
+    still_flip: Optional[bool] = typer.Option(None, "--still-flip/--no-still-flip", help="Photos: horizontal-flip test-time augmentation (default on)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No live status line."),
 ):
     """Run face detection + 3D landmarks + head pose on an image, a folder, a video or a camera."""
@@ -163,6 +166,7 @@ def run_command(
     from edgeface.io.mjpeg import MjpegServer, parse_bind
     from edgeface.io.run_loop import run
     from edgeface.io.sources import open_source
+    from edgeface.runtime import still as still_mod
 
     spec = resolve_input(input_arg, source, camera)
     if serve:
@@ -176,7 +180,8 @@ def run_command(
     options = FaceAlignerOptions(
         regressor=regressor, precision=precision, target=target, threads=threads, detector_size=detector_size,
         max_faces=max_faces, detect_interval=detect_interval, tracking=not no_track, smoothing=not no_smooth,
-        dense=dense, dense_vertices=dense_vertices, backend=backend)
+        dense=dense, dense_vertices=dense_vertices, backend=backend,
+        still=still_mod.from_flags(still_detector, still_recrops, still_flip))
     _, choice = options.resolve()
     prof = choice.profile
     cam_size = camera_size or f"{prof.camera_size[0]}x{prof.camera_size[1]}"

@@ -99,6 +99,13 @@ class StillConfig:
         return 1 + int(self.recrops or 0) + int(self.flip)
 
 
+def from_flags(detector: Optional[str] = None, recrops: Optional[int] = None, flip: Optional[bool] = None) -> Optional[StillConfig]:
+    """The StillConfig of the CLI's --still-detector / --still-recrops / --still-flip (None: all defaults)."""
+    if detector is None and recrops is None and flip is None:
+        return None
+    return StillConfig(detector=detector or "native", recrops=recrops, flip=True if flip is None else flip)
+
+
 # ----------------------------------------------------------------------------- detector scale
 
 def native_scale(frame_w: int, frame_h: int, max_w: int = UPSTREAM_MAX_WIDTH, max_h: int = UPSTREAM_MAX_HEIGHT) -> float:
@@ -230,5 +237,5 @@ class StillAligner:
         return face
 
 
-__all__ = ("StillConfig", "StillAligner", "MIRROR_68", "STILL_DETECTOR_SIZE", "native_scale", "native_geometry",
+__all__ = ("StillConfig", "StillAligner", "from_flags", "MIRROR_68", "STILL_DETECTOR_SIZE", "native_scale", "native_geometry",
            "detect_native", "mirror_points", "place")
