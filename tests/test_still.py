@@ -91,18 +91,30 @@ def test_every_face_upstream_finds_on_the_samples(converted_home, samples, preci
     assert runs == 9 * (4 if precision == "int8" else 3)  # box crop + re-crops + the mirrored crop, per face
 
 
-def test_flip_tta_is_mirror_symmetric(converted_home, samples):
-    """The TTA average regresses the crop and its mirror; on the mirrored photo it gives the mirrored landmarks."""
-    import edgeface
+def test_flip_tta_is_exactly_mirror_symmetric(converted_home, samples):
+    """With flip TTA, a face and its mirror image (same crop box, mirrored) give mirrored landmarks:
+    the average over {crop, mirrored crop} is symmetric by construction when `mirror_points` and
+    `MIRROR_68` are right. In frame pixels the mirror of x is W - x - 2 * (ROI side / 120), from
+    to_image's one-pixel shift of the crop space (upstream's convention)."""
+    from edgeface.hub import assets, paths
+    from edgeface.runtime.networks import LandmarkRegressor
+    from edgeface.runtime.onnx_backend import OnnxModel
 
+    stats, bases = assets.load_param_stats(converted_home), assets.load_sparse_bases(converted_home)
+    reg = LandmarkRegressor(OnnxModel(paths.onnx_dir(converted_home) / "mb05.onnx"), stats.mean, stats.std)
+    al = still.StillAligner(still.StillConfig(recrops=0, flip=True), bases, lambda info: None)
     img = cv2.imread(str(samples["jianzhuguo"]))
     w = img.shape[1]
-    with edgeface.FaceAligner.create(backend="onnx", target="x86_64", cache_root=converted_home,
-                                     still=still.StillConfig(detector="native", recrops=0, flip=True)) as al:
-        a = al.detect(img).faces[0]
-        b = al.detect(np.ascontiguousarray(img[:, ::-1])).faces[0]
-    mirrored = b.landmarks[still.MIRROR_68, :2].copy()
-    mirrored[:, 0] = w - 1 - mirrored[:, 0]
-    face = np.ptp(a.landmarks[:, 0])
-    # not exact: the two detections (and so the crops) differ a little
-    assert np.linalg.norm(a.landmarks[:, :2] - mirrored, axis=1).mean() < 0.02 * face
+    roi = np.array([100.0, 80.0, 300.0, 280.0])  # whole pixels: the mirrored crop is exactly crop[:, ::-1]
+    roi_m = np.array([w - roi[2], roi[1], w - roi[0], roi[3]])
+    times = {"regress": 0.0, "decode": 0.0}
+    regress = lambda image, r, t: reg(image, r)  # noqa: E731
+    crop_fn = lambda crop, t: reg.params_from_crop(crop)  # noqa: E731
+    _, _, a = al.align(img, roi, regress, crop_fn, times)
+    _, _, b = al.align(np.ascontiguousarray(img[:, ::-1]), roi_m, regress, crop_fn, times)
+    mirrored = b[still.MIRROR_68].copy()
+    mirrored[:, 0] = w - mirrored[:, 0] - 2 * (roi[2] - roi[0]) / 120
+    np.testing.assert_allclose(mirrored, a, atol=2e-3)
+    _, _, plain = still.StillAligner(still.StillConfig(recrops=0, flip=False), bases, lambda info: None).align(
+        img, roi, regress, crop_fn, times)
+    assert 0.3 < np.linalg.norm(plain[:, :2] - a[:, :2], axis=1).mean() < 5  # the flip does change the result
