@@ -95,9 +95,11 @@ def test_calibration_set_records_digest(converted_home):
     assert cal.regressor.shape == (300, 120, 120, 3) and cal.regressor.dtype == np.uint8
     assert cal.detector.shape[1:] == (480, 640, 3)
     assert cal.meta["regressor"]["faces_found"] >= 20
-    # held-out sources never feed calibration
-    srcs = " ".join(cal.meta["recipe"]["regressor_sources"] + cal.meta["recipe"]["detector_sources"])
-    assert "jianzhuguo" not in srcs
+    # held-out sources (other people: emma.jpg, 5.png) never feed calibration
+    recipe = cal.meta["recipe"]
+    srcs = set(recipe["regressor_sources"] + recipe["detector_sources"])
+    assert recipe["holdout_sources"] == ["samples:emma", "samples:group"]
+    assert not {s.split("?")[0] for s in srcs} & set(recipe["holdout_sources"])
 
 
 def _outputs(home: Path) -> set:
