@@ -234,7 +234,7 @@ def test_eval_and_run_give_identical_landmarks(converted_home, tmp_path):
         main(["run", "--source", str(FACES68), "--precision", "int8", "--json", str(jsonl), "--quiet"])
     except SystemExit as e:
         assert not e.code
-    rows = {r["source"]: r for r in map(json.loads, jsonl.read_text().splitlines())}
+    rows = {Path(r["source"]).name: r for r in map(json.loads, jsonl.read_text().splitlines())}
     rep = ev.evaluate(FACES68, ["int8"], root=converted_home)
     checked = 0
     for f in rep.results[0].faces:
