@@ -118,3 +118,22 @@ def test_flip_tta_is_exactly_mirror_symmetric(converted_home, samples):
     _, _, plain = still.StillAligner(still.StillConfig(recrops=0, flip=False), bases, lambda info: None).align(
         img, roi, regress, crop_fn, times)
     assert 0.3 < np.linalg.norm(plain[:, :2] - a[:, :2], axis=1).mean() < 5  # the flip does change the result
+
+
+def test_run_flags_set_the_still_path(converted_home, samples, tmp_path, capsys):
+    """`edgeface run --still-recrops 0 --no-still-flip` is upstream demo.py's path; a bad policy is one line, exit 2."""
+    import edgeface
+    from inprocess_cli import cli
+
+    jsonl = tmp_path / "j.jsonl"
+    code, out, err = cli(capsys, "run", "--target", "x86_64", "--backend", "onnx", "--source", samples["jianzhuguo"],
+                         "--still-recrops", "0", "--no-still-flip", "--json", jsonl)
+    assert code == 0, err
+    assert "faceboxes 1088x736 at upstream's scale, 0 re-crops, no flip" in out + err
+    with edgeface.FaceAligner.create(backend="onnx", target="x86_64", cache_root=converted_home,
+                                     still=still.StillConfig.upstream()) as al:
+        want = al.detect(cv2.imread(str(samples["jianzhuguo"]))).to_dict()["faces"]
+    got = json.loads(jsonl.read_text())["faces"]
+    assert [f["landmarks"] for f in got] == [f["landmarks"] for f in want]
+    code, out, err = cli(capsys, "run", "--target", "x86_64", "--source", samples["jianzhuguo"], "--still-detector", "big")
+    assert code == 2 and "native or letterbox" in err and "Traceback" not in err

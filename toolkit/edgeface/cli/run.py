@@ -207,7 +207,8 @@ def run_command(
             d = aligner.describe()
             if d.get("note"):
                 console.print(f"[yellow]note:[/] {d['note']}", highlight=False)
-            mode = "still images" if src.is_still else (
+            still_line = aligner.pipeline.still.describe() if src.is_still and aligner.pipeline.still else "still images"
+            mode = still_line if src.is_still else (
                 f"tracking, detector every {po.detect_interval or 'lost'} frames" if po.tracking else "detector on every frame")
             console.print(
                 f"[bold]{src.name}[/] | target {prof.name} ({choice.reason}) | {d['backend']} {d['precision']} "

@@ -196,6 +196,16 @@ class StillAligner:
             return detect_native(self.detector, image)
         return self.detector(image)
 
+    def describe(self) -> str:
+        """One line for logs: which detector, scale policy, re-crops and flip (loads the detector)."""
+        det = self.detector
+        c = self.config
+        name = f"faceboxes {det.config.width}x{det.config.height}"
+        policy = "upstream's scale" if c.detector == "native" else "the video letterbox"
+        crops = f"{c.recrops} re-crop{'s' if c.recrops != 1 else ''}"
+        note = f" ({self.info['still_note'].split(':')[0]})" if "still_note" in self.info else ""
+        return f"still images: {name} at {policy}{note}, {crops}, {'flip TTA' if c.flip else 'no flip'}"
+
     def _model_points(self, params) -> np.ndarray:
         return tdmm.sparse_landmarks(params, self.u, self.w_shp, self.w_exp)
 
