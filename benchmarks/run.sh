@@ -37,6 +37,12 @@ edgeface bench "${quick[@]}" \
 edgeface eval "$eval_dir" --precision onnx,fp32,int8 \
   --json "$out/eval-faces68.json" --markdown "$out/eval-faces68.md" --plot "$out/eval-faces68.png"
 
+# 2b. landmark stability: jitter on a still photo with sensor noise, smoothing lag at 2 px/frame (README: Stability)
+if [[ "${QUICK:-0}" != "1" ]]; then
+  edgeface bench --stability --target "$([[ $arch == x86_64 ]] && echo x86_64 || echo auto)" \
+    --json "$out/stability-$arch.json" --markdown "$out/stability-$arch.md" --plot "$out/stability-$arch.png"
+fi
+
 # 3. MAC counts of the exported graphs (for the README's estimates)
 if "$py" -c "import onnx" 2>/dev/null; then
   home="${EDGEFACE_HOME:-$HOME/.cache/edgeface}"

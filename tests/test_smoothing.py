@@ -31,11 +31,11 @@ def test_alpha_formula_by_hand():
     assert smoothing_factor(te, fc) == pytest.approx(1 / (1 + tau / te), rel=1e-12)
     assert smoothing_factor(te, fc) == pytest.approx(0.173171, abs=1e-6)  # (2pi/30) / (1 + 2pi/30)
     np.testing.assert_allclose(smoothing_factor(0.04, np.array([0.5, 2.0, 10.0])),
-                               [1 / (1 + (1 / (2 * math.pi * c)) / 0.04) for c in (0.5, 2.0, 10.0)], rtol=1e-12)
+                               [1 / (1 + (1 / (2 * math.pi * c)) / 0.04) for c in (0.5, 2.0, 10.0)], rtol=1e-6)  # float32 arrays
 
 
 def test_two_steps_by_hand():
-    cfg = SmoothingConfig(min_cutoff=1.0, beta=0.5, d_cutoff=2.0)
+    cfg = SmoothingConfig(min_cutoff=1.0, beta=0.5, d_cutoff=2.0, speed_floor=0.0)
     f = OneEuroFilter(cfg)
     assert f(0.0, 0.0) == 0.0  # first sample passes through
     y = f(1.0, 0.1)
@@ -44,18 +44,18 @@ def test_two_steps_by_hand():
     edx = a_d * (1.0 - 0.0) / te  # speed estimate from 0
     fc = 1.0 + 0.5 * abs(edx)
     a = 1 / (1 + (1 / (2 * math.pi * fc)) / te)
-    assert float(y) == pytest.approx(a * 1.0, rel=1e-12)
+    assert float(y) == pytest.approx(a * 1.0, rel=1e-6)
     # third sample: speed relative to the previous filtered value
     y3 = f(1.0, 0.2)
     dx = (1.0 - a) / te
     edx2 = edx + a_d * (dx - edx)
     fc2 = 1.0 + 0.5 * abs(edx2)
     a2 = 1 / (1 + (1 / (2 * math.pi * fc2)) / te)
-    assert float(y3) == pytest.approx(a + a2 * (1.0 - a), rel=1e-12)
+    assert float(y3) == pytest.approx(a + a2 * (1.0 - a), rel=1e-6)
 
 
 def test_constant_signal_passes_unchanged():
-    x = np.random.default_rng(1).normal(100, 30, (68, 3))
+    x = np.random.default_rng(1).normal(100, 30, (68, 3)).astype(np.float32)  # the filters work in float32
     f = OneEuroFilter(SmoothingConfig(min_cutoff=0.5, beta=3.0))
     for i in range(40):
         np.testing.assert_array_equal(f(x, i / FPS), x)
@@ -156,14 +156,15 @@ def make_face(fid, center, size=200.0, pose=(10.0, -5.0, 3.0), rng=None, noise=0
 
 
 def test_face_smoother_defaults_on_synthetic_tracks():
-    """The numbers quoted in SmoothingConfig's docstring."""
+    """White noise of 0.6 px (0.3% of the 200 px face: the raw jitter measured on real photos, README
+    Stability): jitter / 6 at rest; the face then moves at one face size per second."""
     rng = np.random.default_rng(5)
     sm = FaceSmoother()
     t = np.arange(250) / FPS
     xs, ys, truth = [], [], []
     for i, ti in enumerate(t):
         cx = 300 + 200 * float(np.clip(ti - 5, 0, 1))  # still 5 s, then 1 face size per second for 1 s
-        face = make_face(0, (cx, 240), noise=1.0, rng=rng)
+        face = make_face(0, (cx, 240), noise=0.6, rng=rng)
         out = sm(FrameResult(frame=i, source="x", faces=[face], timestamp_s=float(ti)))
         xs.append(face.landmarks[:, :2])
         ys.append(out.faces[0].landmarks[:, :2])
@@ -253,3 +254,102 @@ def test_frame_index_time_when_no_timestamp():
     rb = b(FrameResult(frame=1, source="x", faces=[f1], timestamp_s=0.3))
     np.testing.assert_allclose(ra.faces[0].landmarks, rb.faces[0].landmarks)
     assert dataclasses.is_dataclass(ra)
+
+
+# ----------------------------------------------------------------------------- face-level motion (stability)
+
+
+def _still_and_moving(sm_factory, noise=0.6, speed_px=2.0, frames=60, size=200.0, step=None, seed=0):
+    """(still raw, still smoothed, moving raw, moving smoothed) landmark tracks (frames, 68, 2) at 30 fps."""
+    out = []
+    for speed in (0.0, speed_px):
+        rng = np.random.default_rng(seed)
+        sm = sm_factory()
+        raw, smooth = [], []
+        for i in range(frames):
+            f = make_face(0, (300 + speed * i, 240), size=size, noise=noise, rng=rng)
+            if step:  # INT8-like: positions on a coarse grid
+                f = dataclasses.replace(f, landmarks=(np.round(f.landmarks / step) * step).astype(np.float32))
+            raw.append(f.landmarks[:, :2])
+            smooth.append(sm(FrameResult(frame=i, source="x", faces=[f], timestamp_s=i / 30.0)).faces[0].landmarks[:, :2])
+        out += [np.asarray(raw, np.float64), np.asarray(smooth, np.float64)]
+    return out
+
+
+def _pos_jitter(track):
+    return float(np.sqrt(track.var(axis=0).sum(axis=1)).mean())
+
+
+def _lag(raw, smooth, speed):
+    return float((raw[:, :, 0] - smooth[:, :, 0]).mean() / speed)
+
+
+def test_defaults_still_face_steady_moving_face_followed():
+    """White noise of 0.6 px on a 200 px face: smoothed jitter / 10 at rest, lag <= 1 frame at 2 px/frame."""
+    s_raw, s_sm, m_raw, m_sm = _still_and_moving(FaceSmoother)
+    assert _pos_jitter(s_sm[10:]) < _pos_jitter(s_raw[10:]) / 10
+    assert _lag(m_raw[10:], m_sm[10:], 2.0) < 1.0
+
+
+def test_dead_zones_keep_noise_from_opening_the_filter():
+    """The INT8 hypothesis (README, Stability): a speed-dependent cutoff turns noise and quantization steps
+    into speed. Below the dead zones a still, noisy (and quantized) face is smoothed exactly as with the speed
+    terms switched off, while a moving face is not."""
+    off = lambda: FaceSmoother(SmoothingConfig(beta=0.0, shape_beta=0.0))  # noqa: E731
+    for step in (None, 1.0):
+        _, s_on, m_raw, m_on = _still_and_moving(FaceSmoother, noise=0.4, step=step)
+        _, s_off, _, m_off = _still_and_moving(off, noise=0.4, step=step)
+        np.testing.assert_allclose(s_on, s_off, atol=1e-3)
+        assert _lag(m_raw[10:], m_on[10:], 2.0) < 1.0 < _lag(m_raw[10:], m_off[10:], 2.0)
+
+
+def test_warm_start_averages_the_first_samples():
+    """With the speed term off, the n-th output of a new track is the mean of its first n samples while 1/n
+    is above the rest alpha."""
+    cfg = SmoothingConfig(min_cutoff=0.05, beta=0.0, shape_beta=0.0)
+    sm = FaceSmoother(cfg)
+    rng = np.random.default_rng(2)
+    seen = []
+    for i in range(8):
+        f = make_face(0, (300, 240), noise=2.0, rng=rng)
+        seen.append(f.landmarks.astype(np.float64))
+        out = sm(FrameResult(frame=i, source="x", faces=[f], timestamp_s=i / 30.0)).faces[0].landmarks
+        np.testing.assert_allclose(out, np.mean(seen, axis=0), atol=2e-3)
+
+
+def test_one_alpha_for_everything_that_moves_with_the_face():
+    sm = FaceSmoother()
+    for i in range(30):
+        sm(FrameResult(frame=i, source="x", faces=[make_face(0, (300, 240), dense=True)], timestamp_s=i / 30.0))
+    f = make_face(0, (320, 240), dense=True)  # a 20 px jump: same fraction of it for every array
+    out = sm(FrameResult(frame=30, source="x", faces=[f], timestamp_s=1.0)).faces[0]
+    frac = [(out.landmarks[:, 0] - (f.landmarks[:, 0] - 20)) / 20, (out.bbox[0::2] - (f.bbox[0::2] - 20)) / 20,
+            (out.roi[0::2] - (f.roi[0::2] - 20)) / 20, (out.dense[:, 0] - (f.dense[:, 0] - 20)) / 20]
+    a = float(frac[0][0])
+    assert 0 < a < 1
+    for x in frac:
+        np.testing.assert_allclose(x, a, atol=1e-4)
+
+
+def test_hot_path_is_float32_without_float64_temporaries():
+    """Smoothing a face with a 38k-vertex dense mesh allocates about one float32 copy per array, never float64."""
+    import tracemalloc
+
+    n = 38365
+    rng = np.random.default_rng(4)
+    dense = rng.uniform(0, 400, (n, 3)).astype(np.float32)
+    sm = FaceSmoother()
+
+    def face(i):
+        f = make_face(0, (300 + i, 240), rng=rng, noise=0.5)
+        return dataclasses.replace(f, dense=dense + np.float32(i))
+
+    for i in range(3):
+        sm(FrameResult(frame=i, source="x", faces=[face(i)], timestamp_s=i / 30.0))
+    f = face(3)
+    tracemalloc.start()
+    out = sm(FrameResult(frame=3, source="x", faces=[f], timestamp_s=0.1)).faces[0]
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert out.dense.dtype == np.float32 and out.landmarks.dtype == np.float32
+    assert peak < 1.3 * dense.nbytes  # one float64 temporary alone would be 2x

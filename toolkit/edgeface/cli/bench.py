@@ -77,8 +77,17 @@ def bench_command(
     md_file: Optional[Path] = typer.Option(None, "--markdown", help="Write the tables as Markdown."),
     plot_file: Optional[Path] = typer.Option(None, "--plot", help="Write a PNG chart (needs matplotlib)."),
     from_json: Optional[Path] = typer.Option(None, "--from-json", help="Re-render a saved report instead of measuring."),
+    stability: bool = typer.Option(False, "--stability", help="Measure landmark jitter and smoothing lag instead (README: Stability); --variant picks precisions (default fp32,int8)."),
+    photos: Optional[List[str]] = typer.Option(None, "--photo", help="--stability: photos to measure (default: the samples JianzhuGuo.jpg, emma.jpg)."),
+    target: str = typer.Option("auto", "--target", help="--stability: board profile whose smoothing and detect interval are used."),
 ):
     """Latency of every converted model variant (onnxruntime vs TFLite fp32/fp16/int8), pipeline fps, dense mesh cost."""
+    if stability:
+        from edgeface.cli.stability import stability_command
+
+        return stability_command(variants=_split(variants) or ["fp32", "int8"], photos=_split(photos), target=target,
+                                 threads=(_threads(threads) or [1])[0], json_file=json_file, md_file=md_file,
+                                 plot_file=plot_file, from_json=from_json, write_outputs=_write_outputs)
     from edgeface.bench import plots, report as bench_report
     from edgeface.bench.cases import BenchOptions
     from edgeface.bench.runner import load_report, run_bench

@@ -1,4 +1,4 @@
-"""Temporal smoothing of per-face outputs with the One Euro filter (Casiez, Roussel, Vogel, CHI 2012).
+"""Temporal smoothing of per-face outputs: One Euro filtering (Casiez, Roussel, Vogel, CHI 2012).
 
 The One Euro filter is a first-order low-pass filter whose cutoff frequency rises with the
 signal's speed: slow motion (jitter) is smoothed hard, fast motion is followed with little lag.
@@ -7,21 +7,39 @@ For each new sample x at time t (Te = t - t_prev):
     alpha(fc) = 1 / (1 + tau / Te),   tau = 1 / (2 pi fc)
     dx        = (x - x_hat_prev) / Te                     # speed
     dx_hat    = dx_hat_prev + alpha(d_cutoff) * (dx - dx_hat_prev)
-    fc        = min_cutoff + beta * |dx_hat|              # per element
+    fc        = min_cutoff + beta * max(0, |dx_hat| - speed_floor)
     x_hat     = x_hat_prev + alpha(fc) * (x - x_hat_prev)
 
-It is causal (no look-ahead): each output depends only on the samples so far. `OneEuroFilter`
-works element-wise on arrays of any shape (68x3 landmarks, 3 pose angles, 4 box corners...).
+It is causal (no look-ahead). The building blocks are in `runtime.one_euro` (`OneEuroFilter`
+element-wise; `AngleFilter` for the pose angles).
 
-`FaceSmoother` keeps one set of filters per face id (landmarks, bbox, pose angles and, when
-present, the dense vertices) and forgets ids that are not in the current frame. It leaves
-`params` and `camera` untouched (the JSONL keeps the raw regressor output there); overlays draw
-the pose axes from the (smoothed) `pose` angles. The pipeline switches smoothing off for still
-images (`SmoothingConfig.enabled`).
+Positions are filtered per face, not per element (`FaceMotionFilter`; measured with
+`edgeface bench --stability`, README: Stability). Per-element cutoffs react to each landmark's
+own noise (with them, smoothed INT8 jittered 1.37x fp32 on JianzhuGuo against 1.22x raw), and a
+fixed low-pass barely helps because tracked landmarks wander slowly. Here:
+
+- one speed per face: dx is the mean over the 68 landmarks of (x - x_hat_prev), in face sizes
+  per second, whose noise is much smaller than any single landmark's;
+- dead zones (`speed_floor`, `shape_floor`: the noise levels at rest), so sensor noise and
+  quantization steps do not open the filter;
+- position and shape apart: the landmarks' mean and their shape (landmarks - mean) get their own
+  factors, so a face sliding across the image is followed at once while its shape noise stays
+  filtered; landmarks, box, ROI and dense vertices move with the same two factors;
+- a warm start: alpha >= 1/n for the n-th sample of a track, so a new track settles on the mean
+  of its first samples instead of creeping for seconds from one noisy first sample.
+
+Everything in the hot path is float32 (no float64 temporaries; tests/test_smoothing.py traces
+the allocations); its cost is reported by `edgeface bench --stability`.
+
+`FaceSmoother` keeps one state per face id and forgets ids that are not in the current frame.
+It leaves `params` and `camera` untouched (the JSONL keeps the raw regressor output there);
+overlays draw the pose axes from the (smoothed) `pose` angles. The pipeline switches smoothing
+off for still images (`SmoothingConfig.enabled`).
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from dataclasses import dataclass
@@ -30,129 +48,169 @@ from typing import Optional
 import numpy as np
 
 from edgeface.errors import EdgefaceError
+from edgeface.runtime.one_euro import AngleFilter, OneEuroFilter, _alpha, _Clock, smoothing_factor, wrap_angle  # noqa: F401
 from edgeface.runtime.results import Face, FrameResult, Pose
 
 
 @dataclass
 class SmoothingConfig:
-    """One Euro filter parameters.
+    """Smoothing parameters (a board profile's [smoothing] table).
 
-    min_cutoff: cutoff frequency (Hz) at rest: lower = smoother but more lag on slow motion.
-    beta: speed coefficient (Hz per unit of speed): higher = less lag on fast motion. In
-        `FaceSmoother` the speed of positions (landmarks, box, dense) is measured in face sizes
-        per second, that of pose angles in degrees per second (see `DEFAULT_POSE`).
+    min_cutoff: cutoff frequency (Hz) at rest: lower = steadier at rest, more lag on slow motion.
+    beta: speed coefficient (Hz per unit of speed): higher = less lag on motion. For positions the
+        speed is the face's (mean landmark) speed in face sizes per second; for pose angles
+        (`DEFAULT_POSE`) it is each angle's speed in degrees per second.
     d_cutoff: cutoff (Hz) of the speed estimate.
+    speed_floor: dead zone of the speed (same unit): only the speed above it raises the cutoff.
+        Positions: the noise level of a still face's mean landmark speed (fp32 and INT8).
+    shape_cutoff, shape_beta, shape_floor: the same three for the face's shape (the landmarks
+        relative to their mean: turning, expressions), whose speed is the RMS change of that
+        shape in face sizes per second. Positions only.
     nominal_fps: frame rate assumed when frames carry no timestamp.
 
-    The defaults were chosen on synthetic 25 fps tracks with 1 px / 1 deg white jitter (see
-    tests/test_smoothing.py): landmarks of a 200 px face: jitter (std of the frame-to-frame
-    change) / 7.5 at rest, mean lag 2.5 px (12 ms) moving at 1 face size per second; pose:
-    jitter / 6.5 at rest, lag 2.3 deg (39 ms) turning at 60 deg/s.
+    The defaults were chosen by `edgeface bench --stability` (README, Stability) on two sample
+    photos with sensor noise, fp32 and INT8 (smoothed jitter 0.020-0.035% of the face size, lag
+    0.36-0.91 frames at 2 px per frame), checked on obama.mp4 (acceleration 3.04 -> 2.04 px,
+    0.7% of the face width from the raw landmarks). Noise above the dead zones (a blurry or tiny
+    face, raw jitter well over 0.3% of the face size) opens the filter and is smoothed less.
+    The pose angles use `DEFAULT_POSE` (min_cutoff 0.7 Hz, beta 0.03 per deg/s, no dead zone).
     """
 
     enabled: bool = True
-    min_cutoff: float = 0.7
-    beta: float = 4.0
+    min_cutoff: float = 0.05
+    beta: float = 40.0
     d_cutoff: float = 1.0
+    speed_floor: float = 0.1
+    shape_cutoff: float = 0.05
+    shape_beta: float = 30.0
+    shape_floor: float = 0.15
     nominal_fps: float = 30.0
 
     def __post_init__(self):
-        if not (self.min_cutoff > 0 and self.d_cutoff > 0 and self.nominal_fps > 0 and self.beta >= 0):
-            raise EdgefaceError(f"bad smoothing parameters {self}: min_cutoff, d_cutoff and nominal_fps must be > 0 "
-                                "and beta >= 0")
+        if not (self.min_cutoff > 0 and self.d_cutoff > 0 and self.nominal_fps > 0 and self.beta >= 0
+                and self.speed_floor >= 0 and self.shape_cutoff > 0 and self.shape_beta >= 0 and self.shape_floor >= 0):
+            raise EdgefaceError(f"bad smoothing parameters {self}: min_cutoff, d_cutoff and nominal_fps must be > 0, "
+                                "beta, speed_floor, shape_beta, shape_floor >= 0, shape_cutoff > 0")
 
 
-# Positions: pixels filtered, speed in face sizes / s. Pose: degrees, speed in deg / s.
+# Positions: pixels filtered, speed in face sizes / s. Pose: degrees, speed in deg / s, element-wise.
 DEFAULT_POSITION = SmoothingConfig()
-DEFAULT_POSE = SmoothingConfig(min_cutoff=0.7, beta=0.03, d_cutoff=1.0)
+DEFAULT_POSE = SmoothingConfig(min_cutoff=0.7, beta=0.03, d_cutoff=1.0, speed_floor=0.0)
 
 
-def smoothing_factor(te, cutoff) -> np.ndarray:
-    """alpha = 1 / (1 + tau/Te) with tau = 1/(2*pi*cutoff); equivalently r/(r+1), r = 2*pi*cutoff*Te."""
-    r = 2.0 * math.pi * np.asarray(cutoff, dtype=np.float64) * te
-    return r / (r + 1.0)
+_ADD = np.add.reduce  # a sum without np.sum's Python wrapper (the hot path runs per face and frame)
 
 
-def wrap_angle(a, period: float = 360.0):
-    """Wrap to [-period/2, period/2)."""
-    half = period / 2.0
-    return (np.asarray(a, dtype=np.float64) + half) % period - half
+class FaceMotionFilter:
+    """One Euro smoothing of everything that moves with a face: two blending factors per face and frame.
 
+    A face's landmarks are their mean c (the face's position) plus a shape (landmarks - c). Each
+    gets its own factor: `alpha` from the speed of c, `alpha_shape` from the RMS speed of the shape
+    (both in face sizes / s, minus their dead zones). Any array that moves with the face (landmarks,
+    box, ROI, dense vertices) is filtered as
 
-class OneEuroFilter:
-    """Element-wise One Euro filter over arrays of a fixed shape.
+        x_hat = x_hat_prev + alpha_shape * (x - x_hat_prev) + (alpha - alpha_shape) * (c - c_hat_prev)
 
-    period: set (e.g. 360.0) for angles: differences are taken on the circle so that a signal
-    crossing +-180 is not seen as a huge jump, and outputs are wrapped to [-period/2, period/2).
+    which filters c with `alpha` and the rest with `alpha_shape`: a face sliding across the image
+    is followed at once while the noise of its shape stays filtered.
+
+    `step(landmarks, t, size)` computes both factors and returns the filtered landmarks (a new
+    float32 array); `blend(name, x, groups)` filters an array in place of the previous (state per name; a shape
+    change or a new name starts that array afresh). `groups` says how x's coordinates line up with
+    c: `(n, k)` = n points of k coordinates (x, y[, z]).
     """
 
-    def __init__(self, config: Optional[SmoothingConfig] = None, period: Optional[float] = None):
+    def __init__(self, config: Optional[SmoothingConfig] = None):
         self.config = config or SmoothingConfig()
-        self.period = period
         self.reset()
 
     def reset(self) -> None:
-        self._x: Optional[np.ndarray] = None
-        self._dx: Optional[np.ndarray] = None
-        self._t: Optional[float] = None
+        self._state: dict = {}
+        self._v = [0.0, 0.0]  # filtered speeds, face sizes / s: position, shape
+        self._lm: Optional[np.ndarray] = None  # filtered landmarks
+        self._clock = _Clock(self.config.nominal_fps)
+        self._n = 0
+        self.alpha = self.alpha_shape = 1.0
+        self._shift = np.zeros(3, np.float32)  # (alpha - alpha_shape) * (c - c_hat_prev), per coordinate
 
-    @property
-    def initialized(self) -> bool:
-        return self._x is not None
-
-    def _diff(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        d = a - b
-        return d if self.period is None else wrap_angle(d, self.period)
-
-    def __call__(self, x, t: Optional[float] = None, speed_scale: float = 1.0) -> np.ndarray:
-        """Filter one sample. t: seconds (None: previous t + 1/nominal_fps).
-        speed_scale: the speed is divided by it before entering the cutoff (e.g. the face size)."""
-        x = np.asarray(x, dtype=np.float64)
+    def step(self, landmarks, t: Optional[float], size: float) -> np.ndarray:
+        """The filtered landmarks; sets this frame's `alpha`, `alpha_shape` (1, 1 for a track's first sample)."""
         cfg = self.config
-        if self._x is None or self._x.shape != x.shape:
-            self._x = x.copy() if self.period is None else wrap_angle(x, self.period)
-            self._dx = np.zeros_like(x)
-            self._t = 0.0 if t is None else float(t)
-            return self._x.copy()
-        nominal = 1.0 / cfg.nominal_fps
-        if t is None:
-            te = nominal
-            t = self._t + te
-        else:
-            t = float(t)
-            te = t - self._t
-            if not te > 0:  # repeated / out-of-order timestamp
-                te = nominal
-                t = self._t + te
-        self._t = t
-        d = self._diff(x, self._x)
-        dx = d / te
-        self._dx = self._dx + smoothing_factor(te, cfg.d_cutoff) * (dx - self._dx)
-        cutoff = cfg.min_cutoff + cfg.beta * np.abs(self._dx) / float(speed_scale)
-        x_hat = self._x + smoothing_factor(te, cutoff) * d
-        if self.period is not None:
-            x_hat = wrap_angle(x_hat, self.period)
-        self._x = x_hat
-        return x_hat.copy()
+        lm = np.asarray(landmarks, dtype=np.float32)
+        te = self._clock.step(t)
+        prev = self._lm
+        if te is None or prev is None or prev.shape != lm.shape:
+            self._v = [0.0, 0.0]
+            self._n = 1
+            self.alpha = self.alpha_shape = 1.0
+            self._shift = np.zeros(max(3, lm.shape[-1]), np.float32)
+            self._lm = lm.copy()
+            return lm.copy()
+        self._n += 1
+        n = lm.shape[0]
+        d = lm - prev  # offsets from the filtered landmarks (float32 throughout: Python floats do not upcast)
+        dc = _ADD(d, axis=0) * (1.0 / n)  # of their mean: the position
+        sq = _ADD(d * d, axis=0)  # the shape's offsets are d - dc: sum |d - dc|^2 = sum |d|^2 - n |dc|^2
+        dcx, dcy = float(dc[0]), float(dc[1])
+        scale = 1.0 / (te * max(float(size), 1.0))
+        v_pos = math.hypot(dcx, dcy) * scale
+        v_shape = math.sqrt(max(0.0, (float(sq[0]) + float(sq[1])) / n - dcx * dcx - dcy * dcy)) * scale
+        a_d = _alpha(te, cfg.d_cutoff)
+        v = self._v
+        v[0] += a_d * (v_pos - v[0])
+        v[1] += a_d * (v_shape - v[1])
+        warm = 1.0 / self._n
+        a = max(_alpha(te, cfg.min_cutoff + cfg.beta * max(0.0, v[0] - cfg.speed_floor)), warm)
+        a_s = max(_alpha(te, cfg.shape_cutoff + cfg.shape_beta * max(0.0, v[1] - cfg.shape_floor)), warm)
+        self.alpha, self.alpha_shape = a, a_s
+        dc *= a - a_s
+        self._shift = dc if dc.shape[0] >= 3 else np.concatenate((dc, np.zeros(3 - dc.shape[0], np.float32)))
+        # the filtered landmarks: prev + a_s * (d - dc) + a * dc = prev + a_s * d + (a - a_s) * dc
+        d *= a_s
+        d += prev
+        d += dc
+        self._lm = d
+        return d.copy()
+
+    def blend(self, name: str, x, groups: tuple) -> np.ndarray:
+        """x filtered with this frame's factors (see the class docstring); a new float32 array."""
+        x = np.asarray(x, dtype=np.float32)
+        prev = self._state.get(name)
+        if prev is None or prev.shape != x.shape or self.alpha_shape >= 1.0:
+            self._state[name] = x.copy()
+            return x.copy()
+        out = np.subtract(x, prev)
+        out *= self.alpha_shape
+        out += prev
+        n, k = groups
+        out.reshape(n, k)[...] += self._shift[:k]
+        np.copyto(prev, out)
+        return out
+
+    def forget(self, name: str) -> None:
+        self._state.pop(name, None)
 
 
 class _FaceState:
     def __init__(self, pos_cfg: SmoothingConfig, pose_cfg: SmoothingConfig):
-        self.landmarks = OneEuroFilter(pos_cfg)
-        self.bbox = OneEuroFilter(pos_cfg)
-        self.roi = OneEuroFilter(pos_cfg)
-        self.dense = OneEuroFilter(pos_cfg)
-        self.pose = OneEuroFilter(pose_cfg, period=360.0)
+        self.motion = FaceMotionFilter(pos_cfg)
+        self.pose = AngleFilter(pose_cfg)
 
 
 def face_size(face: Face) -> float:
     """Face size in pixels: sqrt of the box area (at least 1)."""
-    b = np.asarray(face.bbox, dtype=np.float64)
-    return float(max(1.0, math.sqrt(max(0.0, (b[2] - b[0])) * max(0.0, (b[3] - b[1])))))
+    b = face.bbox
+    return float(max(1.0, math.sqrt(max(0.0, float(b[2]) - float(b[0])) * max(0.0, float(b[3]) - float(b[1])))))
+
+
+def _as(x: np.ndarray, like) -> np.ndarray:
+    """x in the dtype of `like` (the caller's arrays keep their dtype; float32 is not copied)."""
+    dt = getattr(like, "dtype", None)
+    return x if dt is None or dt == x.dtype else x.astype(dt)
 
 
 class FaceSmoother:
-    """One Euro smoothing per face id. Call it on each FrameResult in order.
+    """Smoothing per face id. Call it on each FrameResult in order.
 
     Returns a new FrameResult with new Face objects (the input is not modified). When disabled
     (config.enabled False) the input is returned unchanged. Times come from
@@ -162,9 +220,9 @@ class FaceSmoother:
     def __init__(self, config: Optional[SmoothingConfig] = None, pose_config: Optional[SmoothingConfig] = None,
                  smooth_dense: bool = True, scale_invariant: bool = True):
         self.config = config or DEFAULT_POSITION
-        # pose: the position config's cutoffs (Hz) with the pose beta (its speed unit differs)
+        # pose: the position config's cutoffs (Hz) with the pose beta and no dead zone (its speed unit differs)
         self.pose_config = pose_config or dataclasses.replace(
-            self.config, beta=DEFAULT_POSE.beta)
+            self.config, beta=DEFAULT_POSE.beta, speed_floor=DEFAULT_POSE.speed_floor, min_cutoff=DEFAULT_POSE.min_cutoff)
         self.smooth_dense = smooth_dense
         self.scale_invariant = scale_invariant
         self._states: dict[int, _FaceState] = {}
@@ -197,22 +255,26 @@ class FaceSmoother:
         st = self._states.get(face.id)
         if st is None:
             st = self._states[face.id] = _FaceState(self.config, self.pose_config)
-        scale = face_size(face) if self.scale_invariant else 1.0
-        landmarks = st.landmarks(face.landmarks, t, scale)
-        bbox = st.bbox(face.bbox, t, scale)
-        roi = st.roi(face.roi, t, scale) if face.roi is not None else None
-        yaw, pitch, roll = st.pose(np.array([face.pose.yaw, face.pose.pitch, face.pose.roll]), t)
-        dense = face.dense
-        if dense is not None and self.smooth_dense:
-            dense = st.dense(dense, t, scale)
-        elif dense is None:
-            st.dense.reset()
-        return dataclasses.replace(
-            face, landmarks=landmarks.astype(np.asarray(face.landmarks).dtype, copy=False),
-            bbox=bbox.astype(np.asarray(face.bbox).dtype, copy=False),
-            roi=roi if roi is None else roi.astype(np.asarray(face.roi).dtype, copy=False),
-            pose=Pose(float(yaw), float(pitch), float(roll)),
-            dense=dense if dense is None or dense is face.dense else dense.astype(face.dense.dtype, copy=False))
+        m = st.motion
+        landmarks = m.step(face.landmarks, t, face_size(face) if self.scale_invariant else 1.0)
+        out = copy.copy(face)  # a shallow copy: the arrays below are new, params/camera are shared
+        out.landmarks = _as(landmarks, face.landmarks)
+        # box and ROI corners, (x, y) pairs, blended as one vector (fewer numpy calls)
+        box, roi = face.bbox, face.roi
+        nb = np.size(box)
+        corners = np.asarray(box, np.float32).reshape(-1) if roi is None else \
+            np.concatenate((np.asarray(box).reshape(-1), np.asarray(roi).reshape(-1)), dtype=np.float32)
+        corners = m.blend("corners", corners, (corners.size // 2, 2))
+        out.bbox = _as(corners[:nb], box)
+        if roi is not None:
+            out.roi = _as(corners[nb:], roi)
+        p = face.pose
+        out.pose = Pose(*st.pose((p.yaw, p.pitch, p.roll), t))
+        if face.dense is not None and self.smooth_dense:
+            out.dense = _as(m.blend("dense", face.dense, (face.dense.shape[0], face.dense.shape[-1])), face.dense)
+        elif face.dense is None:
+            m.forget("dense")
+        return out
 
     def __call__(self, result: FrameResult) -> FrameResult:
         if not self.enabled:

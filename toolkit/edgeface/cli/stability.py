@@ -1,0 +1,46 @@
+"""`edgeface bench --stability`: landmark jitter and smoothing lag (thin over `edgeface.bench.stability`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, List, Optional
+
+from rich.console import Console
+
+from edgeface.errors import EdgefaceError
+from edgeface.vocab import Precision
+
+console = Console(stderr=True)
+
+
+def stability_command(variants: List[str], photos: Optional[List[str]], target: str, threads: int,
+                      json_file: Optional[Path], md_file: Optional[Path], plot_file: Optional[Path],
+                      from_json: Optional[Path], write_outputs: Callable) -> None:
+    from edgeface.bench import stability as st
+    from edgeface.bench import stability_report as sr
+    from edgeface.cli.bench import out
+
+    if from_json is not None:
+        report = sr.load_report(from_json)
+    else:
+        precisions = []
+        for v in variants:
+            try:
+                precisions.append(Precision.parse(v))
+            except (ValueError, EdgefaceError):
+                raise EdgefaceError(f"--stability measures TFLite precisions: use --variant fp32,int8 (got {v})") from None
+        opts = st.StabilityOptions(photos=tuple(Path(p) for p in photos or ()), precisions=tuple(precisions),
+                                   target=target, threads=threads)
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=console, transient=True, disable=not console.is_terminal) as prog:
+            task = prog.add_task("loading models", total=None)
+
+            def progress(label: str, done: int, total: int) -> None:
+                prog.update(task, description=label, completed=done, total=total)
+
+            report = st.measure_stability(opts, progress=progress).to_dict()
+    out.print(sr.stability_table(report))
+    out.print(sr.verdict_table(report))
+    write_outputs(report, json_file, md_file, sr.stability_markdown, plot_file, sr.plot_stability)
