@@ -50,10 +50,11 @@ def samples(edgeface_home) -> dict:
 
 @pytest.fixture(scope="session")
 def converted_home(edgeface_home) -> Path:
-    """The session cache with mb05 and FaceBoxes converted (float32, float16, INT8) once per test session."""
+    """The session cache with mb05 and FaceBoxes (640x480 and the still-image 1088x736) converted (float32,
+    float16, INT8) once per test session."""
     from edgeface.convert.tflite import ConvertOptions, convert
 
-    results = convert(["mb05", "faceboxes"], ConvertOptions(int8=True, fp16=True), root=edgeface_home)
+    results = convert(["mb05", "faceboxes"], ConvertOptions(int8=True, fp16=True, still_detector=True), root=edgeface_home)
     assert all(v.manifest["verification"]["passed"] for r in results for v in r.variants)
     return edgeface_home
 

@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -190,13 +191,15 @@ def test_eval_faces68_int8(converted_home):
     assert rep.images == 4 and rep.faces == 18
     fp32, int8 = rep.results
     for r in (fp32, int8):
-        assert r.faces_total == 18 and 0.8 <= r.detector_recall <= 1.0
+        assert r.faces_total == 18 and r.faces_found == 18 and r.unmatched_detections == 0
         assert r.faces_found == sum(f.found for f in r.faces)
         m = r.nme_bbox["mean"]
-        assert math.isfinite(m) and 0.0 < m < 0.08  # 3DDFA_V2 mb05 is ~3-5% on such faces
+        assert math.isfinite(m) and 0.03 < m
         assert r.nme_interocular["mean"] > m  # the inter-ocular distance is shorter than sqrt(w*h)
         assert all(f.iou >= metrics.MATCH_IOU for f in r.faces if f.found)
-    assert abs(int8.nme_bbox["mean"] - fp32.nme_bbox["mean"]) < 0.01
+    # README: fp32 3.78% (upstream demo.py 4.31%, upstream + one re-crop 3.99%), INT8 within 2% of fp32
+    assert fp32.nme_bbox["mean"] <= 0.0399
+    assert int8.nme_bbox["mean"] <= 1.02 * fp32.nme_bbox["mean"]
     d = json.loads(json.dumps(rep.to_dict()))
     assert d["format"] == ev.FORMAT and len(d["results"][1]["faces"]) == 18
     assert d["results"][1]["precision"] == "int8" and d["results"][1]["detector"].endswith("_int8.tflite")
@@ -220,3 +223,30 @@ def test_eval_roi_from_landmarks_and_cli(converted_home, tmp_path):
     with pytest.raises(SystemExit) as e:
         main(["eval", str(FACES68), "--precision", "int4"])
     assert e.value.code == 2
+
+
+def test_eval_and_run_give_identical_landmarks(converted_home, tmp_path):
+    """`edgeface eval` scores exactly what `edgeface run` writes for the same photos."""
+    from edgeface.cli.main import main
+
+    jsonl = tmp_path / "run.jsonl"
+    try:
+        main(["run", "--source", str(FACES68), "--precision", "int8", "--json", str(jsonl), "--quiet"])
+    except SystemExit as e:
+        assert not e.code
+    rows = {Path(r["source"]).name: r for r in map(json.loads, jsonl.read_text().splitlines())}
+    rep = ev.evaluate(FACES68, ["int8"], root=converted_home)
+    checked = 0
+    for f in rep.results[0].faces:
+        gt = annotations.parse_pts(FACES68 / f.annotation)
+        run_faces = rows[f.image]["faces"]
+        gt_box = boxes.points_box(gt)
+        best = max(run_faces, key=lambda r: boxes.iou(np.asarray(r["bbox"]), gt_box))
+        pred = np.asarray(best["landmarks"], np.float64)[:, :2]
+        assert metrics.nme(pred, gt, "bbox") == pytest.approx(f.nme_bbox, abs=1e-4)  # JSONL rounds to 0.01 px
+        checked += 1
+    assert checked == 18
+    with ev.make_aligner("int8", root=converted_home) as al:  # the aligner eval uses: the very same numbers
+        for name, row in rows.items():
+            got = al.detect(cv2.imread(str(FACES68 / name))).to_dict()["faces"]
+            assert [f["landmarks"] for f in got] == [f["landmarks"] for f in row["faces"]]

@@ -102,8 +102,12 @@ def test_emma_three_panels(onnx_pipeline, samples):
         _check_face(f, img.shape)
 
 
-def test_matches_the_formulas_with_unclipped_boxes(onnx_models, edgeface_home, onnx_pipeline, samples):
-    """Crops come from UNclipped detector boxes (upstream parity); landmarks = to_image(recon, roi)."""
+def test_matches_the_formulas_with_unclipped_boxes(onnx_models, edgeface_home, samples):
+    """Crops come from UNclipped detector boxes (upstream parity); landmarks = to_image(recon, roi).
+    Still path without its extras (the video detector, no re-crop, no flip: runtime/still.py)."""
+    from edgeface.runtime.still import StillConfig
+
+    onnx_pipeline = build_pipeline(_options(edgeface_home, still=StillConfig(detector="letterbox", recrops=0, flip=False)))
     img = read_image(samples["group"])
     det = FaceDetector(OnnxModel(onnx_models / "faceboxes_640x480.onnx", num_threads=2), DetectorConfig(clip_to_frame=False))
     st = assets.load_param_stats(edgeface_home)

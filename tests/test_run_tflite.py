@@ -43,7 +43,7 @@ def test_int8_all_158_frames_one_face(obama_runs):
     assert [r["frame"] for r in rows] == list(range(158))  # never the 55 frames OpenCV decodes
     assert all(len(r["faces"]) == 1 and r["faces"][0]["id"] == 0 for r in rows)
     detector_runs = sum(r["time_ms"]["detect"] > 0 for r in rows)
-    assert detector_runs <= 40  # tracking: far fewer than 158
+    assert 26 <= detector_runs <= 36  # README: 32 (x86_64 profile: re-detect every 5 frames), not 158
     for r in rows:  # landmarks on the face: inside the (slightly grown) box
         x1, y1, x2, y2 = r["faces"][0]["bbox"]
         p = np.array(r["faces"][0]["landmarks"])
@@ -65,9 +65,9 @@ def test_saved_video_has_every_frame(obama_runs):
 def test_int8_close_to_fp32_on_video(obama_runs):
     _, a = _landmarks(obama_runs["int8"])
     _, b = _landmarks(obama_runs["fp32"])
-    face = np.linalg.norm(b.max(axis=1) - b.min(axis=1), axis=1).mean()  # landmark box diagonal (~300 px)
     err = np.linalg.norm(a - b, axis=2)
-    assert err.mean() < 0.02 * face and np.median(err.mean(axis=1)) < 0.015 * face
+    # README: 0.79 px on average, worst frame mean 1.52 px, worst point 2.7 px (face ~315 px across)
+    assert err.mean() < 1.2 and err.mean(axis=1).max() < 2.3 and err.max() < 4.1, (err.mean(), err.mean(axis=1).max())
 
 
 def test_smoothing_lowers_jitter(obama_runs):

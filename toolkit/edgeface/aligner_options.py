@@ -85,6 +85,9 @@ class FaceAlignerOptions:
         backend: "tflite" (converted models, default) or "onnx" (the float reference; needs the convert extra).
         runtime: TFLite runtime to prefer: ai_edge_litert | tflite_runtime | tensorflow (None: the first importable).
         cache_root: the model cache (default $EDGEFACE_HOME or ~/.cache/edgeface).
+        still: IMAGE mode: `edgeface.runtime.still.StillConfig` (detector scale policy, landmark re-crops,
+            flip TTA); None: the measured default (native scale, 1 re-crop, flip); `StillConfig.upstream()`
+            is upstream demo.py.
 
     Raises:
         OptionsError (a ValueError): a bad value, e.g. an unknown precision or a callback outside LIVE_STREAM.
@@ -107,6 +110,7 @@ class FaceAlignerOptions:
     backend: str = "tflite"
     runtime: Optional[str] = None
     cache_root: Optional[Union[str, Path]] = None
+    still: Optional[object] = None  # IMAGE mode: a runtime.still.StillConfig (None: the measured default)
 
     def __post_init__(self):
         check_regressor(self.regressor)
@@ -157,6 +161,6 @@ class FaceAlignerOptions:
             detect_interval=prof.detect_interval if self.detect_interval is None else self.detect_interval,
             smoothing=dataclasses.replace(prof.smoothing, enabled=self.smoothing), dense=self.dense,
             dense_max_vertices=prof.dense_max_vertices if self.dense_vertices is None else self.dense_vertices,
-            root=self.cache_root,
+            root=self.cache_root, **({} if self.still is None else {"still": self.still}),
         )
         return options, choice

@@ -1,9 +1,10 @@
 """`edgeface eval`: 68-landmark accuracy (NME) of the converted models on annotated photos.
 
 Data: a folder of images with iBUG `.pts` files beside them (`annotations.py`). Per precision
-(`fp32`, `int8`, ...; `onnx` = the ONNX originals under onnxruntime) the pipeline of `edgeface run`
-is applied to each image: detector (same precision) -> ROI from the box -> regressor -> 68
-landmarks in the image (x, y; z dropped); the metrics (`metrics.py`) score them.
+(`fp32`, `int8`, ...; `onnx` = the ONNX originals under onnxruntime) each image goes through
+`edgeface.FaceAligner` in IMAGE mode, built as `edgeface run` builds it for photos (target profile,
+still-image detector, landmark re-crop, flip TTA: runtime/still.py), so the numbers are the
+product's; the 68 landmarks (x, y; z dropped) are scored by the metrics (`metrics.py`).
 
 A ground-truth face paired with a detection (`metrics.match_faces`) is *found*; detector recall =
 found / all faces. Unpaired detections are counted as `unmatched_detections` (faces without
@@ -24,9 +25,7 @@ import numpy as np
 from edgeface.bench.annotations import AnnotatedImage, find_annotated_images, parse_pts
 from edgeface.bench.metrics import FAIL_THRESHOLD, MATCH_RULE, match_faces, nme, nme_summary
 from edgeface.errors import EdgefaceError
-from edgeface.hub import store
 from edgeface.runtime.boxes import iou, points_box
-from edgeface.vocab import detector_name
 
 FORMAT = "edgeface-eval/1"
 
@@ -84,77 +83,59 @@ class EvalReport:
         }
 
 
-def _backends(precision: str, regressor: str, detector: str, root: Optional[Path], threads: int):
-    if precision == "onnx":
-        from edgeface.bench.cases import onnx_original
-        from edgeface.runtime.onnx_backend import OnnxModel
+def make_aligner(precision: str, regressor: str = "mb05", detector_size: Optional[Tuple[int, int]] = None,
+                 root: Optional[Path] = None, threads: int = 1, target: str = "auto", still=None):
+    """The `edgeface.FaceAligner` (IMAGE mode) that `edgeface run --precision P` builds for photos;
+    `precision="onnx"`: the same with the ONNX originals (backend onnx)."""
+    from edgeface.aligner import FaceAligner
 
-        det_p, reg_p = onnx_original(detector, root), onnx_original(regressor, root)
-        for p in (det_p, reg_p):
-            if not p.is_file():
-                raise EdgefaceError(f"{p.name} is not in the cache; run `edgeface export` (needed for --precision onnx)")
-        return OnnxModel(det_p, num_threads=threads), OnnxModel(reg_p, num_threads=threads), det_p, reg_p
-    from edgeface.runtime.tflite_backend import TFLiteModel
-
-    det_p = store.find_model(detector, precision, root)
-    reg_p = store.find_model(regressor, precision, root)
-    return TFLiteModel(det_p, threads), TFLiteModel(reg_p, threads), det_p, reg_p
-
-
-def predict_landmarks(regressor, bases, frame: np.ndarray, roi) -> np.ndarray:
-    """68 x 2 image points of the face in `roi` (regressor -> 3DMM -> sparse landmarks -> image)."""
-    from edgeface.runtime import tdmm
-
-    params = regressor(frame, roi)
-    pts = tdmm.to_image(tdmm.sparse_landmarks(params, bases.u, bases.w_shp, bases.w_exp), roi)
-    return pts[:2].T.astype(np.float64)
+    kw = {"backend": "onnx"} if precision == "onnx" else {"precision": precision}
+    return FaceAligner.create(regressor=regressor, detector_size=detector_size, cache_root=root, threads=threads,
+                              target=target, running_mode="image", still=still, **kw)
 
 
 def evaluate_precision(items: Sequence[AnnotatedImage], precision: str, regressor: str = "mb05",
-                       detector: str = "faceboxes_640x480", roi: str = "detector", root: Optional[Path] = None,
-                       threads: int = 1) -> PrecisionEval:
-    from edgeface.hub import assets
-    from edgeface.runtime.networks import FaceDetector, LandmarkRegressor
-    from edgeface.runtime.roi import roi_from_bbox, roi_from_landmarks
+                       detector_size: Optional[Tuple[int, int]] = None, roi: str = "detector",
+                       root: Optional[Path] = None, threads: int = 1, target: str = "auto", still=None) -> PrecisionEval:
+    """One precision through `make_aligner`: `roi="detector"` scores `aligner.detect(image)`, exactly
+    what `edgeface run` reports for the photo; `roi="landmarks"` runs the aligner's regressor on the
+    ROI of the ground-truth points (the regressor's accuracy without the detector)."""
+    from edgeface.runtime.roi import roi_from_landmarks
     from edgeface.io.images import read_image
 
     if roi not in ("detector", "landmarks"):
         raise EdgefaceError(f"unknown ROI source '{roi}': use detector or landmarks")
-    det_b, reg_b, det_p, reg_p = _backends(precision, regressor, detector, root, threads)
-    stats = assets.load_param_stats(root)
-    bases = assets.load_sparse_bases(root)
-    det = FaceDetector(det_b)
-    reg = LandmarkRegressor(reg_b, stats.mean, stats.std)
     faces: List[FaceEval] = []
     unmatched = 0
-    for item in items:
-        frame = read_image(item.image)
-        gts = [parse_pts(p) for p in item.annotations]
-        gt_boxes = [points_box(g) for g in gts]
-        if roi == "detector":
-            dets = det(frame)
-            pairs = match_faces(gt_boxes, list(dets.boxes))
-            unmatched += len(dets.boxes) - sum(j is not None for j in pairs)
-        else:
-            pairs = [None] * len(gts)
-        for k, (gt, pts_path) in enumerate(zip(gts, item.annotations)):
-            j = pairs[k]
-            if roi == "detector" and j is None:
-                faces.append(FaceEval(item.image.name, pts_path.name, False, None, None, None))
-                continue
+    with make_aligner(precision, regressor, detector_size, root, threads, target, still) as aligner:
+        pipe = aligner.pipeline
+        for item in items:
+            frame = read_image(item.image)
+            gts = [parse_pts(p) for p in item.annotations]
+            gt_boxes = [points_box(g) for g in gts]
             if roi == "detector":
-                box = dets.boxes[j]
-                r = roi_from_bbox(box)
-                box_iou = iou(box, gt_boxes[k])
-            else:
-                r = roi_from_landmarks(gt)
-                box_iou = None
-            pred = predict_landmarks(reg, bases, frame, r)
-            faces.append(FaceEval(item.image.name, pts_path.name, True, box_iou, nme(pred, gt, "bbox"), nme(pred, gt, "interocular")))
-    found = sum(f.found for f in faces)
+                found = aligner.detect(frame, source=item.image.name).faces
+                pairs = match_faces(gt_boxes, [f.bbox for f in found])
+                unmatched += len(found) - sum(j is not None for j in pairs)
+            for k, (gt, pts_path) in enumerate(zip(gts, item.annotations)):
+                if roi == "landmarks":
+                    r = roi_from_landmarks(gt)
+                    pred, box_iou = pipe.landmarks(pipe.regressor(frame, r), r)[:, :2], None
+                elif pairs[k] is None:
+                    faces.append(FaceEval(item.image.name, pts_path.name, False, None, None, None))
+                    continue
+                else:
+                    face = found[pairs[k]]
+                    pred, box_iou = face.landmarks[:, :2], iou(face.bbox, gt_boxes[k])
+                pred = np.asarray(pred, np.float64)
+                faces.append(FaceEval(item.image.name, pts_path.name, True, box_iou, nme(pred, gt, "bbox"),
+                                      nme(pred, gt, "interocular")))
+        info = aligner.describe()  # after the photos: the still detector is loaded on the first one
+    n_found = sum(f.found for f in faces)
+    det_model = info.get("still_detector_model", info.get("detector_model", ""))
     return PrecisionEval(
-        precision=precision, detector=Path(det_p).name, regressor=Path(reg_p).name, roi=roi,
-        faces_total=len(faces), faces_found=found, detector_recall=found / len(faces) if faces else 0.0,
+        precision=precision, detector=Path(det_model).name, regressor=Path(info.get("regressor_model", "")).name,
+        roi=roi, faces_total=len(faces), faces_found=n_found, detector_recall=n_found / len(faces) if faces else 0.0,
         unmatched_detections=unmatched,
         nme_bbox=nme_summary([f.nme_bbox for f in faces if f.found]),
         nme_interocular=nme_summary([f.nme_interocular for f in faces if f.found]),
@@ -163,12 +144,13 @@ def evaluate_precision(items: Sequence[AnnotatedImage], precision: str, regresso
 
 
 def evaluate(folder: Union[str, Path], precisions: Sequence[str] = ("fp32", "int8"), regressor: str = "mb05",
-             detector_size: Tuple[int, int] = (640, 480), roi: str = "detector", root: Optional[Path] = None,
-             threads: int = 1) -> EvalReport:
-    """NME of the 68 landmarks per precision on a folder of images with .pts files (see the module doc)."""
+             detector_size: Optional[Tuple[int, int]] = None, roi: str = "detector", root: Optional[Path] = None,
+             threads: int = 1, target: str = "auto", still=None) -> EvalReport:
+    """NME of the 68 landmarks per precision on a folder of images with .pts files (see the module doc).
+    `detector_size`, `target`, `still` (a `runtime.still.StillConfig`): as `edgeface run` / `FaceAligner`."""
     items, orphans = find_annotated_images(folder)
-    detector = detector_name(*detector_size)
-    results = [evaluate_precision(items, p, regressor, detector, roi, root, threads) for p in precisions]
+    results = [evaluate_precision(items, p, regressor, detector_size, roi, root, threads, target, still)
+               for p in precisions]
     return EvalReport(dataset=str(Path(folder)), images=len(items), faces=sum(len(i.annotations) for i in items),
                       results=results, orphan_annotations=[p.name for p in orphans])
 

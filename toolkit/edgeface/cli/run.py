@@ -172,6 +172,9 @@ def run_command(
     export_mesh: Optional[Path] = typer.Option(None, "--export-mesh", help="Write each face's mesh per frame into this folder (implies --dense)."),
     mesh_format: str = typer.Option("ply", "--mesh-format", help="ply | obj for --export-mesh."),
     dense_vertices: Optional[int] = typer.Option(None, "--dense-vertices", min=0, help="Decimate the dense mesh to about N vertices (0: full; default: the target's)."),
+    still_detector: Optional[str] = typer.Option(None, "--still-detector", help="Photos: native (upstream's scale, 1088x736 detector; default) | letterbox (as video)."),
+    still_recrops: Optional[int] = typer.Option(None, "--still-recrops", min=0, max=5, help="Photos: landmark re-crops per face (default: 1 float, 2 INT8)."),
+    still_flip: Optional[bool] = typer.Option(None, "--still-flip/--no-still-flip", help="Photos: horizontal-flip test-time augmentation (default on)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No live status line."),
     # fleet (issue 14): results over MQTT through an on-disk queue; models from a verified bundle
     mqtt: Optional[str] = typer.Option(None, "--mqtt", help="Publish results to mqtt://[user:pass@]host[:port]/prefix (mqtts:// for TLS); queued on disk while the broker is away."),
@@ -190,6 +193,7 @@ def run_command(
     from edgeface.io.run_loop import run
     from edgeface.io.sources import open_source
     from edgeface.cli.fleet import run_bundle, run_mqtt_sink
+    from edgeface.runtime import still as still_mod
 
     spec = resolve_input(input_arg, source, camera)
     server = None
@@ -207,7 +211,8 @@ def run_command(
     options = FaceAlignerOptions(
         regressor=regressor, precision=precision, target=target, threads=threads, detector_size=detector_size,
         max_faces=max_faces, detect_interval=detect_interval, tracking=not no_track, smoothing=not no_smooth,
-        dense=dense, dense_vertices=dense_vertices, backend=backend, cache_root=bundle_root)
+        dense=dense, dense_vertices=dense_vertices, backend=backend, cache_root=bundle_root,
+        still=still_mod.from_flags(still_detector, still_recrops, still_flip))
     _, choice = options.resolve()
     prof = choice.profile
     cam_size = camera_size or f"{prof.camera_size[0]}x{prof.camera_size[1]}"
@@ -236,7 +241,8 @@ def run_command(
             d = aligner.describe()
             if d.get("note"):
                 console.print(f"[yellow]note:[/] {d['note']}", highlight=False)
-            mode = "still images" if src.is_still else (
+            still_line = aligner.pipeline.still.describe() if src.is_still and aligner.pipeline.still else "still images"
+            mode = still_line if src.is_still else (
                 f"tracking, detector every {po.detect_interval or 'lost'} frames" if po.tracking else "detector on every frame")
             console.print(
                 f"[bold]{src.name}[/] | target {prof.name} ({choice.reason}) | {d['backend']} {d['precision']} "

@@ -259,10 +259,12 @@ def default_path(root: Optional[Path] = None, detector_size: tuple = (640, 480))
 
 
 def holdout(recipe: Recipe, detector, root: Optional[Path] = None) -> dict:
-    """Held-out real data for verification: exact runtime crops and letterboxed frames (no augmentation)."""
+    """Held-out real data for verification: exact runtime crops, each also mirrored (what the still-image
+    flip TTA feeds the regressor), and letterboxed frames; no other augmentation."""
     found = find_faces(detector, recipe.holdout_sources, root)
     crops = [roi_mod.crop_roi(fr, r, REGRESSOR_SIZE)[0] for _l, fr, rois, _b in found for r in rois]
     if not crops:
         raise EdgefaceError(f"no faces in the hold-out sources {recipe.holdout_sources}")
+    crops += [np.ascontiguousarray(c[:, ::-1]) for c in crops]
     frames = [fr for _l, fr, _r, _b in found]
     return {"crops": np.stack(crops), "frames": frames, "labels": [l for l, *_ in found]}

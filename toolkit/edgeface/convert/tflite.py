@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -48,6 +48,7 @@ class ConvertOptions:
     input_dtype: str = "uint8"  # INT8 model input: uint8 (raw pixels, no float work) | int8 | float32
     output_dtype: str = "float32"  # INT8 model output: float32 (dequantized in-graph) | int8 | uint8
     float_head: bool = True  # regressors: keep the final FC layer in float (mixed precision; see onnx_tools.split_float_head)
+    still_detector: bool = False  # faceboxes: also convert at runtime.still.STILL_DETECTOR_SIZE (photos; the CLI's default)
     force: bool = False
 
 
@@ -139,10 +140,15 @@ def calibration_set(opts: ConvertOptions, root: Path, det_onnx: Path, log: Log) 
         cal = calibrate.load(Path(opts.calibration))
         return cal, Path(opts.calibration)
     path = calibrate.default_path(root, opts.detector_size)
+    recipe = calibrate.load_recipe()
     if path.is_file():
-        return calibrate.load(path), path
-    log("calibration set: building the default recipe (calibration/default.toml)")
-    cal = calibrate.build(calibrate.load_recipe(), _float_detector(det_onnx), root)
+        cal = calibrate.load(path)
+        if cal.meta.get("recipe") == json.loads(json.dumps(recipe.to_dict())):  # as stored (tuples -> lists)
+            return cal, path
+        log("calibration set: the default recipe changed since it was built; rebuilding it")
+    else:
+        log("calibration set: building the default recipe (calibration/default.toml)")
+    cal = calibrate.build(recipe, _float_detector(det_onnx), root)
     calibrate.save(cal, path)
     return cal, path
 
@@ -380,4 +386,10 @@ def convert(models: list, opts: ConvertOptions, root: Optional[Path] = None, log
     for m in models or ["all"]:
         expanded += ["mb05", "faceboxes"] if m == "all" else [m]
     holdout_cache: dict = {}
-    return [convert_model(m, opts, root, log, holdout_cache) for m in dict.fromkeys(expanded)]
+    results = [convert_model(m, opts, root, log, holdout_cache) for m in dict.fromkeys(expanded)]
+    from edgeface.runtime.still import STILL_DETECTOR_SIZE
+
+    if opts.still_detector and "faceboxes" in expanded and tuple(opts.detector_size) != STILL_DETECTOR_SIZE:
+        still = replace(opts, detector_size=STILL_DETECTOR_SIZE, calibration=None, still_detector=False)
+        results.append(convert_model("faceboxes", still, root, log, holdout_cache))
+    return results

@@ -7,6 +7,7 @@ guessed at: a missing model is one `MissingAssetError` line saying which `edgefa
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
@@ -15,6 +16,7 @@ from edgeface.hub import paths, store
 from edgeface.runtime.detection import DetectorConfig
 from edgeface.runtime.options import PipelineOptions
 from edgeface.runtime.pipeline import Pipeline
+from edgeface.runtime.still import StillAligner
 from edgeface.vocab import Precision, detector_name, parse_detector_name
 
 
@@ -107,6 +109,36 @@ def load_backends(options: PipelineOptions) -> tuple:
     return det, reg, info
 
 
+def still_detector_loader(options: PipelineOptions, main_detector):
+    """The loader `still.StillAligner` calls on the first photo: FaceBoxes at the still-image canvas
+    (`options.still.detector_size`, same backend and precision), or the video detector when the policy
+    is "letterbox", the sizes agree, or that size is not converted (then `info["still_note"]` says so)."""
+    from edgeface.runtime.networks import FaceDetector
+
+    def load(info: dict):
+        w, h = options.still.detector_size
+        if options.still.detector == "letterbox" or (w, h) == (main_detector.config.width, main_detector.config.height):
+            return main_detector
+        try:
+            if options.backend == "onnx":
+                from edgeface.runtime.onnx_backend import OnnxModel
+
+                backend = OnnxModel(_onnx_path(detector_name(w, h), options.root,
+                                               f"--model faceboxes --detector-size {w}x{h}"), num_threads=options.threads)
+            else:
+                from edgeface.runtime.tflite_backend import TFLiteModel
+
+                path = _model_file(detector_name(w, h), "faceboxes", options, (w, h), "use --still-detector letterbox")
+                backend = TFLiteModel(path, num_threads=options.threads, runtime=options.runtime)
+        except MissingAssetError as e:
+            info["still_note"] = f"still images use the {detector_name(main_detector.config.width, main_detector.config.height)} detector: {e}"
+            return main_detector
+        info["still_detector_model"] = str(backend.path)
+        return FaceDetector(backend, replace(main_detector.config, width=w, height=h))
+
+    return load
+
+
 def build_pipeline(options: Optional[PipelineOptions] = None, dense=None) -> Pipeline:
     """A pipeline with models from the cache: TFLite at `options.precision`, or the ONNX reference.
     `dense`: a dense reconstructor or DenseFn (used when `options.dense`)."""
@@ -119,4 +151,5 @@ def build_pipeline(options: Optional[PipelineOptions] = None, dense=None) -> Pip
     det_backend, reg_backend, info = load_backends(options)
     detector = FaceDetector(det_backend, detector_config(options))
     regressor = LandmarkRegressor(reg_backend, stats.mean, stats.std)
-    return Pipeline(detector, regressor, bases, options, dense=dense, info=info)
+    still = StillAligner(options.still, bases, still_detector_loader(options, detector))
+    return Pipeline(detector, regressor, bases, options, dense=dense, info=info, still=still)

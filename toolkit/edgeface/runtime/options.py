@@ -12,6 +12,7 @@ from typing import Optional
 
 from edgeface.errors import OptionsError
 from edgeface.runtime.smoothing import SmoothingConfig
+from edgeface.runtime.still import StillConfig
 from edgeface.runtime.tracker import TrackerConfig
 from edgeface.vocab import DEFAULT_DETECTOR_SIZE, Precision, check_detector_size, check_regressor
 
@@ -38,6 +39,7 @@ class PipelineOptions:
     dense: bool = False  # fill Face.dense with the dense reconstructor given to the pipeline
     dense_max_vertices: int = 0  # dense mesh vertex budget for that reconstructor (0: full mesh)
     root: Optional[Path] = None  # cache folder (default $EDGEFACE_HOME)
+    still: StillConfig = field(default_factory=StillConfig)  # still images: detector scale, re-crops, flip TTA
 
     def __post_init__(self):
         if self.backend not in BACKENDS:
@@ -53,6 +55,9 @@ class PipelineOptions:
         if int(self.dense_max_vertices) < 0:
             raise OptionsError(f"dense vertex budget must be >= 0, got {self.dense_max_vertices}")
         self.detector_size = check_detector_size(*self.detector_size)
+        if not isinstance(self.still, StillConfig):
+            raise OptionsError(f"still must be a StillConfig, got {type(self.still).__name__}")
+        self.still = self.still.for_precision(self.precision if self.backend == "tflite" else Precision.FP32)
 
     def tracker_config(self, still: bool = False) -> TrackerConfig:
         if still:

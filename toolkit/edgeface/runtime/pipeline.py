@@ -11,8 +11,10 @@ plus per-stage times in milliseconds: detect (letterbox + FaceBoxes + post-proce
 [dense,] total (the whole `process` call, tracking and smoothing included).
 
 Crops from detections use the detector's UNclipped boxes (as upstream); the reported face box is
-clipped to the frame. Still images (`still=True`) are processed independently, as upstream demo.py:
-detection on every image, crops from the boxes, no tracking, no refinement, no smoothing.
+clipped to the frame. Still images (`still=True`) are processed independently: detection on every
+image, no tracking, no smoothing; with a `still.StillAligner` (`still=`, what `build_pipeline` gives)
+the detector runs at upstream's scale policy and each face gets landmark re-crops and flip TTA
+(runtime/still.py), without one the video detector and plain box crops are used (upstream demo.py).
 Video and camera frames are tracked as upstream demo_video: a new face's crop comes from its
 detection box and is refined once from the landmarks it gives (`refine`), then each frame is
 cropped from the previous frame's landmarks; the detector runs every `detect_interval` frames
@@ -82,7 +84,7 @@ class Pipeline:
     """Detector + tracker + regressor + decoder (+ smoother). Call `process(frame)` per frame."""
 
     def __init__(self, detector, regressor, bases, options: Optional[PipelineOptions] = None,
-                 dense=None, info: Optional[dict] = None):
+                 dense=None, info: Optional[dict] = None, still=None):
         self.detector = detector
         self.regressor = regressor
         self.options = options or PipelineOptions()
@@ -97,6 +99,7 @@ class Pipeline:
         self._still_tracker = FaceTracker(self.options.tracker_config(still=True))
         self.smoother = FaceSmoother(self.options.smoothing)
         self.counters = Counters()
+        self.still = still  # a still.StillAligner for still=True frames (None: the video detector, box crops)
 
     # ------------------------------------------------------------------ state
 
@@ -114,6 +117,21 @@ class Pipeline:
         times["detect"] += (time.perf_counter() - t0) * 1000.0
         self.counters.detector_runs += 1
         return det.boxes, det.scores
+
+    def _detect_still(self, image: np.ndarray, times: dict) -> tuple:
+        self.still.detector  # loaded on the first photo, not timed as detection
+        t0 = time.perf_counter()
+        det = self.still.detect(image)
+        times["detect"] += (time.perf_counter() - t0) * 1000.0
+        self.counters.detector_runs += 1
+        return det.boxes, det.scores
+
+    def _regress_crop(self, crop: np.ndarray, times: dict) -> np.ndarray:
+        t0 = time.perf_counter()
+        params = self.regressor.params_from_crop(crop)
+        times["regress"] += (time.perf_counter() - t0) * 1000.0
+        self.counters.regressor_runs += 1
+        return params
 
     def _regress(self, image: np.ndarray, roi: np.ndarray, times: dict) -> np.ndarray:
         t0 = time.perf_counter()
@@ -165,18 +183,21 @@ class Pipeline:
         if self.dense_fn is not None:
             times["dense"] = 0.0
 
+        still_path = still and self.still is not None  # runtime/still.py: photo-specific detector scale, re-crops, flip
+        detect = self._detect_still if still_path else self._detect
         need_detect = tracker.begin_frame(w, h)
-        targets = tracker.match(*self._detect(image, times)) if need_detect else tracker.predict()
+        targets = tracker.match(*detect(image, times)) if need_detect else tracker.predict()
         faces: dict = {}
         while targets:
             for t in targets:
-                face = self._face(image, t, times, refine)
+                face = (self.still.face(image, t, self._regress, self._regress_crop, times) if still_path
+                        else self._face(image, t, times, refine))
                 if tracker.update(t.track_id, face.landmarks):
                     faces[t.track_id] = face
                 else:
                     faces.pop(t.track_id, None)
             if tracker.needs_detection:
-                targets = tracker.match(*self._detect(image, times))
+                targets = tracker.match(*detect(image, times))
             else:
                 targets = tracker.retry()
         detected = tracker.detected_this_frame
@@ -220,6 +241,8 @@ class Pipeline:
              "tracking": o.tracking, "detect_interval": o.detect_interval if o.tracking else 1,
              "smoothing": self.smoother.enabled}
         d.update(self.info)
+        if self.still is not None:
+            d.update(self.still.info)
         return d
 
     @property
