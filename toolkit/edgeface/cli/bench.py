@@ -77,8 +77,22 @@ def bench_command(
     md_file: Optional[Path] = typer.Option(None, "--markdown", help="Write the tables as Markdown."),
     plot_file: Optional[Path] = typer.Option(None, "--plot", help="Write a PNG chart (needs matplotlib)."),
     from_json: Optional[Path] = typer.Option(None, "--from-json", help="Re-render a saved report instead of measuring."),
+    peers: bool = typer.Option(False, "--peers", help="Instead: edgeface vs upstream 3DDFA_V2 and MediaPipe FaceMesh on the same frames, 1 and 2 cores."),
+    peer_systems: Optional[List[str]] = typer.Option(None, "--peer", help="--peers: systems to run (default all; e.g. upstream-video,mediapipe,edgeface-int8-track)."),
+    cores: Optional[List[str]] = typer.Option(None, "--cores", help="--peers: core counts to pin each process to (default 1,2)."),
+    passes: Optional[int] = typer.Option(None, "--passes", help="--peers: timed passes over the frames per system (default 3)."),
+    upstream: Optional[Path] = typer.Option(None, "--upstream", help="--peers: upstream 3DDFA_V2 sources (default $EDGEFACE_MIRROR/3ddfa_v2)."),
+    mediapipe_python: Optional[Path] = typer.Option(None, "--mediapipe-python", help="--peers: a python with mediapipe==0.10.18 (default: a venv made once in ~/.cache/edgeface-peers)."),
+    install: bool = typer.Option(True, "--install/--no-install", help="--peers: create the MediaPipe venv when missing."),
 ):
     """Latency of every converted model variant (onnxruntime vs TFLite fp32/fp16/int8), pipeline fps, dense mesh cost."""
+    if peers:
+        from edgeface.cli.peers import run_peers_command
+
+        return run_peers_command(
+            console, out, _split(peer_systems), _ints(cores, "--cores", "1,2"), passes, pipeline_frames, upstream,
+            mediapipe_python, install, from_json, quick,
+            lambda report, md, plot: _write_outputs(report, json_file, md_file, md, plot_file, plot))
     from edgeface.bench import plots, report as bench_report
     from edgeface.bench.cases import BenchOptions
     from edgeface.bench.runner import load_report, run_bench
