@@ -71,6 +71,7 @@ class Counters:
     regressor_runs: int = 0
     faces: int = 0  # faces reported, summed over frames
     frames_with_faces: int = 0
+    scan_ms: float = 0.0  # summed detector time of asynchronous scans (on the scan thread)
     time_ms: dict = field(default_factory=lambda: collections.defaultdict(float))  # sums per stage
 
     def mean_ms(self) -> dict:
@@ -82,7 +83,7 @@ class Pipeline:
     """Detector + tracker + regressor + decoder (+ smoother). Call `process(frame)` per frame."""
 
     def __init__(self, detector, regressor, bases, options: Optional[PipelineOptions] = None,
-                 dense=None, info: Optional[dict] = None):
+                 dense=None, info: Optional[dict] = None, scanner=None):
         self.detector = detector
         self.regressor = regressor
         self.options = options or PipelineOptions()
@@ -93,6 +94,7 @@ class Pipeline:
             raise EdgefaceError("dense output needs a dense reconstructor: pass dense= to the pipeline")
         self.dense_fn = as_dense_fn(dense) if self.options.dense else None
         self.info = dict(info or {})
+        self.scanner = scanner  # runtime.scanner.AsyncScanner (own detector) or None: scans in-line
         self.tracker = FaceTracker(self.options.tracker_config(still=False))
         self._still_tracker = FaceTracker(self.options.tracker_config(still=True))
         self.smoother = FaceSmoother(self.options.smoothing)
@@ -104,6 +106,8 @@ class Pipeline:
         """Start a new sequence: forget tracks and smoothing state (counters are kept)."""
         self.tracker.reset()
         self._still_tracker.reset()
+        if self.scanner is not None:
+            self.scanner.reset()
         self.smoother.reset()
 
     # ------------------------------------------------------------------ stages
@@ -121,6 +125,22 @@ class Pipeline:
         times["regress"] += (time.perf_counter() - t0) * 1000.0
         self.counters.regressor_runs += 1
         return params
+
+    def _scan_targets(self, image: np.ndarray, index: int, need_detect: bool, times: dict):
+        """Asynchronous scans (`runtime.scanner`): merge a finished scan, or start a due one and track
+        this frame without waiting. None: the frame needs the in-line detector (or no scan applies)."""
+        tracker = self.tracker
+        scan = self.scanner.poll()
+        if scan is not None:
+            self.counters.detector_runs += 1
+            self.counters.scan_ms += scan.ms  # worker-thread time, not part of this frame's "total"
+            return tracker.match(*scan.detections, stale=True)
+        if not need_detect or tracker.detection_required:
+            return None
+        t0 = time.perf_counter()
+        self.scanner.submit(image, index)  # skipped while a scan is still running
+        times["detect"] += (time.perf_counter() - t0) * 1000.0  # the letterbox, on this thread
+        return tracker.predict()
 
     def landmarks(self, params: np.ndarray, roi: np.ndarray) -> np.ndarray:
         """The 68 landmarks (68, 3) in frame pixels of params regressed from the crop `roi`."""
@@ -166,7 +186,9 @@ class Pipeline:
             times["dense"] = 0.0
 
         need_detect = tracker.begin_frame(w, h)
-        targets = tracker.match(*self._detect(image, times)) if need_detect else tracker.predict()
+        targets = None if still or self.scanner is None else self._scan_targets(image, int(frame.index), need_detect, times)
+        if targets is None:
+            targets = tracker.match(*self._detect(image, times)) if need_detect else tracker.predict()
         faces: dict = {}
         while targets:
             for t in targets:
@@ -212,13 +234,19 @@ class Pipeline:
             c.time_ms[k] += v
         return result
 
+    def close(self) -> None:
+        """Stop the scan worker thread (if any)."""
+        if self.scanner is not None:
+            self.scanner.close()
+
     def describe(self) -> dict:
         """What runs: backend, precision, models, runtime, threads (for logs and the summary)."""
         o = self.options
         d = {"backend": o.backend, "precision": o.precision.value if o.backend == "tflite" else "fp32",
              "regressor": o.regressor, "threads": o.threads, "detector_size": list(self.detector_size),
              "tracking": o.tracking, "detect_interval": o.detect_interval if o.tracking else 1,
-             "smoothing": self.smoother.enabled}
+             "smoothing": self.smoother.enabled, "scan": "async" if self.scanner is not None else "in-line",
+             "regressor_threads": o.stage_threads("regressor"), "detector_threads": o.stage_threads("detector")}
         d.update(self.info)
         return d
 

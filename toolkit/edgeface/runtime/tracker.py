@@ -170,11 +170,20 @@ class FaceTracker:
         cfg = self.config
         if self._detected:
             return False
-        if not cfg.tracking or not self.tracks or self._since_detect is None:
-            return True
-        if any(t.landmarks is None for t in self.tracks.values()):
+        if self.detection_required:
             return True
         return cfg.detect_interval > 0 and self._since_detect >= cfg.detect_interval
+
+    @property
+    def detection_required(self) -> bool:
+        """This frame cannot be tracked without the detector (no tracking, no face tracked yet, or a
+        track without landmarks); False when only a periodic scan is due (`match(..., stale=True)`
+        may merge one later)."""
+        if self._detected:
+            return False
+        if not self.config.tracking or not self.tracks or self._since_detect is None:
+            return True
+        return any(t.landmarks is None for t in self.tracks.values())
 
     @property
     def needs_detection(self) -> bool:
@@ -196,12 +205,18 @@ class FaceTracker:
             out.append(Target(t.id, roi_mod.roi_from_landmarks(t.landmarks), t.predicted_box(), t.score, "track", False))
         return out
 
-    def match(self, boxes, scores) -> list[Target]:
+    def match(self, boxes, scores, stale: bool = False) -> list[Target]:
         """Take this frame's detections (`boxes` (K, 4) unclipped frame pixels, `scores` (K,)).
 
         Returns the crops still to regress this frame: matched tracks not yet updated (crop from
         their landmarks or, when re-seeded or revived, from the detection), then new tracks.
-        Tracks not confirmed are dropped (after `max_misses` misses)."""
+        Tracks not confirmed are dropped (after `max_misses` misses).
+
+        `stale=True`: the detections come from an earlier frame (an asynchronous scan,
+        `runtime.scanner`). A matched track keeps its landmark crop and box (the detection only
+        confirms it: score, misses reset), unmatched detections start new tracks (crop from their
+        box, refined as usual), and the frame does not count as detected (a track lost in it still
+        triggers an in-frame detection)."""
         self._require_frame()
         cfg = self.config
         b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4) if np.size(boxes) else np.zeros((0, 4))
@@ -212,7 +227,7 @@ class FaceTracker:
         b, s = b[finite], s[finite]
         order = np.argsort(-s, kind="stable")
         b, s = b[order], s[order]
-        self._detected = True
+        self._detected = not stale
         self._since_detect = 0
 
         # candidates: live tracks and the ones lost earlier in this frame (oldest first)
@@ -235,6 +250,13 @@ class FaceTracker:
                                           "track", False))
                 continue
             c = matched_t[r]
+            if stale and not revived and t.landmarks is not None:  # confirmed by an earlier frame's scan
+                t.score, t.misses = float(s[c]), 0
+                if cfg.tracking and not t.updated:
+                    t.source = "track"
+                    targets.append(Target(t.id, roi_mod.roi_from_landmarks(t.landmarks), t.predicted_box(), t.score,
+                                          "track", False))
+                continue
             overlap = float(iou(pred[r], b[c]))
             t.score = float(s[c])
             t.misses = 0
