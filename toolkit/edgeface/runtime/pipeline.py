@@ -129,12 +129,18 @@ class Pipeline:
     def _scan_targets(self, image: np.ndarray, index: int, need_detect: bool, times: dict):
         """Asynchronous scans (`runtime.scanner`): merge a finished scan, or start a due one and track
         this frame without waiting. None: the frame needs the in-line detector (or no scan applies)."""
-        tracker = self.tracker
-        scan = self.scanner.poll()
+        tracker, scanner = self.tracker, self.scanner
+        scan = scanner.poll()
+        since = scanner.pending_since
+        interval = int(self.options.detect_interval)
+        if scan is None and since is not None and interval > 0 and index - since >= interval:
+            t0 = time.perf_counter()
+            scan = scanner.wait()  # keep at least one scan per interval (faster than real time, slow boards)
+            times["detect"] += (time.perf_counter() - t0) * 1000.0
         if scan is not None:
             self.counters.detector_runs += 1
             self.counters.scan_ms += scan.ms  # worker-thread time, not part of this frame's "total"
-            return tracker.match(*scan.detections, stale=True)
+            return tracker.match(*scan.detections, stale=True, frames_ago=max(0, index - scan.frame_index))
         if not need_detect or tracker.detection_required:
             return None
         t0 = time.perf_counter()

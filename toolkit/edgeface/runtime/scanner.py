@@ -10,7 +10,9 @@ interpreter (and its own thread budget), so a tracked frame never waits for one:
 
 `submit` letterboxes the frame on the caller's thread (a small copy, so the caller may reuse its
 frame buffer at once); the worker runs the detector network and its post-processing. The result
-carries the index of the frame it was taken on. With one core the scan still costs CPU time, but
+carries the index of the frame it was taken on. A scan still running when the next one is due
+(`detect_interval` frames after it was started: video processed faster than real time, or a slow
+board) is waited for, so there is always at least one scan per `detect_interval` frames. With one core the scan still costs CPU time, but
 spread over the frames that follow instead of stalling one of them.
 
 Frames on which the detector is *required* (no face tracked yet, a new track without landmarks, a
@@ -54,12 +56,18 @@ class AsyncScanner:
         self._stop = False
         self._generation = 0  # bumped by reset(): results of older scans are discarded
         self.scans = 0  # scans finished (merged or not)
+        self._pending_index: Optional[int] = None
         self._thread = threading.Thread(target=self._loop, name="edgeface-scan", daemon=True)
         self._thread.start()
 
     @property
     def busy(self) -> bool:
         return self._busy or self._job is not None
+
+    @property
+    def pending_since(self) -> Optional[int]:
+        """Frame index of the scan running or finished but not yet merged (None: no scan pending)."""
+        return self._pending_index
 
     def submit(self, image: np.ndarray, frame_index: int) -> bool:
         """Start a scan of `image` unless one is running or waiting to be merged (then False)."""
@@ -71,6 +79,7 @@ class AsyncScanner:
                 return False
             canvas, lb = self.detector.letterbox(image)
             self._job = (int(frame_index), np.ascontiguousarray(canvas), lb, self._generation)
+            self._pending_index = int(frame_index)
             self._cond.notify()
             return True
 
@@ -79,6 +88,8 @@ class AsyncScanner:
         with self._cond:
             self._raise_pending()
             r, self._result = self._result, None
+            if r is not None:
+                self._pending_index = None
             return r
 
     def wait(self, timeout: float = 30.0) -> Optional[ScanResult]:
@@ -93,6 +104,7 @@ class AsyncScanner:
             self._generation += 1
             self._job = None
             self._result = None
+            self._pending_index = None
 
     def close(self) -> None:
         with self._cond:
@@ -128,6 +140,7 @@ class AsyncScanner:
             except Exception as e:  # re-raised to the pipeline at its next poll/submit
                 with self._cond:
                     self._error = e
+                    self._pending_index = None
             finally:
                 with self._cond:
                     self._busy = False

@@ -205,7 +205,7 @@ class FaceTracker:
             out.append(Target(t.id, roi_mod.roi_from_landmarks(t.landmarks), t.predicted_box(), t.score, "track", False))
         return out
 
-    def match(self, boxes, scores, stale: bool = False) -> list[Target]:
+    def match(self, boxes, scores, stale: bool = False, frames_ago: int = 0) -> list[Target]:
         """Take this frame's detections (`boxes` (K, 4) unclipped frame pixels, `scores` (K,)).
 
         Returns the crops still to regress this frame: matched tracks not yet updated (crop from
@@ -215,7 +215,8 @@ class FaceTracker:
         `stale=True`: the detections come from an earlier frame (an asynchronous scan,
         `runtime.scanner`). A matched track keeps its landmark crop and box (the detection only
         confirms it: score, misses reset), unmatched detections start new tracks (crop from their
-        box, refined as usual), and the frame does not count as detected (a track lost in it still
+        box, refined as usual), the next scan is due `detect_interval` frames after the scanned
+        frame (`frames_ago` frames before this one), and this frame does not count as detected (a track lost in it still
         triggers an in-frame detection)."""
         self._require_frame()
         cfg = self.config
@@ -228,7 +229,7 @@ class FaceTracker:
         order = np.argsort(-s, kind="stable")
         b, s = b[order], s[order]
         self._detected = not stale
-        self._since_detect = 0
+        self._since_detect = int(frames_ago) if stale else 0  # the scan's own frame sets the next one's time
 
         # candidates: live tracks and the ones lost earlier in this frame (oldest first)
         cands = sorted(list(self.tracks.values()) + list(self._lost.values()), key=lambda t: t.id)
