@@ -141,6 +141,8 @@ def run_command(
     max_faces: Optional[int] = typer.Option(None, "--max-faces", min=1, help="At most this many faces per frame."),
     detect_interval: Optional[int] = typer.Option(None, "--detect-interval", min=0, help="Re-detect every N frames while tracking (0: only when a face is lost)."),
     no_track: bool = typer.Option(False, "--no-track", help="Detect on every frame instead of tracking landmarks."),
+    scan: Optional[str] = typer.Option(None, "--scan", help="Periodic scans for new faces: async (worker thread, tracked frames never wait) | inline (default: the target's)."),
+    max_misses: Optional[int] = typer.Option(None, "--max-misses", min=0, help="Scans a tracked face may go undetected while its landmarks hold (default: the target's)."),
     no_smooth: bool = typer.Option(False, "--no-smooth", help="No temporal smoothing (raw per-frame output)."),
     save: Optional[str] = typer.Option(None, "--save", "-o", help="Annotated output: out.mp4 | out.avi | out.jpg | DIR/."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write one JSON line per frame (the JSONL contract) to this file."),
@@ -176,7 +178,7 @@ def run_command(
     options = FaceAlignerOptions(
         regressor=regressor, precision=precision, target=target, threads=threads, detector_size=detector_size,
         max_faces=max_faces, detect_interval=detect_interval, tracking=not no_track, smoothing=not no_smooth,
-        dense=dense, dense_vertices=dense_vertices, backend=backend)
+        scan=scan, max_misses=max_misses, dense=dense, dense_vertices=dense_vertices, backend=backend)
     _, choice = options.resolve()
     prof = choice.profile
     cam_size = camera_size or f"{prof.camera_size[0]}x{prof.camera_size[1]}"
@@ -203,10 +205,10 @@ def run_command(
             if d.get("note"):
                 console.print(f"[yellow]note:[/] {d['note']}", highlight=False)
             mode = "still images" if src.is_still else (
-                f"tracking, detector every {po.detect_interval or 'lost'} frames" if po.tracking else "detector on every frame")
+                f"tracking, {po.scan} scan every {po.detect_interval or 'lost'} frames" if po.tracking else "detector on every frame")
             console.print(
                 f"[bold]{src.name}[/] | target {prof.name} ({choice.reason}) | {d['backend']} {d['precision']} "
-                f"{d.get('runtime', '')}, {po.threads} threads"
+                f"{d.get('runtime', '')}, threads regressor {d['regressor_threads']} / detector {d['detector_threads']}"
                 + ("" if d.get("xnnpack") is None else f", XNNPACK {'on' if d['xnnpack'] else 'off'}")
                 + f" | faceboxes {d['detector_size'][0]}x{d['detector_size'][1]}, {po.regressor} | {mode}{dense_label}",
                 highlight=False, soft_wrap=True)

@@ -40,6 +40,7 @@ import numpy as np
 from edgeface.errors import EdgefaceError
 from edgeface.runtime import roi as roi_mod
 from edgeface.runtime import tdmm
+from edgeface.runtime.decode import SparseDecoder, pose_degrees
 from edgeface.runtime.options import PipelineOptions
 from edgeface.runtime.results import Face, FrameResult, Pose
 from edgeface.runtime.smoothing import FaceSmoother
@@ -90,6 +91,7 @@ class Pipeline:
         self.u = np.asarray(bases.u, dtype=np.float32).reshape(-1)
         self.w_shp = np.asarray(bases.w_shp, dtype=np.float32)
         self.w_exp = np.asarray(bases.w_exp, dtype=np.float32)
+        self.decoder = SparseDecoder(self.u, self.w_shp, self.w_exp)  # the hot path's landmark decoding
         if self.options.dense and dense is None:
             raise EdgefaceError("dense output needs a dense reconstructor: pass dense= to the pipeline")
         self.dense_fn = as_dense_fn(dense) if self.options.dense else None
@@ -150,8 +152,7 @@ class Pipeline:
 
     def landmarks(self, params: np.ndarray, roi: np.ndarray) -> np.ndarray:
         """The 68 landmarks (68, 3) in frame pixels of params regressed from the crop `roi`."""
-        pts = tdmm.sparse_landmarks(params, self.u, self.w_shp, self.w_exp)
-        return tdmm.to_image(pts, roi).T.copy()
+        return self.decoder.landmarks(np.asarray(params, np.float32).reshape(-1), roi)
 
     def _face(self, image: np.ndarray, target: Target, times: dict, refine: bool) -> Face:
         roi = np.asarray(target.roi, dtype=np.float64)
@@ -164,7 +165,7 @@ class Pipeline:
             params = self._regress(image, roi, times)
             t0 = time.perf_counter()
             lm = self.landmarks(params, roi)
-        yaw, pitch, roll = tdmm.pose_from_params(params)
+        yaw, pitch, roll = pose_degrees(params)
         face = Face(id=int(target.track_id), bbox=np.asarray(target.bbox, np.float32), score=float(target.score),
                     landmarks=lm, pose=Pose(yaw, pitch, roll), params=np.asarray(params, np.float32).reshape(-1),
                     roi=roi, camera=tdmm.camera_from_params(params), tracked=target.source == "track")
