@@ -128,6 +128,12 @@ def bench_command(
             report = run_bench(opts, progress=progress).to_dict()
     for t in bench_report.bench_tables(report):
         out.print(t)
+    if report.get("results"):
+        from edgeface.bench.threads import threads_lines
+        from edgeface.boards.profiles import resolve_target
+
+        for line in threads_lines(report, resolve_target("auto").profile):
+            out.print(f"threads per stage: {line}", highlight=False)
     if report.get("skipped"):
         for s in report["skipped"]:
             console.print(f"[yellow]skipped[/] {s['model']} {s['variant']}: {s['reason']}")

@@ -126,6 +126,6 @@ def build_pipeline(options: Optional[PipelineOptions] = None, dense=None) -> Pip
 
         # its own interpreter of the same detector file (interpreters are not shared between threads)
         kw = {} if options.backend == "onnx" else {"runtime": options.runtime}
-        scan_backend = type(det_backend)(det_backend.path, num_threads=options.stage_threads("detector"), **kw)
+        scan_backend = type(det_backend)(det_backend.path, num_threads=options.stage_threads("scan"), **kw)
         scanner = AsyncScanner(FaceDetector(scan_backend, detector_config(options)))
     return Pipeline(detector, regressor, bases, options, dense=dense, info=info, scanner=scanner)

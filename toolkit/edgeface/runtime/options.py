@@ -39,6 +39,7 @@ class PipelineOptions:
     max_misses: int = 0  # scans a tracked face may go undetected while its landmarks pass the loss checks
     regressor_threads: Optional[int] = None  # per-stage inference threads (None: `threads`)
     detector_threads: Optional[int] = None
+    scan_threads: int = 1  # threads of the asynchronous scan's detector (it shares the cores with the tracking)
     smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)  # enabled=False: raw output
     dense: bool = False  # fill Face.dense with the dense reconstructor given to the pipeline
     dense_max_vertices: int = 0  # dense mesh vertex budget for that reconstructor (0: full mesh)
@@ -55,7 +56,7 @@ class PipelineOptions:
             raise OptionsError(f"unknown scan mode '{self.scan}': use {' or '.join(SCAN_MODES)}")
         if int(self.max_misses) < 0:
             raise OptionsError(f"max misses must be >= 0, got {self.max_misses}")
-        for name in ("regressor_threads", "detector_threads"):
+        for name in ("regressor_threads", "detector_threads", "scan_threads"):
             v = getattr(self, name)
             if v is not None and int(v) < 1:
                 raise OptionsError(f"{name.replace('_', ' ')} must be >= 1, got {v}")
@@ -68,9 +69,9 @@ class PipelineOptions:
         self.detector_size = check_detector_size(*self.detector_size)
 
     def stage_threads(self, stage: str) -> int:
-        """Inference threads of a stage ("regressor" | "detector"): its own count, else `threads`."""
+        """Inference threads of a stage ("regressor" | "detector" | "scan"): its own count, else `threads`."""
         v = getattr(self, f"{stage}_threads")
-        return int(v if v is not None else self.threads)
+        return int(v if v is not None else self.threads)  # scan_threads is never None
 
     def tracker_config(self, still: bool = False) -> TrackerConfig:
         if still:

@@ -253,7 +253,8 @@ class Pipeline:
              "regressor": o.regressor, "threads": o.threads, "detector_size": list(self.detector_size),
              "tracking": o.tracking, "detect_interval": o.detect_interval if o.tracking else 1,
              "smoothing": self.smoother.enabled, "scan": "async" if self.scanner is not None else "in-line",
-             "regressor_threads": o.stage_threads("regressor"), "detector_threads": o.stage_threads("detector")}
+             "regressor_threads": o.stage_threads("regressor"), "detector_threads": o.stage_threads("detector"),
+             "scan_threads": o.stage_threads("scan") if self.scanner is not None else None}
         d.update(self.info)
         return d
 
