@@ -63,6 +63,9 @@ class LiveStatus:
 
         self._live.update(Text(self.line(s)))
 
+#: source kinds read through a capture thread with a latest-frame policy
+LIVE_KINDS = ("camera", "picamera2", "sim_camera")
+
 
 def _camera_spec(index: Optional[str]) -> str:
     idx = (index or "0").strip()
@@ -184,6 +187,10 @@ def run_command(
     cam_size = camera_size or f"{prof.camera_size[0]}x{prof.camera_size[1]}"
     # open the input first: a missing or corrupt file fails before any model is loaded
     with open_source(spec, max_frames=max_frames, camera_size=cam_size, camera_fps=prof.camera_fps) as src:
+        if src.kind in LIVE_KINDS:  # live input: a capture thread, latest frame only (io.capture)
+            from edgeface.io.capture import LatestFrameCapture
+
+            src = LatestFrameCapture(src)
         options.running_mode = RunningMode.IMAGE if src.is_still else RunningMode.VIDEO
         render_fn, extra_sinks, dense_label = None, [], ""
         with FaceAligner.create_from_options(options) as aligner:
@@ -225,6 +232,10 @@ def run_command(
                     server.close()
     for line in summary_lines(summary):
         out.print(line, highlight=False)
+    if getattr(src, "kind", "") == "capture":  # frames the camera delivered that the pipeline never saw
+        missed = getattr(src.source, "missed", 0)
+        out.print(f"capture: {src.captured + missed} frames from the camera, {src.dropped + missed} dropped "
+                  "(latest-frame policy: the pipeline never works on a stale frame)", highlight=False)
     written = [str(json_path)] if json_path is not None else []
     if save:
         written.append(save)
