@@ -12,6 +12,9 @@ and `passes` timed passes (`peer_timing`); its fps is the median pass. Systems:
   edgeface-*         edgeface.FaceAligner (VIDEO mode): int8 / fp32, tracking with scans
                      for new faces, and detector on every frame                          peers_edgeface
 
+Then the live path (`bench.live`): the sample video as a simulated camera at 30 and 60 fps into a
+LIVE_STREAM aligner, capture-to-result latency p50/p99 and dropped frames, at each core count.
+
 A peer that cannot run here (no upstream sources, MediaPipe not installable, a model not
 converted) is skipped with one line saying why; nothing is ever estimated or faked.
 """
@@ -75,6 +78,7 @@ class PeerOptions:
     install_mediapipe: bool = True  # create that venv (pip install mediapipe==0.10.18) when missing
     root: Optional[Path] = None  # edgeface model cache
     timeout_s: float = 900.0
+    live_fps: List[float] = field(default_factory=lambda: [30.0, 60.0])  # live-camera latency runs (bench.live)
 
     def __post_init__(self):
         if self.systems:
@@ -211,6 +215,7 @@ def run_peers(opts: PeerOptions, progress: Optional[Callable[[str, int, int], No
               log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> dict:
     """Run every available system at every core count; the report dict (`peers_report` renders it)."""
     from edgeface.boards.machine import load_avg, machine_info
+    from edgeface.hub import store
 
     cpus = usable_cpus()
     cores = sorted({min(int(c), len(cpus)) for c in opts.cores})
@@ -233,6 +238,20 @@ def run_peers(opts: PeerOptions, progress: Optional[Callable[[str, int, int], No
             if "error" in res:
                 log(f"peer {key} on {c} core(s) failed: {res['error']}")
             rows.append(res)
+        live = []
+        if opts.live_fps and store.model_path("mb05", "int8", opts.root).is_file():
+            for c in cores:
+                for fps in opts.live_fps:
+                    if progress:
+                        progress(f"live {fps:g} fps on {c} core{'s' if c > 1 else ''}", len(jobs), len(jobs))
+                    cmd = [sys.executable, "-m", "edgeface.bench.live", "--fps", str(fps), "--out", str(out)]
+                    if opts.root:
+                        cmd += ["--root", str(opts.root)]
+                    res = run_worker(cmd, cpus[:c], out, opts.timeout_s)
+                    res.update(cores_requested=c)
+                    if "error" in res:
+                        log(f"live {fps:g} fps on {c} core(s) failed: {res['error']}")
+                    live.append(res)
         if progress:
             progress("done", len(jobs), len(jobs))
     machine = machine_info()
@@ -240,7 +259,7 @@ def run_peers(opts: PeerOptions, progress: Optional[Callable[[str, int, int], No
     machine["load_avg_end"] = end
     return {"format": FORMAT, "machine": machine, "video": video, "passes": opts.passes, "cores": cores,
             "cpus": cpus[:max(cores)], "systems": {s.key: {"label": s.label, "baseline": s.baseline} for s in SYSTEMS},
-            "results": rows, "skipped": [{"system": k, "reason": r} for k, r in skipped]}
+            "results": rows, "live": live, "skipped": [{"system": k, "reason": r} for k, r in skipped]}
 
 
 __all__ = ("FORMAT", "PeerOptions", "PeerSystem", "SYSTEMS", "SYSTEM_KEYS", "run_peers", "decode_frames", "run_worker")

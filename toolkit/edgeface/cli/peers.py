@@ -30,6 +30,8 @@ def run_peers_command(console, out, systems: Optional[List[str]], cores: Optiona
 
             report = run_peers(opts, progress=progress, log=lambda m: console.print(f"[dim]{m}[/]"))
     out.print(peers_report.peers_table(report))
+    if peers_report.live_rows(report):
+        out.print(peers_report.live_table(report))
     for s in report.get("skipped", []):
         console.print(f"[yellow]skipped[/] {s['system']}: {s['reason']}")
     write_outputs(report, peers_report.peers_markdown, peers_report.plot_peers)
