@@ -217,10 +217,10 @@ class Pipeline:
                 continue
             tr = tracker.track(tid)
             face = faces[tid]
-            box = np.asarray(tr.bbox, dtype=np.float32).copy()
-            box[0::2] = np.clip(box[0::2], 0, w)
-            box[1::2] = np.clip(box[1::2], 0, h)
-            face.bbox, face.score = box, float(tr.score)
+            x1, y1, x2, y2 = (float(v) for v in tr.bbox[:4])  # clipped to the frame on floats (no array temporaries)
+            face.bbox = np.array([min(max(x1, 0.0), w), min(max(y1, 0.0), h), min(max(x2, 0.0), w), min(max(y2, 0.0), h)],
+                                 dtype=np.float32)
+            face.score = float(tr.score)
             out.append(face)
         if self.dense_fn is not None:  # only for the faces kept
             t0 = time.perf_counter()
