@@ -13,7 +13,7 @@ from typing import Optional
 
 import numpy as np
 
-from edgeface.runtime import detection as detect_post
+from edgeface.runtime import detection
 from edgeface.runtime import roi as roi_mod
 from edgeface.runtime import tdmm
 from edgeface.errors import EdgefaceError
@@ -39,22 +39,22 @@ class Detections:
 
 
 class FaceDetector:
-    def __init__(self, backend, config: Optional[detect_post.DetectorConfig] = None):
+    def __init__(self, backend, config: Optional[detection.DetectorConfig] = None):
         self.backend = backend
         shape = tuple(backend.input_shape)
         # TFLite: NHWC (1, H, W, 3); ONNX: NCHW (1, 3, H, W)
         h, w = (shape[1], shape[2]) if shape[-1] == 3 else (shape[2], shape[3])
-        cfg = config or detect_post.DetectorConfig()
+        cfg = config or detection.DetectorConfig()
         self.config = replace(cfg, width=int(w), height=int(h))
-        self.priors = detect_post.priors(self.config.width, self.config.height)
+        self.priors = detection.priors(self.config.width, self.config.height)
 
     def letterbox(self, frame: np.ndarray):
-        return detect_post.letterbox(frame, self.config.width, self.config.height, self.config.pad_value)
+        return detection.letterbox(frame, self.config.width, self.config.height, self.config.pad_value)
 
     def detect_letterboxed(self, canvas: np.ndarray, lb) -> tuple:
         """(boxes, scores) in frame pixels from a canvas made by `letterbox` (`lb` its geometry)."""
         loc, conf = _pick_detector_outputs(self.backend.run(canvas))
-        return detect_post.postprocess_with_config(loc, conf, self.priors, lb, self.config)
+        return detection.postprocess_with_config(loc, conf, self.priors, lb, self.config)
 
     def __call__(self, frame: np.ndarray) -> Detections:
         return Detections(*self.detect_letterboxed(*self.letterbox(frame)))

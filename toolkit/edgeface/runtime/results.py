@@ -16,7 +16,9 @@ import numpy as np
 
 @dataclass
 class Pose:
-    """Head pose in degrees (3DDFA_V2 convention: yaw, pitch, roll)."""
+    """Head pose in degrees (3DDFA_V2 convention, see `runtime.tdmm`): yaw > 0 turns the face toward
+    the image's left, pitch > 0 tilts it down, roll > 0 rotates it counter-clockwise in the image.
+    `to_dict()`: rounded to 1e-3 degree."""
 
     yaw: float
     pitch: float
@@ -28,6 +30,10 @@ class Pose:
 
 @dataclass
 class Face:
+    """One face of a frame: a stable `id` (across frames in VIDEO / LIVE_STREAM mode, 0.. per image in
+    IMAGE mode), its box and score, the 68 3D landmarks, pose, the 62 3DMM params and the camera.
+    `to_dict(with_params=True)` is the face's JSONL record (rounded as documented in the README)."""
+
     id: int
     bbox: np.ndarray  # (4,) x1, y1, x2, y2 in frame pixels (detector box or the tracked box)
     score: float  # detector score (for tracked frames: the score of the last detection)
@@ -57,6 +63,10 @@ class Face:
 
 @dataclass
 class FrameResult:
+    """What `FaceAligner.detect*` returns for one image: its `faces` (best detection first, then by
+    id), per-stage `time_ms`, whether the detector ran (`detected`) and the frame's timestamp.
+    `to_dict()` is exactly the JSONL record of `edgeface run --json`."""
+
     frame: int
     source: str
     faces: list[Face] = field(default_factory=list)
