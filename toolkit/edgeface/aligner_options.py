@@ -164,7 +164,9 @@ class FaceAlignerOptions:
         options = PipelineOptions(
             backend=self.backend, precision=precision, regressor=self.regressor,
             threads=threads, runtime=self.runtime, **stage,
-            scan=self.scan or prof.scan, scan_threads=min(int(prof.scan_threads), cores), max_misses=prof.max_misses if self.max_misses is None else self.max_misses,
+            # photos never scan periodically: no scan thread or second detector in IMAGE mode
+            scan="inline" if self.running_mode is RunningMode.IMAGE else (self.scan or prof.scan),
+            scan_threads=min(int(prof.scan_threads), cores), max_misses=prof.max_misses if self.max_misses is None else self.max_misses,
             detector_size=self.detector_size or tuple(prof.detector_size),
             detector_fallback=self.detector_size is None, max_faces=self.max_faces, tracking=self.tracking,
             detect_interval=prof.detect_interval if self.detect_interval is None else self.detect_interval,
