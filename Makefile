@@ -19,7 +19,7 @@ $(BIN)/python:
 
 # Workstation install: board runtime + conversion toolchain + test tools.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e ".[convert,dev]"
+	$(BIN)/pip install -q -e ".[convert,dev,peers]"
 	touch $@
 
 install: $(VENV)/.installed

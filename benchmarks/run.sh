@@ -50,5 +50,12 @@ if "$py" -c "import onnx" 2>/dev/null; then
     "$home/onnx/faceboxes_640x480_int8friendly.onnx"
 fi
 
+# 4. edgeface vs upstream 3DDFA_V2 (its own sources: $EDGEFACE_MIRROR/3ddfa_v2 or UPSTREAM=DIR) and MediaPipe
+#    FaceMesh 0.10.18 (its own venv, made once in ~/.cache/edgeface-peers), each pinned to 1 and 2 cores,
+#    plus the live camera path's latency; needs `pip install -e ".[peers]"` (Cython, PyYAML) for upstream
+upstream=(); [[ -n "${UPSTREAM:-}" ]] && upstream=(--upstream "$UPSTREAM")
+edgeface bench --peers "${quick[@]}" "${upstream[@]}" \
+  --json "$out/peers-$arch.json" --markdown "$out/peers-$arch.md" --plot "$out/peers-$arch.png"
+
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 echo "results in $out" >&2

@@ -201,8 +201,11 @@ class FaceAligner:
         if self._closed:
             return
         self._closed = True
-        if self._live is not None:
-            self._live.stop()
+        try:
+            if self._live is not None:
+                self._live.stop()
+        finally:
+            self._pipeline.close()
 
     def __enter__(self) -> "FaceAligner":
         return self

@@ -75,6 +75,10 @@ class FaceAlignerOptions:
             face is lost); None: the profile's.
         tracking: VIDEO / LIVE_STREAM: crop each frame from the previous landmarks (False: detector on
             every frame).
+        scan: VIDEO / LIVE_STREAM: periodic scans for new faces "async" (a worker thread with its own
+            detector; tracked frames never wait) or "inline"; None: the profile's.
+        max_misses: scans a tracked face may go undetected (profile view, blur) while its landmarks
+            pass the loss checks; None: the profile's.
         smoothing: VIDEO / LIVE_STREAM: One Euro smoothing of landmarks, box and pose (profile parameters).
         dense: add the dense mesh per face (`Face.dense`: exact with the BFM, else `dense_approx`).
         dense_vertices: decimate the dense mesh to about N vertices (0: full); None: the profile's.
@@ -101,6 +105,8 @@ class FaceAlignerOptions:
     max_faces: Optional[int] = None
     detect_interval: Optional[int] = None
     tracking: bool = True
+    scan: Optional[str] = None
+    max_misses: Optional[int] = None
     smoothing: bool = True
     dense: bool = False
     dense_vertices: Optional[int] = None
@@ -128,7 +134,9 @@ class FaceAlignerOptions:
             v = getattr(self, name)
             if v is not None and (isinstance(v, bool) or int(v) < 1):
                 raise OptionsError(f"{name} must be >= 1, got {v!r}")
-        for name in ("detect_interval", "dense_vertices"):
+        if self.scan is not None and self.scan not in ("async", "inline"):
+            raise OptionsError(f"unknown scan mode {self.scan!r}: use async or inline")
+        for name in ("detect_interval", "dense_vertices", "max_misses"):
             v = getattr(self, name)
             if v is not None and (isinstance(v, bool) or int(v) < 0):
                 raise OptionsError(f"{name} must be >= 0, got {v!r}")
@@ -153,9 +161,16 @@ class FaceAlignerOptions:
         choice = resolve_target(self.target)
         prof = choice.profile
         precision = self.precision or (Precision.FP32 if self.backend == "onnx" else prof.precision)
+        cores = usable_cores()
+        threads = self.threads or min(int(prof.threads), cores)
+        stage = {f"{k}_threads": (threads if self.threads else min(int(v), cores) if v else None)
+                 for k, v in (("regressor", prof.regressor_threads), ("detector", prof.detector_threads))}
         options = PipelineOptions(
             backend=self.backend, precision=precision, regressor=self.regressor,
-            threads=self.threads or min(int(prof.threads), usable_cores()), runtime=self.runtime,
+            threads=threads, runtime=self.runtime, **stage,
+            # photos never scan periodically: no scan thread or second detector in IMAGE mode
+            scan="inline" if self.running_mode is RunningMode.IMAGE else (self.scan or prof.scan),
+            scan_threads=min(int(prof.scan_threads), cores), max_misses=prof.max_misses if self.max_misses is None else self.max_misses,
             detector_size=self.detector_size or tuple(prof.detector_size),
             detector_fallback=self.detector_size is None, max_faces=self.max_faces, tracking=self.tracking,
             detect_interval=prof.detect_interval if self.detect_interval is None else self.detect_interval,

@@ -7,6 +7,7 @@
 #                       collage), JianzhuGuo.jpg 1, trump_hillary.jpg 2)
 #   obama.int8.jsonl    INT8 models, the first $EDGEFACE_ARM_VIDEO_FRAMES (12) frames of samples:obama
 #                       (PyAV: run.sh --extras video): tracking, smoothing, a re-detection at frame 10
+#                       (in-line: asynchronous scans would merge on timing-dependent frames)
 #   photos.fp32.jsonl   float32 models, the same 3 photos (float inference is ~80x slower emulated)
 # compare.py picks the INT8 bounds for names containing "int8". run_check.py fails a side that
 # finds the wrong number of faces or frames, so "both sides found nothing" cannot pass.
@@ -25,7 +26,7 @@ run() {  # run NAME ARGS...: one `edgeface run`, timed, into $out/NAME.jsonl
     echo "== $name: $((SECONDS - t0)) s"
 }
 run photos.int8 --source "$photos" --precision int8
-run obama.int8 --source samples:obama --precision int8 --max-frames "$frames"
+run obama.int8 --source samples:obama --precision int8 --max-frames "$frames" --scan inline  # scans in-line: the same frames on both sides
 run photos.fp32 --source "$photos" --precision fp32
 
 "$PYTHON" "$EDGEFACE_REPO/tests/arm/steps/run_check.py" \

@@ -39,6 +39,11 @@ class TargetProfile:
     camera_fps: float
     smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)
     dense_max_vertices: int = 0  # dense mesh vertex budget (0: the full mesh)
+    regressor_threads: Optional[int] = None  # per-stage threads measured on the board ([runtime]; None: threads)
+    detector_threads: Optional[int] = None
+    scan_threads: int = 1  # threads of the asynchronous scan's detector ([runtime])
+    scan: str = "async"  # periodic scans for new faces: async (a worker thread) | inline ([detector] scan)
+    max_misses: int = 2  # scans a tracked face may go undetected while its landmarks hold ([detector])
 
     def matches(self, board_model: str) -> bool:
         return any(re.search(p, board_model, re.IGNORECASE) for p in self.match)
@@ -50,6 +55,9 @@ class TargetProfile:
             "precision": self.precision, "detector_size": list(self.detector_size),
             "detect_interval": self.detect_interval, "camera_size": list(self.camera_size),
             "camera_fps": self.camera_fps, "dense_max_vertices": self.dense_max_vertices,
+            "regressor_threads": self.regressor_threads, "detector_threads": self.detector_threads,
+            "scan_threads": self.scan_threads,
+            "scan": self.scan, "max_misses": self.max_misses,
             "smoothing": {"min_cutoff": s.min_cutoff, "beta": s.beta, "d_cutoff": s.d_cutoff, "nominal_fps": s.nominal_fps},
         }
 
@@ -58,6 +66,10 @@ def _pair(v, what: str, name: str) -> tuple:
     if not (isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(x, int) and x > 0 for x in v)):
         raise EdgefaceError(f"target profile {name}: {what} must be [width, height] in pixels, got {v!r}")
     return int(v[0]), int(v[1])
+
+
+def _opt_int(v) -> Optional[int]:
+    return None if v is None else int(v)
 
 
 def parse_profile(d: dict) -> TargetProfile:
@@ -80,6 +92,9 @@ def parse_profile(d: dict) -> TargetProfile:
             camera_size=_pair(cam["size"], "camera.size", name), camera_fps=float(cam.get("fps", 30)),
             smoothing=SmoothingConfig(**{k: float(v) for k, v in sm.items()}),
             dense_max_vertices=int(d.get("dense", {}).get("max_vertices", 0)),
+            regressor_threads=_opt_int(rt.get("regressor_threads")), detector_threads=_opt_int(rt.get("detector_threads")),
+            scan_threads=int(rt.get("scan_threads", 1)),
+            scan=str(det.get("scan", "async")), max_misses=int(det.get("max_misses", 2)),
         )
     except KeyError as e:
         raise EdgefaceError(f"target profile {name} lacks {e.args[0]!r}") from None
@@ -87,6 +102,10 @@ def parse_profile(d: dict) -> TargetProfile:
         raise EdgefaceError(f"target profile {name}: bad match pattern ({e})") from None
     except TypeError as e:
         raise EdgefaceError(f"target profile {name}: bad [smoothing] table ({e})") from None
+    if prof.scan not in ("async", "inline"):
+        raise EdgefaceError(f"target profile {name}: detector.scan must be async or inline, got {prof.scan!r}")
+    if min(prof.regressor_threads or 1, prof.detector_threads or 1, prof.scan_threads) < 1 or prof.max_misses < 0:
+        raise EdgefaceError(f"target profile {name}: stage threads must be >= 1 and detector.max_misses >= 0")
     if prof.threads < 1 or prof.detect_interval < 0 or prof.dense_max_vertices < 0:
         raise EdgefaceError(f"target profile {name}: threads must be >= 1, detector.interval and dense.max_vertices >= 0")
     return prof

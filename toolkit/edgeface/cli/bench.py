@@ -80,6 +80,13 @@ def bench_command(
     stability: bool = typer.Option(False, "--stability", help="Measure landmark jitter and smoothing lag instead (README: Stability); --variant picks precisions (default fp32,int8)."),
     photos: Optional[List[str]] = typer.Option(None, "--photo", help="--stability: photos to measure (default: the samples JianzhuGuo.jpg, emma.jpg)."),
     target: str = typer.Option("auto", "--target", help="--stability: board profile whose smoothing and detect interval are used."),
+    peers: bool = typer.Option(False, "--peers", help="Instead: edgeface vs upstream 3DDFA_V2 and MediaPipe FaceMesh on the same frames, 1 and 2 cores."),
+    peer_systems: Optional[List[str]] = typer.Option(None, "--peer", help="--peers: systems to run (default all; e.g. upstream-video,mediapipe,edgeface-int8-track)."),
+    cores: Optional[List[str]] = typer.Option(None, "--cores", help="--peers: core counts to pin each process to (default 1,2)."),
+    passes: Optional[int] = typer.Option(None, "--passes", help="--peers: timed passes over the frames per system (default 3)."),
+    upstream: Optional[Path] = typer.Option(None, "--upstream", help="--peers: upstream 3DDFA_V2 sources (default $EDGEFACE_MIRROR/3ddfa_v2)."),
+    mediapipe_python: Optional[Path] = typer.Option(None, "--mediapipe-python", help="--peers: a python with mediapipe==0.10.18 (default: a venv made once in ~/.cache/edgeface-peers)."),
+    install: bool = typer.Option(True, "--install/--no-install", help="--peers: create the MediaPipe venv when missing."),
 ):
     """Latency of every converted model variant (onnxruntime vs TFLite fp32/fp16/int8), pipeline fps, dense mesh cost."""
     if stability:
@@ -88,6 +95,13 @@ def bench_command(
         return stability_command(variants=_split(variants) or ["fp32", "int8"], photos=_split(photos), target=target,
                                  threads=(_threads(threads) or [1])[0], json_file=json_file, md_file=md_file,
                                  plot_file=plot_file, from_json=from_json, write_outputs=_write_outputs)
+    if peers:
+        from edgeface.cli.peers import run_peers_command
+
+        return run_peers_command(
+            console, out, _split(peer_systems), _ints(cores, "--cores", "1,2"), passes, pipeline_frames, upstream,
+            mediapipe_python, install, from_json, quick,
+            lambda report, md, plot: _write_outputs(report, json_file, md_file, md, plot_file, plot))
     from edgeface.bench import plots, report as bench_report
     from edgeface.bench.cases import BenchOptions
     from edgeface.bench.runner import load_report, run_bench
@@ -123,6 +137,12 @@ def bench_command(
             report = run_bench(opts, progress=progress).to_dict()
     for t in bench_report.bench_tables(report):
         out.print(t)
+    if report.get("results"):
+        from edgeface.bench.threads import threads_lines
+        from edgeface.boards.profiles import resolve_target
+
+        for line in threads_lines(report, resolve_target("auto").profile):
+            out.print(f"threads per stage: {line}", highlight=False)
     if report.get("skipped"):
         for s in report["skipped"]:
             console.print(f"[yellow]skipped[/] {s['model']} {s['variant']}: {s['reason']}")

@@ -63,6 +63,9 @@ class LiveStatus:
 
         self._live.update(Text(self.line(s)))
 
+#: source kinds read through a capture thread with a latest-frame policy
+LIVE_KINDS = ("camera", "picamera2", "sim_camera")
+
 
 def _camera_spec(index: Optional[str]) -> str:
     idx = (index or "0").strip()
@@ -153,6 +156,8 @@ def run_command(
     max_faces: Optional[int] = typer.Option(None, "--max-faces", min=1, help="At most this many faces per frame."),
     detect_interval: Optional[int] = typer.Option(None, "--detect-interval", min=0, help="Re-detect every N frames while tracking (0: only when a face is lost)."),
     no_track: bool = typer.Option(False, "--no-track", help="Detect on every frame instead of tracking landmarks."),
+    scan: Optional[str] = typer.Option(None, "--scan", help="Periodic scans for new faces: async (worker thread, tracked frames never wait) | inline (default: the target's)."),
+    max_misses: Optional[int] = typer.Option(None, "--max-misses", min=0, help="Scans a tracked face may go undetected while its landmarks hold (default: the target's)."),
     no_smooth: bool = typer.Option(False, "--no-smooth", help="No temporal smoothing (raw per-frame output)."),
     save: Optional[str] = typer.Option(None, "--save", "-o", help="Annotated output: out.mp4 | out.avi | out.jpg | DIR/."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write one JSON line per frame (the JSONL contract) to this file."),
@@ -211,8 +216,8 @@ def run_command(
     options = FaceAlignerOptions(
         regressor=regressor, precision=precision, target=target, threads=threads, detector_size=detector_size,
         max_faces=max_faces, detect_interval=detect_interval, tracking=not no_track, smoothing=not no_smooth,
-        dense=dense, dense_vertices=dense_vertices, backend=backend, cache_root=bundle_root,
-        still=still_mod.from_flags(still_detector, still_recrops, still_flip))
+        scan=scan, max_misses=max_misses, dense=dense, dense_vertices=dense_vertices, backend=backend,
+        cache_root=bundle_root, still=still_mod.from_flags(still_detector, still_recrops, still_flip))
     _, choice = options.resolve()
     prof = choice.profile
     cam_size = camera_size or f"{prof.camera_size[0]}x{prof.camera_size[1]}"
@@ -221,6 +226,10 @@ def run_command(
                      camera_timeout_s=camera_timeout, reconnect=reconnect) as src:
         if hasattr(src, "on_skip"):  # a folder's unreadable image: one warning line, the run goes on
             src.on_skip = lambda msg: console.print(f"[yellow]warning:[/] {msg}", highlight=False, soft_wrap=True)
+        if src.kind in LIVE_KINDS:  # live input: a capture thread, latest frame only (io.capture)
+            from edgeface.io.capture import LatestFrameCapture
+
+            src = LatestFrameCapture(src)
         options.running_mode = RunningMode.IMAGE if src.is_still else RunningMode.VIDEO
         render_fn, extra_sinks, dense_label = None, [], ""
         with FaceAligner.create_from_options(options) as aligner:
@@ -243,10 +252,10 @@ def run_command(
                 console.print(f"[yellow]note:[/] {d['note']}", highlight=False)
             still_line = aligner.pipeline.still.describe() if src.is_still and aligner.pipeline.still else "still images"
             mode = still_line if src.is_still else (
-                f"tracking, detector every {po.detect_interval or 'lost'} frames" if po.tracking else "detector on every frame")
+                f"tracking, {po.scan} scan every {po.detect_interval or 'lost'} frames" if po.tracking else "detector on every frame")
             console.print(
                 f"[bold]{src.name}[/] | target {prof.name} ({choice.reason}) | {d['backend']} {d['precision']} "
-                f"{d.get('runtime', '')}, {po.threads} threads"
+                f"{d.get('runtime', '')}, threads regressor {d['regressor_threads']} / detector {d['detector_threads']}"
                 + ("" if d.get("xnnpack") is None else f", XNNPACK {'on' if d['xnnpack'] else 'off'}")
                 + f" | faceboxes {d['detector_size'][0]}x{d['detector_size'][1]}, {po.regressor} | {mode}{dense_label}",
                 highlight=False, soft_wrap=True)
@@ -271,6 +280,10 @@ def run_command(
     if summary.frames == 0 and summary.skipped:
         raise EdgefaceError(f"none of the {summary.skipped} images in {src.name} could be read: "
                             "check the files (re-export them as JPEG or PNG)")
+    if getattr(src, "kind", "") == "capture":  # frames the camera delivered that the pipeline never saw
+        missed = getattr(src.source, "missed", 0)
+        out.print(f"capture: {src.captured + missed} frames from the camera, {src.dropped + missed} dropped "
+                  "(latest-frame policy: the pipeline never works on a stale frame)", highlight=False)
     written = [str(json_path)] if json_path is not None else []
     if save:
         written.append(save)

@@ -116,7 +116,8 @@ def run(source, sinks: Sequence, aligner, progress: Optional[Callable[[LiveStats
             annotated = None
             if picture:
                 base = render_fn(frame.image, result) if render_fn is not None else frame.image
-                annotated = draw_result(base, result, style=style, hud=hud, fps=fps, in_place=base is not frame.image)
+                annotated = draw_result(base, result, style=style, hud=hud, fps=fps, in_place=base is not frame.image,
+                                        dense_points=render_fn is None)
             with sig.hold():  # a stop signal never cuts a frame's writes in two
                 group.write(frame, result, annotated)
                 if server is not None:

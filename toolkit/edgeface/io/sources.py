@@ -37,7 +37,8 @@ def open_source(spec: Union[str, int, os.PathLike], *, max_frames: Optional[int]
     """Open an input: an image file, a folder of images, a video file, or a camera.
 
     spec: a path; `samples:<key>` for a cached sample (emma, trump_hillary, jianzhuguo, group,
-    obama); `camera` / `camera:N` / an int N / `/dev/videoN` for a live camera.
+    obama); `camera` / `camera:N` / an int N / `/dev/videoN` for a live camera; `sim:<video>[@fps]`
+    for a video delivered on a real clock like a camera (`io.sim_camera`).
     max_frames: stop after this many frames (None: all).
     camera_timeout_s: a camera read that gives no frame in this time means the camera is lost;
     reconnect: then open it again up to this many times in a row (0: the run ends, keeping its output).
@@ -48,6 +49,10 @@ def open_source(spec: Union[str, int, os.PathLike], *, max_frames: Optional[int]
                            backend=camera_backend, picamera2_module=picamera2_module, capture_factory=capture_factory,
                            **cam_kw)
     s = os.fspath(spec)
+    if s.startswith("sim:"):  # a video played as a camera on a real clock (io.sim_camera)
+        from edgeface.io.sim_camera import open_sim_camera
+
+        return open_sim_camera(s, max_frames=max_frames)
     if s.startswith("samples:"):
         from edgeface.hub.assets import sample_path
 

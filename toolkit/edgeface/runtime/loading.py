@@ -88,8 +88,9 @@ def load_backends(options: PipelineOptions) -> tuple:
 
         w, h = options.detector_size
         det = OnnxModel(_onnx_path(detector_name(w, h), root, f"--model faceboxes --detector-size {w}x{h}"),
-                        num_threads=options.threads)
-        reg = OnnxModel(_onnx_path(options.regressor, root, f"--model {options.regressor}"), num_threads=options.threads)
+                        num_threads=options.stage_threads("detector"))
+        reg = OnnxModel(_onnx_path(options.regressor, root, f"--model {options.regressor}"),
+                        num_threads=options.stage_threads("regressor"))
         info["runtime"] = det.runtime_label
         info["detector_model"] = str(det.path)
         info["regressor_model"] = str(reg.path)
@@ -98,8 +99,8 @@ def load_backends(options: PipelineOptions) -> tuple:
 
     det_path, size, note = find_detector(options)
     reg_path = find_regressor(options)
-    det = TFLiteModel(det_path, num_threads=options.threads, runtime=options.runtime)
-    reg = TFLiteModel(reg_path, num_threads=options.threads, runtime=options.runtime)
+    det = TFLiteModel(det_path, num_threads=options.stage_threads("detector"), runtime=options.runtime)
+    reg = TFLiteModel(reg_path, num_threads=options.stage_threads("regressor"), runtime=options.runtime)
     info["runtime"] = f"{det.runtime.name} {det.runtime.version}"
     info["xnnpack"] = reg.xnnpack
     info["detector_model"] = str(det_path)
@@ -152,4 +153,12 @@ def build_pipeline(options: Optional[PipelineOptions] = None, dense=None) -> Pip
     detector = FaceDetector(det_backend, detector_config(options))
     regressor = LandmarkRegressor(reg_backend, stats.mean, stats.std)
     still = StillAligner(options.still, bases, still_detector_loader(options, detector))
-    return Pipeline(detector, regressor, bases, options, dense=dense, info=info, still=still)
+    scanner = None
+    if options.scan == "async" and options.tracking:
+        from edgeface.runtime.scanner import AsyncScanner
+
+        # its own interpreter of the same detector file (interpreters are not shared between threads)
+        kw = {} if options.backend == "onnx" else {"runtime": options.runtime}
+        scan_backend = type(det_backend)(det_backend.path, num_threads=options.stage_threads("scan"), **kw)
+        scanner = AsyncScanner(FaceDetector(scan_backend, detector_config(options)))
+    return Pipeline(detector, regressor, bases, options, dense=dense, info=info, still=still, scanner=scanner)

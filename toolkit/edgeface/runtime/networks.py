@@ -51,11 +51,13 @@ class FaceDetector:
     def letterbox(self, frame: np.ndarray):
         return detection.letterbox(frame, self.config.width, self.config.height, self.config.pad_value)
 
-    def __call__(self, frame: np.ndarray) -> Detections:
-        canvas, lb = self.letterbox(frame)
+    def detect_letterboxed(self, canvas: np.ndarray, lb) -> tuple:
+        """(boxes, scores) in frame pixels from a canvas made by `letterbox` (`lb` its geometry)."""
         loc, conf = _pick_detector_outputs(self.backend.run(canvas))
-        boxes, scores = detection.postprocess_with_config(loc, conf, self.priors, lb, self.config)
-        return Detections(boxes, scores)
+        return detection.postprocess_with_config(loc, conf, self.priors, lb, self.config)
+
+    def __call__(self, frame: np.ndarray) -> Detections:
+        return Detections(*self.detect_letterboxed(*self.letterbox(frame)))
 
 
 class LandmarkRegressor:

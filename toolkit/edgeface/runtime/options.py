@@ -17,6 +17,7 @@ from edgeface.runtime.tracker import TrackerConfig
 from edgeface.vocab import DEFAULT_DETECTOR_SIZE, Precision, check_detector_size, check_regressor
 
 BACKENDS = ("tflite", "onnx")
+SCAN_MODES = ("inline", "async")
 
 
 @dataclass
@@ -35,6 +36,11 @@ class PipelineOptions:
     tracking: bool = True  # video: crop from the previous landmarks between detections
     detect_interval: int = 10  # video with tracking: re-detect every N frames (0: only when needed)
     refine: bool = True  # video: re-crop a newly detected face from its landmarks and regress again
+    scan: str = "inline"  # periodic scans for new faces: "inline" (this thread) | "async" (runtime.scanner)
+    max_misses: int = 0  # scans a tracked face may go undetected while its landmarks pass the loss checks
+    regressor_threads: Optional[int] = None  # per-stage inference threads (None: `threads`)
+    detector_threads: Optional[int] = None
+    scan_threads: int = 1  # threads of the asynchronous scan's detector (it shares the cores with the tracking)
     smoothing: SmoothingConfig = field(default_factory=SmoothingConfig)  # enabled=False: raw output
     dense: bool = False  # fill Face.dense with the dense reconstructor given to the pipeline
     dense_max_vertices: int = 0  # dense mesh vertex budget for that reconstructor (0: full mesh)
@@ -48,6 +54,14 @@ class PipelineOptions:
         self.precision = Precision.parse(self.precision)
         if int(self.threads) < 1:
             raise OptionsError(f"threads must be >= 1, got {self.threads}")
+        if self.scan not in SCAN_MODES:
+            raise OptionsError(f"unknown scan mode '{self.scan}': use {' or '.join(SCAN_MODES)}")
+        if int(self.max_misses) < 0:
+            raise OptionsError(f"max misses must be >= 0, got {self.max_misses}")
+        for name in ("regressor_threads", "detector_threads", "scan_threads"):
+            v = getattr(self, name)
+            if v is not None and int(v) < 1:
+                raise OptionsError(f"{name.replace('_', ' ')} must be >= 1, got {v}")
         if int(self.detect_interval) < 0:
             raise OptionsError(f"detect interval must be >= 0 frames, got {self.detect_interval}")
         if self.max_faces is not None and int(self.max_faces) < 1:
@@ -59,8 +73,13 @@ class PipelineOptions:
             raise OptionsError(f"still must be a StillConfig, got {type(self.still).__name__}")
         self.still = self.still.for_precision(self.precision if self.backend == "tflite" else Precision.FP32)
 
+    def stage_threads(self, stage: str) -> int:
+        """Inference threads of a stage ("regressor" | "detector" | "scan"): its own count, else `threads`."""
+        v = getattr(self, f"{stage}_threads")
+        return int(v if v is not None else self.threads)  # scan_threads is never None
+
     def tracker_config(self, still: bool = False) -> TrackerConfig:
         if still:
             return TrackerConfig(tracking=False, detect_interval=1, max_faces=self.max_faces)
         return TrackerConfig(tracking=self.tracking, detect_interval=int(self.detect_interval) if self.tracking else 1,
-                             max_faces=self.max_faces)
+                             max_faces=self.max_faces, max_misses=int(self.max_misses))

@@ -42,6 +42,7 @@ import numpy as np
 from edgeface.errors import EdgefaceError
 from edgeface.runtime import roi as roi_mod
 from edgeface.runtime import tdmm
+from edgeface.runtime.decode import SparseDecoder, pose_degrees
 from edgeface.runtime.options import PipelineOptions
 from edgeface.runtime.results import Face, FrameResult, Pose
 from edgeface.runtime.smoothing import FaceSmoother
@@ -73,6 +74,7 @@ class Counters:
     regressor_runs: int = 0
     faces: int = 0  # faces reported, summed over frames
     frames_with_faces: int = 0
+    scan_ms: float = 0.0  # summed detector time of asynchronous scans (on the scan thread)
     time_ms: dict = field(default_factory=lambda: collections.defaultdict(float))  # sums per stage
 
     def mean_ms(self) -> dict:
@@ -84,17 +86,19 @@ class Pipeline:
     """Detector + tracker + regressor + decoder (+ smoother). Call `process(frame)` per frame."""
 
     def __init__(self, detector, regressor, bases, options: Optional[PipelineOptions] = None,
-                 dense=None, info: Optional[dict] = None, still=None):
+                 dense=None, info: Optional[dict] = None, still=None, scanner=None):
         self.detector = detector
         self.regressor = regressor
         self.options = options or PipelineOptions()
         self.u = np.asarray(bases.u, dtype=np.float32).reshape(-1)
         self.w_shp = np.asarray(bases.w_shp, dtype=np.float32)
         self.w_exp = np.asarray(bases.w_exp, dtype=np.float32)
+        self.decoder = SparseDecoder(self.u, self.w_shp, self.w_exp)  # the hot path's landmark decoding
         if self.options.dense and dense is None:
             raise EdgefaceError("dense output needs a dense reconstructor: pass dense= to the pipeline")
         self.dense_fn = as_dense_fn(dense) if self.options.dense else None
         self.info = dict(info or {})
+        self.scanner = scanner  # runtime.scanner.AsyncScanner (own detector) or None: scans in-line
         self.tracker = FaceTracker(self.options.tracker_config(still=False))
         self._still_tracker = FaceTracker(self.options.tracker_config(still=True))
         self.smoother = FaceSmoother(self.options.smoothing)
@@ -107,6 +111,8 @@ class Pipeline:
         """Start a new sequence: forget tracks and smoothing state (counters are kept)."""
         self.tracker.reset()
         self._still_tracker.reset()
+        if self.scanner is not None:
+            self.scanner.reset()
         self.smoother.reset()
 
     # ------------------------------------------------------------------ stages
@@ -140,10 +146,31 @@ class Pipeline:
         self.counters.regressor_runs += 1
         return params
 
+    def _scan_targets(self, image: np.ndarray, index: int, need_detect: bool, times: dict):
+        """Asynchronous scans (`runtime.scanner`): merge a finished scan, or start a due one and track
+        this frame without waiting. None: the frame needs the in-line detector (or no scan applies)."""
+        tracker, scanner = self.tracker, self.scanner
+        scan = scanner.poll()
+        since = scanner.pending_since
+        interval = int(self.options.detect_interval)
+        if scan is None and since is not None and interval > 0 and index - since >= interval:
+            t0 = time.perf_counter()
+            scan = scanner.wait()  # keep at least one scan per interval (faster than real time, slow boards)
+            times["detect"] += (time.perf_counter() - t0) * 1000.0
+        if scan is not None:
+            self.counters.detector_runs += 1
+            self.counters.scan_ms += scan.ms  # worker-thread time, not part of this frame's "total"
+            return tracker.match(*scan.detections, stale=True, frames_ago=max(0, index - scan.frame_index))
+        if not need_detect or tracker.detection_required:
+            return None
+        t0 = time.perf_counter()
+        self.scanner.submit(image, index)  # skipped while a scan is still running
+        times["detect"] += (time.perf_counter() - t0) * 1000.0  # the letterbox, on this thread
+        return tracker.predict()
+
     def landmarks(self, params: np.ndarray, roi: np.ndarray) -> np.ndarray:
         """The 68 landmarks (68, 3) in frame pixels of params regressed from the crop `roi`."""
-        pts = tdmm.sparse_landmarks(params, self.u, self.w_shp, self.w_exp)
-        return tdmm.to_image(pts, roi).T.copy()
+        return self.decoder.landmarks(np.asarray(params, np.float32).reshape(-1), roi)
 
     def _face(self, image: np.ndarray, target: Target, times: dict, refine: bool) -> Face:
         roi = np.asarray(target.roi, dtype=np.float64)
@@ -156,7 +183,7 @@ class Pipeline:
             params = self._regress(image, roi, times)
             t0 = time.perf_counter()
             lm = self.landmarks(params, roi)
-        yaw, pitch, roll = tdmm.pose_from_params(params)
+        yaw, pitch, roll = pose_degrees(params)
         face = Face(id=int(target.track_id), bbox=np.asarray(target.bbox, np.float32), score=float(target.score),
                     landmarks=lm, pose=Pose(yaw, pitch, roll), params=np.asarray(params, np.float32).reshape(-1),
                     roi=roi, camera=tdmm.camera_from_params(params), tracked=target.source == "track")
@@ -186,7 +213,9 @@ class Pipeline:
         still_path = still and self.still is not None  # runtime/still.py: photo-specific detector scale, re-crops, flip
         detect = self._detect_still if still_path else self._detect
         need_detect = tracker.begin_frame(w, h)
-        targets = tracker.match(*detect(image, times)) if need_detect else tracker.predict()
+        targets = None if still or self.scanner is None else self._scan_targets(image, int(frame.index), need_detect, times)
+        if targets is None:
+            targets = tracker.match(*detect(image, times)) if need_detect else tracker.predict()
         faces: dict = {}
         while targets:
             for t in targets:
@@ -209,10 +238,10 @@ class Pipeline:
                 continue
             tr = tracker.track(tid)
             face = faces[tid]
-            box = np.asarray(tr.bbox, dtype=np.float32).copy()
-            box[0::2] = np.clip(box[0::2], 0, w)
-            box[1::2] = np.clip(box[1::2], 0, h)
-            face.bbox, face.score = box, float(tr.score)
+            x1, y1, x2, y2 = (float(v) for v in tr.bbox[:4])  # clipped to the frame on floats (no array temporaries)
+            face.bbox = np.array([min(max(x1, 0.0), w), min(max(y1, 0.0), h), min(max(x2, 0.0), w), min(max(y2, 0.0), h)],
+                                 dtype=np.float32)
+            face.score = float(tr.score)
             out.append(face)
         if self.dense_fn is not None:  # only for the faces kept
             t0 = time.perf_counter()
@@ -233,13 +262,20 @@ class Pipeline:
             c.time_ms[k] += v
         return result
 
+    def close(self) -> None:
+        """Stop the scan worker thread (if any)."""
+        if self.scanner is not None:
+            self.scanner.close()
+
     def describe(self) -> dict:
         """What runs: backend, precision, models, runtime, threads (for logs and the summary)."""
         o = self.options
         d = {"backend": o.backend, "precision": o.precision.value if o.backend == "tflite" else "fp32",
              "regressor": o.regressor, "threads": o.threads, "detector_size": list(self.detector_size),
              "tracking": o.tracking, "detect_interval": o.detect_interval if o.tracking else 1,
-             "smoothing": self.smoother.enabled}
+             "smoothing": self.smoother.enabled, "scan": "async" if self.scanner is not None else "in-line",
+             "regressor_threads": o.stage_threads("regressor"), "detector_threads": o.stage_threads("detector"),
+             "scan_threads": o.stage_threads("scan") if self.scanner is not None else None}
         d.update(self.info)
         if self.still is not None:
             d.update(self.still.info)

@@ -112,15 +112,27 @@ class Track:
     misses: int = 0  # consecutive detector runs that did not confirm it
     updated: bool = False  # landmarks were updated this frame
     source: str = "detect"  # where the crop of its pending target comes from ("detect" | "track")
+    lm_box: Optional[np.ndarray] = None  # points_box(landmarks), kept with them
+    next_roi: Optional[np.ndarray] = None  # roi_from_landmarks(landmarks), kept with them
+
+    def set_landmarks(self, pts: Optional[np.ndarray], box: Optional[np.ndarray] = None,
+                      nxt: Optional[np.ndarray] = None) -> None:
+        """New landmarks (or None) with their box and next crop (computed here when not given)."""
+        self.landmarks = pts
+        if pts is None:
+            self.lm_box = self.next_roi = None
+            return
+        self.lm_box = points_box(pts) if box is None else box
+        self.next_roi = roi_mod.roi_from_landmarks(pts) if nxt is None else nxt
 
     def landmark_box(self) -> Optional[np.ndarray]:
-        return None if self.landmarks is None else points_box(self.landmarks)
+        return None if self.landmarks is None else self.lm_box
 
     def predicted_box(self) -> np.ndarray:
         """The face box implied by the current landmarks (the detection box moved with them)."""
         if self.landmarks is None or self.box_rel is None:
             return self.bbox
-        return box_from_relative(self.box_rel, points_box(self.landmarks))
+        return box_from_relative(self.box_rel, self.lm_box)
 
 
 # ----------------------------------------------------------------------------- the tracker
@@ -170,11 +182,20 @@ class FaceTracker:
         cfg = self.config
         if self._detected:
             return False
-        if not cfg.tracking or not self.tracks or self._since_detect is None:
-            return True
-        if any(t.landmarks is None for t in self.tracks.values()):
+        if self.detection_required:
             return True
         return cfg.detect_interval > 0 and self._since_detect >= cfg.detect_interval
+
+    @property
+    def detection_required(self) -> bool:
+        """This frame cannot be tracked without the detector (no tracking, no face tracked yet, or a
+        track without landmarks); False when only a periodic scan is due (`match(..., stale=True)`
+        may merge one later)."""
+        if self._detected:
+            return False
+        if not self.config.tracking or not self.tracks or self._since_detect is None:
+            return True
+        return any(t.landmarks is None for t in self.tracks.values())
 
     @property
     def needs_detection(self) -> bool:
@@ -193,15 +214,22 @@ class FaceTracker:
             if t.updated or t.landmarks is None:
                 continue
             t.source = "track"
-            out.append(Target(t.id, roi_mod.roi_from_landmarks(t.landmarks), t.predicted_box(), t.score, "track", False))
+            out.append(Target(t.id, t.next_roi, t.predicted_box(), t.score, "track", False))
         return out
 
-    def match(self, boxes, scores) -> list[Target]:
+    def match(self, boxes, scores, stale: bool = False, frames_ago: int = 0) -> list[Target]:
         """Take this frame's detections (`boxes` (K, 4) unclipped frame pixels, `scores` (K,)).
 
         Returns the crops still to regress this frame: matched tracks not yet updated (crop from
         their landmarks or, when re-seeded or revived, from the detection), then new tracks.
-        Tracks not confirmed are dropped (after `max_misses` misses)."""
+        Tracks not confirmed are dropped (after `max_misses` misses).
+
+        `stale=True`: the detections come from an earlier frame (an asynchronous scan,
+        `runtime.scanner`). A matched track keeps its landmark crop and box (the detection only
+        confirms it: score, misses reset), unmatched detections start new tracks (crop from their
+        box, refined as usual), the next scan is due `detect_interval` frames after the scanned
+        frame (`frames_ago` frames before this one), and this frame does not count as detected (a track lost in it still
+        triggers an in-frame detection)."""
         self._require_frame()
         cfg = self.config
         b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4) if np.size(boxes) else np.zeros((0, 4))
@@ -212,8 +240,8 @@ class FaceTracker:
         b, s = b[finite], s[finite]
         order = np.argsort(-s, kind="stable")
         b, s = b[order], s[order]
-        self._detected = True
-        self._since_detect = 0
+        self._detected = not stale
+        self._since_detect = int(frames_ago) if stale else 0  # the scan's own frame sets the next one's time
 
         # candidates: live tracks and the ones lost earlier in this frame (oldest first)
         cands = sorted(list(self.tracks.values()) + list(self._lost.values()), key=lambda t: t.id)
@@ -231,10 +259,17 @@ class FaceTracker:
                     del self.tracks[t.id]
                 elif cfg.tracking and not t.updated:  # kept through a miss: crop from its landmarks
                     t.source = "track"
-                    targets.append(Target(t.id, roi_mod.roi_from_landmarks(t.landmarks), t.predicted_box(), t.score,
+                    targets.append(Target(t.id, t.next_roi, t.predicted_box(), t.score,
                                           "track", False))
                 continue
             c = matched_t[r]
+            if stale and not revived and t.landmarks is not None:  # confirmed by an earlier frame's scan
+                t.score, t.misses = float(s[c]), 0
+                if cfg.tracking and not t.updated:
+                    t.source = "track"
+                    targets.append(Target(t.id, t.next_roi, t.predicted_box(), t.score,
+                                          "track", False))
+                continue
             overlap = float(iou(pred[r], b[c]))
             t.score = float(s[c])
             t.misses = 0
@@ -242,17 +277,17 @@ class FaceTracker:
                 self._lost.pop(t.id)
                 self.lost_reasons.pop(t.id, None)
                 self.tracks[t.id] = t
-                t.landmarks = None  # its last landmarks failed: start over from the detection
+                t.set_landmarks(None)  # its last landmarks failed: start over from the detection
             det_box = b[c].copy()
             if t.updated:  # already regressed this frame: just re-anchor its box
-                t.box_rel = box_relative(det_box, points_box(t.landmarks))
+                t.box_rel = box_relative(det_box, t.lm_box)
                 t.bbox = det_box
                 continue
             t.bbox = det_box
             t.anchor = det_box
             if cfg.tracking and t.landmarks is not None and overlap >= cfg.reseed_iou:
                 t.source = "track"
-                targets.append(Target(t.id, roi_mod.roi_from_landmarks(t.landmarks), det_box, t.score, "track", False))
+                targets.append(Target(t.id, t.next_roi, det_box, t.score, "track", False))
             else:
                 t.source = "detect"
                 targets.append(Target(t.id, roi_mod.roi_from_bbox(det_box), det_box, t.score, "detect", False))
@@ -289,11 +324,11 @@ class FaceTracker:
         t = self.tracks.get(int(track_id))
         if t is None:
             raise EdgefaceError(f"no track {track_id} in this frame")
-        pts = np.asarray(landmarks, dtype=np.float64)
+        pts = np.asarray(landmarks)
         if pts.ndim != 2 or pts.shape[1] < 2 or pts.shape[0] < 2:
             raise EdgefaceError(f"landmarks must have shape (N, 2 or 3), got {pts.shape}")
-        pts = pts[:, :2]
-        reason = self._loss_reason(t, pts)
+        pts = np.array(pts[:, :2], dtype=np.float64)  # a copy: the caller's array is never kept
+        reason, box, nxt = self._loss_reason(t, pts)
         if reason is not None:
             del self.tracks[t.id]
             self.lost_reasons[t.id] = reason
@@ -302,9 +337,9 @@ class FaceTracker:
             else:
                 self._lost[t.id] = t
             return False
-        t.landmarks = pts.copy()
+        t.set_landmarks(pts, box, nxt)
         t.updated = True
-        lm_box = points_box(pts)
+        lm_box = t.lm_box
         if t.anchor is not None:
             t.box_rel = box_relative(t.anchor, lm_box)
             t.anchor = None
@@ -319,7 +354,7 @@ class FaceTracker:
         out = []
         for tid in sorted(self._retry):
             t = self._retry.pop(tid)
-            t.landmarks = None  # its last landmarks led astray: start over from the detection
+            t.set_landmarks(None)  # its last landmarks led astray: start over from the detection
             t.source = "detect"
             self.tracks[t.id] = t
             self.lost_reasons.pop(t.id, None)
@@ -363,31 +398,32 @@ class FaceTracker:
         if not self._in_frame:
             raise EdgefaceError("call begin_frame(width, height) first")
 
-    def _loss_reason(self, t: Track, pts: np.ndarray) -> Optional[str]:
+    def _loss_reason(self, t: Track, pts: np.ndarray) -> tuple:
+        """(why the track is lost or None, landmark box, next crop) of landmarks `pts` (N, 2)."""
         cfg = self.config
-        if not np.all(np.isfinite(pts)):
-            return "non-finite landmarks"
+        if not np.isfinite(pts).all():
+            return "non-finite landmarks", None, None
         if t.source != "track":
-            return None
+            return None, None, None
         box = points_box(pts)
         area = box_area(box)
         if t.landmarks is not None:
-            prev = box_area(points_box(t.landmarks))
+            prev = box_area(t.lm_box)
             ratio = area / prev if prev > 0 else np.inf
             if not (cfg.min_area_ratio <= ratio <= cfg.max_area_ratio):
-                return f"scale jump (landmark box area x{ratio:.2f})"
+                return f"scale jump (landmark box area x{ratio:.2f})", box, None
         nxt = roi_mod.roi_from_landmarks(pts)
         if box_area(nxt) < cfg.min_roi_area:
-            return f"crop too small ({box_area(nxt):.0f} px^2)"
+            return f"crop too small ({box_area(nxt):.0f} px^2)", box, nxt
         if self.frame_size is not None:
             vis = visible_fraction(nxt, *self.frame_size)
             if vis < cfg.min_visible:
-                return f"out of frame ({vis:.0%} visible)"
+                return f"out of frame ({vis:.0%} visible)", box, nxt
         for o in self.tracks.values():
             if o.id != t.id and o.updated and o.landmarks is not None:
-                if iou(points_box(o.landmarks), box) > cfg.duplicate_iou:
-                    return f"duplicate of track {o.id}"
-        return None
+                if iou(o.lm_box, box) > cfg.duplicate_iou:
+                    return f"duplicate of track {o.id}", box, nxt
+        return None, box, nxt
 
 
 __all__: Sequence[str] = ("TrackerConfig", "Target", "Track", "FaceTracker")

@@ -16,6 +16,8 @@ towards the camera when frontal) blue.
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 from dataclasses import dataclass, replace
 from typing import Mapping, Optional, Sequence
@@ -240,11 +242,14 @@ def draw_hud(img: np.ndarray, fps: Optional[float] = None, time_ms: Optional[Map
 
 def draw_result(image: np.ndarray, result: FrameResult, style: Optional[Style] = None, hud: bool = True,
                 fps: Optional[float] = None, extra: Optional[Mapping[str, object]] = None,
-                in_place: bool = False) -> np.ndarray:
+                in_place: bool = False, dense_points: bool = True) -> np.ndarray:
     """Annotate a BGR frame with every face of `result` (+ a HUD with fps and result.time_ms).
-    Returns a copy unless in_place."""
+    Returns a copy unless in_place. `dense_points=False`: leave the dense vertices out (the image
+    already shows the rendered mesh, `viz.dense_overlay.DenseOverlay`; dots on it look speckled)."""
     img = image if in_place else image.copy()
     style = style or Style.for_image(img.shape)
+    if not dense_points and style.dense:
+        style = dataclasses.replace(style, dense=False)
     for face in result.faces:
         draw_face(img, face, style)
     if hud:

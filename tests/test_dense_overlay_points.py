@@ -1,0 +1,34 @@
+"""`--render mesh|depth|pncc` shows the rendered mesh only: the dense vertices are not painted on top
+as dots (they were: `draw_result` drew every 4th vertex over the shaded mesh)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgeface.io.images import read_image
+from edgeface.viz.overlay import Style, draw_result
+
+
+@pytest.mark.parametrize("mode", ["mesh", "depth"])
+def test_rendered_mesh_has_no_dots(converted_home, samples, mode):
+    import edgeface
+    from edgeface.viz.dense_overlay import DenseOverlay, model_topology
+
+    image = read_image(samples["trump_hillary"])
+    with edgeface.FaceAligner.create(precision="int8", dense=True, cache_root=converted_home) as aligner:
+        result = aligner.detect(image)
+        tri, ncc = model_topology(aligner.dense_model)
+    assert len(result.faces) == 2 and all(f.dense is not None for f in result.faces)
+    rendered = DenseOverlay(tri, ncc, mode)(image, result)
+    dot = np.array(Style.for_image(image.shape).dense_color, np.uint8)
+
+    def dots(img):
+        return int(np.all(img == dot, axis=2).sum())
+
+    fixed = draw_result(rendered, result, hud=False, dense_points=False)
+    old = draw_result(rendered, result, hud=False)  # the old behaviour, still what a points overlay wants
+    assert dots(fixed) <= dots(rendered)  # nothing painted in the dense colour beyond what the render has
+    assert dots(old) > dots(rendered) + 500
+    # the rest of the annotation (boxes, landmarks) is still drawn
+    assert np.any(fixed != rendered)

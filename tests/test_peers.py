@@ -1,0 +1,54 @@
+"""`edgeface bench --peers` on real systems: upstream 3DDFA_V2 run from its own sources (copied to a
+scratch folder, its Cython NMS built, its ONNX exported) and edgeface through the public API, on the
+same pre-decoded frames, each in its own pinned process; a peer that cannot run is one skipped line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from edgeface.bench.peers import PeerOptions, run_peers
+from edgeface.bench import peers_report
+from edgeface.errors import OptionsError
+
+
+@pytest.fixture(scope="module")
+def report(converted_home, mirror, tmp_path_factory):
+    opts = PeerOptions(systems=["upstream-video", "upstream-perframe", "mediapipe", "edgeface-int8-track25",
+                                "edgeface-int8-detect"], cores=[1], passes=1, frames=12, upstream=mirror / "3ddfa_v2",
+                       work_dir=tmp_path_factory.mktemp("peers"), mediapipe_python=tmp_path_factory.mktemp("x") / "no-python",
+                       root=converted_home, live_fps=[])
+    return run_peers(opts, log=lambda m: None)
+
+
+def test_every_system_ran_or_was_skipped_with_a_reason(report):
+    ran = {r["system"]: r for r in report["results"]}
+    assert set(ran) == {"upstream-video", "upstream-perframe", "edgeface-int8-track25", "edgeface-int8-detect"}
+    for key, r in ran.items():
+        assert "error" not in r, (key, r)
+        assert r["frames"] == 12 and r["cores"] == 1 and r["fps"] > 0
+        assert r["faces_per_frame"] == 1.0, key  # every system found the one face on every frame
+    assert ran["upstream-video"]["runtime"].startswith("onnxruntime")
+    assert ran["edgeface-int8-track25"]["detect_interval"] == 25
+    assert [s["system"] for s in report["skipped"]] == ["mediapipe"]
+    assert "does not exist" in report["skipped"][0]["reason"]
+
+
+def test_ratios_and_outputs(report, tmp_path):
+    t = peers_report.fps_table(report)
+    r = peers_report.ratio(report, "edgeface-int8-detect", "upstream-perframe", 1)
+    assert r == pytest.approx(t["edgeface-int8-detect"][1] / t["upstream-perframe"][1], rel=0.01)
+    assert r > 1.0  # INT8 with a 640x480 detector beats upstream's ONNX detector at 1080x608 even here
+    md = peers_report.peers_markdown(report)
+    assert "upstream 3DDFA_V2 demo_video.py loop" in md and "Skipped mediapipe" in md
+    png = peers_report.plot_peers(report, tmp_path / "p.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    json.dumps(report)  # the report is plain JSON
+
+
+def test_bad_options():
+    with pytest.raises(OptionsError, match="unknown peer system"):
+        PeerOptions(systems=["tensorflow-js"])
+    with pytest.raises(OptionsError, match="core counts"):
+        PeerOptions(cores=[0])

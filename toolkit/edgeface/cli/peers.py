@@ -1,0 +1,37 @@
+"""`edgeface bench --peers`: the thin command layer over `edgeface.bench.peers` (options, progress, outputs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+
+def run_peers_command(console, out, systems: Optional[List[str]], cores: Optional[List[int]], passes: Optional[int],
+                      frames: Optional[int], upstream: Optional[Path], mediapipe_python: Optional[Path],
+                      install: bool, from_json: Optional[Path], quick: bool, write_outputs) -> None:
+    from edgeface.bench import peers_report
+    from edgeface.bench.peers import FORMAT, PeerOptions, run_peers
+    from edgeface.bench.report import read_report
+
+    if from_json is not None:
+        report = read_report(from_json, FORMAT, "peer benchmark")
+    else:
+        opts = PeerOptions(systems=systems, cores=cores or [1, 2], passes=passes or (1 if quick else 3),
+                           frames=frames or (40 if quick else None), upstream=upstream,
+                           mediapipe_python=mediapipe_python, install_mediapipe=install)
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=console, transient=True, disable=not console.is_terminal) as prog:
+            task = prog.add_task("decoding the video", total=None)
+
+            def progress(label: str, done: int, total: int) -> None:
+                prog.update(task, description=label, completed=done, total=total)
+
+            report = run_peers(opts, progress=progress, log=lambda m: console.print(f"[dim]{m}[/]"))
+    out.print(peers_report.peers_table(report))
+    if peers_report.live_rows(report):
+        out.print(peers_report.live_table(report))
+    for s in report.get("skipped", []):
+        console.print(f"[yellow]skipped[/] {s['system']}: {s['reason']}")
+    write_outputs(report, peers_report.peers_markdown, peers_report.plot_peers)

@@ -1,0 +1,95 @@
+"""The per-face decoding of the pipeline's hot path: params -> 68 landmarks in frame pixels, and pose.
+
+Same numbers as `tdmm.sparse_landmarks` + `tdmm.to_image` and `tdmm.pose_from_params` (upstream's
+order of operations, float32 landmarks, float64 pose), without their per-call checks and
+temporaries: the bases are validated and laid out once (`SparseDecoder(u, w_shp, w_exp)`), the
+rotation is decomposed on 9 Python floats, and the landmark maths writes into preallocated
+buffers (the returned array is a fresh copy: results must never alias a buffer reused next call).
+Not thread-safe: one decoder per pipeline.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from edgeface.errors import EdgefaceError
+from edgeface.runtime.tdmm import GIMBAL_THRESHOLD
+
+CROP = 120  # regressor input size: the model space of the params
+
+
+class SparseDecoder:
+    def __init__(self, u, w_shp, w_exp, n_shp: int = 40, n_exp: int = 10):
+        u = np.asarray(u, np.float32).reshape(-1)
+        w_shp = np.asarray(w_shp, np.float32)
+        w_exp = np.asarray(w_exp, np.float32)
+        if u.size % 3 or w_shp.shape[0] != u.size or w_exp.shape[0] != u.size:
+            raise EdgefaceError(f"sparse bases do not fit together: u {u.shape}, w_shp {w_shp.shape}, w_exp {w_exp.shape}")
+        if w_shp.shape[1] < n_shp or w_exp.shape[1] < n_exp:
+            raise EdgefaceError(f"sparse bases have {w_shp.shape[1]}/{w_exp.shape[1]} columns, params need {n_shp}/{n_exp}")
+        self.u = u.reshape(-1, 1)
+        self.w_shp = np.ascontiguousarray(w_shp[:, :n_shp])
+        self.w_exp = np.ascontiguousarray(w_exp[:, :n_exp])
+        self.n = u.size // 3
+        self.n_shp, self.n_exp = n_shp, n_exp
+        self._shape = np.empty((u.size, 1), np.float32)
+        self._tmp = np.empty((u.size, 1), np.float32)
+        self._pts = np.empty((3, self.n), np.float32)
+        self._out = np.empty((self.n, 3), np.float32)
+
+    def landmarks(self, params: np.ndarray, roi) -> np.ndarray:
+        """(N, 3) float32 landmarks in frame pixels of `params` (62,) regressed from the crop `roi`."""
+        p = params
+        if p.dtype != np.float32 or p.ndim != 1 or p.size != 12 + self.n_shp + self.n_exp:
+            raise EdgefaceError(f"params must be a ({12 + self.n_shp + self.n_exp},) float32 vector, got {p.dtype} {p.shape}")
+        cam = p[:12].reshape(3, 4)
+        a_shp = p[12:12 + self.n_shp].reshape(-1, 1)
+        a_exp = p[12 + self.n_shp:].reshape(-1, 1)
+        shape = np.matmul(self.w_shp, a_shp, out=self._shape)  # u + w_shp a_shp + w_exp a_exp, as upstream
+        np.add(self.u, shape, out=shape)
+        np.add(shape, np.matmul(self.w_exp, a_exp, out=self._tmp), out=shape)
+        pts = np.matmul(cam[:, :3], shape.reshape(-1, 3).T, out=self._pts)
+        pts += cam[:, 3:]
+        # to frame pixels (upstream similar_transform): x-1, size-y, z-1, scaled by the ROI, min z = 0
+        sx, sy, ex, ey = (float(v) for v in roi[:4])
+        kx, ky = (ex - sx) / CROP, (ey - sy) / CROP
+        out = self._out
+        x, y, z = pts
+        f32 = np.float32
+        np.multiply(x - f32(1), f32(kx), out=out[:, 0])
+        out[:, 0] += f32(sx)
+        np.multiply(f32(CROP) - y, f32(ky), out=out[:, 1])
+        out[:, 1] += f32(sy)
+        np.multiply(z - f32(1), f32((kx + ky) / 2), out=out[:, 2])
+        out[:, 2] -= out[:, 2].min()
+        return out.copy()
+
+
+def pose_degrees(params) -> tuple:
+    """(yaw, pitch, roll) in degrees (upstream `calc_pose`: P2sRt, then matrix2angle), on floats."""
+    r = [float(v) for v in params[:11]]
+    a0, a1, a2, b0, b1, b2 = r[0], r[1], r[2], r[4], r[5], r[6]
+    n1 = math.sqrt(a0 * a0 + a1 * a1 + a2 * a2)
+    n2 = math.sqrt(b0 * b0 + b1 * b1 + b2 * b2)
+    if n1 == 0.0 or n2 == 0.0:
+        raise EdgefaceError("camera matrix has a zero row: the params do not describe a face pose")
+    a0, a1, a2 = a0 / n1, a1 / n1, a2 / n1
+    b0, b1, b2 = b0 / n2, b1 / n2, b2 / n2
+    c0, c1, c2 = a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0  # third row: r1 x r2
+    # R = [[a0 a1 a2], [b0 b1 b2], [c0 c1 c2]]; matrix2angle on it
+    if c0 > GIMBAL_THRESHOLD:
+        yaw, pitch, roll = math.pi / 2, math.atan2(-a1, -a2), 0.0
+    elif c0 < -GIMBAL_THRESHOLD:
+        yaw, pitch, roll = -math.pi / 2, math.atan2(a1, a2), 0.0
+    else:
+        yaw = math.asin(c0)
+        c = math.cos(yaw)
+        pitch = math.atan2(c1 / c, c2 / c)
+        roll = math.atan2(b0 / c, a0 / c)
+    k = 180 / math.pi
+    return yaw * k, pitch * k, roll * k
+
+
+__all__ = ("SparseDecoder", "pose_degrees")
