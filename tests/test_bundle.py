@@ -32,7 +32,7 @@ def _one_error(err: str, *needles) -> str:
 def test_pack_cli_and_unpack_round_trip(converted_home, tmp_path, capsys):
     code, out, err = cli(capsys, "pack", "--target", "rpi4", "-o", tmp_path / "face.edgeface")
     assert code == 0, err
-    assert "8 files" in out and "(int8, faceboxes 640x480, for rpi4)" in out
+    assert "10 files" in out and "(int8, faceboxes 640x480, for rpi4)" in out
     assert f"sha256 {sha256_file(tmp_path / 'face.edgeface')}" in out
     assert not list(tmp_path.glob(".*part*"))  # written through a temporary file
     code, out, err = cli(capsys, "unpack", tmp_path / "face.edgeface", "--to", tmp_path / "board")
@@ -42,6 +42,8 @@ def test_pack_cli_and_unpack_round_trip(converted_home, tmp_path, capsys):
     assert paths == sorted(["tflite/mb05/mb05_int8.tflite", "tflite/mb05/mb05_int8.json", "tflite/mb05/mb05_head.npz",
                             "tflite/faceboxes_640x480/faceboxes_640x480_int8.tflite",
                             "tflite/faceboxes_640x480/faceboxes_640x480_int8.json",
+                            "tflite/faceboxes_1088x736/faceboxes_1088x736_int8.tflite",  # photos (runtime/still.py)
+                            "tflite/faceboxes_1088x736/faceboxes_1088x736_int8.json",
                             "assets/param_stats.npz", "assets/sparse_bases.npz", "assets/mesh.npz"])
     for p in paths:  # byte for byte what the workstation converted
         assert sha256_file(tmp_path / "board" / p) == sha256_file(converted_home / p)
@@ -56,7 +58,7 @@ def test_run_from_bundle_matches_the_cache(bundle, converted_home, tmp_path, cap
     code, out, err = cli(capsys, "run", "--source", "samples:trump_hillary", "--bundle", path, "-q",
                          "--json", tmp_path / "bundle.jsonl")
     assert code == 0, err
-    assert "8 files verified" in err and "tflite int8" in err  # the bundle's precision by default
+    assert "10 files verified" in err and "tflite int8" in err  # the bundle's precision by default
     a, b = (json.loads((tmp_path / n).read_text()) for n in ("cache.jsonl", "bundle.jsonl"))
     assert len(a["faces"]) == 2 and a["faces"] == b["faces"]
     code, out, err = cli(capsys, "run", "--source", "samples:emma", "--bundle", path, "--precision", "fp32", "-q")
@@ -81,6 +83,13 @@ def _damaged(src, dest, cut=None, flip=None):
     return dest
 
 
+def _last_data_end(path: Path) -> int:
+    """Where the last member's data ends (the tar's end-of-archive padding follows)."""
+    with tarfile.open(path) as tar:
+        last = tar.getmembers()[-1]
+        return last.offset_data + last.size
+
+
 def _offset(path, member):
     with tarfile.open(path) as tar:
         return tar.getmember(member).offset_data
@@ -98,7 +107,7 @@ def test_damaged_bundle_refused_and_nothing_changed(bundle, tmp_path, capsys, ho
     size = path.stat().st_size
     model = _offset(path, "tflite/mb05/mb05_int8.tflite")
     kw = {"cut_in_index": dict(cut=700), "cut_in_model": dict(cut=model + 1000),
-          "cut_last_file": dict(cut=size - 5000), "flip_model_byte": dict(flip=model + 5000),
+          "cut_last_file": dict(cut=_last_data_end(path) - 100), "flip_model_byte": dict(flip=model + 5000),
           "flip_index_byte": dict(flip=_offset(path, "bundle.json") + 40)}[how]
     bad = _damaged(path, tmp_path / "bad.edgeface", **kw)
     board = tmp_path / "board"

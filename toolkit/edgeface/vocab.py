@@ -21,6 +21,8 @@ from edgeface.errors import OptionsError
 REGRESSORS = ("mb05", "mb1")
 DETECTOR = "faceboxes"
 DEFAULT_DETECTOR_SIZE = (640, 480)
+# photos: FaceBoxes at upstream's scale (up to 1080x720) on a fixed canvas, the smallest multiple of 32 that holds it
+STILL_DETECTOR_SIZE = (1088, 736)
 
 
 class Precision(str, enum.Enum):

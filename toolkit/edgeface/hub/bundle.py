@@ -33,7 +33,7 @@ from typing import Callable, List, Optional, Union
 from edgeface.errors import EdgefaceError, MissingAssetError, VerificationError
 from edgeface.hub import paths, store
 from edgeface.hub.atomic import atomic_path, sha256_file
-from edgeface.vocab import Precision, check_regressor, detector_name
+from edgeface.vocab import STILL_DETECTOR_SIZE, Precision, check_regressor, detector_name
 
 FORMAT = "edgeface-bundle/1"
 INDEX = "bundle.json"
@@ -99,6 +99,10 @@ def bundle_files(precision: Precision, detector_size: tuple, regressor: str, roo
         head = (json.loads(manifest.read_text()).get("float_head") or {}).get("file")
         if head:
             rel.append(str((p.parent / head).relative_to(home)))
+    # the still-image detector (photos at upstream's scale, runtime/still.py), when it is converted
+    still = store.model_path(detector_name(*STILL_DETECTOR_SIZE), precision.variant, root)
+    if tuple(detector_size) != STILL_DETECTOR_SIZE and still.is_file() and still.with_suffix(".json").is_file():
+        rel += [str(still.relative_to(home)), str(still.with_suffix(".json").relative_to(home))]
     for asset in RUNTIME_ASSETS:
         p = paths.assets_dir(root) / asset
         if not p.is_file():

@@ -37,13 +37,13 @@ from edgeface.errors import OptionsError
 from edgeface.runtime import detection as detect_post
 from edgeface.runtime import roi as roi_mod
 from edgeface.runtime import tdmm
+from edgeface.vocab import STILL_DETECTOR_SIZE
 from edgeface.runtime.results import Face, Pose
 from edgeface.vocab import Precision, check_detector_size
 
 #: upstream FaceBoxes scale policy (FaceBoxes.py HEIGHT, WIDTH): photos larger than this are shrunk
 UPSTREAM_MAX_HEIGHT, UPSTREAM_MAX_WIDTH = 720, 1080
 #: the smallest canvas of multiples of 32 holding any photo scaled by that policy
-STILL_DETECTOR_SIZE = (1088, 736)
 DETECTOR_POLICIES = ("native", "letterbox")
 #: re-crops by model precision, measured on the dev set (README): INT8 boxes need one more
 DEFAULT_RECROPS = {"float": 1, "int8": 2}
