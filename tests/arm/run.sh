@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Run edgeface's board runtime inside an emulated Debian bookworm arm64 root filesystem
+# Run edgeface's board runtime inside an emulated Debian arm64 root filesystem (bookworm or trixie)
 # (qemu-user + binfmt_misc + chroot) and compare its outputs with the same steps run on this host.
 #
 #   tests/arm/run.sh [options] [STEP...]          default step: litert
 #
 # Options:
+#   --release R        Debian release of the rootfs: bookworm (Python 3.11, default) or trixie
+#                      (Python 3.13, the base of today's Raspberry Pi OS); each has its own cached rootfs
 #   --cpu a72|a76      emulated CPU: a72 = Raspberry Pi 4 (default), a76 = Raspberry Pi 5
 #   --out DIR          where outputs go (default: $CACHE/out; emptied at the start of a run)
 #   --extras LIST      install edgeface[LIST] on both sides, e.g. --extras video (PyAV)
@@ -31,8 +33,7 @@ set -euo pipefail
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$SCRIPT_DIR/../.." && pwd)
 CACHE=${EDGEFACE_ARM_CACHE:-$HOME/.cache/edgeface-arm}
-SUITE=bookworm
-ROOTFS=$CACHE/rootfs-$SUITE-arm64
+SUITE=${EDGEFACE_ARM_RELEASE:-bookworm}
 VENV_IN=/opt/edgeface-venv            # board venv, path inside the guest
 BINFMT_DIR=/proc/sys/fs/binfmt_misc
 BINFMT_NAME=edgeface-aarch64
@@ -71,6 +72,8 @@ bg_run() {
 
 while [ $# -gt 0 ]; do
     case "$1" in
+        --release) SUITE=${2:?--release needs bookworm or trixie}; shift 2 ;;
+        --release=*) SUITE=${1#*=}; shift ;;
         --cpu) CPU=${2:?--cpu needs a72 or a76}; shift 2 ;;
         --cpu=*) CPU=${1#*=}; shift ;;
         --out) OUT=${2:?--out needs a folder}; shift 2 ;;
@@ -88,6 +91,11 @@ while [ $# -gt 0 ]; do
 done
 [ ${#STEPS[@]} -gt 0 ] || STEPS=(litert)
 
+case "$SUITE" in
+    bookworm|trixie) ;;
+    *) die "--release must be bookworm (Python 3.11) or trixie (Python 3.13), not '$SUITE'" ;;
+esac
+ROOTFS=$CACHE/rootfs-$SUITE-arm64
 case "$CPU" in
     a72|cortex-a72) CPU=a72; QEMU_CPU=cortex-a72 ;;
     a76|cortex-a76) CPU=a76; QEMU_CPU=cortex-a76 ;;
