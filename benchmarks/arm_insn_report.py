@@ -282,8 +282,10 @@ METHOD = [
     "smoothing, result objects). A tracked frame is one without a detector run.",
     "Threads: the count is summed over all threads, including XNNPACK/pthreadpool workers spinning while they wait "
     "for work; 4 threads therefore show the extra instructions of splitting the work, not a speed-up.",
-    "The counts are deterministic for one thread (same binary, same input; PYTHONHASHSEED=0); with 4 threads the "
-    "spin-waiting makes them vary from run to run.",
+    "numpy's OpenBLAS is limited to one thread (OPENBLAS_NUM_THREADS=1): its idle workers otherwise spin-wait "
+    "after each call and a whole process's count varies by about 0.3 %; edgeface's numpy work is on arrays too "
+    "small for OpenBLAS to split. With that, a 1-thread count is reproducible (same binary, same input, "
+    "PYTHONHASHSEED=0); with 4 threads the XNNPACK workers' spin-waiting makes it vary from run to run.",
 ]
 CAVEATS = [
     "A count is the work the CPU must issue, exactly, for that CPU model's code path (XNNPACK picks its kernels from "
@@ -302,15 +304,26 @@ CAVEATS = [
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--work", type=Path, required=True)
-    ap.add_argument("--runs", nargs="+", required=True, help="run names CPU-tTHREADS, e.g. a72-t1")
+    ap.add_argument("--from-json", type=Path, help="re-render arm-insn.md/.png (method text of this script) from a report")
+    ap.add_argument("--work", type=Path)
+    ap.add_argument("--runs", nargs="+", help="run names CPU-tTHREADS, e.g. a72-t1")
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--release", required=True)
-    ap.add_argument("--qemu", required=True)
+    ap.add_argument("--release")
+    ap.add_argument("--qemu")
     ap.add_argument("--rootfs-python", default="")
     ap.add_argument("--pip-freeze", type=Path)
     ap.add_argument("--crosscheck", nargs=2, type=Path, metavar=("MARKS", "INSN_LOG"))
     a = ap.parse_args(argv)
+    if a.from_json:
+        try:
+            report = json.loads(a.from_json.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            print(f"arm_insn_report: error: cannot read {a.from_json}: {e}", file=sys.stderr)
+            return 2
+        report["method"] = {"how": METHOD, "caveats": CAVEATS}
+        return write(report, a.out)
+    if not (a.work and a.runs and a.release and a.qemu):
+        ap.error("give --work, --runs, --release and --qemu (or --from-json)")
     try:
         runs: dict = {}
         first = None
@@ -343,12 +356,16 @@ def main(argv=None) -> int:
     except (ReportError, OSError, KeyError, ValueError, json.JSONDecodeError) as e:
         print(f"arm_insn_report: error: {e}", file=sys.stderr)
         return 2
-    a.out.mkdir(parents=True, exist_ok=True)
+    return write(report, a.out)
+
+
+def write(report: dict, out: Path) -> int:
+    out.mkdir(parents=True, exist_ok=True)
     for name, text in (("arm-insn.json", json.dumps(report, indent=1) + "\n"), ("arm-insn.md", markdown(report))):
-        tmp = a.out / f".{name}.tmp"
+        tmp = out / f".{name}.tmp"
         tmp.write_text(text)
-        os.replace(tmp, a.out / name)
-    plot(report, a.out / "arm-insn.png")
+        os.replace(tmp, out / name)
+    plot(report, out / "arm-insn.png")
     print(markdown(report))
     return 0
 

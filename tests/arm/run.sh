@@ -31,6 +31,8 @@
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=tests/arm/cpuinfo.sh
+. "$SCRIPT_DIR/cpuinfo.sh"
 REPO=$(cd "$SCRIPT_DIR/../.." && pwd)
 CACHE=${EDGEFACE_ARM_CACHE:-$HOME/.cache/edgeface-arm}
 SUITE=${EDGEFACE_ARM_RELEASE:-bookworm}
@@ -275,26 +277,8 @@ build_rootfs() {
 # ---------------------------------------------------------------- guest mounts
 CPUINFO_FILE=""
 write_cpuinfo() {  # a Raspberry Pi /proc/cpuinfo for the emulated CPU (one block per host core)
-    local n i
-    n=$(nproc)
     CPUINFO_FILE=$CACHE/cpuinfo-$CPU
-    {
-        for ((i = 0; i < n; i++)); do
-            if [ "$CPU" = a72 ]; then
-                printf 'processor\t: %d\nBogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm crc32 cpuid\n' "$i"
-                printf 'CPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x0\nCPU part\t: 0xd08\nCPU revision\t: 3\n\n'
-            else
-                printf 'processor\t: %d\nBogoMIPS\t: 108.00\n' "$i"
-                printf 'Features\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp\n'
-                printf 'CPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x4\nCPU part\t: 0xd0b\nCPU revision\t: 1\n\n'
-            fi
-        done
-        if [ "$CPU" = a72 ]; then
-            printf 'Revision\t: c03114\nSerial\t\t: 10000000e5d1a2b3\nModel\t\t: Raspberry Pi 4 Model B Rev 1.4\n'
-        else
-            printf 'Revision\t: d04170\nSerial\t\t: 5e1f0c2a9b3d4e67\nModel\t\t: Raspberry Pi 5 Model B Rev 1.0\n'
-        fi
-    } > "$CPUINFO_FILE"
+    write_pi_cpuinfo "$CPU" "$CPUINFO_FILE"
 }
 
 mount_guest() {
