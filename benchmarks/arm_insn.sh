@@ -147,13 +147,15 @@ trap 'rm -rf "$WORK"' EXIT
 
 # guest CMD: run an aarch64 program of the rootfs under qemu with the plugin, the fake cpuinfo
 # mounted over /proc/cpuinfo in a private mount namespace
-guest_run() {  # guest_run CPU PLUGIN_ARGS LOG CMD...
+GUEST_ENV=()
+guest_run() {  # guest_run CPU PLUGIN_ARGS LOG CMD...  (GUEST_ENV: extra NAME=VALUE for the guest)
     local cpu=$1 plug=$2 logf=$3; shift 3
     local qcpu=cortex-$cpu
     write_pi_cpuinfo "$cpu" "$WORK/cpuinfo-$cpu" 4
     unshare -m --propagation private /bin/bash -c 'mount --bind "$0" /proc/cpuinfo && exec "$@"' "$WORK/cpuinfo-$cpu" \
         env -i PATH=/opt/edgeface-venv/bin:/usr/bin:/bin HOME=/root LANG=C.UTF-8 PYTHONHASHSEED=0 PYTHONDONTWRITEBYTECODE=1 \
-        EDGEFACE_HOME="$EF_HOME" \
+        OPENBLAS_NUM_THREADS=1 \
+        EDGEFACE_HOME="$EF_HOME" ${GUEST_ENV[@]+"${GUEST_ENV[@]}"} \
         qemu-aarch64 -cpu "$qcpu" -L "$ROOTFS" -0 /opt/edgeface-venv/bin/python -plugin "$plug" -d plugin \
         "$ROOTFS/usr/bin/$GPY" "$@" > "$logf" 2>&1
 }
