@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Guest instruction counts per pipeline stage on the Raspberry Pi 4 and Pi 5 CPUs, without a board.
 #
-#   sudo benchmarks/arm_insn.sh [--release bookworm|trixie] [--cpus "a72 a76"] [--threads "1 4"]
+#   sudo benchmarks/arm_insn.sh [--release bookworm|trixie] [--cpus "a53 a72 a76"] [--threads "1 4"]
 #                               [--iters 20] [--out benchmarks] [--crosscheck] [--no-build]
 #
 # Runs benchmarks/arm_insn_guest.py in the tests/arm rootfs (built or refreshed with
 # `tests/arm/run.sh --build-only --extras video`, so the guest has `pip install <repo>[video]`)
 # under Debian's dynamic qemu-aarch64 with a TCG plugin (benchmarks/arm_insn_plugin.c, built here
 # against the plugin header of the installed QEMU's own Debian source package) that counts every
-# executed guest instruction, summed over threads. Per CPU model (-cpu cortex-a72 = Pi 4,
-# cortex-a76 = Pi 5, each with a matching fake /proc/cpuinfo bind-mounted inside `unshare -m`) and
+# executed guest instruction, summed over threads. Per CPU model (-cpu cortex-a53 = Pi 3 / Zero 2 W,
+# cortex-a72 = Pi 4, cortex-a76 = Pi 5, each with a matching fake /proc/cpuinfo bind-mounted inside
+# `unshare -m`, so XNNPACK also sees the core's MIDR and picks its core-tuned kernels) and
 # thread count, it counts: regressor and detector Invoke at fp32 and INT8 (XNNPACK, and INT8 with
 # TFLite's built-in kernels), the float head, the mb05 dynamic-range model if present, and whole
 # tracked pipeline frames split into Invoke and the rest. Every count is marginal: the difference
@@ -33,7 +34,7 @@ REPO=$(cd "$HERE/.." && pwd)
 . "$REPO/tests/arm/cpuinfo.sh"
 CACHE=${EDGEFACE_ARM_CACHE:-$HOME/.cache/edgeface-arm}
 RELEASE=bookworm
-CPUS="a72 a76"
+CPUS="a53 a72 a76"
 THREADS="1 4"
 ITERS=20
 OUT=$REPO/benchmarks
@@ -59,7 +60,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 case "$RELEASE" in bookworm|trixie) ;; *) die "--release must be bookworm or trixie, not '$RELEASE'" ;; esac
-for c in $CPUS; do case "$c" in a72|a76) ;; *) die "--cpus takes a72 and/or a76, not '$c'" ;; esac; done
+for c in $CPUS; do case "$c" in a53|a72|a76) ;; *) die "--cpus takes a53, a72 and/or a76, not '$c'" ;; esac; done
 for t in $THREADS; do [[ "$t" =~ ^[1-9][0-9]?$ ]] || die "--threads takes thread counts 1..99, not '$t'"; done
 [[ "$ITERS" =~ ^[1-9][0-9]*$ ]] || die "--iters must be a positive number, not '$ITERS'"
 [ "$(id -u)" = 0 ] || die "needs root (unshare -m and bind mounts; the rootfs build)"
@@ -174,7 +175,7 @@ for cpu in $CPUS; do
         t=$SECONDS
         guest_run "$cpu" "$PLUGIN,out=$WORK/$tag.marks,nr=$MARK_NR" "$WORK/$tag.log" \
             "$HERE/arm_insn_guest.py" --home "$EF_HOME" --image "$PHOTO" --threads "$th" --iters "$ITERS" \
-            --target "$([ "$cpu" = a72 ] && echo rpi4 || echo rpi5)" --nr "$MARK_NR" --meta "$WORK/$tag.meta.json" "${stages[@]}" ||
+            --target "$(case $cpu in a53) echo rpi3 ;; a72) echo rpi4 ;; *) echo rpi5 ;; esac)" --nr "$MARK_NR" --meta "$WORK/$tag.meta.json" "${stages[@]}" ||
             { tail -n 20 "$WORK/$tag.log" >&2; die "guest run $tag failed (log above)"; }
         echo "$((SECONDS - t))" > "$WORK/$tag.seconds"
         log "$tag: done in $((SECONDS - t)) s"

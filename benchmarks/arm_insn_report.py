@@ -25,7 +25,7 @@ STAGE_TITLES = {
     "det_int8_builtin": "detector FaceBoxes 640x480 Invoke, INT8, TFLite built-in kernels",
     "head": "float head in numpy, (1, 512) @ (512, 62) + b",
 }
-CPU_TITLES = {"a72": "Cortex-A72 (Pi 4)", "a76": "Cortex-A76 (Pi 5)"}
+CPU_TITLES = {"a53": "Cortex-A53 (Pi 3, Zero 2 W)", "a72": "Cortex-A72 (Pi 4)", "a76": "Cortex-A76 (Pi 5)"}
 
 
 class ReportError(Exception):
