@@ -176,7 +176,10 @@ def bench_head(marks: Marks, home: Path, warmup: int, iters: int) -> dict:
 
 def decoded_frames(count: int) -> list:
     """The first `count` frames of samples:obama the way edgeface decodes them (PyAV, ignore_editlist)."""
-    from edgeface import sources
+    try:
+        from edgeface.io import sources  # the package layout since issue 10
+    except ImportError:
+        from edgeface import sources
 
     with sources.open_source("samples:obama", max_frames=count) as src:
         return [f for f in src]
@@ -199,7 +202,12 @@ def make_aligner(precision: str, target: str, threads: int):
             raise SystemExit(f"error: edgeface.FaceAligner.create has no threads parameter; cannot run {threads} threads")
         fa = fa_cls.create(**kw)
         return "FaceAligner", (lambda f: fa.detect_for_video(f.image, int(round((f.timestamp_s or 0.0) * 1000)))), fa
-    from edgeface import cli_run, pipeline, profiles
+    try:
+        from edgeface.boards import profiles
+        from edgeface.cli import run as cli_run
+        from edgeface.runtime import pipeline
+    except ImportError:
+        from edgeface import cli_run, pipeline, profiles
 
     opts = cli_run.build_options(profiles.get_target(target), precision=precision, threads=threads)
     pipe = pipeline.build_pipeline(opts)

@@ -25,6 +25,8 @@ STAGE_TITLES = {
     "det_int8_builtin": "detector FaceBoxes 640x480 Invoke, INT8, TFLite built-in kernels",
     "head": "float head in numpy, (1, 512) @ (512, 62) + b",
 }
+SHORT = {"fp32": "fp32", "int8": "INT8", "int8_builtin": "INT8\nbuilt-in kernels", "mb05_dynamic_range": "dynamic\nrange",
+         "head": "float head\n(numpy)", "frame": "tracked frame\noutside Invoke"}
 CPU_TITLES = {"a53": "Cortex-A53 (Pi 3, Zero 2 W)", "a72": "Cortex-A72 (Pi 4)", "a76": "Cortex-A76 (Pi 5)"}
 
 
@@ -240,7 +242,7 @@ def plot(r: dict, dest: Path) -> None:
                     ax.annotate(f"{v / 1e6:.1f}", (b.get_x() + b.get_width() / 2, b.get_height()), ha="center",
                                 va="bottom", fontsize=7)
         ax.set_xticks(range(len(names)))
-        ax.set_xticklabels([{"frame": "tracked frame\noutside Invoke (int8)"}.get(s, s.replace("_", "\n", 1)) for s in names],
+        ax.set_xticklabels([SHORT.get(s.split("_", 1)[1] if s.startswith(("reg_", "det_")) else s, s) for s in names],
                            fontsize=8)
         ax.set_ylabel("million guest instructions per call (1 thread)")
         ax.legend(fontsize=8)
