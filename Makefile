@@ -47,6 +47,6 @@ clean-venv:
 # $${EDGEFACE_ARM_CACHE:-~/.cache/edgeface-arm}. E.g. make test-arm ARM_RELEASES=trixie ARM_ARGS="--cpu a76 litert".
 ARM_RELEASES ?= bookworm trixie
 ARM_HOME ?= $(or $(EDGEFACE_HOME),$(HOME)/.cache/edgeface)
-ARM_ARGS ?= --edgeface-home $(ARM_HOME) --extras video litert doctor run aligner
+ARM_ARGS ?= --edgeface-home $(ARM_HOME) --extras video litert models doctor run aligner
 test-arm:
 	@rc=0; for r in $(ARM_RELEASES); do bash tests/arm/run.sh --release $$r $(ARM_ARGS) || rc=1; done; exit $$rc

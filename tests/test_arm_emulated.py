@@ -1,7 +1,7 @@
 """The board runtime on arm64 without a board: the whole tests/arm harness, end to end.
 
-`tests/arm/run.sh --release R --edgeface-home <converted cache> --extras video litert doctor run
-aligner`, once per release R: Debian bookworm (Python 3.11) and trixie (Python 3.13, the base of
+`tests/arm/run.sh --release R --edgeface-home <converted cache> --extras video litert models doctor
+run aligner`, once per release R: Debian bookworm (Python 3.11) and trixie (Python 3.13, the base of
 today's Raspberry Pi OS). It builds (or reuses) an emulated Debian arm64 root filesystem
 (qemu-user + binfmt_misc + chroot; natively on an aarch64 host), installs edgeface there with
 `pip install <repo>[video]` as a Raspberry Pi user would, runs the steps there and on this host,
@@ -34,16 +34,17 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 RUN_SH = REPO / "tests" / "arm" / "run.sh"
-STEPS = ("litert", "doctor", "run", "aligner")
+STEPS = ("litert", "models", "doctor", "run", "aligner")
 RELEASES = ("bookworm", "trixie")
-# litert, doctor, run: 2 exit statuses each; litert 1 .npz; run 3 .jsonl (photos.int8, obama.int8,
-# photos.fp32); aligner (when edgeface has FaceAligner): 2 statuses + 1 .jsonl
-MIN_CHECKS = 2 * 3 + 1 + 3
+# litert, models, doctor, run: 2 exit statuses each; litert and models 1 .npz each; run 3 .jsonl
+# (photos.int8, obama.int8, photos.fp32); aligner (when edgeface has FaceAligner): 2 statuses + 1 .jsonl
+MIN_CHECKS = 2 * 4 + 2 + 3
 ALIGNER_PASS = ("PASS step aligner: guest (arm64) exit status 0", "PASS aligner/aligner.int8.jsonl (INT8 bounds)")
 ALIGNER_SKIP = "SKIP step aligner: SKIP: edgeface.FaceAligner not available"
 EXPECTED_PASS = ("PASS step doctor: guest (arm64) exit status 0", "PASS step run: guest (arm64) exit status 0",
                  "PASS run/photos.int8.jsonl (INT8 bounds)", "PASS run/obama.int8.jsonl (INT8 bounds)",
-                 "PASS run/photos.fp32.jsonl (float bounds)", "PASS litert/rfb320_emma.npz")
+                 "PASS run/photos.fp32.jsonl (float bounds)", "PASS litert/rfb320_emma.npz",
+                 "PASS step models: host exit status 0", "PASS models/models.npz")
 TIMEOUT_S = float(os.environ.get("EDGEFACE_ARM_TIMEOUT", "900"))
 CAP_SYS_ADMIN = 21
 

@@ -130,3 +130,22 @@ def test_run_check_rejects_non_finite_landmarks(tmp_path):
     rec["faces"][0]["landmarks"][5][0] = None
     p.write_text(json.dumps(rec) + "\n")
     assert run_check.check_file(p, {"emma.jpg": 1}, None) != []
+
+
+models_check = _load("models_check")
+
+
+def test_models_check_requires_bit_identical_outputs_across_runtime_versions(tmp_path):
+    ref = tmp_path / "workstation.npz"
+    np.savez(ref, **{"mb05_int8.tflite:out": np.array([[0.25, 0.5]], np.float32), "x:y": np.zeros(3, np.float32)})
+    ref.with_name("workstation.meta.json").write_text(json.dumps({"ai_edge_litert": "2.1.0"}))
+    same = {"mb05_int8.tflite:out": np.array([[0.25, 0.5]], np.float32), "x:y": np.zeros(3, np.float32)}
+    assert models_check.same_as(same, ref) == ("2.1.0", [])
+    off = dict(same, **{"mb05_int8.tflite:out": np.array([[0.25, 0.5 + 2 ** -20]], np.float32)})  # one ulp-ish
+    other, bad = models_check.same_as(off, ref)
+    assert other == "2.1.0" and len(bad) == 1 and bad[0].startswith("mb05_int8.tflite:out: ai-edge-litert ")
+    assert "differs from 2.1.0" in bad[0]
+    extra = dict(same, **{"new:out": np.zeros(1, np.float32)})
+    assert models_check.same_as(extra, ref)[1] == ["new:out: missing from workstation.npz"]
+    reshaped = dict(same, **{"x:y": np.zeros((1, 3), np.float32)})
+    assert "(1, 3) float32" in models_check.same_as(reshaped, ref)[1][0]
