@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import inspect
 import json
 import os
 import sys
@@ -192,16 +191,9 @@ def make_aligner(precision: str, target: str, threads: int):
 
     fa_cls = getattr(edgeface, "FaceAligner", None)
     if fa_cls is not None:
-        kw = {"precision": precision, "target": target, "running_mode": "video"}
-        params = inspect.signature(fa_cls.create).parameters
-        for name in ("num_threads", "threads"):
-            if name in params:
-                kw[name] = threads
-                break
-        else:
-            raise SystemExit(f"error: edgeface.FaceAligner.create has no threads parameter; cannot run {threads} threads")
+        kw = {"precision": precision, "target": target, "running_mode": "video", "threads": threads}
         fa = fa_cls.create(**kw)
-        return "FaceAligner", (lambda f: fa.detect_for_video(f.image, int(round((f.timestamp_s or 0.0) * 1000)))), fa
+        return "FaceAligner", (lambda f: fa.detect_for_video(f.image, (f.timestamp_s or 0.0) * 1000.0, source=f.source)), fa
     try:
         from edgeface.boards import profiles
         from edgeface.cli import run as cli_run

@@ -185,3 +185,38 @@ def test_doctor_xnnpack_with_a_real_model(tmp_path):
     p.unlink()
     applied, note = doctor.check_xnnpack(doctor.cached_models(tmp_path))
     assert applied is None and "did not load" in note
+
+
+def test_doctor_reports_models_verified_with_another_runtime(tmp_path):
+    """A manifest records the runtime the model was converted and verified with; doctor says when
+    the installed one differs (boards resolve a newer ai-edge-litert than the pinned [convert] one)."""
+    import json
+
+    from edgeface.hub import store
+
+    for name, variant, rt in (("mb05", "int8", "1.9.9"), ("mb05", "float32", None)):
+        p = store.model_path(name, variant, tmp_path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"not a model")
+        versions = {"onnx2tf": "1.29.24", "tensorflow": "2.19.0"} | ({"ai-edge-litert": rt} if rt else {})
+        p.with_suffix(".json").write_text(json.dumps({"converter": {"versions": versions}}))
+    models = doctor.cached_models(tmp_path)
+    by = {m.variant: m for m in models}
+    assert by["int8"].verified_with == "ai-edge-litert 1.9.9"
+    assert by["float32"].verified_with == "tensorflow 2.19.0"  # no interpreter package named: the converter's
+    assert [m.variant for m in doctor.runtime_mismatch("ai_edge_litert 1.9.9", models)] == ["float32"]
+    assert doctor.runtime_mismatch(None, models) == []
+    (by["float32"].path.with_suffix(".json")).write_text("{not json")
+    assert doctor.cached_models(tmp_path)[0].verified_with is None
+
+    r = doctor.diagnose(root=tmp_path, board_model="Raspberry Pi 4 Model B Rev 1.4", cpuinfo_text=PI4_CPUINFO,
+                        machine="aarch64", dev_dir=tmp_path / "nodev", read_system=False)
+    assert r.runtime is not None and not r.runtime.endswith(" 1.9.9")
+    lines = [a for a in r.advice if "verified with ai-edge-litert 1.9.9" in a]
+    assert len(lines) == 1 and r.runtime in lines[0] and lines[0].startswith("1 model(s)")
+    assert r.to_dict()["models"][0]["verified_with"] is None
+    from rich.console import Console
+
+    con = Console(record=True, width=160)
+    con.print(doctor.render(r))
+    assert "(verified with ai-edge-litert 1.9.9)" in con.export_text()
