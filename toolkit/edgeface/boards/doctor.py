@@ -247,9 +247,9 @@ def advice(r: DoctorReport, profile) -> list:
     if r.arch in ("arm", "arm64") and not r.features.get("NEON", False):
         out.append("the CPU reports no NEON/asimd: TFLite falls back on slow reference kernels")
     have = {(m.name, m.variant) for m in r.models}
-    want_var = Precision.parse(profile.precision).variant
     det = detector_name(*profile.detector_size)
-    for name in ("mb05", det):
+    for name, prec in (("mb05", profile.precision), (det, profile.detector_precision or profile.precision)):
+        want_var = Precision.parse(prec).variant
         if (name, want_var) not in have:
             size = tuple(profile.detector_size) if name == det else None
             out.append(f"{name}_{want_var}.tflite (profile {profile.name}) is not in the cache: run "
