@@ -38,7 +38,7 @@ CACHE=${EDGEFACE_ARM_CACHE:-$HOME/.cache/edgeface-arm}
 SUITE=${EDGEFACE_ARM_RELEASE:-bookworm}
 VENV_IN=/opt/edgeface-venv            # board venv, path inside the guest
 BINFMT_DIR=/proc/sys/fs/binfmt_misc
-BINFMT_NAME=edgeface-aarch64
+BINFMT_NAME=edgeface-aarch64-$$    # our own entry: concurrent runs each remove only theirs
 AARCH64_MAGIC='\x7f\x45\x4c\x46\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00'
 AARCH64_MASK='\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff'
 STEP_TIMEOUT=${EDGEFACE_ARM_STEP_TIMEOUT:-1800}
@@ -170,7 +170,10 @@ cleanup() {
     if [ "$BINFMT_REGISTERED" = 1 ] && [ -e "$BINFMT_DIR/$BINFMT_NAME" ]; then
         echo -1 > "$BINFMT_DIR/$BINFMT_NAME" || log "warning: could not unregister binfmt $BINFMT_NAME"
     fi
-    if [ "$BINFMT_MOUNTED" = 1 ]; then umount "$BINFMT_DIR" 2>/dev/null || log "warning: could not unmount $BINFMT_DIR"; fi
+    # unmount binfmt_misc if we mounted it, unless another run registered entries there meanwhile
+    if [ "$BINFMT_MOUNTED" = 1 ] && [ -z "$(ls "$BINFMT_DIR" 2>/dev/null | grep -vx -e register -e status)" ]; then
+        umount "$BINFMT_DIR" 2>/dev/null || log "warning: could not unmount $BINFMT_DIR"
+    fi
     if [ "$rc" != 0 ]; then log "failed (exit $rc); all mounts under $ROOTFS removed"; fi
     exit "$rc"
 }
@@ -200,9 +203,9 @@ ensure_host_tools() {
 }
 
 aarch64_entry() {  # prints the name of an enabled binfmt entry for aarch64 ELF, if any
-    local f
+    local f           # (not another run's edgeface-aarch64-PID entry: that one goes away when it ends)
     for f in "$BINFMT_DIR"/*; do
-        case "$(basename "$f")" in register|status) continue ;; esac
+        case "$(basename "$f")" in register|status|edgeface-aarch64*) continue ;; esac
         [ -f "$f" ] || continue
         if grep -q '^enabled' "$f" && grep -q '^magic 7f454c460201010000000000000000000200b700' "$f"; then
             basename "$f"; return 0
