@@ -5,7 +5,8 @@
 # over the first $EDGEFACE_ARM_VIDEO_FRAMES (12) frames of samples:obama, decoded with PyAV as
 # edgeface decodes them (ignore_editlist, bit-exact BGR). aligner.int8.jsonl holds res.to_dict()
 # per frame (compared guest vs host with the INT8 bounds). aligner_check.py also runs
-# `edgeface run` on the same frames and requires every record to equal the CLI's JSONL record,
+# `edgeface run` on the same frames and requires every record to equal the CLI's JSONL record
+# (all fields but the wall-clock time_ms),
 # one face on every frame, and the frame count. Target rpi4 (rpi5 with --cpu a76), as step run.
 # If this edgeface has no FaceAligner, the step writes SKIPPED (compare.py reports SKIP).
 set -euo pipefail
