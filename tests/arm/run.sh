@@ -332,8 +332,12 @@ copy_repo_source() {  # pip builds in the source tree, so give it a writable cop
     fi
 }
 
+src_digest() {  # digest of a copied source tree (names, modes, contents): unchanged source = same digest
+    (cd "$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-64
+}
+
 install_edgeface() {
-    local V=$ROOTFS$VENV_IN stamp t0
+    local V=$ROOTFS$VENV_IN stamp t0 src
     stamp=$(deps_stamp)
     if [ "$REBUILD_VENV" = 1 ] || [ ! -f "$V/pyvenv.cfg" ] || [ "$(cat "$V/.edgeface-deps" 2>/dev/null)" != "$stamp" ]; then
         log "creating the board venv $VENV_IN (pyproject.toml changed or no venv yet)"
@@ -341,10 +345,17 @@ install_edgeface() {
         guest python3 -m venv "$VENV_IN"
     fi
     copy_repo_source "$ROOTFS/tmp/edgeface-src"
+    src=$(src_digest "$ROOTFS/tmp/edgeface-src")
     t0=$SECONDS
-    log "guest: pip install /tmp/edgeface-src${EXTRAS:+[$EXTRAS]} (as a Pi user would)"
-    bg_run "$OUT/arm-pip-install.log" "${GUEST[@]}" "$VENV_IN/bin/pip" install "/tmp/edgeface-src${EXTRAS:+[$EXTRAS]}" ||
-        { tail -n 30 "$OUT/arm-pip-install.log" >&2; die "pip install of edgeface failed inside the arm64 guest (log: $OUT/arm-pip-install.log)"; }
+    if [ "$REBUILD_VENV" = 0 ] && [ "$(cat "$V/.edgeface-src" 2>/dev/null)" = "$src" ]; then
+        log "guest: this very source (digest ${src:0:12}) is installed in $VENV_IN already: no pip install"
+    else
+        log "guest: pip install /tmp/edgeface-src${EXTRAS:+[$EXTRAS]} (as a Pi user would)"
+        rm -f "$V/.edgeface-src"
+        bg_run "$OUT/arm-pip-install.log" "${GUEST[@]}" "$VENV_IN/bin/pip" install "/tmp/edgeface-src${EXTRAS:+[$EXTRAS]}" ||
+            { tail -n 30 "$OUT/arm-pip-install.log" >&2; die "pip install of edgeface failed inside the arm64 guest (log: $OUT/arm-pip-install.log)"; }
+        echo "$src" > "$V/.edgeface-src"
+    fi
     echo "$stamp" > "$V/.edgeface-deps"
     safe_rmtree "$ROOTFS/tmp/edgeface-src"
     guest "$VENV_IN/bin/pip" freeze > "$OUT/arm-pip-freeze.txt" 2>/dev/null || true
@@ -355,7 +366,7 @@ install_edgeface() {
 }
 
 install_host_runtime() {  # the same install on the host: fresh venv, pip install <repo>, no extras
-    local stamp t0
+    local stamp t0 src
     stamp=$(deps_stamp)
     if [ "$REBUILD_VENV" = 1 ] || [ ! -f "$HOST_VENV/pyvenv.cfg" ] || [ "$(cat "$HOST_VENV/.edgeface-deps" 2>/dev/null)" != "$stamp" ]; then
         log "host: creating $HOST_VENV (python3 -m venv; pip install <repo>${EXTRAS:+[$EXTRAS]})"
@@ -364,9 +375,14 @@ install_host_runtime() {  # the same install on the host: fresh venv, pip instal
         HOST_FRESH=1
     fi
     copy_repo_source "$CACHE/host-src"
+    src=$(src_digest "$CACHE/host-src")
     t0=$SECONDS
-    bg_run "$OUT/host-pip-install.log" "$HOST_VENV/bin/pip" install "$CACHE/host-src${EXTRAS:+[$EXTRAS]}" ||
-        { tail -n 20 "$OUT/host-pip-install.log" >&2; die "pip install of edgeface failed on the host (log: $OUT/host-pip-install.log)"; }
+    if [ "$REBUILD_VENV" = 1 ] || [ "$(cat "$HOST_VENV/.edgeface-src" 2>/dev/null)" != "$src" ]; then
+        rm -f "$HOST_VENV/.edgeface-src"
+        bg_run "$OUT/host-pip-install.log" "$HOST_VENV/bin/pip" install "$CACHE/host-src${EXTRAS:+[$EXTRAS]}" ||
+            { tail -n 20 "$OUT/host-pip-install.log" >&2; die "pip install of edgeface failed on the host (log: $OUT/host-pip-install.log)"; }
+        echo "$src" > "$HOST_VENV/.edgeface-src"
+    fi
     echo "$stamp" > "$HOST_VENV/.edgeface-deps"
     safe_rmtree "$CACHE/host-src"
     "$HOST_VENV/bin/pip" freeze > "$OUT/host-pip-freeze.txt" 2>/dev/null || true
