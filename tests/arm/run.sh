@@ -238,6 +238,17 @@ setup_binfmt() {
 }
 INTERP_COPY=""
 
+recheck_binfmt() {  # before each guest command: another run ending (an older run.sh) may have
+    # unmounted binfmt_misc or removed the entry we use; then set it up again instead of failing
+    [ "$NATIVE" = 1 ] && return 0
+    if mountpoint -q "$BINFMT_DIR" && { [ -e "$BINFMT_DIR/$BINFMT_NAME" ] || aarch64_entry >/dev/null; }; then
+        return 0
+    fi
+    log "warning: the aarch64 binfmt handler vanished (another run removed it): setting it up again"
+    BINFMT_REGISTERED=0
+    setup_binfmt
+}
+
 copy_interp_into() {  # only needed when the existing binfmt entry lacks the F flag
     local root=$1
     if [ -n "$INTERP_COPY" ]; then
@@ -346,6 +357,7 @@ install_edgeface() {
     fi
     copy_repo_source "$ROOTFS/tmp/edgeface-src"
     src=$(src_digest "$ROOTFS/tmp/edgeface-src")
+    recheck_binfmt
     t0=$SECONDS
     if [ "$REBUILD_VENV" = 0 ] && [ "$(cat "$V/.edgeface-src" 2>/dev/null)" = "$src" ]; then
         log "guest: this very source (digest ${src:0:12}) is installed in $VENV_IN already: no pip install"
@@ -396,6 +408,7 @@ HOST_FRESH=""
 run_step_guest() {
     local step=$1 rc=0
     mkdir -p "$OUT/arm/$step"
+    recheck_binfmt
     log "guest ($QEMU_CPU): step $step"
     SHOW=1 bg_run "$OUT/arm/$step.log" "${GUEST[@]}" env EDGEFACE_ARM_SIDE=guest EDGEFACE_ARM_OUT="/work/out/arm/$step" \
         PYTHON="$VENV_IN/bin/python" timeout -k 20 "$STEP_TIMEOUT" /bin/bash "/work/repo/tests/arm/steps/$step.sh" guest || rc=$?
