@@ -343,8 +343,10 @@ copy_repo_source() {  # pip builds in the source tree, so give it a writable cop
     fi
 }
 
-src_digest() {  # digest of a copied source tree (names, modes, contents): unchanged source = same digest
-    (cd "$1" && find . -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-64
+src_digest() {  # digest of what `pip install` takes from a copied source tree (file names and contents;
+    # not the tests, benchmarks, CI or Markdown, which are not installed): unchanged = same digest
+    (cd "$1" && find . \( -path ./tests -o -path ./benchmarks -o -path ./.ci \) -prune -o -type f ! -name '*.md' -print0 |
+        sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-64
 }
 
 install_edgeface() {
