@@ -40,9 +40,13 @@ test: install
 clean-venv:
 	rm -rf $(VENV)
 
-# Board runtime inside an emulated Debian bookworm arm64 rootfs (qemu-user + chroot; needs root).
-# Cold (rootfs + venvs) ~5-6 min on an idle 2-core machine, warm ~25 s; cache in $${EDGEFACE_ARM_CACHE:-~/.cache/edgeface-arm}.
-# ARM_ARGS: options and steps for tests/arm/run.sh, e.g. make test-arm ARM_ARGS="--cpu a76 litert".
-ARM_ARGS ?=
+# Board runtime inside emulated Debian arm64 rootfs, one per release: bookworm (Python 3.11) and
+# trixie (Python 3.13, today's Raspberry Pi OS base); qemu-user + chroot, needs root. Each run closes
+# with "N passed, N failed". The full job needs the converted models of `make demo` in ARM_HOME.
+# Cold (two rootfs + venvs) ~13 min on the 2-core machine, warm ~2.5 min for both; cache in
+# $${EDGEFACE_ARM_CACHE:-~/.cache/edgeface-arm}. E.g. make test-arm ARM_RELEASES=trixie ARM_ARGS="--cpu a76 litert".
+ARM_RELEASES ?= bookworm trixie
+ARM_HOME ?= $(or $(EDGEFACE_HOME),$(HOME)/.cache/edgeface)
+ARM_ARGS ?= --edgeface-home $(ARM_HOME) --extras video litert models doctor run aligner
 test-arm:
-	bash tests/arm/run.sh $(ARM_ARGS)
+	@rc=0; for r in $(ARM_RELEASES); do bash tests/arm/run.sh --release $$r $(ARM_ARGS) || rc=1; done; exit $$rc

@@ -4,6 +4,8 @@
 #   benchmarks/run.sh                # this machine: bench-<arch>.{json,md,png} + eval-faces68.{json,md,png}
 #   QUICK=1 benchmarks/run.sh        # CI-size smoke run into a temporary folder (numbers not meaningful)
 #   OUT=/some/dir benchmarks/run.sh  # write elsewhere
+#   ARM_INSN=1 benchmarks/run.sh     # also the ARM guest instruction counts (x86_64 host, root; ~15 min):
+#                                    # arm-insn.{json,md,png} by benchmarks/arm_insn.sh
 #
 # Needs the models converted first (workstation, or copied onto the board with their .json manifests):
 #   edgeface fetch && edgeface convert --int8 --fp16
@@ -56,6 +58,12 @@ fi
 upstream=(); [[ -n "${UPSTREAM:-}" ]] && upstream=(--upstream "$UPSTREAM")
 edgeface bench --peers "${quick[@]}" "${upstream[@]}" \
   --json "$out/peers-$arch.json" --markdown "$out/peers-$arch.md" --plot "$out/peers-$arch.png"
+
+# 5. ARM guest instruction counts per stage (emulated Pi 4 / Pi 5 CPUs), on request: needs root
+if [[ "${ARM_INSN:-0}" == "1" ]]; then
+  "$py" "$here/arm_insn_dynamic_range.py" || echo "no dynamic-range mb05 (needs the convert extra): counted without it" >&2
+  bash "$here/arm_insn.sh" --crosscheck --out "$out"
+fi
 
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 echo "results in $out" >&2

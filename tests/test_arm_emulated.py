@@ -1,19 +1,23 @@
 """The board runtime on arm64 without a board: the whole tests/arm harness, end to end.
 
-`tests/arm/run.sh --edgeface-home <converted cache> --extras video litert doctor run` builds (or
-reuses) an emulated Debian bookworm arm64 root filesystem (qemu-user + binfmt_misc + chroot;
-natively on an aarch64 host), installs edgeface there with `pip install <repo>[video]` as a
-Raspberry Pi user would, runs the steps there and on this host, and compares the outputs with
-tests/arm/compare.py (bounds: tests/arm/README.md). Passing means: the guest's `edgeface doctor`
-reports a Cortex-A72 with NEON and ai_edge_litert + XNNPACK, and `edgeface run` with the INT8
-and float32 models gives the same faces, boxes, landmarks, pose and params as the host within
-those bounds, on the 3 sample photos and the first frames of the sample video.
+`tests/arm/run.sh --release R --edgeface-home <converted cache> --extras video litert models doctor
+run aligner`, once per release R: Debian bookworm (Python 3.11) and trixie (Python 3.13, the base of
+today's Raspberry Pi OS). It builds (or reuses) an emulated Debian arm64 root filesystem
+(qemu-user + binfmt_misc + chroot; natively on an aarch64 host), installs edgeface there with
+`pip install <repo>[video]` as a Raspberry Pi user would, runs the steps there and on this host,
+and compares the outputs with tests/arm/compare.py (bounds: tests/arm/README.md). Passing means:
+the guest's `edgeface doctor` reports a Cortex-A72 with NEON and ai_edge_litert + XNNPACK,
+`edgeface run` with the INT8 and float32 models gives the same faces, boxes, landmarks, pose and
+params as the host within those bounds, on the 3 sample photos and the first frames of the
+sample video, and edgeface.FaceAligner in VIDEO mode gives the CLI's records on the board too
+(while this edgeface has no FaceAligner, the aligner step must report itself skipped instead).
 
 Runs only where it can: Linux x86_64 or aarch64, as root (debootstrap, chroot, mounts,
 binfmt_misc) with CAP_SYS_ADMIN, and debootstrap + qemu-user-static present or installable with
-apt-get. Skipped otherwise, or when EDGEFACE_SKIP_ARM=1. The rootfs is cached in
-EDGEFACE_ARM_CACHE (default ~/.cache/edgeface-arm): cold (no cache) about 5-6 min on a 2-core
-machine, warm about 1 min. EDGEFACE_ARM_TIMEOUT (seconds, default 720) bounds the whole run.
+apt-get. Skipped otherwise, or when EDGEFACE_SKIP_ARM=1. One rootfs per release is cached in
+EDGEFACE_ARM_CACHE (default ~/.cache/edgeface-arm): cold (no cache) about 6-7 min per release on an
+idle 2-core machine (tests/arm/README.md has the measured times), warm 1-2 min. EDGEFACE_ARM_TIMEOUT
+(seconds, default 2100: measured 1334 s cold at load 10-15) bounds each release's run.
 """
 
 from __future__ import annotations
@@ -31,13 +35,18 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 RUN_SH = REPO / "tests" / "arm" / "run.sh"
-STEPS = ("litert", "doctor", "run")
-# per step 2 exit statuses; litert 1 .npz; run 3 .jsonl (photos.int8, obama.int8, photos.fp32)
-MIN_CHECKS = 2 * len(STEPS) + 1 + 3
+STEPS = ("litert", "models", "doctor", "run", "aligner")
+RELEASES = ("bookworm", "trixie")
+# litert, models, doctor, run: 2 exit statuses each; litert and models 1 .npz each; run 3 .jsonl
+# (photos.int8, obama.int8, photos.fp32); aligner (when edgeface has FaceAligner): 2 statuses + 1 .jsonl
+MIN_CHECKS = 2 * 4 + 2 + 3
+ALIGNER_PASS = ("PASS step aligner: guest (arm64) exit status 0", "PASS aligner/aligner.int8.jsonl (INT8 bounds)")
+ALIGNER_SKIP = "SKIP step aligner: SKIP: edgeface.FaceAligner not available"
 EXPECTED_PASS = ("PASS step doctor: guest (arm64) exit status 0", "PASS step run: guest (arm64) exit status 0",
                  "PASS run/photos.int8.jsonl (INT8 bounds)", "PASS run/obama.int8.jsonl (INT8 bounds)",
-                 "PASS run/photos.fp32.jsonl (float bounds)", "PASS litert/rfb320_emma.npz")
-TIMEOUT_S = float(os.environ.get("EDGEFACE_ARM_TIMEOUT", "720"))
+                 "PASS run/photos.fp32.jsonl (float bounds)", "PASS litert/rfb320_emma.npz",
+                 "PASS step models: host exit status 0", "PASS models/models.npz")
+TIMEOUT_S = float(os.environ.get("EDGEFACE_ARM_TIMEOUT", "2100"))
 CAP_SYS_ADMIN = 21
 
 
@@ -115,15 +124,23 @@ def _run_harness(cmd: list, log_path: Path, env: dict) -> tuple:
     return rc, log_path.read_text(encoding="utf-8", errors="replace")
 
 
+def _has_face_aligner() -> bool:
+    import edgeface
+
+    return hasattr(edgeface, "FaceAligner")
+
+
 @pytest.mark.slow
-def test_arm_emulated_board_runtime_matches_host(request, tmp_path):
+@pytest.mark.parametrize("release", RELEASES)
+def test_arm_emulated_board_runtime_matches_host(request, tmp_path, release):
     reason = skip_reason()
     if reason:
         pytest.skip(f"ARM emulation harness not run: {reason}")
     converted_home = request.getfixturevalue("converted_home")  # only converted when the harness can run
     out = tmp_path / "arm-out"
     env = dict(os.environ, EDGEFACE_ARM_STEP_TIMEOUT=os.environ.get("EDGEFACE_ARM_STEP_TIMEOUT", "300"))
-    cmd = ["bash", str(RUN_SH), "--edgeface-home", str(converted_home), "--extras", "video", "--out", str(out), *STEPS]
+    cmd = ["bash", str(RUN_SH), "--release", release, "--edgeface-home", str(converted_home), "--extras", "video",
+           "--out", str(out), *STEPS]
     rc, text = _run_harness(cmd, tmp_path / "arm-harness.log", env)
 
     # what was compared (visible with -s or in the report of a failure)
@@ -131,11 +148,16 @@ def test_arm_emulated_board_runtime_matches_host(request, tmp_path):
     print(text[text.index("\n", start) + 1:] if start >= 0 else text[-6000:])
     tail = "\n".join(text.splitlines()[-60:])
     assert rc is not None, f"the ARM harness did not finish within {TIMEOUT_S:.0f} s (EDGEFACE_ARM_TIMEOUT):\n{tail}"
-    m = re.search(r"^(\d+) passed, (\d+) failed$", text, flags=re.M)
+    m = re.search(r"^(\d+) passed, (\d+) failed(?:, (\d+) skipped)?$", text, flags=re.M)
     assert m, f"run.sh exited {rc} without a 'N passed, N failed' line (log {tmp_path / 'arm-harness.log'}):\n{tail}"
     passed, failed = int(m.group(1)), int(m.group(2))
     assert rc == 0 and failed == 0, f"run.sh exited {rc}: {passed} passed, {failed} failed:\n{tail}"
-    assert passed >= MIN_CHECKS, f"only {passed} checks passed, expected at least {MIN_CHECKS}:\n{tail}"
-    for line in EXPECTED_PASS:
+    aligner = _has_face_aligner()
+    need = MIN_CHECKS + (3 if aligner else 0)
+    assert passed >= need, f"only {passed} checks passed, expected at least {need}:\n{tail}"
+    for line in EXPECTED_PASS + (ALIGNER_PASS if aligner else (ALIGNER_SKIP,)):
         assert line in text, f"missing check '{line}' in the comparison:\n{tail}"
+    want_py = {"bookworm": "Python 3.11", "trixie": "Python 3.13"}[release]
+    assert re.search(rf"guest: aarch64 Debian GNU/Linux \d+ \({release}\).*{want_py}", text), \
+        f"the guest is not Debian {release} with {want_py}:\n{tail}"
     assert "INT8 param bound from mb05_int8.tflite" in text, "the INT8 param bound was not derived from the model"

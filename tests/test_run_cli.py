@@ -138,14 +138,18 @@ def test_usage_errors_are_one_line(onnx_home, samples, capsys, tmp_path, monkeyp
     assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0], err
 
 
-def test_missing_tflite_models(edgeface_home, samples, tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("target,model,command", [
+    ("rpi5", "faceboxes_640x480_int8.tflite", "edgeface convert --model faceboxes --int8"),
+    ("rpi4", "faceboxes_640x480_float32.tflite", "edgeface convert --model faceboxes"),  # its detector is fp32
+])
+def test_missing_tflite_models(edgeface_home, samples, tmp_path, capsys, monkeypatch, target, model, command):
     home = tmp_path / "home"
     shutil.copytree(paths.assets_dir(edgeface_home), paths.assets_dir(home))
     monkeypatch.setenv("EDGEFACE_HOME", str(home))
-    code, out, err = cli(capsys, "run", "--source", samples["jianzhuguo"], "--target", "rpi4", "--quiet")
+    code, out, err = cli(capsys, "run", "--source", samples["jianzhuguo"], "--target", target, "--quiet")
     lines = [s for s in err.strip().splitlines() if s.strip()]
     assert code != 0 and len(lines) == 1
-    assert "faceboxes_640x480_int8.tflite" in lines[0] and "edgeface convert --model faceboxes --int8" in lines[0]
+    assert model in lines[0] and command in lines[0]
 
 
 def test_doctor(edgeface_home, capsys):

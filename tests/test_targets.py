@@ -145,7 +145,7 @@ def test_doctor_report_from_texts(tmp_path):
     assert r.models == [] and r.xnnpack is None
     assert r.runtime is not None  # this environment has ai-edge-litert
     assert any("mb05_int8.tflite" in a and "--int8" in a for a in r.advice)
-    assert any("faceboxes_640x480_int8.tflite" in a for a in r.advice)
+    assert any("faceboxes_640x480_float32.tflite" in a for a in r.advice)  # rpi4: the detector in fp32
     d = r.to_dict()
     assert d["target"] == "rpi4" and d["features"]["NEON"] is True
 
@@ -185,3 +185,75 @@ def test_doctor_xnnpack_with_a_real_model(tmp_path):
     p.unlink()
     applied, note = doctor.check_xnnpack(doctor.cached_models(tmp_path))
     assert applied is None and "did not load" in note
+
+
+def test_doctor_reports_models_verified_with_another_runtime(tmp_path):
+    """A manifest records the runtime the model was converted and verified with; doctor says when
+    the installed one differs (boards resolve a newer ai-edge-litert than the pinned [convert] one)."""
+    import json
+
+    from edgeface.hub import store
+
+    for name, variant, rt in (("mb05", "int8", "1.9.9"), ("mb05", "float32", None)):
+        p = store.model_path(name, variant, tmp_path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"not a model")
+        versions = {"onnx2tf": "1.29.24", "tensorflow": "2.19.0"} | ({"ai-edge-litert": rt} if rt else {})
+        p.with_suffix(".json").write_text(json.dumps({"converter": {"versions": versions}}))
+    models = doctor.cached_models(tmp_path)
+    by = {m.variant: m for m in models}
+    assert by["int8"].verified_with == "ai-edge-litert 1.9.9"
+    assert by["float32"].verified_with == "tensorflow 2.19.0"  # no interpreter package named: the converter's
+    assert [m.variant for m in doctor.runtime_mismatch("ai_edge_litert 1.9.9", models)] == ["float32"]
+    assert doctor.runtime_mismatch(None, models) == []
+    (by["float32"].path.with_suffix(".json")).write_text("{not json")
+    assert doctor.cached_models(tmp_path)[0].verified_with is None
+
+    r = doctor.diagnose(root=tmp_path, board_model="Raspberry Pi 4 Model B Rev 1.4", cpuinfo_text=PI4_CPUINFO,
+                        machine="aarch64", dev_dir=tmp_path / "nodev", read_system=False)
+    assert r.runtime is not None and not r.runtime.endswith(" 1.9.9")
+    lines = [a for a in r.advice if "verified with ai-edge-litert 1.9.9" in a]
+    assert len(lines) == 1 and r.runtime in lines[0] and lines[0].startswith("1 model(s)")
+    assert r.to_dict()["models"][0]["verified_with"] is None
+    from rich.console import Console
+
+    con = Console(record=True, width=160)
+    con.print(doctor.render(r))
+    assert "(verified with ai-edge-litert 1.9.9)" in con.export_text()
+
+
+def test_profiles_pick_precision_per_network():
+    """[detector] precision gives the detector its own precision (rpi4: INT8 saves no instructions on
+    the A72 for FaceBoxes' INT8 graph, benchmarks/arm-insn.md); without it both networks share one."""
+    rpi4, rpi5 = get_target("rpi4"), get_target("rpi5")
+    assert (rpi4.precision, rpi4.detector_precision) == ("int8", "fp32")
+    assert (rpi5.precision, rpi5.detector_precision) == ("int8", None)
+    assert rpi4.to_dict()["detector_precision"] == "fp32" and rpi5.to_dict()["detector_precision"] == "int8"
+    base = {"name": "t", "runtime": {"threads": 2, "precision": "int8"}, "camera": {"size": [640, 480]},
+            "detector": {"size": [320, 256], "interval": 5, "precision": "int4"}}
+    with pytest.raises(EdgefaceError, match=r"detector.precision 'int4' is not"):
+        parse_profile(base)
+
+
+def test_per_stage_precision_reaches_the_model_files(tmp_path):
+    from edgeface.aligner_options import FaceAlignerOptions
+    from edgeface.hub import store
+    from edgeface.runtime import loading
+
+    for name, variant in (("mb05", "int8"), ("faceboxes_640x480", "float32"), ("faceboxes_640x480", "int8")):
+        p = store.model_path(name, variant, tmp_path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"x")
+        p.with_suffix(".json").write_text("{}")
+    opts, _ = FaceAlignerOptions(target="rpi4", cache_root=tmp_path).resolve()
+    assert (opts.precision.value, opts.detector_precision_used.value) == ("int8", "fp32")
+    assert loading.find_regressor(opts).name == "mb05_int8.tflite"
+    assert loading.find_detector(opts)[0].name == "faceboxes_640x480_float32.tflite"
+    # an explicit precision is for both networks
+    opts, _ = FaceAlignerOptions(target="rpi4", precision="int8", cache_root=tmp_path).resolve()
+    assert loading.find_detector(opts)[0].name == "faceboxes_640x480_int8.tflite"
+    # the detector's own file missing: one line naming it and the command that makes it
+    store.model_path("faceboxes_640x480", "float32", tmp_path).unlink()
+    opts, _ = FaceAlignerOptions(target="rpi4", cache_root=tmp_path).resolve()
+    with pytest.raises(EdgefaceError, match=r"faceboxes_640x480_float32.tflite is not in the cache"):
+        loading.find_detector(opts)

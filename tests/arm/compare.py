@@ -79,9 +79,10 @@ class Result:
     name: str
     ok: bool
     lines: list[str] = field(default_factory=list)
+    skipped: bool = False  # a step that declared itself not applicable (neither passed nor failed)
 
     def report(self) -> str:
-        head = f"{'PASS' if self.ok else 'FAIL'} {self.name}"
+        head = f"{'SKIP' if self.skipped else 'PASS' if self.ok else 'FAIL'} {self.name}"
         return "\n".join([head] + [f"    {line}" for line in self.lines])
 
 
@@ -454,10 +455,28 @@ def _meta_summary(path: Path) -> str:
     return ", ".join(f"{k}={m[k]}" for k in keys if k in m and m[k] != "")
 
 
+SKIPPED = "SKIPPED"
+
+
 def compare_trees(arm_root: Path, host_root: Path, b: Bounds) -> list[Result]:
     results: list[Result] = []
     steps = sorted({p.stem for root in (arm_root, host_root) for p in root.glob("*.status")})
     for step in steps:
+        # a step may skip itself by writing SKIPPED (one line: why) into its output folder; both
+        # sides must agree, else the two installs differ and that is a failure
+        why = {side: (root / step / SKIPPED).read_text().strip() if (root / step / SKIPPED).is_file() else None
+               for side, root in (("guest", arm_root), ("host", host_root))}
+        if why["guest"] is not None or why["host"] is not None:
+            rcs = [(root / f"{step}.status").read_text().strip() if (root / f"{step}.status").is_file() else "missing"
+                   for root in (arm_root, host_root)]
+            if rcs != ["0", "0"]:
+                results.append(Result(f"step {step}: skipped, but exit status guest {rcs[0]}, host {rcs[1]}", False))
+            elif why["guest"] is not None and why["host"] is not None:
+                results.append(Result(f"step {step}: {why['guest']}", True, skipped=True))
+            else:
+                side = "guest" if why["guest"] is not None else "host"
+                results.append(Result(f"step {step}: skipped on the {side} only ({why[side]})", False))
+            continue
         for side, root in (("guest (arm64)", arm_root), ("host", host_root)):
             st = root / f"{step}.status"
             rc = st.read_text().strip() if st.is_file() else "missing"
@@ -537,12 +556,13 @@ def main(argv: Optional[list[str]] = None) -> int:
         results = [compare_files(args.files[0], args.files[1], b, int8=True if args.int8 else None)]
     for r in results:
         print(r.report())
-    passed = sum(r.ok for r in results)
-    failed = len(results) - passed
-    if not results:
+    skipped = sum(r.skipped for r in results)
+    passed = sum(r.ok and not r.skipped for r in results)
+    failed = len(results) - passed - skipped
+    if not passed + failed:
         print("nothing was compared")
-    print(f"{passed} passed, {failed} failed")
-    return 0 if results and failed == 0 else 1
+    print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
+    return 0 if passed and failed == 0 else 1
 
 
 if __name__ == "__main__":

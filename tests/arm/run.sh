@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Run edgeface's board runtime inside an emulated Debian bookworm arm64 root filesystem
+# Run edgeface's board runtime inside an emulated Debian arm64 root filesystem (bookworm or trixie)
 # (qemu-user + binfmt_misc + chroot) and compare its outputs with the same steps run on this host.
 #
 #   tests/arm/run.sh [options] [STEP...]          default step: litert
 #
 # Options:
+#   --release R        Debian release of the rootfs: bookworm (Python 3.11, default) or trixie
+#                      (Python 3.13, the base of today's Raspberry Pi OS); each has its own cached rootfs
 #   --cpu a72|a76      emulated CPU: a72 = Raspberry Pi 4 (default), a76 = Raspberry Pi 5
 #   --out DIR          where outputs go (default: $CACHE/out; emptied at the start of a run)
 #   --extras LIST      install edgeface[LIST] on both sides, e.g. --extras video (PyAV)
@@ -29,13 +31,14 @@
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=tests/arm/cpuinfo.sh
+. "$SCRIPT_DIR/cpuinfo.sh"
 REPO=$(cd "$SCRIPT_DIR/../.." && pwd)
 CACHE=${EDGEFACE_ARM_CACHE:-$HOME/.cache/edgeface-arm}
-SUITE=bookworm
-ROOTFS=$CACHE/rootfs-$SUITE-arm64
+SUITE=${EDGEFACE_ARM_RELEASE:-bookworm}
 VENV_IN=/opt/edgeface-venv            # board venv, path inside the guest
 BINFMT_DIR=/proc/sys/fs/binfmt_misc
-BINFMT_NAME=edgeface-aarch64
+BINFMT_NAME=edgeface-aarch64-$$    # our own entry: concurrent runs each remove only theirs
 AARCH64_MAGIC='\x7f\x45\x4c\x46\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00'
 AARCH64_MASK='\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff'
 STEP_TIMEOUT=${EDGEFACE_ARM_STEP_TIMEOUT:-1800}
@@ -71,6 +74,8 @@ bg_run() {
 
 while [ $# -gt 0 ]; do
     case "$1" in
+        --release) SUITE=${2:?--release needs bookworm or trixie}; shift 2 ;;
+        --release=*) SUITE=${1#*=}; shift ;;
         --cpu) CPU=${2:?--cpu needs a72 or a76}; shift 2 ;;
         --cpu=*) CPU=${1#*=}; shift ;;
         --out) OUT=${2:?--out needs a folder}; shift 2 ;;
@@ -88,6 +93,11 @@ while [ $# -gt 0 ]; do
 done
 [ ${#STEPS[@]} -gt 0 ] || STEPS=(litert)
 
+case "$SUITE" in
+    bookworm|trixie) ;;
+    *) die "--release must be bookworm (Python 3.11) or trixie (Python 3.13), not '$SUITE'" ;;
+esac
+ROOTFS=$CACHE/rootfs-$SUITE-arm64
 case "$CPU" in
     a72|cortex-a72) CPU=a72; QEMU_CPU=cortex-a72 ;;
     a76|cortex-a76) CPU=a76; QEMU_CPU=cortex-a76 ;;
@@ -160,7 +170,10 @@ cleanup() {
     if [ "$BINFMT_REGISTERED" = 1 ] && [ -e "$BINFMT_DIR/$BINFMT_NAME" ]; then
         echo -1 > "$BINFMT_DIR/$BINFMT_NAME" || log "warning: could not unregister binfmt $BINFMT_NAME"
     fi
-    if [ "$BINFMT_MOUNTED" = 1 ]; then umount "$BINFMT_DIR" 2>/dev/null || log "warning: could not unmount $BINFMT_DIR"; fi
+    # unmount binfmt_misc if we mounted it, unless another run registered entries there meanwhile
+    if [ "$BINFMT_MOUNTED" = 1 ] && [ -z "$(ls "$BINFMT_DIR" 2>/dev/null | grep -vx -e register -e status)" ]; then
+        umount "$BINFMT_DIR" 2>/dev/null || log "warning: could not unmount $BINFMT_DIR"
+    fi
     if [ "$rc" != 0 ]; then log "failed (exit $rc); all mounts under $ROOTFS removed"; fi
     exit "$rc"
 }
@@ -190,9 +203,9 @@ ensure_host_tools() {
 }
 
 aarch64_entry() {  # prints the name of an enabled binfmt entry for aarch64 ELF, if any
-    local f
+    local f           # (not another run's edgeface-aarch64-PID entry: that one goes away when it ends)
     for f in "$BINFMT_DIR"/*; do
-        case "$(basename "$f")" in register|status) continue ;; esac
+        case "$(basename "$f")" in register|status|edgeface-aarch64*) continue ;; esac
         [ -f "$f" ] || continue
         if grep -q '^enabled' "$f" && grep -q '^magic 7f454c460201010000000000000000000200b700' "$f"; then
             basename "$f"; return 0
@@ -224,6 +237,17 @@ setup_binfmt() {
     fi
 }
 INTERP_COPY=""
+
+recheck_binfmt() {  # before each guest command: another run ending (an older run.sh) may have
+    # unmounted binfmt_misc or removed the entry we use; then set it up again instead of failing
+    [ "$NATIVE" = 1 ] && return 0
+    if mountpoint -q "$BINFMT_DIR" && { [ -e "$BINFMT_DIR/$BINFMT_NAME" ] || aarch64_entry >/dev/null; }; then
+        return 0
+    fi
+    log "warning: the aarch64 binfmt handler vanished (another run removed it): setting it up again"
+    BINFMT_REGISTERED=0
+    setup_binfmt
+}
 
 copy_interp_into() {  # only needed when the existing binfmt entry lacks the F flag
     local root=$1
@@ -267,26 +291,8 @@ build_rootfs() {
 # ---------------------------------------------------------------- guest mounts
 CPUINFO_FILE=""
 write_cpuinfo() {  # a Raspberry Pi /proc/cpuinfo for the emulated CPU (one block per host core)
-    local n i
-    n=$(nproc)
     CPUINFO_FILE=$CACHE/cpuinfo-$CPU
-    {
-        for ((i = 0; i < n; i++)); do
-            if [ "$CPU" = a72 ]; then
-                printf 'processor\t: %d\nBogoMIPS\t: 108.00\nFeatures\t: fp asimd evtstrm crc32 cpuid\n' "$i"
-                printf 'CPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x0\nCPU part\t: 0xd08\nCPU revision\t: 3\n\n'
-            else
-                printf 'processor\t: %d\nBogoMIPS\t: 108.00\n' "$i"
-                printf 'Features\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp\n'
-                printf 'CPU implementer\t: 0x41\nCPU architecture: 8\nCPU variant\t: 0x4\nCPU part\t: 0xd0b\nCPU revision\t: 1\n\n'
-            fi
-        done
-        if [ "$CPU" = a72 ]; then
-            printf 'Revision\t: c03114\nSerial\t\t: 10000000e5d1a2b3\nModel\t\t: Raspberry Pi 4 Model B Rev 1.4\n'
-        else
-            printf 'Revision\t: d04170\nSerial\t\t: 5e1f0c2a9b3d4e67\nModel\t\t: Raspberry Pi 5 Model B Rev 1.0\n'
-        fi
-    } > "$CPUINFO_FILE"
+    write_pi_cpuinfo "$CPU" "$CPUINFO_FILE"
 }
 
 mount_guest() {
@@ -337,8 +343,14 @@ copy_repo_source() {  # pip builds in the source tree, so give it a writable cop
     fi
 }
 
+src_digest() {  # digest of what `pip install` takes from a copied source tree (file names and contents;
+    # not the tests, benchmarks, CI or Markdown, which are not installed): unchanged = same digest
+    (cd "$1" && find . \( -path ./tests -o -path ./benchmarks -o -path ./.ci \) -prune -o -type f ! -name '*.md' -print0 |
+        sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-64
+}
+
 install_edgeface() {
-    local V=$ROOTFS$VENV_IN stamp t0
+    local V=$ROOTFS$VENV_IN stamp t0 src
     stamp=$(deps_stamp)
     if [ "$REBUILD_VENV" = 1 ] || [ ! -f "$V/pyvenv.cfg" ] || [ "$(cat "$V/.edgeface-deps" 2>/dev/null)" != "$stamp" ]; then
         log "creating the board venv $VENV_IN (pyproject.toml changed or no venv yet)"
@@ -346,10 +358,18 @@ install_edgeface() {
         guest python3 -m venv "$VENV_IN"
     fi
     copy_repo_source "$ROOTFS/tmp/edgeface-src"
+    src=$(src_digest "$ROOTFS/tmp/edgeface-src")
+    recheck_binfmt
     t0=$SECONDS
-    log "guest: pip install /tmp/edgeface-src${EXTRAS:+[$EXTRAS]} (as a Pi user would)"
-    bg_run "$OUT/arm-pip-install.log" "${GUEST[@]}" "$VENV_IN/bin/pip" install "/tmp/edgeface-src${EXTRAS:+[$EXTRAS]}" ||
-        { tail -n 30 "$OUT/arm-pip-install.log" >&2; die "pip install of edgeface failed inside the arm64 guest (log: $OUT/arm-pip-install.log)"; }
+    if [ "$REBUILD_VENV" = 0 ] && [ "$(cat "$V/.edgeface-src" 2>/dev/null)" = "$src" ]; then
+        log "guest: this very source (digest ${src:0:12}) is installed in $VENV_IN already: no pip install"
+    else
+        log "guest: pip install /tmp/edgeface-src${EXTRAS:+[$EXTRAS]} (as a Pi user would)"
+        rm -f "$V/.edgeface-src"
+        bg_run "$OUT/arm-pip-install.log" "${GUEST[@]}" "$VENV_IN/bin/pip" install "/tmp/edgeface-src${EXTRAS:+[$EXTRAS]}" ||
+            { tail -n 30 "$OUT/arm-pip-install.log" >&2; die "pip install of edgeface failed inside the arm64 guest (log: $OUT/arm-pip-install.log)"; }
+        echo "$src" > "$V/.edgeface-src"
+    fi
     echo "$stamp" > "$V/.edgeface-deps"
     safe_rmtree "$ROOTFS/tmp/edgeface-src"
     guest "$VENV_IN/bin/pip" freeze > "$OUT/arm-pip-freeze.txt" 2>/dev/null || true
@@ -360,7 +380,7 @@ install_edgeface() {
 }
 
 install_host_runtime() {  # the same install on the host: fresh venv, pip install <repo>, no extras
-    local stamp t0
+    local stamp t0 src
     stamp=$(deps_stamp)
     if [ "$REBUILD_VENV" = 1 ] || [ ! -f "$HOST_VENV/pyvenv.cfg" ] || [ "$(cat "$HOST_VENV/.edgeface-deps" 2>/dev/null)" != "$stamp" ]; then
         log "host: creating $HOST_VENV (python3 -m venv; pip install <repo>${EXTRAS:+[$EXTRAS]})"
@@ -369,9 +389,14 @@ install_host_runtime() {  # the same install on the host: fresh venv, pip instal
         HOST_FRESH=1
     fi
     copy_repo_source "$CACHE/host-src"
+    src=$(src_digest "$CACHE/host-src")
     t0=$SECONDS
-    bg_run "$OUT/host-pip-install.log" "$HOST_VENV/bin/pip" install "$CACHE/host-src${EXTRAS:+[$EXTRAS]}" ||
-        { tail -n 20 "$OUT/host-pip-install.log" >&2; die "pip install of edgeface failed on the host (log: $OUT/host-pip-install.log)"; }
+    if [ "$REBUILD_VENV" = 1 ] || [ "$(cat "$HOST_VENV/.edgeface-src" 2>/dev/null)" != "$src" ]; then
+        rm -f "$HOST_VENV/.edgeface-src"
+        bg_run "$OUT/host-pip-install.log" "$HOST_VENV/bin/pip" install "$CACHE/host-src${EXTRAS:+[$EXTRAS]}" ||
+            { tail -n 20 "$OUT/host-pip-install.log" >&2; die "pip install of edgeface failed on the host (log: $OUT/host-pip-install.log)"; }
+        echo "$src" > "$HOST_VENV/.edgeface-src"
+    fi
     echo "$stamp" > "$HOST_VENV/.edgeface-deps"
     safe_rmtree "$CACHE/host-src"
     "$HOST_VENV/bin/pip" freeze > "$OUT/host-pip-freeze.txt" 2>/dev/null || true
@@ -385,6 +410,7 @@ HOST_FRESH=""
 run_step_guest() {
     local step=$1 rc=0
     mkdir -p "$OUT/arm/$step"
+    recheck_binfmt
     log "guest ($QEMU_CPU): step $step"
     SHOW=1 bg_run "$OUT/arm/$step.log" "${GUEST[@]}" env EDGEFACE_ARM_SIDE=guest EDGEFACE_ARM_OUT="/work/out/arm/$step" \
         PYTHON="$VENV_IN/bin/python" timeout -k 20 "$STEP_TIMEOUT" /bin/bash "/work/repo/tests/arm/steps/$step.sh" guest || rc=$?

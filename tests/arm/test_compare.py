@@ -281,3 +281,41 @@ def test_int8_bound_reads_the_feature_lsb_of_the_converted_model(converted_home)
     assert feat.size == 512 and np.ptp(feat) > 20 * s
     assert np.max(np.abs(q - np.round(q))) < 1e-3, "features are not on the derived LSB grid"
     assert not np.allclose(feat / (2 * s), np.round(feat / (2 * s)), atol=1e-3)  # and not on a coarser one
+
+
+def _skip_tree(tmp_path, guest_skips: bool, host_skips: bool, rc: str = "0"):
+    arm, host = tmp_path / "arm", tmp_path / "host"
+    for root, skips in ((arm, guest_skips), (host, host_skips)):
+        (root / "aligner").mkdir(parents=True)
+        (root / "aligner.status").write_text(rc + "\n")
+        if skips:
+            (root / "aligner" / "SKIPPED").write_text("SKIP: edgeface.FaceAligner not available\n")
+        else:
+            _write(root / "aligner" / "aligner.int8.jsonl", _frames())
+        (root / "run").mkdir()
+        (root / "run.status").write_text("0\n")
+    return arm, host
+
+
+@pytest.mark.parametrize("guest,host,rc,last,code", [
+    (True, True, "0", "2 passed, 0 failed, 1 skipped", 0),  # both skip: SKIP, not a pass
+    (True, False, "0", "2 passed, 1 failed", 1),  # one side only: the installs differ
+    (True, True, "1", "2 passed, 1 failed", 1),  # a crashed step cannot hide behind SKIPPED
+])
+def test_skipped_step_is_neither_passed_nor_failed_unless_the_sides_disagree(tmp_path, capsys, guest, host, rc, last, code):
+    arm, host_root = _skip_tree(tmp_path, guest, host, rc)
+    assert compare.main(["--arm", str(arm), "--host", str(host_root), "--param-std", str(STD_PKL)]) == code
+    out = capsys.readouterr().out
+    assert out.rstrip().splitlines()[-1] == last
+    if code == 0:
+        assert "SKIP step aligner: SKIP: edgeface.FaceAligner not available" in out
+
+
+def test_only_skipped_steps_do_not_pass(tmp_path, capsys):
+    arm, host = tmp_path / "arm", tmp_path / "host"
+    for root in (arm, host):
+        (root / "aligner").mkdir(parents=True)
+        (root / "aligner.status").write_text("0\n")
+        (root / "aligner" / "SKIPPED").write_text("SKIP: edgeface.FaceAligner not available\n")
+    assert compare.main(["--arm", str(arm), "--host", str(host), "--param-std", str(STD_PKL)]) == 1
+    assert "nothing was compared" in capsys.readouterr().out

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from edgeface.boards.doctor import ModelFile, diagnose
 from edgeface.runtime.results import Face, FrameResult, Pose
@@ -130,3 +132,74 @@ def test_run_check_rejects_non_finite_landmarks(tmp_path):
     rec["faces"][0]["landmarks"][5][0] = None
     p.write_text(json.dumps(rec) + "\n")
     assert run_check.check_file(p, {"emma.jpg": 1}, None) != []
+
+
+models_check = _load("models_check")
+
+
+def test_models_check_requires_bit_identical_outputs_across_runtime_versions(tmp_path):
+    ref = tmp_path / "workstation.npz"
+    np.savez(ref, **{"mb05_int8.tflite:out": np.array([[0.25, 0.5]], np.float32), "x:y": np.zeros(3, np.float32)})
+    ref.with_name("workstation.meta.json").write_text(json.dumps({"ai_edge_litert": "2.1.0"}))
+    same = {"mb05_int8.tflite:out": np.array([[0.25, 0.5]], np.float32), "x:y": np.zeros(3, np.float32)}
+    assert models_check.same_as(same, ref) == ("2.1.0", [])
+    off = dict(same, **{"mb05_int8.tflite:out": np.array([[0.25, 0.5 + 2 ** -20]], np.float32)})  # one ulp-ish
+    other, bad = models_check.same_as(off, ref)
+    assert other == "2.1.0" and len(bad) == 1 and bad[0].startswith("mb05_int8.tflite:out: ai-edge-litert ")
+    assert "differs from 2.1.0" in bad[0]
+    extra = dict(same, **{"new:out": np.zeros(1, np.float32)})
+    assert models_check.same_as(extra, ref)[1] == ["new:out: missing from workstation.npz"]
+    reshaped = dict(same, **{"x:y": np.zeros((1, 3), np.float32)})
+    assert "(1, 3) float32" in models_check.same_as(reshaped, ref)[1][0]
+
+
+aligner_check = _load("aligner_check")
+
+
+@pytest.mark.slow
+def test_aligner_check_passes_the_real_api_and_catches_a_record_that_differs(converted_home, tmp_path, monkeypatch, capsys):
+    """The aligner step on this host: FaceAligner's records equal `edgeface run`'s; a FaceAligner
+    whose record moves one landmark by 0.5 px, or drops a frame's face, fails with one line each."""
+    import edgeface
+
+    monkeypatch.setenv("EDGEFACE_HOME", str(converted_home))
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}:{os.environ['PATH']}")  # this venv's edgeface CLI
+    ok = tmp_path / "ok"
+    ok.mkdir()
+    assert aligner_check.main(["--target", "rpi4", "--frames", "4", "--out", str(ok)]) == 0
+    recs = [json.loads(x) for x in (ok / "aligner.int8.jsonl").read_text().splitlines()]
+    assert len(recs) == 4 and all(len(r["faces"]) == 1 for r in recs)
+    assert "identical to `edgeface run`" in capsys.readouterr().out
+
+    real = edgeface.FaceAligner
+
+    class Drifting:  # the real aligner, with frame 2's first landmark moved and frame 3's face dropped
+        def __init__(self, fa):
+            self.fa, self.n = fa, 0
+
+        @classmethod
+        def create(cls, **kw):
+            return cls(real.create(**kw))
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fa.close()
+
+        def detect_for_video(self, image, ts, source=""):
+            res = self.fa.detect_for_video(image, ts, source=source)
+            self.n += 1
+            if self.n == 3:
+                res.faces[0].landmarks[0, 0] += 0.5
+            if self.n == 4:
+                res.faces.clear()
+            return res
+
+    monkeypatch.setattr(edgeface, "FaceAligner", Drifting, raising=False)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    assert aligner_check.main(["--target", "rpi4", "--frames", "4", "--out", str(bad)]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL frame 2: FaceAligner record differs from edgeface run's in faces" in out
+    assert "FAIL frame 3: 0 faces, expected 1" in out

@@ -65,7 +65,8 @@ class FaceAlignerOptions:
 
     Args:
         regressor: "mb05" (default) or "mb1".
-        precision: "fp32" | "fp16" | "int8" | "int8_floatio" (or a `Precision`); None: the profile's.
+        precision: "fp32" | "fp16" | "int8" | "int8_floatio" (or a `Precision`), for both networks; None:
+            the profile's (which may give the detector its own, `[detector] precision`).
         target: a board profile name (rpi3, rpi4, rpi5, rpi-zero2w, generic-aarch64, x86_64) or "auto".
         threads: inference threads; None: the profile's, capped at the usable cores.
         detector_size: FaceBoxes input as (w, h) or "WxH" (multiples of 32); None: the profile's, and
@@ -165,8 +166,10 @@ class FaceAlignerOptions:
         threads = self.threads or min(int(prof.threads), cores)
         stage = {f"{k}_threads": (threads if self.threads else min(int(v), cores) if v else None)
                  for k, v in (("regressor", prof.regressor_threads), ("detector", prof.detector_threads))}
+        # a precision given here applies to both networks; the profile's may differ per stage
+        det_precision = None if self.precision or self.backend == "onnx" else prof.detector_precision
         options = PipelineOptions(
-            backend=self.backend, precision=precision, regressor=self.regressor,
+            backend=self.backend, precision=precision, detector_precision=det_precision, regressor=self.regressor,
             threads=threads, runtime=self.runtime, **stage,
             # photos never scan periodically: no scan thread or second detector in IMAGE mode
             scan="inline" if self.running_mode is RunningMode.IMAGE else (self.scan or prof.scan),

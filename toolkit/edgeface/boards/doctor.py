@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import json
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +50,7 @@ class ModelFile:
     path: Path
     size: int
     manifest: bool  # the .json manifest beside it exists
+    verified_with: Optional[str] = None  # "ai-edge-litert 2.1.0": the runtime its manifest was converted/verified with
 
 
 @dataclass
@@ -107,8 +109,35 @@ def cached_models(root: Optional[Path] = None) -> list:
         for v in VARIANTS:
             p = store.model_path(sub.name, v, root)
             if p.is_file():
-                out.append(ModelFile(sub.name, v, p, p.stat().st_size, p.with_suffix(".json").is_file()))
+                mp = p.with_suffix(".json")
+                out.append(ModelFile(sub.name, v, p, p.stat().st_size, mp.is_file(), manifest_runtime(mp)))
     return out
+
+
+#: runtimes a manifest's converter.versions may name (distribution names, as pip spells them)
+RUNTIME_DISTS = ("ai-edge-litert", "tflite-runtime", "tensorflow")
+
+
+def manifest_runtime(manifest_path: Path) -> Optional[str]:
+    """The TFLite runtime a model was converted and verified with ("ai-edge-litert 2.1.0"), from its
+    manifest's converter.versions; None when there is no readable manifest or it names none."""
+    try:
+        versions = json.loads(Path(manifest_path).read_text()).get("converter", {}).get("versions", {})
+    except (OSError, ValueError, AttributeError):
+        return None
+    for dist in RUNTIME_DISTS:  # the interpreter package, before tensorflow (the converter's)
+        if isinstance(versions, dict) and versions.get(dist):
+            return f"{dist} {versions[dist]}"
+    return None
+
+
+def runtime_mismatch(runtime: Optional[str], models: Sequence[ModelFile]) -> list:
+    """Models whose manifest names another runtime (or version) than the one installed."""
+    if not runtime:
+        return []
+    name, _, version = runtime.partition(" ")
+    here = f"{name.replace('_', '-')} {version}"
+    return [m for m in models if m.verified_with and m.verified_with != here]
 
 
 def _version(dist: str) -> Optional[str]:
@@ -205,6 +234,12 @@ def diagnose(root: Optional[Path] = None, board_model: Optional[str] = None, cpu
 def advice(r: DoctorReport, profile) -> list:
     """One-line hints for what is missing."""
     out = []
+    other = runtime_mismatch(r.runtime, r.models)
+    if other:
+        was = sorted({m.verified_with for m in other})
+        out.append(f"{len(other)} model(s) were converted and verified with {', '.join(was)}, this machine runs "
+                   f"{r.runtime}: tests/arm checks them bit-identical across those versions on x86 (step models); "
+                   f"to verify here, re-convert with this runtime (edgeface convert --force)")
     if r.runtime is None:
         out.append("no TFLite runtime: pip install ai-edge-litert (64-bit) or tflite-runtime (32-bit Pi OS)")
     if r.arch == "arm" and r.runtime is None:
@@ -212,9 +247,9 @@ def advice(r: DoctorReport, profile) -> list:
     if r.arch in ("arm", "arm64") and not r.features.get("NEON", False):
         out.append("the CPU reports no NEON/asimd: TFLite falls back on slow reference kernels")
     have = {(m.name, m.variant) for m in r.models}
-    want_var = Precision.parse(profile.precision).variant
     det = detector_name(*profile.detector_size)
-    for name in ("mb05", det):
+    for name, prec in (("mb05", profile.precision), (det, profile.detector_precision or profile.precision)):
+        want_var = Precision.parse(prec).variant
         if (name, want_var) not in have:
             size = tuple(profile.detector_size) if name == det else None
             out.append(f"{name}_{want_var}.tflite (profile {profile.name}) is not in the cache: run "
@@ -259,8 +294,11 @@ def render(r: DoctorReport):
     t.add_row("picamera2", "importable" if r.picamera2 else "not importable")
     t.add_row("cache", r.cache)
     if r.models:
+        other = {m.path for m in runtime_mismatch(r.runtime, r.models)}
         t.add_row("models", "\n".join(f"{m.name}_{m.variant}.tflite  {m.size / 1048576:.1f} MiB"
-                                      + ("" if m.manifest else "  [red](no manifest)[/]") for m in r.models))
+                                      + ("" if m.manifest else "  [red](no manifest)[/]")
+                                      + (f"  [yellow](verified with {m.verified_with})[/]" if m.path in other else "")
+                                      for m in r.models))
     else:
         t.add_row("models", "[yellow]none converted[/]")
     t.add_row("recommended target", f"[bold]{r.target}[/] ({r.target_reason})")

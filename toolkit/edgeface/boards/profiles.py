@@ -32,7 +32,7 @@ class TargetProfile:
     cpu: str
     match: tuple  # regular expressions searched (case-insensitive) in the board model string
     threads: int
-    precision: str  # fp32 | fp16 | int8 | int8_floatio
+    precision: str  # fp32 | fp16 | int8 | int8_floatio (the regressor's, and the detector's unless set below)
     detector_size: tuple  # (width, height), multiples of 32
     detect_interval: int  # re-detect every N frames while tracking
     camera_size: tuple  # (width, height)
@@ -44,6 +44,7 @@ class TargetProfile:
     scan_threads: int = 1  # threads of the asynchronous scan's detector ([runtime])
     scan: str = "async"  # periodic scans for new faces: async (a worker thread) | inline ([detector] scan)
     max_misses: int = 2  # scans a tracked face may go undetected while its landmarks hold ([detector])
+    detector_precision: Optional[str] = None  # [detector] precision: the detector's own (None: `precision`)
 
     def matches(self, board_model: str) -> bool:
         return any(re.search(p, board_model, re.IGNORECASE) for p in self.match)
@@ -52,7 +53,8 @@ class TargetProfile:
         s = self.smoothing
         return {
             "name": self.name, "title": self.title, "cpu": self.cpu, "threads": self.threads,
-            "precision": self.precision, "detector_size": list(self.detector_size),
+            "precision": self.precision, "detector_precision": self.detector_precision or self.precision,
+            "detector_size": list(self.detector_size),
             "detect_interval": self.detect_interval, "camera_size": list(self.camera_size),
             "camera_fps": self.camera_fps, "dense_max_vertices": self.dense_max_vertices,
             "regressor_threads": self.regressor_threads, "detector_threads": self.detector_threads,
@@ -83,8 +85,10 @@ def parse_profile(d: dict) -> TargetProfile:
         for p in d.get("match", []):
             re.compile(p)
         precision = str(rt["precision"])
-        if precision not in PRECISIONS:
-            raise EdgefaceError(f"target profile {name}: precision {precision!r} is not {', '.join(PRECISIONS[:-1])} or {PRECISIONS[-1]}")
+        det_precision = None if det.get("precision") is None else str(det["precision"])
+        for key, p in (("runtime.precision", precision), ("detector.precision", det_precision)):
+            if p is not None and p not in PRECISIONS:
+                raise EdgefaceError(f"target profile {name}: {key} {p!r} is not {', '.join(PRECISIONS[:-1])} or {PRECISIONS[-1]}")
         prof = TargetProfile(
             name=str(d["name"]), title=str(d.get("title", name)), cpu=str(d.get("cpu", "")),
             match=tuple(d.get("match", [])), threads=int(rt["threads"]), precision=precision,
@@ -95,6 +99,7 @@ def parse_profile(d: dict) -> TargetProfile:
             regressor_threads=_opt_int(rt.get("regressor_threads")), detector_threads=_opt_int(rt.get("detector_threads")),
             scan_threads=int(rt.get("scan_threads", 1)),
             scan=str(det.get("scan", "async")), max_misses=int(det.get("max_misses", 2)),
+            detector_precision=det_precision,
         )
     except KeyError as e:
         raise EdgefaceError(f"target profile {name} lacks {e.args[0]!r}") from None

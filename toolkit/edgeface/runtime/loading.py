@@ -43,32 +43,34 @@ def converted_detector_sizes(precision, root: Optional[Path] = None) -> list:
     return sizes
 
 
-def _model_file(name: str, model: str, options: PipelineOptions, size: Optional[tuple], alternative: str) -> Path:
-    p = store.model_path(name, options.precision.variant, options.root)
+def _model_file(name: str, model: str, options: PipelineOptions, precision: Precision, size: Optional[tuple],
+                alternative: str) -> Path:
+    p = store.model_path(name, precision.variant, options.root)
     if not p.is_file() or not p.with_suffix(".json").is_file():
         raise MissingAssetError(f"{p.name} is not in the cache {paths.tflite_dir(options.root)}: run "
-                                f"{store.convert_command(model, options.precision, size)}, or {alternative}")
+                                f"{store.convert_command(model, precision, size)}, or {alternative}")
     return p
 
 
 def find_detector(options: PipelineOptions) -> tuple:
     """(path, (w, h), note): the converted detector, falling back on another size if allowed."""
     w, h = options.detector_size
+    prec = options.detector_precision_used
     try:
-        return _model_file(detector_name(w, h), "faceboxes", options, (w, h),
+        return _model_file(detector_name(w, h), "faceboxes", options, prec, (w, h),
                            "pick a converted size with --detector-size"), (w, h), ""
     except MissingAssetError:
-        others = converted_detector_sizes(options.precision, options.root) if options.detector_fallback else []
+        others = converted_detector_sizes(prec, options.root) if options.detector_fallback else []
         if not others:
             raise
         # the closest size (by pixel count) to the one asked for
         ow, oh = min(others, key=lambda s: abs(s[0] * s[1] - w * h))
-        note = f"{detector_name(w, h)} is not converted at {options.precision}; using {detector_name(ow, oh)}"
-        return store.model_path(detector_name(ow, oh), options.precision.variant, options.root), (ow, oh), note
+        note = f"{detector_name(w, h)} is not converted at {prec}; using {detector_name(ow, oh)}"
+        return store.model_path(detector_name(ow, oh), prec.variant, options.root), (ow, oh), note
 
 
 def find_regressor(options: PipelineOptions) -> Path:
-    return _model_file(options.regressor, options.regressor, options, None, "choose another --precision")
+    return _model_file(options.regressor, options.regressor, options, options.precision, None, "choose another --precision")
 
 
 def _onnx_path(name: str, root: Optional[Path], hint: str) -> Path:
@@ -129,7 +131,8 @@ def still_detector_loader(options: PipelineOptions, main_detector):
             else:
                 from edgeface.runtime.tflite_backend import TFLiteModel
 
-                path = _model_file(detector_name(w, h), "faceboxes", options, (w, h), "use --still-detector letterbox")
+                path = _model_file(detector_name(w, h), "faceboxes", options, options.detector_precision_used, (w, h),
+                                   "use --still-detector letterbox")
                 backend = TFLiteModel(path, num_threads=options.threads, runtime=options.runtime)
         except MissingAssetError as e:
             info["still_note"] = f"still images use the {detector_name(main_detector.config.width, main_detector.config.height)} detector: {e}"

@@ -26,6 +26,7 @@ class PipelineOptions:
 
     backend: str = "tflite"  # tflite | onnx (the float reference)
     precision: Precision = Precision.FP32  # TFLite models from the cache (a Precision or its name)
+    detector_precision: Optional[Precision] = None  # the detector's, when it differs (None: `precision`)
     regressor: str = "mb05"  # mb05 | mb1
     threads: int = 1
     runtime: Optional[str] = None  # TFLite runtime to prefer (ai_edge_litert | tflite_runtime | tensorflow)
@@ -52,6 +53,8 @@ class PipelineOptions:
             raise OptionsError(f"unknown backend '{self.backend}': use tflite or onnx")
         check_regressor(self.regressor)
         self.precision = Precision.parse(self.precision)
+        if self.detector_precision is not None:
+            self.detector_precision = Precision.parse(self.detector_precision)
         if int(self.threads) < 1:
             raise OptionsError(f"threads must be >= 1, got {self.threads}")
         if self.scan not in SCAN_MODES:
@@ -77,6 +80,11 @@ class PipelineOptions:
         """Inference threads of a stage ("regressor" | "detector" | "scan"): its own count, else `threads`."""
         v = getattr(self, f"{stage}_threads")
         return int(v if v is not None else self.threads)  # scan_threads is never None
+
+    @property
+    def detector_precision_used(self) -> Precision:
+        """The precision of the detector's model file (a board profile may pick it per stage)."""
+        return self.detector_precision or self.precision
 
     def tracker_config(self, still: bool = False) -> TrackerConfig:
         if still:

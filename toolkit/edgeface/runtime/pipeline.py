@@ -271,6 +271,7 @@ class Pipeline:
         """What runs: backend, precision, models, runtime, threads (for logs and the summary)."""
         o = self.options
         d = {"backend": o.backend, "precision": o.precision.value if o.backend == "tflite" else "fp32",
+             "detector_precision": o.detector_precision_used.value if o.backend == "tflite" else "fp32",
              "regressor": o.regressor, "threads": o.threads, "detector_size": list(self.detector_size),
              "tracking": o.tracking, "detect_interval": o.detect_interval if o.tracking else 1,
              "smoothing": self.smoother.enabled, "scan": "async" if self.scanner is not None else "in-line",
