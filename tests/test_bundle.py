@@ -32,7 +32,7 @@ def _one_error(err: str, *needles) -> str:
 def test_pack_cli_and_unpack_round_trip(converted_home, tmp_path, capsys):
     code, out, err = cli(capsys, "pack", "--target", "rpi4", "-o", tmp_path / "face.edgeface")
     assert code == 0, err
-    assert "10 files" in out and "(int8, faceboxes 640x480, for rpi4)" in out
+    assert "10 files" in out and "(int8, detector fp32, faceboxes 640x480, for rpi4)" in out  # rpi4: fp32 detector
     assert f"sha256 {sha256_file(tmp_path / 'face.edgeface')}" in out
     assert not list(tmp_path.glob(".*part*"))  # written through a temporary file
     code, out, err = cli(capsys, "unpack", tmp_path / "face.edgeface", "--to", tmp_path / "board")
@@ -40,10 +40,10 @@ def test_pack_cli_and_unpack_round_trip(converted_home, tmp_path, capsys):
     index = json.loads((tmp_path / "board" / "bundle.json").read_text())
     paths = sorted(f["path"] for f in index["files"])
     assert paths == sorted(["tflite/mb05/mb05_int8.tflite", "tflite/mb05/mb05_int8.json", "tflite/mb05/mb05_head.npz",
-                            "tflite/faceboxes_640x480/faceboxes_640x480_int8.tflite",
-                            "tflite/faceboxes_640x480/faceboxes_640x480_int8.json",
-                            "tflite/faceboxes_1088x736/faceboxes_1088x736_int8.tflite",  # photos (runtime/still.py)
-                            "tflite/faceboxes_1088x736/faceboxes_1088x736_int8.json",
+                            "tflite/faceboxes_640x480/faceboxes_640x480_float32.tflite",  # rpi4: fp32 detector
+                            "tflite/faceboxes_640x480/faceboxes_640x480_float32.json",
+                            "tflite/faceboxes_1088x736/faceboxes_1088x736_float32.tflite",  # photos (runtime/still.py)
+                            "tflite/faceboxes_1088x736/faceboxes_1088x736_float32.json",
                             "assets/param_stats.npz", "assets/sparse_bases.npz", "assets/mesh.npz"])
     for p in paths:  # byte for byte what the workstation converted
         assert sha256_file(tmp_path / "board" / p) == sha256_file(converted_home / p)
@@ -52,13 +52,14 @@ def test_pack_cli_and_unpack_round_trip(converted_home, tmp_path, capsys):
 
 def test_run_from_bundle_matches_the_cache(bundle, converted_home, tmp_path, capsys):
     path, info = bundle
-    code, out, err = cli(capsys, "run", "--source", "samples:trump_hillary", "--precision", "int8", "-q",
+    # the rpi4 profile: INT8 regressor, fp32 detector; the bundle packed for it carries exactly those
+    code, out, err = cli(capsys, "run", "--source", "samples:trump_hillary", "--target", "rpi4", "-q",
                          "--json", tmp_path / "cache.jsonl")
     assert code == 0, err
     code, out, err = cli(capsys, "run", "--source", "samples:trump_hillary", "--bundle", path, "-q",
                          "--json", tmp_path / "bundle.jsonl")
     assert code == 0, err
-    assert "10 files verified" in err and "tflite int8" in err  # the bundle's precision by default
+    assert "10 files verified" in err and "int8, detector fp32" in err  # the bundle's precisions by default
     a, b = (json.loads((tmp_path / n).read_text()) for n in ("cache.jsonl", "bundle.jsonl"))
     assert len(a["faces"]) == 2 and a["faces"] == b["faces"]
     code, out, err = cli(capsys, "run", "--source", "samples:emma", "--bundle", path, "--precision", "fp32", "-q")

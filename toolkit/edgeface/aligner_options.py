@@ -67,6 +67,8 @@ class FaceAlignerOptions:
         regressor: "mb05" (default) or "mb1".
         precision: "fp32" | "fp16" | "int8" | "int8_floatio" (or a `Precision`), for both networks; None:
             the profile's (which may give the detector its own, `[detector] precision`).
+        detector_precision: the detector's own precision, when it differs from `precision` (None: as
+            `precision` when that is given, else the profile's detector precision).
         target: a board profile name (rpi3, rpi4, rpi5, rpi-zero2w, generic-aarch64, x86_64) or "auto".
         threads: inference threads; None: the profile's, capped at the usable cores.
         detector_size: FaceBoxes input as (w, h) or "WxH" (multiples of 32); None: the profile's, and
@@ -100,6 +102,7 @@ class FaceAlignerOptions:
 
     regressor: str = "mb05"
     precision: Optional[Union[str, Precision]] = None
+    detector_precision: Optional[Union[str, Precision]] = None
     target: str = "auto"
     threads: Optional[int] = None
     detector_size: Optional[Union[str, tuple]] = None
@@ -124,6 +127,10 @@ class FaceAlignerOptions:
         self.running_mode = RunningMode.parse(self.running_mode)
         if self.precision is not None:
             self.precision = Precision.parse(self.precision)
+        if self.detector_precision is not None:
+            self.detector_precision = Precision.parse(self.detector_precision)
+            if self.backend == "onnx" and self.detector_precision is not Precision.FP32:
+                raise OptionsError("detector_precision applies to TFLite models; the ONNX reference is fp32")
         if self.backend not in ("tflite", "onnx"):
             raise OptionsError(f"unknown backend '{self.backend}': use tflite or onnx")
         if self.backend == "onnx" and self.precision not in (None, Precision.FP32):
@@ -167,7 +174,8 @@ class FaceAlignerOptions:
         stage = {f"{k}_threads": (threads if self.threads else min(int(v), cores) if v else None)
                  for k, v in (("regressor", prof.regressor_threads), ("detector", prof.detector_threads))}
         # a precision given here applies to both networks; the profile's may differ per stage
-        det_precision = None if self.precision or self.backend == "onnx" else prof.detector_precision
+        det_precision = self.detector_precision or (
+            None if self.precision or self.backend == "onnx" else prof.detector_precision)
         options = PipelineOptions(
             backend=self.backend, precision=precision, detector_precision=det_precision, regressor=self.regressor,
             threads=threads, runtime=self.runtime, **stage,

@@ -46,9 +46,9 @@ def run_mqtt_sink(url: Optional[str], ca: Optional[str], qos: int, every_frame: 
 
 def run_bundle(bundle: Optional[Path], precision: Optional[str], detector_size: Optional[str]) -> tuple:
     """For `edgeface run --bundle FILE`: (model cache = the verified, unpacked bundle, precision, detector
-    size), the bundle's precision and detector size unless given; (None, precision, detector_size) without it."""
+    precision, detector size), the bundle's unless given; (None, precision, None, detector_size) without it."""
     if bundle is None:
-        return None, precision, detector_size
+        return None, precision, None, detector_size
     from edgeface.hub.bundle import open_for_run
 
     from edgeface.vocab import Precision, parse_size
@@ -61,10 +61,11 @@ def run_bundle(bundle: Optional[Path], precision: Optional[str], detector_size: 
     if detector_size is not None and tuple(parse_size(detector_size)) != tuple(info.detector_size):
         raise EdgefaceError(f"bundle {bundle.name} holds FaceBoxes {size}, not {detector_size}: drop --detector-size, "
                             f"or pack one with `edgeface pack --detector-size {detector_size}`")
+    det = "" if info.detector_precision_used == info.precision else f", detector {info.detector_precision_used}"
     console.print(f"bundle {bundle.name}: {len(info.files)} files verified ({info.regressor} + faceboxes "
-                  f"{info.detector_size[0]}x{info.detector_size[1]}, {info.precision}, packed for {info.target})",
-                  highlight=False)
-    return root, info.precision, size
+                  f"{info.detector_size[0]}x{info.detector_size[1]}, {info.precision}{det}, packed for {info.target})",
+                  highlight=False, soft_wrap=True)
+    return root, info.precision, info.detector_precision_used, size
 
 
 # ---- edgeface pack / unpack -------------------------------------------------------------------------
@@ -84,7 +85,8 @@ def pack_command(
     total = sum(f["size"] for f in info.files)
     for f in info.files:
         out.print(f"  {f['path']:48s} {f['size'] / 1e6:6.2f} MB  sha256 {f['sha256'][:16]}", highlight=False)
-    out.print(f"[green]ok[/] {path}: {len(info.files)} files, {total / 1e6:.2f} MB ({info.precision}, faceboxes "
+    det = "" if info.detector_precision_used == info.precision else f", detector {info.detector_precision_used}"
+    out.print(f"[green]ok[/] {path}: {len(info.files)} files, {total / 1e6:.2f} MB ({info.precision}{det}, faceboxes "
               f"{info.detector_size[0]}x{info.detector_size[1]}, for {info.target}); sha256 {digest}", highlight=False)
 
 
@@ -98,8 +100,12 @@ def unpack_command(
     info = unpack(bundle, dest)
     from edgeface.hub import paths
 
+    # a bundle packed for a profile runs with that profile (which may give the detector its own precision)
+    how = (f"--target {info.target}" if info.target != "any" else
+           f"--precision {info.precision}" if info.detector_precision_used == info.precision else
+           f"--precision {info.precision} (detector {info.detector_precision_used})")
     out.print(f"[green]ok[/] {len(info.files)} files verified and unpacked into {dest or paths.home()} "
-              f"({info.precision}, packed for {info.target}); run: edgeface run --camera --precision {info.precision}",
+              f"({info.precision}, packed for {info.target}); run: edgeface run --camera {how}",
               highlight=False)
 
 

@@ -212,12 +212,12 @@ def run_command(
 
         if render_mode not in RENDER_MODES:
             raise EdgefaceError(f"--render {render_mode} is unknown: use one of {', '.join(RENDER_MODES)}")
-    bundle_root, precision, detector_size = run_bundle(bundle, precision, detector_size)
+    bundle_root, precision, detector_precision, detector_size = run_bundle(bundle, precision, detector_size)
     options = FaceAlignerOptions(
         regressor=regressor, precision=precision, target=target, threads=threads, detector_size=detector_size,
         max_faces=max_faces, detect_interval=detect_interval, tracking=not no_track, smoothing=not no_smooth,
         scan=scan, max_misses=max_misses, dense=dense, dense_vertices=dense_vertices, backend=backend,
-        cache_root=bundle_root, still=still_mod.from_flags(still_detector, still_recrops, still_flip))
+        cache_root=bundle_root, detector_precision=detector_precision, still=still_mod.from_flags(still_detector, still_recrops, still_flip))
     _, choice = options.resolve()
     prof = choice.profile
     cam_size = camera_size or f"{prof.camera_size[0]}x{prof.camera_size[1]}"

@@ -54,6 +54,11 @@ class BundleInfo:
     files: tuple  # ({"path", "size", "sha256"}, ...)
     edgeface: str = ""
     created: str = ""
+    detector_precision: str = ""  # the detector's (a profile such as rpi4 runs it at fp32); "" = `precision`
+
+    @property
+    def detector_precision_used(self) -> str:
+        return self.detector_precision or self.precision
 
     @classmethod
     def from_dict(cls, d: dict, name: str) -> "BundleInfo":
@@ -64,7 +69,8 @@ class BundleInfo:
                            "sha256": str(f["sha256"])} for f in d["files"])
             info = cls(precision=Precision.parse(d["precision"]).value, target=str(d.get("target", "any")),
                        detector_size=tuple(int(v) for v in d["detector_size"]), regressor=check_regressor(d["regressor"]),
-                       files=files, edgeface=str(d.get("edgeface", "")), created=str(d.get("created", "")))
+                       files=files, edgeface=str(d.get("edgeface", "")), created=str(d.get("created", "")),
+                       detector_precision=Precision.parse(d.get("detector_precision") or d["precision"]).value)
         except (KeyError, TypeError, ValueError) as e:
             raise VerificationError(f"{name}: bundle.json is damaged ({e}): copy the bundle again") from None
         if len({f["path"] for f in files}) != len(files):
@@ -74,7 +80,7 @@ class BundleInfo:
     def to_dict(self) -> dict:
         return {"format": FORMAT, "edgeface": self.edgeface, "created": self.created, "precision": self.precision,
                 "target": self.target, "detector_size": list(self.detector_size), "regressor": self.regressor,
-                "files": [dict(f) for f in self.files]}
+                "detector_precision": self.detector_precision_used, "files": [dict(f) for f in self.files]}
 
 
 def _safe_member(path: str, name: str) -> str:
@@ -84,23 +90,26 @@ def _safe_member(path: str, name: str) -> str:
     return path
 
 
-def bundle_files(precision: Precision, detector_size: tuple, regressor: str, root: Optional[Path]) -> List[str]:
-    """Cache-relative paths of what the runtime needs at `precision` (a one-line error if something is missing)."""
+def bundle_files(precision: Precision, detector_size: tuple, regressor: str, root: Optional[Path],
+                 detector_precision: Optional[Precision] = None) -> List[str]:
+    """Cache-relative paths of what the runtime needs at `precision` (the detector at `detector_precision`
+    when given), a one-line error if something is missing."""
     home = paths.home(root) if root is not None else paths.home()
     rel: List[str] = []
     det = detector_name(*detector_size)
-    for name, model in ((regressor, regressor), (det, "faceboxes")):
-        p = store.model_path(name, precision.variant, root)
+    det_precision = detector_precision or precision
+    for name, model, prec in ((regressor, regressor, precision), (det, "faceboxes", det_precision)):
+        p = store.model_path(name, prec.variant, root)
         manifest = p.with_suffix(".json")
         if not p.is_file() or not manifest.is_file():
             raise MissingAssetError(f"{p.name} is not in the cache {p.parent}: run "
-                                    f"{store.convert_command(model, precision, detector_size if model == 'faceboxes' else None)} first")
+                                    f"{store.convert_command(model, prec, detector_size if model == 'faceboxes' else None)} first")
         rel += [str(p.relative_to(home)), str(manifest.relative_to(home))]
         head = (json.loads(manifest.read_text()).get("float_head") or {}).get("file")
         if head:
             rel.append(str((p.parent / head).relative_to(home)))
     # the still-image detector (photos at upstream's scale, runtime/still.py), when it is converted
-    still = store.model_path(detector_name(*STILL_DETECTOR_SIZE), precision.variant, root)
+    still = store.model_path(detector_name(*STILL_DETECTOR_SIZE), det_precision.variant, root)
     if tuple(detector_size) != STILL_DETECTOR_SIZE and still.is_file() and still.with_suffix(".json").is_file():
         rel += [str(still.relative_to(home)), str(still.with_suffix(".json").relative_to(home))]
     for asset in RUNTIME_ASSETS:
@@ -123,14 +132,16 @@ def pack(out: Union[str, os.PathLike], precision: Union[str, Precision, None] = 
 
         prof = get_target(target)
     prec = Precision.parse(precision if precision is not None else (prof.precision if prof else Precision.INT8))
+    # an explicit precision is for both networks; a profile may run its detector at another (rpi4: fp32)
+    det_prec = Precision.parse(prof.detector_precision) if precision is None and prof and prof.detector_precision else prec
     size = tuple(detector_size or (prof.detector_size if prof else (640, 480)))
     home = paths.home(root) if root is not None else paths.home()
     files = []
-    for rel in bundle_files(prec, size, check_regressor(regressor), root):
+    for rel in bundle_files(prec, size, check_regressor(regressor), root, det_prec):
         p = home / rel
         files.append({"path": rel, "size": p.stat().st_size, "sha256": sha256_file(p)})
     info = BundleInfo(precision=prec.value, target=target or "any", detector_size=size, regressor=regressor,
-                      files=tuple(files), edgeface=__version__, created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+                      detector_precision=det_prec.value, files=tuple(files), edgeface=__version__, created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     out = Path(out).expanduser()
     index = json.dumps(info.to_dict(), indent=1).encode()
     try:
