@@ -125,15 +125,9 @@ def bench_command(
             dense=dense, dense_policy=TimingPolicy.quick() if quick else TimingPolicy.dense(),
             dense_budgets=_ints(dense_vertices, "--dense-vertices", "0,12000,4000"),
         )
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from edgeface.cli.progress import progress_bar
 
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=console, transient=True, disable=not console.is_terminal) as prog:
-            task = prog.add_task("planning", total=None)
-
-            def progress(label: str, done: int, total: int) -> None:
-                prog.update(task, description=label, completed=done, total=total)
-
+        with progress_bar(console, "planning") as progress:
             report = run_bench(opts, progress=progress).to_dict()
     for t in bench_report.bench_tables(report):
         out.print(t)

@@ -19,15 +19,9 @@ def run_peers_command(console, out, systems: Optional[List[str]], cores: Optiona
         opts = PeerOptions(systems=systems, cores=cores or [1, 2], passes=passes or (1 if quick else 3),
                            frames=frames or (40 if quick else None), upstream=upstream,
                            mediapipe_python=mediapipe_python, install_mediapipe=install)
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from edgeface.cli.progress import progress_bar
 
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=console, transient=True, disable=not console.is_terminal) as prog:
-            task = prog.add_task("decoding the video", total=None)
-
-            def progress(label: str, done: int, total: int) -> None:
-                prog.update(task, description=label, completed=done, total=total)
-
+        with progress_bar(console, "decoding the video") as progress:
             report = run_peers(opts, progress=progress, log=lambda m: console.print(f"[dim]{m}[/]"))
     out.print(peers_report.peers_table(report))
     if peers_report.live_rows(report):

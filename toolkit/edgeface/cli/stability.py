@@ -31,15 +31,9 @@ def stability_command(variants: List[str], photos: Optional[List[str]], target: 
                 raise EdgefaceError(f"--stability measures TFLite precisions: use --variant fp32,int8 (got {v})") from None
         opts = st.StabilityOptions(photos=tuple(Path(p) for p in photos or ()), precisions=tuple(precisions),
                                    target=target, threads=threads)
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from edgeface.cli.progress import progress_bar
 
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=console, transient=True, disable=not console.is_terminal) as prog:
-            task = prog.add_task("loading models", total=None)
-
-            def progress(label: str, done: int, total: int) -> None:
-                prog.update(task, description=label, completed=done, total=total)
-
+        with progress_bar(console, "loading models") as progress:
             report = st.measure_stability(opts, progress=progress).to_dict()
     out.print(sr.stability_table(report))
     out.print(sr.verdict_table(report))
