@@ -8,7 +8,8 @@ import pytest
 from edgeface.runtime import roi as roi_mod
 from edgeface.errors import EdgefaceError
 from edgeface.runtime.boxes import box_from_relative, box_relative, greedy_match, iou, iou_matrix, points_box, visible_fraction
-from edgeface.runtime.tracker import FaceTracker, TrackerConfig
+from edgeface.runtime.tracker import FaceTracker
+from edgeface.runtime.tracks import TrackerConfig
 
 W, H = 640, 480
 

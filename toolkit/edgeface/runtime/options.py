@@ -13,7 +13,7 @@ from typing import Optional
 from edgeface.errors import OptionsError
 from edgeface.runtime.smoothing import SmoothingConfig
 from edgeface.runtime.still import StillConfig
-from edgeface.runtime.tracker import TrackerConfig
+from edgeface.runtime.tracks import TrackerConfig
 from edgeface.vocab import DEFAULT_DETECTOR_SIZE, Precision, check_detector_size, check_regressor
 
 BACKENDS = ("tflite", "onnx")

@@ -46,7 +46,8 @@ from edgeface.runtime.decode import SparseDecoder, pose_degrees
 from edgeface.runtime.options import PipelineOptions
 from edgeface.runtime.results import Face, FrameResult, Pose
 from edgeface.runtime.smoothing import FaceSmoother
-from edgeface.runtime.tracker import FaceTracker, Target
+from edgeface.runtime.tracker import FaceTracker
+from edgeface.runtime.tracks import Target
 
 #: dense_fn(params, roi, landmarks) -> (vertices (N, 3) in frame pixels, kind "dense" | "dense_approx")
 DenseFn = Callable[[np.ndarray, np.ndarray, np.ndarray], "tuple[np.ndarray, str]"]

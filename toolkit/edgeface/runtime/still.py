@@ -236,7 +236,7 @@ class StillAligner:
         return params, roi, lm
 
     def face(self, image: np.ndarray, target, regress: RegressFn, regress_crop: Optional[Callable], times: dict) -> Face:
-        """The `Face` of one detection target (`tracker.Target`)."""
+        """The `Face` of one detection target (`tracks.Target`)."""
         params, roi, lm = self.align(image, target.roi, regress, regress_crop, times)
         t0 = time.perf_counter()
         yaw, pitch, roll = tdmm.pose_from_params(params)
