@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from edgeface.errors import OptionsError
-from edgeface.runtime import still
+from edgeface.runtime import detection, still
 from edgeface.vocab import Precision
 
 
@@ -35,7 +35,7 @@ def test_native_geometry_falls_back_to_fit_when_the_canvas_is_small():
 def test_place_pads_with_the_detector_mean():
     img = np.full((100, 200, 3), 7, np.uint8)
     lb = still.native_geometry(200, 100, 256, 128)
-    canvas = still.place(img, lb)
+    canvas = detection.place(img, lb)
     assert canvas.shape == (128, 256, 3) and (canvas[:100, :200] == 7).all()
     assert (canvas[110, 10] == (104, 117, 123)).all() and (canvas[10, 230] == (104, 117, 123)).all()
 

@@ -32,6 +32,7 @@ import numpy as np
 
 from edgeface.aligner_options import FaceAlignerOptions, RunningMode
 from edgeface.errors import EdgefaceError, OptionsError
+from edgeface.io.frames import Frame  # numpy only: this module still loads no OpenCV and no runtime
 
 if TYPE_CHECKING:  # the result types import numpy only; kept lazy all the same
     from edgeface.runtime.results import FrameResult
@@ -67,7 +68,6 @@ class FaceAligner:
             self._dense_model = load_dense_model(self._pipeline_options.root,
                                                  decimate=self._pipeline_options.dense_max_vertices or None)
         self._pipeline = build_pipeline(self._pipeline_options, dense=self._dense_model)
-        self._frames = 0
         self._last_ts: Optional[float] = None
         self._closed = False
         self._dropped = 0
@@ -110,7 +110,7 @@ class FaceAligner:
             OptionsError: the aligner is not in IMAGE mode, or `image` is not an HxWx3 uint8 array.
         """
         self._check_mode(RunningMode.IMAGE, "detect(image)")
-        return self._process(image, None, source, still=True)
+        return self._process(self._as_bgr(image), None, source, still=True)
 
     def detect_for_video(self, image: np.ndarray, timestamp_ms: float, *, source: str = "") -> "FrameResult":
         """VIDEO mode: the next frame of a video (faces tracked across frames, stable ids, smoothed).
@@ -126,7 +126,7 @@ class FaceAligner:
         """
         self._check_mode(RunningMode.VIDEO, "detect_for_video(image, timestamp_ms)")
         self._check_timestamp(timestamp_ms)
-        return self._process(image, timestamp_ms, source, still=False)
+        return self._process(self._as_bgr(image), timestamp_ms, source, still=False)
 
     def detect_async(self, image: np.ndarray, timestamp_ms: float, *, source: str = "") -> bool:
         """LIVE_STREAM mode: hand over a camera frame and return at once.
@@ -252,11 +252,9 @@ class FaceAligner:
         return np.ascontiguousarray(image)
 
     def _process(self, image, timestamp_ms, source: str, still: bool):
-        from edgeface.io.frames import Frame
-
-        frame = Frame(index=self._frames, image=self._as_bgr(image),
+        """`image` already checked by `_as_bgr`; the frame index is the count of frames processed so far."""
+        frame = Frame(index=self._pipeline.counters.frames, image=image,
                       timestamp_s=None if timestamp_ms is None else float(timestamp_ms) / 1000.0, source=str(source))
-        self._frames += 1
         return self._pipeline.process(frame, still=still)
 
 

@@ -387,7 +387,7 @@ def convert(models: list, opts: ConvertOptions, root: Optional[Path] = None, log
         expanded += ["mb05", "faceboxes"] if m == "all" else [m]
     holdout_cache: dict = {}
     results = [convert_model(m, opts, root, log, holdout_cache) for m in dict.fromkeys(expanded)]
-    from edgeface.runtime.still import STILL_DETECTOR_SIZE
+    from edgeface.vocab import STILL_DETECTOR_SIZE
 
     if opts.still_detector and "faceboxes" in expanded and tuple(opts.detector_size) != STILL_DETECTOR_SIZE:
         still = replace(opts, detector_size=STILL_DETECTOR_SIZE, calibration=None, still_detector=False)

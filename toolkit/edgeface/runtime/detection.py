@@ -208,27 +208,29 @@ def letterbox_geometry(frame_w: int, frame_h: int, width: int, height: int) -> L
     )
 
 
-def letterbox(frame: np.ndarray, width: int, height: int, pad_value: Sequence[int] = PAD_VALUE) -> tuple[np.ndarray, Letterbox]:
-    """Fit `frame` (HxWx3 uint8) into a `width` x `height` canvas keeping its aspect ratio.
-
-    The resized frame (bilinear, cv2.INTER_LINEAR_EXACT: bit-exact on x86 and ARM) sits at the top-left; the right/bottom padding has
-    colour `pad_value`. Returns `(canvas, Letterbox)`; the frame is not modified. When the frame
-    already has the canvas size, the canvas IS the frame (no copy): do not draw on it.
-    """
-    if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3:
-        raise EdgefaceError(f"detector needs an HxWx3 BGR frame, got shape {getattr(frame, 'shape', None)}")
+def place(frame: np.ndarray, lb: Letterbox, pad_value: Sequence[int] = PAD_VALUE) -> np.ndarray:
+    """The detector canvas for the placement `lb`: the frame resized (bilinear, cv2.INTER_LINEAR_EXACT:
+    bit-exact on x86 and ARM) at the top-left, the right/bottom padded with `pad_value`. When no resize
+    or padding is needed the canvas IS the frame (no copy): do not draw on it."""
     fh, fw = frame.shape[:2]
-    lb = letterbox_geometry(fw, fh, int(width), int(height))
     if (lb.new_w, lb.new_h) == (fw, fh):
         resized = frame
     else:
         resized = cv2.resize(frame, dsize=(lb.new_w, lb.new_h), interpolation=cv2.INTER_LINEAR_EXACT)
     if lb.pad_right == 0 and lb.pad_bottom == 0:
-        canvas = np.ascontiguousarray(resized)  # may be `frame` itself: treat the canvas as read-only
-    else:
-        value = tuple(float(v) for v in pad_value)
-        canvas = cv2.copyMakeBorder(resized, 0, lb.pad_bottom, 0, lb.pad_right, cv2.BORDER_CONSTANT, value=value)
-    return canvas, lb
+        return np.ascontiguousarray(resized)  # may be `frame` itself: treat the canvas as read-only
+    value = tuple(float(v) for v in pad_value)
+    return cv2.copyMakeBorder(resized, 0, lb.pad_bottom, 0, lb.pad_right, cv2.BORDER_CONSTANT, value=value)
+
+
+def letterbox(frame: np.ndarray, width: int, height: int, pad_value: Sequence[int] = PAD_VALUE) -> tuple[np.ndarray, Letterbox]:
+    """Fit `frame` (HxWx3 uint8) into a `width` x `height` canvas keeping its aspect ratio
+    (`letterbox_geometry` + `place`). Returns `(canvas, Letterbox)`; the frame is not modified."""
+    if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3:
+        raise EdgefaceError(f"detector needs an HxWx3 BGR frame, got shape {getattr(frame, 'shape', None)}")
+    fh, fw = frame.shape[:2]
+    lb = letterbox_geometry(fw, fh, int(width), int(height))
+    return place(frame, lb, pad_value), lb
 
 
 def unletterbox_boxes(boxes_px, lb: Letterbox, clip: bool = True) -> np.ndarray:

@@ -21,7 +21,7 @@ the video path, each chosen by measurement on the dev set (README, "Still-image 
    regressor run. `params`, pose and camera stay those of the direct (unmirrored) crop.
 
 `StillConfig.upstream()` is upstream demo.py (native scale, crop from the box, nothing else): the
-setting the parity tests compare with upstream's own outputs. Pure numpy + cv2.resize.
+setting the parity tests compare with upstream's own outputs. Pure numpy (the canvas: `detection.place`).
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ import time
 from dataclasses import dataclass, replace
 from typing import Callable, Optional
 
-import cv2
 import numpy as np
 
 from edgeface.errors import OptionsError
@@ -132,26 +131,13 @@ def native_geometry(frame_w: int, frame_h: int, width: int, height: int) -> dete
                                  height=int(height))
 
 
-def place(frame: np.ndarray, lb: detect_post.Letterbox, pad_value=detect_post.PAD_VALUE) -> np.ndarray:
-    """The detector canvas for `lb`: the frame resized (INTER_LINEAR_EXACT) at the top-left, padded."""
-    fh, fw = frame.shape[:2]
-    resized = frame if (lb.new_w, lb.new_h) == (fw, fh) else cv2.resize(
-        frame, dsize=(lb.new_w, lb.new_h), interpolation=cv2.INTER_LINEAR_EXACT)
-    if lb.pad_right == 0 and lb.pad_bottom == 0:
-        return np.ascontiguousarray(resized)
-    return cv2.copyMakeBorder(resized, 0, lb.pad_bottom, 0, lb.pad_right, cv2.BORDER_CONSTANT,
-                              value=tuple(float(v) for v in pad_value))
-
-
 def detect_native(detector, frame: np.ndarray):
     """`networks.Detections` of a `networks.FaceDetector` run at upstream's scale policy."""
-    from edgeface.runtime.networks import Detections, _pick_detector_outputs
+    from edgeface.runtime.networks import Detections
 
     cfg = detector.config
     lb = native_geometry(frame.shape[1], frame.shape[0], cfg.width, cfg.height)
-    loc, conf = _pick_detector_outputs(detector.backend.run(place(frame, lb, cfg.pad_value)))
-    boxes, scores = detect_post.postprocess_with_config(loc, conf, detector.priors, lb, cfg)
-    return Detections(boxes, scores)
+    return Detections(*detector.detect_letterboxed(detect_post.place(frame, lb, cfg.pad_value), lb))
 
 
 # ----------------------------------------------------------------------------- flip TTA
@@ -248,4 +234,4 @@ class StillAligner:
 
 
 __all__ = ("StillConfig", "StillAligner", "from_flags", "MIRROR_68", "STILL_DETECTOR_SIZE", "native_scale", "native_geometry",
-           "detect_native", "mirror_points", "place")
+           "detect_native", "mirror_points")
