@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+from pathlib import Path
 
 import pytest
 
@@ -105,7 +106,6 @@ def _offset(path, member):
 ])
 def test_damaged_bundle_refused_and_nothing_changed(bundle, tmp_path, capsys, how, needle):
     path, info = bundle
-    size = path.stat().st_size
     model = _offset(path, "tflite/mb05/mb05_int8.tflite")
     kw = {"cut_in_index": dict(cut=700), "cut_in_model": dict(cut=model + 1000),
           "cut_last_file": dict(cut=_last_data_end(path) - 100), "flip_model_byte": dict(flip=model + 5000),

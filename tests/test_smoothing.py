@@ -10,8 +10,8 @@ import pytest
 
 from edgeface.errors import EdgefaceError
 from edgeface.runtime.results import Face, FrameResult, Pose
-from edgeface.runtime.smoothing import (DEFAULT_POSE, FaceSmoother, OneEuroFilter, SmoothingConfig, smoothing_factor,
-                                wrap_angle)
+from edgeface.runtime.one_euro import OneEuroFilter, smoothing_factor, wrap_angle
+from edgeface.runtime.smoothing import DEFAULT_POSE, FaceSmoother, SmoothingConfig
 
 FPS = 25.0
 

@@ -142,7 +142,8 @@ def verify_model(model_path, root=None) -> tuple:
     from edgeface.convert import calibrate
     from edgeface.hub.assets import load_param_stats, load_sparse_bases
     from edgeface.convert.tflite import ConvertOptions, _export_sources, _float_detector
-    from edgeface.runtime.tflite_backend import TFLiteModel, read_manifest
+    from edgeface.hub.manifest import read_manifest
+    from edgeface.runtime.tflite_backend import TFLiteModel
     from edgeface.runtime.onnx_backend import OnnxModel
     from edgeface.hub.cards import get_card
 

@@ -48,7 +48,7 @@ from typing import Optional
 import numpy as np
 
 from edgeface.errors import EdgefaceError
-from edgeface.runtime.one_euro import AngleFilter, OneEuroFilter, _alpha, _Clock, smoothing_factor, wrap_angle  # noqa: F401
+from edgeface.runtime.one_euro import AngleFilter, _alpha, _Clock
 from edgeface.runtime.results import Face, FrameResult, Pose
 
 

@@ -17,7 +17,7 @@ from typing import Optional
 import numpy as np
 
 from edgeface.errors import EdgefaceError, MissingAssetError, RuntimeMissingError, VerificationError
-from edgeface.hub.manifest import REFIX, model_manifest, read_manifest, read_verified  # noqa: F401 (read_manifest re-exported)
+from edgeface.hub.manifest import REFIX, model_manifest, read_verified
 
 RUNTIMES = ("ai_edge_litert", "tflite_runtime", "tensorflow")
 
