@@ -182,7 +182,7 @@ def convert(
                           input_dtype=input_dtype, output_dtype=output_dtype, float_head=float_head, force=force,
                           still_detector=still_detector and onnx is None)
     with _status("converting") as st:
-        results = do_convert([model], opts, log=lambda msg: (st.update(msg), console.print(f"[dim]{msg}[/]")))
+        results = do_convert([model], opts, log=lambda msg: (st.update(msg), console.print(f"[dim]{msg}[/]", soft_wrap=True)))
     for r in results:
         _print_conversion(r)
 
