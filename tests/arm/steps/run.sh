@@ -22,7 +22,7 @@ photos=$EDGEFACE_HOME/files/3ddfa_v2/examples/inputs
 run() {  # run NAME ARGS...: one `edgeface run`, timed, into $out/NAME.jsonl
     local name=$1 t0=$SECONDS; shift
     echo "== edgeface run $* --target $target -q --json $name.jsonl"
-    edgeface run "$@" --target "$target" -q --json "$out/$name.jsonl"
+    edgeface run "$@" --target "$target" --bitexact -q --json "$out/$name.jsonl"  # the same pixels on both CPUs
     echo "== $name: $((SECONDS - t0)) s"
 }
 run photos.int8 --source "$photos" --precision int8

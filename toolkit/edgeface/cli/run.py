@@ -158,6 +158,8 @@ def run_command(
     no_track: bool = typer.Option(False, "--no-track", help="Detect on every frame instead of tracking landmarks."),
     scan: Optional[str] = typer.Option(None, "--scan", help="Periodic scans for new faces: async (worker thread, tracked frames never wait) | inline (default: the target's)."),
     max_misses: Optional[int] = typer.Option(None, "--max-misses", min=0, help="Scans a tracked face may go undetected while its landmarks hold (default: the target's)."),
+    roi_deadband: Optional[float] = typer.Option(None, "--roi-deadband", min=0.0, max=0.49, help="Tracking: keep a face's crop while it would move less than this fraction of its side (default 0.02; 0: a new crop every frame, as upstream)."),
+    bitexact: bool = typer.Option(False, "--bitexact", help="Bit-exact resampling (the same pixels on x86 and arm64, for parity checks; slower)."),
     no_smooth: bool = typer.Option(False, "--no-smooth", help="No temporal smoothing (raw per-frame output)."),
     save: Optional[str] = typer.Option(None, "--save", "-o", help="Annotated output: out.mp4 | out.avi | out.jpg | DIR/."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write one JSON line per frame (the JSONL contract) to this file."),
@@ -216,7 +218,8 @@ def run_command(
     options = FaceAlignerOptions(
         regressor=regressor, precision=precision, target=target, threads=threads, detector_size=detector_size,
         max_faces=max_faces, detect_interval=detect_interval, tracking=not no_track, smoothing=not no_smooth,
-        scan=scan, max_misses=max_misses, dense=dense, dense_vertices=dense_vertices, backend=backend,
+        scan=scan, max_misses=max_misses, dense=dense, dense_vertices=dense_vertices, backend=backend, bitexact=bitexact,
+        **({} if roi_deadband is None else {"roi_deadband": roi_deadband}),
         cache_root=bundle_root, detector_precision=detector_precision, still=still_mod.from_flags(still_detector, still_recrops, still_flip))
     _, choice = options.resolve()
     prof = choice.profile
