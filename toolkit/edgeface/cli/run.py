@@ -53,7 +53,8 @@ class LiveStatus:
         mean = {k: sum(t.get(k, 0.0) for t in self._times) / n for k in STAGES if any(k in t for t in self._times)}
         count = f"frame {s.frame + 1}" + (f"/{s.total}" if s.total else "")
         stages = "  ".join(f"{k} {v:.1f}" for k, v in mean.items())
-        return (f"{count}  {s.fps:5.1f} fps  {stages} ms  faces {s.faces}  detector runs {s.detector_runs}"
+        dropped = "" if getattr(s, "dropped", None) is None else f"  dropped {s.dropped}"
+        return (f"{count}  {s.fps:5.1f} fps  {stages} ms  faces {s.faces}  detector runs {s.detector_runs}{dropped}"
                 "  (Ctrl-C stops)")
 
     def __call__(self, s) -> None:
@@ -140,6 +141,15 @@ def summary_lines(summary) -> list:
     ]
     if getattr(s, "skipped", 0):
         lines.append(f"skipped {s.skipped} file(s) that could not be read (see the warnings above)")
+    if s.live:  # frames the camera delivered that the pipeline never saw (io.live_feed)
+        lv = s.live
+        line = (f"live: {lv['delivered']} frames from the camera, {lv['results']} results, {lv['dropped']} dropped "
+                f"({lv['dropped_capture']} replaced in the capture slot, {lv['dropped_busy']} while the aligner was busy"
+                + (f", {lv['missed_by_reader']} passed by the reader" if lv["missed_by_reader"] else "")
+                + "; latest-frame policy: the pipeline never works on a stale frame)")
+        if lv["latency_p50_ms"] is not None:
+            line += f"; capture-to-result latency p50 {lv['latency_p50_ms']:.1f} ms, p99 {lv['latency_p99_ms']:.1f} ms"
+        lines.append(line)
     if s.stopped != "end of input":
         lines.append(f"stopped: {s.stopped}")
     return lines
@@ -180,6 +190,7 @@ def run_command(
     still_detector: Optional[str] = typer.Option(None, "--still-detector", help="Photos: native (upstream's scale, 1088x736 detector; default) | letterbox (as video)."),
     still_recrops: Optional[int] = typer.Option(None, "--still-recrops", min=0, max=5, help="Photos: landmark re-crops per face (default: 1 float, 2 INT8)."),
     still_flip: Optional[bool] = typer.Option(None, "--still-flip/--no-still-flip", help="Photos: horizontal-flip test-time augmentation (default on)."),
+    exact_decode: bool = typer.Option(False, "--exact-decode", envvar="EDGEFACE_EXACT_DECODE", help="Video: bit-exact YUV->BGR conversion, the same pixels on every CPU (cross-CPU parity checks; ~6x slower conversion)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No live status line."),
     # fleet (issue 14): results over MQTT through an on-disk queue; models from a verified bundle
     mqtt: Optional[str] = typer.Option(None, "--mqtt", help="Publish results to mqtt://[user:pass@]host[:port]/prefix (mqtts:// for TLS); queued on disk while the broker is away."),
@@ -223,14 +234,17 @@ def run_command(
     cam_size = camera_size or f"{prof.camera_size[0]}x{prof.camera_size[1]}"
     # open the input first: a missing or corrupt file fails before any model is loaded
     with open_source(spec, max_frames=max_frames, camera_size=cam_size, camera_fps=prof.camera_fps,
-                     camera_timeout_s=camera_timeout, reconnect=reconnect) as src:
+                     camera_timeout_s=camera_timeout, reconnect=reconnect, exact_decode=exact_decode) as src:
         if hasattr(src, "on_skip"):  # a folder's unreadable image: one warning line, the run goes on
             src.on_skip = lambda msg: console.print(f"[yellow]warning:[/] {msg}", highlight=False, soft_wrap=True)
-        if src.kind in LIVE_KINDS:  # live input: a capture thread, latest frame only (io.capture)
+        if src.kind in LIVE_KINDS:  # live input: capture thread, latest frame only, LIVE_STREAM (io.live_feed)
             from edgeface.io.capture import LatestFrameCapture
+            from edgeface.io.live_feed import LiveFeed
 
             src = LatestFrameCapture(src)
-        options.running_mode = RunningMode.IMAGE if src.is_still else RunningMode.VIDEO
+            options.running_mode, options.result_callback = RunningMode.LIVE_STREAM, LiveFeed()
+        else:
+            options.running_mode = RunningMode.IMAGE if src.is_still else RunningMode.VIDEO
         render_fn, extra_sinks, dense_label = None, [], ""
         with FaceAligner.create_from_options(options) as aligner:
             if aligner.dense_model is not None:
@@ -280,10 +294,6 @@ def run_command(
     if summary.frames == 0 and summary.skipped:
         raise EdgefaceError(f"none of the {summary.skipped} images in {src.name} could be read: "
                             "check the files (re-export them as JPEG or PNG)")
-    if getattr(src, "kind", "") == "capture":  # frames the camera delivered that the pipeline never saw
-        missed = getattr(src.source, "missed", 0)
-        out.print(f"capture: {src.captured + missed} frames from the camera, {src.dropped + missed} dropped "
-                  "(latest-frame policy: the pipeline never works on a stale frame)", highlight=False)
     written = [str(json_path)] if json_path is not None else []
     if save:
         written.append(save)
