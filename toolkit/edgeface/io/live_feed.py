@@ -34,15 +34,11 @@ from typing import Iterator, Optional
 from edgeface.io.capture import END, LatestFrameCapture
 
 
-def percentile(values, q: float) -> Optional[float]:
-    """The q-th percentile (linear interpolation) of `values`; None when empty."""
-    s = sorted(values)
-    if not s:
-        return None
-    r = q / 100.0 * (len(s) - 1)
-    lo = int(r)
-    hi = min(lo + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (r - lo)
+def _percentile(values, q: float) -> Optional[float]:
+    """The q-th percentile of `values` (`bench.stats.percentile`: numpy only), None when empty."""
+    from edgeface.bench.stats import percentile
+
+    return percentile(values, q) if len(values) else None
 
 
 @dataclass
@@ -72,8 +68,8 @@ class LiveCounts:
 
         return {"delivered": self.delivered, "captured": self.captured, "results": self.results,
                 "dropped": self.dropped, "dropped_capture": self.dropped_capture, "dropped_busy": self.dropped_busy,
-                "missed_by_reader": self.missed, "latency_p50_ms": r(percentile(self.latency_ms, 50)),
-                "latency_p99_ms": r(percentile(self.latency_ms, 99)),
+                "missed_by_reader": self.missed, "latency_p50_ms": r(_percentile(self.latency_ms, 50)),
+                "latency_p99_ms": r(_percentile(self.latency_ms, 99)),
                 "latency_max_ms": r(max(self.latency_ms)) if self.latency_ms else None}
 
 
@@ -164,4 +160,4 @@ class LiveFeed:
             yield frame, dataclasses.replace(result, frame=int(frame.index))
 
 
-__all__ = ("LiveFeed", "LiveCounts", "percentile")
+__all__ = ("LiveFeed", "LiveCounts")
