@@ -31,6 +31,17 @@ def test_sim_camera_keeps_its_clock(frames):
     assert np.all(np.diff(ts) >= 1 / 60 - 1e-9)  # delivery times on the camera's own grid
 
 
+def test_missed_frames_stop_at_the_end_of_the_video(frames):
+    """A reader that falls far behind near the end: the frames it missed are counted, none past the end."""
+    cam = SimCamera(frames[:10], fps=200)
+    got = []
+    for f in cam:
+        got.append(f)
+        if len(got) == 8:
+            time.sleep(0.1)  # 20 periods, with 2 frames left
+    assert len(got) + cam.missed == 10 and cam.missed >= 1
+
+
 def test_slow_reader_gets_the_latest_frame(frames):
     """A consumer slower than the camera never sees a stale frame; the frames it skipped are counted."""
     cam = SimCamera(frames[:30], fps=60)

@@ -73,6 +73,8 @@ class SimCamera(FrameSource):
                 self._sleep(due - now)
             else:
                 late = int((now - due) // period)  # frames that came and went while the reader was busy
+                if not self.loop:
+                    late = min(late, n - i)  # none past the end of the video
                 if late:
                     self.missed += late
                     i += late
