@@ -23,9 +23,9 @@ SKIP_LINE = "SKIP: edgeface.FaceAligner not available"
 
 
 def decode(path: Path, count: int) -> list:
-    """(BGR uint8 frame, timestamp in ms) for the first `count` frames, decoded as edgeface does:
-    PyAV with the mp4 demuxer's ignore_editlist (every coded frame), a bit-exact, accurately
-    rounded YUV->BGR conversion where PyAV has those flags, and times counted from the first
+    """(BGR uint8 frame, timestamp in ms) for the first `count` frames, decoded as edgeface does
+    with `--bitexact`: PyAV with the mp4 demuxer's ignore_editlist (every coded frame), a
+    bit-exact, accurately rounded YUV->BGR conversion where PyAV has those flags, and times counted from the first
     frame's (the smoother uses them, so they must be the CLI's to the last bit)."""
     import av
     import numpy as np

@@ -26,7 +26,8 @@ run() {  # run NAME ARGS...: one `edgeface run`, timed, into $out/NAME.jsonl
     echo "== $name: $((SECONDS - t0)) s"
 }
 run photos.int8 --source "$photos" --precision int8
-run obama.int8 --source samples:obama --precision int8 --max-frames "$frames" --scan inline  # scans in-line: the same frames on both sides
+# scans in-line: the same frames on both sides (and --bitexact on every run: the same pixels)
+run obama.int8 --source samples:obama --precision int8 --max-frames "$frames" --scan inline
 run photos.fp32 --source "$photos" --precision fp32
 
 "$PYTHON" "$EDGEFACE_REPO/tests/arm/steps/run_check.py" \
