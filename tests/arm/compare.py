@@ -13,7 +13,8 @@ It prints one line per check and closes with exactly `N passed, N failed`; exit 
 anything failed or nothing was compared, 2 on bad usage.
 
 Bounds (defaults; all can be changed by options):
-  .npz   float arrays: max|arm - host| <= 1e-3 * max|host| (relative to the array's scale);
+  .npz   float arrays: max|arm - host| <= 1e-3 * max|host| (relative to the array's scale), or 1
+         LSB for the dequantized output of an INT8 graph (its step stored as "<key>:lsb");
          integer arrays (INT8/UINT8 tensors): max|arm - host| <= 1 LSB; shapes and dtypes equal.
   .jsonl (edgeface JSONL contract, toolkit/edgeface/results.py), frames paired by
          (basename of "source", "frame"); per frame the same number of faces; faces paired by
@@ -50,6 +51,8 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
+
+LSB_SUFFIX = ":lsb"  # steps/models_check.py: the quantization step of a dequantized INT8 output
 
 JSONL_ROUND_PX = 0.011  # landmarks/bbox are written with 2 decimals: two roundings differ by <= 0.01
 PARAM_STD_REL = Path("upstream/3ddfa_v2/configs/param_mean_std_62d_120x120.pkl")
@@ -223,6 +226,7 @@ def compare_npz(arm_path: Path, host_path: Path, b: Bounds, name: Optional[str] 
         if keys_a != keys_h:
             res.ok = False
             res.lines.append(f"arrays differ: arm only {sorted(keys_a - keys_h)}, host only {sorted(keys_h - keys_a)}")
+        lsb = {k[:-len(LSB_SUFFIX)]: float(zh[k]) for k in keys_h if k.endswith(LSB_SUFFIX)}
         for key in sorted(keys_a & keys_h):
             a, h = za[key], zh[key]
             if a.shape != h.shape or a.dtype != h.dtype:
@@ -244,10 +248,14 @@ def compare_npz(arm_path: Path, host_path: Path, b: Bounds, name: Optional[str] 
                 diff = float(np.max(np.abs(fa[fin] - fh[fin]))) if fin.any() else 0.0
                 scale = float(np.max(np.abs(fh[fin]))) if fin.any() else 0.0
                 tol = b.float_rtol * max(scale, 1e-12)
+                bound = f"bound {b.float_rtol:g}"
+                if key in lsb:  # the dequantized output of an INT8 graph: b.lsb steps of its quantization
+                    tol = max(tol, b.lsb * lsb[key] * (1 + 1e-6))
+                    bound = f"bound max({b.float_rtol:g} rel, {b.lsb} LSB = {b.lsb * lsb[key]:.3g})"
                 ok = diff <= tol
                 res.lines.append(
                     f"{key} {list(h.shape)} {h.dtype}: max|d|={diff:.3g}, max|host|={scale:.4g}, "
-                    f"rel={diff / max(scale, 1e-12):.3g} (bound {b.float_rtol:g}) {'ok' if ok else 'TOO LARGE'}"
+                    f"rel={diff / max(scale, 1e-12):.3g} ({bound}) {'ok' if ok else 'TOO LARGE'}"
                 )
             elif np.issubdtype(h.dtype, np.integer) or h.dtype == np.bool_:
                 d = np.abs(a.astype(np.int64) - h.astype(np.int64))

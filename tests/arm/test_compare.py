@@ -127,6 +127,25 @@ def test_npz_float_relative_and_int8_lsb_bounds(tmp_path):
     assert not compare.compare_files(tmp_path / "c.npz", tmp_path / "h.npz", compare.Bounds()).ok
 
 
+def test_npz_dequantized_int8_output_gets_one_lsb(tmp_path):
+    """A float output an INT8 graph dequantizes (its step saved as "<key>:lsb" by steps/models_check.py)
+    may differ by 1 LSB between the CPUs (XNNPACK rounds a requantization tie per ISA), not by 2."""
+    conf = (np.arange(256, dtype=np.float32) / 256).reshape(1, 128, 2)
+    lsb = np.float64(1 / 256)
+    np.savez(tmp_path / "h.npz", conf=conf, **{"conf:lsb": lsb})
+    one = conf.copy()
+    one[0, 5, 1] += 1 / 256
+    np.savez(tmp_path / "a.npz", conf=one, **{"conf:lsb": lsb})
+    assert compare.compare_files(tmp_path / "a.npz", tmp_path / "h.npz", compare.Bounds()).ok
+    two = conf.copy()
+    two[0, 5, 1] += 2 / 256
+    np.savez(tmp_path / "b.npz", conf=two, **{"conf:lsb": lsb})
+    assert not compare.compare_files(tmp_path / "b.npz", tmp_path / "h.npz", compare.Bounds()).ok
+    np.savez(tmp_path / "h2.npz", conf=conf)  # without its step it is a float array: 1e-3 relative
+    np.savez(tmp_path / "c.npz", conf=one)
+    assert not compare.compare_files(tmp_path / "c.npz", tmp_path / "h2.npz", compare.Bounds()).ok
+
+
 def test_tree_mode_counts_step_status_and_missing_files(tmp_path, capsys):
     arm, host = tmp_path / "arm", tmp_path / "host"
     for root in (arm, host):

@@ -5,7 +5,10 @@
 Runs mb05 and FaceBoxes 640x480 at float32 and INT8 (what `edgeface run` loads) with ai_edge_litert
 + XNNPACK, 1 thread, on emma.jpg resized into each input (INTER_LINEAR_EXACT, raw BGR pixels: the
 normalization is inside the graphs) and saves every output tensor as "<model file>:<output name>",
-and `<out>.meta.json` with the ai-edge-litert version (printed by compare.py, not compared). Standalone: numpy, opencv and ai_edge_litert only.
+and `<out>.meta.json` with the ai-edge-litert version (printed by compare.py, not compared). A float
+output that an INT8 graph dequantizes at its end also gets "<key>:lsb", its quantization step:
+compare.py allows it 1 LSB (XNNPACK's x86 and arm64 INT8 kernels may round a requantization tie
+differently). Standalone: numpy, opencv and ai_edge_litert only.
 
 With --same-as OTHER.npz it also requires bit-identical outputs to OTHER (made by another runtime
 version on the same CPU): that is how the host side proves that the models converted and verified
@@ -52,8 +55,27 @@ def run_models(home: Path, image: Path) -> dict:
             raise SystemExit(f"error: {path.name} takes {np.dtype(d['dtype']).name} input; edgeface's take uint8 or float32")
         it.set_tensor(d["index"], np.ascontiguousarray(x))
         it.invoke()
+        lsb = _dequantized_outputs(it)
         for o in it.get_output_details():
-            out[f"{path.name}:{o['name']}"] = it.get_tensor(o["index"]).copy()
+            key = f"{path.name}:{o['name']}"
+            out[key] = it.get_tensor(o["index"]).copy()
+            if o["index"] in lsb:  # an INT8 tensor dequantized at the end of the graph: its LSB, for compare.py
+                out[key + LSB_SUFFIX] = np.float64(lsb[o["index"]])
+    return out
+
+
+LSB_SUFFIX = ":lsb"
+
+
+def _dequantized_outputs(it) -> dict:
+    """{float output tensor index: quantization scale of the int8/uint8 tensor DEQUANTIZE'd into it}."""
+    scales = {d["index"]: d["quantization"][0] for d in it.get_tensor_details()}
+    out = {}
+    for op in it._get_ops_details():  # noqa: SLF001 (the op list is what TF's own tools read)
+        if op.get("op_name") == "DEQUANTIZE" and len(op["inputs"]) and len(op["outputs"]):
+            scale = scales.get(int(op["inputs"][0]), 0.0)
+            if scale > 0:
+                out[int(op["outputs"][0])] = float(scale)
     return out
 
 
