@@ -1,0 +1,95 @@
+"""INT8 percentile activation ranges (convert/ranges.py) and the INT8 regressor's sensor-noise response."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgeface.convert import calibrate, ranges
+from edgeface.errors import EdgefaceError
+
+
+@pytest.fixture(scope="module")
+def raw_graph(converted_home):
+    """The raw-pixel mb05 backbone exactly as `edgeface convert` quantizes it, and calibration crops."""
+    from edgeface.convert import onnx_graph
+
+    graph, _head = onnx_graph.split_float_head(onnx_graph.load_checked(converted_home / "onnx" / "mb05.onnx"))
+    crops = calibrate.load(calibrate.default_path(converted_home)).regressor
+    return onnx_graph.prepend_normalization(graph, [127.5] * 3, [128.0] * 3), crops
+
+
+def _run(model, crops):
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    return np.concatenate([sess.run(None, {name: c[None].astype(np.float32).transpose(0, 3, 1, 2)})[0] for c in crops])
+
+
+def _plain_clips(model, rng: dict):
+    """The reference: each ReLU replaced by an explicit Clip(0, p) node, nothing folded."""
+    import onnx
+    from onnx import numpy_helper
+
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    for n in m.graph.node:
+        if n.op_type == "Relu" and n.output[0] in rng:
+            lo, hi = n.output[0] + "_lo", n.output[0] + "_hi"
+            m.graph.initializer.extend([numpy_helper.from_array(np.array(0.0, np.float32), lo),
+                                        numpy_helper.from_array(np.array(rng[n.output[0]], np.float32), hi)])
+            n.op_type = "Clip"
+            n.input.extend([lo, hi])
+    return m
+
+
+def test_percentile_is_the_rank_of_all_values(raw_graph):
+    """The per-crop tails give exactly the q-th largest value of all values."""
+    model, crops = raw_graph
+    sess, names = ranges._relu_session(model)
+    inp = sess.get_inputs()[0].name
+    few = crops[:4]
+    got = ranges.relu_percentiles(model, few, 99.9)
+    outs = [sess.run(names, {inp: c[None].astype(np.float32).transpose(0, 3, 1, 2)}) for c in few]
+    for i, n in enumerate(names[:6] + names[-2:]):
+        allv = np.sort(np.concatenate([o[i].ravel() for o in outs]))[::-1]
+        assert got[n] == pytest.approx(float(allv[int(allv.size * 0.001)]), rel=1e-6), n
+    top = ranges.relu_percentiles(model, few, 100.0)
+    assert all(top[n] >= got[n] > 0 for n in names)
+
+
+def test_folded_clip_is_the_plain_clip(raw_graph):
+    """ReLU6 with the scales folded into the convs computes exactly Conv -> Clip(0, p): at the
+    measured 99.9th percentiles (clipping active everywhere) and at huge ranges (the original)."""
+    model, crops = raw_graph
+    rng = ranges.relu_percentiles(model, crops[:20], 99.9)
+    test = crops[200:206]
+    ref = _run(_plain_clips(model, rng), test)
+    got = _run(ranges.clip_relus(model, rng), test)
+    assert np.abs(got - ref).max() <= 1e-4 * max(1.0, np.abs(ref).max())
+    orig = _run(model, test)
+    assert np.abs(orig - ref).max() > 1e-3  # the clipping really changes the function at 99.9
+    same = _run(ranges.clip_relus(model, {n: 1e4 for n in rng}), test)
+    assert np.abs(same - orig).max() <= 1e-4 * max(1.0, np.abs(orig).max())
+
+
+@pytest.mark.parametrize("spec", ["percentile:50", "percentile:100", "percentile:x", "median", "percentile"])
+def test_bad_ranges_spec_one_line_error(spec):
+    with pytest.raises(EdgefaceError, match="minmax.*percentile:Q") as e:
+        ranges.parse_ranges(spec)
+    assert "\n" not in str(e.value)
+
+
+def test_recipe_ranges(tmp_path):
+    rec = calibrate.load_recipe()
+    assert ranges.parse_ranges(rec.regressor_ranges) == 99.99
+    assert "regressor_ranges" not in rec.to_dict()  # the set's identity is its data, not how it is used
+    bad = tmp_path / "bad.toml"
+    text = (Path(__file__).resolve().parents[1] / "calibration" / "default.toml").read_text()
+    assert 'ranges = "percentile:99.99"' in text
+    bad.write_text(text.replace('ranges = "percentile:99.99"', 'ranges = "percentile:42"'))
+    with pytest.raises(EdgefaceError, match="percentile:42"):
+        calibrate.load_recipe(bad)
