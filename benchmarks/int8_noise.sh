@@ -17,6 +17,7 @@ nice -n 19 "$py" "$here/int8_variants.py" --home "$home" "${variants[@]}"
 exp=$home/experiments/int8-noise
 args=("fp32=$home/tflite/mb05/mb05_float32.tflite")
 for v in "${variants[@]}"; do args+=("$v=$exp/$v/mb05_int8.tflite"); done
+args+=("default=$home/tflite/mb05/mb05_int8.tflite")   # what `edgeface convert --int8` made in HOME_COPY
 nice -n 19 "$py" "$here/int8_noise.py" --home "$home" --out "$out" "${args[@]}"
 # dev-set NME per variant (the regressor swapped; detector and everything else as `edgeface run`)
 stage=$(mktemp -d)
@@ -29,7 +30,9 @@ for v in "${variants[@]}"; do
   for f in mb05_int8.tflite mb05_int8.json mb05_int8_head.npz; do
     rm -f "$d/tflite/mb05/$f"; cp "$exp/$v/$f" "$d/tflite/mb05/$f"   # rm first: never write through a hard link
   done
-  EDGEFACE_HOME=$d nice -n 19 "$py" -m edgeface eval "$faces" --precision int8 --json "$out-eval-$v.json" >/dev/null
+  EDGEFACE_HOME=$d nice -n 19 "$py" -m edgeface eval "$faces" --precision int8 --json "$stage/$v.json" >/dev/null
+  rm -rf "$d"
 done
-EDGEFACE_HOME=$home nice -n 19 "$py" -m edgeface eval "$faces" --precision fp32 --json "$out-eval-fp32.json" >/dev/null
-"$py" "$here/int8_noise.py" --merge-eval "$out"
+EDGEFACE_HOME=$home nice -n 19 "$py" -m edgeface eval "$faces" --precision int8 --json "$stage/default.json" >/dev/null
+EDGEFACE_HOME=$home nice -n 19 "$py" -m edgeface eval "$faces" --precision fp32 --json "$stage/fp32.json" >/dev/null
+"$py" "$here/int8_noise.py" --merge-eval "$out" --eval-dir "$stage"

@@ -93,3 +93,31 @@ def test_recipe_ranges(tmp_path):
     bad.write_text(text.replace('ranges = "percentile:99.99"', 'ranges = "percentile:42"'))
     with pytest.raises(EdgefaceError, match="percentile:42"):
         calibrate.load_recipe(bad)
+
+
+def test_int8_noise_response_at_a_fixed_crop(converted_home, samples):
+    """The default INT8 regressor responds to sensor noise (sigma 2) at most ~1.3x more than the
+    README's figure (1.49x fp32's on JianzhuGuo.jpg at 50 frames; min-max ranges: 2.37x)."""
+    import importlib.util
+
+    import cv2
+
+    from edgeface.hub import assets, store
+    from edgeface.runtime.networks import LandmarkRegressor
+    from edgeface.runtime.tflite_backend import TFLiteModel
+
+    spec = importlib.util.spec_from_file_location("int8_noise", Path(__file__).resolve().parents[1] / "benchmarks" / "int8_noise.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    stats, bases = assets.load_param_stats(converted_home), assets.load_sparse_bases(converted_home)
+    regs = {p: LandmarkRegressor(TFLiteModel(store.model_path("mb05", p, converted_home)), stats.mean, stats.std)
+            for p in ("float32", "int8")}
+    photo = cv2.imread(str(samples["jianzhuguo"]))
+    rois = bench.fixed_rois(photo, converted_home)
+    assert len(rois) == 1
+    tracks = bench.noise_tracks(regs, photo, rois, bases, frames=50, sigma=2.0, seed=0)
+    f32, i8 = (bench.track_stats(tracks[p][0])[0] for p in ("float32", "int8"))
+    assert 0.09 < f32 < 0.22  # README: 0.142 px
+    assert i8 / f32 <= 1.49 * 1.3, (f32, i8)
+    bias = np.linalg.norm(tracks["int8"][0].mean(0) - tracks["float32"][0].mean(0), axis=1).mean()
+    assert bias <= 0.43 * 1.5  # README: 0.43 px

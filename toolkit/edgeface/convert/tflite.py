@@ -330,8 +330,8 @@ def convert_model(model: str, opts: ConvertOptions, root: Optional[Path] = None,
             keep_work = True
             raise
         head_file = f"{name}_head.npz"
-        if head is not None:
-            with open(produced["float32"].parent / head_file, "wb") as fh:
+        for folder in {p.parent for p in produced.values()} if head is not None else ():  # beside every model
+            with open(folder / head_file, "wb") as fh:
                 np.savez(fh, W=head["W"], b=head["b"])
         missing = [v for v in variants if v not in produced]
         if missing:
