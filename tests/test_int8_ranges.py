@@ -122,3 +122,16 @@ def test_int8_noise_response_at_a_fixed_crop(converted_home, samples):
     assert i8 / f32 <= 1.49 * 1.3, (f32, i8)
     bias = np.linalg.norm(tracks["int8"][0].mean(0) - tracks["float32"][0].mean(0), axis=1).mean()
     assert bias <= 0.43 * 1.5  # README: 0.43 px
+
+
+def test_manifest_records_ranges_and_noise(converted_home):
+    import json
+
+    from edgeface.hub import store
+
+    m = json.loads(store.model_path("mb05", "int8", converted_home).with_suffix(".json").read_text())
+    assert m["converter"]["quantization"]["activation_ranges"].startswith("percentile 99.99")
+    ver = m["verification"]
+    assert ver["passed"] and any(c.startswith("noise_ratio") for c in ver["checks"])
+    assert 1.0 < ver["noise_ratio"] <= 1.35 * 1.3  # README: 1.35 (min-max ranges: 1.89)
+    assert ver["landmark_px_mean"] <= 0.28 * 1.5 and ver["landmark_px_max"] <= 0.35 * 1.5  # README: 0.28 / 0.35 px

@@ -133,6 +133,15 @@ def parse_ranges(spec: Optional[str]) -> Optional[float]:
                         f"{MIN_PERCENTILE:g} <= Q < 100 (e.g. \"percentile:99.99\")")
 
 
+def percentile_for(spec: Optional[str]) -> Optional[float]:
+    """parse_ranges of `spec`, or of the default calibration recipe's `[regressor] ranges` if None."""
+    if spec is None:
+        from edgeface.convert.calibrate import load_recipe
+
+        spec = load_recipe().regressor_ranges
+    return parse_ranges(spec)
+
+
 def save_clipped(model, crops: np.ndarray, q: float, folder, progress=None):
     """Write `model` with its ReLUs clipped at their q-th percentile on `crops` to FOLDER/raw.onnx
     (a new folder); returns that path."""

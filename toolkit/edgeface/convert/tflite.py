@@ -225,12 +225,10 @@ def _io_details(tflite: Path, kind: str, regressor_output: str = "params") -> tu
 # ----------------------------------------------------------------------------- main entry
 
 def _regressor_percentile(opts: ConvertOptions, kind: str) -> Optional[float]:
-    """The percentile the INT8 regressor's activation ranges are clipped at (None: min-max)."""
-    from edgeface.convert.ranges import parse_ranges
+    """The percentile the INT8 regressor's ReLUs are clipped at (None: min-max; convert/ranges.py)."""
+    from edgeface.convert.ranges import percentile_for
 
-    if kind != "regressor" or not opts.int8:
-        return None
-    return parse_ranges(opts.regressor_ranges if opts.regressor_ranges is not None else calibrate.load_recipe().regressor_ranges)
+    return percentile_for(opts.regressor_ranges) if kind == "regressor" and opts.int8 else None
 
 
 def _cache_key(src_sha: str, ref_sha: str, opts: ConvertOptions, cal_digest: Optional[str], kind: str) -> str:
