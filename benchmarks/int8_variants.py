@@ -7,8 +7,10 @@ the TFLite converter with the package's own steps (`convert.tflite._onnx2tf`,
 `convert.onnx_graph`, `convert.calibrate`), written with a manifest under
 HOME/experiments/int8-noise/LABEL/ so `TFLiteModel` loads it like any cached model:
 
-- `minmax`     the default recipe's calibration set, min-max ranges (what `edgeface convert --int8` makes)
-- `noiseaug`   calibration crops with sensor noise (sigma uniform in 0..4) and tracker-like crop jitter
+- `minmax`     the default recipe's calibration set, min-max ranges (what `edgeface convert --int8`
+               made before percentile ranges; `[regressor] ranges = "minmax"` still does)
+- `noiseaug`   the same crops with Gaussian sensor noise, sigma uniform in 0..4 per crop (the set's
+               augmented crops already carry the shift +-6% / scale +-10% jitter of tracker crops)
 - `pNNNN`      percentile ranges (`convert.ranges`): every ReLU clipped at its activation's NN.NN-th
                percentile on the calibration crops, folded into the convs as ReLU6
 - `mse`        per-ReLU clip minimising the int8 activation error (rounding + clipping) on a histogram
@@ -50,8 +52,8 @@ def default_crops(root: Path) -> np.ndarray:
 
 
 def noisy_crops(root: Path, sigma_max: float = 4.0, seed: int = 1) -> np.ndarray:
-    """The default set with Gaussian sensor noise (sigma ~ U(0, sigma_max)) added to every crop after
-    its augmentation, plus one noisy copy of each exact runtime crop shifted/scaled by <= 3%."""
+    """The default set with Gaussian sensor noise (sigma ~ U(0, sigma_max) per crop) added to every
+    crop after its augmentation (which already shifts and scales the crops as a tracker's would)."""
     cal = calibrate.load(calibrate.default_path(root))
     rng = np.random.default_rng(seed)
     crops = cal.regressor.astype(np.float32)
@@ -147,6 +149,7 @@ def install(tfl: Path, label: str, head: dict, root: Path, note: str = "") -> Pa
     base.update(sha256=sha256_file(out), size_bytes=out.stat().st_size, input=inp, outputs=outs,
                 total_bytes=out.stat().st_size + head_file.stat().st_size, experiment=note or label)
     base["float_head"].update(file=head_file.name, sha256=sha256_file(head_file))
+    base["converter"]["quantization"]["activation_ranges"] = f"experiment {label}: {note or label}"
     base.pop("verification", None)
     write_json_atomic(out.with_suffix(".json"), base)
     return out
