@@ -13,6 +13,7 @@ HOME/experiments/int8-noise/LABEL/ so `TFLiteModel` loads it like any cached mod
                augmented crops already carry the shift +-6% / scale +-10% jitter of tracker crops)
 - `pNNNN`      percentile ranges (`convert.ranges`): every ReLU clipped at its activation's NN.NN-th
                percentile on the calibration crops, folded into the convs as ReLU6
+- `pNNNNbc`    the same with each next layer's bias corrected for the mean the clip removes
 - `mse`        per-ReLU clip minimising the int8 activation error (rounding + clipping) on a histogram
 - `int16x8`    int16 activations / int8 weights (same calibration); `int16x8_floatio` float in/out
 - `floatK` / `floatlastK` the first / last K conv layers kept in float (selective quantization by
@@ -85,6 +86,37 @@ def relu_mse_ranges(model, crops: np.ndarray, bins: int = 4096) -> dict:
             errs.append((h[:i + 1].sum() * (c / 255.0) ** 2 / 12.0 + (h[i + 1:] * (centers[i + 1:] - c) ** 2).sum(), c))
         out[n] = float(min(errs)[1])
     return out
+
+
+def bias_corrected(model, crops: np.ndarray, rng: dict):
+    """`model` with each next layer's bias corrected for the mean its clipped input loses: for a ReLU
+    clipped at p, d = relu(y) - min(relu(y), p) per channel averaged over the calibration crops and
+    the image, and the consumer's bias += W . E[d] (pointwise conv: W @ E[d]; depthwise: sum of the
+    channel's kernel x E[d]; padding ignored). The last ReLU (before the pool) is left alone. Then
+    `ranges.clip_relus` applies the clips."""
+    from onnx import helper, numpy_helper
+
+    sess, names = ranges._relu_session(model)
+    inp = sess.get_inputs()[0].name
+    lost = {n: 0.0 for n in names}
+    for c in crops:
+        for n, y in zip(names, sess.run(names, {inp: c[None].astype(np.float32).transpose(0, 3, 1, 2)})):
+            lost[n] = lost[n] + (y - np.minimum(y, rng[n])).mean(axis=(0, 2, 3)) / len(crops)
+    import onnx
+
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    inits = {t.name: t for t in m.graph.initializer}
+    for node in m.graph.node:
+        if node.op_type != "Conv" or node.input[0] not in lost:
+            continue
+        w = numpy_helper.to_array(inits[node.input[1]]).astype(np.float64)
+        group = next((helper.get_attribute_value(x) for x in node.attribute if x.name == "group"), 1)
+        d = np.asarray(lost[node.input[0]], np.float64)
+        shift = w.sum(axis=(1, 2, 3)) * d if group > 1 else w.sum(axis=(2, 3)) @ d
+        b = numpy_helper.to_array(inits[node.input[2]]).astype(np.float64) + shift
+        inits[node.input[2]].CopyFrom(numpy_helper.from_array(b.astype(np.float32), node.input[2]))
+    return m
 
 
 # ----------------------------------------------------------------------------- conversion
@@ -186,6 +218,11 @@ def main(argv=None) -> int:
             elif base == "mse":
                 clipped = ranges.clip_relus(raw, relu_mse_ranges(raw, base_crops))
                 r, kind, note = run(base, clipped, base_crops), "int8", "ReLU ranges minimising the int8 activation MSE"
+            elif base.startswith("p") and base.endswith("bc") and base[1:-2].isdigit():
+                q = float(base[1:3] + "." + base[3:-2])
+                rng = ranges.relu_percentiles(raw, base_crops, q)
+                clipped = ranges.clip_relus(bias_corrected(raw, base_crops, rng), rng)
+                r, kind, note = run(base, clipped, base_crops), "int8", f"ReLU ranges at the {q}th percentile, bias-corrected"
             elif base.startswith("p") and base[1:].isdigit():
                 q = float(base[1:3] + "." + base[3:])
                 clipped = ranges.clip_relus(raw, ranges.relu_percentiles(raw, base_crops, q))
