@@ -135,3 +135,18 @@ def test_manifest_records_ranges_and_noise(converted_home):
     assert ver["passed"] and any(c.startswith("noise_ratio") for c in ver["checks"])
     assert 1.0 < ver["noise_ratio"] <= 1.35 * 1.3  # README: 1.35 (min-max ranges: 1.89)
     assert ver["landmark_px_mean"] <= 0.28 * 1.5 and ver["landmark_px_max"] <= 0.35 * 1.5  # README: 0.28 / 0.35 px
+
+
+def test_convert_bad_ranges_option_one_line(tmp_path):
+    """`edgeface convert --ranges` with a bad value: one line naming the problem and the fix, exit 2."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, EDGEFACE_HOME=str(tmp_path / "home"), COLUMNS="200")
+    r = subprocess.run([sys.executable, "-m", "edgeface", "convert", "--model", "mb05", "--int8", "--ranges", "percentile:50"],
+                       capture_output=True, text=True, env=env)
+    assert r.returncode == 2, r.stderr
+    err = (r.stderr + r.stdout).strip()
+    assert "percentile:50" in err and "percentile:Q" in err and "Traceback" not in err
+    assert not (tmp_path / "home" / "tflite").exists()

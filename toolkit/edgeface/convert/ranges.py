@@ -93,7 +93,7 @@ def clip_relus(model, ranges: dict):
         p = float(ranges[node.output[0]])
         if conv is None or conv.op_type != "Conv" or len(nxt) != 1 or nxt[0].op_type not in ("Conv", "GlobalAveragePool") or p <= 0:
             raise EdgefaceError(f"percentile ranges: unexpected graph around {node.name or node.output[0]}; "
-                                "convert with the min-max recipe (activation_ranges = \"minmax\")")
+                                "convert with min-max ranges (--ranges minmax)")
         s = 6.0 / p
         for w in conv.input[1:3]:  # weights and bias
             scale(w, s)
@@ -118,7 +118,7 @@ def clip_relus(model, ranges: dict):
 
 
 def parse_ranges(spec: Optional[str]) -> Optional[float]:
-    """The recipe's `activation_ranges`: "minmax" -> None, "percentile:Q" -> Q (99..100)."""
+    """A ranges spec (recipe `[regressor] ranges`, `--ranges`): "minmax" -> None, "percentile:Q" -> Q (99..100)."""
     s = (spec or "minmax").strip().lower()
     if s == "minmax":
         return None
@@ -129,8 +129,8 @@ def parse_ranges(spec: Optional[str]) -> Optional[float]:
             q = -1.0
         if MIN_PERCENTILE <= q < 100.0:
             return q
-    raise EdgefaceError(f"activation_ranges = \"{spec}\" is not \"minmax\" or \"percentile:Q\" with "
-                        f"{MIN_PERCENTILE:g} <= Q < 100 (e.g. \"percentile:99.99\")")
+    raise EdgefaceError(f"INT8 activation ranges \"{spec}\" are neither \"minmax\" nor \"percentile:Q\" with "
+                        f"{MIN_PERCENTILE:g} <= Q < 100: use e.g. --ranges percentile:99.99 (or ranges = ... under regressor in the calibration recipe)")
 
 
 def percentile_for(spec: Optional[str]) -> Optional[float]:

@@ -52,6 +52,12 @@ class ConvertOptions:
     regressor_ranges: Optional[str] = None  # INT8 regressor activation ranges "minmax" | "percentile:Q"; None: the recipe's
     force: bool = False
 
+    def __post_init__(self):
+        if self.regressor_ranges is not None:
+            from edgeface.convert.ranges import parse_ranges
+
+            parse_ranges(self.regressor_ranges)  # a bad value fails before any work
+
 
 @dataclass
 class ConvertedVariant:
