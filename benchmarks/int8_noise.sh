@@ -12,7 +12,7 @@ home=${HOME_COPY:?set HOME_COPY to a copy of the edgeface cache}
 out=${OUT:-$here/int8-noise-$(uname -m)}
 faces=${FACES:-$here/../../shared/eval/faces68}
 variants=("$@")
-[ ${#variants[@]} -gt 0 ] || variants=(minmax noiseaug p9999 p9995 p9990 mse float1 float4 floatlast1 floatlast3 p9990+floatlast1 int16x8)
+[ ${#variants[@]} -gt 0 ] || variants=(minmax noiseaug p9999 p9995 p9990 p9995bc p9990bc mse float1 float4 floatlast1 floatlast3 p9999+floatlast1 int16x8)
 nice -n 19 "$py" "$here/int8_variants.py" --home "$home" "${variants[@]}"
 exp=$home/experiments/int8-noise
 args=("fp32=$home/tflite/mb05/mb05_float32.tflite")
