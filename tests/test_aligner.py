@@ -8,6 +8,7 @@ LIVE_STREAM mode never block the caller nor queue frames.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 
@@ -187,3 +188,34 @@ def test_list_models(converted_home):
     assert {Precision.FP32, Precision.INT8} <= set(models["mb05"].precisions)
     assert models["mb05"].fetched and not models["mb1"].fetched and models["mb1"].converted == ()
     assert (640, 480) in models["faceboxes"].detector_sizes and models["faceboxes"].kind == "detector"
+
+
+def test_one_usable_core_scans_at_the_profile_one_core_interval(converted_home):
+    """x86_64: scans every 5 frames with 2+ cores, every 25 when the process may use one core only (taskset)."""
+    import subprocess
+    import sys
+
+    code = ("import edgeface; o, _ = edgeface.FaceAlignerOptions(target='x86_64', running_mode='video').resolve(); "
+            "print(o.detect_interval, o.roi_deadband, o.bitexact)")
+    one = subprocess.run(["taskset", "-c", "0", sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert one.stdout.split() == ["25", "0.02", "False"]
+    if len(os.sched_getaffinity(0)) > 1:
+        two = subprocess.run(["taskset", "-c", "0,1", sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        assert two.stdout.split()[0] == "5"
+
+
+def test_bitexact_resamples_with_the_exact_kernel(converted_home, samples):
+    import cv2
+
+    from edgeface.runtime import roi as roi_mod
+
+    img = cv2.imread(str(samples["emma"]))
+    roi = np.array([1650.0, 250.0, 2110.0, 710.0])
+    for bitexact, kernel in ((False, cv2.INTER_LINEAR), (True, cv2.INTER_LINEAR_EXACT)):
+        with FaceAligner.create(precision="int8", bitexact=bitexact) as al:
+            p = al.pipeline
+            assert p.regressor.exact_resize is bitexact and p.detector.config.exact_resize is bitexact
+            want = cv2.resize(img[250:710, 1650:2110], (120, 120), interpolation=kernel)
+            np.testing.assert_array_equal(p.regressor.crop(img, roi), want)
+    with pytest.raises(OptionsError):
+        FaceAligner.create(roi_deadband=0.7)

@@ -166,7 +166,7 @@ CASES = [
          check=_jsonl_kept),
     Case("npz-truncated-with-record", lambda e: _run_img(e), 3, "sparse_bases.npz", "edgeface fetch sparse_bases",
          setup=lambda e: _record_then_replace(e, "sparse_bases.npz", _half), check=_jsonl_kept),
-    Case("npz-garbage-with-record", lambda e: _run_img(e, "--dense"), 3, "mesh.npz", "edgeface fetch mesh",
+    Case("npz-garbage-with-record", lambda e: _run_img(e, "--dense", "--save", str(e.out / "mesh.jpg")), 3, "mesh.npz", "edgeface fetch mesh",
          setup=lambda e: _record_then_replace(e, "mesh.npz", _garbage), check=_jsonl_kept),
     # --- calibration sets
     Case("calibration-npy", lambda e: ["convert", "--model", "mb05", "--int8", "--calibration", str(_calib(e, "x.npy", np.zeros((4, 120, 120, 3), np.uint8)))],

@@ -176,7 +176,7 @@ def check_dense_section(d: dict, budgets, runs: int) -> None:
         assert r["model"] == "dense_approx" and r["runs"] >= runs
         t = [r[k] for k in ("min_ms", "median_ms", "p90_ms", "p99_ms", "max_ms")]
         assert all(np.isfinite(t)) and 0 < t[0] <= t[1] <= t[2] <= t[3] <= t[4]
-    want = {("reconstruct", "numpy"), ("render-points", "numpy")}
+    want = {("reconstruct", "numpy"), ("smooth", "numpy"), ("render-points", "numpy")}
     want |= {(f"render-{m}", b) for m in ("mesh", "depth", "pncc") for b in backends}
     sizes = sorted({(r["budget"], r["vertices"], r["triangles"]) for r in rows})
     assert [b for b, _, _ in sizes] == sorted(budgets)
@@ -371,6 +371,6 @@ def test_a_broken_numba_leaves_the_numpy_rows(edgeface_home, monkeypatch):
     case = bench_cases.DenseCase(root=str(edgeface_home), models=("dense_approx",), budgets=(3000,))
     rows, setup = dense_cases.run_dense(case, stats.TimingPolicy(warmup=0, min_runs=2, min_seconds=0.0, max_seconds=1.0))
     assert setup["render_backends"] == ["numpy"] and {r.backend for r in rows} == {"numpy"}
-    assert len(rows) == 5 and "LLVM ERROR" in setup["numba"]["error"]
+    assert len(rows) == 6 and "LLVM ERROR" in setup["numba"]["error"]
     assert setup["params"] == "param mean"  # no crop given
     assert "only the numpy rasterizer" in bench_report.dense_numba_note({"dense_setup": setup})

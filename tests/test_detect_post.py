@@ -172,12 +172,13 @@ def test_nms_normalized_boxes_without_pixel_offset():
 def test_letterbox_geometry_and_pixels(fw, fh, new_w, new_h):
     rng = np.random.default_rng(fw)
     frame = rng.integers(0, 256, (fh, fw, 3), dtype=np.uint8)
-    canvas, lb = dp.letterbox(frame, 640, 480)
-    assert canvas.shape == (480, 640, 3) and canvas.dtype == np.uint8
-    assert (lb.new_w, lb.new_h) == (new_w, new_h)
-    assert lb.pad_right == 640 - new_w and lb.pad_bottom == 480 - new_h
-    expected = frame if (new_w, new_h) == (fw, fh) else cv2.resize(frame, (new_w, new_h), interpolation=cv2.INTER_LINEAR_EXACT)
-    np.testing.assert_array_equal(canvas[:new_h, :new_w], expected)
+    for exact, kernel in ((False, cv2.INTER_LINEAR), (True, cv2.INTER_LINEAR_EXACT)):
+        canvas, lb = dp.letterbox(frame, 640, 480, exact=exact)
+        assert canvas.shape == (480, 640, 3) and canvas.dtype == np.uint8
+        assert (lb.new_w, lb.new_h) == (new_w, new_h)
+        assert lb.pad_right == 640 - new_w and lb.pad_bottom == 480 - new_h
+        expected = frame if (new_w, new_h) == (fw, fh) else cv2.resize(frame, (new_w, new_h), interpolation=kernel)
+        np.testing.assert_array_equal(canvas[:new_h, :new_w], expected)
     assert (canvas[new_h:] == (104, 117, 123)).all() and (canvas[:, new_w:] == (104, 117, 123)).all()
 
 

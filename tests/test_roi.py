@@ -67,13 +67,14 @@ def test_roi_from_landmarks_rejects_bad_shape():
 
 # ----------------------------------------------------------------------------- crop
 
-def _reference_crop(img, roi, size=120):
-    """Independent reference: pad the whole frame with zeros, then slice, then resize."""
+def _reference_crop(img, roi, size=120, exact=False):
+    """Independent reference: pad the whole frame with zeros, then slice, then resize (upstream's
+    INTER_LINEAR, or INTER_LINEAR_EXACT for the bit-exact mode)."""
     sx, sy, ex, ey = [int(round(float(v))) for v in roi]  # Python round: half to even
     pad = max(0, -sx, -sy, ex - img.shape[1], ey - img.shape[0])
     padded = np.pad(img, ((pad, pad), (pad, pad)) + ((0, 0),) * (img.ndim - 2))
     patch = padded[sy + pad:ey + pad, sx + pad:ex + pad]
-    return cv2.resize(patch, dsize=(size, size), interpolation=cv2.INTER_LINEAR_EXACT)
+    return cv2.resize(patch, dsize=(size, size), interpolation=cv2.INTER_LINEAR_EXACT if exact else cv2.INTER_LINEAR)
 
 
 @pytest.fixture(scope="module")
@@ -83,11 +84,12 @@ def emma(mirror):
     return img
 
 
-def test_crop_inside_frame_matches_reference(emma):
+@pytest.mark.parametrize("exact", [False, True])
+def test_crop_inside_frame_matches_reference(emma, exact):
     roi = roi_from_bbox([1700.0, 280.0, 2058.0, 762.0])
-    crop, box = crop_roi(emma, roi)
+    crop, box = crop_roi(emma, roi, exact=exact)
     assert crop.shape == (120, 120, 3) and crop.dtype == np.uint8
-    np.testing.assert_array_equal(crop, _reference_crop(emma, roi))
+    np.testing.assert_array_equal(crop, _reference_crop(emma, roi, exact=exact))
     np.testing.assert_array_equal(box, np.rint(roi).astype(int))
     assert not np.shares_memory(crop, emma)
 
@@ -102,8 +104,9 @@ def test_crop_inside_frame_matches_reference(emma):
     ],
 )
 def test_crop_out_of_frame_matches_reference(emma, roi):
-    crop, _ = crop_roi(emma, roi)
-    np.testing.assert_array_equal(crop, _reference_crop(emma, roi))
+    for exact in (False, True):
+        crop, _ = crop_roi(emma, roi, exact=exact)
+        np.testing.assert_array_equal(crop, _reference_crop(emma, roi, exact=exact))
 
 
 def test_crop_zero_padding_and_identity_size():
@@ -130,6 +133,8 @@ def test_crop_grayscale_and_custom_size():
     img = np.arange(60 * 80, dtype=np.uint8).reshape(60, 80)
     crop, _ = crop_roi(img, [5.0, 5.0, 45.0, 45.0], size=64)
     assert crop.shape == (64, 64)
+    np.testing.assert_array_equal(crop, cv2.resize(img[5:45, 5:45], (64, 64), interpolation=cv2.INTER_LINEAR))
+    crop, _ = crop_roi(img, [5.0, 5.0, 45.0, 45.0], size=64, exact=True)
     np.testing.assert_array_equal(crop, cv2.resize(img[5:45, 5:45], (64, 64), interpolation=cv2.INTER_LINEAR_EXACT))
 
 

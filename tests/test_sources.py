@@ -137,6 +137,28 @@ def test_pyav_frames_match_opencv_pixels():
     assert sorted(diffs)[1] > 2 * min(diffs)  # and a unique match
 
 
+def test_bitexact_decode_is_an_explicit_option():
+    """Video frames use swscale's fast YUV->BGR by default; `exact=True` / `bitexact=True` /
+    `--bitexact` give its bit-exact, accurately rounded conversion (the pixels the ARM parity
+    checks need), which differs from the fast one by about a level on average."""
+    import av
+
+    with av.open(str(OBAMA), options={"ignore_editlist": "1"}) as c:
+        vf = next(iter(c.decode(c.streams.video[0])))
+        fast_ref = vf.to_ndarray(format="bgr24")
+        exact_ref = vf.to_ndarray(format="bgr24", **video.exact_conversion(av))
+    with open_source(OBAMA, max_frames=1) as src:
+        fast = next(iter(src)).image
+    with open_source(OBAMA, max_frames=1, bitexact=True) as src:
+        exact = next(iter(src)).image
+    with open_source("sim:" + str(OBAMA) + "@30", max_frames=1, bitexact=True) as cam:
+        assert np.array_equal(cam.first_image, exact_ref)
+    assert np.array_equal(fast, fast_ref) and np.array_equal(exact, exact_ref)
+    assert 0.3 < np.abs(fast.astype(np.int16) - exact).mean() < 3.0
+    with pytest.raises(EdgefaceError, match="needs PyAV"):
+        open_video(OBAMA, backend="opencv", exact=True)
+
+
 def test_video_max_frames():
     with open_source(OBAMA, max_frames=7) as src:
         assert src.frame_count == 7

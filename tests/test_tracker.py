@@ -369,3 +369,39 @@ def test_out_of_frame_loss():
     tr.predict()
     assert not tr.update(0, fake_landmarks(face + [140, 0, 140, 0]))  # the landmarks extrapolate past the border
     assert tr.lost_reasons[0].startswith("out of frame")
+
+
+def test_hold_roi_keeps_the_crop_inside_the_deadband():
+    prev = np.array([100.0, 100.0, 300.0, 300.0])
+    assert roi_mod.hold_roi(prev, prev + 3.9, 0.02) is prev  # every edge within 2% of the 200 px side
+    moved = prev + [4.5, 0, 4.5, 0]
+    assert roi_mod.hold_roi(prev, moved, 0.02) is moved
+    assert roi_mod.hold_roi(prev, prev + 1.0, 0.0) is not prev  # 0: a new crop every frame (upstream)
+    assert roi_mod.hold_roi(None, prev, 0.02) is prev
+
+
+def test_roi_deadband_holds_a_still_face_and_follows_a_moving_one():
+    det = np.array([100.0, 100.0, 200.0, 220.0])
+    for deadband, still_moves in ((0.0, True), (0.02, False)):
+        tr = FaceTracker(TrackerConfig(detect_interval=0, roi_deadband=deadband))
+        tr.begin_frame(W, H)
+        (t,) = tr.match(det[None], [0.9])
+        assert tr.update(t.track_id, fake_landmarks(det))
+        tr.end_frame()
+        rois = []
+        for k in range(6):  # landmark noise of 0.5 px: the held crop does not follow it
+            tr.begin_frame(W, H)
+            (t,) = tr.predict()
+            rois.append(t.roi)
+            assert tr.update(0, fake_landmarks(det + 0.5 * (-1) ** k))
+            tr.end_frame()
+        assert (not np.array_equal(rois[1], rois[2])) == still_moves
+        tr.begin_frame(W, H)
+        tr.predict()
+        assert tr.update(0, fake_landmarks(det + [20, 0, 20, 0]))  # 20 px: beyond 2% of a ~170 px crop
+        tr.end_frame()
+        tr.begin_frame(W, H)
+        (t,) = tr.predict()
+        np.testing.assert_allclose(t.roi, roi_mod.roi_from_landmarks(fake_landmarks(det + [20, 0, 20, 0])[:, :2]))
+    with pytest.raises(EdgefaceError):
+        TrackerConfig(roi_deadband=0.5)

@@ -147,6 +147,18 @@ class FaceAligner:
         image = self._as_bgr(image)
         return self._live.submit(image, timestamp_ms, source)
 
+    def wait_until_idle(self, timeout_s: float = 30.0) -> None:
+        """LIVE_STREAM: wait until the frame handed over last has been processed and its callback has
+        returned (e.g. before reading the results at the end of a stream). Nothing to wait for in the
+        other modes.
+
+        Raises:
+            EdgefaceError: the worker failed on a frame (the error is re-raised here once).
+        """
+        if self._live is not None:
+            self._live.wait_idle(timeout_s)
+            self._live.raise_error()
+
     # ------------------------------------------------------------------ state
 
     @property
@@ -273,11 +285,16 @@ class _LiveWorker:
         self._thread = threading.Thread(target=self._loop, name="edgeface-live", daemon=True)
         self._thread.start()
 
-    def submit(self, image, timestamp_ms, source) -> bool:
+    def raise_error(self) -> None:
+        """Re-raise (once) the error the worker stopped on, if any."""
         with self._cond:
-            if self._error is not None:
-                err, self._error = self._error, None
-                raise err
+            err, self._error = self._error, None
+        if err is not None:
+            raise err
+
+    def submit(self, image, timestamp_ms, source) -> bool:
+        self.raise_error()
+        with self._cond:
             if self._stop:
                 raise EdgefaceError("this FaceAligner is closed; create a new one")
             if self._busy or self._pending is not None:

@@ -22,6 +22,8 @@ from edgeface.errors import OptionsError
 from edgeface.vocab import Precision, check_regressor, parse_size
 
 COLORS = ("bgr", "rgb")
+#: a tracked face's crop is held while it would move by less than this fraction of its side (README, Stability)
+ROI_DEADBAND = 0.02
 
 
 class RunningMode(str, enum.Enum):
@@ -75,7 +77,8 @@ class FaceAlignerOptions:
             another converted size is used (with a note) if the profile's is not converted.
         max_faces: at most this many faces per frame (None: all).
         detect_interval: VIDEO / LIVE_STREAM: re-detect every N frames while tracking (0: only when a
-            face is lost); None: the profile's.
+            face is lost); None: the profile's (its `one_core_interval` when the process may use one
+            core only: the periodic scans then share that core with the tracking).
         tracking: VIDEO / LIVE_STREAM: crop each frame from the previous landmarks (False: detector on
             every frame).
         scan: VIDEO / LIVE_STREAM: periodic scans for new faces "async" (a worker thread with its own
@@ -95,6 +98,13 @@ class FaceAlignerOptions:
         still: IMAGE mode: `edgeface.runtime.still.StillConfig` (detector scale policy, landmark re-crops,
             flip TTA); None: the measured default (native scale, 1 re-crop, flip); `StillConfig.upstream()`
             is upstream demo.py.
+        roi_deadband: VIDEO / LIVE_STREAM: a tracked face keeps its crop while the next one would move by
+            less than this fraction of the crop's side (a still face gets the same crop every frame
+            instead of one following its own landmark noise; README, Stability); 0: a new crop
+            every frame, as upstream demo_video.
+        bitexact: resample crops and the detector canvas with cv2.INTER_LINEAR_EXACT, which gives the
+            same pixels on x86 and arm64 (what the cross-CPU parity checks use); default False:
+            upstream's cv2.INTER_LINEAR, about 2x cheaper per crop.
 
     Raises:
         OptionsError (a ValueError): a bad value, e.g. an unknown precision or a callback outside LIVE_STREAM.
@@ -121,6 +131,8 @@ class FaceAlignerOptions:
     runtime: Optional[str] = None
     cache_root: Optional[Union[str, Path]] = None
     still: Optional[object] = None  # IMAGE mode: a runtime.still.StillConfig (None: the measured default)
+    roi_deadband: float = ROI_DEADBAND
+    bitexact: bool = False
 
     def __post_init__(self):
         check_regressor(self.regressor)
@@ -148,6 +160,8 @@ class FaceAlignerOptions:
             v = getattr(self, name)
             if v is not None and (isinstance(v, bool) or int(v) < 0):
                 raise OptionsError(f"{name} must be >= 0, got {v!r}")
+        if isinstance(self.roi_deadband, bool) or not (0.0 <= float(self.roi_deadband) < 0.5):
+            raise OptionsError(f"roi_deadband must be a fraction of the crop side in [0, 0.5), got {self.roi_deadband!r}")
         if self.color not in COLORS:
             raise OptionsError(f"unknown color order {self.color!r}: use bgr or rgb")
         live = self.running_mode is RunningMode.LIVE_STREAM
@@ -184,9 +198,10 @@ class FaceAlignerOptions:
             scan_threads=min(int(prof.scan_threads), cores), max_misses=prof.max_misses if self.max_misses is None else self.max_misses,
             detector_size=self.detector_size or tuple(prof.detector_size),
             detector_fallback=self.detector_size is None, max_faces=self.max_faces, tracking=self.tracking,
-            detect_interval=prof.detect_interval if self.detect_interval is None else self.detect_interval,
+            detect_interval=self.detect_interval if self.detect_interval is not None else (
+                prof.one_core_interval if cores == 1 and prof.one_core_interval else prof.detect_interval),
             smoothing=dataclasses.replace(prof.smoothing, enabled=self.smoothing), dense=self.dense,
             dense_max_vertices=prof.dense_max_vertices if self.dense_vertices is None else self.dense_vertices,
-            root=self.cache_root, **({} if self.still is None else {"still": self.still}),
+            root=self.cache_root, bitexact=bool(self.bitexact), roi_deadband=float(self.roi_deadband), **({} if self.still is None else {"still": self.still}),
         )
         return options, choice

@@ -23,9 +23,9 @@ SKIP_LINE = "SKIP: edgeface.FaceAligner not available"
 
 
 def decode(path: Path, count: int) -> list:
-    """(BGR uint8 frame, timestamp in ms) for the first `count` frames, decoded as edgeface does:
-    PyAV with the mp4 demuxer's ignore_editlist (every coded frame), a bit-exact, accurately
-    rounded YUV->BGR conversion where PyAV has those flags, and times counted from the first
+    """(BGR uint8 frame, timestamp in ms) for the first `count` frames, decoded as edgeface does
+    with `--bitexact`: PyAV with the mp4 demuxer's ignore_editlist (every coded frame), a
+    bit-exact, accurately rounded YUV->BGR conversion where PyAV has those flags, and times counted from the first
     frame's (the smoother uses them, so they must be the CLI's to the last bit)."""
     import av
     import numpy as np
@@ -78,7 +78,7 @@ def main(argv=None) -> int:
     if len(frames) != a.frames:
         problems.append(f"decoded {len(frames)} frames of {video.name}, expected {a.frames}")
     records = []
-    with fa_cls.create(precision=a.precision, target=a.target, running_mode="video") as fa:
+    with fa_cls.create(precision=a.precision, target=a.target, running_mode="video", bitexact=True) as fa:
         for i, (img, ts) in enumerate(frames):
             res = fa.detect_for_video(img, ts, source=str(video))
             records.append(res.to_dict())
@@ -91,7 +91,7 @@ def main(argv=None) -> int:
     cli = shutil.which("edgeface") or "edgeface"
     ref = a.out / "cli.json.txt"  # not *.jsonl: compare.py must not pair it
     r = subprocess.run([cli, "run", "--source", "samples:obama", "--precision", a.precision, "--target", a.target,
-                        "--max-frames", str(a.frames), "-q", "--json", str(ref)], capture_output=True, text=True)
+                        "--max-frames", str(a.frames), "--bitexact", "-q", "--json", str(ref)], capture_output=True, text=True)
     if r.returncode != 0:
         problems.append(f"edgeface run failed (exit {r.returncode}): {(r.stderr or r.stdout).strip().splitlines()[-1:]}")
         cli_records = []

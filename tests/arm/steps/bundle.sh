@@ -17,7 +17,7 @@ trap 'rm -rf "$cache"' EXIT
 echo "== edgeface unpack $bundle (made on the x86 host) into an empty cache"
 EDGEFACE_HOME=$cache edgeface unpack "$bundle"
 echo "== edgeface run --bundle on the sample photos"
-EDGEFACE_HOME=$cache edgeface run --bundle "$bundle" --source "$photos" --target rpi4 -q --json "$out/bundle.int8.jsonl"
+EDGEFACE_HOME=$cache edgeface run --bundle "$bundle" --source "$photos" --target rpi4 --bitexact -q --json "$out/bundle.int8.jsonl"
 
 "$PYTHON" - "$bundle" "$cache/tampered.edgeface" <<'PY'
 import sys

@@ -22,11 +22,12 @@ photos=$EDGEFACE_HOME/files/3ddfa_v2/examples/inputs
 run() {  # run NAME ARGS...: one `edgeface run`, timed, into $out/NAME.jsonl
     local name=$1 t0=$SECONDS; shift
     echo "== edgeface run $* --target $target -q --json $name.jsonl"
-    edgeface run "$@" --target "$target" -q --json "$out/$name.jsonl"
+    edgeface run "$@" --target "$target" --bitexact -q --json "$out/$name.jsonl"  # the same pixels on both CPUs
     echo "== $name: $((SECONDS - t0)) s"
 }
 run photos.int8 --source "$photos" --precision int8
-run obama.int8 --source samples:obama --precision int8 --max-frames "$frames" --scan inline  # scans in-line: the same frames on both sides
+# scans in-line: the same frames on both sides (and --bitexact on every run: the same pixels)
+run obama.int8 --source samples:obama --precision int8 --max-frames "$frames" --scan inline
 run photos.fp32 --source "$photos" --precision fp32
 
 "$PYTHON" "$EDGEFACE_REPO/tests/arm/steps/run_check.py" \

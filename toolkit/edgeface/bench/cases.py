@@ -158,7 +158,7 @@ class DenseResult:
     triangles: int
     budget: int  # vertex budget asked for (0: the full mesh); `vertices` is what decimation kept
     stage: str  # one of dense_cases.DENSE_STAGES
-    backend: str  # numpy | numba (render-points and reconstruct: numpy)
+    backend: str  # numpy | numba (render-points, reconstruct and smooth: numpy)
     median_ms: float
     p90_ms: float
     p99_ms: float

@@ -2,7 +2,8 @@
 
 Per dense model (dense_approx; the exact BFM model too when its asset is cached) and mesh size
 (full, and decimated to each target profile's `dense.max_vertices`): `reconstruct` =
-`model.image_vertices(params, roi)` with the params of the sample face, and `render-<mode>` =
+`model.image_vertices(params, roi)` with the params of the sample face, `smooth` = the One Euro
+filter's blend of those vertices (what `FaceSmoother` adds per face and frame in video), and `render-<mode>` =
 `render.render` of that face (mesh, depth, pncc with each available rasterizer backend; points)
 on a copy of a 640x480 frame, the face 250 px on its larger side. Isolated, it runs in one worker
 with BLAS on one thread and an empty numba cache: numba's compile cost (first call after install)
@@ -30,7 +31,7 @@ from edgeface.hub import store
 
 DENSE_MODELS = ("dense_approx", "bfm")
 DENSE_MODEL_ALIASES = {"dense_approx": "dense_approx", "approx": "dense_approx", "bfm": "bfm", "dense": "bfm"}
-DENSE_STAGES = ("reconstruct", "render-mesh", "render-depth", "render-pncc", "render-points")
+DENSE_STAGES = ("reconstruct", "smooth", "render-mesh", "render-depth", "render-pncc", "render-points")
 RENDER_BACKEND_ORDER = ("numpy", "numba")
 #: environment of the isolated dense worker: numpy's BLAS on one thread (the reconstruction is a
 #: BLAS product that OpenBLAS would otherwise spread over every core)
@@ -241,12 +242,27 @@ def _dense_prelude(case: DenseCase, inputs: Optional[BenchInputs]) -> tuple:
     return frame, params, source, models, load_ms, roi
 
 
+def _dense_blend(model, vertices: np.ndarray) -> Callable[[], object]:
+    """The smoother's per-frame work on a face's dense vertices: `FaceMotionFilter.blend` of the
+    (N, 3) array, the filter set up by two frames of its landmarks half a pixel apart (factors < 1)."""
+    from edgeface.runtime.smoothing import FaceMotionFilter
+
+    v = np.ascontiguousarray(np.asarray(vertices, np.float32).T)
+    lm = v[model.keypoints]
+    size = float(max(np.ptp(lm[:, 0]), np.ptp(lm[:, 1]), 1.0))
+    motion = FaceMotionFilter()
+    motion.step(lm, 0.0, size)
+    motion.blend("dense", v, v.shape)
+    motion.step(lm + np.float32(0.5), 1.0 / 30.0, size)
+    return lambda: motion.blend("dense", v, v.shape)
+
+
 def run_dense(case: DenseCase, policy: TimingPolicy, inputs: Optional[BenchInputs] = None) -> tuple:
     """Time dense reconstruction and rendering; returns (list of DenseResult, setup dict).
 
     For each dense model and vertex budget (0: full mesh, else `model.decimate(budget)`):
     `reconstruct` = `model.image_vertices(params, roi)` (62 params of a real face -> (3, N) frame
-    pixels); `render-<mode>` = `render.render(frame, vertices, tri, mode, backend=...)` for mesh,
+    pixels); `smooth` = the smoother's blend of those vertices (`_dense_blend`); `render-<mode>` = `render.render(frame, vertices, tri, mode, backend=...)` for mesh,
     depth and pncc with every available rasterizer backend, and "points" (no rasterizer), on a
     copy of a 640x480 frame with one face `face_px` tall (what `edgeface run --render` pays per
     face). The numba backend's compile cost is paid before any timing and reported in
@@ -291,6 +307,7 @@ def run_dense(case: DenseCase, policy: TimingPolicy, inputs: Optional[BenchInput
                     mean_ms=st["mean_ms"], min_ms=st["min_ms"], max_ms=st["max_ms"], runs=st["runs"]))
 
             add("reconstruct", "numpy", lambda m=m: m.image_vertices(params, roi))
+            add("smooth", "numpy", _dense_blend(m, v))
             for mode in ("mesh", "depth", "pncc"):
                 for b in backends:
                     add(f"render-{mode}", b, lambda v=v, tri=tri, ncc=ncc, mode=mode, b=b:

@@ -2,7 +2,7 @@
 
 From the first frame of the sample video: its letterbox for each detector size, and the 120x120
 crop of the highest-scoring face, made by the runtime's own preprocessing
-(`networks.LandmarkRegressor.crop`, `detection.letterbox`). Saved as one .npz that every worker
+(`roi.crop_roi`, as `networks.LandmarkRegressor.crop`, and `detection.letterbox`). Saved as one .npz that every worker
 process loads, so isolated and in-process cases time the same pixels.
 """
 
@@ -73,8 +73,8 @@ def make_inputs(detectors: Sequence[str], root: Optional[Path] = None, video: Op
     and the 120x120 crop of the highest-scoring face (the pipeline's own preprocessing)."""
     from edgeface.runtime import detection
     from edgeface.hub.assets import sample_path
-    from edgeface.runtime.networks import LandmarkRegressor
-    from edgeface.runtime.roi import roi_from_bbox
+    from edgeface.runtime.networks import REGRESSOR_SIZE
+    from edgeface.runtime.roi import crop_roi, roi_from_bbox
 
     video = Path(video) if video else sample_path("obama", root)
     frame = _first_frame(video)
@@ -86,5 +86,5 @@ def make_inputs(detectors: Sequence[str], root: Optional[Path] = None, video: Op
     dets = _face_detector(det_name, root)(frame)
     if len(dets.boxes) == 0:
         raise EdgefaceError(f"no face found in the first frame of {video}; give a video with a face")
-    crop = LandmarkRegressor.crop(frame, roi_from_bbox(dets.boxes[0]))
+    crop = crop_roi(frame, roi_from_bbox(dets.boxes[0]), REGRESSOR_SIZE)[0]
     return BenchInputs(crop=np.ascontiguousarray(crop), frames=frames, source=f"{video.name} frame 0")

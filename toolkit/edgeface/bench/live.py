@@ -1,11 +1,14 @@
 """Live-camera latency: a simulated camera (`io.sim_camera`, the sample video on a real clock at 30
-or 60 fps) read by the capture thread (`io.capture.LatestFrameCapture`) into a LIVE_STREAM
-`FaceAligner` (`detect_async`, results to a callback).
+or 60 fps) through exactly the path of `edgeface run --camera` / `edgeface run sim:...`: the
+capture thread (`io.capture.LatestFrameCapture`), a LIVE_STREAM `FaceAligner` fed by
+`io.live_feed.LiveFeed`, and `io.run_loop.run` (here with no sinks).
 
-Capture-to-result latency = the moment the callback has the result minus the moment the frame
-became available from the camera (both `time.monotonic()`). Dropped frames = frames the camera
-delivered that never reached a result: replaced in the capture slot, dropped by `detect_async`
-because the aligner was busy, or passed by while the reader was busy (the camera's own count).
+Capture-to-result latency = the moment the result callback has the result minus the moment the
+frame became available from the camera (both `time.monotonic()`). Dropped frames = frames the
+camera delivered that never reached a result: replaced in the capture slot, dropped by
+`detect_async` because the aligner was busy, or passed by while the reader was busy (the
+camera's own count). One warm-up frame (first detection, the interpreters' first runs) is
+processed before the camera starts.
 
     python -m edgeface.bench.live --fps 30 --out R.json [--precision int8] [--frames N]
 (`edgeface bench --peers` runs it pinned to 1 and 2 cores.)
@@ -17,48 +20,29 @@ import argparse
 import json
 import os
 import sys
-import time
 
 
-def live_run(fps: float, precision: str = "int8", frames=None, root=None) -> dict:
+def live_run(fps: float, precision: str = "int8", frames=None, root=None, sinks=()) -> dict:
     import edgeface
     from edgeface.io.capture import LatestFrameCapture
+    from edgeface.io.live_feed import LiveFeed
+    from edgeface.io.run_loop import run
     from edgeface.io.sim_camera import open_sim_camera
 
-    lat = []
-
-    def on_result(result, image, timestamp_ms):
-        lat.append(time.monotonic() * 1000.0 - timestamp_ms)
-
+    feed = LiveFeed()
     cam = open_sim_camera(f"sim:samples:obama@{fps:g}", max_frames=frames)
-    with edgeface.FaceAligner.create(precision=precision, running_mode="live_stream", result_callback=on_result,
+    with edgeface.FaceAligner.create(precision=precision, running_mode="live_stream", result_callback=feed,
                                      cache_root=root) as aligner:
-        # warm-up outside the clock: first detection, interpreters' first runs
-        aligner.detect_async(cam._images[0], 0.0)
-        aligner._live.wait_idle()
-        aligner.reset()
-        lat.clear()
+        aligner.detect_async(cam.first_image, 0.0)  # warm-up outside the clock
+        aligner.wait_until_idle()
         with LatestFrameCapture(cam) as cap:
-            for f in cap:
-                aligner.detect_async(f.image, f.timestamp_s * 1000.0)
-            aligner._live.wait_idle()
-        busy_drops = aligner.dropped_frames
+            summary = run(cap, list(sinks), aligner)
         threads = aligner.describe().get("regressor_threads")
-    delivered = len(cam._images) if frames is None else min(frames, len(cam._images))
-    s = sorted(lat)
-
-    def pct(q):
-        if not s:
-            return None
-        r = q / 100 * (len(s) - 1)
-        lo = int(r)
-        hi = min(lo + 1, len(s) - 1)
-        return round(s[lo] + (s[hi] - s[lo]) * (r - lo), 2)
-
-    return {"fps": fps, "period_ms": round(1000.0 / fps, 2), "precision": precision, "frames": delivered,
-            "results": len(lat), "dropped": delivered - len(lat), "dropped_capture": cap.dropped,
-            "dropped_busy": busy_drops, "missed_by_reader": cam.missed, "latency_p50_ms": pct(50),
-            "latency_p99_ms": pct(99), "latency_max_ms": round(s[-1], 2) if s else None,
+    live = summary.live
+    return {"fps": fps, "period_ms": round(1000.0 / fps, 2), "precision": precision, "frames": live["delivered"],
+            **{k: live[k] for k in ("results", "dropped", "dropped_capture", "dropped_busy", "missed_by_reader",
+                                    "latency_p50_ms", "latency_p99_ms", "latency_max_ms")},
+            "max_wait_ms": round(max(feed.stats.wait_ms), 2) if feed.stats.wait_ms else None,
             "regressor_threads": threads, "cores": len(os.sched_getaffinity(0))}
 
 

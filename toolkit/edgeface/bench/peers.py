@@ -56,6 +56,8 @@ SYSTEMS = (
                ("int8", "track", "profile"), "upstream-video"),
     PeerSystem("edgeface-int8-track25", "edgeface INT8, tracking, scan every 25 frames", "edgeface",
                ("int8", "track", "25"), "upstream-video"),
+    PeerSystem("edgeface-int8-track0", "edgeface INT8, tracking, detector only when lost (as upstream's loop)", "edgeface",
+               ("int8", "track", "0"), "upstream-video"),
     PeerSystem("edgeface-fp32-track", "edgeface fp32, tracking (scans: profile interval)", "edgeface",
                ("fp32", "track", "profile"), "upstream-video"),
     PeerSystem("edgeface-int8-detect", "edgeface INT8, detector every frame", "edgeface", ("int8", "detect", "0"),

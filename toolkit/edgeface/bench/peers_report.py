@@ -41,7 +41,7 @@ def rows(report: dict) -> List[List[str]]:
             continue
         fps = [f"{t[key][c]:.1f}" if c in t[key] else "-" for c in cores]
         base = [_x(ratio(report, key, meta["baseline"], c)) if key != meta["baseline"] else "1.00x" for c in cores]
-        mp = _x(ratio(report, key, "mediapipe", cores[0])) if key.endswith(("track", "track25")) else ""
+        mp = _x(ratio(report, key, "mediapipe", cores[0])) if key.endswith(("track", "track25", "track0")) else ""
         scale = _x(round(t[key][cores[-1]] / t[key][cores[0]], 2)) if len(cores) > 1 and all(c in t[key] for c in cores) else "-"
         p99 = next((f"{r['ms_p99']:.2f}" for r in report["results"]
                     if r.get("system") == key and r.get("cores_requested") == cores[0] and "ms_p99" in r), "-")

@@ -156,6 +156,7 @@ def _save_png(fig, dest) -> Path:
 
 DENSE_LINES = (  # (stage, backend, colour, line style, marker, label)
     ("reconstruct", "numpy", "black", "-", "o", "reconstruct (numpy)"),
+    ("smooth", "numpy", "0.3", "-.", "v", "smooth (One Euro blend, video)"),
     ("render-mesh", "numba", "tab:blue", "-", "s", "render mesh, numba"),
     ("render-mesh", "numpy", "tab:blue", "--", "s", "render mesh, numpy"),
     ("render-depth", "numba", "tab:orange", "-", "^", "render depth, numba"),

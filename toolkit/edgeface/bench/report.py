@@ -104,7 +104,7 @@ def _pipe_rows(report: dict) -> List[List[str]]:
 
 DENSE_HEADERS = ["model", "mesh", "vertices", "triangles", "stage", "numpy median ms", "numpy p90 ms",
                  "numba median ms", "numba p90 ms", "numba vs numpy"]
-DENSE_STAGE_ORDER = ("reconstruct", "render-mesh", "render-depth", "render-pncc", "render-points")
+DENSE_STAGE_ORDER = ("reconstruct", "smooth", "render-mesh", "render-depth", "render-pncc", "render-points")
 
 
 def _budget_label(budget: int) -> str:

@@ -53,7 +53,8 @@ class LiveStatus:
         mean = {k: sum(t.get(k, 0.0) for t in self._times) / n for k in STAGES if any(k in t for t in self._times)}
         count = f"frame {s.frame + 1}" + (f"/{s.total}" if s.total else "")
         stages = "  ".join(f"{k} {v:.1f}" for k, v in mean.items())
-        return (f"{count}  {s.fps:5.1f} fps  {stages} ms  faces {s.faces}  detector runs {s.detector_runs}"
+        dropped = "" if getattr(s, "dropped", None) is None else f"  dropped {s.dropped}"
+        return (f"{count}  {s.fps:5.1f} fps  {stages} ms  faces {s.faces}  detector runs {s.detector_runs}{dropped}"
                 "  (Ctrl-C stops)")
 
     def __call__(self, s) -> None:
@@ -140,6 +141,15 @@ def summary_lines(summary) -> list:
     ]
     if getattr(s, "skipped", 0):
         lines.append(f"skipped {s.skipped} file(s) that could not be read (see the warnings above)")
+    if s.live:  # frames the camera delivered that the pipeline never saw (io.live_feed)
+        lv = s.live
+        line = (f"live: {lv['delivered']} frames from the camera, {lv['results']} results, {lv['dropped']} dropped "
+                f"({lv['dropped_capture']} replaced in the capture slot, {lv['dropped_busy']} while the aligner was busy"
+                + (f", {lv['missed_by_reader']} passed by the reader" if lv["missed_by_reader"] else "")
+                + "; latest-frame policy: the pipeline never works on a stale frame)")
+        if lv["latency_p50_ms"] is not None:
+            line += f"; capture-to-result latency p50 {lv['latency_p50_ms']:.1f} ms, p99 {lv['latency_p99_ms']:.1f} ms"
+        lines.append(line)
     if s.stopped != "end of input":
         lines.append(f"stopped: {s.stopped}")
     return lines
@@ -158,6 +168,8 @@ def run_command(
     no_track: bool = typer.Option(False, "--no-track", help="Detect on every frame instead of tracking landmarks."),
     scan: Optional[str] = typer.Option(None, "--scan", help="Periodic scans for new faces: async (worker thread, tracked frames never wait) | inline (default: the target's)."),
     max_misses: Optional[int] = typer.Option(None, "--max-misses", min=0, help="Scans a tracked face may go undetected while its landmarks hold (default: the target's)."),
+    roi_deadband: Optional[float] = typer.Option(None, "--roi-deadband", min=0.0, max=0.49, help="Tracking: keep a face's crop while it would move less than this fraction of its side (default 0.02; 0: a new crop every frame, as upstream)."),
+    bitexact: bool = typer.Option(False, "--bitexact", help="Bit-exact pixels on every CPU (cross-CPU parity checks): INTER_LINEAR_EXACT resizes and swscale's exact YUV->BGR (slower)."),
     no_smooth: bool = typer.Option(False, "--no-smooth", help="No temporal smoothing (raw per-frame output)."),
     save: Optional[str] = typer.Option(None, "--save", "-o", help="Annotated output: out.mp4 | out.avi | out.jpg | DIR/."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write one JSON line per frame (the JSONL contract) to this file."),
@@ -207,6 +219,10 @@ def run_command(
     elif serve_token or serve_insecure:
         raise EdgefaceError("--serve-token and --serve-insecure need --serve [HOST:]PORT")
     dense = dense or render_mode is not None or export_mesh is not None
+    if dense and not (save or show or serve or export_mesh):  # the JSONL has only the mesh's kind and size
+        console.print("[yellow]note:[/] no output uses the dense mesh (it is drawn by --save / --show / --serve "
+                      "and written by --export-mesh): not computing it", highlight=False, soft_wrap=True)
+        dense = False
     if render_mode is not None:
         from edgeface.viz.dense_overlay import RENDER_MODES
 
@@ -216,21 +232,25 @@ def run_command(
     options = FaceAlignerOptions(
         regressor=regressor, precision=precision, target=target, threads=threads, detector_size=detector_size,
         max_faces=max_faces, detect_interval=detect_interval, tracking=not no_track, smoothing=not no_smooth,
-        scan=scan, max_misses=max_misses, dense=dense, dense_vertices=dense_vertices, backend=backend,
+        scan=scan, max_misses=max_misses, dense=dense, dense_vertices=dense_vertices, backend=backend, bitexact=bitexact,
+        **({} if roi_deadband is None else {"roi_deadband": roi_deadband}),
         cache_root=bundle_root, detector_precision=detector_precision, still=still_mod.from_flags(still_detector, still_recrops, still_flip))
     _, choice = options.resolve()
     prof = choice.profile
     cam_size = camera_size or f"{prof.camera_size[0]}x{prof.camera_size[1]}"
     # open the input first: a missing or corrupt file fails before any model is loaded
     with open_source(spec, max_frames=max_frames, camera_size=cam_size, camera_fps=prof.camera_fps,
-                     camera_timeout_s=camera_timeout, reconnect=reconnect) as src:
+                     camera_timeout_s=camera_timeout, reconnect=reconnect, bitexact=bitexact) as src:
         if hasattr(src, "on_skip"):  # a folder's unreadable image: one warning line, the run goes on
             src.on_skip = lambda msg: console.print(f"[yellow]warning:[/] {msg}", highlight=False, soft_wrap=True)
-        if src.kind in LIVE_KINDS:  # live input: a capture thread, latest frame only (io.capture)
+        if src.kind in LIVE_KINDS:  # live input: capture thread, latest frame only, LIVE_STREAM (io.live_feed)
             from edgeface.io.capture import LatestFrameCapture
+            from edgeface.io.live_feed import LiveFeed
 
             src = LatestFrameCapture(src)
-        options.running_mode = RunningMode.IMAGE if src.is_still else RunningMode.VIDEO
+            options.running_mode, options.result_callback = RunningMode.LIVE_STREAM, LiveFeed()
+        else:
+            options.running_mode = RunningMode.IMAGE if src.is_still else RunningMode.VIDEO
         render_fn, extra_sinks, dense_label = None, [], ""
         with FaceAligner.create_from_options(options) as aligner:
             if aligner.dense_model is not None:
@@ -280,10 +300,6 @@ def run_command(
     if summary.frames == 0 and summary.skipped:
         raise EdgefaceError(f"none of the {summary.skipped} images in {src.name} could be read: "
                             "check the files (re-export them as JPEG or PNG)")
-    if getattr(src, "kind", "") == "capture":  # frames the camera delivered that the pipeline never saw
-        missed = getattr(src.source, "missed", 0)
-        out.print(f"capture: {src.captured + missed} frames from the camera, {src.dropped + missed} dropped "
-                  "(latest-frame policy: the pipeline never works on a stale frame)", highlight=False)
     written = [str(json_path)] if json_path is not None else []
     if save:
         written.append(save)

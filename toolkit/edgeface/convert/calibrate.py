@@ -1,6 +1,6 @@
 """Calibration sets for INT8 quantization, built from real faces by the runtime's own preprocessing.
 
-Regressor set: detector box -> 3DDFA ROI -> crop -> 120x120 (exactly `networks.LandmarkRegressor.crop`),
+Regressor set: detector box -> 3DDFA ROI -> crop -> 120x120 (exactly `roi.crop_roi`, as `networks.LandmarkRegressor.crop`),
 widened with augmentation (rotation, scale/shift jitter, flips, brightness/contrast/gamma, blur).
 Detector set: whole frames letterboxed to the detector input (exactly `networks.FaceDetector.letterbox`).
 The set is one `.npz` (uint8 arrays + a JSON `meta` record) whose digest is recorded in every
@@ -25,6 +25,9 @@ from edgeface.hub.atomic import atomic_path
 from edgeface.runtime import detection
 from edgeface.runtime import roi as roi_mod
 from edgeface.runtime.networks import REGRESSOR_SIZE
+
+#: the runtime's crop kernel (roi.crop_roi, bitexact off): a set built with another is rebuilt
+CROP_RESIZE = "cv2.INTER_LINEAR"
 
 
 @dataclass
@@ -229,6 +232,7 @@ def build(
     det = np.stack(canv).astype(np.uint8)
     meta = {
         "format": "edgeface-calibration/1",
+        "crop_resize": CROP_RESIZE,
         "recipe": recipe.to_dict(),
         "regressor": {"count": int(reg.shape[0]), "shape": list(reg.shape[1:]), "faces_found": len(pairs),
                       "frames": len(reg_frames), "exact_crops": min(len(pairs), n_reg)},

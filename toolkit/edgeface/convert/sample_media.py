@@ -70,11 +70,12 @@ def _media_root(root: str | os.PathLike | None) -> Path:
 
 def _video_frames(path: Path, indices: Sequence[int]) -> list[np.ndarray]:
     """The given frames (BGR uint8) of a video, decoded by `edgeface.io.video` with PyAV (MP4 edit
-    lists ignored, so every coded frame counts)."""
+    lists ignored, so every coded frame counts) and its bit-exact YUV->BGR conversion, so that a
+    calibration or verification set is the same on every CPU."""
     wanted = {int(i) for i in indices}
     got: dict[int, np.ndarray] = {}
     decoded = 0
-    with open_video(path, max_frames=max(wanted) + 1, backend="pyav") as src:
+    with open_video(path, max_frames=max(wanted) + 1, backend="pyav", exact=True) as src:
         for frame in src:
             decoded = frame.index + 1
             if frame.index in wanted:

@@ -150,9 +150,11 @@ def calibration_set(opts: ConvertOptions, root: Path, det_onnx: Path, log: Log) 
     recipe = calibrate.load_recipe()
     if path.is_file():
         cal = calibrate.load(path)
-        if cal.meta.get("recipe") == json.loads(json.dumps(recipe.to_dict())):  # as stored (tuples -> lists)
+        same_recipe = cal.meta.get("recipe") == json.loads(json.dumps(recipe.to_dict()))  # as stored (tuples -> lists)
+        if same_recipe and cal.meta.get("crop_resize") == calibrate.CROP_RESIZE:
             return cal, path
-        log("calibration set: the default recipe changed since it was built; rebuilding it")
+        log("calibration set: " + ("the default recipe changed" if not same_recipe else "the runtime's crop resize changed")
+            + " since it was built; rebuilding it")
     else:
         log("calibration set: building the default recipe (calibration/default.toml)")
     cal = calibrate.build(recipe, _float_detector(det_onnx), root)

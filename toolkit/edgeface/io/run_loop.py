@@ -1,8 +1,9 @@
 """The loop behind `edgeface run`: frames from a source, through a `FaceAligner`, into sinks.
 
 `run(source, sinks, aligner)` takes frames from an `io` source (image, folder, video, camera),
-gives each to the aligner (`detect` for still images, `detect_for_video` for video and camera
-frames, with the frame's timestamp), draws the overlay only when a sink needs a picture, writes
+gives each to the aligner (`detect` for still images, `detect_for_video` for video frames, with
+the frame's timestamp; a LIVE_STREAM aligner gets the newest frame of a live source through
+`io.live_feed`: capture thread, `detect_async`, results in order, drops counted), draws the overlay only when a sink needs a picture, writes
 every result to the sinks (and an optional MJPEG server), reports live statistics to a
 `progress` callback, and stops cleanly at the end of the input, when the camera is lost, when a
 window is closed, or on Ctrl-C, SIGTERM or SIGHUP (`io.signals`); sinks are closed (keeping what was written) in every case but
@@ -31,6 +32,7 @@ class LiveStats:
     faces: int  # faces in this frame
     detector_runs: int
     elapsed_s: float
+    dropped: Optional[int] = None  # live sources: camera frames that got no result so far (None: not live)
 
 
 @dataclass
@@ -47,6 +49,7 @@ class RunSummary:
     stopped: str  # "end of input" | "interrupted" | "stopped by SIGTERM|SIGHUP" | "window closed" | "camera stopped delivering frames"
     pipeline: dict = field(default_factory=dict)
     skipped: int = 0  # input files that could not be read (a folder's bad images), skipped with a warning
+    live: dict = field(default_factory=dict)  # live sources: `io.live_feed.LiveCounts.to_dict()` (frames, drops, latency)
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -69,10 +72,40 @@ def frame_timestamp_ms(frame, fps: Optional[float]) -> float:
     return frame.index * 1000.0 / (fps or 30.0)
 
 
+def _video_results(source, aligner, still: bool, fps_in: Optional[float]):
+    """(frame, result) of every frame, one `detect` / `detect_for_video` call each."""
+    last_ts = None
+    for frame in source:
+        if still:
+            yield frame, aligner.detect(frame.image, source=frame.source)
+        else:  # timestamps must increase: a repeated one (a broken container) moves on by 1 us
+            ts = frame_timestamp_ms(frame, fps_in)
+            last_ts = ts if last_ts is None or ts > last_ts else last_ts + 1e-3
+            yield frame, aligner.detect_for_video(frame.image, last_ts, source=frame.source)
+
+
+def _live_feed(source, aligner):
+    """The `io.live_feed.LiveFeed` of a LIVE_STREAM aligner (None in the other modes)."""
+    from edgeface.aligner_options import RunningMode
+    from edgeface.errors import EdgefaceError
+    from edgeface.io.capture import LatestFrameCapture
+    from edgeface.io.live_feed import LiveFeed
+
+    if aligner.running_mode is not RunningMode.LIVE_STREAM:
+        return None
+    feed = aligner.options.result_callback
+    if not isinstance(feed, LiveFeed) or not isinstance(source, LatestFrameCapture):
+        raise EdgefaceError("run() with a live_stream FaceAligner needs result_callback=io.live_feed.LiveFeed() "
+                            "and a live source read by io.capture.LatestFrameCapture")
+    return feed
+
+
 def run(source, sinks: Sequence, aligner, progress: Optional[Callable[[LiveStats], None]] = None,
         server=None, hud: bool = True, style=None, render_fn: Optional[Callable] = None) -> RunSummary:
     """Process every frame of `source` (an `io` FrameSource) with `aligner` (a `FaceAligner` in IMAGE
-    mode for still sources, VIDEO mode otherwise) and write each result to `sinks`.
+    mode for still sources, VIDEO mode for video files; LIVE_STREAM for a live source wrapped in
+    `io.capture.LatestFrameCapture`, the aligner's `result_callback` an `io.live_feed.LiveFeed`)
+    and write each result to `sinks`, in frame order, on the calling thread.
 
     Annotated pictures are drawn only when a sink other than JSONL (or `server`, an
     `io.mjpeg.MjpegServer`) needs them. Stops at the end of the input (a lost camera ends its
@@ -84,12 +117,12 @@ def run(source, sinks: Sequence, aligner, progress: Optional[Callable[[LiveStats
     from edgeface.viz.overlay import draw_result
     from edgeface.io.sinks import SinkGroup
 
+    feed = _live_feed(source, aligner)
     group = SinkGroup(list(sinks))
     picture = _needs_picture(group.sinks, server)
     still = bool(getattr(source, "is_still", False))
     total = getattr(source, "frame_count", None)
     fps_in = getattr(source, "fps", None)
-    last_ts = None
     aligner.reset()
     c = aligner.pipeline.counters
     start = (c.frames, c.faces, c.frames_with_faces, c.detector_runs, c.regressor_runs, dict(c.time_ms))
@@ -97,16 +130,11 @@ def run(source, sinks: Sequence, aligner, progress: Optional[Callable[[LiveStats
     stamps: collections.deque = collections.deque(maxlen=31)
     stopped = "end of input"
     fps = 0.0
+    pairs = feed.stream(source, aligner, fps_in) if feed is not None else _video_results(source, aligner, still, fps_in)
     signals = stop_on_signals()  # SIGTERM / SIGHUP stop the run like Ctrl-C (edgeface.io.signals)
     sig = signals.__enter__()
     try:
-        for frame in source:
-            if still:
-                result = aligner.detect(frame.image, source=frame.source)
-            else:  # timestamps must increase: a repeated one (a broken container) moves on by 1 us
-                ts = frame_timestamp_ms(frame, fps_in)
-                last_ts = ts if last_ts is None or ts > last_ts else last_ts + 1e-3
-                result = aligner.detect_for_video(frame.image, last_ts, source=frame.source)
+        for frame, result in pairs:
             now = time.perf_counter()
             stamps.append(now)
             if len(stamps) > 1:
@@ -126,7 +154,8 @@ def run(source, sinks: Sequence, aligner, progress: Optional[Callable[[LiveStats
             if progress is not None:
                 progress(LiveStats(frame=frame.index, frames=c.frames - start[0], total=total, fps=fps,
                                    time_ms=result.time_ms, faces=len(result.faces),
-                                   detector_runs=c.detector_runs - start[3], elapsed_s=now - t0))
+                                   detector_runs=c.detector_runs - start[3], elapsed_s=now - t0,
+                                   dropped=None if feed is None else feed.stats.dropped))
             if group.stopped:
                 stopped = "window closed"
                 break
@@ -139,6 +168,8 @@ def run(source, sinks: Sequence, aligner, progress: Optional[Callable[[LiveStats
         finally:
             signals.__exit__(None, None, None)
         raise
+    finally:
+        pairs.close()  # a live stream stops taking frames (the capture thread is the caller's to close)
     sig.finishing()
     elapsed = time.perf_counter() - t0
     try:
@@ -146,9 +177,10 @@ def run(source, sinks: Sequence, aligner, progress: Optional[Callable[[LiveStats
     finally:
         signals.__exit__(None, None, None)
     frames = c.frames - start[0]
-    if stopped == "end of input" and getattr(source, "kind", "") == "camera":
-        limit = getattr(source, "max_frames", None)
-        if limit is None or frames < limit:
+    camera = getattr(source, "source", source)  # a live source behind its capture thread
+    if stopped == "end of input" and getattr(camera, "kind", "") == "camera":
+        limit = getattr(camera, "max_frames", None)
+        if limit is None or getattr(source, "captured", frames) < limit:
             stopped = "camera stopped delivering frames"
     sums = {k: v - start[5].get(k, 0.0) for k, v in c.time_ms.items()}
     return RunSummary(
@@ -156,5 +188,5 @@ def run(source, sinks: Sequence, aligner, progress: Optional[Callable[[LiveStats
         frames_with_faces=c.frames_with_faces - start[2], detector_runs=c.detector_runs - start[3],
         regressor_runs=c.regressor_runs - start[4], elapsed_s=elapsed, fps=frames / elapsed if elapsed > 0 else 0.0,
         mean_ms={k: v / max(1, frames) for k, v in sums.items()}, stopped=stopped, pipeline=aligner.describe(),
-        skipped=len(getattr(source, "skipped", ())),
+        skipped=len(getattr(source, "skipped", ())), live={} if feed is None else feed.stats.to_dict(),
     )

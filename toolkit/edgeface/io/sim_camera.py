@@ -39,6 +39,7 @@ def parse_sim_spec(spec: str) -> tuple:
 
 class SimCamera(FrameSource):
     kind = "sim_camera"
+    monotonic_timestamps = True  # timestamp_s is the delivery time on time.monotonic() (io.live_feed's latency)
 
     def __init__(self, frames, fps: float, name: str = "sim", max_frames: Optional[int] = None, loop: bool = False,
                  clock=time.monotonic, sleep=time.sleep):
@@ -55,6 +56,11 @@ class SimCamera(FrameSource):
         self.missed = 0  # frames whose time passed while the reader was busy (a real sensor's drops)
         self._clock, self._sleep = clock, sleep
 
+    @property
+    def first_image(self) -> np.ndarray:
+        """The first frame's image (e.g. to warm a pipeline up before the camera starts)."""
+        return self._images[0]
+
     def _frames(self) -> Iterator[tuple]:
         period = 1.0 / self.fps
         start = self._clock()
@@ -67,6 +73,8 @@ class SimCamera(FrameSource):
                 self._sleep(due - now)
             else:
                 late = int((now - due) // period)  # frames that came and went while the reader was busy
+                if not self.loop:
+                    late = min(late, n - i)  # none past the end of the video
                 if late:
                     self.missed += late
                     i += late
@@ -77,7 +85,7 @@ class SimCamera(FrameSource):
             i += 1
 
 
-def open_sim_camera(spec: str, max_frames: Optional[int] = None) -> SimCamera:
+def open_sim_camera(spec: str, max_frames: Optional[int] = None, bitexact: bool = False) -> SimCamera:
     from edgeface.io.video import open_video
 
     path, fps = parse_sim_spec(spec)
@@ -87,7 +95,7 @@ def open_sim_camera(spec: str, max_frames: Optional[int] = None) -> SimCamera:
         path = str(sample_path(path.split(":", 1)[1]))
     if not Path(path).is_file():
         raise EdgefaceError(f"simulated camera: no video {path} (give sim:<video file>[@fps] or sim:samples:obama@30)")
-    with open_video(path, max_frames=max_frames) as src:
+    with open_video(path, max_frames=max_frames, exact=bitexact) as src:
         images = [f.image for f in src]
         fps = fps or src.fps or 30.0
     return SimCamera(images, fps, name=f"sim:{Path(path).name}@{fps:g}", max_frames=max_frames)

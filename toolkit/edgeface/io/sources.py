@@ -33,7 +33,7 @@ def open_source(spec: Union[str, int, os.PathLike], *, max_frames: Optional[int]
                 camera_size: Union[str, tuple[int, int]] = DEFAULT_CAMERA_SIZE, camera_fps: Optional[float] = None,
                 camera_backend: str = "auto", video_backend: str = "auto", picamera2_module: Any = None,
                 capture_factory: Optional[Callable[..., Any]] = None, camera_timeout_s: float = DEFAULT_READ_TIMEOUT_S,
-                reconnect: int = 0) -> FrameSource:
+                reconnect: int = 0, bitexact: bool = False) -> FrameSource:
     """Open an input: an image file, a folder of images, a video file, or a camera.
 
     spec: a path; `samples:<key>` for a cached sample (emma, trump_hillary, jianzhuguo, group,
@@ -42,6 +42,8 @@ def open_source(spec: Union[str, int, os.PathLike], *, max_frames: Optional[int]
     max_frames: stop after this many frames (None: all).
     camera_timeout_s: a camera read that gives no frame in this time means the camera is lost;
     reconnect: then open it again up to this many times in a row (0: the run ends, keeping its output).
+    bitexact: video files (and `sim:` videos) with PyAV's bit-exact YUV->BGR conversion, the same
+    pixels on every CPU (`io.video`; slower): for cross-CPU parity checks.
     """
     cam_kw = dict(read_timeout_s=camera_timeout_s, reconnect=reconnect)
     if isinstance(spec, int) and not isinstance(spec, bool):
@@ -52,7 +54,7 @@ def open_source(spec: Union[str, int, os.PathLike], *, max_frames: Optional[int]
     if s.startswith("sim:"):  # a video played as a camera on a real clock (io.sim_camera)
         from edgeface.io.sim_camera import open_sim_camera
 
-        return open_sim_camera(s, max_frames=max_frames)
+        return open_sim_camera(s, max_frames=max_frames, bitexact=bitexact)
     if s.startswith("samples:"):
         from edgeface.hub.assets import sample_path
 
@@ -79,7 +81,7 @@ def open_source(spec: Union[str, int, os.PathLike], *, max_frames: Optional[int]
     if ext in IMAGE_EXTS:
         return ImageSource([path], max_frames=max_frames)
     if ext in VIDEO_EXTS:
-        return open_video(path, max_frames=max_frames, backend=video_backend)
+        return open_video(path, max_frames=max_frames, backend=video_backend, exact=bitexact)
     raise EdgefaceError(f"unsupported input type {ext or '(no extension)'} for {path}: give an image "
                         f"({', '.join(sorted(['.jpg', '.png', '.bmp', '.webp']))}...), a video (.mp4, .avi, .mov, .mkv...) "
                         "or a folder of images")

@@ -4,6 +4,12 @@ Video files are decoded with PyAV when it is installed (extra "video"), with the
 ignored so that every coded frame comes out: the sample obama.mp4 has 158 frames of which
 OpenCV's reader shows only 55 because its edit list starts late. Without PyAV, OpenCV reads the
 file and a one-time warning says that edit-listed MP4s may lose frames.
+
+YUV -> BGR: swscale's default conversion (fast, SIMD) by default. Its x86 and aarch64 SIMD paths
+differ by up to 2 levels on most pixels, so where the same pixels are needed on every CPU (the
+emulated-ARM parity checks, tests/arm) pass `exact=True` (`edgeface run --bitexact`):
+`BILINEAR | ACCURATE_RND | BITEXACT`, identical on every CPU and ~6x slower (README, Performance:
+about 2.6 vs 0.4 ms per 1280x720 frame here).
 """
 
 from __future__ import annotations
@@ -46,10 +52,11 @@ class PyAVVideoSource(FrameSource):
     kind = "video"
 
     def __init__(self, path: Union[str, os.PathLike], max_frames: Optional[int] = None,
-                 threads: bool = True):
+                 threads: bool = True, exact: bool = False):
         super().__init__(max_frames)
         import av
 
+        self.exact = bool(exact)
         self._av = av
         self.path = Path(path)
         self.name = str(self.path)
@@ -74,12 +81,7 @@ class PyAVVideoSource(FrameSource):
 
     def _frames(self):
         av = self._av
-        # swscale's default YUV->BGR differs between its x86 and aarch64 SIMD paths (up to 2 levels):
-        # bit-exact, accurately rounded conversion gives the same pixels on every CPU (PyAV >= 14 flags)
-        interp = getattr(av.video.reformatter, "Interpolation", None)
-        exact = {}
-        if interp is not None and hasattr(interp, "BITEXACT") and hasattr(interp, "ACCURATE_RND"):
-            exact = {"interpolation": interp.BILINEAR | interp.ACCURATE_RND | interp.BITEXACT}
+        exact = exact_conversion(av) if self.exact else {}
         n = 0
         t0 = None
         it = self._container.decode(self._stream)
@@ -109,6 +111,16 @@ class PyAVVideoSource(FrameSource):
 
     def _release(self) -> None:
         self._container.close()
+
+
+def exact_conversion(av) -> dict:
+    """`to_ndarray` keywords for a bit-exact, accurately rounded YUV->BGR conversion: the same pixels
+    on every CPU (swscale's default SIMD paths differ between x86 and aarch64 by up to 2 levels).
+    Needs PyAV >= 14 (its `Interpolation` flags); older PyAV gets its default conversion."""
+    interp = getattr(av.video.reformatter, "Interpolation", None)
+    if interp is not None and hasattr(interp, "BITEXACT") and hasattr(interp, "ACCURATE_RND"):
+        return {"interpolation": interp.BILINEAR | interp.ACCURATE_RND | interp.BITEXACT}
+    return {}
 
 
 def _av_reason(e: Exception) -> str:
@@ -156,14 +168,19 @@ class OpenCVVideoSource(FrameSource):
         self._cap_obj.release()
 
 
-def open_video(path: Union[str, os.PathLike], max_frames: Optional[int] = None, backend: str = "auto") -> FrameSource:
-    """A video file source. backend: "auto" (PyAV if installed, else OpenCV), "pyav" or "opencv"."""
+def open_video(path: Union[str, os.PathLike], max_frames: Optional[int] = None, backend: str = "auto",
+               exact: bool = False) -> FrameSource:
+    """A video file source. backend: "auto" (PyAV if installed, else OpenCV), "pyav" or "opencv".
+    exact: PyAV's bit-exact YUV->BGR conversion (the same pixels on every CPU; slower): for
+    cross-CPU parity checks. OpenCV's reader has no such option (it refuses `exact=True`)."""
     if backend not in ("auto", "pyav", "opencv"):
         raise EdgefaceError(f"unknown video backend {backend!r}: use auto, pyav or opencv")
     if backend == "pyav" or (backend == "auto" and have_pyav()):
         if not have_pyav():
             raise EdgefaceError("PyAV is not installed: pip install 'edgeface[video]' (or use the opencv backend)")
-        return PyAVVideoSource(path, max_frames=max_frames)
+        return PyAVVideoSource(path, max_frames=max_frames, exact=exact)
+    if exact:
+        raise EdgefaceError("bit-exact video decoding needs PyAV: pip install 'edgeface[video]'")
     if backend == "auto":
         _warn_no_pyav()
     return OpenCVVideoSource(path, max_frames=max_frames)

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from edgeface.errors import EdgefaceError
+from edgeface.runtime.roi import resize_flag
 
 #: FaceBoxes prior configuration (upstream FaceBoxes/utils/config.py)
 MIN_SIZES: Tuple[Tuple[int, ...], ...] = ((32, 64, 128), (256,), (512,))
@@ -49,6 +50,7 @@ class DetectorConfig:
     steps: Tuple[int, ...] = STEPS
     variances: Tuple[float, float] = VARIANCES
     pad_value: Tuple[int, int, int] = PAD_VALUE
+    exact_resize: bool = False  # letterbox with cv2.INTER_LINEAR_EXACT (cross-CPU parity) instead of INTER_LINEAR
 
 
 @dataclass
@@ -208,29 +210,31 @@ def letterbox_geometry(frame_w: int, frame_h: int, width: int, height: int) -> L
     )
 
 
-def place(frame: np.ndarray, lb: Letterbox, pad_value: Sequence[int] = PAD_VALUE) -> np.ndarray:
-    """The detector canvas for the placement `lb`: the frame resized (bilinear, cv2.INTER_LINEAR_EXACT:
-    bit-exact on x86 and ARM) at the top-left, the right/bottom padded with `pad_value`. When no resize
-    or padding is needed the canvas IS the frame (no copy): do not draw on it."""
+def place(frame: np.ndarray, lb: Letterbox, pad_value: Sequence[int] = PAD_VALUE, exact: bool = False) -> np.ndarray:
+    """The detector canvas for the placement `lb`: the frame resized (bilinear: cv2.INTER_LINEAR, or
+    INTER_LINEAR_EXACT with `exact=True`, bit-exact on x86 and ARM) at the top-left, the right/bottom
+    padded with `pad_value`. When no resize or padding is needed the canvas IS the frame (no copy):
+    do not draw on it."""
     fh, fw = frame.shape[:2]
     if (lb.new_w, lb.new_h) == (fw, fh):
         resized = frame
     else:
-        resized = cv2.resize(frame, dsize=(lb.new_w, lb.new_h), interpolation=cv2.INTER_LINEAR_EXACT)
+        resized = cv2.resize(frame, dsize=(lb.new_w, lb.new_h), interpolation=resize_flag(exact))
     if lb.pad_right == 0 and lb.pad_bottom == 0:
         return np.ascontiguousarray(resized)  # may be `frame` itself: treat the canvas as read-only
     value = tuple(float(v) for v in pad_value)
     return cv2.copyMakeBorder(resized, 0, lb.pad_bottom, 0, lb.pad_right, cv2.BORDER_CONSTANT, value=value)
 
 
-def letterbox(frame: np.ndarray, width: int, height: int, pad_value: Sequence[int] = PAD_VALUE) -> tuple[np.ndarray, Letterbox]:
+def letterbox(frame: np.ndarray, width: int, height: int, pad_value: Sequence[int] = PAD_VALUE,
+              exact: bool = False) -> tuple[np.ndarray, Letterbox]:
     """Fit `frame` (HxWx3 uint8) into a `width` x `height` canvas keeping its aspect ratio
     (`letterbox_geometry` + `place`). Returns `(canvas, Letterbox)`; the frame is not modified."""
     if not isinstance(frame, np.ndarray) or frame.ndim != 3 or frame.shape[2] != 3:
         raise EdgefaceError(f"detector needs an HxWx3 BGR frame, got shape {getattr(frame, 'shape', None)}")
     fh, fw = frame.shape[:2]
     lb = letterbox_geometry(fw, fh, int(width), int(height))
-    return place(frame, lb, pad_value), lb
+    return place(frame, lb, pad_value, exact), lb
 
 
 def unletterbox_boxes(boxes_px, lb: Letterbox, clip: bool = True) -> np.ndarray:

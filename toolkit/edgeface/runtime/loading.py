@@ -23,7 +23,8 @@ from edgeface.vocab import Precision, detector_name, parse_detector_name
 def detector_config(options: PipelineOptions) -> DetectorConfig:
     # crops come from unclipped boxes (upstream); the pipeline clips only the reported box
     return DetectorConfig(width=options.detector_size[0], height=options.detector_size[1],
-                          score_threshold=float(options.score_threshold), clip_to_frame=False)
+                          score_threshold=float(options.score_threshold), clip_to_frame=False,
+                          exact_resize=bool(options.bitexact))
 
 
 def converted_detector_sizes(precision, root: Optional[Path] = None) -> list:
@@ -154,8 +155,8 @@ def build_pipeline(options: Optional[PipelineOptions] = None, dense=None) -> Pip
     bases = assets.load_sparse_bases(options.root)
     det_backend, reg_backend, info = load_backends(options)
     detector = FaceDetector(det_backend, detector_config(options))
-    regressor = LandmarkRegressor(reg_backend, stats.mean, stats.std)
-    still = StillAligner(options.still, bases, still_detector_loader(options, detector))
+    regressor = LandmarkRegressor(reg_backend, stats.mean, stats.std, exact_resize=options.bitexact)
+    still = StillAligner(options.still, bases, still_detector_loader(options, detector), exact_resize=options.bitexact)
     scanner = None
     if options.scan == "async" and options.tracking:
         from edgeface.runtime.scanner import AsyncScanner

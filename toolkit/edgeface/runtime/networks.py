@@ -49,7 +49,8 @@ class FaceDetector:
         self.priors = detection.priors(self.config.width, self.config.height)
 
     def letterbox(self, frame: np.ndarray):
-        return detection.letterbox(frame, self.config.width, self.config.height, self.config.pad_value)
+        cfg = self.config
+        return detection.letterbox(frame, cfg.width, cfg.height, cfg.pad_value, cfg.exact_resize)
 
     def detect_letterboxed(self, canvas: np.ndarray, lb) -> tuple:
         """(boxes, scores) in frame pixels from a canvas made by `letterbox` (`lb` its geometry)."""
@@ -61,16 +62,17 @@ class FaceDetector:
 
 
 class LandmarkRegressor:
-    """Crop + regressor + de-normalization; `params_mean/std` from the param_stats asset."""
+    """Crop + regressor + de-normalization; `params_mean/std` from the param_stats asset.
+    `exact_resize`: crops resized with cv2.INTER_LINEAR_EXACT (cross-CPU parity) instead of INTER_LINEAR."""
 
-    def __init__(self, backend, params_mean: np.ndarray, params_std: np.ndarray):
+    def __init__(self, backend, params_mean: np.ndarray, params_std: np.ndarray, exact_resize: bool = False):
         self.backend = backend
+        self.exact_resize = bool(exact_resize)
         self.mean = np.asarray(params_mean, np.float32)
         self.std = np.asarray(params_std, np.float32)
 
-    @staticmethod
-    def crop(frame: np.ndarray, roi: np.ndarray) -> np.ndarray:
-        return roi_mod.crop_roi(frame, roi, REGRESSOR_SIZE)[0]
+    def crop(self, frame: np.ndarray, roi: np.ndarray) -> np.ndarray:
+        return roi_mod.crop_roi(frame, roi, REGRESSOR_SIZE, self.exact_resize)[0]
 
     def params_from_crop(self, crop: np.ndarray) -> np.ndarray:
         out = next(iter(self.backend.run(crop).values()))

@@ -39,6 +39,7 @@ class PipelineOptions:
     refine: bool = True  # video: re-crop a newly detected face from its landmarks and regress again
     scan: str = "inline"  # periodic scans for new faces: "inline" (this thread) | "async" (runtime.scanner)
     max_misses: int = 0  # scans a tracked face may go undetected while its landmarks pass the loss checks
+    roi_deadband: float = 0.0  # hold a tracked face's crop while it moves less than this fraction of its side
     regressor_threads: Optional[int] = None  # per-stage inference threads (None: `threads`)
     detector_threads: Optional[int] = None
     scan_threads: int = 1  # threads of the asynchronous scan's detector (it shares the cores with the tracking)
@@ -47,6 +48,7 @@ class PipelineOptions:
     dense_max_vertices: int = 0  # dense mesh vertex budget for that reconstructor (0: full mesh)
     root: Optional[Path] = None  # cache folder (default $EDGEFACE_HOME)
     still: StillConfig = field(default_factory=StillConfig)  # still images: detector scale, re-crops, flip TTA
+    bitexact: bool = False  # resample with cv2.INTER_LINEAR_EXACT (the same pixels on x86 and arm64) instead of INTER_LINEAR
 
     def __post_init__(self):
         if self.backend not in BACKENDS:
@@ -61,6 +63,8 @@ class PipelineOptions:
             raise OptionsError(f"unknown scan mode '{self.scan}': use {' or '.join(SCAN_MODES)}")
         if int(self.max_misses) < 0:
             raise OptionsError(f"max misses must be >= 0, got {self.max_misses}")
+        if not (0.0 <= float(self.roi_deadband) < 0.5):
+            raise OptionsError(f"ROI deadband must be in [0, 0.5) of the crop side, got {self.roi_deadband}")
         for name in ("regressor_threads", "detector_threads", "scan_threads"):
             v = getattr(self, name)
             if v is not None and int(v) < 1:
@@ -90,4 +94,5 @@ class PipelineOptions:
         if still:
             return TrackerConfig(tracking=False, detect_interval=1, max_faces=self.max_faces)
         return TrackerConfig(tracking=self.tracking, detect_interval=int(self.detect_interval) if self.tracking else 1,
-                             max_faces=self.max_faces, max_misses=int(self.max_misses))
+                             max_faces=self.max_faces, max_misses=int(self.max_misses),
+                             roi_deadband=float(self.roi_deadband))

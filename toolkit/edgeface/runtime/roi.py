@@ -4,7 +4,10 @@ A ROI is a square box `(sx, sy, ex, ey)` in frame pixels (float64). It comes eit
 detector box (`roi_from_bbox`, upstream `parse_roi_box_from_bbox`) or from the previous frame's
 68 landmarks when tracking (`roi_from_landmarks`, upstream `parse_roi_box_from_landmark`).
 `crop_roi` cuts it out of the frame (zero padding outside the frame, upstream `crop_img`) and
-resizes it to `size` x `size` with bilinear interpolation, like upstream `TDDFA.__call__`.
+resizes it to `size` x `size` with bilinear interpolation, like upstream `TDDFA.__call__`:
+`cv2.INTER_LINEAR` (upstream's own call, the fast default) or, with `exact=True`,
+`cv2.INTER_LINEAR_EXACT` (bit-identical on x86 and arm64, where opencv-python's INTER_LINEAR
+comes from different HALs and differs by a grey level; what the cross-CPU parity checks use).
 
 All math is done in float64 on the values given. Upstream does the same when it gets Python
 floats; when it gets float32 detector boxes its scalar arithmetic follows numpy's casting rules
@@ -76,7 +79,11 @@ def roi_from_landmarks(pts2d) -> np.ndarray:
     `(sx, sy, ex, ey)`.
     """
     xs, ys = _points_xy(pts2d)
-    x1, y1, x2, y2 = float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max())
+    return roi_from_landmark_box(float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max()))
+
+
+def roi_from_landmark_box(x1: float, y1: float, x2: float, y2: float) -> np.ndarray:
+    """`roi_from_landmarks` from the landmarks' bounding box (x1, y1, x2, y2) (the tracker has it already)."""
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
     radius = max(x2 - x1, y2 - y1) / 2
     bx1, by1, bx2, by2 = cx - radius, cy - radius, cx + radius, cy + radius
@@ -86,6 +93,23 @@ def roi_from_landmarks(pts2d) -> np.ndarray:
     sx = center_x - llength / 2
     sy = center_y - llength / 2
     return np.array([sx, sy, sx + llength, sy + llength], dtype=np.float64)
+
+
+def hold_roi(prev, new, deadband: float):
+    """The crop to use next while tracking: `prev` (the current crop) when no edge of `new` moved by more
+    than `deadband` x the side of `prev`, else `new`. A still face then keeps exactly the same crop,
+    frame after frame, instead of one that follows the sensor noise of its own landmarks; a moving
+    face's crop jumps to it whenever it has moved that far (the regressor finds the landmarks inside
+    the crop, so they do not lag). `deadband` 0 or no `prev`: `new` (upstream demo_video).
+    Measured (README, Stability): following `new` continuously beyond a dead zone instead lets an
+    INT8 model's small bias walk the crop away from a still face; holding does not."""
+    if deadband <= 0 or prev is None:
+        return new
+    p0, p1, p2, p3 = (float(v) for v in prev[:4])
+    n0, n1, n2, n3 = (float(v) for v in new[:4])
+    if max(abs(n0 - p0), abs(n1 - p1), abs(n2 - p2), abs(n3 - p3)) <= deadband * (p2 - p0):
+        return prev
+    return new
 
 
 def roi_pixels(roi) -> np.ndarray:
@@ -113,9 +137,14 @@ def crop_pixels(img: np.ndarray, box_px) -> np.ndarray:
     return out
 
 
-def crop_roi(img: np.ndarray, roi, size: int = 120) -> tuple[np.ndarray, np.ndarray]:
-    """Crop `roi` out of `img` and resize to `size` x `size`, as 3DDFA_V2 (bilinear; cv2.INTER_LINEAR_EXACT,
-    bit-exact on every CPU where upstream's INTER_LINEAR differs by a level between x86 and ARM builds).
+def resize_flag(exact: bool) -> int:
+    """The bilinear kernel: upstream's cv2.INTER_LINEAR, or INTER_LINEAR_EXACT (bit-exact on every CPU)."""
+    return cv2.INTER_LINEAR_EXACT if exact else cv2.INTER_LINEAR
+
+
+def crop_roi(img: np.ndarray, roi, size: int = 120, exact: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Crop `roi` out of `img` and resize to `size` x `size`, as 3DDFA_V2 (bilinear: upstream's
+    cv2.INTER_LINEAR; `exact=True`: INTER_LINEAR_EXACT, the same pixels on x86 and arm64).
 
     `img`: HxWx3 (BGR) or HxW uint8 frame; it is never copied as a whole (a view is resized when
     the ROI is inside the frame). Returns `(crop, box_px)`: the `size` x `size` crop with the
@@ -133,5 +162,5 @@ def crop_roi(img: np.ndarray, roi, size: int = 120) -> tuple[np.ndarray, np.ndar
     if patch.shape[0] == size and patch.shape[1] == size:
         crop = patch.copy()  # never hand out a view of the caller's frame
     else:
-        crop = cv2.resize(patch, dsize=(size, size), interpolation=cv2.INTER_LINEAR_EXACT)
+        crop = cv2.resize(patch, dsize=(size, size), interpolation=resize_flag(exact))
     return crop, box_px

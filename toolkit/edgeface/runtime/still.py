@@ -137,7 +137,7 @@ def detect_native(detector, frame: np.ndarray):
 
     cfg = detector.config
     lb = native_geometry(frame.shape[1], frame.shape[0], cfg.width, cfg.height)
-    return Detections(*detector.detect_letterboxed(detect_post.place(frame, lb, cfg.pad_value), lb))
+    return Detections(*detector.detect_letterboxed(detect_post.place(frame, lb, cfg.pad_value, cfg.exact_resize), lb))
 
 
 # ----------------------------------------------------------------------------- flip TTA
@@ -161,8 +161,9 @@ class StillAligner:
     `load_detector(info)` gives the still detector (a `networks.FaceDetector`) and may note in `info`
     which model it loaded; it is called once, on the first photo, so video-only users never load it."""
 
-    def __init__(self, config: StillConfig, bases, load_detector: Callable[[dict], object]):
+    def __init__(self, config: StillConfig, bases, load_detector: Callable[[dict], object], exact_resize: bool = False):
         self.config = config if config.recrops is not None else config.for_precision(Precision.FP32)
+        self.exact_resize = bool(exact_resize)  # the mirrored crop is resized as the regressor's (roi.crop_roi)
         self.u = np.asarray(bases.u, dtype=np.float32).reshape(-1)
         self.w_shp = np.asarray(bases.w_shp, dtype=np.float32)
         self.w_exp = np.asarray(bases.w_exp, dtype=np.float32)
@@ -212,7 +213,7 @@ class StillAligner:
         t0 = time.perf_counter()
         pts = self._model_points(params)
         if self.config.flip and regress_crop is not None:
-            crop = roi_mod.crop_roi(image, roi, CROP)[0]
+            crop = roi_mod.crop_roi(image, roi, CROP, self.exact_resize)[0]
             times["decode"] += (time.perf_counter() - t0) * 1000.0
             flipped = regress_crop(np.ascontiguousarray(crop[:, ::-1]), times)
             t0 = time.perf_counter()

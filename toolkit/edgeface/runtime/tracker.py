@@ -27,6 +27,10 @@ crop when the two boxes agree, IoU >= `reseed_iou`; otherwise its crop is re-see
 detection); unmatched detections start new tracks (ids never reused, best score first, at most
 `max_faces` tracks); a track the detector does not confirm is dropped (after `max_misses` misses).
 
+Between detections a tracked face's next crop is held while it would move by less than
+`roi_deadband` of its side (`roi.hold_roi`): a still face keeps one crop instead of one that
+follows the noise of its own landmarks (0, upstream demo_video: a new crop every frame).
+
 A track is lost when the landmarks regressed from its tracked crop fail a cheap sanity check
 (landmarks from a detection crop are only required to be finite):
   - non-finite landmarks;
@@ -49,14 +53,14 @@ expressed relative to the landmarks' bounding box and moved with it (box geometr
 
 from __future__ import annotations
 
+import math
 from typing import Optional, Sequence
 
 import numpy as np
 
 from edgeface.errors import EdgefaceError
 from edgeface.runtime import roi as roi_mod
-from edgeface.runtime.boxes import (box_area, box_from_relative, box_relative, greedy_match, iou, iou_matrix, points_box,
-                                    visible_fraction)
+from edgeface.runtime.boxes import box_area, box_from_relative, box_relative, greedy_match, iou, iou_matrix
 from edgeface.runtime.tracks import Target, Track, TrackerConfig
 
 
@@ -262,6 +266,8 @@ class FaceTracker:
             else:
                 self._lost[t.id] = t
             return False
+        if t.source == "track" and nxt is not None:  # a still face keeps its crop (TrackerConfig.roi_deadband)
+            nxt = roi_mod.hold_roi(t.next_roi, nxt, self.config.roi_deadband)
         t.set_landmarks(pts, box, nxt)
         t.updated = True
         lm_box = t.lm_box
@@ -324,24 +330,30 @@ class FaceTracker:
             raise EdgefaceError("call begin_frame(width, height) first")
 
     def _loss_reason(self, t: Track, pts: np.ndarray) -> tuple:
-        """(why the track is lost or None, landmark box, next crop) of landmarks `pts` (N, 2)."""
+        """(why the track is lost or None, landmark box, next crop) of landmarks `pts` (N, 2).
+        Box geometry on the four extremes as Python floats (this runs for every face of every frame)."""
         cfg = self.config
-        if not np.isfinite(pts).all():
-            return "non-finite landmarks", None, None
+        (x1, y1), (x2, y2) = pts.min(axis=0).tolist(), pts.max(axis=0).tolist()
+        if not (math.isfinite(x1) and math.isfinite(y1) and math.isfinite(x2) and math.isfinite(y2)):
+            return "non-finite landmarks", None, None  # a NaN or inf anywhere reaches the extremes
         if t.source != "track":
             return None, None, None
-        box = points_box(pts)
-        area = box_area(box)
+        box = np.array([x1, y1, x2, y2])
+        area = max(0.0, x2 - x1) * max(0.0, y2 - y1)
         if t.landmarks is not None:
             prev = box_area(t.lm_box)
-            ratio = area / prev if prev > 0 else np.inf
+            ratio = area / prev if prev > 0 else math.inf
             if not (cfg.min_area_ratio <= ratio <= cfg.max_area_ratio):
                 return f"scale jump (landmark box area x{ratio:.2f})", box, None
-        nxt = roi_mod.roi_from_landmarks(pts)
-        if box_area(nxt) < cfg.min_roi_area:
-            return f"crop too small ({box_area(nxt):.0f} px^2)", box, nxt
+        nxt = roi_mod.roi_from_landmark_box(x1, y1, x2, y2)
+        n0, n1, n2, n3 = nxt.tolist()
+        side = n2 - n0
+        if side * (n3 - n1) < cfg.min_roi_area:
+            return f"crop too small ({side * (n3 - n1):.0f} px^2)", box, nxt
         if self.frame_size is not None:
-            vis = visible_fraction(nxt, *self.frame_size)
+            w, h = self.frame_size
+            inside = max(0.0, min(n2, w) - max(n0, 0.0)) * max(0.0, min(n3, h) - max(n1, 0.0))
+            vis = inside / (side * (n3 - n1))
             if vis < cfg.min_visible:
                 return f"out of frame ({vis:.0%} visible)", box, nxt
         for o in self.tracks.values():

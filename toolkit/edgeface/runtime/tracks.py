@@ -30,6 +30,7 @@ class TrackerConfig:
     min_visible: float = 0.5  # fraction of the next crop inside the frame below this: lost
     duplicate_iou: float = 0.6  # landmark boxes of two tracks overlapping more: the younger is lost
     max_misses: int = 0  # detector runs a track may go unconfirmed before it is dropped
+    roi_deadband: float = 0.0  # keep a tracked face's crop while its next one moves less (fraction of its side; roi.hold_roi)
 
     def __post_init__(self):
         if int(self.detect_interval) < 0:
@@ -41,6 +42,8 @@ class TrackerConfig:
                                 f"[{self.min_area_ratio}, {self.max_area_ratio}]")
         if int(self.max_misses) < 0:
             raise EdgefaceError(f"max misses must be >= 0, got {self.max_misses}")
+        if not (0.0 <= float(self.roi_deadband) < 0.5):
+            raise EdgefaceError(f"ROI deadband must be in [0, 0.5) of the crop side, got {self.roi_deadband}")
 
 
 @dataclass(frozen=True)

@@ -32,10 +32,19 @@ def model_topology(model, root: Optional[Path] = None) -> tuple:
 
 
 class DenseOverlay:
+    """`overlay(image, result)`: every face's dense mesh rendered on a copy of `image`.
+
+    The topology is checked and converted once here (`viz.render.Triangles`, for meshes of as many
+    vertices as `ncc_code` has columns), not per face and frame."""
+
     def __init__(self, tri: np.ndarray, ncc_code: Optional[np.ndarray], mode: str = "mesh", point_step: int = 4):
+        from edgeface.viz.render import Triangles
+
         if mode not in RENDER_MODES:
             raise EdgefaceError(f"--render {mode} is unknown: use one of {', '.join(RENDER_MODES)}")
-        self.tri, self.ncc, self.mode, self.point_step = tri, ncc_code, mode, point_step
+        ncc = None if ncc_code is None else np.ascontiguousarray(ncc_code, np.float32)
+        self.tri = tri if ncc is None or mode == "points" else Triangles(tri, ncc.shape[1])
+        self.ncc, self.mode, self.point_step = ncc, mode, point_step
 
     def __call__(self, image: np.ndarray, result: FrameResult) -> np.ndarray:
         """A copy of `image` with every face's dense mesh drawn; adds result.time_ms['render']."""
@@ -46,7 +55,7 @@ class DenseOverlay:
         for face in result.faces:
             if face.dense is None:
                 continue
-            v = np.ascontiguousarray(np.asarray(face.dense, np.float32).T)  # (3, N)
+            v = np.asarray(face.dense, np.float32).T  # (3, N) view: the renderer reads rows
             out = render(out, v, self.tri, self.mode, ncc_code=self.ncc, point_step=self.point_step,
                          in_place=out is not image)
         if out is image:

@@ -43,6 +43,30 @@ NORMAL_SIGN = 1.0
 DEFAULT_LIGHT = (-0.3, -0.4, 1.0)
 
 
+class Triangles:
+    """Triangles checked once (`check_triangles`) for meshes of `n_vertices` vertices, as the int64
+    array the rasterizer indexes with: pass it as `tri` to `render` / `rasterize` /
+    `vertex_normals` for every frame (`viz.dense_overlay.DenseOverlay` does) instead of checking
+    and converting the same 76k triangles per face and frame. A plain array is checked per call."""
+
+    __slots__ = ("array", "n_vertices")
+
+    def __init__(self, tri, n_vertices: int):
+        self.array = check_triangles(tri, int(n_vertices), np.int64)
+        self.array.setflags(write=False)
+        self.n_vertices = int(n_vertices)
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+
+def _triangles(tri, n_vertices: int) -> np.ndarray:
+    """The int64 (M, 3) triangles of a mesh of `n_vertices` vertices: a `Triangles` as it is, else checked."""
+    if isinstance(tri, Triangles) and tri.n_vertices == n_vertices:
+        return tri.array
+    return check_triangles(tri.array if isinstance(tri, Triangles) else tri, n_vertices, np.int64)
+
+
 @dataclass(frozen=True, eq=False)
 class Raster:
     """Rasterizer output over the box `[x0, x0 + w) x [y0, y0 + h)` of the frame."""
@@ -204,7 +228,7 @@ def rasterize(vertices_img: np.ndarray, tri: np.ndarray, attrs: np.ndarray, heig
     """Z-buffer rasterization of a mesh into a `height` x `width` frame, restricted to the
     mesh's bounding box. `attrs` (N, C) per-vertex values interpolated over the triangles."""
     v = _check_vertices(vertices_img)
-    tri = check_triangles(tri, v.shape[1], np.int64)
+    tri = _triangles(tri, v.shape[1])
     attrs = np.asarray(attrs, dtype=np.float32)
     if attrs.ndim == 1:
         attrs = attrs[:, None]
@@ -237,8 +261,8 @@ def vertex_normals(vertices: np.ndarray, tri: np.ndarray, backend: str = "auto")
     """Unit per-vertex normals (3, N): area-weighted sums of the adjacent triangles' normals,
     oriented out of the face for image-space vertices (`NORMAL_SIGN`)."""
     v = np.asarray(vertices, dtype=np.float64)
-    t = np.ascontiguousarray(tri, dtype=np.int64)
     n = v.shape[1]
+    t = _triangles(tri, n)
     if _resolve_backend(backend) == "numba":
         vn = np.zeros((3, n))
         _numba_kernels()[1](np.ascontiguousarray(v[0]), np.ascontiguousarray(v[1]), np.ascontiguousarray(v[2]), t,
@@ -308,7 +332,7 @@ def render(frame, vertices_img, tri, mode: str = "mesh", *, ncc_code: Optional[n
     h, w = img.shape[:2]
     if mode == "points":
         return _draw_points(img, v, point_color, max(int(point_step), 1), max(int(point_size), 1))
-    t = check_triangles(tri, v.shape[1], np.int64)
+    t = _triangles(tri, v.shape[1])
     if mode == "mesh":
         inten = lambert(vertex_normals(v, t, backend), light, ambient, diffuse)
         attrs = inten[:, None] * np.asarray(color, dtype=np.float32).reshape(1, 3)
@@ -353,5 +377,5 @@ def _draw_points(img: np.ndarray, v: np.ndarray, color, step: int, size: int) ->
     return img
 
 
-__all__: Sequence[str] = ("MODES", "BACKENDS", "Raster", "available_backends", "rasterize", "vertex_normals", "lambert",
+__all__: Sequence[str] = ("MODES", "BACKENDS", "Raster", "Triangles", "available_backends", "rasterize", "vertex_normals", "lambert",
                           "depth_map", "render")
