@@ -113,10 +113,6 @@ def detector_report(ref_backend, test_backend, frames: list, float_model: bool, 
     }
     if float_model:
         rep["tolerance"] = FLOAT_TOLERANCE
-    else:
-        rep["noise_ratio"] = noise_response(ref_backend, test_backend, crops, mean, std, bases)
-        rep["noise_definition"] = ("landmark std under sensor noise (sigma 2, 8 noisy copies of each held-out crop) "
-                                   "relative to the ONNX float original's on the same copies")
     return rep
 
 
