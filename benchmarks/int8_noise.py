@@ -70,10 +70,11 @@ def noise_tracks(regs: dict, photo: np.ndarray, rois: list, bases, frames: int, 
     """{model: [(frames, 68, 2) landmarks per face]}: every model sees the same noisy frames, cropped
     with the same fixed ROIs."""
     rng = np.random.default_rng(seed)
+    cropper = next(iter(regs.values()))
     tracks = {k: [[] for _ in rois] for k in regs}
     for i in range(frames):
         frame = noisy(photo, sigma, rng)
-        crops = [LandmarkRegressor.crop(frame, r) for r in rois]
+        crops = [cropper.crop(frame, r) for r in rois]  # the runtime's crop (INTER_LINEAR), once for all models
         for k, reg in regs.items():
             for j, (c, r) in enumerate(zip(crops, rois)):
                 tracks[k][j].append(landmarks(reg, c, r, bases))
@@ -91,7 +92,7 @@ def measure(models: dict, root: Path, frames: int, sigma: float, seed: int, poli
         path = assets.sample_path(key, root)
         photo = cv2.imread(str(path))
         rois = fixed_rois(photo, root)
-        crop = LandmarkRegressor.crop(photo, rois[0])  # the timed input: a real face crop (the last photo's)
+        crop = next(iter(regs.values())).crop(photo, rois[0])  # the timed input: a real face crop (the last photo's)
         tracks = noise_tracks(regs, photo, rois, bases, frames, sigma, seed, lambda i: log(f"  {path.name}: {i}/{frames} frames"))
         for k in models:
             t = tracks[k]
