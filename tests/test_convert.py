@@ -199,7 +199,8 @@ def test_full_int8_without_float_head(converted_home, tmp_path, monkeypatch):
     """--no-float-head gives a self-contained full-INT8 model; its error is what the float head removes.
 
     Full INT8 sits right at the card's 0.6 px limit (0.58-0.63 px measured here, depending on the
-    calibration crops), so this test loosens the limit to compare the two conversions."""
+    calibration crops) and its noise ratio (2.33) above the card's 2.0, so this test loosens the
+    limits to compare the two conversions."""
     import dataclasses
     import shutil
 
@@ -209,7 +210,7 @@ def test_full_int8_without_float_head(converted_home, tmp_path, monkeypatch):
     for d in ("files", "assets", "onnx", "calibration"):
         shutil.copytree(converted_home / d, home / d)
     card = registry.get_card("mb05")
-    loose = dict(card.int8, max_mean_landmark_px=2.0, max_max_landmark_px=5.0)
+    loose = dict(card.int8, max_mean_landmark_px=2.0, max_max_landmark_px=5.0, max_noise_ratio=5.0)  # full INT8: 2.33
     monkeypatch.setattr("edgeface.convert.tflite.get_card",
                         lambda name: dataclasses.replace(card, int8=loose) if name == "mb05" else registry.get_card(name))
     res = convert(["mb05"], ConvertOptions(int8=True, float_head=False), root=home)

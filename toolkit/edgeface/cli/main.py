@@ -171,6 +171,7 @@ def convert(
     output_dtype: str = typer.Option("float32", "--output-dtype", help="INT8 model output: float32 | int8 | uint8."),
     float_head: bool = typer.Option(True, "--float-head/--no-float-head", help="Regressor: keep the final FC layer in float (mixed precision; halves INT8 landmark error)."),
     still_detector: bool = typer.Option(True, "--still-detector/--no-still-detector", help="FaceBoxes: also convert the still-image detector (1088x736, upstream's scale for photos)."),
+    ranges: Optional[str] = typer.Option(None, "--ranges", help="INT8 regressor activation ranges: minmax | percentile:Q (default: the recipe's, percentile:99.99)."),
     force: bool = typer.Option(False, "--force", help="Convert again even if cached."),
 ):
     """ONNX -> TFLite (float32 / float16 / INT8), verified against the ONNX original, with manifests."""
@@ -180,7 +181,7 @@ def convert(
         raise EdgefaceError("--onnx converts one model: name it with --model mb05|mb1|faceboxes")
     opts = ConvertOptions(int8=int8, fp16=fp16, onnx=onnx, calibration=calibration, detector_size=parse_size(detector_size),
                           input_dtype=input_dtype, output_dtype=output_dtype, float_head=float_head, force=force,
-                          still_detector=still_detector and onnx is None)
+                          still_detector=still_detector and onnx is None, regressor_ranges=ranges)
     with _status("converting") as st:
         results = do_convert([model], opts, log=lambda msg: (st.update(msg), console.print(f"[dim]{msg}[/]", soft_wrap=True)))
     for r in results:

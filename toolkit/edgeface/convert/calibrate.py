@@ -54,9 +54,18 @@ class Recipe:
     detector_count: int = 48
     augment: Augment = field(default_factory=Augment)
     description: str = ""
+    regressor_ranges: str = "minmax"  # INT8 activation ranges of the regressor: "minmax" | "percentile:Q"
+
+    def __post_init__(self):
+        from edgeface.convert.ranges import parse_ranges
+
+        parse_ranges(self.regressor_ranges)  # a bad value fails when the recipe is read
 
     def to_dict(self) -> dict:
+        """The recipe of the calibration DATA (what the set's identity and meta record); how the
+        converter uses the data (`regressor_ranges`) is recorded in each model's manifest."""
         d = dict(self.__dict__)
+        d.pop("regressor_ranges")
         d["augment"] = dict(self.augment.__dict__)
         return d
 
@@ -77,6 +86,7 @@ def load_recipe(path: Optional[Path] = None) -> Recipe:
             detector_sources=list(d["detector"]["sources"]),
             detector_count=int(d["detector"].get("count", 48)),
             holdout_sources=list(d.get("holdout", {}).get("sources", [])),
+            regressor_ranges=str(d["regressor"].get("ranges", "minmax")),
             augment=Augment(**{k: tuple(v) if isinstance(v, list) else v for k, v in aug.items()}),
         )
     except (KeyError, TypeError, ValueError, OSError) as e:  # ValueError: TOMLDecodeError, bad UTF-8

@@ -49,7 +49,14 @@ class ConvertOptions:
     output_dtype: str = "float32"  # INT8 model output: float32 (dequantized in-graph) | int8 | uint8
     float_head: bool = True  # regressors: keep the final FC layer in float (mixed precision; see onnx_tools.split_float_head)
     still_detector: bool = False  # faceboxes: also convert at runtime.still.STILL_DETECTOR_SIZE (photos; the CLI's default)
+    regressor_ranges: Optional[str] = None  # INT8 regressor activation ranges "minmax" | "percentile:Q"; None: the recipe's
     force: bool = False
+
+    def __post_init__(self):
+        if self.regressor_ranges is not None:
+            from edgeface.convert.ranges import parse_ranges
+
+            parse_ranges(self.regressor_ranges)  # a bad value fails before any work
 
 
 @dataclass
@@ -189,6 +196,15 @@ def _onnx2tf(raw_onnx: Path, work: Path, calib: Optional[np.ndarray], opts: Conv
     return {k: v for k, v in found.items() if v.is_file()}
 
 
+def _int8_clipped(raw, calib: np.ndarray, q: float, work: Path, opts: ConvertOptions, log: Log) -> dict:
+    """{int8 variant: .tflite} from `raw` with every ReLU clipped at its q-th percentile (convert/ranges.py)."""
+    from edgeface.convert import ranges
+
+    log(f"onnx2tf {len(calib)} calibration crops -> int8, int8_floatio, every ReLU clipped at its {q:g}th percentile")
+    sub = ranges.save_clipped(raw, calib, q, work / "clipped", lambda i, n: log(f"  ranges {i}/{n} crops"))
+    return {k: v for k, v in _onnx2tf(sub, sub.parent, calib, opts, log).items() if k.startswith("int8")}
+
+
 def _io_details(tflite: Path, kind: str, regressor_output: str = "params") -> tuple:
     """(input record, output records) read from the model itself; outputs named by shape."""
     from edgeface.runtime.tflite_backend import find_runtime
@@ -216,10 +232,19 @@ def _io_details(tflite: Path, kind: str, regressor_output: str = "params") -> tu
 
 # ----------------------------------------------------------------------------- main entry
 
+def _regressor_percentile(opts: ConvertOptions, kind: str) -> Optional[float]:
+    """The percentile the INT8 regressor's ReLUs are clipped at (None: min-max; convert/ranges.py)."""
+    from edgeface.convert.ranges import percentile_for
+
+    return percentile_for(opts.regressor_ranges) if kind == "regressor" and opts.int8 else None
+
+
 def _cache_key(src_sha: str, ref_sha: str, opts: ConvertOptions, cal_digest: Optional[str], kind: str) -> str:
     payload = {"src": src_sha, "ref": ref_sha, "int8": opts.int8, "iqd": opts.input_dtype,
                "float_head": bool(opts.float_head and kind == "regressor"),
                "oqd": opts.output_dtype, "cal": cal_digest, "onnx2tf": _versions()["onnx2tf"], "format": 2}
+    if _regressor_percentile(opts, kind) is not None:  # only then: min-max models keep their keys
+        payload["percentile"] = _regressor_percentile(opts, kind)
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -264,6 +289,7 @@ def convert_model(model: str, opts: ConvertOptions, root: Optional[Path] = None,
                                 f"the detector input is {opts.detector_size[0]}x{opts.detector_size[1]}; rebuild it with "
                                 f"`edgeface calibrate --detector-size {opts.detector_size[0]}x{opts.detector_size[1]}`")
     variants = _requested_variants(opts)
+    percentile = _regressor_percentile(opts, kind)
     key = _cache_key(sha256_file(src_onnx), sha256_file(ref_onnx), opts, cal.digest if cal else None, kind)
     if not opts.force:
         hits = _cached(name, variants, key, root)
@@ -298,15 +324,20 @@ def convert_model(model: str, opts: ConvertOptions, root: Optional[Path] = None,
         raw_path = work / "raw.onnx"
         onnx.save(raw, str(raw_path))
         calib = None if cal is None else (cal.regressor if kind == "regressor" else cal.detector)
-        log(f"onnx2tf {name}: {', '.join(variants)}" + (f" (calibration: {len(calib)} samples)" if calib is not None else ""))
+        log(f"onnx2tf {name}: {', '.join(v for v in variants if percentile is None or not v.startswith('int8'))}"
+            + (f" (calibration: {len(calib)} samples)" if calib is not None and percentile is None else ""))
         try:
-            produced = _onnx2tf(raw_path, work, calib, opts, log)
+            if percentile is None:
+                produced = _onnx2tf(raw_path, work, calib, opts, log)
+            else:  # float variants from the exact graph, INT8 ones from the graph with clipped ReLUs
+                produced = {k: v for k, v in _onnx2tf(raw_path, work, None, opts, log).items() if not k.startswith("int8")}
+                produced.update(_int8_clipped(raw, calib, percentile, work, opts, log))
         except EdgefaceError:
             keep_work = True
             raise
         head_file = f"{name}_head.npz"
-        if head is not None:
-            with open(produced["float32"].parent / head_file, "wb") as fh:
+        for folder in {p.parent for p in produced.values()} if head is not None else ():  # beside every model
+            with open(folder / head_file, "wb") as fh:
                 np.savez(fh, W=head["W"], b=head["b"])
         missing = [v for v in variants if v not in produced]
         if missing:
@@ -332,6 +363,8 @@ def convert_model(model: str, opts: ConvertOptions, root: Optional[Path] = None,
                 "converter": {"tool": "onnx2tf", "versions": _versions(),
                               "quantization": None if not v.startswith("int8") else {
                                   "scheme": "full integer post-training quantization, per-channel weights, int8 activations",
+                                  "activation_ranges": "min-max" if percentile is None else
+                                  f"percentile {percentile:g} (every ReLU clipped at it, convert/ranges.py)",
                                   "input_dtype": inp["dtype"], "output_dtype": outs[0]["dtype"]}},
                 "input": inp,
                 "outputs": outs,
