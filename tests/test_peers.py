@@ -52,3 +52,15 @@ def test_bad_options():
         PeerOptions(systems=["tensorflow-js"])
     with pytest.raises(OptionsError, match="core counts"):
         PeerOptions(cores=[0])
+
+
+def test_rounds_keep_the_median_round():
+    from edgeface.bench.peers import PeerOptions, _median_round
+    from edgeface.errors import OptionsError
+
+    rows = [{"fps": 700.0, "pass_fps": [1]}, {"error": "timed out"}, {"fps": 500.0, "pass_fps": [2]}, {"fps": 650.0, "pass_fps": [3]}]
+    best = _median_round(rows)
+    assert best["fps"] == 650.0 and best["pass_fps"] == [3] and best["round_fps"] == [700.0, 500.0, 650.0]
+    assert "error" in _median_round([{"error": "x"}])
+    with pytest.raises(OptionsError):
+        PeerOptions(rounds=0)

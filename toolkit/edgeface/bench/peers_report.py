@@ -63,12 +63,19 @@ def _notes(report: dict) -> List[str]:
     notes = [f"Machine: {machine_line(m)}.",
              f"Input: {v.get('frames')} frames of {v.get('video')} ({v.get('size', ['?', '?'])[0]}x{v.get('size', ['?', '?'])[1]}), "
              f"pre-decoded ({v.get('decoder')}, edit lists ignored); decode not timed. One process per system and core "
-             f"count, pinned to the first N cores; 1 warm-up pass + {report.get('passes')} timed passes, median pass shown.",
+             f"count, pinned to the first N cores; 1 warm-up pass + {report.get('passes')} timed passes, median pass shown"
+             + (f"; {report['rounds']} rounds round-robin (a fresh process each), the median round shown"
+                if report.get("rounds", 1) > 1 else "") + ".",
              "x upstream: over upstream's demo_video.py loop for tracking systems and MediaPipe, over upstream demo.py "
              "per frame for detector-every-frame systems, at the same core count, from this one run."]
     if loads:
         notes.append(f"1-minute load average before each run: {min(loads):.2f} to {max(loads):.2f}"
                      + (" (not a quiet machine: other jobs shared the cores)" if max(loads) >= 0.7 else "") + ".")
+    spread = [max(r["round_fps"]) / min(r["round_fps"]) for r in report.get("results", [])
+              if len(r.get("round_fps") or []) > 1 and min(r["round_fps"]) > 0]
+    if spread:
+        notes.append(f"Spread between rounds of one system (fastest / slowest round): {min(spread):.2f}x to "
+                     f"{max(spread):.2f}x, what the ratios between rows can be trusted to.")
     for s in report.get("skipped", []):
         notes.append(f"Skipped {s['system']}: {s['reason']}.")
     for r in report.get("results", []):

@@ -84,6 +84,7 @@ def bench_command(
     peer_systems: Optional[List[str]] = typer.Option(None, "--peer", help="--peers: systems to run (default all; e.g. upstream-video,mediapipe,edgeface-int8-track)."),
     cores: Optional[List[str]] = typer.Option(None, "--cores", help="--peers: core counts to pin each process to (default 1,2)."),
     passes: Optional[int] = typer.Option(None, "--passes", help="--peers: timed passes over the frames per system (default 3)."),
+    rounds: int = typer.Option(1, "--rounds", min=1, help="--peers: run every system N times round-robin (fresh processes) and keep each one's median round: steadier ratios on a shared machine."),
     upstream: Optional[Path] = typer.Option(None, "--upstream", help="--peers: upstream 3DDFA_V2 sources (default $EDGEFACE_MIRROR/3ddfa_v2)."),
     mediapipe_python: Optional[Path] = typer.Option(None, "--mediapipe-python", help="--peers: a python with mediapipe==0.10.18 (default: a venv made once in ~/.cache/edgeface-peers)."),
     install: bool = typer.Option(True, "--install/--no-install", help="--peers: create the MediaPipe venv when missing."),
@@ -100,7 +101,7 @@ def bench_command(
 
         return run_peers_command(
             console, out, _split(peer_systems), _ints(cores, "--cores", "1,2"), passes, pipeline_frames, upstream,
-            mediapipe_python, install, from_json, quick,
+            mediapipe_python, install, from_json, quick, rounds,
             lambda report, md, plot: _write_outputs(report, json_file, md_file, md, plot_file, plot))
     from edgeface.bench import plots, report as bench_report
     from edgeface.bench.cases import BenchOptions

@@ -8,7 +8,7 @@ from typing import List, Optional
 
 def run_peers_command(console, out, systems: Optional[List[str]], cores: Optional[List[int]], passes: Optional[int],
                       frames: Optional[int], upstream: Optional[Path], mediapipe_python: Optional[Path],
-                      install: bool, from_json: Optional[Path], quick: bool, write_outputs) -> None:
+                      install: bool, from_json: Optional[Path], quick: bool, rounds: int, write_outputs) -> None:
     from edgeface.bench import peers_report
     from edgeface.bench.peers import FORMAT, PeerOptions, run_peers
     from edgeface.bench.report import read_report
@@ -16,7 +16,7 @@ def run_peers_command(console, out, systems: Optional[List[str]], cores: Optiona
     if from_json is not None:
         report = read_report(from_json, FORMAT, "peer benchmark")
     else:
-        opts = PeerOptions(systems=systems, cores=cores or [1, 2], passes=passes or (1 if quick else 3),
+        opts = PeerOptions(systems=systems, cores=cores or [1, 2], passes=passes or (1 if quick else 3), rounds=rounds,
                            frames=frames or (40 if quick else None), upstream=upstream,
                            mediapipe_python=mediapipe_python, install_mediapipe=install)
         from edgeface.cli.progress import progress_bar
