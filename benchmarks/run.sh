@@ -56,7 +56,8 @@ fi
 #    FaceMesh 0.10.18 (its own venv, made once in ~/.cache/edgeface-peers), each pinned to 1 and 2 cores,
 #    plus the live camera path's latency; needs `pip install -e ".[peers]"` (Cython, PyYAML) for upstream
 upstream=(); [[ -n "${UPSTREAM:-}" ]] && upstream=(--upstream "$UPSTREAM")
-edgeface bench --peers "${quick[@]}" "${upstream[@]}" \
+rounds=(--rounds 3); [[ ${#quick[@]} -gt 0 ]] && rounds=()  # round-robin: steadier ratios on a shared machine
+edgeface bench --peers "${quick[@]}" "${rounds[@]}" "${upstream[@]}" \
   --json "$out/peers-$arch.json" --markdown "$out/peers-$arch.md" --plot "$out/peers-$arch.png"
 
 # 5. ARM guest instruction counts per stage (emulated Pi 4 / Pi 5 CPUs), on request: needs root
