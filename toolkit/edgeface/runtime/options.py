@@ -39,7 +39,7 @@ class PipelineOptions:
     refine: bool = True  # video: re-crop a newly detected face from its landmarks and regress again
     scan: str = "inline"  # periodic scans for new faces: "inline" (this thread) | "async" (runtime.scanner)
     max_misses: int = 0  # scans a tracked face may go undetected while its landmarks pass the loss checks
-    roi_deadband: float = 0.0  # hold a tracked face's crop while it moves less than this fraction of its side
+    roi_deadband: float = 0.0  # hold a tracked face's crop while it moves less than this fraction of its side (0: upstream; FaceAligner: 0.02)
     regressor_threads: Optional[int] = None  # per-stage inference threads (None: `threads`)
     detector_threads: Optional[int] = None
     scan_threads: int = 1  # threads of the asynchronous scan's detector (it shares the cores with the tracking)
