@@ -19,6 +19,8 @@ from edgeface.io.sources import open_source
 
 
 def _aligner(home, mode="video", **kw) -> FaceAligner:
+    # scans in-line: detector-run counts that do not depend on when an asynchronous scan finishes
+    kw.setdefault("scan", "inline")
     return FaceAligner.create(backend="onnx", threads=2, cache_root=home, smoothing=False, target="x86_64",
                               running_mode=mode, **kw)
 
