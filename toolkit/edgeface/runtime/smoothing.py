@@ -45,6 +45,7 @@ import math
 from dataclasses import dataclass
 from typing import Optional
 
+import cv2
 import numpy as np
 
 from edgeface.errors import EdgefaceError
@@ -114,8 +115,6 @@ def blend_points(prev: np.ndarray, x: np.ndarray, alpha: float, shift: np.ndarra
         out += prev
         out.reshape(n, k)[...] += shift[:k]
         return out
-    import cv2
-
     out = cv2.addWeighted(x.reshape(n, 1, k), float(alpha), prev.reshape(n, 1, k), 1.0 - float(alpha), 0.0)
     cv2.add(out, tuple(float(v) for v in shift[:k]) + (0.0,) * (4 - k), dst=out)  # in place: one new array in all
     return out.reshape(x.shape)

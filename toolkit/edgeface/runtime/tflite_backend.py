@@ -134,8 +134,6 @@ class TFLiteModel:
         info = np.iinfo(self._in_dtype)
         if x.dtype == np.uint8 and abs(self._in_scale - 1.0) < 1e-6 and self._in_zero == 0 and self._in_dtype == np.uint8:
             return np.ascontiguousarray(x)  # raw pixels are the quantized values: no float work
-        if x.dtype == np.uint8 and abs(self._in_scale - 1.0) < 1e-6 and self._in_zero == -128 and self._in_dtype == np.int8:
-            return np.bitwise_xor(x, np.uint8(128)).view(np.int8)  # v - 128 in int8 = v with its top bit flipped
         if x.dtype == np.uint8 and abs(self._in_scale - 1.0) < 1e-6:
             return (x.astype(np.int16) + int(self._in_zero)).clip(info.min, info.max).astype(self._in_dtype)
         q = np.round(x.astype(np.float32) / self._in_scale + self._in_zero)
