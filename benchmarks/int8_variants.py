@@ -3,7 +3,7 @@
 
 Every variant is a real converted model from the same float graph `edgeface convert` uses (mb05
 ONNX, final FC cut off as the float head, normalization in the graph), converted by onnx2tf /
-the TFLite converter with the package's own steps (`convert.tflite._onnx2tf`,
+the TFLite converter with the package's own steps (`convert.onnx2tf_run.run_onnx2tf`,
 `convert.onnx_graph`, `convert.calibrate`), written with a manifest under
 HOME/experiments/int8-noise/LABEL/ so `TFLiteModel` loads it like any cached model:
 
@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeface.convert import calibrate, onnx_graph, ranges
+from edgeface.convert import calibrate, onnx2tf_run, onnx_graph, ranges
 from edgeface.convert import tflite as conv
 from edgeface.hub.atomic import sha256_file, write_json_atomic
 
@@ -127,7 +127,7 @@ def onnx2tf_variants(model, crops: np.ndarray, work: Path) -> dict:
     import onnx
 
     onnx.save(model, str(work / "raw.onnx"))
-    out = conv._onnx2tf(work / "raw.onnx", work, crops, conv.ConvertOptions(int8=True), print)
+    out = onnx2tf_run.run_onnx2tf(work / "raw.onnx", work, crops, conv.ConvertOptions(int8=True), print)
     o = work / "out"
     out["int16x8"] = o / "model_full_integer_quant_with_int16_act.tflite"
     out["int16x8_floatio"] = o / "model_integer_quant_with_int16_act.tflite"
@@ -177,7 +177,7 @@ def install(tfl: Path, label: str, head: dict, root: Path, note: str = "") -> Pa
     head_file = dest / "mb05_int8_head.npz"  # the float head (same as fp32's), under a name staging never clobbers
     with open(head_file, "wb") as fh:
         np.savez(fh, W=head["W"], b=head["b"])
-    inp, outs = conv._io_details(out, "regressor", "features")
+    inp, outs = onnx2tf_run.io_details(out, "regressor", "features")
     base.update(sha256=sha256_file(out), size_bytes=out.stat().st_size, input=inp, outputs=outs,
                 total_bytes=out.stat().st_size + head_file.stat().st_size, experiment=note or label)
     base["float_head"].update(file=head_file.name, sha256=sha256_file(head_file))

@@ -2,8 +2,8 @@
 
 Per model the steps are: the ONNX original (exported from the checkpoint, cached) -> the
 normalization moved into the graph (models take raw BGR pixels) -> onnx2tf in a scratch folder
-(a copy of the ONNX, since onnx2tf rewrites its input; its calibration sample file pre-seeded so
-it never downloads one) -> each TFLite variant verified against the ONNX original on held-out
+(`onnx2tf_run`: a copy of the ONNX, since onnx2tf rewrites its input; its calibration sample file
+pre-seeded so it never downloads one) -> each TFLite variant verified against the ONNX original on held-out
 real data -> files and manifests moved into the cache only if every check passes.
 Results are cached by a key over the ONNX digest, the options and the calibration digest.
 """
@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field, replace
@@ -26,14 +23,13 @@ import numpy as np
 
 from edgeface import __version__
 from edgeface.convert import calibrate
+from edgeface.convert.onnx2tf_run import int8_clipped, io_details, run_onnx2tf
 from edgeface.hub import paths
 from edgeface.hub import store
 from edgeface.errors import EdgefaceError, VerificationError
 from edgeface.hub.atomic import atomic_path, sha256_file, write_json_atomic
 from edgeface.hub.cards import get_card
 from edgeface.vocab import DETECTOR, REGRESSORS, Precision, detector_name
-
-ONNX2TF_SAMPLE = "calibration_image_sample_data_20x128x128x3_float32.npy"
 
 Log = Callable[[str], None]
 
@@ -162,74 +158,6 @@ def calibration_set(opts: ConvertOptions, root: Path, det_onnx: Path, log: Log) 
     return cal, path
 
 
-# ----------------------------------------------------------------------------- onnx2tf
-
-def _onnx2tf(raw_onnx: Path, work: Path, calib: Optional[np.ndarray], opts: ConvertOptions, log: Log) -> dict:
-    """Run onnx2tf on a copy of `raw_onnx` inside `work`; returns {variant: tflite path}."""
-    model_copy = work / "model.onnx"
-    shutil.copyfile(raw_onnx, model_copy)  # onnx2tf rewrites its input in place
-    # onnx2tf downloads this sample from the internet unless it is present in its working folder;
-    # our own calibration data is passed with -cind, so the sample is never used for ours.
-    np.save(work / ONNX2TF_SAMPLE, np.zeros((1, 8, 8, 3), np.float32))
-    args = ["-i", "model.onnx", "-o", "out", "-v", "error"]
-    if calib is not None:
-        np.save(work / "calib.npy", (calib.astype(np.float32) / 255.0))
-        unit = json.dumps([[[[1.0 / 255.0] * 3]]])
-        zero = json.dumps([[[[0.0] * 3]]])
-        args += ["-oiqt", "-qt", "per-channel", "-iqd", opts.input_dtype, "-oqd", opts.output_dtype,
-                 "-cind", "input", "calib.npy", zero, unit]
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="", PYTHONWARNINGS="ignore")
-    cmd = [sys.executable, "-c", "import sys; from onnx2tf.onnx2tf import main; sys.exit(main())", *args]
-    with open(work / "onnx2tf.log", "w") as logf:
-        proc = subprocess.run(cmd, cwd=work, stdout=logf, stderr=subprocess.STDOUT, env=env)
-    out = work / "out"
-    found = {
-        "float32": out / "model_float32.tflite",
-        "float16": out / "model_float16.tflite",
-        "int8": out / "model_full_integer_quant.tflite",
-        "int8_floatio": out / "model_integer_quant.tflite",
-    }
-    if proc.returncode != 0 or not found["float32"].is_file():
-        tail = [l for l in (work / "onnx2tf.log").read_text(errors="replace").splitlines() if l.strip()][-1:]
-        raise EdgefaceError(f"onnx2tf failed (exit {proc.returncode}): {tail[0][:160] if tail else 'no output'}; "
-                            f"full log kept in {work / 'onnx2tf.log'}")
-    return {k: v for k, v in found.items() if v.is_file()}
-
-
-def _int8_clipped(raw, calib: np.ndarray, q: float, work: Path, opts: ConvertOptions, log: Log) -> dict:
-    """{int8 variant: .tflite} from `raw` with every ReLU clipped at its q-th percentile (convert/ranges.py)."""
-    from edgeface.convert import ranges
-
-    log(f"onnx2tf {len(calib)} calibration crops -> int8, int8_floatio, every ReLU clipped at its {q:g}th percentile")
-    sub = ranges.save_clipped(raw, calib, q, work / "clipped", lambda i, n: log(f"  ranges {i}/{n} crops"))
-    return {k: v for k, v in _onnx2tf(sub, sub.parent, calib, opts, log).items() if k.startswith("int8")}
-
-
-def _io_details(tflite: Path, kind: str, regressor_output: str = "params") -> tuple:
-    """(input record, output records) read from the model itself; outputs named by shape."""
-    from edgeface.runtime.tflite_backend import find_runtime
-
-    it = find_runtime().interpreter_cls(model_path=str(tflite))
-    it.allocate_tensors()
-    i = it.get_input_details()[0]
-    inp = {"name": "input", "tflite_name": i["name"], "tflite_index": int(i["index"]), "shape": [int(v) for v in i["shape"]],
-           "layout": "NHWC", "dtype": np.dtype(i["dtype"]).name, "quantization": [float(i["quantization"][0]), int(i["quantization"][1])],
-           "color_order": "BGR", "value_range": "raw pixels 0..255 (the normalization is inside the graph)"}
-    outs = []
-    for o in it.get_output_details():
-        shape = [int(v) for v in o["shape"]]
-        if kind == "regressor":
-            name = regressor_output
-        else:
-            name = {4: "loc", 2: "conf"}.get(shape[-1])
-            if name is None:
-                raise EdgefaceError(f"{tflite.name}: unexpected detector output shape {shape}")
-        outs.append({"name": name, "tflite_name": o["name"], "tflite_index": int(o["index"]), "shape": shape,
-                     "dtype": np.dtype(o["dtype"]).name, "quantization": [float(o["quantization"][0]), int(o["quantization"][1])]})
-    order = {"params": 0, "features": 0, "loc": 0, "conf": 1}
-    return inp, sorted(outs, key=lambda o: order[o["name"]])
-
-
 # ----------------------------------------------------------------------------- main entry
 
 def _regressor_percentile(opts: ConvertOptions, kind: str) -> Optional[float]:
@@ -328,10 +256,10 @@ def convert_model(model: str, opts: ConvertOptions, root: Optional[Path] = None,
             + (f" (calibration: {len(calib)} samples)" if calib is not None and percentile is None else ""))
         try:
             if percentile is None:
-                produced = _onnx2tf(raw_path, work, calib, opts, log)
+                produced = run_onnx2tf(raw_path, work, calib, opts, log)
             else:  # float variants from the exact graph, INT8 ones from the graph with clipped ReLUs
-                produced = {k: v for k, v in _onnx2tf(raw_path, work, None, opts, log).items() if not k.startswith("int8")}
-                produced.update(_int8_clipped(raw, calib, percentile, work, opts, log))
+                produced = {k: v for k, v in run_onnx2tf(raw_path, work, None, opts, log).items() if not k.startswith("int8")}
+                produced.update(int8_clipped(raw, calib, percentile, work, opts, log))
         except EdgefaceError:
             keep_work = True
             raise
@@ -350,7 +278,7 @@ def convert_model(model: str, opts: ConvertOptions, root: Optional[Path] = None,
         results, failures = [], []
         for v in variants:
             tfl = produced[v]
-            inp, outs = _io_details(tfl, kind, "features" if head is not None else "params")
+            inp, outs = io_details(tfl, kind, "features" if head is not None else "params")
             manifest = {
                 "format": "edgeface-manifest/1",
                 "model": model, "name": name, "kind": kind, "variant": v,
