@@ -34,19 +34,31 @@ def points_box(points) -> np.ndarray:
     return np.array([p[:, 0].min(), p[:, 1].min(), p[:, 0].max(), p[:, 1].max()])
 
 
+def _corners(box) -> list:
+    """The first four values of a box as Python floats (float64 arithmetic without numpy scalars:
+    the tracker runs these per face and frame)."""
+    b = np.asarray(box, dtype=np.float64).reshape(-1)
+    if b.shape[0] < 4:
+        raise EdgefaceError(f"a box needs 4 values (x1, y1, x2, y2), got {b.shape[0]}")
+    return b[:4].tolist()
+
+
+def _area(x1: float, y1: float, x2: float, y2: float) -> float:
+    return max(0.0, x2 - x1) * max(0.0, y2 - y1)
+
+
 def box_area(box) -> float:
-    b = np.asarray(box, dtype=np.float64)
-    return float(max(0.0, b[2] - b[0]) * max(0.0, b[3] - b[1]))
+    return _area(*_corners(box))
 
 
 def iou(a, b) -> float:
     """Intersection over union of two boxes (x1, y1, x2, y2[, ...]) in continuous coordinates (no +1)."""
-    a = np.asarray(a, dtype=np.float64)[:4]
-    b = np.asarray(b, dtype=np.float64)[:4]
-    w = min(a[2], b[2]) - max(a[0], b[0])
-    h = min(a[3], b[3]) - max(a[1], b[1])
+    a0, a1, a2, a3 = _corners(a)
+    b0, b1, b2, b3 = _corners(b)
+    w = min(a2, b2) - max(a0, b0)
+    h = min(a3, b3) - max(a1, b1)
     inter = max(0.0, w) * max(0.0, h)
-    union = box_area(a) + box_area(b) - inter
+    union = _area(a0, a1, a2, a3) + _area(b0, b1, b2, b3) - inter
     return float(inter / union) if union > 0 else 0.0
 
 
@@ -79,19 +91,19 @@ def visible_fraction(box, width: int, height: int) -> float:
 
 def box_relative(box, ref) -> np.ndarray:
     """`box` in the coordinates of `ref`: (x - ref_x1) / ref_w, (y - ref_y1) / ref_h."""
-    b = np.asarray(box, dtype=np.float64)
-    r = np.asarray(ref, dtype=np.float64)
-    w = max(r[2] - r[0], 1e-6)
-    h = max(r[3] - r[1], 1e-6)
-    return np.array([(b[0] - r[0]) / w, (b[1] - r[1]) / h, (b[2] - r[0]) / w, (b[3] - r[1]) / h])
+    b0, b1, b2, b3 = _corners(box)
+    r0, r1, r2, r3 = _corners(ref)
+    w = max(r2 - r0, 1e-6)
+    h = max(r3 - r1, 1e-6)
+    return np.array([(b0 - r0) / w, (b1 - r1) / h, (b2 - r0) / w, (b3 - r1) / h])
 
 
 def box_from_relative(rel, ref) -> np.ndarray:
     """Inverse of `box_relative`."""
-    r = np.asarray(ref, dtype=np.float64)
-    w, h = r[2] - r[0], r[3] - r[1]
-    rel = np.asarray(rel, dtype=np.float64)
-    return np.array([r[0] + rel[0] * w, r[1] + rel[1] * h, r[0] + rel[2] * w, r[1] + rel[3] * h])
+    r0, r1, r2, r3 = _corners(ref)
+    w, h = r2 - r0, r3 - r1
+    q0, q1, q2, q3 = _corners(rel)
+    return np.array([r0 + q0 * w, r1 + q1 * h, r0 + q2 * w, r1 + q3 * h])
 
 
 def greedy_match(ious: np.ndarray, threshold: float) -> list[tuple[int, int]]:

@@ -36,40 +36,47 @@ class SparseDecoder:
         self.n_shp, self.n_exp = n_shp, n_exp
         self._shape = np.empty((u.size, 1), np.float32)
         self._tmp = np.empty((u.size, 1), np.float32)
+        self._cam = np.empty((3, 4), np.float32)
         self._pts = np.empty((3, self.n), np.float32)
-        self._out = np.empty((self.n, 3), np.float32)
+        self._k = np.empty((3, 1), np.float32)  # per call: x, y, z scales of the ROI
+        self._base = np.zeros((3, 1), np.float32)  # per call: the ROI's corner (z: 0)
+
+    #: [s*R | t] with its y row negated: R @ shape + t then gives (x, -y, z) (negation is exact in IEEE)
+    _FLIP_Y = np.array([[1.0] * 4, [-1.0] * 4, [1.0] * 4], np.float32)
+    #: + (-1, CROP, -1): x - 1, CROP - y, z - 1 (upstream similar_transform), exactly as those subtractions
+    _SHIFT = np.array([[-1.0], [float(CROP)], [-1.0]], np.float32)
 
     def landmarks(self, params: np.ndarray, roi) -> np.ndarray:
         """(N, 3) float32 landmarks in frame pixels of `params` (62,) regressed from the crop `roi`."""
         p = params
         if p.dtype != np.float32 or p.ndim != 1 or p.size != 12 + self.n_shp + self.n_exp:
             raise EdgefaceError(f"params must be a ({12 + self.n_shp + self.n_exp},) float32 vector, got {p.dtype} {p.shape}")
-        cam = p[:12].reshape(3, 4)
+        cam = np.multiply(p[:12].reshape(3, 4), self._FLIP_Y, out=self._cam)
         a_shp = p[12:12 + self.n_shp].reshape(-1, 1)
         a_exp = p[12 + self.n_shp:].reshape(-1, 1)
         shape = np.matmul(self.w_shp, a_shp, out=self._shape)  # u + w_shp a_shp + w_exp a_exp, as upstream
         np.add(self.u, shape, out=shape)
         np.add(shape, np.matmul(self.w_exp, a_exp, out=self._tmp), out=shape)
-        pts = np.matmul(cam[:, :3], shape.reshape(-1, 3).T, out=self._pts)
+        pts = np.matmul(cam[:, :3], shape.reshape(-1, 3).T, out=self._pts)  # rows x, -y, z
         pts += cam[:, 3:]
-        # to frame pixels (upstream similar_transform): x-1, size-y, z-1, scaled by the ROI, min z = 0
-        sx, sy, ex, ey = (float(v) for v in roi[:4])
+        # to frame pixels (upstream similar_transform): x-1, size-y, z-1, scaled by the ROI, min z = 0,
+        # in float32 with the same roundings as those steps one by one (scales and corner cast to float32)
+        pts += self._SHIFT
+        sx, sy, ex, ey = roi[:4].tolist() if isinstance(roi, np.ndarray) else (float(v) for v in roi[:4])
         kx, ky = (ex - sx) / CROP, (ey - sy) / CROP
-        out = self._out
-        x, y, z = pts
-        f32 = np.float32
-        np.multiply(x - f32(1), f32(kx), out=out[:, 0])
-        out[:, 0] += f32(sx)
-        np.multiply(f32(CROP) - y, f32(ky), out=out[:, 1])
-        out[:, 1] += f32(sy)
-        np.multiply(z - f32(1), f32((kx + ky) / 2), out=out[:, 2])
-        out[:, 2] -= out[:, 2].min()
-        return out.copy()
+        k, base = self._k, self._base
+        k[0, 0], k[1, 0], k[2, 0] = kx, ky, (kx + ky) / 2
+        base[0, 0], base[1, 0] = sx, sy
+        pts *= k
+        pts += base
+        z = pts[2]
+        z -= z.min()
+        return pts.T.copy()
 
 
 def pose_degrees(params) -> tuple:
     """(yaw, pitch, roll) in degrees (upstream `calc_pose`: P2sRt, then matrix2angle), on floats."""
-    r = [float(v) for v in params[:11]]
+    r = params[:11].tolist() if isinstance(params, np.ndarray) else [float(v) for v in params[:11]]
     a0, a1, a2, b0, b1, b2 = r[0], r[1], r[2], r[4], r[5], r[6]
     n1 = math.sqrt(a0 * a0 + a1 * a1 + a2 * a2)
     n2 = math.sqrt(b0 * b0 + b1 * b1 + b2 * b2)

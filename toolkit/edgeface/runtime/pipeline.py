@@ -41,7 +41,6 @@ import numpy as np
 
 from edgeface.errors import EdgefaceError
 from edgeface.runtime import roi as roi_mod
-from edgeface.runtime import tdmm
 from edgeface.runtime.decode import SparseDecoder, pose_degrees
 from edgeface.runtime.options import PipelineOptions
 from edgeface.runtime.results import Face, FrameResult, Pose
@@ -184,10 +183,12 @@ class Pipeline:
             params = self._regress(image, roi, times)
             t0 = time.perf_counter()
             lm = self.landmarks(params, roi)
+        params = np.asarray(params, np.float32).reshape(-1)  # the regressor's (62,) float32: no copy
         yaw, pitch, roll = pose_degrees(params)
-        face = Face(id=int(target.track_id), bbox=np.asarray(target.bbox, np.float32), score=float(target.score),
-                    landmarks=lm, pose=Pose(yaw, pitch, roll), params=np.asarray(params, np.float32).reshape(-1),
-                    roi=roi, camera=tdmm.camera_from_params(params), tracked=target.source == "track")
+        # bbox: the tracker's box is set on the faces kept (`process`); camera: the first 12 params (a copy)
+        face = Face(id=int(target.track_id), bbox=target.bbox, score=float(target.score), landmarks=lm,
+                    pose=Pose(yaw, pitch, roll), params=params, roi=roi, camera=params[:12].reshape(3, 4).copy(),
+                    tracked=target.source == "track")
         times["decode"] += (time.perf_counter() - t0) * 1000.0
         return face
 
@@ -249,12 +250,12 @@ class Pipeline:
             for face in out:
                 face.dense, face.dense_kind = self.dense_fn(face.params, face.roi, face.landmarks)
             times["dense"] += (time.perf_counter() - t0) * 1000.0
+        timestamp = getattr(frame, "timestamp_s", None)
+        if not still and self.smoother.enabled:  # in place: these faces are this call's own
+            self.smoother.apply(out, self.smoother.time_of(int(frame.index), timestamp))
         result = FrameResult(frame=int(frame.index), source=str(frame.source), faces=out, time_ms=times,
-                             detected=detected, timestamp_s=getattr(frame, "timestamp_s", None))
-        if not still and self.smoother.enabled:
-            result = self.smoother(result)
+                             detected=detected, timestamp_s=timestamp)
         times["total"] = (time.perf_counter() - t_start) * 1000.0
-        result.time_ms = times
         c = self.counters
         c.frames += 1
         c.faces += len(out)

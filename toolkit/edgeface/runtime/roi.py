@@ -151,16 +151,32 @@ def crop_roi(img: np.ndarray, roi, size: int = 120, exact: bool = False) -> tupl
     frame's dtype and channels, and the integer pixel box `(sx, sy, ex, ey)` that was cut
     (the float `roi` itself is what `tdmm.to_image` needs to map points back).
     """
+    _check_frame(img, size)
+    box_px = roi_pixels(roi)
+    return _resized(crop_pixels(img, box_px), int(size), exact), box_px
+
+
+def crop_square(img: np.ndarray, roi, size: int = 120, exact: bool = False) -> np.ndarray:
+    """The crop of `crop_roi` alone (the same pixels), for the per-frame hot path: a float64 ROI
+    array is rounded on Python floats (round half to even, as `roi_pixels`) instead of through
+    numpy temporaries. Anything else (a list, a short or non-finite ROI) takes `crop_roi`."""
+    if isinstance(roi, np.ndarray) and roi.ndim == 1 and roi.shape[0] >= 4:
+        sx, sy, ex, ey = roi[:4].tolist()
+        if math.isfinite(sx) and math.isfinite(sy) and math.isfinite(ex) and math.isfinite(ey):
+            _check_frame(img, size)
+            return _resized(crop_pixels(img, (round(sx), round(sy), round(ex), round(ey))), int(size), exact)
+    return crop_roi(img, roi, size, exact)[0]
+
+
+def _check_frame(img, size) -> None:
     if not isinstance(img, np.ndarray) or img.ndim not in (2, 3) or img.shape[0] == 0 or img.shape[1] == 0:
         shape = getattr(img, "shape", None)
         raise EdgefaceError(f"frame must be a non-empty HxW or HxWxC image array, got shape {shape}")
     if int(size) <= 0:
         raise EdgefaceError(f"crop size must be positive, got {size}")
-    size = int(size)
-    box_px = roi_pixels(roi)
-    patch = crop_pixels(img, box_px)
+
+
+def _resized(patch: np.ndarray, size: int, exact: bool) -> np.ndarray:
     if patch.shape[0] == size and patch.shape[1] == size:
-        crop = patch.copy()  # never hand out a view of the caller's frame
-    else:
-        crop = cv2.resize(patch, dsize=(size, size), interpolation=resize_flag(exact))
-    return crop, box_px
+        return patch.copy()  # never hand out a view of the caller's frame
+    return cv2.resize(patch, dsize=(size, size), interpolation=resize_flag(exact))

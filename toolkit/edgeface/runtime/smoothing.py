@@ -100,6 +100,7 @@ DEFAULT_POSE = SmoothingConfig(min_cutoff=0.7, beta=0.03, d_cutoff=1.0, speed_fl
 
 
 _ADD = np.add.reduce  # a sum without np.sum's Python wrapper (the hot path runs per face and frame)
+_PAD = tuple((0.0,) * (4 - k) for k in range(5))  # cv2 scalars have 4 channels
 
 
 def blend_points(prev: np.ndarray, x: np.ndarray, alpha: float, shift: np.ndarray, groups: tuple) -> np.ndarray:
@@ -116,7 +117,7 @@ def blend_points(prev: np.ndarray, x: np.ndarray, alpha: float, shift: np.ndarra
         out.reshape(n, k)[...] += shift[:k]
         return out
     out = cv2.addWeighted(x.reshape(n, 1, k), float(alpha), prev.reshape(n, 1, k), 1.0 - float(alpha), 0.0)
-    cv2.add(out, tuple(float(v) for v in shift[:k]) + (0.0,) * (4 - k), dst=out)  # in place: one new array in all
+    cv2.add(out, tuple(shift.tolist()[:k]) + _PAD[k], dst=out)  # in place: one new array in all
     return out.reshape(x.shape)
 
 
@@ -170,10 +171,11 @@ class FaceMotionFilter:
         d = lm - prev  # offsets from the filtered landmarks (float32 throughout: Python floats do not upcast)
         dc = _ADD(d, axis=0) * (1.0 / n)  # of their mean: the position
         sq = _ADD(d * d, axis=0)  # the shape's offsets are d - dc: sum |d - dc|^2 = sum |d|^2 - n |dc|^2
-        dcx, dcy = float(dc[0]), float(dc[1])
+        dcx, dcy = dc.tolist()[:2]
+        sqx, sqy = sq.tolist()[:2]
         scale = 1.0 / (te * max(float(size), 1.0))
         v_pos = math.hypot(dcx, dcy) * scale
-        v_shape = math.sqrt(max(0.0, (float(sq[0]) + float(sq[1])) / n - dcx * dcx - dcy * dcy)) * scale
+        v_shape = math.sqrt(max(0.0, (sqx + sqy) / n - dcx * dcx - dcy * dcy)) * scale
         a_d = _alpha(te, cfg.d_cutoff)
         v = self._v
         v[0] += a_d * (v_pos - v[0])
@@ -214,8 +216,8 @@ class _FaceState:
 
 def face_size(face: Face) -> float:
     """Face size in pixels: sqrt of the box area (at least 1)."""
-    b = face.bbox
-    return float(max(1.0, math.sqrt(max(0.0, float(b[2]) - float(b[0])) * max(0.0, float(b[3]) - float(b[1])))))
+    x1, y1, x2, y2 = np.asarray(face.bbox).tolist()[:4]
+    return float(max(1.0, math.sqrt(max(0.0, float(x2) - float(x1)) * max(0.0, float(y2) - float(y1)))))
 
 
 def _as(x: np.ndarray, like) -> np.ndarray:
@@ -262,42 +264,57 @@ class FaceSmoother:
             self._states.pop(int(face_id), None)
 
     def _time(self, result: FrameResult) -> float:
-        if result.timestamp_s is not None:
-            return float(result.timestamp_s)
-        return float(result.frame) / self.config.nominal_fps
+        return self.time_of(result.frame, result.timestamp_s)
 
     def smooth_face(self, face: Face, t: float) -> Face:
+        """A smoothed copy of `face` at time `t` (s); `face` itself is not modified."""
+        out = copy.copy(face)  # a shallow copy: smooth_into gives it new arrays, params/camera are shared
+        self.smooth_into(out, t)
+        return out
+
+    def smooth_into(self, face: Face, t: float) -> None:
+        """Smooth `face` in place (its landmarks, box, ROI, pose, dense get new arrays; params and
+        camera are untouched): for a Face its caller owns, e.g. the pipeline's own results."""
         st = self._states.get(face.id)
         if st is None:
             st = self._states[face.id] = _FaceState(self.config, self.pose_config)
         m = st.motion
-        landmarks = m.step(face.landmarks, t, face_size(face) if self.scale_invariant else 1.0)
-        out = copy.copy(face)  # a shallow copy: the arrays below are new, params/camera are shared
-        out.landmarks = _as(landmarks, face.landmarks)
+        lm = face.landmarks
+        face.landmarks = _as(m.step(lm, t, face_size(face) if self.scale_invariant else 1.0), lm)
         # box and ROI corners, (x, y) pairs, blended as one vector (fewer numpy calls)
         box, roi = face.bbox, face.roi
         nb = np.size(box)
         corners = np.asarray(box, np.float32).reshape(-1) if roi is None else \
             np.concatenate((np.asarray(box).reshape(-1), np.asarray(roi).reshape(-1)), dtype=np.float32)
         corners = m.blend("corners", corners, (corners.size // 2, 2))
-        out.bbox = _as(corners[:nb], box)
+        face.bbox = _as(corners[:nb], box)
         if roi is not None:
-            out.roi = _as(corners[nb:], roi)
+            face.roi = _as(corners[nb:], roi)
         p = face.pose
-        out.pose = Pose(*st.pose((p.yaw, p.pitch, p.roll), t))
+        face.pose = Pose(*st.pose((p.yaw, p.pitch, p.roll), t))
         if face.dense is not None and self.smooth_dense:
-            out.dense = _as(m.blend("dense", face.dense, (face.dense.shape[0], face.dense.shape[-1])), face.dense)
+            face.dense = _as(m.blend("dense", face.dense, (face.dense.shape[0], face.dense.shape[-1])), face.dense)
         elif face.dense is None:
             m.forget("dense")
-        return out
+
+    def time_of(self, frame: int, timestamp_s: Optional[float]) -> float:
+        """The sample time (s) of a frame: its timestamp, else frame / nominal_fps."""
+        return float(timestamp_s) if timestamp_s is not None else float(frame) / self.config.nominal_fps
+
+    def apply(self, faces: list, t: float) -> None:
+        """Smooth one frame's faces in place (`smooth_into`, for faces the caller owns) and forget the
+        ids not among them; what `__call__` does without copying."""
+        for f in faces:
+            self.smooth_into(f, t)
+        states = self._states
+        present = {f.id for f in faces}
+        if len(states) != len(present):  # states hold every present id
+            for fid in [i for i in states if i not in present]:
+                del states[fid]
 
     def __call__(self, result: FrameResult) -> FrameResult:
         if not self.enabled:
             return result
-        t = self._time(result)
-        faces = [self.smooth_face(f, t) for f in result.faces]
-        present = {f.id for f in result.faces}
-        for fid in list(self._states):
-            if fid not in present:
-                del self._states[fid]
+        faces = [copy.copy(f) for f in result.faces]  # new Face objects: the input is not modified
+        self.apply(faces, self._time(result))
         return dataclasses.replace(result, faces=faces)
