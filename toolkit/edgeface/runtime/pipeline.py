@@ -170,7 +170,9 @@ class Pipeline:
 
     def landmarks(self, params: np.ndarray, roi: np.ndarray) -> np.ndarray:
         """The 68 landmarks (68, 3) in frame pixels of params regressed from the crop `roi`."""
-        return self.decoder.landmarks(np.asarray(params, np.float32).reshape(-1), roi)
+        if params.dtype != np.float32 or params.ndim != 1:
+            params = np.asarray(params, np.float32).reshape(-1)
+        return self.decoder.landmarks(params, roi)
 
     def _face(self, image: np.ndarray, target: Target, times: dict, refine: bool) -> Face:
         roi = np.asarray(target.roi, dtype=np.float64)
@@ -183,7 +185,8 @@ class Pipeline:
             params = self._regress(image, roi, times)
             t0 = time.perf_counter()
             lm = self.landmarks(params, roi)
-        params = np.asarray(params, np.float32).reshape(-1)  # the regressor's (62,) float32: no copy
+        if params.dtype != np.float32 or params.ndim != 1:  # the regressor's (62,) float32 as it is
+            params = np.asarray(params, np.float32).reshape(-1)
         yaw, pitch, roll = pose_degrees(params)
         # bbox: the tracker's box is set on the faces kept (`process`); camera: the first 12 params (a copy)
         face = Face(id=int(target.track_id), bbox=target.bbox, score=float(target.score), landmarks=lm,
@@ -240,7 +243,7 @@ class Pipeline:
                 continue
             tr = tracker.track(tid)
             face = faces[tid]
-            x1, y1, x2, y2 = (float(v) for v in tr.bbox[:4])  # clipped to the frame on floats (no array temporaries)
+            x1, y1, x2, y2 = np.asarray(tr.bbox, np.float64).tolist()[:4]  # clipped to the frame on floats
             face.bbox = np.array([min(max(x1, 0.0), w), min(max(y1, 0.0), h), min(max(x2, 0.0), w), min(max(y2, 0.0), h)],
                                  dtype=np.float32)
             face.score = float(tr.score)

@@ -84,6 +84,11 @@ def roi_from_landmarks(pts2d) -> np.ndarray:
 
 def roi_from_landmark_box(x1: float, y1: float, x2: float, y2: float) -> np.ndarray:
     """`roi_from_landmarks` from the landmarks' bounding box (x1, y1, x2, y2) (the tracker has it already)."""
+    return np.array(landmark_box_roi(x1, y1, x2, y2), dtype=np.float64)
+
+
+def landmark_box_roi(x1: float, y1: float, x2: float, y2: float) -> tuple:
+    """`roi_from_landmark_box` as a tuple of Python floats (sx, sy, ex, ey)."""
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
     radius = max(x2 - x1, y2 - y1) / 2
     bx1, by1, bx2, by2 = cx - radius, cy - radius, cx + radius, cy + radius
@@ -92,7 +97,7 @@ def roi_from_landmark_box(x1: float, y1: float, x2: float, y2: float) -> np.ndar
     center_y = (by2 + by1) / 2
     sx = center_x - llength / 2
     sy = center_y - llength / 2
-    return np.array([sx, sy, sx + llength, sy + llength], dtype=np.float64)
+    return sx, sy, sx + llength, sy + llength
 
 
 def hold_roi(prev, new, deadband: float):
@@ -105,8 +110,8 @@ def hold_roi(prev, new, deadband: float):
     INT8 model's small bias walk the crop away from a still face; holding does not."""
     if deadband <= 0 or prev is None:
         return new
-    p0, p1, p2, p3 = (float(v) for v in prev[:4])
-    n0, n1, n2, n3 = (float(v) for v in new[:4])
+    p0, p1, p2, p3 = np.asarray(prev, np.float64)[:4].tolist()
+    n0, n1, n2, n3 = np.asarray(new, np.float64)[:4].tolist()
     if max(abs(n0 - p0), abs(n1 - p1), abs(n2 - p2), abs(n3 - p3)) <= deadband * (p2 - p0):
         return prev
     return new

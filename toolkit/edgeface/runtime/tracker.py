@@ -275,7 +275,7 @@ class FaceTracker:
             t.box_rel = box_relative(t.anchor, lm_box)
             t.anchor = None
         if t.box_rel is not None:
-            t.bbox = box_from_relative(t.box_rel, lm_box)
+            t.bbox = t.predicted_box()  # box_from_relative(box_rel, lm_box), kept for predict()
         return True
 
     def retry(self) -> list[Target]:
@@ -333,7 +333,7 @@ class FaceTracker:
         """(why the track is lost or None, landmark box, next crop) of landmarks `pts` (N, 2).
         Box geometry on the four extremes as Python floats (this runs for every face of every frame)."""
         cfg = self.config
-        (x1, y1), (x2, y2) = pts.min(axis=0).tolist(), pts.max(axis=0).tolist()
+        (x1, y1), (x2, y2) = np.minimum.reduce(pts, axis=0).tolist(), np.maximum.reduce(pts, axis=0).tolist()
         if not (math.isfinite(x1) and math.isfinite(y1) and math.isfinite(x2) and math.isfinite(y2)):
             return "non-finite landmarks", None, None  # a NaN or inf anywhere reaches the extremes
         if t.source != "track":
@@ -345,8 +345,8 @@ class FaceTracker:
             ratio = area / prev if prev > 0 else math.inf
             if not (cfg.min_area_ratio <= ratio <= cfg.max_area_ratio):
                 return f"scale jump (landmark box area x{ratio:.2f})", box, None
-        nxt = roi_mod.roi_from_landmark_box(x1, y1, x2, y2)
-        n0, n1, n2, n3 = nxt.tolist()
+        n0, n1, n2, n3 = roi_mod.landmark_box_roi(x1, y1, x2, y2)
+        nxt = np.array([n0, n1, n2, n3])
         side = n2 - n0
         if side * (n3 - n1) < cfg.min_roi_area:
             return f"crop too small ({side * (n3 - n1):.0f} px^2)", box, nxt

@@ -5,7 +5,7 @@ uses them is `runtime.tracker.FaceTracker`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 import numpy as np
@@ -72,6 +72,7 @@ class Track:
     source: str = "detect"  # where the crop of its pending target comes from ("detect" | "track")
     lm_box: Optional[np.ndarray] = None  # points_box(landmarks), kept with them
     next_roi: Optional[np.ndarray] = None  # roi_from_landmarks(landmarks), kept with them
+    _pred: Optional[tuple] = field(default=None, repr=False, compare=False)  # (box_rel, lm_box, predicted box)
 
     def set_landmarks(self, pts: Optional[np.ndarray], box: Optional[np.ndarray] = None,
                       nxt: Optional[np.ndarray] = None) -> None:
@@ -90,4 +91,7 @@ class Track:
         """The face box implied by the current landmarks (the detection box moved with them)."""
         if self.landmarks is None or self.box_rel is None:
             return self.bbox
-        return box_from_relative(self.box_rel, self.lm_box)
+        c = self._pred  # computed once per (box_rel, lm_box): both are replaced, never changed in place
+        if c is None or c[0] is not self.box_rel or c[1] is not self.lm_box:
+            c = self._pred = (self.box_rel, self.lm_box, box_from_relative(self.box_rel, self.lm_box))
+        return c[2]
