@@ -186,12 +186,22 @@ def test_smoother_in_place_equals_the_copying_call():
 
 
 def test_blend_points_small_and_large():
+    """A few values are blended in Python floats, many with cv2 (addWeighted, then add): the same numbers."""
+    import cv2
+
     rng = np.random.default_rng(6)
-    for n, k in ((8, 2), (68, 3), (38365, 3), (10, 5)):
-        x = rng.uniform(0, 1000, size=(n, k)).astype(np.float32)
-        prev = (x + rng.normal(size=x.shape)).astype(np.float32)
-        shift = rng.normal(size=max(3, k)).astype(np.float32)
-        got = blend_points(prev, x, 0.3, shift, (n, k))
-        ref = (x.astype(np.float64) * 0.3 + prev.astype(np.float64) * 0.7).astype(np.float32) + shift[:k]
-        np.testing.assert_allclose(got, ref, rtol=0, atol=1e-3)
-        assert got.dtype == np.float32 and not np.shares_memory(got, prev)
+    for n, k in ((8, 2), (4, 2), (21, 3), (68, 3), (38365, 3), (10, 5)):
+        for _ in range(20):
+            x = rng.uniform(-100, 1500, size=(n, k)).astype(np.float32)
+            prev = (x + rng.normal(size=x.shape)).astype(np.float32)
+            shift = rng.normal(size=max(3, k)).astype(np.float32)
+            a = float(rng.uniform())
+            got = blend_points(prev, x, a, shift, (n, k))
+            assert got.dtype == np.float32 and got.shape == x.shape and not np.shares_memory(got, prev)
+            if k <= 4:
+                ref = cv2.addWeighted(x.reshape(n, 1, k), a, prev.reshape(n, 1, k), 1.0 - a, 0.0)
+                ref = cv2.add(ref, tuple(shift[:k].tolist()) + (0.0,) * (4 - k)).reshape(n, k)
+                np.testing.assert_array_equal(got, ref)
+            else:
+                ref = (x.astype(np.float64) * a + prev.astype(np.float64) * (1 - a)).astype(np.float32) + shift[:k]
+                np.testing.assert_allclose(got, ref, rtol=0, atol=1e-3)

@@ -101,6 +101,7 @@ DEFAULT_POSE = SmoothingConfig(min_cutoff=0.7, beta=0.03, d_cutoff=1.0, speed_fl
 
 _ADD = np.add.reduce  # a sum without np.sum's Python wrapper (the hot path runs per face and frame)
 _PAD = tuple((0.0,) * (4 - k) for k in range(5))  # cv2 scalars have 4 channels
+_SMALL = 64  # blend_points: up to this many values in Python floats (cheaper than two cv2 calls)
 
 
 def blend_points(prev: np.ndarray, x: np.ndarray, alpha: float, shift: np.ndarray, groups: tuple) -> np.ndarray:
@@ -108,8 +109,16 @@ def blend_points(prev: np.ndarray, x: np.ndarray, alpha: float, shift: np.ndarra
     same shape), a new float32 array. Up to 4 coordinates it is one fused pass over the points as a
     k-channel image (cv2.addWeighted, then cv2.add of the shift as a per-channel scalar): about 6x
     faster than the numpy expression on a 38k-vertex mesh, whose broadcast add of a 3-vector is
-    slow; equal to it within float32 rounding."""
+    slow; equal to it within float32 rounding. Up to `_SMALL` values (a face's box and ROI corners)
+    the same numbers come from Python floats (cv2's float32 addWeighted computes in double and rounds
+    once; its scalar add is a float32 add): two cv2 calls cost more than that on a few values."""
     n, k = groups
+    if n * k <= _SMALL:  # a few values (box and ROI corners): cv2's numbers, computed as cv2 does
+        b = 1.0 - float(alpha)  # addWeighted on float32: a * x + b * prev + 0 in double, rounded once
+        out = np.array([u * alpha + v * b + 0.0 for u, v in zip(x.reshape(-1).tolist(), prev.reshape(-1).tolist())],
+                       np.float32)
+        out.reshape(n, k)[...] += shift[:k]  # cv2.add of a scalar: a float32 add
+        return out.reshape(x.shape)
     if not 1 <= k <= 4:
         out = np.subtract(x, prev)
         out *= alpha
