@@ -6,6 +6,7 @@
 #   OUT=/some/dir benchmarks/run.sh  # write elsewhere
 #   ARM_INSN=1 benchmarks/run.sh     # also the ARM guest instruction counts (x86_64 host, root; ~15 min):
 #                                    # arm-insn.{json,md,png} by benchmarks/arm_insn.sh
+#   OVERHEAD_A=../main/toolkit benchmarks/run.sh  # also overhead-<arch>.{json,md}: this checkout vs that one
 #
 # Needs the models converted first (workstation, or copied onto the board with their .json manifests):
 #   edgeface fetch && edgeface convert --int8 --fp16
@@ -64,6 +65,12 @@ edgeface bench --peers "${quick[@]}" "${rounds[@]}" "${upstream[@]}" \
 if [[ "${ARM_INSN:-0}" == "1" ]]; then
   "$py" "$here/arm_insn_dynamic_range.py" || echo "no dynamic-range mb05 (needs the convert extra): counted without it" >&2
   bash "$here/arm_insn.sh" --crosscheck --out "$out"
+fi
+
+# 6. per-frame overhead against another checkout, on request: OVERHEAD_A=/path/to/that/checkout/toolkit
+if [[ -n "${OVERHEAD_A:-}" ]]; then
+  "$py" "$here/overhead_ab.py" --a "$OVERHEAD_A" --b toolkit --rounds 5 --cpu 0 \
+    --json "$out/overhead-$arch.json" --markdown "$out/overhead-$arch.md"
 fi
 
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2

@@ -205,3 +205,23 @@ def test_blend_points_small_and_large():
             else:
                 ref = (x.astype(np.float64) * a + prev.astype(np.float64) * (1 - a)).astype(np.float32) + shift[:k]
                 np.testing.assert_allclose(got, ref, rtol=0, atol=1e-3)
+
+
+@pytest.mark.parametrize("variant", ["int8", "float32"])
+def test_tflite_input_paths(converted_home, samples, variant):
+    """Raw uint8 pixels go to an INT8 model as they are; the same pixels as floats are quantized to the
+    same values (outputs equal); a float model gets float32 either way."""
+    from edgeface.hub import store
+    from edgeface.runtime.tflite_backend import TFLiteModel
+
+    m = TFLiteModel(store.model_path("mb05", variant, converted_home))
+    assert m._in_raw == (variant == "int8")
+    crop = roi_mod.crop_square(read_image(samples["emma"]), np.array([100.0, 80.0, 400.0, 380.0]))
+    a = m.run(crop)
+    b = m.run(crop.astype(np.float32))
+    assert a.keys() == b.keys()
+    for k in a:
+        assert a[k].dtype == np.float32
+        np.testing.assert_array_equal(a[k], b[k])
+    with pytest.raises(EdgefaceError, match="input shape"):
+        m.run(crop[:60])

@@ -67,6 +67,13 @@ def as_dense_fn(dense) -> Optional[DenseFn]:
     return fn
 
 
+def _as_params(params) -> np.ndarray:
+    """The params as a (N,) float32 vector: the regressor's own array as it is (no copy)."""
+    if isinstance(params, np.ndarray) and params.dtype == np.float32 and params.ndim == 1:
+        return params
+    return np.asarray(params, np.float32).reshape(-1)
+
+
 @dataclass
 class Counters:
     frames: int = 0
@@ -170,9 +177,7 @@ class Pipeline:
 
     def landmarks(self, params: np.ndarray, roi: np.ndarray) -> np.ndarray:
         """The 68 landmarks (68, 3) in frame pixels of params regressed from the crop `roi`."""
-        if params.dtype != np.float32 or params.ndim != 1:
-            params = np.asarray(params, np.float32).reshape(-1)
-        return self.decoder.landmarks(params, roi)
+        return self.decoder.landmarks(_as_params(params), roi)
 
     def _face(self, image: np.ndarray, target: Target, times: dict, refine: bool) -> Face:
         roi = np.asarray(target.roi, dtype=np.float64)
@@ -185,8 +190,7 @@ class Pipeline:
             params = self._regress(image, roi, times)
             t0 = time.perf_counter()
             lm = self.landmarks(params, roi)
-        if params.dtype != np.float32 or params.ndim != 1:  # the regressor's (62,) float32 as it is
-            params = np.asarray(params, np.float32).reshape(-1)
+        params = _as_params(params)
         yaw, pitch, roll = pose_degrees(params)
         # bbox: the tracker's box is set on the faces kept (`process`); camera: the first 12 params (a copy)
         face = Face(id=int(target.track_id), bbox=target.bbox, score=float(target.score), landmarks=lm,

@@ -94,6 +94,9 @@ class TFLiteModel:
         self._in_index = int(inp["tflite_index"])
         self._in_dtype = np.dtype(inp["dtype"])
         self._in_scale, self._in_zero = inp.get("quantization", [0.0, 0])
+        # raw uint8 pixels are the quantized input values (the default models): fed as they are
+        self._in_raw = self._in_dtype == np.uint8 and abs(self._in_scale - 1.0) < 1e-6 and self._in_zero == 0
+        self._in_info = np.iinfo(self._in_dtype) if self._in_dtype.kind in "iu" else None  # None: float input
         self.input_shape = tuple(inp["shape"])
         self._outs = [(o["name"], int(o["tflite_index"]), o.get("quantization", [0.0, 0])) for o in self.manifest["outputs"]]
         self._head = self._load_head(self.manifest.get("float_head"))
@@ -129,11 +132,11 @@ class TFLiteModel:
             x = x[None]
         if tuple(x.shape) != self.input_shape:
             raise EdgefaceError(f"{self.path.name}: input shape {tuple(x.shape)} != {self.input_shape}")
-        if self._in_dtype == np.float32:
-            return np.ascontiguousarray(x, dtype=np.float32)
-        info = np.iinfo(self._in_dtype)
-        if x.dtype == np.uint8 and abs(self._in_scale - 1.0) < 1e-6 and self._in_zero == 0 and self._in_dtype == np.uint8:
+        if self._in_raw and x.dtype == np.uint8:
             return np.ascontiguousarray(x)  # raw pixels are the quantized values: no float work
+        info = self._in_info
+        if info is None:
+            return np.ascontiguousarray(x, dtype=self._in_dtype)
         if x.dtype == np.uint8 and abs(self._in_scale - 1.0) < 1e-6:
             return (x.astype(np.int16) + int(self._in_zero)).clip(info.min, info.max).astype(self._in_dtype)
         q = np.round(x.astype(np.float32) / self._in_scale + self._in_zero)
@@ -147,7 +150,9 @@ class TFLiteModel:
         for name, idx, (scale, zero) in self._outs:
             y = it.get_tensor(idx)
             if y.dtype != np.float32:
-                y = (y.astype(np.float32) - zero) * scale
+                y = y.astype(np.float32)  # (q - zero) * scale, in place on the one new array
+                y -= zero
+                y *= scale
             res[name] = y
         if self._head is not None:
             feat_name, out_name, wt, b = self._head
