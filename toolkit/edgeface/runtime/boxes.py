@@ -34,9 +34,14 @@ def points_box(points) -> np.ndarray:
     return np.array([p[:, 0].min(), p[:, 1].min(), p[:, 0].max(), p[:, 1].max()])
 
 
+_F64 = np.dtype(np.float64)
+
+
 def _corners(box) -> list:
     """The first four values of a box as Python floats (float64 arithmetic without numpy scalars:
     the tracker runs these per face and frame)."""
+    if isinstance(box, np.ndarray) and box.dtype is _F64 and box.shape == (4,):
+        return box.tolist()  # the tracker's own boxes: one call
     b = np.asarray(box, dtype=np.float64).reshape(-1)
     if b.shape[0] < 4:
         raise EdgefaceError(f"a box needs 4 values (x1, y1, x2, y2), got {b.shape[0]}")

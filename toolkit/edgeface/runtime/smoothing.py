@@ -294,7 +294,7 @@ class FaceSmoother:
         box, roi = face.bbox, face.roi
         nb = np.size(box)
         corners = np.asarray(box, np.float32).reshape(-1) if roi is None else \
-            np.concatenate((np.asarray(box).reshape(-1), np.asarray(roi).reshape(-1)), dtype=np.float32)
+            np.array(np.asarray(box).reshape(-1).tolist() + np.asarray(roi).reshape(-1).tolist(), np.float32)
         corners = m.blend("corners", corners, (corners.size // 2, 2))
         face.bbox = _as(corners[:nb], box)
         if roi is not None:
