@@ -204,6 +204,27 @@ def test_one_usable_core_scans_at_the_profile_one_core_interval(converted_home):
         assert two.stdout.split()[0] == "5"
 
 
+def test_results_do_not_depend_on_the_visible_core_count(converted_home, samples):
+    """The same frames give bit-identical params on 1 and 2 usable cores (the float head's product is
+    not split over BLAS threads: runtime/tflite_backend.py)."""
+    import subprocess
+    import sys
+
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs 2 usable cores")
+    code = ("import hashlib, edgeface; from edgeface.io.video import open_video; h = hashlib.sha256(); "
+            f"v = r'{samples['obama']}'; root = r'{converted_home}'\n"
+            "for prec in ('fp32', 'int8'):\n"
+            " with edgeface.FaceAligner.create(precision=prec, cache_root=root, running_mode='video', target='x86_64',"
+            " detect_interval=5, scan='inline', threads=1) as al, open_video(v, max_frames=30) as src:\n"
+            "  for f in src:\n"
+            "   for face in al.detect_for_video(f.image, int(f.index) * 40).faces: h.update(face.params.tobytes())\n"
+            "print(h.hexdigest())")
+    runs = [subprocess.run(["taskset", "-c", cores, sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True).stdout.strip() for cores in ("0", "0,1")]
+    assert len(runs[0]) == 64 and runs[0] == runs[1]
+
+
 def test_bitexact_resamples_with_the_exact_kernel(converted_home, samples):
     import cv2
 

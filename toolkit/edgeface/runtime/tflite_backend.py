@@ -157,7 +157,10 @@ class TFLiteModel:
         if self._head is not None:
             feat_name, out_name, wt, b = self._head
             feat = res.pop(feat_name)
-            res[out_name] = feat.reshape(feat.shape[0], -1) @ wt + b
+            # einsum, not `@`: numpy's BLAS splits this product over threads when 2+ cores are visible,
+            # which changed the params in the last bit with the core count (and its threads spin
+            # beside the interpreter's); einsum's own loop gives the same bits on 1 or N cores
+            res[out_name] = np.einsum("ij,jk->ik", feat.reshape(feat.shape[0], -1), wt) + b
         return res
 
     def time_run(self, x: np.ndarray) -> tuple:
