@@ -65,6 +65,7 @@ for l in "${labels[@]}"; do
   rm -rf "$d"
 done
 EDGEFACE_HOME=$home "${run[@]}" "$py" -m edgeface eval "$faces" --precision int8 --json "$stage/default.json" >/dev/null
+EDGEFACE_HOME=$home "${run[@]}" "$py" -m edgeface bench --stability --target x86_64 --json "$out-stability-default.json" >/dev/null
 EDGEFACE_HOME=$home "${run[@]}" "$py" -m edgeface eval "$faces" --precision fp32 --json "$stage/fp32.json" >/dev/null
 "$py" "$here/int8_noise.py" --merge-eval "$out" --eval-dir "$stage"
 "$py" "$here/qat_report.py" --home "$home" --stem "$out"

@@ -35,6 +35,8 @@ class Quant:
     mean: float = 127.5
     std: float = 128.0
     noise: bool = False  # training: activations get uniform noise of one step instead of rounding (see fake_act)
+    only: Optional[str] = None  # attribution: round only this activation ("pooled" or a ReLU output); the others only clipped
+    weights: bool = True  # round the conv weights
 
 
 def _round_ste(x):
@@ -140,12 +142,17 @@ class OnnxNet(_torch_base()):
             y = vals[src]
             if op == "Conv":
                 w, b = (self.weights[k] for k in info["keys"])
-                y = F.conv2d(y, fake_weight(w) if quant else w, b, info["stride"], info["padding"], 1, info["groups"])
+                y = F.conv2d(y, fake_weight(w) if quant and quant.weights else w, b, info["stride"], info["padding"], 1, info["groups"])
             elif op == "Relu":
-                y = torch.relu(y) if quant is None else fake_act(y, 0.0, float(quant.relu_ranges[dst]), quant.noise)
+                if quant is None:
+                    y = torch.relu(y)
+                elif quant.only not in (None, dst):
+                    y = torch.clamp(y, 0.0, float(quant.relu_ranges[dst]))
+                else:
+                    y = fake_act(y, 0.0, float(quant.relu_ranges[dst]), quant.noise)
             elif op == "GlobalAveragePool":
                 y = y.mean(dim=(2, 3), keepdim=True)
-                if quant is not None and quant.pooled_range is not None:
+                if quant is not None and quant.pooled_range is not None and quant.only in (None, "pooled"):
                     y = fake_act(y, *quant.pooled_range, quant.noise)
             elif op == "Flatten":
                 y = y.flatten(1)
