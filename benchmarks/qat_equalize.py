@@ -42,15 +42,10 @@ def equalize(model, rng: dict, max_scale: float = MAX_SCALE, dense_power: float 
     import onnx
     from onnx import helper, numpy_helper
 
-    m = onnx.ModelProto()
-    m.CopyFrom(model)
+    from edgeface.convert.ranges import editable
+
+    m, inits, producer, consumers = editable(model)
     g = m.graph
-    inits = {t.name: t for t in g.initializer}
-    producer = {o: n for n in g.node for o in n.output}
-    consumers: dict = {}
-    for n in g.node:
-        for x in n.input:
-            consumers.setdefault(x, []).append(n)
 
     def arr(name):
         return numpy_helper.to_array(inits[name]).astype(np.float64)
