@@ -65,6 +65,20 @@ def relu_percentiles(model, crops: np.ndarray, q: float, progress=None) -> dict:
     return out
 
 
+def editable(model) -> tuple:
+    """(a copy of `model`, its initializers by name, the node producing each tensor, the nodes
+    consuming each tensor): what a graph edit that rescales weights around activations needs."""
+    import onnx
+
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    consumers: dict = {}
+    for n in m.graph.node:
+        for x in n.input:
+            consumers.setdefault(x, []).append(n)
+    return m, {t.name: t for t in m.graph.initializer}, {o: n for n in m.graph.node for o in n.output}, consumers
+
+
 def clip_relus(model, ranges: dict):
     """`model` with each ReLU named in `ranges` clipped at its range (see the module doc: as ReLU6
     with the scale folded into the neighbouring convolutions). Every clipped ReLU must follow a Conv
@@ -72,15 +86,8 @@ def clip_relus(model, ranges: dict):
     import onnx
     from onnx import helper, numpy_helper
 
-    m = onnx.ModelProto()
-    m.CopyFrom(model)
+    m, inits, producer, consumers = editable(model)
     g = m.graph
-    inits = {t.name: t for t in g.initializer}
-    producer = {o: n for n in g.node for o in n.output}
-    consumers: dict = {}
-    for n in g.node:
-        for x in n.input:
-            consumers.setdefault(x, []).append(n)
 
     def scale(name: str, factor: float):
         a = numpy_helper.to_array(inits[name]).astype(np.float32) * np.float32(factor)
