@@ -191,7 +191,7 @@ def test_list_models(converted_home):
 
 
 def test_one_usable_core_scans_at_the_profile_one_core_interval(converted_home):
-    """x86_64: scans every 5 frames with 2+ cores, every 25 when the process may use one core only (taskset)."""
+    """x86_64: scans every 10 frames with 2+ cores, every 25 when the process may use one core only (taskset)."""
     import subprocess
     import sys
 
@@ -201,7 +201,7 @@ def test_one_usable_core_scans_at_the_profile_one_core_interval(converted_home):
     assert one.stdout.split() == ["25", "0.02", "False"]
     if len(os.sched_getaffinity(0)) > 1:
         two = subprocess.run(["taskset", "-c", "0,1", sys.executable, "-c", code], capture_output=True, text=True, check=True)
-        assert two.stdout.split()[0] == "5"
+        assert two.stdout.split()[0] == "10"
 
 
 def test_results_do_not_depend_on_the_visible_core_count(converted_home, samples):
