@@ -157,7 +157,7 @@ def markdown(rep: dict) -> str:
 
 
 def plot(rep: dict, dest: Path) -> None:
-    from edgeface.bench.plots import _pyplot
+    from edgeface.bench.plots import _pyplot, _save_png
 
     plt = _pyplot()
     names = list(rep["rows"][0]["photos"])
@@ -193,10 +193,7 @@ def plot(rep: dict, dest: Path) -> None:
         cx.set_title("faces68 NME (18 faces)")
         cx.legend(fontsize=8)
     fig.tight_layout()
-    tmp = dest.with_name(dest.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, dest)
+    _save_png(fig, dest)
 
 
 def main(argv=None) -> int:
@@ -235,13 +232,12 @@ def main(argv=None) -> int:
 
 
 def write(rep: dict, stem: Path) -> None:
-    from edgeface.hub.atomic import atomic_path, write_json_atomic
+    from edgeface.hub.atomic import write_json_atomic, write_text_atomic
 
     stem.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(stem.with_suffix(".json"), rep)
     md = markdown(rep)
-    with atomic_path(stem.with_suffix(".md")) as tmp:
-        Path(tmp).write_text(md)
+    write_text_atomic(stem.with_suffix(".md"), md)
     plot(rep, stem.with_suffix(".png"))
     print(md)
 

@@ -22,6 +22,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from edgeface.hub.atomic import write_text_atomic
+
 CHILD = r"""
 import json, sys
 from edgeface.bench.cases import PipelineCase
@@ -50,12 +52,6 @@ def run_side(toolkit: str, variant: str, runs: int, cpu: int) -> dict:
     res = json.loads(p.stdout.strip().splitlines()[-1])
     res["load"] = load
     return res
-
-
-def _write(path: str, text: str) -> None:
-    tmp = Path(f"{path}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)  # never a half-written result
 
 
 def main() -> int:
@@ -97,10 +93,10 @@ def main() -> int:
                              f"{min(loads):.2f}-{max(loads):.2f} during the runs.\n")
     print(md)
     if args.json:
-        _write(args.json, json.dumps({"a": args.a, "b": args.b, "cpu": args.cpu, "rounds": args.rounds,
+        write_text_atomic(args.json, json.dumps({"a": args.a, "b": args.b, "cpu": args.cpu, "rounds": args.rounds,
                                       "results": table}, indent=1) + "\n")
     if args.markdown:
-        _write(args.markdown, "# Per-frame overhead, A/B\n\n" + md)
+        write_text_atomic(args.markdown, "# Per-frame overhead, A/B\n\n" + md)
     return 0
 
 

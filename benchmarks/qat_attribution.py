@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeface.hub.atomic import write_text_atomic
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import qat_finetune as ft  # noqa: E402
 
@@ -76,7 +78,7 @@ def main(argv=None) -> int:
         share = (np.square(v) - base) / excess if k not in ("clip only", "all (INT8 emulated)") else None
         print(f"{k[-40:]:40s} " + "  ".join(f"{x:10.3f}" for x in v) + ("" if share is None else "   " + " ".join(f"{s:6.1%}" for s in share)))
     if a.json:
-        a.json.write_text(json.dumps({"photos": list(photos), "frames": a.frames, "ratios": rows}, indent=1))
+        write_text_atomic(a.json, json.dumps({"photos": list(photos), "frames": a.frames, "ratios": rows}, indent=1))
     return 0
 
 

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
 from pathlib import Path
 
 import numpy as np
+
+from edgeface.hub.atomic import write_text_atomic
 
 
 def stability_ratios(path: Path) -> dict:
@@ -81,7 +82,7 @@ def markdown(rows: list, settings: dict) -> str:
 
 
 def plot(rows: list, dest: Path) -> None:
-    from edgeface.bench.plots import _pyplot
+    from edgeface.bench.plots import _pyplot, _save_png
 
     plt = _pyplot()
     pts = [r for r in rows if r["label"] != "fp32" and r["nme_ratio"] is not None]
@@ -100,10 +101,7 @@ def plot(rows: list, dest: Path) -> None:
     ax.set_ylim(0.98, max(r["nme_ratio"] for r in pts) * 1.01)
     ax.legend(fontsize=8, loc="upper right")
     fig.tight_layout()
-    tmp = dest.with_name(dest.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, dest)
+    _save_png(fig, dest)
 
 
 def main(argv=None) -> int:
@@ -114,10 +112,9 @@ def main(argv=None) -> int:
     rows, settings = collect(a.home, a.stem)
     md = markdown(rows, settings)
     dest = a.stem.with_name(a.stem.name + "-summary.md")
-    tmp = dest.with_suffix(".tmp")
-    tmp.write_text(md)
-    os.replace(tmp, dest)
-    (a.stem.with_name(a.stem.name + "-summary.json")).write_text(json.dumps(rows, indent=1, default=lambda o: np.asarray(o).tolist()))
+    write_text_atomic(dest, md)
+    write_text_atomic(a.stem.with_name(a.stem.name + "-summary.json"),
+                      json.dumps(rows, indent=1, default=lambda o: np.asarray(o).tolist()))
     plot(rows, a.stem.with_name(a.stem.name + "-summary.png"))
     print(md)
     return 0

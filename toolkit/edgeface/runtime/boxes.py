@@ -37,9 +37,9 @@ def points_box(points) -> np.ndarray:
 _F64 = np.dtype(np.float64)
 
 
-def _corners(box) -> list:
-    """The first four values of a box as Python floats (float64 arithmetic without numpy scalars:
-    the tracker runs these per face and frame)."""
+def corners(box) -> list:
+    """The first four values of a box (x1, y1, x2, y2[, ...]) as Python floats (float64 arithmetic
+    without numpy scalars: the tracker, pipeline and smoother run these per face and frame)."""
     if isinstance(box, np.ndarray) and box.dtype is _F64 and box.shape == (4,):
         return box.tolist()  # the tracker's own boxes: one call
     b = np.asarray(box, dtype=np.float64).reshape(-1)
@@ -53,13 +53,13 @@ def _area(x1: float, y1: float, x2: float, y2: float) -> float:
 
 
 def box_area(box) -> float:
-    return _area(*_corners(box))
+    return _area(*corners(box))
 
 
 def iou(a, b) -> float:
     """Intersection over union of two boxes (x1, y1, x2, y2[, ...]) in continuous coordinates (no +1)."""
-    a0, a1, a2, a3 = _corners(a)
-    b0, b1, b2, b3 = _corners(b)
+    a0, a1, a2, a3 = corners(a)
+    b0, b1, b2, b3 = corners(b)
     w = min(a2, b2) - max(a0, b0)
     h = min(a3, b3) - max(a1, b1)
     inter = max(0.0, w) * max(0.0, h)
@@ -96,8 +96,8 @@ def visible_fraction(box, width: int, height: int) -> float:
 
 def box_relative(box, ref) -> np.ndarray:
     """`box` in the coordinates of `ref`: (x - ref_x1) / ref_w, (y - ref_y1) / ref_h."""
-    b0, b1, b2, b3 = _corners(box)
-    r0, r1, r2, r3 = _corners(ref)
+    b0, b1, b2, b3 = corners(box)
+    r0, r1, r2, r3 = corners(ref)
     w = max(r2 - r0, 1e-6)
     h = max(r3 - r1, 1e-6)
     return np.array([(b0 - r0) / w, (b1 - r1) / h, (b2 - r0) / w, (b3 - r1) / h])
@@ -105,9 +105,9 @@ def box_relative(box, ref) -> np.ndarray:
 
 def box_from_relative(rel, ref) -> np.ndarray:
     """Inverse of `box_relative`."""
-    r0, r1, r2, r3 = _corners(ref)
+    r0, r1, r2, r3 = corners(ref)
     w, h = r2 - r0, r3 - r1
-    q0, q1, q2, q3 = _corners(rel)
+    q0, q1, q2, q3 = corners(rel)
     return np.array([r0 + q0 * w, r1 + q1 * h, r0 + q2 * w, r1 + q3 * h])
 
 

@@ -41,6 +41,7 @@ import numpy as np
 
 from edgeface.errors import EdgefaceError
 from edgeface.runtime import roi as roi_mod
+from edgeface.runtime.boxes import corners
 from edgeface.runtime.decode import SparseDecoder, pose_degrees
 from edgeface.runtime.options import PipelineOptions
 from edgeface.runtime.results import Face, FrameResult, Pose
@@ -247,7 +248,7 @@ class Pipeline:
                 continue
             tr = tracker.track(tid)
             face = faces[tid]
-            x1, y1, x2, y2 = np.asarray(tr.bbox, np.float64).tolist()[:4]  # clipped to the frame on floats
+            x1, y1, x2, y2 = corners(tr.bbox)  # clipped to the frame on floats
             face.bbox = np.array([min(max(x1, 0.0), w), min(max(y1, 0.0), h), min(max(x2, 0.0), w), min(max(y2, 0.0), h)],
                                  dtype=np.float32)
             face.score = float(tr.score)

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from edgeface.errors import EdgefaceError
+from edgeface.runtime.boxes import corners
 
 #: upstream parse_roi_box_from_bbox: ROI side = int(1.58 * mean box side), centre moved down 0.14 * mean side
 BBOX_SCALE = 1.58
@@ -110,8 +111,8 @@ def hold_roi(prev, new, deadband: float):
     INT8 model's small bias walk the crop away from a still face; holding does not."""
     if deadband <= 0 or prev is None:
         return new
-    p0, p1, p2, p3 = np.asarray(prev, np.float64)[:4].tolist()
-    n0, n1, n2, n3 = np.asarray(new, np.float64)[:4].tolist()
+    p0, p1, p2, p3 = corners(prev)
+    n0, n1, n2, n3 = corners(new)
     if max(abs(n0 - p0), abs(n1 - p1), abs(n2 - p2), abs(n3 - p3)) <= deadband * (p2 - p0):
         return prev
     return new

@@ -49,6 +49,7 @@ import cv2
 import numpy as np
 
 from edgeface.errors import EdgefaceError
+from edgeface.runtime.boxes import corners
 from edgeface.runtime.one_euro import AngleFilter, _alpha, _Clock
 from edgeface.runtime.results import Face, FrameResult, Pose
 
@@ -225,8 +226,8 @@ class _FaceState:
 
 def face_size(face: Face) -> float:
     """Face size in pixels: sqrt of the box area (at least 1)."""
-    x1, y1, x2, y2 = np.asarray(face.bbox).tolist()[:4]
-    return float(max(1.0, math.sqrt(max(0.0, float(x2) - float(x1)) * max(0.0, float(y2) - float(y1)))))
+    x1, y1, x2, y2 = corners(face.bbox)
+    return max(1.0, math.sqrt(max(0.0, x2 - x1) * max(0.0, y2 - y1)))
 
 
 def _as(x: np.ndarray, like) -> np.ndarray:
@@ -272,15 +273,6 @@ class FaceSmoother:
         else:
             self._states.pop(int(face_id), None)
 
-    def _time(self, result: FrameResult) -> float:
-        return self.time_of(result.frame, result.timestamp_s)
-
-    def smooth_face(self, face: Face, t: float) -> Face:
-        """A smoothed copy of `face` at time `t` (s); `face` itself is not modified."""
-        out = copy.copy(face)  # a shallow copy: smooth_into gives it new arrays, params/camera are shared
-        self.smooth_into(out, t)
-        return out
-
     def smooth_into(self, face: Face, t: float) -> None:
         """Smooth `face` in place (its landmarks, box, ROI, pose, dense get new arrays; params and
         camera are untouched): for a Face its caller owns, e.g. the pipeline's own results."""
@@ -325,5 +317,5 @@ class FaceSmoother:
         if not self.enabled:
             return result
         faces = [copy.copy(f) for f in result.faces]  # new Face objects: the input is not modified
-        self.apply(faces, self._time(result))
+        self.apply(faces, self.time_of(result.frame, result.timestamp_s))
         return dataclasses.replace(result, faces=faces)
