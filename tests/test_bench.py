@@ -374,3 +374,18 @@ def test_a_broken_numba_leaves_the_numpy_rows(edgeface_home, monkeypatch):
     assert len(rows) == 6 and "LLVM ERROR" in setup["numba"]["error"]
     assert setup["params"] == "param mean"  # no crop given
     assert "only the numpy rasterizer" in bench_report.dense_numba_note({"dense_setup": setup})
+
+
+def test_threads_lines_say_why_a_profile_differs_from_the_measured_best():
+    from types import SimpleNamespace
+
+    from edgeface.bench.threads import threads_lines
+
+    rows = [{"variant": "tflite-int8", "runtime": "ai_edge_litert", "model": "mb05", "threads": t, "p90_ms": p, "median_ms": p}
+            for t, p in ((1, 0.7), (2, 0.6))]
+    rows += [{"variant": "tflite-int8", "runtime": "ai_edge_litert", "model": "faceboxes_640x480", "threads": t, "p90_ms": p,
+              "median_ms": p} for t, p in ((1, 7.0), (2, 4.0))]
+    prof = SimpleNamespace(name="x86_64", threads=4, regressor_threads=1, detector_threads=2)
+    reg, det = threads_lines({"results": rows}, prof)
+    assert reg.startswith("regressor: best 2 threads") and "profile x86_64: 1 (profiles are set from whole-pipeline runs" in reg
+    assert det.endswith("profile x86_64: 2")

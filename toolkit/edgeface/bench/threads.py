@@ -40,5 +40,8 @@ def threads_lines(report: dict, profile) -> List[str]:
         have = getattr(profile, f"{stage}_threads", None) or profile.threads
         lines.append(f"{stage}: best {b['threads']} thread{'s' if b['threads'] > 1 else ''} here "
                      f"({b['model']} {b['variant']}, p90 {b['p90_ms']:.2f} ms, median {b['median_ms']:.2f} ms); "
-                     f"profile {profile.name}: {have}")
+                     f"profile {profile.name}: {have}"
+                     + ("" if int(have) == b["threads"] else
+                        " (profiles are set from whole-pipeline runs, where a lower model median can still make"
+                        " frames slower: README, Performance)"))
     return lines
