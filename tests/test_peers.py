@@ -16,7 +16,7 @@ from edgeface.errors import OptionsError
 @pytest.fixture(scope="module")
 def report(converted_home, mirror, tmp_path_factory):
     opts = PeerOptions(systems=["upstream-video", "upstream-perframe", "mediapipe", "edgeface-int8-track25",
-                                "edgeface-int8-detect"], cores=[1], passes=1, frames=12, upstream=mirror / "3ddfa_v2",
+                                "edgeface-int8-floor25", "edgeface-int8-detect"], cores=[1], passes=1, frames=12, upstream=mirror / "3ddfa_v2",
                        work_dir=tmp_path_factory.mktemp("peers"), mediapipe_python=tmp_path_factory.mktemp("x") / "no-python",
                        root=converted_home, live_fps=[])
     return run_peers(opts, log=lambda m: None)
@@ -24,13 +24,15 @@ def report(converted_home, mirror, tmp_path_factory):
 
 def test_every_system_ran_or_was_skipped_with_a_reason(report):
     ran = {r["system"]: r for r in report["results"]}
-    assert set(ran) == {"upstream-video", "upstream-perframe", "edgeface-int8-track25", "edgeface-int8-detect"}
+    assert set(ran) == {"upstream-video", "upstream-perframe", "edgeface-int8-track25", "edgeface-int8-floor25",
+                        "edgeface-int8-detect"}
     for key, r in ran.items():
         assert "error" not in r, (key, r)
         assert r["frames"] == 12 and r["cores"] == 1 and r["fps"] > 0
         assert r["faces_per_frame"] == 1.0, key  # every system found the one face on every frame
     assert ran["upstream-video"]["runtime"].startswith("onnxruntime")
     assert ran["edgeface-int8-track25"]["detect_interval"] == 25
+    assert ran["edgeface-int8-floor25"]["detect_interval"] == 25 and ran["edgeface-int8-floor25"]["scan"] in ("async", "in-line")
     assert [s["system"] for s in report["skipped"]] == ["mediapipe"]
     assert "does not exist" in report["skipped"][0]["reason"]
 
@@ -64,3 +66,41 @@ def test_rounds_keep_the_median_round():
     assert "error" in _median_round([{"error": "x"}])
     with pytest.raises(OptionsError):
         PeerOptions(rounds=0)
+
+
+
+def test_floor_replays_the_recorded_crops_through_the_models_alone(converted_home):
+    """The floor row: the first pass runs the aligner and records its crops; the passes after it run the
+    regressor on exactly those crops and a scan every INTERVAL frames, and nothing of the pipeline around them."""
+    import edgeface
+    from edgeface.bench.peers_edgeface import ModelsOnlyLoop
+    from edgeface.hub.assets import sample_path
+    from edgeface.io.video import open_video
+
+    with open_video(sample_path("obama", converted_home), max_frames=12) as src:
+        frames = [f.image for f in src]
+    with edgeface.FaceAligner.create(precision="int8", running_mode="video", detect_interval=0,
+                                     cache_root=converted_home) as aligner:
+        loop = ModelsOnlyLoop(aligner, 5)
+        loop.reset()
+        assert [loop.process(f) for f in frames] == [1] * 12  # the recording pass: the aligner itself
+        assert aligner.frames_processed == 12 and len(loop.rois) == 12
+        calls = []
+        real = loop.regressor
+
+        def spy(frame, roi):
+            calls.append((frame, roi))
+            return real(frame, roi)
+
+        loop.regressor = spy
+        pipe = aligner.pipeline
+        scans0 = pipe.scanner.scans if pipe.scanner is not None else None
+        detector_runs0 = pipe.counters.detector_runs
+        loop.reset()
+        assert [loop.process(f) for f in frames] == [1] * 12
+        assert aligner.frames_processed == 12  # the pipeline did not run
+        assert [c[0] for c in calls] == frames and all(c[1] is r for c, r in zip(calls, loop.rois))
+        if pipe.scanner is not None:
+            pipe.scanner.wait()
+            assert pipe.scanner.scans - scans0 == 3  # frames 0, 5 and 10
+        assert pipe.counters.detector_runs == detector_runs0  # scans are not merged into any tracker

@@ -58,6 +58,8 @@ SYSTEMS = (
                ("int8", "track", "25"), "upstream-video"),
     PeerSystem("edgeface-int8-track0", "edgeface INT8, tracking, detector only when lost (as upstream's loop)", "edgeface",
                ("int8", "track", "0"), "upstream-video"),
+    PeerSystem("edgeface-int8-floor25", "edgeface INT8 models alone: crop + regressor, scan every 25 frames (the floor)",
+               "edgeface", ("int8", "floor", "25"), "upstream-video"),
     PeerSystem("edgeface-fp32-track", "edgeface fp32, tracking (scans: profile interval)", "edgeface",
                ("fp32", "track", "profile"), "upstream-video"),
     PeerSystem("edgeface-int8-detect", "edgeface INT8, detector every frame", "edgeface", ("int8", "detect", "0"),
