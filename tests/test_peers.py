@@ -32,6 +32,8 @@ def test_every_system_ran_or_was_skipped_with_a_reason(report):
         assert r["faces_per_frame"] == 1.0, key  # every system found the one face on every frame
     assert ran["upstream-video"]["runtime"].startswith("onnxruntime")
     assert ran["edgeface-int8-track25"]["detect_interval"] == 25
+    assert ran["edgeface-int8-track25"]["xnnpack"] is True and report["machine"]["xnnpack"] is True
+    assert "XNNPACK on" in peers_report.peers_markdown(report)
     assert ran["edgeface-int8-floor25"]["detect_interval"] == 25 and ran["edgeface-int8-floor25"]["scan"] in ("async", "in-line")
     assert [s["system"] for s in report["skipped"]] == ["mediapipe"]
     assert "does not exist" in report["skipped"][0]["reason"]
@@ -104,3 +106,15 @@ def test_floor_replays_the_recorded_crops_through_the_models_alone(converted_hom
             pipe.scanner.wait()
             assert pipe.scanner.scans - scans0 == 3  # frames 0, 5 and 10
         assert pipe.counters.detector_runs == detector_runs0  # scans are not merged into any tracker
+
+
+def test_load_note_judges_the_machine_by_the_load_before_the_first_run():
+    """The loads before each run count the benchmark's own previous workers; only the load before the first
+    run says whether other jobs shared the machine."""
+    def notes(start):
+        return " ".join(peers_report._notes({"machine": {"load_avg_start": [start, 0.5, 0.5]}, "video": {},
+                                             "results": [{"load_before": 0.3}, {"load_before": 2.1}]}))
+
+    assert "0.30 to 2.10" in notes(0.2) and "own previous workers" in notes(0.2)
+    assert "not a quiet machine" not in notes(0.2)
+    assert "0.90 before the first run (not a quiet machine" in notes(0.9)

@@ -234,6 +234,7 @@ def run_peers(opts: PeerOptions, progress: Optional[Callable[[str, int, int], No
     from edgeface.boards.machine import load_avg, machine_info
     from edgeface.hub import store
 
+    machine = machine_info()  # its load_avg_start: before the first worker
     cpus = usable_cpus()
     cores = sorted({min(int(c), len(cpus)) for c in opts.cores})
     opts.work_dir.mkdir(parents=True, exist_ok=True)
@@ -274,9 +275,9 @@ def run_peers(opts: PeerOptions, progress: Optional[Callable[[str, int, int], No
                     live.append(res)
         if progress:
             progress("done", len(jobs), len(jobs))
-    machine = machine_info()
-    end = load_avg()
-    machine["load_avg_end"] = end
+    machine["load_avg_end"] = load_avg()
+    # whether edgeface's TFLite models ran through XNNPACK (its workers say; None if none ran)
+    machine["xnnpack"] = next((r["xnnpack"] for r in rows if r.get("xnnpack") is not None), None)
     return {"format": FORMAT, "machine": machine, "video": video, "passes": opts.passes, "rounds": int(opts.rounds), "cores": cores,
             "cpus": cpus[:max(cores)], "systems": {s.key: {"label": s.label, "baseline": s.baseline} for s in SYSTEMS},
             "results": rows, "live": live, "skipped": [{"system": k, "reason": r} for k, r in skipped]}

@@ -36,7 +36,7 @@ def _build(extra):
     aligner = edgeface.FaceAligner.create(**opts)
     d = aligner.describe()
     info = {"runtime": d.get("runtime"), "threads": d.get("threads"), "detect_interval": d.get("detect_interval"),
-            "target": d.get("target")}
+            "target": d.get("target"), "xnnpack": getattr(aligner.pipeline.regressor.backend, "xnnpack", None)}
     if tracking == "floor":
         loop = ModelsOnlyLoop(aligner, int(interval))
         info.update(detect_interval=int(interval), scan=d.get("scan"), regressor_threads=d.get("regressor_threads"))

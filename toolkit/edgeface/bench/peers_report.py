@@ -74,9 +74,12 @@ def _notes(report: dict) -> List[str]:
                      "untimed warm-up pass): crop + resize, regressor, float head, and a scan every 25 frames on the "
                      "same scan path, with no tracking, decoding, pose, smoothing or results. No tracking pipeline on "
                      "these models with that scan rate can run faster on this machine.")
+    start = (m.get("load_avg_start") or [None])[0]
     if loads:
-        notes.append(f"1-minute load average before each run: {min(loads):.2f} to {max(loads):.2f}"
-                     + (" (not a quiet machine: other jobs shared the cores)" if max(loads) >= 0.7 else "") + ".")
+        notes.append(f"1-minute load average before each run: {min(loads):.2f} to {max(loads):.2f} (it counts this "
+                     "benchmark's own previous workers: a 2-core run leaves ~2)"
+                     + (f"; {start:.2f} before the first run (not a quiet machine: other jobs shared the cores)"
+                        if start is not None and start >= 0.7 else "") + ".")
     spread = [max(r["round_fps"]) / min(r["round_fps"]) for r in report.get("results", [])
               if len(r.get("round_fps") or []) > 1 and min(r["round_fps"]) > 0]
     if spread:
