@@ -249,6 +249,10 @@ def test_bench_quick_run_json_contract(converted_home, tmp_path):
         console.print(t)
     text = console.export_text()
     assert "tflite-int8" in text and "render-pncc" in text and "Dense mesh" in text
+    narrow = Console(record=True, width=160)  # the CLI's width when stdout is not a terminal (make demo's log)
+    for t in bench_report.bench_tables(d):
+        narrow.print(t)
+    assert "\u2026" not in narrow.export_text()  # headers wrap; no value is cut to "554..."
     png = plots.plot_bench(d, tmp_path / "b.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

@@ -187,6 +187,14 @@ def _dense_intro(report: dict) -> str:
 
 # ----------------------------------------------------------------------------- bench: rich / markdown
 
+def _add_columns(table, headers: List[str], rows: List[List[str]], left: tuple) -> None:
+    """Columns that never cut a value: each at least as wide as its widest cell and header word, so a
+    table wider than the console wraps its long headers instead of printing "554..." for 554.3 fps."""
+    for i, h in enumerate(headers):
+        width = max([len(str(r[i])) for r in rows] + [len(w) for w in h.split()])
+        table.add_column(h, justify="left" if h in left else "right", min_width=width)
+
+
 def bench_tables(report: dict) -> list:
     """rich renderables: the per-model latency table and the pipeline table (the runtime column
     only when more than one TFLite runtime was measured; the versions are in the caption)."""
@@ -197,11 +205,10 @@ def bench_tables(report: dict) -> list:
     keep = [i for i, h in enumerate(HEADERS) if h != "runtime" or len(tfl) > 1]
     t = Table(title="Model latency (one inference, batch 1)", caption=machine_line(report["machine"]),
               caption_justify="left", box=box.SIMPLE_HEAD)
-    for i in keep:
-        h = HEADERS[i]
-        t.add_column(h, justify="right" if h not in ("model", "variant", "runtime") else "left", no_wrap=True)
+    rows = _rows(report)
+    _add_columns(t, [HEADERS[i] for i in keep], [[r[i] for i in keep] for r in rows], ("model", "variant", "runtime"))
     prev = None
-    for row in _rows(report):
+    for row in rows:
         if prev is not None and row[0] != prev:
             t.add_section()
         prev = row[0]
@@ -209,9 +216,9 @@ def bench_tables(report: dict) -> list:
     out = [t]
     if report.get("pipeline"):
         p = Table(title="End-to-end pipeline on the sample video (decode excluded)", box=box.SIMPLE_HEAD)
-        for h in PIPE_HEADERS:
-            p.add_column(h, justify="left" if h in ("variant", "tracking") else "right", no_wrap=True)
-        for row in _pipe_rows(report):
+        pipe_rows = _pipe_rows(report)
+        _add_columns(p, PIPE_HEADERS, pipe_rows, ("variant", "tracking"))
+        for row in pipe_rows:
             p.add_row(*row)
         out.append(p)
     if report.get("dense"):
@@ -222,10 +229,10 @@ def bench_tables(report: dict) -> list:
         d = Table(title=f"Dense mesh: ms per face ({frame[0]}x{frame[1]} frame, one face"
                         + (f" {face[0]:.0f}x{face[1]:.0f} px" if face else "") + ", 1 thread)",
                   caption=note, caption_justify="left", box=box.SIMPLE_HEAD)
-        for h in DENSE_HEADERS:
-            d.add_column(h, justify="left" if h in ("model", "mesh", "stage") else "right", no_wrap=True)
+        drows = dense_rows(report)
+        _add_columns(d, DENSE_HEADERS, drows, ("model", "mesh", "stage"))
         prev = None
-        for row in dense_rows(report):
+        for row in drows:
             key = tuple(row[:4])
             if prev is not None and key != prev:
                 d.add_section()

@@ -140,7 +140,7 @@ def bench_command(
             out.print(f"threads per stage: {line}", highlight=False)
     if report.get("skipped"):
         for s in report["skipped"]:
-            console.print(f"[yellow]skipped[/] {s['model']} {s['variant']}: {s['reason']}")
+            console.print(f"[yellow]skipped[/] {s['model']} {s['variant']}: {s['reason']}", soft_wrap=True)  # one line each, also in a log
     _write_outputs(report, json_file, md_file, bench_report.bench_markdown, plot_file, plots.plot_bench)
 
 
