@@ -25,7 +25,7 @@ import numpy as np
 def _project():
     """edgeface's graph helpers and model cards, before and after the package restructure."""
     try:
-        from edgeface.convert import onnx_graph as graph
+        from edgeface.tools.convert import onnx_graph as graph
         from edgeface.hub.cards import get_card
     except ImportError:
         from edgeface import onnx_tools as graph

@@ -176,7 +176,7 @@ def bench_head(marks: Marks, home: Path, warmup: int, iters: int) -> dict:
 def decoded_frames(count: int) -> list:
     """The first `count` frames of samples:obama the way edgeface decodes them (PyAV, ignore_editlist)."""
     try:
-        from edgeface.io import sources  # the package layout since issue 10
+        from edgeface.sources import spec as sources# the package layout since issue 10
     except ImportError:
         from edgeface import sources
 

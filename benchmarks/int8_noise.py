@@ -3,16 +3,16 @@
 
 For every face that the fp32 pipeline finds on the sample photos (JianzhuGuo.jpg, emma.jpg), the
 ROI of that detection is frozen; `frames` noisy copies of the photo (Gaussian sensor noise, sigma
-grey levels, seeded: `bench.stability.noisy`) are cropped with that same ROI and run through each
+grey levels, seeded: `tools.bench.stability.measure.noisy`) are cropped with that same ROI and run through each
 model. Per model and photo:
 
 - **noise std**: per landmark the RMS distance from its mean position over the frames (px in the
   photo), averaged over the 68 landmarks and the faces; also as % of the face size (sqrt(w*h) of
-  the mean landmarks' box), as `bench.stability.landmark_jitter` defines it. `ratio` = that std
+  the mean landmarks' box), as `tools.bench.stability.measure.landmark_jitter` defines it. `ratio` = that std
   divided by the fp32 model's on the same frames (the first model given is the reference).
 - **bias**: mean landmark distance (px) between the model's mean landmarks and the reference's.
 - **ms**: median `TFLiteModel.run` on one crop (set input, invoke, outputs, float head if any),
-  1 thread, `bench.stats.TimingPolicy` (>= 100 runs and >= 3 s per model) split into 5 rounds
+  1 thread, `tools.bench.stats.TimingPolicy` (>= 100 runs and >= 3 s per model) split into 5 rounds
   interleaved over the models; the load average is recorded (read the times as ratios when > 0.5).
 
 Usage (each MODEL is LABEL=PATH to a .tflite with its manifest .json beside it):
@@ -35,8 +35,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgeface.bench.stability import face_size_of, noisy
-from edgeface.bench.stats import TimingPolicy, time_backend
+from edgeface.tools.bench.stability.measure import face_size_of, noisy
+from edgeface.tools.bench.stats import TimingPolicy, time_backend
 from edgeface.hub import assets
 from edgeface.runtime import tdmm
 from edgeface.runtime.networks import LandmarkRegressor
@@ -157,7 +157,7 @@ def markdown(rep: dict) -> str:
 
 
 def plot(rep: dict, dest: Path) -> None:
-    from edgeface.bench.plots import _pyplot, _save_png
+    from edgeface.tools.bench.plots import _pyplot, _save_png
 
     plt = _pyplot()
     names = list(rep["rows"][0]["photos"])

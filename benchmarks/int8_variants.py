@@ -33,8 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeface.convert import calibrate, onnx2tf_run, onnx_graph, ranges
-from edgeface.convert import tflite as conv
+from edgeface.tools.convert import calibrate, onnx2tf_run, onnx_graph, ranges
+from edgeface.tools.convert import tflite as conv
 from edgeface.hub.atomic import sha256_file, write_json_atomic
 
 MEAN, STD = [127.5] * 3, [128.0] * 3

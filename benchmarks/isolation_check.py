@@ -18,9 +18,9 @@ import json
 import statistics
 import sys
 
-from edgeface.bench.cases import BenchOptions
-from edgeface.bench.runner import run_bench
-from edgeface.bench.stats import TimingPolicy
+from edgeface.tools.bench.latency.cases import BenchOptions
+from edgeface.tools.bench.latency.runner import run_bench
+from edgeface.tools.bench.stats import TimingPolicy
 from edgeface.boards.machine import machine_info
 
 

@@ -1,5 +1,5 @@
 """Per-frame overhead of two checkouts side by side: `edgeface bench`'s own pipeline measurement
-(`bench.pipeline_cases.pipeline_bench`), interleaved A/B rounds, one process per run, pinned to one core.
+(`tools.bench.latency.pipeline_cases.pipeline_bench`), interleaved A/B rounds, one process per run, pinned to one core.
 
     python benchmarks/overhead_ab.py --a /path/to/main/toolkit --b toolkit --rounds 5 --cpu 0 \
         --json benchmarks/overhead-x86_64.json --markdown benchmarks/overhead-x86_64.md
@@ -26,8 +26,8 @@ from edgeface.hub.atomic import write_text_atomic
 
 CHILD = r"""
 import json, sys
-from edgeface.bench.cases import PipelineCase
-from edgeface.bench.pipeline_cases import pipeline_bench
+from edgeface.tools.bench.latency.cases import PipelineCase
+from edgeface.tools.bench.latency.pipeline_cases import pipeline_bench
 from edgeface.hub.assets import sample_path
 import edgeface
 variant, runs = sys.argv[1], int(sys.argv[2])

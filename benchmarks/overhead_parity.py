@@ -35,7 +35,7 @@ def cases():
 
 def dump(out: str, only: str = "") -> None:
     from edgeface.hub.assets import sample_path
-    from edgeface.io.video import open_video
+    from edgeface.sources.video import open_video
     from edgeface.runtime.loading import build_pipeline
     from edgeface.runtime.options import PipelineOptions
 

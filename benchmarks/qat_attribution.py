@@ -33,8 +33,8 @@ def main(argv=None) -> int:
     import onnx
     import torch
 
-    from edgeface.bench.stability import noisy
-    from edgeface.convert import calibrate
+    from edgeface.tools.bench.stability.measure import noisy
+    from edgeface.tools.convert import calibrate
     from edgeface.hub import assets
     from int8_noise import fixed_rois
     from edgeface.runtime import roi as roi_mod

@@ -25,7 +25,7 @@ MAX_SCALE = 16.0
 def channel_ranges(model, crops: np.ndarray, q: float = 99.99) -> dict:
     """{ReLU output name: (C,) the q-th percentile of each channel's values over `crops`} for a
     raw-pixel NCHW graph; crops (N, H, W, 3) uint8."""
-    from edgeface.convert.ranges import _relu_session
+    from edgeface.tools.convert.ranges import _relu_session
 
     sess, names = _relu_session(model)
     inp = sess.get_inputs()[0].name
@@ -42,7 +42,7 @@ def equalize(model, rng: dict, max_scale: float = MAX_SCALE, dense_power: float 
     import onnx
     from onnx import helper, numpy_helper
 
-    from edgeface.convert.ranges import editable
+    from edgeface.tools.convert.ranges import editable
 
     m, inits, producer, consumers = editable(model)
     g = m.graph

@@ -24,8 +24,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from int8_variants import install  # noqa: E402
 
-from edgeface.convert import calibrate, onnx2tf_run, onnx_graph, ranges  # noqa: E402
-from edgeface.convert import tflite as conv  # noqa: E402
+from edgeface.tools.convert import calibrate, onnx2tf_run, onnx_graph, ranges  # noqa: E402
+from edgeface.tools.convert import tflite as conv  # noqa: E402
 from edgeface.hub import assets  # noqa: E402
 import qat_finetune as ft  # noqa: E402
 

@@ -82,7 +82,7 @@ class LandmarkMap:
 def training_crops(recipe, detector, root, count: int, seed: int) -> np.ndarray:
     """`count` augmented crops of the recipe's calibration sources (never its hold-out), made as
     `calibrate.build` makes its augmented crops but with their own seed: (count, 120, 120, 3) uint8."""
-    from edgeface.convert import calibrate
+    from edgeface.tools.convert import calibrate
 
     found = calibrate.find_faces(detector, recipe.regressor_sources, root)
     pairs = [(fr, r) for _l, fr, rois, _b in found for r in rois]
@@ -98,9 +98,9 @@ def quant_setup(model, crops: np.ndarray, percentile: float, progress=None):
     original model, then kept fixed), pooled range = the original model's min..max on the crops."""
     import torch
 
-    from edgeface.convert.onnx_graph import prepend_normalization
+    from edgeface.tools.convert.onnx_graph import prepend_normalization
     from qat_torch import OnnxNet, Quant
-    from edgeface.convert.ranges import relu_percentiles
+    from edgeface.tools.convert.ranges import relu_percentiles
 
     raw = prepend_normalization(model, [127.5] * 3, [128.0] * 3)
     rr = relu_percentiles(raw, crops, percentile, progress)

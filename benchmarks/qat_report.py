@@ -82,7 +82,7 @@ def markdown(rows: list, settings: dict) -> str:
 
 
 def plot(rows: list, dest: Path) -> None:
-    from edgeface.bench.plots import _pyplot, _save_png
+    from edgeface.tools.bench.plots import _pyplot, _save_png
 
     plt = _pyplot()
     pts = [r for r in rows if r["label"] != "fp32" and r["nme_ratio"] is not None]

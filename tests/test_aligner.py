@@ -18,8 +18,8 @@ import pytest
 import edgeface
 from edgeface import FaceAligner, FaceAlignerOptions, Precision, RunningMode
 from edgeface.errors import EdgefaceError, MissingAssetError, OptionsError
-from edgeface.io.images import read_image
-from edgeface.io.sources import open_source
+from edgeface.sources.images import read_image
+from edgeface.sources.spec import open_source
 from inprocess_cli import cli
 
 COMMON = dict(target="x86_64", threads=2)
@@ -173,7 +173,7 @@ def test_live_stream_reports_a_failing_callback(converted_home, samples):
 
 
 def test_target_auto_applies_the_board_profile(converted_home):
-    from edgeface.aligner_options import usable_cores
+    from edgeface.options import usable_cores
     from edgeface.boards.profiles import resolve_target
 
     with FaceAligner.create(precision="int8") as aligner:
@@ -215,7 +215,7 @@ def test_results_do_not_depend_on_the_visible_core_count(converted_home, samples
 
     if len(os.sched_getaffinity(0)) < 2:
         pytest.skip("needs 2 usable cores")
-    code = ("import hashlib, edgeface; from edgeface.io.video import open_video; h = hashlib.sha256(); "
+    code = ("import hashlib, edgeface; from edgeface.sources.video import open_video; h = hashlib.sha256(); "
             f"v = r'{samples['obama']}'; root = r'{converted_home}'\n"
             "for prec in ('fp32', 'int8'):\n"
             " with edgeface.FaceAligner.create(precision=prec, cache_root=root, running_mode='video', target='x86_64',"

@@ -7,14 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeface.convert import calibrate, ranges
+from edgeface.tools.convert import calibrate, ranges
 from edgeface.errors import EdgefaceError
 
 
 @pytest.fixture(scope="module")
 def raw_graph(converted_home):
     """The raw-pixel mb05 backbone exactly as `edgeface convert` quantizes it, and calibration crops."""
-    from edgeface.convert import onnx_graph
+    from edgeface.tools.convert import onnx_graph
 
     graph, _head = onnx_graph.split_float_head(onnx_graph.load_checked(converted_home / "onnx" / "mb05.onnx"))
     crops = calibrate.load(calibrate.default_path(converted_home)).regressor

@@ -1,5 +1,5 @@
 """Mesh export: PLY (binary little endian, ASCII) and OBJ, read back by small readers written
-here from the format specifications (not from edgeface.io.mesh_files)."""
+here from the format specifications (not from edgeface.sinks.mesh_files)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from edgeface.hub import assets
-from edgeface.io import mesh_files as meshio
+from edgeface.sinks import mesh_files as meshio
 from edgeface.errors import EdgefaceError
 
 # PLY scalar types (Turk's spec names and the later sized aliases) -> struct codes

@@ -18,11 +18,11 @@ from edgeface.runtime.onnx_backend import OnnxModel
 from edgeface.runtime.loading import build_pipeline, converted_detector_sizes, find_detector
 from edgeface.runtime.options import PipelineOptions
 from edgeface.runtime.pipeline import Pipeline
-from edgeface.runtime.results import FrameResult
+from edgeface.results import FrameResult
 from edgeface.runtime.smoothing import SmoothingConfig
-from edgeface.io.frames import Frame
-from edgeface.io.images import read_image
-from edgeface.io.sources import open_source
+from edgeface.frames import Frame
+from edgeface.sources.images import read_image
+from edgeface.sources.spec import open_source
 
 
 @pytest.fixture(scope="session")

@@ -26,7 +26,7 @@ def _load(name: str):
 def parts(converted_home):
     import onnx
 
-    from edgeface.convert import calibrate
+    from edgeface.tools.convert import calibrate
     from edgeface.hub import assets
 
     model = onnx.load(str(converted_home / "onnx" / "mb05.onnx"))
@@ -89,7 +89,7 @@ def test_fake_quant_tracks_the_real_int8_model(parts, converted_home):
 
 
 def test_equalization_keeps_the_float_function(parts):
-    from edgeface.convert.onnx_graph import prepend_normalization
+    from edgeface.tools.convert.onnx_graph import prepend_normalization
 
     eq = _load("qat_equalize")
     model, crops, _s, _b = parts

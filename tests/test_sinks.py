@@ -12,11 +12,11 @@ import pytest
 
 from edgeface.viz import overlay
 from edgeface.errors import EdgefaceError
-from edgeface.runtime.results import Face, FrameResult, Pose
-from edgeface.io.sinks import (DirSink, ImageSink, JsonlSink, ShowSink, Sink, SinkGroup, VideoSink, has_display,
+from edgeface.results import Face, FrameResult, Pose
+from edgeface.sinks.files import (DirSink, ImageSink, JsonlSink, ShowSink, Sink, SinkGroup, VideoSink, has_display,
                             make_sink)
-from edgeface.io.frames import Frame
-from edgeface.io.sources import open_source
+from edgeface.frames import Frame
+from edgeface.sources.spec import open_source
 
 UPSTREAM = Path(__file__).resolve().parents[2] / "shared" / "upstream"
 U_BASE = UPSTREAM / "3ddfa_v1" / "c++" / "weights" / "u_base.txt"

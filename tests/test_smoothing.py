@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from edgeface.errors import EdgefaceError
-from edgeface.runtime.results import Face, FrameResult, Pose
+from edgeface.results import Face, FrameResult, Pose
 from edgeface.runtime.one_euro import OneEuroFilter, smoothing_factor, wrap_angle
 from edgeface.runtime.smoothing import DEFAULT_POSE, FaceSmoother, SmoothingConfig
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeface.boards import doctor
+from edgeface.app import doctor
 from edgeface.boards import profiles
 from edgeface.errors import EdgefaceError
 from edgeface.boards.machine import parse_cpuinfo
@@ -236,7 +236,7 @@ def test_profiles_pick_precision_per_network():
 
 
 def test_per_stage_precision_reaches_the_model_files(tmp_path):
-    from edgeface.aligner_options import FaceAlignerOptions
+    from edgeface.options import FaceAlignerOptions
     from edgeface.hub import store
     from edgeface.runtime import loading
 

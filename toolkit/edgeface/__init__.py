@@ -21,11 +21,11 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "FaceAligner": "edgeface.aligner",
-    "FaceAlignerOptions": "edgeface.aligner_options",
-    "RunningMode": "edgeface.aligner_options",
-    "FrameResult": "edgeface.runtime.results",
-    "Face": "edgeface.runtime.results",
-    "Pose": "edgeface.runtime.results",
+    "FaceAlignerOptions": "edgeface.options",
+    "RunningMode": "edgeface.options",
+    "FrameResult": "edgeface.results",
+    "Face": "edgeface.results",
+    "Pose": "edgeface.results",
     "list_models": "edgeface.hub.catalog",
     "ModelInfo": "edgeface.hub.catalog",
     "Precision": "edgeface.vocab",

@@ -30,12 +30,12 @@ from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 
-from edgeface.aligner_options import FaceAlignerOptions, RunningMode
+from edgeface.options import FaceAlignerOptions, RunningMode
 from edgeface.errors import EdgefaceError, OptionsError
-from edgeface.io.frames import Frame  # numpy only: this module still loads no OpenCV and no runtime
+from edgeface.frames import Frame  # numpy only: this module still loads no OpenCV and no runtime
 
 if TYPE_CHECKING:  # the result types import numpy only; kept lazy all the same
-    from edgeface.runtime.results import FrameResult
+    from edgeface.results import FrameResult
 
 
 class FaceAligner:

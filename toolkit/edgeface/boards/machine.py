@@ -8,7 +8,7 @@
   `dist_version()`;
 - this process's memory: `peak_rss_mb()` (VmHWM) and `current_rss_mb()`.
 
-`boards.profiles` (target detection), `boards.doctor` and `bench` use these; anything that
+`boards.profiles` (target detection), `app.doctor` and `bench` use these; anything that
 interprets the machine takes the texts as arguments, so it is testable with the text of any board.
 """
 

@@ -1,4 +1,4 @@
-"""`edgeface bench` and `edgeface eval`: thin commands over `edgeface.bench` (runner, evaluate, report, plots).
+"""`edgeface bench` and `edgeface eval`: thin commands over `edgeface.tools.bench` (runner, evaluate, report, plots).
 
 `register(app)` adds both commands to the main Typer app (`edgeface.cli.main`).
 """
@@ -103,10 +103,11 @@ def bench_command(
             console, out, _split(peer_systems), _ints(cores, "--cores", "1,2"), passes, pipeline_frames, upstream,
             mediapipe_python, install, from_json, quick, rounds,
             lambda report, md, plot: _write_outputs(report, json_file, md_file, md, plot_file, plot))
-    from edgeface.bench import plots, report as bench_report
-    from edgeface.bench.cases import BenchOptions
-    from edgeface.bench.runner import load_report, run_bench
-    from edgeface.bench.stats import TimingPolicy
+    from edgeface.tools.bench import plots
+    from edgeface.tools.bench import report as bench_report
+    from edgeface.tools.bench.latency.cases import BenchOptions
+    from edgeface.tools.bench.latency.runner import load_report, run_bench
+    from edgeface.tools.bench.stats import TimingPolicy
 
     if from_json is not None:
         report = load_report(from_json)
@@ -133,7 +134,7 @@ def bench_command(
     for t in bench_report.bench_tables(report):
         out.print(t)
     if report.get("results"):
-        from edgeface.bench.threads import threads_lines
+        from edgeface.tools.bench.latency.threads import threads_lines
         from edgeface.boards.profiles import resolve_target
 
         for line in threads_lines(report, resolve_target("auto").profile):
@@ -161,7 +162,9 @@ def eval_command(
     still_flip: Optional[bool] = typer.Option(None, "--still-flip/--no-still-flip", help="Photos: horizontal-flip test-time augmentation (default on)."),
 ):
     """68-landmark NME (bbox and inter-ocular normalized), failure rate and detector recall per precision."""
-    from edgeface.bench import evaluate, plots, report as bench_report
+    from edgeface.tools.bench.eval import evaluate
+    from edgeface.tools.bench import plots
+    from edgeface.tools.bench import report as bench_report
 
     if from_json is not None:
         report = evaluate.load_report(from_json)

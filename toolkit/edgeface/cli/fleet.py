@@ -1,5 +1,5 @@
 """Fleet commands: `edgeface collect`, `edgeface mqtt flush`, `edgeface pack` / `unpack`, `edgeface service`,
-and the `--mqtt` / `--bundle` helpers `edgeface run` calls. Thin layers over io.mqtt_*, hub.bundle, boards.service.
+and the `--mqtt` / `--bundle` helpers `edgeface run` calls. Thin layers over io.mqtt_*, fleet.bundle, fleet.service.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def run_mqtt_sink(url: Optional[str], ca: Optional[str], qos: int, every_frame: 
         if ca is not None:
             raise EdgefaceError("--mqtt-ca needs --mqtt mqtts://HOST/prefix")
         return None
-    from edgeface.io.mqtt_sink import MqttOptions, MqttSink, parse_bytes
+    from edgeface.fleet.mqtt_sink import MqttOptions, MqttSink, parse_bytes
 
     opts = MqttOptions(url=url, ca=ca, board=board, qos=qos, every_frame=every_frame, queue_dir=queue,
                        queue_bytes=parse_bytes(queue_size))
@@ -49,7 +49,7 @@ def run_bundle(bundle: Optional[Path], precision: Optional[str], detector_size: 
     precision, detector size), the bundle's unless given; (None, precision, None, detector_size) without it."""
     if bundle is None:
         return None, precision, None, detector_size
-    from edgeface.hub.bundle import open_for_run
+    from edgeface.fleet.bundle import open_for_run
 
     from edgeface.vocab import Precision, parse_size
 
@@ -77,7 +77,7 @@ def pack_command(
     regressor: str = typer.Option("mb05", "--regressor", help="mb05 or mb1."),
 ):
     """Pack converted models, manifests and runtime assets into one verified file for the boards."""
-    from edgeface.hub.bundle import pack
+    from edgeface.fleet.bundle import pack
     from edgeface.vocab import parse_size
 
     size = parse_size(detector_size) if detector_size else None
@@ -95,7 +95,7 @@ def unpack_command(
     dest: Optional[Path] = typer.Option(None, "--to", help="Model cache to unpack into (default: $EDGEFACE_HOME or ~/.cache/edgeface)."),
 ):
     """Verify every file of a bundle, then put the models into the cache (nothing is changed if any check fails)."""
-    from edgeface.hub.bundle import unpack
+    from edgeface.fleet.bundle import unpack
 
     info = unpack(bundle, dest)
     from edgeface.hub import paths
@@ -120,7 +120,7 @@ def collect_command(
     client_id: Optional[str] = typer.Option(None, "--client-id", help="MQTT client id (the broker keeps this session; default edgeface-collect-<host>)."),
 ):
     """Collect every board's results from a broker into one JSONL file (Ctrl-C stops)."""
-    from edgeface.io.mqtt_collect import collect
+    from edgeface.fleet.collect import collect
 
     def on_status(board: str, st: dict) -> None:
         extra = "" if st.get("state") != "online" else (
@@ -145,7 +145,7 @@ def flush_command(
     timeout: float = typer.Option(60.0, "--timeout", min=0.1, help="Give up after this many seconds."),
 ):
     """Send the results earlier runs left queued on disk (broker away, run ended) to the broker."""
-    from edgeface.io.mqtt_sink import MqttOptions, flush
+    from edgeface.fleet.mqtt_sink import MqttOptions, flush
 
     opts = MqttOptions(url=url, ca=ca, board=board, queue_dir=queue)
     rep = flush(opts, timeout)
@@ -191,7 +191,7 @@ def service_install(
     """Install `edgeface run ...` as a systemd service: edgeface service install [--user] -- run --camera --mqtt URL."""
     import os
 
-    from edgeface.boards.service import ServiceSpec, install, systemd_version
+    from edgeface.fleet.service import ServiceSpec, install, systemd_version
 
     args = list(ctx.args)
     _check_run_args(args)
@@ -213,7 +213,7 @@ def service_status(
     unit_dir: Optional[Path] = typer.Option(None, "--unit-dir", help="Where the unit was written with --unit-dir."),
 ):
     """Show the service's unit and state."""
-    from edgeface.boards.service import status
+    from edgeface.fleet.service import status
 
     out.print(status(name, user, unit_dir), highlight=False)
 
@@ -225,7 +225,7 @@ def service_uninstall(
     unit_dir: Optional[Path] = typer.Option(None, "--unit-dir", help="Where the unit was written with --unit-dir."),
 ):
     """Stop, disable and remove the service."""
-    from edgeface.boards.service import uninstall
+    from edgeface.fleet.service import uninstall
 
     removed = uninstall(name, user, unit_dir)
     out.print("[green]ok[/] removed " + ", ".join(str(p) for p in removed), highlight=False)

@@ -95,7 +95,7 @@ def export(
     force: bool = typer.Option(False, "--force", help="Export again even if a verified export is cached."),
 ):
     """PyTorch checkpoint -> ONNX, verified against torch on real crops/frames (writes ONNX + JSON sidecar)."""
-    from edgeface.convert import export as ex
+    from edgeface.tools.convert import export as ex
     from edgeface.hub import paths
     from edgeface.hub.assets import file_path
 
@@ -127,8 +127,8 @@ def calibrate(
     detector_size: str = typer.Option("640x480", "--detector-size", help="Detector input WIDTHxHEIGHT the set is made for."),
 ):
     """Build an INT8 calibration set of real face crops and frames, made by the runtime's preprocessing."""
-    from edgeface.convert import calibrate as cal_mod
-    from edgeface.convert.tflite import ConvertOptions, _export_sources, _float_detector
+    from edgeface.tools.convert import calibrate as cal_mod
+    from edgeface.tools.convert.tflite import ConvertOptions, _export_sources, _float_detector
 
     w, h = parse_size(detector_size)
     rec = cal_mod.load_recipe(recipe)
@@ -175,7 +175,7 @@ def convert(
     force: bool = typer.Option(False, "--force", help="Convert again even if cached."),
 ):
     """ONNX -> TFLite (float32 / float16 / INT8), verified against the ONNX original, with manifests."""
-    from edgeface.convert.tflite import ConvertOptions, convert as do_convert
+    from edgeface.tools.convert.tflite import ConvertOptions, convert as do_convert
 
     if onnx is not None and model == "all":
         raise EdgefaceError("--onnx converts one model: name it with --model mb05|mb1|faceboxes")
@@ -193,7 +193,7 @@ def verify(
     model: Path = typer.Argument(..., help="A converted .tflite (its manifest .json beside it)."),
 ):
     """Re-run the verification of a converted model against its ONNX original on held-out data."""
-    from edgeface.convert import verify as ver
+    from edgeface.tools.convert import verify as ver
 
     with _status("verifying on held-out data"):
         rep, checks = ver.verify_model(model)

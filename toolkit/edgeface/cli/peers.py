@@ -1,4 +1,4 @@
-"""`edgeface bench --peers`: the thin command layer over `edgeface.bench.peers` (options, progress, outputs)."""
+"""`edgeface bench --peers`: the thin command layer over `edgeface.tools.bench.peers.compare` (options, progress, outputs)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import List, Optional
 def run_peers_command(console, out, systems: Optional[List[str]], cores: Optional[List[int]], passes: Optional[int],
                       frames: Optional[int], upstream: Optional[Path], mediapipe_python: Optional[Path],
                       install: bool, from_json: Optional[Path], quick: bool, rounds: int, write_outputs) -> None:
-    from edgeface.bench import peers_report
-    from edgeface.bench.peers import FORMAT, PeerOptions, run_peers
-    from edgeface.bench.report import read_report
+    from edgeface.tools.bench.peers import report as peers_report
+    from edgeface.tools.bench.peers.compare import FORMAT, PeerOptions, run_peers
+    from edgeface.tools.bench.report import read_report
 
     if from_json is not None:
         report = read_report(from_json, FORMAT, "peer benchmark")

@@ -1,4 +1,4 @@
-"""`edgeface run` and `edgeface doctor`: thin commands over `FaceAligner` + `io.run_loop` and `boards.doctor`.
+"""`edgeface run` and `edgeface doctor`: thin commands over `FaceAligner` + `app.run_loop` and `app.doctor`.
 
 `register(app)` adds both commands to the main Typer app (edgeface/cli/main.py).
 """
@@ -102,7 +102,7 @@ def stream_notice(server) -> str:
 
 
 def make_sinks(save: Optional[str], json_path: Optional[Path], show: bool, fps: Optional[float]) -> list:
-    from edgeface.io.sinks import JsonlSink, ShowSink, make_sink
+    from edgeface.sinks.files import JsonlSink, ShowSink, make_sink
 
     sinks: list = []
     try:
@@ -141,7 +141,7 @@ def summary_lines(summary) -> list:
     ]
     if getattr(s, "skipped", 0):
         lines.append(f"skipped {s.skipped} file(s) that could not be read (see the warnings above)")
-    if s.live:  # frames the camera delivered that the pipeline never saw (io.live_feed)
+    if s.live:  # frames the camera delivered that the pipeline never saw (app.live_feed)
         lv = s.live
         line = (f"live: {lv['delivered']} frames from the camera, {lv['results']} results, {lv['dropped']} dropped "
                 f"({lv['dropped_capture']} replaced in the capture slot, {lv['dropped_busy']} while the aligner was busy"
@@ -205,10 +205,10 @@ def run_command(
 ):
     """Run face detection + 3D landmarks + head pose on an image, a folder, a video or a camera."""
     from edgeface.aligner import FaceAligner
-    from edgeface.aligner_options import FaceAlignerOptions, RunningMode
-    from edgeface.io.mjpeg import MjpegServer
-    from edgeface.io.run_loop import run
-    from edgeface.io.sources import open_source
+    from edgeface.options import FaceAlignerOptions, RunningMode
+    from edgeface.sinks.mjpeg import MjpegServer
+    from edgeface.app.run_loop import run
+    from edgeface.sources.spec import open_source
     from edgeface.cli.fleet import run_bundle, run_mqtt_sink
     from edgeface.runtime import still as still_mod
 
@@ -243,9 +243,9 @@ def run_command(
                      camera_timeout_s=camera_timeout, reconnect=reconnect, bitexact=bitexact) as src:
         if hasattr(src, "on_skip"):  # a folder's unreadable image: one warning line, the run goes on
             src.on_skip = lambda msg: console.print(f"[yellow]warning:[/] {msg}", highlight=False, soft_wrap=True)
-        if src.kind in LIVE_KINDS:  # live input: capture thread, latest frame only, LIVE_STREAM (io.live_feed)
-            from edgeface.io.capture import LatestFrameCapture
-            from edgeface.io.live_feed import LiveFeed
+        if src.kind in LIVE_KINDS:  # live input: capture thread, latest frame only, LIVE_STREAM (app.live_feed)
+            from edgeface.sources.capture import LatestFrameCapture
+            from edgeface.app.live_feed import LiveFeed
 
             src = LatestFrameCapture(src)
             options.running_mode, options.result_callback = RunningMode.LIVE_STREAM, LiveFeed()
@@ -313,7 +313,7 @@ def doctor_command(
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ):
     """Check this machine: board, CPU features, TFLite runtime and XNNPACK, cameras, cached models, profile."""
-    from edgeface.boards.doctor import diagnose, render
+    from edgeface.app.doctor import diagnose, render
 
     report = diagnose()
     if as_json:

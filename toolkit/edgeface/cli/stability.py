@@ -1,4 +1,4 @@
-"""`edgeface bench --stability`: landmark jitter and smoothing lag (thin over `edgeface.bench.stability`)."""
+"""`edgeface bench --stability`: landmark jitter and smoothing lag (thin over `edgeface.tools.bench.stability.measure`)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ console = Console(stderr=True)
 def stability_command(variants: List[str], photos: Optional[List[str]], target: str, threads: int,
                       json_file: Optional[Path], md_file: Optional[Path], plot_file: Optional[Path],
                       from_json: Optional[Path], write_outputs: Callable) -> None:
-    from edgeface.bench import stability as st
-    from edgeface.bench import stability_report as sr
+    from edgeface.tools.bench.stability import measure as st
+    from edgeface.tools.bench.stability import report as sr
     from edgeface.cli.bench import out
 
     if from_json is not None:

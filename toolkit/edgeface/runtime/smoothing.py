@@ -51,7 +51,7 @@ import numpy as np
 from edgeface.errors import EdgefaceError
 from edgeface.runtime.boxes import corners
 from edgeface.runtime.one_euro import AngleFilter, _alpha, _Clock
-from edgeface.runtime.results import Face, FrameResult, Pose
+from edgeface.results import Face, FrameResult, Pose
 
 
 @dataclass

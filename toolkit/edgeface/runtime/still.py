@@ -37,7 +37,7 @@ from edgeface.runtime import detection as detect_post
 from edgeface.runtime import roi as roi_mod
 from edgeface.runtime import tdmm
 from edgeface.vocab import STILL_DETECTOR_SIZE
-from edgeface.runtime.results import Face, Pose
+from edgeface.results import Face, Pose
 from edgeface.vocab import Precision, check_detector_size
 
 #: upstream FaceBoxes scale policy (FaceBoxes.py HEIGHT, WIDTH): photos larger than this are shrunk

@@ -15,7 +15,7 @@ from typing import Optional
 import numpy as np
 
 from edgeface.errors import EdgefaceError, write_error
-from edgeface.runtime.results import FrameResult
+from edgeface.results import FrameResult
 
 RENDER_MODES = ("mesh", "depth", "pncc", "points")
 
@@ -81,7 +81,7 @@ class MeshExportSink:
         self.stopped = False
 
     def write(self, frame, result: FrameResult, annotated=None) -> None:
-        from edgeface.io.mesh_files import mesh_from_frame, write_mesh
+        from edgeface.sinks.mesh_files import mesh_from_frame, write_mesh
 
         for face in result.faces:
             if face.dense is None:
