@@ -17,8 +17,8 @@ model. Per model and photo:
 
 Usage (each MODEL is LABEL=PATH to a .tflite with its manifest .json beside it):
 
-    benchmarks/int8_noise.py --home ~/.cache/edgeface fp32=.../mb05_float32.tflite int8=.../mb05_int8.tflite \
-        --out benchmarks/int8-noise-x86_64
+    benchmarks/experiments/int8_noise.py --home ~/.cache/edgeface fp32=.../mb05_float32.tflite int8=.../mb05_int8.tflite \
+        --out benchmarks/experiments/int8-noise-x86_64
 
 writes OUT.json, OUT.md and OUT.png (std ratio to fp32 per photo, one bar per model).
 """

@@ -19,7 +19,7 @@ HOME/experiments/int8-noise/LABEL/ so `TFLiteModel` loads it like any cached mod
 - `floatK` / `floatlastK` the first / last K conv layers kept in float (selective quantization by
                the TFLite quantizer: one .tflite with quantize/dequantize at the boundary)
 
-Usage: benchmarks/int8_variants.py --home ~/.cache/edgeface-12q minmax p9999 int16x8 float1 ...
+Usage: benchmarks/experiments/int8_variants.py --home ~/.cache/edgeface-12q minmax p9999 int16x8 float1 ...
 """
 
 from __future__ import annotations

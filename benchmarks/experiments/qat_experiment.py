@@ -5,9 +5,9 @@ Fine-tunes the mb05 backbone so that its INT8 fake-quantized form matches the fl
 (landmark space), writes the weights back into the ONNX graph, clips its ReLUs at the ranges the
 training used (the original model's percentiles, convert/ranges.py) and converts it with the
 package's onnx2tf step; installs it as HOME/experiments/int8-noise/LABEL/ (int8_variants.install),
-so benchmarks/int8_noise.sh / int8_noise.py measure it beside the others.
+so benchmarks/experiments/int8_noise.sh / int8_noise.py measure it beside the others.
 
-Usage: benchmarks/qat_experiment.py --home ~/.cache/edgeface-qat --label qat [--steps N --lr LR --target teacher|clean]
+Usage: benchmarks/experiments/qat_experiment.py --home ~/.cache/edgeface-qat --label qat [--steps N --lr LR --target teacher|clean]
 """
 
 from __future__ import annotations
