@@ -82,9 +82,9 @@ def markdown(rows: list, settings: dict) -> str:
 
 
 def plot(rows: list, dest: Path) -> None:
-    from edgeface.tools.bench.plots import _pyplot, _save_png
+    from int8_noise import pyplot, save_png  # this folder's int8_noise.py (its cv2 and models only when plotting)
 
-    plt = _pyplot()
+    plt = pyplot()
     pts = [r for r in rows if r["label"] != "fp32" and r["nme_ratio"] is not None]
     fig, ax = plt.subplots(figsize=(8.5, 5.5))
     for r in pts:
@@ -101,7 +101,7 @@ def plot(rows: list, dest: Path) -> None:
     ax.set_ylim(0.98, max(r["nme_ratio"] for r in pts) * 1.01)
     ax.legend(fontsize=8, loc="upper right")
     fig.tight_layout()
-    _save_png(fig, dest)
+    save_png(fig, dest)
 
 
 def main(argv=None) -> int:
