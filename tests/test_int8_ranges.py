@@ -107,7 +107,7 @@ def test_int8_noise_response_at_a_fixed_crop(converted_home, samples):
     from edgeface.runtime.networks import LandmarkRegressor
     from edgeface.runtime.tflite_backend import TFLiteModel
 
-    spec = importlib.util.spec_from_file_location("int8_noise", Path(__file__).resolve().parents[1] / "benchmarks" / "int8_noise.py")
+    spec = importlib.util.spec_from_file_location("int8_noise", Path(__file__).resolve().parents[1] / "benchmarks" / "experiments" / "int8_noise.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     stats, bases = assets.load_param_stats(converted_home), assets.load_sparse_bases(converted_home)

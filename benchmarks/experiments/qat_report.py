@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Summary of the QAT / equalization experiment (benchmarks/qat.sh): STEM-summary.md and STEM-summary.png.
+"""Summary of the QAT / equalization experiment (benchmarks/experiments/qat.sh): STEM-summary.md and STEM-summary.png.
 
 Per variant: what it is (the qat_experiment.py settings recorded with it), the fake-quantized
 student's landmark error vs the float teacher on the 12 held-out crops (emma / 5.png, sigma 2)
@@ -7,7 +7,7 @@ before and after fine-tuning, the fixed-crop sensor-noise ratio to fp32 and bias
 int8_noise.py, with the dev-set NME merged in), and where measured the tracked jitter ratios of
 `edgeface bench --stability` (STEM-stability-LABEL.json; raw and smoothed, max over the two photos).
 
-Usage: benchmarks/qat_report.py --home ~/.cache/edgeface-qat --stem benchmarks/qat-x86_64
+Usage: benchmarks/experiments/qat_report.py --home ~/.cache/edgeface-qat --stem benchmarks/experiments/qat-x86_64
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def collect(home: Path, stem: Path) -> list:
 def markdown(rows: list, settings: dict) -> str:
     head = ("| variant | what | held-out px before -> after | fixed-crop ratio (Jianzhu / emma) | **mean** | bias px (Jianzhu / emma) "
             "| dev NME (x fp32) | tracked raw x | tracked smoothed x | ms |")
-    lines = [f"QAT / equalization experiment (benchmarks/qat.sh), {settings['machine']}, fixed-crop noise {settings['frames']} frames "
+    lines = [f"QAT / equalization experiment (benchmarks/experiments/qat.sh), {settings['machine']}, fixed-crop noise {settings['frames']} frames "
              f"sigma {settings['sigma']}, load avg {settings['load_avg'][0]:.2f} at the end (ms indicative at that load). "
              "Targets: fixed-crop and tracked ratio <= 1.1, dev NME <= 1.02.", "", head, "|" + " --- |" * 10]
     for r in rows:
@@ -82,9 +82,9 @@ def markdown(rows: list, settings: dict) -> str:
 
 
 def plot(rows: list, dest: Path) -> None:
-    from edgeface.tools.bench.plots import _pyplot, _save_png
+    from int8_noise import pyplot, save_png  # this folder's int8_noise.py (its cv2 and models only when plotting)
 
-    plt = _pyplot()
+    plt = pyplot()
     pts = [r for r in rows if r["label"] != "fp32" and r["nme_ratio"] is not None]
     fig, ax = plt.subplots(figsize=(8.5, 5.5))
     for r in pts:
@@ -101,7 +101,7 @@ def plot(rows: list, dest: Path) -> None:
     ax.set_ylim(0.98, max(r["nme_ratio"] for r in pts) * 1.01)
     ax.legend(fontsize=8, loc="upper right")
     fig.tight_layout()
-    _save_png(fig, dest)
+    save_png(fig, dest)
 
 
 def main(argv=None) -> int:

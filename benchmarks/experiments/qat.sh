@@ -4,7 +4,7 @@
 #   2. their fixed-crop sensor-noise response, bias and latency side by side with fp32 and the default INT8 (int8_noise.py),
 #   3. the dev-set NME of each: `edgeface eval` on a hard-linked cache whose mb05 INT8 is the variant,
 #   4. `edgeface bench --stability` (tracked, raw and smoothed) for the variants named in STABILITY.
-# Usage: HOME_COPY=~/.cache/edgeface-qat benchmarks/qat.sh        (SKIP_BUILD=1: measure already built variants)
+# Usage: HOME_COPY=~/.cache/edgeface-qat benchmarks/experiments/qat.sh        (SKIP_BUILD=1: measure already built variants)
 # Pinned to one core (CORE, default 1) at nice 10; one torch thread: the fine-tuning is deterministic.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -12,7 +12,7 @@ py=${PYTHON:-python3}
 home=${HOME_COPY:?set HOME_COPY to a copy of the edgeface cache}
 core=${CORE:-1}
 out=${OUT:-$here/qat-$(uname -m)}
-faces=${FACES:-$here/../../shared/eval/faces68}
+faces=${FACES:-$here/../../../shared/eval/faces68}
 run=(taskset -c "$core" nice -n 10)
 # label | qat_experiment.py arguments (default: 300/400 Adam steps, lr 5e-5, batch 16, sensor noise sigma U(0,3), 1200 crops)
 variants=(

@@ -5,9 +5,9 @@ Fine-tunes the mb05 backbone so that its INT8 fake-quantized form matches the fl
 (landmark space), writes the weights back into the ONNX graph, clips its ReLUs at the ranges the
 training used (the original model's percentiles, convert/ranges.py) and converts it with the
 package's onnx2tf step; installs it as HOME/experiments/int8-noise/LABEL/ (int8_variants.install),
-so benchmarks/int8_noise.sh / int8_noise.py measure it beside the others.
+so benchmarks/experiments/int8_noise.sh / int8_noise.py measure it beside the others.
 
-Usage: benchmarks/qat_experiment.py --home ~/.cache/edgeface-qat --label qat [--steps N --lr LR --target teacher|clean]
+Usage: benchmarks/experiments/qat_experiment.py --home ~/.cache/edgeface-qat --label qat [--steps N --lr LR --target teacher|clean]
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from int8_variants import install  # noqa: E402
 from edgeface.tools.convert import calibrate, onnx2tf_run, onnx_graph, ranges  # noqa: E402
 from edgeface.tools.convert import tflite as conv  # noqa: E402
 from edgeface.hub import assets  # noqa: E402
+from edgeface.runtime.networks import FaceDetector  # noqa: E402
+from edgeface.runtime.onnx_backend import OnnxModel  # noqa: E402
 import qat_finetune as ft  # noqa: E402
 
 
@@ -51,7 +53,7 @@ def main(argv=None) -> int:
     opts = ft.FinetuneOptions(steps=a.steps, batch=a.batch, lr=a.lr, noise=a.noise, crops=a.crops, target=a.target, act_noise=not a.round)
     recipe = calibrate.load_recipe()
     cal = calibrate.load(calibrate.default_path(root))
-    det = conv._float_detector(root / "onnx" / "faceboxes_640x480.onnx")
+    det = FaceDetector(OnnxModel(root / "onnx" / "faceboxes_640x480.onnx"))  # the float detector, as the converter's calibration uses
     pool = ft.training_crops(recipe, det, root, opts.crops, opts.seed)
     hold = calibrate.holdout(recipe, det, root)["crops"]
     stats, bases = assets.load_param_stats(root), assets.load_sparse_bases(root)

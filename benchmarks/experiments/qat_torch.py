@@ -1,5 +1,5 @@
 """The mb05/mb1 regressor ONNX graph as a torch module, with the fake quantization TFLite INT8 applies
-(the quantization-aware fine-tuning experiment: qat_finetune.py, benchmarks/qat-x86_64.md).
+(the quantization-aware fine-tuning experiment: qat_finetune.py, benchmarks/experiments/qat-x86_64.md).
 
 `OnnxNet` is built from the exported ONNX graph itself (Conv / Relu / GlobalAveragePool / Flatten /
 Gemm: all the regressor graph holds), its weights as Parameters, so fine-tuning starts from exactly

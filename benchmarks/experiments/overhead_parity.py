@@ -1,8 +1,8 @@
 """Numerical parity of the pipeline's hot path between two checkouts (a dev check for changes that must
 not change numbers, e.g. per-frame overhead work).
 
-    python benchmarks/overhead_parity.py dump OUT.npz      # with the checkout to record on PYTHONPATH
-    python benchmarks/overhead_parity.py compare A.npz B.npz [--tol 1e-4]
+    python benchmarks/experiments/overhead_parity.py dump OUT.npz      # with the checkout to record on PYTHONPATH
+    python benchmarks/experiments/overhead_parity.py compare A.npz B.npz [--tol 1e-4]
 
 `dump` decodes obama.mp4 once (all frames, PyAV) and runs the frames through `runtime.loading.build_pipeline` for fp32 and
 INT8: tracking with the `PipelineOptions` defaults, tracking with a ROI deadband (the FaceAligner

@@ -25,9 +25,9 @@ MAX_SCALE = 16.0
 def channel_ranges(model, crops: np.ndarray, q: float = 99.99) -> dict:
     """{ReLU output name: (C,) the q-th percentile of each channel's values over `crops`} for a
     raw-pixel NCHW graph; crops (N, H, W, 3) uint8."""
-    from edgeface.tools.convert.ranges import _relu_session
+    from int8_variants import relu_session  # this folder's int8_variants.py (on sys.path: qat_experiment.py)
 
-    sess, names = _relu_session(model)
+    sess, names = relu_session(model)
     inp = sess.get_inputs()[0].name
     vals = {n: [] for n in names}
     for c in crops:

@@ -3,14 +3,14 @@
 #   1. every INT8 variant built into a COPY of the cache (int8_variants.py),
 #   2. their fixed-ROI sensor-noise response, bias and latency side by side (int8_noise.py),
 #   3. the dev-set NME of each variant: `edgeface eval` on a hard-linked cache whose mb05 INT8 is the variant.
-# Usage: HOME_COPY=~/.cache/edgeface-12q benchmarks/int8_noise.sh [variants...]
+# Usage: HOME_COPY=~/.cache/edgeface-12q benchmarks/experiments/int8_noise.sh [variants...]
 # (make the copy first: cp -a ~/.cache/edgeface ~/.cache/edgeface-12q; never point it at the shared cache)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 py=${PYTHON:-python3}
 home=${HOME_COPY:?set HOME_COPY to a copy of the edgeface cache}
 out=${OUT:-$here/int8-noise-$(uname -m)}
-faces=${FACES:-$here/../../shared/eval/faces68}
+faces=${FACES:-$here/../../../shared/eval/faces68}
 variants=("$@")
 [ ${#variants[@]} -gt 0 ] || variants=(minmax noiseaug p9999 p9995 p9990 p9995bc p9990bc mse float1 float4 floatlast1 floatlast3 p9999+floatlast1 int16x8)
 nice -n 19 "$py" "$here/int8_variants.py" --home "$home" "${variants[@]}"

@@ -1,8 +1,8 @@
 """Per-frame overhead of two checkouts side by side: `edgeface bench`'s own pipeline measurement
 (`tools.bench.latency.pipeline_cases.pipeline_bench`), interleaved A/B rounds, one process per run, pinned to one core.
 
-    python benchmarks/overhead_ab.py --a /path/to/main/toolkit --b toolkit --rounds 5 --cpu 0 \
-        --json benchmarks/overhead-x86_64.json --markdown benchmarks/overhead-x86_64.md
+    python benchmarks/experiments/overhead_ab.py --a /path/to/main/toolkit --b toolkit --rounds 5 --cpu 0 \
+        --json benchmarks/experiments/overhead-x86_64.json --markdown benchmarks/experiments/overhead-x86_64.md
 
 Each round runs A then B (`--runs` pipeline_bench calls per process, INT8 and fp32 tracking on
 obama.mp4 at the `PipelineOptions` defaults), so slow drifts of the machine's load hit both alike;

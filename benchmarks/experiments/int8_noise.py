@@ -17,8 +17,8 @@ model. Per model and photo:
 
 Usage (each MODEL is LABEL=PATH to a .tflite with its manifest .json beside it):
 
-    benchmarks/int8_noise.py --home ~/.cache/edgeface fp32=.../mb05_float32.tflite int8=.../mb05_int8.tflite \
-        --out benchmarks/int8-noise-x86_64
+    benchmarks/experiments/int8_noise.py --home ~/.cache/edgeface fp32=.../mb05_float32.tflite int8=.../mb05_int8.tflite \
+        --out benchmarks/experiments/int8-noise-x86_64
 
 writes OUT.json, OUT.md and OUT.png (std ratio to fp32 per photo, one bar per model).
 """
@@ -35,9 +35,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+import edgeface
+from edgeface.hub import assets, paths
+from edgeface.hub.atomic import atomic_path, write_json_atomic, write_text_atomic
 from edgeface.tools.bench.stability.measure import face_size_of, noisy
 from edgeface.tools.bench.stats import TimingPolicy, time_backend
-from edgeface.hub import assets
 from edgeface.runtime import tdmm
 from edgeface.runtime.networks import LandmarkRegressor
 from edgeface.runtime.tflite_backend import TFLiteModel
@@ -48,8 +50,6 @@ ROUNDS = 5
 
 def fixed_rois(photo: np.ndarray, root: Path) -> list:
     """The ROIs of the faces the fp32 pipeline finds on `photo` (the detection crops)."""
-    import edgeface
-
     with edgeface.FaceAligner.create(precision="fp32", cache_root=root, running_mode="image") as al:
         return [np.asarray(f.roi, np.float64) for f in al.detect(photo).faces]
 
@@ -156,10 +156,34 @@ def markdown(rep: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(rep: dict, dest: Path) -> None:
-    from edgeface.tools.bench.plots import _pyplot, _save_png
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (files only, no display)."""
+    import matplotlib
 
-    plt = _pyplot()
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_png(fig, dest: Path) -> Path:
+    """Write `fig` as a compact PNG (256-colour palette, as `edgeface bench --plot` writes its
+    figures) through a temporary file and a rename, and close it."""
+    import io
+
+    from PIL import Image  # matplotlib's own dependency
+
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=110, format="png")
+    pyplot().close(fig)
+    buf.seek(0)
+    with atomic_path(Path(dest)) as tmp:
+        Image.open(buf).convert("RGB").quantize(colors=256).save(tmp, format="PNG", optimize=True)
+    return Path(dest)
+
+
+def plot(rep: dict, dest: Path) -> None:
+    plt = pyplot()
     names = list(rep["rows"][0]["photos"])
     labels = [r["model"] for r in rep["rows"]]
     nme = [r.get("nme_ratio") for r in rep["rows"]]
@@ -193,7 +217,7 @@ def plot(rep: dict, dest: Path) -> None:
         cx.set_title("faces68 NME (18 faces)")
         cx.legend(fontsize=8)
     fig.tight_layout()
-    _save_png(fig, dest)
+    save_png(fig, dest)
 
 
 def main(argv=None) -> int:
@@ -216,8 +240,6 @@ def main(argv=None) -> int:
         return 0
     if not a.models or not a.out:
         ap.error("give LABEL=PATH models and --out STEM (or --merge-eval STEM)")
-    from edgeface.hub import paths
-
     root = a.home or paths.home()
     models = {}
     for spec in a.models:
@@ -232,8 +254,6 @@ def main(argv=None) -> int:
 
 
 def write(rep: dict, stem: Path) -> None:
-    from edgeface.hub.atomic import write_json_atomic, write_text_atomic
-
     stem.parent.mkdir(parents=True, exist_ok=True)
     write_json_atomic(stem.with_suffix(".json"), rep)
     md = markdown(rep)

@@ -1,7 +1,7 @@
-"""Quantization-aware fine-tuning of the regressor (experiment, benchmarks/qat-x86_64.md): the INT8 student taught by the float model.
+"""Quantization-aware fine-tuning of the regressor (experiment, benchmarks/experiments/qat-x86_64.md): the INT8 student taught by the float model.
 
 INT8 adds its own rounding noise to the float model's response to sensor noise (a still face
-jitters more in INT8: benchmarks/int8-noise-*.md). Fine-tuning the weights so that the network
+jitters more in INT8: benchmarks/experiments/int8-noise-*.md). Fine-tuning the weights so that the network
 *as TFLite quantizes it* (`qat_torch.Quant`: per-channel int8 weights, every ReLU clipped
 at its fixed percentile range and rounded to 256 levels, pooled features on their min-max grid)
 matches the float teacher shrinks that. No labels: the teacher's landmarks are the target, so
@@ -13,7 +13,7 @@ denormalization + the sparse 3DMM bases, as `runtime.tdmm`, written in torch her
 distance, student(x) vs teacher(x) on the same noisy crop. The head (final FC) stays float and
 unchanged. Only the INT8 variants are converted from the fine-tuned graph; float variants keep
 the exact original weights. Deterministic: seeded, one torch thread.
-Run by benchmarks/qat_experiment.py; measured in benchmarks/qat-x86_64.md (it does not reach its goal).
+Run by benchmarks/experiments/qat_experiment.py; measured in benchmarks/experiments/qat-x86_64.md (it does not reach its goal).
 """
 
 from __future__ import annotations

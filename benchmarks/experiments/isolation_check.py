@@ -1,6 +1,6 @@
 """Does running every benchmark case in its own process change the timings? Measure it.
 
-    python benchmarks/isolation_check.py [--rounds 3] [--threads 1,2] [--json out.json]
+    python benchmarks/experiments/isolation_check.py [--rounds 3] [--threads 1,2] [--json out.json]
 
 For the same cases and timing policy, alternates rounds of
   A) `isolate=True`  : every case in a fresh Python process (what `edgeface bench` does), and

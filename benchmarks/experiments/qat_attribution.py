@@ -9,7 +9,7 @@ alone, and with everything rounded (the converted INT8 model, emulated). Printed
 std of each as a ratio to the unclipped float graph's. Variances of independent rounding add, so
 ratio^2 - clip-only ratio^2 is each tensor's share of INT8's excess noise variance.
 
-Usage: benchmarks/qat_attribution.py --home ~/.cache/edgeface-qat [--frames 40] [--json OUT]
+Usage: benchmarks/experiments/qat_attribution.py --home ~/.cache/edgeface-qat [--frames 40] [--json OUT]
 """
 
 from __future__ import annotations
