@@ -1,4 +1,5 @@
-"""Turn the plugin's mark files of benchmarks/arm_insn.sh into arm-insn.json, arm-insn.md, arm-insn.png.
+"""The report of benchmarks/arm_insn.sh: the plugin's mark files -> arm-insn.json, arm-insn.md, arm-insn.png
+(`python -m edgeface.tools.bench.arm_insn --work DIR --runs ... --out DIR`).
 
 Per run (CPU model x threads) the work folder holds RUN.marks (plugin: "mark TAG VCPU TOTAL",
 "vcpu I N", "total N") and RUN.meta.json (guest script: the label of every tag, per-stage facts).
@@ -320,7 +321,7 @@ def main(argv=None) -> int:
         try:
             report = json.loads(a.from_json.read_text())
         except (OSError, json.JSONDecodeError) as e:
-            print(f"arm_insn_report: error: cannot read {a.from_json}: {e}", file=sys.stderr)
+            print(f"arm_insn: error: cannot read {a.from_json}: {e}", file=sys.stderr)
             return 2
         report["method"] = {"how": METHOD, "caveats": CAVEATS}
         return write(report, a.out)
@@ -356,7 +357,7 @@ def main(argv=None) -> int:
         if a.crosscheck:
             report["crosscheck"] = crosscheck(*a.crosscheck)
     except (ReportError, OSError, KeyError, ValueError, json.JSONDecodeError) as e:
-        print(f"arm_insn_report: error: {e}", file=sys.stderr)
+        print(f"arm_insn: error: {e}", file=sys.stderr)
         return 2
     return write(report, a.out)
 
