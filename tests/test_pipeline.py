@@ -19,7 +19,7 @@ from edgeface.runtime.loading import build_pipeline, converted_detector_sizes, f
 from edgeface.runtime.options import PipelineOptions
 from edgeface.runtime.pipeline import Pipeline
 from edgeface.results import FrameResult
-from edgeface.runtime.smoothing import SmoothingConfig
+from edgeface.runtime.smoothing_config import SmoothingConfig
 from edgeface.frames import Frame
 from edgeface.sources.images import read_image
 from edgeface.sources.spec import open_source
