@@ -63,7 +63,7 @@ class FaceAligner:
         self._pipeline_options, self._target = options.resolve()
         self._dense_model = None
         if self._pipeline_options.dense:
-            from edgeface.dense.model import load_dense_model
+            from edgeface.dense.loading import load_dense_model
 
             self._dense_model = load_dense_model(self._pipeline_options.root,
                                                  decimate=self._pipeline_options.dense_max_vertices or None)
