@@ -18,7 +18,7 @@ basis read (23 MB for float32, 38,365 vertices, 50 columns) dominates: ~1 ms per
 single-threaded on the development machine. `decimate` keeps a vertex subset (vertex clustering
 on the mean face, `edgeface.dense.decimate`; the 68 keypoints always kept) with re-indexed
 triangles, for slow boards. `edgeface.dense.loading.load_dense_model` picks and loads a model.
-float16 bases (`dense_bfm`, storage option) halve the file; they are cast to float32 at load:
+float16 bases (`hub.bfm_npz`, storage dtype) halve the file; they are cast to float32 at load:
 numpy has no float16 BLAS (a float16 gemv takes ~15-30 ms) and the shape coefficients (up to
 ~1e6) overflow float16, so the product is always float32.
 """
