@@ -173,7 +173,7 @@ def test_live_stream_reports_a_failing_callback(converted_home, samples):
 
 
 def test_target_auto_applies_the_board_profile(converted_home):
-    from edgeface.options import usable_cores
+    from edgeface.boards.machine import usable_cores
     from edgeface.boards.profiles import resolve_target
 
     with FaceAligner.create(precision="int8") as aligner:
@@ -198,7 +198,8 @@ def test_one_usable_core_scans_at_the_profile_one_core_interval(converted_home):
     import subprocess
     import sys
 
-    code = ("import edgeface; o, _ = edgeface.FaceAlignerOptions(target='x86_64', running_mode='video').resolve(); "
+    code = ("import edgeface; from edgeface.aligner import resolve_options; "
+            "o, _ = resolve_options(edgeface.FaceAlignerOptions(target='x86_64', running_mode='video')); "
             "print(o.detect_interval, o.roi_deadband, o.bitexact)")
     one = subprocess.run(["taskset", "-c", "0", sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert one.stdout.split() == ["25", "0.02", "False"]

@@ -314,7 +314,7 @@ def test_plan_dense(tmp_path, edgeface_home):
 
 def test_face_roi_places_the_face(edgeface_home):
     from edgeface.hub import assets
-    from edgeface.dense.model import load_dense_model
+    from edgeface.dense.loading import load_dense_model
 
     model = load_dense_model(edgeface_home, prefer="approx", decimate=3000)
     params = assets.load_param_stats(edgeface_home).mean

@@ -176,7 +176,7 @@ def test_obj_plain_and_float_colours(tmp_path, small):
 def test_dense_face_export_like_upstream(tmp_path, edgeface_home):
     """The no-neck mesh of a posed face: y flipped and winding reversed, so that in the y-up file
     the face is front-facing (counter-clockwise seen from +z) as in upstream ser_to_ply/obj."""
-    from edgeface.dense.model import load_dense_model
+    from edgeface.dense.loading import load_dense_model
 
     model = load_dense_model(edgeface_home, prefer="approx")
     p = assets.load_param_stats(edgeface_home).mean

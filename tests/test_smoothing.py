@@ -11,7 +11,8 @@ import pytest
 from edgeface.errors import EdgefaceError
 from edgeface.results import Face, FrameResult, Pose
 from edgeface.runtime.one_euro import OneEuroFilter, smoothing_factor, wrap_angle
-from edgeface.runtime.smoothing import DEFAULT_POSE, FaceSmoother, SmoothingConfig
+from edgeface.runtime.smoothing import FaceSmoother
+from edgeface.runtime.smoothing_config import DEFAULT_POSE, SmoothingConfig
 
 FPS = 25.0
 

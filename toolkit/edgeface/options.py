@@ -4,16 +4,16 @@ Options left at `None` come from the board profile (`target`, default `"auto"`: 
 `edgeface run --target auto` picks for this machine, read from /proc), exactly as the CLI does:
 precision, threads (never more than the cores this process may use), detector size (with a
 fallback to another converted size when the profile's is not converted), detect interval,
-smoothing parameters, camera size and dense mesh budget.
+smoothing parameters, camera size and dense mesh budget. That combination with the profile is
+`edgeface.aligner.resolve_options` (it needs the board profiles and the runtime's options).
 
-This module imports nothing heavy (no OpenCV, no TFLite runtime): `import edgeface` stays fast.
+This module imports nothing heavy (no OpenCV, no TFLite runtime) and no other layer than the
+vocabulary and errors: `import edgeface` stays fast.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import enum
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional, Union
@@ -51,14 +51,6 @@ class RunningMode(str, enum.Enum):
 
 #: result_callback(result: FrameResult, image: np.ndarray, timestamp_ms: int) in LIVE_STREAM mode
 ResultCallback = Callable[..., None]
-
-
-def usable_cores() -> int:
-    """The cores this process may run on (its CPU affinity), at least 1."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
 
 
 @dataclass
@@ -174,34 +166,3 @@ class FaceAlignerOptions:
             raise OptionsError("result_callback must be callable: callback(result, image, timestamp_ms)")
         if self.cache_root is not None:
             self.cache_root = Path(self.cache_root).expanduser()
-
-    def resolve(self):
-        """(PipelineOptions, TargetChoice): these options over the target profile (reads /proc for "auto")."""
-        from edgeface.boards.profiles import resolve_target
-        from edgeface.runtime.options import PipelineOptions
-
-        choice = resolve_target(self.target)
-        prof = choice.profile
-        precision = self.precision or (Precision.FP32 if self.backend == "onnx" else prof.precision)
-        cores = usable_cores()
-        threads = self.threads or min(int(prof.threads), cores)
-        stage = {f"{k}_threads": (threads if self.threads else min(int(v), cores) if v else None)
-                 for k, v in (("regressor", prof.regressor_threads), ("detector", prof.detector_threads))}
-        # a precision given here applies to both networks; the profile's may differ per stage
-        det_precision = self.detector_precision or (
-            None if self.precision or self.backend == "onnx" else prof.detector_precision)
-        options = PipelineOptions(
-            backend=self.backend, precision=precision, detector_precision=det_precision, regressor=self.regressor,
-            threads=threads, runtime=self.runtime, **stage,
-            # photos never scan periodically: no scan thread or second detector in IMAGE mode
-            scan="inline" if self.running_mode is RunningMode.IMAGE else (self.scan or prof.scan),
-            scan_threads=min(int(prof.scan_threads), cores), max_misses=prof.max_misses if self.max_misses is None else self.max_misses,
-            detector_size=self.detector_size or tuple(prof.detector_size),
-            detector_fallback=self.detector_size is None, max_faces=self.max_faces, tracking=self.tracking,
-            detect_interval=self.detect_interval if self.detect_interval is not None else (
-                prof.one_core_interval if cores == 1 and prof.one_core_interval else prof.detect_interval),
-            smoothing=dataclasses.replace(prof.smoothing, enabled=self.smoothing), dense=self.dense,
-            dense_max_vertices=prof.dense_max_vertices if self.dense_vertices is None else self.dense_vertices,
-            root=self.cache_root, bitexact=bool(self.bitexact), roi_deadband=float(self.roi_deadband), **({} if self.still is None else {"still": self.still}),
-        )
-        return options, choice

@@ -204,7 +204,7 @@ def run_command(
     bundle: Optional[Path] = typer.Option(None, "--bundle", help="Take the models from this bundle (`edgeface pack`), verified before use."),
 ):
     """Run face detection + 3D landmarks + head pose on an image, a folder, a video or a camera."""
-    from edgeface.aligner import FaceAligner
+    from edgeface.aligner import FaceAligner, resolve_options
     from edgeface.options import FaceAlignerOptions, RunningMode
     from edgeface.sinks.mjpeg import MjpegServer
     from edgeface.app.run_loop import run
@@ -235,7 +235,7 @@ def run_command(
         scan=scan, max_misses=max_misses, dense=dense, dense_vertices=dense_vertices, backend=backend, bitexact=bitexact,
         **({} if roi_deadband is None else {"roi_deadband": roi_deadband}),
         cache_root=bundle_root, detector_precision=detector_precision, still=still_mod.from_flags(still_detector, still_recrops, still_flip))
-    _, choice = options.resolve()
+    _, choice = resolve_options(options)
     prof = choice.profile
     cam_size = camera_size or f"{prof.camera_size[0]}x{prof.camera_size[1]}"
     # open the input first: a missing or corrupt file fails before any model is loaded

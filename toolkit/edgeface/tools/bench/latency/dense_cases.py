@@ -88,7 +88,7 @@ def plan_dense(opts: BenchOptions) -> tuple:
 
 
 def _load_dense(kind: str, root: Optional[Path]):
-    from edgeface.dense.model import load_dense_model
+    from edgeface.dense.loading import load_dense_model
 
     model = load_dense_model(root, prefer="bfm" if kind == "bfm" else "approx")
     if model.kind != kind:

@@ -13,21 +13,23 @@ The runtime `.npz` holds
   u (3N,) float32, w_shp (3N, 40), w_exp (3N, 10) float32 (or float16 with `dtype="float16"`),
   keypoints (204,) int64, tri (M, 3) int32 (from the mesh asset, configs/tri.pkl, as upstream).
 `u` always stays float32: its values reach 1.3e5, beyond float16's range (65504). The float16
-storage halves the file; its effect on the vertices is measured by `float16_vertex_error`.
+storage halves the file; its effect on the vertices is measured by
+`edgeface.dense.float16_error.float16_vertex_error`.
 
-The pickle is read through `edgeface.hub.safe_pickle` (no code runs while loading it).
+The pickle is read through `edgeface.hub.safe_pickle` (no code runs while loading it). The dense
+model built from these arrays is `edgeface.dense.model.dense_model_from_bfm`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Optional, Sequence
+from typing import Mapping, Optional
 
 import numpy as np
 
-from edgeface.hub import safe_pickle
 from edgeface.errors import EdgefaceError, MissingAssetError
+from edgeface.hub import assets, safe_pickle
 from edgeface.hub.atomic import atomic_path
 
 #: columns 3DDFA_V2 keeps (BFMModel shape_dim / exp_dim)
@@ -145,8 +147,6 @@ def bfm_arrays_from_dict(d: Mapping, tri=None, shape_dim: int = SHAPE_DIM, exp_d
 
 def _mesh_triangles(root: Optional[Path], n_vertices: int) -> Optional[np.ndarray]:
     """configs/tri.pkl (via the mesh asset) when it belongs to a mesh of `n_vertices` vertices."""
-    from edgeface.hub import assets  # late: assets imports this module lazily too
-
     try:
         mesh = assets.load_mesh(root)
     except MissingAssetError:
@@ -194,41 +194,3 @@ def load_bfm_npz(path: Path) -> BfmArrays:
         d = {k: z[k] for k in z.files}
     return bfm_arrays_from_dict(d, tri=d.get("tri"), dtype="float16" if d.get("w_shp", np.zeros(0)).dtype == np.float16 else "float32",
                                 name=path.name)
-
-
-# ----------------------------------------------------------------------------- float16 error
-
-@dataclass(frozen=True)
-class Float16Error:
-    """Vertex error of float16 bases against float32, for a set of params."""
-
-    n_faces: int
-    n_vertices: int
-    max_px: float  # max over faces/vertices, in pixels of the frame (ROI given) or the 120 crop
-    mean_px: float
-    p99_px: float
-
-
-def float16_vertex_error(u, w_shp, w_exp, params: Sequence, rois: Optional[Sequence] = None, size: int = 120) -> Float16Error:
-    """How far float16-stored bases move the vertices, in pixels (of the frame when `rois` is
-    given, else of the `size` crop). The float32 reference and the float16 bases (cast back to
-    float32 for the product, as the runtime does) use the same formula."""
-    from edgeface.runtime.tdmm import dense_vertices
-
-    u = np.asarray(u, np.float32).reshape(-1)
-    ws32 = np.asarray(w_shp, np.float32)
-    we32 = np.asarray(w_exp, np.float32)
-    ws16 = ws32.astype(np.float16).astype(np.float32)
-    we16 = we32.astype(np.float16).astype(np.float32)
-    errs = []
-    for i, p in enumerate(params):
-        a = dense_vertices(p, u, ws32, we32).astype(np.float64)
-        b = dense_vertices(p, u, ws16, we16).astype(np.float64)
-        e = np.hypot(a[0] - b[0], a[1] - b[1])
-        if rois is not None:
-            sx, sy, ex, ey = np.asarray(rois[i], np.float64)[:4]
-            e = e * ((ex - sx) + (ey - sy)) / 2 / size
-        errs.append(e)
-    e = np.concatenate(errs)
-    return Float16Error(n_faces=len(errs), n_vertices=u.size // 3, max_px=float(e.max()), mean_px=float(e.mean()),
-                        p99_px=float(np.percentile(e, 99)))
