@@ -83,7 +83,7 @@ def test_broker_stopped_mid_run_loses_nothing(broker, converted_home, tmp_path):
     import edgeface
     from edgeface.fleet.mqtt_sink import MqttOptions, MqttSink
     from edgeface.app.run_loop import run
-    from edgeface.sinks.files import JsonlSink
+    from edgeface.sinks.jsonl import JsonlSink
     from edgeface.sources.spec import open_source
 
     col = Collector(broker.url(), tmp_path / "fleet.jsonl", FRAMES)

@@ -12,7 +12,8 @@ import pytest
 from edgeface import FaceAligner
 from edgeface.errors import EdgefaceError
 from edgeface.app.run_loop import run
-from edgeface.sinks.files import JsonlSink, VideoSink
+from edgeface.sinks.jsonl import JsonlSink
+from edgeface.sinks.video import VideoSink
 from edgeface.frames import Frame
 from edgeface.sources.images import ImageSource, read_image
 from edgeface.sources.spec import open_source

@@ -13,8 +13,12 @@ import pytest
 from edgeface.viz import overlay
 from edgeface.errors import EdgefaceError
 from edgeface.results import Face, FrameResult, Pose
-from edgeface.sinks.files import (DirSink, ImageSink, JsonlSink, ShowSink, Sink, SinkGroup, VideoSink, has_display,
-                            make_sink)
+from edgeface.sink import Sink
+from edgeface.sinks.group import SinkGroup, make_sink
+from edgeface.sinks.images import DirSink, ImageSink
+from edgeface.sinks.jsonl import JsonlSink
+from edgeface.sinks.video import VideoSink
+from edgeface.sinks.window import ShowSink, has_display
 from edgeface.frames import Frame
 from edgeface.sources.spec import open_source
 

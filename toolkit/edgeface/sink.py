@@ -1,5 +1,6 @@
 """What every sink is: `write(frame, result, annotated)`, `close()`, `abort()`, and a context manager
-that closes on a normal exit or Ctrl-C / a stop signal and aborts on any other exception."""
+that closes on a normal exit or Ctrl-C / a stop signal and aborts on any other exception; and the
+picture a sink that shows frames draws (`picture`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,11 @@ import numpy as np
 
 from edgeface.frames import Frame
 from edgeface.results import FrameResult
+
+
+def picture(frame: Frame, annotated: Optional[np.ndarray]) -> np.ndarray:
+    """What a picture sink shows: the annotated image when there is one, else the frame's own image."""
+    return annotated if annotated is not None else frame.image
 
 
 @runtime_checkable

@@ -25,6 +25,8 @@ from edgeface.hub import store
 from edgeface.boards.machine import (CpuInfo, libcamera_cameras, parse_cpuinfo, read_machine, read_meminfo,
                                      video_nodes)
 from edgeface.boards.profiles import detect_target
+from edgeface.hub.manifest import model_manifest, read_verified
+from edgeface.runtime.tflite_backend import find_runtime
 from edgeface.vocab import VARIANTS, Precision, detector_name
 
 #: feature flags that matter, per architecture: (label, flags any of which means "yes")
@@ -157,10 +159,6 @@ def check_xnnpack(models: Sequence[ModelFile], runtime: Optional[str] = None) ->
         return None, "no converted model in the cache to load (run `edgeface convert`)"
     pick = sorted(models, key=lambda m: (m.variant != "float32", m.size))[0]
     try:
-        from edgeface.runtime.tflite_backend import find_runtime
-
-        from edgeface.hub.manifest import model_manifest, read_verified
-
         rt = find_runtime(runtime)
         m = model_manifest(pick.path)  # never an interpreter on an unverified file
         it = rt.interpreter_cls(model_content=read_verified(pick.path, m["sha256"], m["size_bytes"]), num_threads=1)
@@ -202,8 +200,6 @@ def diagnose(root: Optional[Path] = None, board_model: Optional[str] = None, cpu
     runtime, runtime_error = None, ""
     if check_runtime:
         try:
-            from edgeface.runtime.tflite_backend import find_runtime
-
             rt = find_runtime()
             runtime = f"{rt.name} {rt.version}"
         except Exception as e:

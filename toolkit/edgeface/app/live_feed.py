@@ -31,13 +31,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Iterator, Optional
 
+from edgeface.app.timestamps import frame_timestamp_ms, increasing_ms
 from edgeface.sources.capture import END, LatestFrameCapture
+from edgeface.stats import percentile
 
 
 def _percentile(values, q: float) -> Optional[float]:
-    """The q-th percentile of `values` (`tools.bench.stats.percentile`: numpy only), None when empty."""
-    from edgeface.tools.bench.stats import percentile
-
+    """The q-th percentile of `values` (`edgeface.stats.percentile`), None when empty."""
     return percentile(values, q) if len(values) else None
 
 
@@ -100,8 +100,6 @@ class LiveFeed:
         """Take the newest frame, hand it to `aligner.detect_async`, and yield (frame, result) as
         results come in, until the camera ends (then the frame in progress is waited for). The
         result's `frame` is the camera frame's index (gaps are dropped frames)."""
-        from edgeface.app.run_loop import frame_timestamp_ms
-
         with self._lock:
             self._results.clear()
         self.stats = st = LiveCounts()
@@ -118,8 +116,7 @@ class LiveFeed:
                     continue
                 if frame is END:
                     break
-                ts = frame_timestamp_ms(frame, fps)
-                last_ts = ts if last_ts is None or ts > last_ts else last_ts + 1e-3
+                last_ts = increasing_ms(frame_timestamp_ms(frame, fps), last_ts)
                 captured = frame.timestamp_s if monotonic and frame.timestamp_s is not None else capture.last_capture_s
                 pending[last_ts] = (frame, captured)  # before the hand-over: the callback may come at once
                 if aligner.detect_async(frame.image, last_ts, source=frame.source):

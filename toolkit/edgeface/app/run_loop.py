@@ -1,6 +1,6 @@
 """The loop behind `edgeface run`: frames from a source, through a `FaceAligner`, into sinks.
 
-`run(source, sinks, aligner)` takes frames from an `io` source (image, folder, video, camera),
+`run(source, sinks, aligner)` takes frames from a `sources` FrameSource (image, folder, video, camera),
 gives each to the aligner (`detect` for still images, `detect_for_video` for video frames, with
 the frame's timestamp; a LIVE_STREAM aligner gets the newest frame of a live source through
 `app.live_feed`: capture thread, `detect_async`, results in order, drops counted), draws the overlay only when a sink needs a picture, writes
@@ -18,7 +18,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence
 
+from edgeface.app.live_feed import LiveFeed
 from edgeface.app.signals import stop_on_signals
+from edgeface.app.timestamps import frame_timestamp_ms, increasing_ms
+from edgeface.errors import EdgefaceError
+from edgeface.options import RunningMode
+from edgeface.sinks.group import SinkGroup
+from edgeface.sinks.jsonl import JsonlSink
+from edgeface.sources.capture import LatestFrameCapture
+from edgeface.viz.overlay import draw_result
+
 
 @dataclass
 class LiveStats:
@@ -60,16 +69,7 @@ class RunSummary:
 
 
 def _needs_picture(sinks: Sequence, server) -> bool:
-    from edgeface.sinks.files import JsonlSink
-
     return server is not None or any(getattr(s, "needs_picture", not isinstance(s, JsonlSink)) for s in sinks)
-
-
-def frame_timestamp_ms(frame, fps: Optional[float]) -> float:
-    """A frame's time in ms: its own timestamp, else its index at the source's frame rate (30 fps if unknown)."""
-    if frame.timestamp_s is not None:
-        return float(frame.timestamp_s) * 1000.0
-    return frame.index * 1000.0 / (fps or 30.0)
 
 
 def _video_results(source, aligner, still: bool, fps_in: Optional[float]):
@@ -79,18 +79,12 @@ def _video_results(source, aligner, still: bool, fps_in: Optional[float]):
         if still:
             yield frame, aligner.detect(frame.image, source=frame.source)
         else:  # timestamps must increase: a repeated one (a broken container) moves on by 1 us
-            ts = frame_timestamp_ms(frame, fps_in)
-            last_ts = ts if last_ts is None or ts > last_ts else last_ts + 1e-3
+            last_ts = increasing_ms(frame_timestamp_ms(frame, fps_in), last_ts)
             yield frame, aligner.detect_for_video(frame.image, last_ts, source=frame.source)
 
 
 def _live_feed(source, aligner):
     """The `app.live_feed.LiveFeed` of a LIVE_STREAM aligner (None in the other modes)."""
-    from edgeface.options import RunningMode
-    from edgeface.errors import EdgefaceError
-    from edgeface.sources.capture import LatestFrameCapture
-    from edgeface.app.live_feed import LiveFeed
-
     if aligner.running_mode is not RunningMode.LIVE_STREAM:
         return None
     feed = aligner.options.result_callback
@@ -102,7 +96,7 @@ def _live_feed(source, aligner):
 
 def run(source, sinks: Sequence, aligner, progress: Optional[Callable[[LiveStats], None]] = None,
         server=None, hud: bool = True, style=None, render_fn: Optional[Callable] = None) -> RunSummary:
-    """Process every frame of `source` (an `io` FrameSource) with `aligner` (a `FaceAligner` in IMAGE
+    """Process every frame of `source` (a `frames.FrameSource`) with `aligner` (a `FaceAligner` in IMAGE
     mode for still sources, VIDEO mode for video files; LIVE_STREAM for a live source wrapped in
     `sources.capture.LatestFrameCapture`, the aligner's `result_callback` an `app.live_feed.LiveFeed`)
     and write each result to `sinks`, in frame order, on the calling thread.
@@ -114,9 +108,6 @@ def run(source, sinks: Sequence, aligner, progress: Optional[Callable[[LiveStats
     The source and the server are the caller's to close. `render_fn(image, result) -> image`
     draws extra layers (the dense mesh, `viz.dense_overlay.DenseOverlay`) under the landmark overlay.
     """
-    from edgeface.viz.overlay import draw_result
-    from edgeface.sinks.files import SinkGroup
-
     feed = _live_feed(source, aligner)
     group = SinkGroup(list(sinks))
     picture = _needs_picture(group.sinks, server)

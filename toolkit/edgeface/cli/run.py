@@ -102,7 +102,9 @@ def stream_notice(server) -> str:
 
 
 def make_sinks(save: Optional[str], json_path: Optional[Path], show: bool, fps: Optional[float]) -> list:
-    from edgeface.sinks.files import JsonlSink, ShowSink, make_sink
+    from edgeface.sinks.group import make_sink
+    from edgeface.sinks.jsonl import JsonlSink
+    from edgeface.sinks.window import ShowSink
 
     sinks: list = []
     try:
@@ -254,7 +256,8 @@ def run_command(
         render_fn, extra_sinks, dense_label = None, [], ""
         with FaceAligner.create_from_options(options) as aligner:
             if aligner.dense_model is not None:
-                from edgeface.viz.dense_overlay import DenseOverlay, MeshExportSink, model_topology
+                from edgeface.sinks.mesh_export import MeshExportSink
+                from edgeface.viz.dense_overlay import DenseOverlay, model_topology
 
                 tri, ncc = model_topology(aligner.dense_model)
                 render_fn = DenseOverlay(tri, ncc, render_mode or "mesh")

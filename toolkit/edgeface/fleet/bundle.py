@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable, List, Optional, Union
 
+from edgeface import __version__
+from edgeface.boards.profiles import get_target
 from edgeface.errors import EdgefaceError, MissingAssetError, VerificationError
 from edgeface.hub import paths, store
 from edgeface.hub.atomic import atomic_path, sha256_file
@@ -124,12 +126,8 @@ def pack(out: Union[str, os.PathLike], precision: Union[str, Precision, None] = 
          detector_size: Optional[tuple] = None, regressor: str = "mb05", root: Optional[Path] = None) -> tuple:
     """Write a bundle to `out` (temp file, then rename). The target profile (`targets/*.toml`) gives the
     precision and detector size unless they are given. Returns (path, BundleInfo, sha256 of the bundle)."""
-    from edgeface import __version__
-
     prof = None
     if target is not None:
-        from edgeface.boards.profiles import get_target
-
         prof = get_target(target)
     prec = Precision.parse(precision if precision is not None else (prof.precision if prof else Precision.INT8))
     # an explicit precision is for both networks; a profile may run its detector at another (rpi4: fp32)

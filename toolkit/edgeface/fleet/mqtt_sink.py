@@ -4,7 +4,7 @@
 with faces (every frame with `every_frame`) becomes one message on `<prefix>/<board>/faces` whose
 payload is exactly the JSONL record, with MQTT 5 user properties `run` (this run's id) and `seq`
 (its place in the queue). `write` only appends to a bounded disk queue; an `MqttPublisher` thread
-sends from it (see `io/mqtt_publisher.py`), so the pipeline never waits for the network. On
+sends from it (see `fleet/mqtt_publisher.py`), so the pipeline never waits for the network. On
 `close()` it sends what it can for up to `drain_timeout` s; what is left stays queued on disk for the
 next run with the same broker, prefix and board, or for `flush()` (`edgeface mqtt flush URL`).
 """
@@ -19,12 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Union
 
+from edgeface import __version__
 from edgeface.errors import OptionsError
 from edgeface.hub import paths
 from edgeface.fleet.disk_queue import DEFAULT_MAX_BYTES, DiskQueue
 from edgeface.fleet.mqtt_link import MqttTarget, board_id, parse_url
 from edgeface.fleet.mqtt_publisher import MqttPublisher
-from edgeface.sinks.files import BaseSink
+from edgeface.sink import BaseSink
 
 
 @dataclass
@@ -88,7 +89,7 @@ class MqttSink(BaseSink):
     def _status(self) -> dict:
         d = self.describe
         elapsed = time.monotonic() - self._t0
-        return {"version": _version(), "run": self.run_id, "target": d.get("target"), "precision": d.get("precision"),
+        return {"version": __version__, "run": self.run_id, "target": d.get("target"), "precision": d.get("precision"),
                 "models": {k: os.path.basename(str(d[k])) for k in ("detector_model", "regressor_model") if d.get(k)},
                 "frames": self.frames, "fps": round(self.frames / elapsed, 2) if elapsed > 0 else 0.0}
 
@@ -176,9 +177,3 @@ def flush(options: MqttOptions, timeout: float = 30.0) -> FlushReport:
     if pub.error is not None:
         raise pub.error
     return FlushReport(pub.sent, queue.pending, queue.dropped, queue.dir, pub.last_problem)
-
-
-def _version() -> str:
-    from edgeface import __version__
-
-    return __version__

@@ -16,11 +16,13 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional
 
+from edgeface import __version__
 from edgeface.errors import EdgefaceError, OptionsError
 from edgeface.hub.atomic import write_text_atomic
 
@@ -56,8 +58,6 @@ class ServiceSpec:
 
 
 def edgeface_executable() -> Path:
-    import sys
-
     p = Path(sys.executable).parent / "edgeface"
     if p.is_file():
         return p
@@ -101,8 +101,6 @@ def env_dir(user_mode: bool) -> Path:
 
 
 def unit_text(spec: ServiceSpec, env_file: Optional[Path] = None) -> str:
-    from edgeface import __version__
-
     args, _ = split_secret(spec.args)
     words = [str(spec.executable)] + args
     execstart = " ".join(systemd_quote(w) if "${EDGEFACE_MQTT_URL}" not in w else w for w in words)

@@ -18,7 +18,7 @@ import threading
 import time
 from typing import Any, Callable, Optional
 
-from edgeface.errors import OptionsError
+from edgeface.errors import EdgefaceError, OptionsError
 from edgeface.frames import FrameSource
 
 log = logging.getLogger(__name__)
@@ -115,8 +115,6 @@ class ReconnectingCamera(FrameSource):
                 return
 
     def _reopen(self, after_frames: int) -> bool:
-        from edgeface.errors import EdgefaceError
-
         tries = 0
         while tries < self.attempts:
             tries += 1

@@ -22,6 +22,8 @@ import numpy as np
 
 from edgeface.errors import EdgefaceError
 from edgeface.frames import FrameSource
+from edgeface.hub.assets import sample_path
+from edgeface.sources.video import open_video
 
 SPEC = re.compile(r"^sim:(?P<path>.+?)(?:@(?P<fps>\d+(?:\.\d+)?))?$")
 
@@ -86,12 +88,8 @@ class SimCamera(FrameSource):
 
 
 def open_sim_camera(spec: str, max_frames: Optional[int] = None, bitexact: bool = False) -> SimCamera:
-    from edgeface.sources.video import open_video
-
     path, fps = parse_sim_spec(spec)
     if path.startswith("samples:"):
-        from edgeface.hub.assets import sample_path
-
         path = str(sample_path(path.split(":", 1)[1]))
     if not Path(path).is_file():
         raise EdgefaceError(f"simulated camera: no video {path} (give sim:<video file>[@fps] or sim:samples:obama@30)")

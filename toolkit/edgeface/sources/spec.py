@@ -19,10 +19,12 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
 from edgeface.errors import EdgefaceError
+from edgeface.hub.assets import sample_path
 from edgeface.sources.camera_timeout import DEFAULT_READ_TIMEOUT_S
 from edgeface.sources.cameras import DEFAULT_CAMERA_SIZE, open_camera
 from edgeface.frames import IMAGE_EXTS, VIDEO_EXTS, FrameSource
 from edgeface.sources.images import ImageSource, list_images
+from edgeface.sources.sim_camera import open_sim_camera
 from edgeface.sources.video import open_video
 from edgeface.vocab import parse_size
 
@@ -52,12 +54,8 @@ def open_source(spec: Union[str, int, os.PathLike], *, max_frames: Optional[int]
                            **cam_kw)
     s = os.fspath(spec)
     if s.startswith("sim:"):  # a video played as a camera on a real clock (sources.sim_camera)
-        from edgeface.sources.sim_camera import open_sim_camera
-
         return open_sim_camera(s, max_frames=max_frames, bitexact=bitexact)
     if s.startswith("samples:"):
-        from edgeface.hub.assets import sample_path
-
         s = str(sample_path(s.split(":", 1)[1]))
     m = _CAMERA_SPEC.match(s)
     if m:

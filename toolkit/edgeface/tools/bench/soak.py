@@ -123,7 +123,7 @@ def soak(frames: int, video: Path, jsonl: Path, precision: str = "fp32", every: 
     from edgeface.options import FaceAlignerOptions, RunningMode
     from edgeface.sinks.mjpeg import MjpegServer
     from edgeface.app.run_loop import run
-    from edgeface.sinks.files import JsonlSink
+    from edgeface.sinks.jsonl import JsonlSink
 
     if frames < 10 * every:
         raise OptionsError(f"soak needs at least {10 * every} frames to sample every {every}")

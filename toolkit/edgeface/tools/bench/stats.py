@@ -1,5 +1,5 @@
 """Timing of one benchmark case: the policy (`TimingPolicy`), the timed loop (`time_backend`) and
-the statistics of its per-run latencies (`percentile`, `timing_stats`).
+the statistics of its per-run latencies (`timing_stats`; `percentile` is `edgeface.stats.percentile`).
 
 `warmup` untimed runs, then timed runs until at least `min_runs` runs AND `min_seconds` seconds
 have been spent (stopping early only at `max_seconds`); Python's garbage collector is off during
@@ -17,23 +17,7 @@ from typing import Callable, List, Sequence
 import numpy as np
 
 from edgeface.errors import EdgefaceError
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """The q-th percentile (0..100) by linear interpolation between order statistics.
-
-    Rank `r = q/100 * (n - 1)` in the sorted values (0-based); the result interpolates between
-    `v[floor(r)]` and `v[ceil(r)]` (numpy's default "linear" method, Hyndman-Fan type 7).
-    """
-    v = np.sort(np.asarray(values, dtype=np.float64).reshape(-1))
-    if v.size == 0:
-        raise EdgefaceError("no timings to summarize: run the model at least once")
-    if not 0.0 <= q <= 100.0:
-        raise EdgefaceError(f"percentile must be within 0..100, got {q}")
-    r = q / 100.0 * (v.size - 1)
-    lo = int(np.floor(r))
-    hi = min(lo + 1, v.size - 1)
-    return float(v[lo] + (v[hi] - v[lo]) * (r - lo))
+from edgeface.stats import percentile  # the board side's (app.live_feed); used here and re-exported
 
 
 def timing_stats(times_ms: Sequence[float]) -> dict:
