@@ -26,7 +26,7 @@ pyproject.toml, checked by tests/test_layers.py):
     viz, dense overlays and rendering; the dense mesh
     runtime    backends, detection, tracking, regression, 3DMM decoding, smoothing, the pipeline
     hub        the cache: model cards, fetch, assets, manifests, atomic writes
-    sink, results, frames, vocab, errors   the types every layer shares
+    sink, results, frames, vocab, stats, errors   the types and helpers every layer shares
 """
 
 __version__ = "0.1.0"
