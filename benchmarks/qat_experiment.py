@@ -24,7 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from int8_variants import install  # noqa: E402
 
-from edgeface.tools.convert import calibrate, onnx2tf_run, onnx_graph, ranges  # noqa: E402
+from edgeface.tools.convert import calibrate, conversion_inputs, onnx2tf_run, onnx_graph, ranges  # noqa: E402
 from edgeface.tools.convert import tflite as conv  # noqa: E402
 from edgeface.hub import assets  # noqa: E402
 import qat_finetune as ft  # noqa: E402
@@ -51,7 +51,7 @@ def main(argv=None) -> int:
     opts = ft.FinetuneOptions(steps=a.steps, batch=a.batch, lr=a.lr, noise=a.noise, crops=a.crops, target=a.target, act_noise=not a.round)
     recipe = calibrate.load_recipe()
     cal = calibrate.load(calibrate.default_path(root))
-    det = conv._float_detector(root / "onnx" / "faceboxes_640x480.onnx")
+    det = conversion_inputs.float_detector(root / "onnx" / "faceboxes_640x480.onnx")
     pool = ft.training_crops(recipe, det, root, opts.crops, opts.seed)
     hold = calibrate.holdout(recipe, det, root)["crops"]
     stats, bases = assets.load_param_stats(root), assets.load_sparse_bases(root)
