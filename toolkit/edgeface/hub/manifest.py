@@ -104,9 +104,9 @@ class Manifest:
 
     Built by the converter (`tools.convert.variant_manifest`), read back by the runtime
     (`read_manifest`). Creating one validates it against SCHEMA (InvalidManifest otherwise):
-    every key the runtime reads is there with the right type. Keys SCHEMA marks optional may be
-    None; unset fields are left out of the JSON (except `calibration`, written as null), keys the
-    class does not know are ignored when reading.
+    every key the runtime reads is there with the right type. The fields SCHEMA requires must be
+    set, the others may be None; unset fields are left out of the JSON (except `calibration`,
+    written as null), keys the class does not know are ignored when reading.
     """
 
     format: Optional[str] = None  # MANIFEST_FORMAT

@@ -23,7 +23,7 @@ from edgeface.vocab import DETECTOR, REGRESSORS
 
 
 def model_kind(model: str) -> str:
-    """"regressor" | "detector" for a model card name (one-line error for any other name)."""
+    """The kind of a model card name: "regressor" or "detector" (one-line error for any other name)."""
     if model in REGRESSORS:
         return "regressor"
     if model == DETECTOR:
