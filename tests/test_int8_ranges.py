@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeface.tools.convert import calibrate, ranges
+from edgeface.tools.convert import calibrate, range_spec, ranges
 from edgeface.errors import EdgefaceError
 
 
@@ -80,13 +80,13 @@ def test_folded_clip_is_the_plain_clip(raw_graph):
 @pytest.mark.parametrize("spec", ["percentile:50", "percentile:100", "percentile:x", "median", "percentile"])
 def test_bad_ranges_spec_one_line_error(spec):
     with pytest.raises(EdgefaceError, match="minmax.*percentile:Q") as e:
-        ranges.parse_ranges(spec)
+        range_spec.parse_ranges(spec)
     assert "\n" not in str(e.value)
 
 
 def test_recipe_ranges(tmp_path):
     rec = calibrate.load_recipe()
-    assert ranges.parse_ranges(rec.regressor_ranges) == 99.99
+    assert range_spec.parse_ranges(rec.regressor_ranges) == 99.99
     assert "regressor_ranges" not in rec.to_dict()  # the set's identity is its data, not how it is used
     bad = tmp_path / "bad.toml"
     text = (Path(__file__).resolve().parents[1] / "calibration" / "default.toml").read_text()

@@ -128,7 +128,7 @@ def calibrate(
 ):
     """Build an INT8 calibration set of real face crops and frames, made by the runtime's preprocessing."""
     from edgeface.tools.convert import calibrate as cal_mod
-    from edgeface.tools.convert.tflite import ConvertOptions, _export_sources, _float_detector
+    from edgeface.tools.convert.conversion_inputs import float_detector, reference_detector_onnx
 
     w, h = parse_size(detector_size)
     rec = cal_mod.load_recipe(recipe)
@@ -139,9 +139,9 @@ def calibrate(
         rec.regressor_sources = list(sources)
         rec.detector_sources = list(sources)
         rec.name = "custom"
-    ref_det = _export_sources("faceboxes", ConvertOptions(detector_size=(w, h)), None, lambda m: None)[0]
+    ref_det = reference_detector_onnx((w, h), None, lambda m: None)
     with _status("finding faces and building the calibration set") as st:
-        cal = cal_mod.build(rec, _float_detector(ref_det), None, count, detector_count,
+        cal = cal_mod.build(rec, float_detector(ref_det), None, count, detector_count,
                             progress=lambda label: st.update(f"finding faces: {label}"))
     dest = out_file or cal_mod.default_path(None, (w, h))
     cal_mod.save(cal, dest)

@@ -21,10 +21,13 @@ import numpy as np
 
 from edgeface.errors import EdgefaceError
 from edgeface.hub import package_data, paths
+from edgeface.hub.assets import sample_path
 from edgeface.hub.atomic import atomic_path
 from edgeface.runtime import detection
 from edgeface.runtime import roi as roi_mod
 from edgeface.runtime.networks import REGRESSOR_SIZE
+from edgeface.sources.spec import open_source
+from edgeface.tools.convert.range_spec import parse_ranges
 
 #: the runtime's crop kernel (roi.crop_roi, bitexact off): a set built with another is rebuilt
 CROP_RESIZE = "cv2.INTER_LINEAR"
@@ -57,8 +60,6 @@ class Recipe:
     regressor_ranges: str = "minmax"  # INT8 activation ranges of the regressor: "minmax" | "percentile:Q"
 
     def __post_init__(self):
-        from edgeface.tools.convert.ranges import parse_ranges
-
         parse_ranges(self.regressor_ranges)  # a bad value fails when the recipe is read
 
     def to_dict(self) -> dict:
@@ -104,8 +105,6 @@ def _parse_spec(spec: str, root: Optional[Path]) -> tuple:
         parts = [int(p) if p else None for p in sel.split(":")]
         frames = slice(*parts)
     if base.startswith("samples:"):
-        from edgeface.hub.assets import sample_path
-
         return sample_path(base.split(":", 1)[1], root), frames
     return Path(base).expanduser(), frames
 
@@ -115,8 +114,6 @@ def iter_frames(specs: Iterable[str], root: Optional[Path] = None):
     decoded with the bit-exact YUV->BGR conversion: a calibration set is the same on every CPU (the
     INT8 models are sensitive to it: with swscale's fast conversion, one grey level away, the default
     set's INT8 dev-set NME moved from 3.84% to 3.93%)."""
-    from edgeface.sources.spec import open_source
-
     for spec in specs:
         path, sel = _parse_spec(spec, root)
         with open_source(str(path), bitexact=True) as src:

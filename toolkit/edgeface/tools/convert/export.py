@@ -28,13 +28,13 @@ from typing import Sequence
 
 import numpy as np
 
-from edgeface.tools.convert.sample_media import (DETECTOR_MEAN, DETECTOR_STD, REGRESSOR_MEAN, REGRESSOR_STD, detector_blob,
-                                           regressor_blob, sample_crops, sample_frames)
+from edgeface import __version__
 from edgeface.errors import EdgefaceError, MissingAssetError, VerificationError
-from edgeface.hub import paths
 from edgeface.hub.atomic import atomic_path, sha256_file, write_json_atomic
 from edgeface.runtime.detection import letterbox, priors
 from edgeface.runtime.networks import REGRESSOR_SIZE
+from edgeface.tools.convert.sample_media import (DETECTOR_MEAN, DETECTOR_STD, REGRESSOR_MEAN, REGRESSOR_STD, detector_blob,
+                                                 regressor_blob, sample_crops, sample_frames)
 from edgeface.vocab import DEFAULT_DETECTOR_SIZE, check_detector_size, check_regressor, detector_name
 
 SIDECAR_FORMAT = "edgeface-onnx-sidecar"
@@ -78,10 +78,8 @@ def _versions() -> dict:
     import onnxruntime
     import torch
 
-    import edgeface
-
     return {"torch": torch.__version__, "onnx": onnx.__version__,
-            "onnxruntime": onnxruntime.__version__, "edgeface": edgeface.__version__}
+            "onnxruntime": onnxruntime.__version__, "edgeface": __version__}
 
 
 def _cached(onnx_path: Path, sidecar_path: Path, name: str, variant: str, ckpt_sha: str) -> ExportResult | None:
@@ -245,7 +243,7 @@ def export_regressor(checkpoint: str | os.PathLike, arch: str, out_dir: str | os
 
     import torch
 
-    from edgeface.tools.convert.torch_nets import load_regressor
+    from edgeface.tools.convert.torch_nets import load_regressor  # lazy: torch
 
     model = load_regressor(checkpoint, arch)
     if samples is None:
@@ -302,7 +300,8 @@ def export_detector(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
 
     import torch
 
-    from edgeface.tools.convert.torch_nets import ANCHORS_PER_LOCATION, PRIOR_CONFIG, load_detector, make_int8_friendly, num_priors
+    from edgeface.tools.convert.torch_nets import (ANCHORS_PER_LOCATION, PRIOR_CONFIG, load_detector,  # lazy: torch
+                                                   make_int8_friendly, num_priors)
 
     standard = load_detector(checkpoint)
     model = make_int8_friendly(standard) if int8_friendly else standard
@@ -375,17 +374,3 @@ def export_detector(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
     size = _publish(onnx_path, sidecar_path, sidecar, export_and_verify)
     return _result(sidecar, onnx_path, sidecar_path, size)
 
-
-def export_all(regressor_checkpoint: str | os.PathLike, detector_checkpoint: str | os.PathLike,
-               out_dir: str | os.PathLike | None = None, arch: str = "mb05",
-               width: int = DEFAULT_DETECTOR_SIZE[0], height: int = DEFAULT_DETECTOR_SIZE[1],
-               media_root: str | os.PathLike | None = None, force: bool = False) -> list[ExportResult]:
-    """Regressor + detector (standard and int8friendly) into out_dir (default: edgeface onnx cache)."""
-    check_detector_size(width, height)
-    out = Path(out_dir) if out_dir is not None else paths.onnx_dir()
-    return [
-        export_regressor(regressor_checkpoint, arch, out, force=force, media_root=media_root,
-                         detector_checkpoint=detector_checkpoint),
-        export_detector(detector_checkpoint, out, width, height, False, force=force, media_root=media_root),
-        export_detector(detector_checkpoint, out, width, height, True, force=force, media_root=media_root),
-    ]

@@ -1,5 +1,5 @@
-"""The onnx2tf step of `edgeface convert` (`convert.tflite`): one run of onnx2tf in a scratch folder,
-the INT8 run on the graph with clipped ReLUs (`convert.ranges`), and the input/output records of a
+"""The onnx2tf step of `edgeface convert` (`tools.convert.tflite`): one run of onnx2tf in a scratch folder,
+the INT8 run on the graph with clipped ReLUs (`tools.convert.ranges`), and the input/output records of a
 produced model read from the model itself.
 
 onnx2tf rewrites its input in place, so it gets a copy; it downloads a calibration sample unless one
@@ -15,21 +15,19 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import Optional
 
 import numpy as np
 
 from edgeface.errors import EdgefaceError
-
-if TYPE_CHECKING:
-    from edgeface.tools.convert.tflite import ConvertOptions
+from edgeface.runtime.tflite_backend import find_runtime
+from edgeface.tools.convert import ranges
+from edgeface.tools.convert.options import ConvertOptions, Log
 
 ONNX2TF_SAMPLE = "calibration_image_sample_data_20x128x128x3_float32.npy"
 
-Log = Callable[[str], None]
 
-
-def run_onnx2tf(raw_onnx: Path, work: Path, calib: Optional[np.ndarray], opts: "ConvertOptions", log: Log) -> dict:
+def run_onnx2tf(raw_onnx: Path, work: Path, calib: Optional[np.ndarray], opts: ConvertOptions, log: Log) -> dict:
     """Run onnx2tf on a copy of `raw_onnx` inside `work`; returns {variant: tflite path}."""
     model_copy = work / "model.onnx"
     shutil.copyfile(raw_onnx, model_copy)  # onnx2tf rewrites its input in place
@@ -61,10 +59,8 @@ def run_onnx2tf(raw_onnx: Path, work: Path, calib: Optional[np.ndarray], opts: "
     return {k: v for k, v in found.items() if v.is_file()}
 
 
-def int8_clipped(raw, calib: np.ndarray, q: float, work: Path, opts: "ConvertOptions", log: Log) -> dict:
+def int8_clipped(raw, calib: np.ndarray, q: float, work: Path, opts: ConvertOptions, log: Log) -> dict:
     """{int8 variant: .tflite} from `raw` with every ReLU clipped at its q-th percentile (convert/ranges.py)."""
-    from edgeface.tools.convert import ranges
-
     log(f"onnx2tf {len(calib)} calibration crops -> int8, int8_floatio, every ReLU clipped at its {q:g}th percentile")
     sub = ranges.save_clipped(raw, calib, q, work / "clipped", lambda i, n: log(f"  ranges {i}/{n} crops"))
     return {k: v for k, v in run_onnx2tf(sub, sub.parent, calib, opts, log).items() if k.startswith("int8")}
@@ -72,8 +68,6 @@ def int8_clipped(raw, calib: np.ndarray, q: float, work: Path, opts: "ConvertOpt
 
 def io_details(tflite: Path, kind: str, regressor_output: str = "params") -> tuple:
     """(input record, output records) read from the model itself; outputs named by shape."""
-    from edgeface.runtime.tflite_backend import find_runtime
-
     it = find_runtime().interpreter_cls(model_path=str(tflite))
     it.allocate_tensors()
     i = it.get_input_details()[0]

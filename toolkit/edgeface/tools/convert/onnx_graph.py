@@ -42,13 +42,6 @@ def input_shape(model) -> list:
     return [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in inp.type.tensor_type.shape.dim]
 
 
-def output_shapes(model) -> dict:
-    return {
-        o.name: [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in o.type.tensor_type.shape.dim]
-        for o in model.graph.output
-    }
-
-
 def prepend_normalization(model, mean: Sequence[float], std: Sequence[float]):
     """Return a copy of `model` whose input takes raw pixels; the graph computes (x - mean) / std."""
     import onnx

@@ -17,13 +17,12 @@ converted from the clipped graph: float variants stay the exact original.
 
 from __future__ import annotations
 
-from typing import Optional
+from pathlib import Path
 
 import numpy as np
 
 from edgeface.errors import EdgefaceError
-
-MIN_PERCENTILE = 99.0  # tails are kept per crop: below this the kept share grows large
+from edgeface.tools.convert.range_spec import MIN_PERCENTILE
 
 
 def _relu_session(model):
@@ -124,36 +123,10 @@ def clip_relus(model, ranges: dict):
     return m
 
 
-def parse_ranges(spec: Optional[str]) -> Optional[float]:
-    """A ranges spec (recipe `[regressor] ranges`, `--ranges`): "minmax" -> None, "percentile:Q" -> Q (99..100)."""
-    s = (spec or "minmax").strip().lower()
-    if s == "minmax":
-        return None
-    if s.startswith("percentile:"):
-        try:
-            q = float(s.split(":", 1)[1])
-        except ValueError:
-            q = -1.0
-        if MIN_PERCENTILE <= q < 100.0:
-            return q
-    raise EdgefaceError(f"INT8 activation ranges \"{spec}\" are neither \"minmax\" nor \"percentile:Q\" with "
-                        f"{MIN_PERCENTILE:g} <= Q < 100: use e.g. --ranges percentile:99.99 (or ranges = ... under regressor in the calibration recipe)")
-
-
-def percentile_for(spec: Optional[str]) -> Optional[float]:
-    """parse_ranges of `spec`, or of the default calibration recipe's `[regressor] ranges` if None."""
-    if spec is None:
-        from edgeface.tools.convert.calibrate import load_recipe
-
-        spec = load_recipe().regressor_ranges
-    return parse_ranges(spec)
-
-
 def save_clipped(model, crops: np.ndarray, q: float, folder, progress=None):
     """Write `model` with its ReLUs clipped at their q-th percentile on `crops` to FOLDER/raw.onnx
     (a new folder); returns that path."""
     import onnx
-    from pathlib import Path
 
     folder = Path(folder)
     folder.mkdir()

@@ -130,7 +130,7 @@ def sample_crops(detector_checkpoint: str | os.PathLike | None = None,
     3DDFA_V2 square ROI (`edgeface.runtime.roi.roi_from_bbox`)."""
     import torch
 
-    from edgeface.tools.convert.torch_nets import load_detector
+    from edgeface.tools.convert.torch_nets import load_detector  # lazy: torch
 
     root = _media_root(media_root)
     ckpt = Path(detector_checkpoint) if detector_checkpoint is not None else root / DETECTOR_CHECKPOINT_PATH

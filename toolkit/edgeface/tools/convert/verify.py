@@ -8,13 +8,22 @@ recall and IoU of the float model's faces. Thresholds come from the model card's
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
+from edgeface.hub.assets import load_param_stats, load_sparse_bases
+from edgeface.hub.cards import get_card
+from edgeface.hub.manifest import read_manifest
 from edgeface.runtime import tdmm
 from edgeface.runtime.boxes import iou_matrix
 from edgeface.runtime.networks import FaceDetector, _pick_detector_outputs
+from edgeface.runtime.onnx_backend import OnnxModel
+from edgeface.runtime.tflite_backend import TFLiteModel
+from edgeface.tools.convert import calibrate
+from edgeface.tools.convert.conversion_inputs import float_detector, reference_detector_onnx
+from edgeface.vocab import DEFAULT_DETECTOR_SIZE
 
 FLOAT_TOLERANCE = 1e-4
 CROP = np.array([0.0, 0.0, 120.0, 120.0])
@@ -155,34 +164,28 @@ def checks_for(kind: str, variant: str, report: dict, card_int8: dict, size_rati
     return out
 
 
+def model_report(kind: str, variant: str, ref_backend, test_backend, hold: dict, stats, bases, card) -> dict:
+    """The verification report of one converted variant against its ONNX original on the held-out
+    data `hold` (`calibrate.holdout`): `regressor_report` or `detector_report`."""
+    is_float = not variant.startswith("int8")
+    if kind == "regressor":
+        return regressor_report(ref_backend, test_backend, hold["crops"], stats.mean, stats.std, bases, is_float)
+    return detector_report(ref_backend, test_backend, hold["frames"], is_float, card.int8.get("min_iou", 0.85))
+
+
 def verify_model(model_path, root=None) -> tuple:
     """Re-run the verification of a converted model (its manifest beside it) on the held-out data.
 
     Returns (report dict, list of Check)."""
-    from pathlib import Path
-
-    from edgeface.tools.convert import calibrate
-    from edgeface.hub.assets import load_param_stats, load_sparse_bases
-    from edgeface.tools.convert.tflite import ConvertOptions, _export_sources, _float_detector
-    from edgeface.hub.manifest import read_manifest
-    from edgeface.runtime.tflite_backend import TFLiteModel
-    from edgeface.runtime.onnx_backend import OnnxModel
-    from edgeface.hub.cards import get_card
-
     man = read_manifest(Path(model_path))
     pre = man["preprocessing_in_graph"]
     ref = OnnxModel(Path(man["reference_onnx"]["path"]), mean=pre["mean"], std=pre["std"])
     test = TFLiteModel(model_path, manifest=man)
     card = get_card(man["model"])
-    is_float = not man["variant"].startswith("int8")
     if man["kind"] == "detector":
         det_ref = Path(man["reference_onnx"]["path"])
     else:
-        det_ref = _export_sources("faceboxes", ConvertOptions(), root, lambda m: None)[0]
-    hold = calibrate.holdout(calibrate.load_recipe(), _float_detector(det_ref), root)
-    if man["kind"] == "regressor":
-        st = load_param_stats(root)
-        rep = regressor_report(ref, test, hold["crops"], st.mean, st.std, load_sparse_bases(root), is_float)
-    else:
-        rep = detector_report(ref, test, hold["frames"], is_float, card.int8.get("min_iou", 0.85))
+        det_ref = reference_detector_onnx(DEFAULT_DETECTOR_SIZE, root, lambda m: None)
+    hold = calibrate.holdout(calibrate.load_recipe(), float_detector(det_ref), root)
+    rep = model_report(man["kind"], man["variant"], ref, test, hold, load_param_stats(root), load_sparse_bases(root), card)
     return rep, checks_for(man["kind"], man["variant"], rep, card.int8, None)

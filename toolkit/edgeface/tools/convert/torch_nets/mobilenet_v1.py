@@ -14,6 +14,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from edgeface.errors import EdgefaceError
+
 #: arch name -> widen factor
 WIDEN_FACTORS = {"mb05": 0.5, "mb1": 1.0}
 
@@ -85,8 +87,6 @@ class MobileNetV1(nn.Module):
 
 def build_regressor(arch: str, landmark_head: bool = False) -> MobileNetV1:
     """An untrained regressor of the named architecture ("mb05" or "mb1")."""
-    from edgeface.errors import EdgefaceError
-
     if arch not in WIDEN_FACTORS:
         raise EdgefaceError(
             f"unknown regressor architecture {arch!r}: use one of {', '.join(WIDEN_FACTORS)}")
