@@ -97,31 +97,29 @@ def test_recipe_ranges(tmp_path):
 
 
 def test_int8_noise_response_at_a_fixed_crop(converted_home, samples):
-    """The default INT8 regressor responds to sensor noise (sigma 2) at most ~1.3x more than the
-    README's figure (1.46x fp32's on JianzhuGuo.jpg at 50 frames; min-max ranges: 2.27x)."""
-    import importlib.util
-
+    """On a real photo (not the converter's held-out crops), the face's crop fixed, the default INT8
+    regressor's landmarks scatter under sensor noise (sigma 2) more than fp32's but within the model card's
+    limit, and its mean landmarks stay within a pixel of fp32's."""
     import cv2
 
+    import edgeface
     from edgeface.hub import assets, store
+    from edgeface.hub.cards import get_card
     from edgeface.runtime.networks import LandmarkRegressor
     from edgeface.runtime.tflite_backend import TFLiteModel
+    from edgeface.tools.convert.verify import landmarks_in_crop, noise_response
 
-    spec = importlib.util.spec_from_file_location("int8_noise", Path(__file__).resolve().parents[1] / "benchmarks" / "experiments" / "int8_noise.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    stats, bases = assets.load_param_stats(converted_home), assets.load_sparse_bases(converted_home)
-    regs = {p: LandmarkRegressor(TFLiteModel(store.model_path("mb05", p, converted_home)), stats.mean, stats.std)
-            for p in ("float32", "int8")}
     photo = cv2.imread(str(samples["jianzhuguo"]))
-    rois = bench.fixed_rois(photo, converted_home)
-    assert len(rois) == 1
-    tracks = bench.noise_tracks(regs, photo, rois, bases, frames=50, sigma=2.0, seed=0)
-    f32, i8 = (bench.track_stats(tracks[p][0])[0] for p in ("float32", "int8"))
-    assert 0.1 < f32 < 0.22  # README: 0.147 px
-    assert i8 / f32 <= 1.46 * 1.3, (f32, i8)
-    bias = np.linalg.norm(tracks["int8"][0].mean(0) - tracks["float32"][0].mean(0), axis=1).mean()
-    assert bias <= 0.38 * 1.5  # README: 0.38 px
+    with edgeface.FaceAligner.create(precision="fp32", cache_root=converted_home, running_mode="image") as al:
+        (face,) = al.detect(photo).faces
+    stats, bases = assets.load_param_stats(converted_home), assets.load_sparse_bases(converted_home)
+    models = {p: TFLiteModel(store.model_path("mb05", p, converted_home)) for p in ("float32", "int8")}
+    crop = LandmarkRegressor(models["float32"], stats.mean, stats.std).crop(photo, np.asarray(face.roi, np.float64))
+    ratio = noise_response(models["float32"], models["int8"], crop[None], stats.mean, stats.std, bases, copies=50)
+    assert 1.0 < ratio <= get_card("mb05").int8["max_noise_ratio"], ratio
+    f32, i8 = (landmarks_in_crop(next(iter(models[p].run(crop[None]).values())), stats.mean, stats.std, bases)
+               for p in ("float32", "int8"))
+    assert np.linalg.norm(i8 - f32, axis=-1).mean() < 1.0
 
 
 def test_manifest_records_ranges_and_noise(converted_home):
