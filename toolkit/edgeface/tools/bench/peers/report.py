@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from edgeface.tools.bench.report import _md_table, machine_line
+from edgeface.tools.bench.plots import _pyplot, _save_png
+from edgeface.errors import EdgefaceError
 
 
 def fps_table(report: dict) -> Dict[str, Dict[int, float]]:
@@ -147,9 +149,6 @@ def peers_markdown(report: dict, title: str = "edgeface peer benchmark") -> str:
 
 def plot_peers(report: dict, dest: Path) -> Path:
     """Horizontal bars: fps per system at each core count (log scale), value labels."""
-    from edgeface.tools.bench.plots import _pyplot, _save_png
-    from edgeface.errors import EdgefaceError
-
     plt = _pyplot()
     t = fps_table(report)
     systems = [k for k in report.get("systems", {}) if k in t]
