@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgeface.tools.bench.report import ms_or_s, runtime_name, speedups
 from edgeface.errors import EdgefaceError
 from edgeface.hub.atomic import atomic_path
 from edgeface.tools.bench.eval.metrics import cdf
+from edgeface.tools.bench.report import ms_or_s, runtime_name, speedups
 
 
 def _pyplot():

@@ -19,15 +19,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
+from edgeface.aligner import FaceAligner
+from edgeface.app.run_loop import run
 from edgeface.boards.machine import current_rss_mb, open_fd_count
 from edgeface.errors import OptionsError
 from edgeface.frames import FrameSource
-from edgeface.sources.video import open_video
-from edgeface.aligner import FaceAligner
 from edgeface.options import FaceAlignerOptions, RunningMode
-from edgeface.sinks.mjpeg import MjpegServer
-from edgeface.app.run_loop import run
 from edgeface.sinks.files import JsonlSink
+from edgeface.sinks.mjpeg import MjpegServer
+from edgeface.sources.video import open_video
 from edgeface.tools.bench.plots import _pyplot, _save_png
 
 MAX_GROWTH_MB = 5.0

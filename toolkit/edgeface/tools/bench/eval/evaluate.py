@@ -22,13 +22,13 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from edgeface.tools.bench.eval.annotations import AnnotatedImage, find_annotated_images, parse_pts
-from edgeface.tools.bench.eval.metrics import FAIL_THRESHOLD, MATCH_RULE, match_faces, nme, nme_summary
+from edgeface.aligner import FaceAligner
 from edgeface.errors import EdgefaceError
 from edgeface.runtime.boxes import iou, points_box
-from edgeface.aligner import FaceAligner
 from edgeface.runtime.roi import roi_from_landmarks
 from edgeface.sources.images import read_image
+from edgeface.tools.bench.eval.annotations import AnnotatedImage, find_annotated_images, parse_pts
+from edgeface.tools.bench.eval.metrics import FAIL_THRESHOLD, MATCH_RULE, match_faces, nme, nme_summary
 from edgeface.tools.bench.report import read_report
 
 FORMAT = "edgeface-eval/1"

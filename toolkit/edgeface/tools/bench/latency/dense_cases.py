@@ -21,19 +21,18 @@ from typing import Callable, Dict, Iterable, List, Optional
 
 import numpy as np
 
+from edgeface.boards.machine import dist_version
+from edgeface.boards.profiles import load_targets
+from edgeface.dense.model import load_dense_model
+from edgeface.errors import EdgefaceError
+from edgeface.hub import assets, store
+from edgeface.runtime.networks import LandmarkRegressor
+from edgeface.runtime.onnx_backend import OnnxModel
+from edgeface.runtime.smoothing import FaceMotionFilter
+from edgeface.runtime.tflite_backend import TFLiteModel
 from edgeface.tools.bench.latency.cases import TFLITE_VARIANTS, BenchOptions, DenseCase, DenseResult, onnx_original, resolve_names
 from edgeface.tools.bench.latency.inputs import BenchInputs
 from edgeface.tools.bench.stats import TimingPolicy, time_backend, timing_stats
-from edgeface.boards.machine import dist_version
-from edgeface.errors import EdgefaceError
-from edgeface.hub import store
-from edgeface.boards.profiles import load_targets
-from edgeface.hub import assets
-from edgeface.dense.model import load_dense_model
-from edgeface.runtime.networks import LandmarkRegressor
-from edgeface.runtime.onnx_backend import OnnxModel
-from edgeface.runtime.tflite_backend import TFLiteModel
-from edgeface.runtime.smoothing import FaceMotionFilter
 from edgeface.viz import render as rasterizer  # module attributes: tests swap render/available_backends
 from edgeface.viz.dense_overlay import model_topology
 

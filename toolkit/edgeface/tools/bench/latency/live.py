@@ -21,9 +21,9 @@ import json
 import os
 import sys
 import edgeface
-from edgeface.sources.capture import LatestFrameCapture
 from edgeface.app.live_feed import LiveFeed
 from edgeface.app.run_loop import run
+from edgeface.sources.capture import LatestFrameCapture
 from edgeface.sources.sim_camera import open_sim_camera
 
 

@@ -10,16 +10,16 @@ import time
 from pathlib import Path
 from typing import List, Optional
 
-from edgeface.tools.bench.latency.cases import ORT_VARIANT, BenchOptions, PipelineCase, PipelineResult, normalize_variants, onnx_original
 from edgeface.boards.machine import peak_rss_mb
 from edgeface.errors import EdgefaceError
 from edgeface.hub import store
-from edgeface.vocab import Precision, detector_name
 from edgeface.hub.assets import sample_path
-from edgeface.runtime.options import PipelineOptions
 from edgeface.runtime.loading import build_pipeline
+from edgeface.runtime.options import PipelineOptions
 from edgeface.runtime.pipeline import Counters
 from edgeface.sources.video import open_video
+from edgeface.tools.bench.latency.cases import ORT_VARIANT, BenchOptions, PipelineCase, PipelineResult, normalize_variants, onnx_original
+from edgeface.vocab import Precision, detector_name
 
 
 def pipeline_cases(opts: BenchOptions, results_threads: List[int], root: Optional[Path]) -> tuple:

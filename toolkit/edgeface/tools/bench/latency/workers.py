@@ -21,13 +21,13 @@ import tempfile
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from edgeface.tools.bench.latency.cases import TFLITE_RUNTIMES, BenchCase, BenchResult, DenseCase, PipelineCase
-from edgeface.tools.bench.latency.inputs import BenchInputs
-from edgeface.tools.bench.stats import TimingPolicy, time_backend, timing_stats
 from edgeface.boards.machine import current_rss_mb, dist_version, peak_rss_mb
 from edgeface.errors import EdgefaceError
 from edgeface.runtime.onnx_backend import OnnxModel
 from edgeface.runtime.tflite_backend import TFLiteModel
+from edgeface.tools.bench.latency.cases import TFLITE_RUNTIMES, BenchCase, BenchResult, DenseCase, PipelineCase
+from edgeface.tools.bench.latency.inputs import BenchInputs
+from edgeface.tools.bench.stats import TimingPolicy, time_backend, timing_stats
 
 
 def load_backend(case: BenchCase):

@@ -31,13 +31,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, List, Optional
 
+from edgeface.boards.machine import load_avg, machine_info
 from edgeface.errors import EdgefaceError, OptionsError
+from edgeface.hub import store
 from edgeface.hub.assets import sample_path
 from edgeface.hub.atomic import atomic_path
 from edgeface.sources.video import have_pyav, open_video
 from edgeface.tools.bench.peers.upstream_loop import prepare_upstream, upstream_source
-from edgeface.hub import store
-from edgeface.boards.machine import load_avg, machine_info
 
 MEDIAPIPE_VERSION = "0.10.18"
 FORMAT = "edgeface-peers/1"

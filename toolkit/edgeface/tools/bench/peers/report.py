@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from edgeface.tools.bench.report import _md_table, machine_line
-from edgeface.tools.bench.plots import _pyplot, _save_png
 from edgeface.errors import EdgefaceError
+from edgeface.tools.bench.plots import _pyplot, _save_png
+from edgeface.tools.bench.report import _md_table, machine_line
 
 
 def fps_table(report: dict) -> Dict[str, Dict[int, float]]:

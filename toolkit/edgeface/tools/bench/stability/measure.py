@@ -32,12 +32,12 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from edgeface.errors import EdgefaceError
-from edgeface.vocab import Precision
-from edgeface.hub.paths import files_dir, home
-from edgeface.sources.images import read_image
 from edgeface.aligner import FaceAligner
+from edgeface.errors import EdgefaceError
+from edgeface.hub.paths import files_dir, home
 from edgeface.runtime.smoothing import FaceSmoother
+from edgeface.sources.images import read_image
+from edgeface.vocab import Precision
 
 SCHEMA = "edgeface.stability/1"
 DEFAULT_PHOTOS = ("JianzhuGuo.jpg", "emma.jpg")

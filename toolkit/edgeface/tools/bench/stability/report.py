@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import List
 
 from edgeface.errors import EdgefaceError
-from edgeface.tools.bench.report import read_report
-from edgeface.tools.bench.stability.measure import SCHEMA
-from edgeface.tools.bench.report import _md_table
 from edgeface.tools.bench.plots import _pyplot, _save_png
+from edgeface.tools.bench.report import _md_table, read_report
+from edgeface.tools.bench.stability.measure import SCHEMA
 
 HEADERS = ["photo", "precision", "faces", "jitter raw %", "jitter smoothed %", "raw / smoothed",
            "lag frames", "raw lag frames"]
