@@ -210,7 +210,7 @@ def test_live_status_line():
 
     from rich.console import Console
 
-    from edgeface.cli.run import LiveStatus
+    from edgeface.cli.run_status import LiveStatus
     from edgeface.app.run_loop import LiveStats
 
     con = Console(file=io.StringIO(), force_terminal=True, width=200)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgeface.tools.bench.report import ms_or_s, runtime_name, speedups
 from edgeface.errors import EdgefaceError
 from edgeface.hub.atomic import atomic_path
+from edgeface.tools.bench.eval.metrics import cdf
+from edgeface.tools.bench.report import ms_or_s, runtime_name, speedups
 
 
 def _pyplot():
@@ -237,8 +238,6 @@ def plot_eval(report: dict, dest: Path) -> Path:
     """Cumulative error distribution of the NME per precision (both normalizations)."""
     plt = _pyplot()
     import numpy as np
-
-    from edgeface.tools.bench.eval.metrics import cdf
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
     for ax, key, label in zip(axes, ("nme_bbox", "nme_interocular"), ("bbox sqrt(w*h)", "inter-ocular (outer corners)")):

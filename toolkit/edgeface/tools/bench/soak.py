@@ -19,9 +19,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
+from edgeface.aligner import FaceAligner
+from edgeface.app.run_loop import run
 from edgeface.boards.machine import current_rss_mb, open_fd_count
 from edgeface.errors import OptionsError
 from edgeface.frames import FrameSource
+from edgeface.options import FaceAlignerOptions, RunningMode
+from edgeface.sinks.jsonl import JsonlSink
+from edgeface.sinks.mjpeg import MjpegServer
+from edgeface.sources.video import open_video
+from edgeface.tools.bench.plots import _pyplot, _save_png
 
 MAX_GROWTH_MB = 5.0
 
@@ -39,8 +46,6 @@ class LoopedVideo(FrameSource):
         self.passes = 0
 
     def _frames(self):
-        from edgeface.sources.video import open_video
-
         offset = 0.0
         while True:
             last = 0.0
@@ -119,12 +124,6 @@ def _stream_reader(port: int, stop: threading.Event, count: list) -> None:
 def soak(frames: int, video: Path, jsonl: Path, precision: str = "fp32", every: int = 100, warmup: float = 0.1,
          progress: Optional[Callable[[int, float, int], None]] = None) -> SoakReport:
     """Run `frames` frames of `video` (looped) through the run loop; sample RSS and fds every `every` frames."""
-    from edgeface.aligner import FaceAligner
-    from edgeface.options import FaceAlignerOptions, RunningMode
-    from edgeface.sinks.mjpeg import MjpegServer
-    from edgeface.app.run_loop import run
-    from edgeface.sinks.jsonl import JsonlSink
-
     if frames < 10 * every:
         raise OptionsError(f"soak needs at least {10 * every} frames to sample every {every}")
     if current_rss_mb() is None or open_fd_count() is None:
@@ -156,8 +155,6 @@ def soak(frames: int, video: Path, jsonl: Path, precision: str = "fp32", every: 
 
 def plot_soak(report: dict, dest: Path) -> Path:
     """RSS (MB) and open descriptors against frames, the warm-up shaded, as a compact PNG."""
-    from edgeface.tools.bench.plots import _pyplot, _save_png
-
     plt = _pyplot()
     f = [s[0] for s in report["samples"]]
     fig, (a, b) = plt.subplots(2, 1, figsize=(7, 4.6), sharex=True)

@@ -22,10 +22,14 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from edgeface.tools.bench.eval.annotations import AnnotatedImage, find_annotated_images, parse_pts
-from edgeface.tools.bench.eval.metrics import FAIL_THRESHOLD, MATCH_RULE, match_faces, nme, nme_summary
+from edgeface.aligner import FaceAligner
 from edgeface.errors import EdgefaceError
 from edgeface.runtime.boxes import iou, points_box
+from edgeface.runtime.roi import roi_from_landmarks
+from edgeface.sources.images import read_image
+from edgeface.tools.bench.eval.annotations import AnnotatedImage, find_annotated_images, parse_pts
+from edgeface.tools.bench.eval.metrics import FAIL_THRESHOLD, MATCH_RULE, match_faces, nme, nme_summary
+from edgeface.tools.bench.report import read_report
 
 FORMAT = "edgeface-eval/1"
 
@@ -87,8 +91,6 @@ def make_aligner(precision: str, regressor: str = "mb05", detector_size: Optiona
                  root: Optional[Path] = None, threads: int = 1, target: str = "auto", still=None):
     """The `edgeface.FaceAligner` (IMAGE mode) that `edgeface run --precision P` builds for photos;
     `precision="onnx"`: the same with the ONNX originals (backend onnx)."""
-    from edgeface.aligner import FaceAligner
-
     kw = {"backend": "onnx"} if precision == "onnx" else {"precision": precision}
     return FaceAligner.create(regressor=regressor, detector_size=detector_size, cache_root=root, threads=threads,
                               target=target, running_mode="image", still=still, **kw)
@@ -100,9 +102,6 @@ def evaluate_precision(items: Sequence[AnnotatedImage], precision: str, regresso
     """One precision through `make_aligner`: `roi="detector"` scores `aligner.detect(image)`, exactly
     what `edgeface run` reports for the photo; `roi="landmarks"` runs the aligner's regressor on the
     ROI of the ground-truth points (the regressor's accuracy without the detector)."""
-    from edgeface.runtime.roi import roi_from_landmarks
-    from edgeface.sources.images import read_image
-
     if roi not in ("detector", "landmarks"):
         raise EdgefaceError(f"unknown ROI source '{roi}': use detector or landmarks")
     faces: List[FaceEval] = []
@@ -157,6 +156,4 @@ def evaluate(folder: Union[str, Path], precisions: Sequence[str] = ("fp32", "int
 
 def load_report(path: Union[str, Path]) -> dict:
     """A saved `EvalReport.to_dict()` (checked by its format tag)."""
-    from edgeface.tools.bench.report import read_report
-
     return read_report(path, FORMAT, "eval")

@@ -1,5 +1,5 @@
 """`python -m edgeface.tools.bench.latency --worker JOB.json OUT.json`: the benchmark worker process (internal;
-`edgeface bench` starts it for every isolated case, see `bench/workers.py`)."""
+`edgeface bench` starts it for every isolated case, see `latency/workers.py`)."""
 
 from __future__ import annotations
 

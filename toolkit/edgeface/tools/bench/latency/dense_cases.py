@@ -21,12 +21,20 @@ from typing import Callable, Dict, Iterable, List, Optional
 
 import numpy as np
 
+from edgeface.boards.machine import dist_version
+from edgeface.boards.profiles import load_targets
+from edgeface.dense.loading import load_dense_model
+from edgeface.errors import EdgefaceError
+from edgeface.hub import assets, store
+from edgeface.runtime.networks import LandmarkRegressor
+from edgeface.runtime.onnx_backend import OnnxModel
+from edgeface.runtime.smoothing import FaceMotionFilter
+from edgeface.runtime.tflite_backend import TFLiteModel
 from edgeface.tools.bench.latency.cases import TFLITE_VARIANTS, BenchOptions, DenseCase, DenseResult, onnx_original, resolve_names
 from edgeface.tools.bench.latency.inputs import BenchInputs
 from edgeface.tools.bench.stats import TimingPolicy, time_backend, timing_stats
-from edgeface.boards.machine import dist_version
-from edgeface.errors import EdgefaceError
-from edgeface.hub import store
+from edgeface.viz import render as rasterizer  # module attributes: tests swap render/available_backends
+from edgeface.viz.dense_overlay import model_topology
 
 
 DENSE_MODELS = ("dense_approx", "bfm")
@@ -41,8 +49,6 @@ SINGLE_THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_N
 def profile_budgets() -> Dict[int, List[str]]:
     """Dense vertex budget -> the target profiles (targets/*.toml) using it; 0 (full mesh) first,
     then from the largest budget down."""
-    from edgeface.boards.profiles import load_targets
-
     out: Dict[int, List[str]] = {}
     for name, prof in load_targets().items():
         out.setdefault(int(prof.dense_max_vertices), []).append(name)
@@ -62,8 +68,6 @@ def normalize_dense_models(names: Optional[Iterable[str]]) -> Optional[List[str]
 
 def plan_dense(opts: BenchOptions) -> tuple:
     """(DenseCase or None, skipped): the dense models at hand and the vertex budgets to time."""
-    from edgeface.hub import assets
-
     root = opts.root
     budgets = list(dict.fromkeys(int(b) for b in (opts.dense_budgets if opts.dense_budgets else default_dense_budgets())))
     bad = [b for b in budgets if b < 0 or 0 < b < 100]
@@ -88,8 +92,6 @@ def plan_dense(opts: BenchOptions) -> tuple:
 
 
 def _load_dense(kind: str, root: Optional[Path]):
-    from edgeface.dense.loading import load_dense_model
-
     model = load_dense_model(root, prefer="bfm" if kind == "bfm" else "approx")
     if model.kind != kind:
         raise EdgefaceError(f"dense model {kind} is not in the cache (got {model.kind}); run `edgeface fetch bfm`")
@@ -100,9 +102,6 @@ def dense_params(crop: Optional[np.ndarray], root: Optional[Path] = None) -> tup
     """(62 params, where they come from) for the dense cases: the mb05 regressor on the bench's
     face crop (TFLite float32, else the ONNX original, else any other TFLite variant); the param
     mean when no regressor (or no crop) is at hand."""
-    from edgeface.hub import assets
-    from edgeface.runtime.networks import LandmarkRegressor
-
     stats = assets.load_param_stats(root)
     if crop is not None:
         order = ["float32", "onnx"] + [v for v in TFLITE_VARIANTS if v != "float32"]
@@ -112,15 +111,11 @@ def dense_params(crop: Optional[np.ndarray], root: Optional[Path] = None) -> tup
                     p = onnx_original("mb05", root)
                     if not p.is_file():
                         continue
-                    from edgeface.runtime.onnx_backend import OnnxModel
-
                     backend, label = OnnxModel(p, num_threads=1), "mb05 onnxruntime-fp32"
                 else:
                     p = store.model_path("mb05", v, root)
                     if not (p.is_file() and p.with_suffix(".json").is_file()):
                         continue
-                    from edgeface.runtime.tflite_backend import TFLiteModel
-
                     backend, label = TFLiteModel(p, num_threads=1), f"mb05 tflite-{v}"
                 params = LandmarkRegressor(backend, stats.mean, stats.std).params_from_crop(crop)
             except EdgefaceError:
@@ -163,9 +158,7 @@ def _dense_frame(inputs: Optional[BenchInputs], frame_size: tuple) -> np.ndarray
 
 def _numba_counts() -> Optional[tuple]:
     """(compiled signatures, cache hits, cache misses) summed over the renderer's numba kernels."""
-    from edgeface.viz import render
-
-    get = getattr(render, "_numba_kernels", None)
+    get = getattr(rasterizer, "_numba_kernels", None)
     kernels = get() if get is not None else None
     if not kernels:
         return None
@@ -179,11 +172,9 @@ def _numba_counts() -> Optional[tuple]:
 def render_backends() -> tuple:
     """(rasterizer backends available, in RENDER_BACKEND_ORDER; ms spent importing numba to find
     out, None when it was imported already or is missing)."""
-    from edgeface.viz.render import available_backends
-
     fresh = "numba" not in sys.modules
     t0 = time.perf_counter()
-    have = available_backends()
+    have = rasterizer.available_backends()
     ms = (time.perf_counter() - t0) * 1000.0
     return [b for b in RENDER_BACKEND_ORDER if b in have], (round(ms, 1) if fresh and "numba" in have else None)
 
@@ -193,8 +184,7 @@ def numba_first_call(frame: np.ndarray, vertices: np.ndarray, tri: np.ndarray) -
     numba was not imported yet), then the first `render(..., "mesh", backend="numba")` minus a steady
     call: both kernels compiled (`how` "compiled"), loaded from numba's on-disk cache ("cache"), or
     nothing left to do ("already compiled")."""
-    from edgeface.viz.render import render
-
+    render = rasterizer.render
     backends, import_ms = render_backends()
     if "numba" not in backends:
         return None
@@ -245,8 +235,6 @@ def _dense_prelude(case: DenseCase, inputs: Optional[BenchInputs]) -> tuple:
 def _dense_blend(model, vertices: np.ndarray) -> Callable[[], object]:
     """The smoother's per-frame work on a face's dense vertices: `FaceMotionFilter.blend` of the
     (N, 3) array, the filter set up by two frames of its landmarks half a pixel apart (factors < 1)."""
-    from edgeface.runtime.smoothing import FaceMotionFilter
-
     v = np.ascontiguousarray(np.asarray(vertices, np.float32).T)
     lm = v[model.keypoints]
     size = float(max(np.ptp(lm[:, 0]), np.ptp(lm[:, 1]), 1.0))
@@ -269,9 +257,7 @@ def run_dense(case: DenseCase, policy: TimingPolicy, inputs: Optional[BenchInput
     `setup["numba"]`. Nothing global is changed: BLAS threads are whatever the process has
     (the isolated worker runs with SINGLE_THREAD_ENV).
     """
-    from edgeface.viz.dense_overlay import model_topology
-    from edgeface.viz.render import render
-
+    render = rasterizer.render
     root = Path(case.root) if case.root else None
     backends, import_ms = render_backends()
     frame, params, source, models, load_ms, roi = _dense_prelude(case, inputs)
@@ -334,8 +320,6 @@ def run_dense(case: DenseCase, policy: TimingPolicy, inputs: Optional[BenchInput
 
 def numba_cache_load(case: DenseCase, inputs: Optional[BenchInputs] = None) -> Optional[dict]:
     """`numba_first_call` on the case's first model (for a fresh process whose numba cache is warm)."""
-    from edgeface.viz.dense_overlay import model_topology
-
     frame, params, _, models, _, roi = _dense_prelude(case, inputs)
     m = models[case.models[0]]
     tri, _ = model_topology(m, Path(case.root) if case.root else None)

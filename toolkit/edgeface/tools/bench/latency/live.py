@@ -20,15 +20,14 @@ import argparse
 import json
 import os
 import sys
+import edgeface
+from edgeface.app.live_feed import LiveFeed
+from edgeface.app.run_loop import run
+from edgeface.sources.capture import LatestFrameCapture
+from edgeface.sources.sim_camera import open_sim_camera
 
 
 def live_run(fps: float, precision: str = "int8", frames=None, root=None, sinks=()) -> dict:
-    import edgeface
-    from edgeface.sources.capture import LatestFrameCapture
-    from edgeface.app.live_feed import LiveFeed
-    from edgeface.app.run_loop import run
-    from edgeface.sources.sim_camera import open_sim_camera
-
     feed = LiveFeed()
     cam = open_sim_camera(f"sim:samples:obama@{fps:g}", max_frames=frames)
     with edgeface.FaceAligner.create(precision=precision, running_mode="live_stream", result_callback=feed,

@@ -10,16 +10,19 @@ import time
 from pathlib import Path
 from typing import List, Optional
 
-from edgeface.tools.bench.latency.cases import ORT_VARIANT, BenchOptions, PipelineCase, PipelineResult, normalize_variants, onnx_original
 from edgeface.boards.machine import peak_rss_mb
 from edgeface.errors import EdgefaceError
 from edgeface.hub import store
+from edgeface.hub.assets import sample_path
+from edgeface.runtime.loading import build_pipeline
+from edgeface.runtime.options import PipelineOptions
+from edgeface.runtime.pipeline import Counters
+from edgeface.sources.video import open_video
+from edgeface.tools.bench.latency.cases import ORT_VARIANT, BenchOptions, PipelineCase, PipelineResult, normalize_variants, onnx_original
 from edgeface.vocab import Precision, detector_name
 
 
 def pipeline_cases(opts: BenchOptions, results_threads: List[int], root: Optional[Path]) -> tuple:
-    from edgeface.hub.assets import sample_path
-
     skipped = []
     wanted = (normalize_variants(opts.pipeline_variants) if opts.pipeline_variants
               else [ORT_VARIANT, "tflite-float32", "tflite-int8"])
@@ -55,8 +58,6 @@ def run_pipeline_case(case: PipelineCase, isolated: bool = False) -> PipelineRes
 
 def pipeline_options(case: PipelineCase):
     """The `PipelineOptions` of a pipeline case (everything else at `edgeface run` defaults)."""
-    from edgeface.runtime.options import PipelineOptions
-
     common = dict(threads=int(case.threads), tracking=bool(case.tracking), detector_size=tuple(case.detector_size),
                   root=Path(case.root) if case.root else None)
     if case.variant == ORT_VARIANT:
@@ -94,10 +95,6 @@ def pipeline_bench(case: PipelineCase) -> PipelineResult:
     (input copy + invoke + output read) per tracked face, median over frames: what edgeface's own
     Python/numpy work costs per face (crop + resize, decoding, pose, tracker, smoothing, results).
     """
-    from edgeface.runtime.loading import build_pipeline
-    from edgeface.runtime.pipeline import Counters
-    from edgeface.sources.video import open_video
-
     pipe = build_pipeline(pipeline_options(case))
     if case.warmup_frames > 0:
         with open_video(case.video, max_frames=case.warmup_frames) as src:

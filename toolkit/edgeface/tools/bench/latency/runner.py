@@ -1,8 +1,8 @@
 """`edgeface bench`: latency of every converted model variant, and of the whole pipeline.
 
-`run_bench` plans the cases (`cases.py`), prepares the inputs (`inputs.py`), runs every case
-isolated in its own worker process by default (`workers.py`), then the pipeline (`pipeline_cases.py`)
-and dense-mesh (`dense_cases.py`) sections, and returns a `BenchReport` with the machine it ran on
+`run_bench` plans the cases (`cases.py`), prepares the inputs (`sample_inputs.py`, saved as
+`inputs.BenchInputs`), runs every case isolated in its own worker process by default (`workers.py`),
+then the pipeline (`pipeline_cases.py`) and dense-mesh (`dense_cases.py`) sections, and returns a `BenchReport` with the machine it ran on
 (`edgeface.boards.machine`). `settings_json` records how the numbers were taken; `load_report`
 reads a saved report back.
 
@@ -12,7 +12,7 @@ Isolation
     temporaries whose cost depends on the state of the process's heap. `isolate=False` runs the
     cases sequentially in the calling process (peak RSS is then not reported).
 
-Nothing here prints: the CLI (`edgeface.cli.bench`) and `bench/report.py` render the `BenchReport`.
+Nothing here prints: the CLI (`edgeface.cli.bench`) and `tools/bench/report.py` render the `BenchReport`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from typing import List, Optional
 from edgeface.tools.bench.latency.cases import (FORMAT, ORT_VARIANT, BenchOptions, BenchReport, BenchResult, DenseCase, DenseResult,
                                   PipelineCase, PipelineResult, Progress, plan_cases)
 from edgeface.tools.bench.latency.dense_cases import SINGLE_THREAD_ENV, plan_dense, profile_budgets, run_dense
-from edgeface.tools.bench.latency.inputs import BenchInputs, make_inputs
+from edgeface.tools.bench.latency.inputs import BenchInputs
+from edgeface.tools.bench.latency.sample_inputs import make_inputs
 from edgeface.tools.bench.latency.pipeline_cases import pipeline_cases, run_pipeline_case
 from edgeface.tools.bench.report import read_report
 from edgeface.tools.bench.stats import TimingPolicy

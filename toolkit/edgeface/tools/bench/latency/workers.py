@@ -21,22 +21,18 @@ import tempfile
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from edgeface.tools.bench.latency.cases import TFLITE_RUNTIMES, BenchCase, BenchResult, DenseCase, PipelineCase
-from edgeface.tools.bench.latency.dense_cases import numba_cache_load, run_dense
-from edgeface.tools.bench.latency.inputs import BenchInputs
-from edgeface.tools.bench.latency.pipeline_cases import run_pipeline_case
-from edgeface.tools.bench.stats import TimingPolicy, time_backend, timing_stats
 from edgeface.boards.machine import current_rss_mb, dist_version, peak_rss_mb
 from edgeface.errors import EdgefaceError
+from edgeface.runtime.onnx_backend import OnnxModel
+from edgeface.runtime.tflite_backend import TFLiteModel
+from edgeface.tools.bench.latency.cases import TFLITE_RUNTIMES, BenchCase, BenchResult, DenseCase, PipelineCase
+from edgeface.tools.bench.latency.inputs import BenchInputs
+from edgeface.tools.bench.stats import TimingPolicy, time_backend, timing_stats
 
 
 def load_backend(case: BenchCase):
     if case.runtime == "onnxruntime":
-        from edgeface.runtime.onnx_backend import OnnxModel
-
         return OnnxModel(case.path, num_threads=case.threads)
-    from edgeface.runtime.tflite_backend import TFLiteModel
-
     return TFLiteModel(case.path, num_threads=case.threads, runtime=case.runtime)
 
 
@@ -127,12 +123,20 @@ def worker_main(job_path: str, out_path: str) -> int:
             inputs = BenchInputs.load(Path(job["inputs"]))
             res = run_case(BenchCase(**job["case"]), inputs, TimingPolicy(**job["policy"]), isolated=True).to_dict()
         elif job["type"] == "pipeline":
+            # lazy: the pipeline and dense sections import cv2 (~50 MB), which a model case's worker must not
+            # count in its reported peak RSS
+            from edgeface.tools.bench.latency.pipeline_cases import run_pipeline_case
+
             res = run_pipeline_case(PipelineCase(**job["case"]), isolated=True).to_dict()
         elif job["type"] == "dense":
+            from edgeface.tools.bench.latency.dense_cases import run_dense  # lazy: cv2 (see above)
+
             inputs = BenchInputs.load(Path(job["inputs"])) if job.get("inputs") else None
             rows, setup = run_dense(_dense_case(job["case"]), TimingPolicy(**job["policy"]), inputs)
             res = {"results": [r.to_dict() for r in rows], "setup": setup}
         elif job["type"] == "dense-numba":
+            from edgeface.tools.bench.latency.dense_cases import numba_cache_load  # lazy: cv2 (see above)
+
             inputs = BenchInputs.load(Path(job["inputs"])) if job.get("inputs") else None
             res = {"numba": numba_cache_load(_dense_case(job["case"]), inputs)}
         else:

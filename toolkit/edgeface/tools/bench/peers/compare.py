@@ -31,7 +31,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, List, Optional
 
+from edgeface.boards.machine import load_avg, machine_info
 from edgeface.errors import EdgefaceError, OptionsError
+from edgeface.hub import store
+from edgeface.hub.assets import sample_path
+from edgeface.hub.atomic import atomic_path
+from edgeface.sources.video import have_pyav, open_video
+from edgeface.tools.bench.peers.upstream_loop import prepare_upstream, upstream_source
 
 MEDIAPIPE_VERSION = "0.10.18"
 FORMAT = "edgeface-peers/1"
@@ -112,10 +118,6 @@ def decode_frames(dest: Path, root: Optional[Path], frames: Optional[int]) -> di
     """Decode the sample video once (edgeface's reader: PyAV, edit lists ignored) into one .npy."""
     import numpy as np
 
-    from edgeface.hub.assets import sample_path
-    from edgeface.hub.atomic import atomic_path
-    from edgeface.sources.video import have_pyav, open_video
-
     video = sample_path("obama", root)
     if not video.is_file():
         raise EdgefaceError(f"the sample video is not in the cache ({video}): run `edgeface fetch samples`")
@@ -176,9 +178,6 @@ def run_worker(cmd: List[str], cpus: List[int], out: Path, timeout_s: float, env
 
 def _commands(opts: PeerOptions, frames_file: Path, out: Path, log) -> tuple:
     """{system key: argv} for the systems that can run here, and [(key, reason)] for those that cannot."""
-    from edgeface.tools.bench.peers.upstream_loop import prepare_upstream, upstream_source
-    from edgeface.hub import store
-
     wanted = [s for s in SYSTEMS if not opts.systems or s.key in opts.systems]
     common = ["--frames", str(frames_file), "--out", str(out), "--passes", str(opts.passes)]
     cmds, skipped = {}, []
@@ -231,9 +230,6 @@ def _median_round(results: list) -> dict:
 def run_peers(opts: PeerOptions, progress: Optional[Callable[[str, int, int], None]] = None,
               log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> dict:
     """Run every available system at every core count; the report dict (`report` renders it)."""
-    from edgeface.boards.machine import load_avg, machine_info
-    from edgeface.hub import store
-
     machine = machine_info()  # its load_avg_start: before the first worker
     cpus = usable_cpus()
     cores = sorted({min(int(c), len(cpus)) for c in opts.cores})

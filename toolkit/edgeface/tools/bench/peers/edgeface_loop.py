@@ -17,18 +17,18 @@ cores the process may use, smoothing on), i.e. what a user's program gets.
 
 from __future__ import annotations
 
+import os
 import sys
+
+import edgeface
+from edgeface.tools.bench.peers.timing import worker_main
 
 
 def _build(extra):
-    import edgeface
-
     precision, tracking, interval = extra[0], extra[1], extra[2]
     root = extra[3] if len(extra) > 3 and extra[3] else None
     opts = dict(precision=precision, running_mode="video", tracking=tracking != "detect", cache_root=root)
     if tracking == "floor":
-        import os
-
         opts["detect_interval"] = 0  # the recording pass: crops as the tracking makes them
         opts["threads"] = len(os.sched_getaffinity(0))  # the regressor on every core it may use (2 are faster than 1 alone)
     elif tracking == "track" and interval != "profile":
@@ -92,8 +92,6 @@ class ModelsOnlyLoop:
 
 
 def main(argv=None) -> int:
-    from edgeface.tools.bench.peers.timing import worker_main
-
     return worker_main(_build, argv)
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from edgeface.errors import EdgefaceError
+from edgeface.tools.bench.plots import _pyplot, _save_png
 from edgeface.tools.bench.report import _md_table, machine_line
 
 
@@ -147,9 +149,6 @@ def peers_markdown(report: dict, title: str = "edgeface peer benchmark") -> str:
 
 def plot_peers(report: dict, dest: Path) -> Path:
     """Horizontal bars: fps per system at each core count (log scale), value labels."""
-    from edgeface.tools.bench.plots import _pyplot, _save_png
-    from edgeface.errors import EdgefaceError
-
     plt = _pyplot()
     t = fps_table(report)
     systems = [k for k in report.get("systems", {}) if k in t]

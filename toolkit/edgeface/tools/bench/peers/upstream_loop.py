@@ -34,6 +34,8 @@ import sys
 from pathlib import Path
 from typing import Optional
 
+from edgeface.tools.bench.peers.timing import worker_main  # stdlib-only, as this module's top
+
 MODES = ("video", "perframe")
 _READY = ".edgeface-peer-ready"
 
@@ -53,7 +55,7 @@ def upstream_source(explicit: Optional[Path] = None) -> Optional[Path]:
 def _bfm_pickle(path: Path, root: Optional[Path]) -> None:
     import numpy as np
 
-    from edgeface.hub.assets import load_sparse_bases
+    from edgeface.hub.assets import load_sparse_bases  # lazy: this module's top stays stdlib-only (upstream's worker)
 
     b = load_sparse_bases(root)
     u = np.asarray(b.u, np.float32).reshape(-1, 1)  # 204: x, y, z per point (upstream's order)
@@ -172,8 +174,6 @@ def _build(extra):
 
 
 def main(argv=None) -> int:
-    from edgeface.tools.bench.peers.timing import worker_main
-
     return worker_main(_build, argv)
 
 

@@ -32,7 +32,11 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from edgeface.aligner import FaceAligner
 from edgeface.errors import EdgefaceError
+from edgeface.hub.paths import files_dir, home
+from edgeface.runtime.smoothing import FaceSmoother
+from edgeface.sources.images import read_image
 from edgeface.vocab import Precision
 
 SCHEMA = "edgeface.stability/1"
@@ -155,23 +159,17 @@ class StabilityReport:
 
 
 def default_photos(cache_root: Optional[Path]) -> tuple:
-    from edgeface.hub.paths import files_dir, home
-
     folder = files_dir(home(cache_root)) / "3ddfa_v2" / "examples" / "inputs"
     return tuple(folder / name for name in DEFAULT_PHOTOS)
 
 
 def _read(path: Path) -> np.ndarray:
-    from edgeface.sources.images import read_image
-
     if not path.is_file():
         raise EdgefaceError(f"stability: no photo {path} (run `edgeface fetch` for the sample photos, or pass --photo)")
     return read_image(path)
 
 
 def _aligners(opts: StabilityOptions) -> dict:
-    from edgeface.aligner import FaceAligner
-
     out = {}
     for p in opts.precisions:
         for smooth in (False, True):
@@ -243,8 +241,6 @@ def _photo_rows(name: str, still: dict, moving: dict, opts: StabilityOptions) ->
 def smoother_cost(results: Sequence, smoothing, repeats: int = 5) -> float:
     """CPU ms (this thread's: other processes' load does not count, as it would in wall time) per face per
     frame of `FaceSmoother(smoothing)` over recorded raw results, best of `repeats`."""
-    from edgeface.runtime.smoothing import FaceSmoother
-
     faces = sum(len(r.faces) for r in results)
     if not faces:
         return float("nan")

@@ -10,6 +10,9 @@ from pathlib import Path
 from typing import List
 
 from edgeface.errors import EdgefaceError
+from edgeface.tools.bench.plots import _pyplot, _save_png
+from edgeface.tools.bench.report import _md_table, read_report
+from edgeface.tools.bench.stability.measure import SCHEMA
 
 HEADERS = ["photo", "precision", "faces", "jitter raw %", "jitter smoothed %", "raw / smoothed",
            "lag frames", "raw lag frames"]
@@ -19,9 +22,6 @@ TARGET_LAG = 1.0              # frames
 
 
 def load_report(path: Path) -> dict:
-    from edgeface.tools.bench.report import read_report
-    from edgeface.tools.bench.stability.measure import SCHEMA
-
     report = read_report(Path(path), SCHEMA, "stability")
     if "rows" not in report:
         raise EdgefaceError(f"{path} is not a stability report (no rows): make one with edgeface bench --stability --json")
@@ -94,8 +94,6 @@ def verdict_table(report: dict):
 
 
 def stability_markdown(report: dict, title: str = "edgeface stability") -> str:
-    from edgeface.tools.bench.report import _md_table
-
     return "\n".join([f"# {title}", "", _caption(report) + ".", "",
                       _md_table(HEADERS, _rows(report), left=2), "",
                       _md_table(["target", "measured", "met"],
@@ -104,8 +102,6 @@ def stability_markdown(report: dict, title: str = "edgeface stability") -> str:
 
 def plot_stability(report: dict, dest: Path) -> Path:
     """Two panels: jitter (raw vs smoothed bars per photo x precision, the 0.06% target line) and lag."""
-    from edgeface.tools.bench.plots import _pyplot, _save_png
-
     plt = _pyplot()
     rows = report["rows"]
     labels = [f"{r['photo'].rsplit('.', 1)[0]}\n{r['precision']}" for r in rows]

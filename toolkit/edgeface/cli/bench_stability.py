@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import List, Optional
 
-from rich.console import Console
-
+from edgeface.cli.consoles import console, wide_out
+from edgeface.cli.progress import progress_bar
+from edgeface.cli.report_files import write_report_files
 from edgeface.errors import EdgefaceError
+from edgeface.tools.bench.stability import measure as st
+from edgeface.tools.bench.stability import report as sr
 from edgeface.vocab import Precision
-
-console = Console(stderr=True)
 
 
 def stability_command(variants: List[str], photos: Optional[List[str]], target: str, threads: int,
                       json_file: Optional[Path], md_file: Optional[Path], plot_file: Optional[Path],
-                      from_json: Optional[Path], write_outputs: Callable) -> None:
-    from edgeface.tools.bench.stability import measure as st
-    from edgeface.tools.bench.stability import report as sr
-    from edgeface.cli.bench import out
-
+                      from_json: Optional[Path]) -> None:
+    """Measure (or re-render `from_json`) the stability report, print its tables, write the report files."""
     if from_json is not None:
         report = sr.load_report(from_json)
     else:
@@ -31,10 +29,8 @@ def stability_command(variants: List[str], photos: Optional[List[str]], target: 
                 raise EdgefaceError(f"--stability measures TFLite precisions: use --variant fp32,int8 (got {v})") from None
         opts = st.StabilityOptions(photos=tuple(Path(p) for p in photos or ()), precisions=tuple(precisions),
                                    target=target, threads=threads)
-        from edgeface.cli.progress import progress_bar
-
         with progress_bar(console, "loading models") as progress:
             report = st.measure_stability(opts, progress=progress).to_dict()
-    out.print(sr.stability_table(report))
-    out.print(sr.verdict_table(report))
-    write_outputs(report, json_file, md_file, sr.stability_markdown, plot_file, sr.plot_stability)
+    wide_out.print(sr.stability_table(report))
+    wide_out.print(sr.verdict_table(report))
+    write_report_files(report, json_file, md_file, sr.stability_markdown, plot_file, sr.plot_stability)
