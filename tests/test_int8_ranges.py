@@ -49,7 +49,7 @@ def _plain_clips(model, rng: dict):
 def test_percentile_is_the_rank_of_all_values(raw_graph):
     """The per-crop tails give exactly the q-th largest value of all values."""
     model, crops = raw_graph
-    sess, names = ranges._relu_session(model)
+    sess, names = ranges.relu_session(model)
     inp = sess.get_inputs()[0].name
     few = crops[:4]
     got = ranges.relu_percentiles(model, few, 99.9)

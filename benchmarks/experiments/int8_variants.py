@@ -64,26 +64,12 @@ def noisy_crops(root: Path, sigma_max: float = 4.0, seed: int = 1) -> np.ndarray
 
 # ----------------------------------------------------------------------------- MSE ranges (percentiles: convert.ranges)
 
-def relu_session(model) -> tuple:
-    """(onnxruntime session, ReLU output names) over a copy of `model` with every ReLU output as a
-    graph output (what `ranges.relu_percentiles` reads)."""
-    import onnx
-    import onnxruntime as ort
-
-    m = onnx.ModelProto()
-    m.CopyFrom(model)
-    names = [n.output[0] for n in m.graph.node if n.op_type == "Relu"]
-    del m.graph.output[:]
-    m.graph.output.extend([onnx.helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None) for n in names])
-    return ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]), names
-
-
 def relu_mse_ranges(model, crops: np.ndarray, bins: int = 4096) -> dict:
     """{ReLU output name: clip c minimising the int8 activation error}: per tensor, the c (over a
     histogram of the calibration's non-zero values) with the least sum of rounding error
     (c/255)^2/12 over the values below c and clipping error (x - c)^2 above it."""
     top = ranges.relu_percentiles(model, crops, 100.0)
-    sess, names = relu_session(model)
+    sess, names = ranges.relu_session(model)
     inp = sess.get_inputs()[0].name
     hist = {n: np.zeros(bins, np.float64) for n in names}
     for c in crops:
@@ -110,7 +96,7 @@ def bias_corrected(model, crops: np.ndarray, rng: dict):
     `ranges.clip_relus` applies the clips."""
     from onnx import helper, numpy_helper
 
-    sess, names = relu_session(model)
+    sess, names = ranges.relu_session(model)
     inp = sess.get_inputs()[0].name
     lost = {n: 0.0 for n in names}
     for c in crops:

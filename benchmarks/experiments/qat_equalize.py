@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgeface.errors import EdgefaceError
+from edgeface.tools.convert import ranges
 
 MAX_SCALE = 16.0
 
@@ -25,9 +26,7 @@ MAX_SCALE = 16.0
 def channel_ranges(model, crops: np.ndarray, q: float = 99.99) -> dict:
     """{ReLU output name: (C,) the q-th percentile of each channel's values over `crops`} for a
     raw-pixel NCHW graph; crops (N, H, W, 3) uint8."""
-    from int8_variants import relu_session  # this folder's int8_variants.py (on sys.path: qat_experiment.py)
-
-    sess, names = relu_session(model)
+    sess, names = ranges.relu_session(model)
     inp = sess.get_inputs()[0].name
     vals = {n: [] for n in names}
     for c in crops:
@@ -42,9 +41,7 @@ def equalize(model, rng: dict, max_scale: float = MAX_SCALE, dense_power: float 
     import onnx
     from onnx import helper, numpy_helper
 
-    from edgeface.tools.convert.ranges import editable
-
-    m, inits, producer, consumers = editable(model)
+    m, inits, producer, consumers = ranges.editable(model)
     g = m.graph
 
     def arr(name):

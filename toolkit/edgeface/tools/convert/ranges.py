@@ -25,8 +25,9 @@ from edgeface.errors import EdgefaceError
 from edgeface.tools.convert.range_spec import MIN_PERCENTILE
 
 
-def _relu_session(model):
-    """(onnxruntime session, ReLU output names) over a copy of `model` with every ReLU as an output."""
+def relu_session(model) -> tuple:
+    """(onnxruntime session, ReLU output names) over a copy of `model` with every ReLU output as a graph
+    output (what `relu_percentiles` reads; the INT8 experiments read it too)."""
     import onnx
     import onnxruntime as ort
 
@@ -43,7 +44,7 @@ def relu_percentiles(model, crops: np.ndarray, q: float, progress=None) -> dict:
     with batch 1; crops (N, H, W, 3) uint8. Exact: the top share of the values is kept per crop."""
     if not MIN_PERCENTILE <= q <= 100.0:
         raise EdgefaceError(f"activation percentile {q} is outside {MIN_PERCENTILE}..100")
-    sess, names = _relu_session(model)
+    sess, names = relu_session(model)
     inp = sess.get_inputs()[0].name
     tails = {n: [] for n in names}
     count = dict.fromkeys(names, 0)
