@@ -11,18 +11,33 @@ endif
 OUT ?= out
 EF := $(BIN)/edgeface
 
-.PHONY: demo test install test-arm clean-venv
+.PHONY: demo test install dev test-arm clean-venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-# Workstation install: board runtime + conversion toolchain + test tools.
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+# Workstation install: board runtime + conversion toolchain + test tools, and edgeface itself as users get
+# it: a wheel built from this tree, installed non-editable (rebuilt when a packaged file changes).
+# `make dev` swaps in an editable install instead (the next `make install`/`demo`/`test` puts the wheel back).
+PACKAGED := pyproject.toml README.md LICENSE $(shell git ls-files toolkit models targets calibration 2>/dev/null)
+
+$(VENV)/.deps: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e ".[convert,dev,peers]"
 	touch $@
 
+$(VENV)/.installed: $(VENV)/.deps $(PACKAGED)
+	rm -rf build dist/wheel-test
+	$(BIN)/pip wheel -q --no-deps --no-build-isolation -w dist/wheel-test .
+	$(BIN)/pip install -q --no-deps --force-reinstall dist/wheel-test/edgeface-*.whl
+	rm -rf build
+	touch $@
+
 install: $(VENV)/.installed
+
+dev: $(VENV)/.deps
+	$(BIN)/pip install -q --no-deps -e .
+	rm -f $(VENV)/.installed
 
 # Main job end to end on the sample data: fetch -> export -> convert -> run -> bench.
 demo: install
@@ -34,8 +49,9 @@ demo: install
 	$(EF) run --source samples:trump_hillary --precision int8 --render mesh --save $(OUT)/trump_hillary_mesh.jpg --export-mesh $(OUT)/meshes
 	$(EF) bench --quick --json $(OUT)/bench.json --markdown $(OUT)/bench.md --plot $(OUT)/bench.png
 
+# The suite runs against the installed wheel (tests/test_packaging.py checks that it does).
 test: install
-	$(BIN)/python -m pytest -q
+	EDGEFACE_TEST_WHEEL=1 $(BIN)/python -m pytest -q
 
 clean-venv:
 	rm -rf $(VENV)

@@ -16,7 +16,7 @@
 # tracked pipeline frames split into Invoke and the rest. Every count is marginal: the difference
 # between the running totals after N and after N + ITERS iterations, divided by ITERS.
 #
-# Writes OUT/arm-insn.json, OUT/arm-insn.md and OUT/arm-insn.png (benchmarks/arm_insn_report.py),
+# Writes OUT/arm-insn.json, OUT/arm-insn.md and OUT/arm-insn.png (edgeface.tools.bench.arm_insn),
 # each through a temporary file and a rename. --no-build uses the cached rootfs and board venv as
 # they are (no `tests/arm/run.sh --build-only` first). --crosscheck also builds QEMU's own
 # tests/plugin/insn.c and checks that it counts the same as this plugin on one whole process.
@@ -199,5 +199,5 @@ if [ "$CROSSCHECK" = 1 ]; then
 fi
 
 log "all runs done in $((SECONDS - T0)) s; writing $OUT/arm-insn.{json,md,png}"
-"$HOST_PY" "$HERE/arm_insn_report.py" --work "$WORK" --runs "${RUNS[@]}" --out "$OUT" --release "$RELEASE" \
+"$HOST_PY" -m edgeface.tools.bench.arm_insn --work "$WORK" --runs "${RUNS[@]}" --out "$OUT" --release "$RELEASE" \
     --qemu "$QEMU_VERSION" --rootfs-python "$GPY" --pip-freeze "$CACHE/out/arm-pip-freeze.txt" "${XCHECK[@]}"

@@ -1,7 +1,7 @@
 """Convert mb05 to a dynamic-range TFLite model (int8 weights, float activations) for the ARM counts.
 
 The same graph edgeface converts (`edgeface convert --model mb05`): the cached ONNX export, the float
-head split off (edgeface.onnx_tools.split_float_head), the normalization prepended (prepend_normalization),
+head split off (edgeface.tools.convert.onnx_graph.split_float_head), the normalization prepended (prepend_normalization),
 then onnx2tf with -odrqt instead of the full-integer calibration. The result goes to
 $EDGEFACE_HOME/bench/mb05_dynamic_range.tflite (outside the model cache that `edgeface run` reads:
 it is for counting only, it has no manifest and is not verified). Needs the convert extra.
@@ -21,16 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-
-def _project():
-    """edgeface's graph helpers and model cards, before and after the package restructure."""
-    try:
-        from edgeface.convert import onnx_graph as graph
-        from edgeface.hub.cards import get_card
-    except ImportError:
-        from edgeface import onnx_tools as graph
-        from edgeface.registry import get_card
-    return graph, get_card
+from edgeface.hub.cards import get_card
+from edgeface.tools.convert import onnx_graph as graph
 
 
 def main(argv=None) -> int:
@@ -42,7 +34,6 @@ def main(argv=None) -> int:
         print(f"error: {src} not found: run `edgeface export --model mb05` (or make demo) first", file=sys.stderr)
         return 2
     try:
-        graph, get_card = _project()
         import onnx
         import onnx2tf  # noqa: F401  (the convert extra)
     except ImportError as e:

@@ -175,35 +175,18 @@ def bench_head(marks: Marks, home: Path, warmup: int, iters: int) -> dict:
 
 def decoded_frames(count: int) -> list:
     """The first `count` frames of samples:obama the way edgeface decodes them (PyAV, ignore_editlist)."""
-    try:
-        from edgeface.io import sources  # the package layout since issue 10
-    except ImportError:
-        from edgeface import sources
+    from edgeface.sources.spec import open_source
 
-    with sources.open_source("samples:obama", max_frames=count) as src:
+    with open_source("samples:obama", max_frames=count) as src:
         return [f for f in src]
 
 
 def make_aligner(precision: str, target: str, threads: int):
-    """An object with step(frame) -> result: edgeface.FaceAligner in VIDEO mode when this edgeface
-    has it, else the pipeline the CLI builds (same profile, same models)."""
+    """("FaceAligner", step(frame) -> result, the aligner to close): edgeface.FaceAligner in VIDEO mode."""
     import edgeface
 
-    fa_cls = getattr(edgeface, "FaceAligner", None)
-    if fa_cls is not None:
-        kw = {"precision": precision, "target": target, "running_mode": "video", "threads": threads}
-        fa = fa_cls.create(**kw)
-        return "FaceAligner", (lambda f: fa.detect_for_video(f.image, (f.timestamp_s or 0.0) * 1000.0, source=f.source)), fa
-    try:
-        from edgeface.boards import profiles
-        from edgeface.cli import run as cli_run
-        from edgeface.runtime import pipeline
-    except ImportError:
-        from edgeface import cli_run, pipeline, profiles
-
-    opts = cli_run.build_options(profiles.get_target(target), precision=precision, threads=threads)
-    pipe = pipeline.build_pipeline(opts)
-    return "Pipeline", pipe.process, None
+    fa = edgeface.FaceAligner.create(precision=precision, target=target, running_mode="video", threads=threads)
+    return "FaceAligner", (lambda f: fa.detect_for_video(f.image, (f.timestamp_s or 0.0) * 1000.0, source=f.source)), fa
 
 
 def bench_frames(marks: Marks, precision: str, target: str, threads: int, warmup: int, iters: int) -> dict:

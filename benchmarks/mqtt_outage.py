@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/mqtt_outage.py [--out benchmarks/mqtt-outage] [--down 3.7]
 
 Starts a real Mosquitto (tests/mosquitto.py: 127.0.0.1, a free port, its own config), a collector
-(`edgeface.io.mqtt_collect.collect`), and `edgeface run`'s loop over obama.mp4 (INT8) at camera
+(`edgeface.fleet.collect.collect`), and `edgeface run`'s loop over obama.mp4 (INT8) at camera
 pace (30 fps) with the MQTT sink; stops the broker at frame 40 for `--down` seconds, then starts
 it again. Samples the sink's queue depth and the records the collector has every 50 ms and writes
 `<out>.png` (queued on disk and received, against time, the outage shaded) and `<out>.json`.
@@ -31,10 +31,10 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     import edgeface
-    from edgeface.io.mqtt_collect import collect
-    from edgeface.io.mqtt_sink import MqttOptions, MqttSink
-    from edgeface.io.run_loop import run
-    from edgeface.io.sources import open_source
+    from edgeface.fleet.collect import collect
+    from edgeface.fleet.mqtt_sink import MqttOptions, MqttSink
+    from edgeface.app.run_loop import run
+    from edgeface.sources.spec import open_source
     from mosquitto import Broker
     from paced import PacedVideo
 
@@ -79,7 +79,7 @@ def main(argv=None) -> int:
     while "up" not in events and time.monotonic() < deadline:
         time.sleep(0.05)
     if sink.queue.pending:  # the run ended before the broker came back: what a board's next start would send
-        from edgeface.io.mqtt_sink import flush
+        from edgeface.fleet.mqtt_sink import flush
 
         events["flush"] = time.monotonic() - t0
         flush(sink.options, timeout=30)

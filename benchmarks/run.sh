@@ -6,7 +6,8 @@
 #   OUT=/some/dir benchmarks/run.sh  # write elsewhere
 #   ARM_INSN=1 benchmarks/run.sh     # also the ARM guest instruction counts (x86_64 host, root; ~15 min):
 #                                    # arm-insn.{json,md,png} by benchmarks/arm_insn.sh
-#   OVERHEAD_A=../main/toolkit benchmarks/run.sh  # also overhead-<arch>.{json,md}: this checkout vs that one
+#   OVERHEAD_A=../main/toolkit benchmarks/run.sh  # also the overhead A/B experiment (this checkout vs that one):
+#                                    # overhead-<arch>.{json,md} by benchmarks/experiments/overhead_ab.py
 #
 # Needs the models converted first (workstation, or copied onto the board with their .json manifests):
 #   edgeface fetch && edgeface convert --int8 --fp16
@@ -68,9 +69,11 @@ if [[ "${ARM_INSN:-0}" == "1" ]]; then
 fi
 
 # 6. per-frame overhead against another checkout, on request: OVERHEAD_A=/path/to/that/checkout/toolkit
+#    (an experiment: benchmarks/experiments/README.md; its published files live in experiments/)
 if [[ -n "${OVERHEAD_A:-}" ]]; then
-  "$py" "$here/overhead_ab.py" --a "$OVERHEAD_A" --b toolkit --rounds 5 --cpu 0 \
-    --json "$out/overhead-$arch.json" --markdown "$out/overhead-$arch.md"
+  exp_out="$out"; [[ "$out" == "$here" ]] && exp_out="$here/experiments"
+  "$py" "$here/experiments/overhead_ab.py" --a "$OVERHEAD_A" --b toolkit --rounds 5 --cpu 0 \
+    --json "$exp_out/overhead-$arch.json" --markdown "$exp_out/overhead-$arch.md"
 fi
 
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2

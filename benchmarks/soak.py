@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from edgeface.boards.machine import load_avg
-from edgeface.bench.soak import plot_soak, soak
+from edgeface.tools.bench.soak import plot_soak, soak
 from edgeface.hub.assets import sample_path
 from edgeface.hub.atomic import write_json_atomic
 

@@ -52,8 +52,8 @@ def reader(port, stop, slow=False):
 
 
 def block(aligner, frames, server, clients, slow):
-    from edgeface.io.run_loop import run
-    from edgeface.bench.soak import LoopedVideo
+    from edgeface.app.run_loop import run
+    from edgeface.tools.bench.soak import LoopedVideo
     from edgeface.hub.assets import sample_path
 
     stop = threading.Event()
@@ -72,8 +72,8 @@ def block(aligner, frames, server, clients, slow):
 
 def main() -> int:
     from edgeface.aligner import FaceAligner
-    from edgeface.aligner_options import FaceAlignerOptions, RunningMode
-    from edgeface.io.mjpeg import MjpegServer
+    from edgeface.options import FaceAlignerOptions, RunningMode
+    from edgeface.sinks.mjpeg import MjpegServer
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=300)

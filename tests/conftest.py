@@ -52,7 +52,7 @@ def samples(edgeface_home) -> dict:
 def converted_home(edgeface_home) -> Path:
     """The session cache with mb05 and FaceBoxes (640x480 and the still-image 1088x736) converted (float32,
     float16, INT8) once per test session."""
-    from edgeface.convert.tflite import ConvertOptions, convert
+    from edgeface.tools.convert.tflite import ConvertOptions, convert
 
     results = convert(["mb05", "faceboxes"], ConvertOptions(int8=True, fp16=True, still_detector=True), root=edgeface_home)
     assert all(v.manifest["verification"]["passed"] for r in results for v in r.variants)
@@ -64,7 +64,7 @@ def onnx_home(edgeface_home) -> Path:
     """The session cache with mb05 + FaceBoxes 640x480 exported to ONNX (reused when an export
     with the same checkpoint digest is already there)."""
     from edgeface.hub import assets
-    from edgeface.convert import export
+    from edgeface.tools.convert import export
     from edgeface.hub import paths
 
     out = paths.onnx_dir(edgeface_home)

@@ -18,8 +18,8 @@ import pytest
 import edgeface
 from edgeface import FaceAligner, FaceAlignerOptions, Precision, RunningMode
 from edgeface.errors import EdgefaceError, MissingAssetError, OptionsError
-from edgeface.io.images import read_image
-from edgeface.io.sources import open_source
+from edgeface.sources.images import read_image
+from edgeface.sources.spec import open_source
 from inprocess_cli import cli
 
 COMMON = dict(target="x86_64", threads=2)
@@ -173,7 +173,7 @@ def test_live_stream_reports_a_failing_callback(converted_home, samples):
 
 
 def test_target_auto_applies_the_board_profile(converted_home):
-    from edgeface.aligner_options import usable_cores
+    from edgeface.boards.machine import usable_cores
     from edgeface.boards.profiles import resolve_target
 
     with FaceAligner.create(precision="int8") as aligner:
@@ -198,7 +198,8 @@ def test_one_usable_core_scans_at_the_profile_one_core_interval(converted_home):
     import subprocess
     import sys
 
-    code = ("import edgeface; o, _ = edgeface.FaceAlignerOptions(target='x86_64', running_mode='video').resolve(); "
+    code = ("import edgeface; from edgeface.aligner import resolve_options; "
+            "o, _ = resolve_options(edgeface.FaceAlignerOptions(target='x86_64', running_mode='video')); "
             "print(o.detect_interval, o.roi_deadband, o.bitexact)")
     one = subprocess.run(["taskset", "-c", "0", sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert one.stdout.split() == ["25", "0.02", "False"]
@@ -215,7 +216,7 @@ def test_results_do_not_depend_on_the_visible_core_count(converted_home, samples
 
     if len(os.sched_getaffinity(0)) < 2:
         pytest.skip("needs 2 usable cores")
-    code = ("import hashlib, edgeface; from edgeface.io.video import open_video; h = hashlib.sha256(); "
+    code = ("import hashlib, edgeface; from edgeface.sources.video import open_video; h = hashlib.sha256(); "
             f"v = r'{samples['obama']}'; root = r'{converted_home}'\n"
             "for prec in ('fp32', 'int8'):\n"
             " with edgeface.FaceAligner.create(precision=prec, cache_root=root, running_mode='video', target='x86_64',"

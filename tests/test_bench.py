@@ -9,9 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeface.bench import cases as bench_cases
-from edgeface.bench import dense_cases, inputs, plots, runner, stats
-from edgeface.bench import report as bench_report
+from edgeface.tools.bench.latency import cases as bench_cases
+from edgeface.tools.bench.latency import dense_cases
+from edgeface.tools.bench.latency import inputs
+from edgeface.tools.bench import plots
+from edgeface.tools.bench.latency import runner
+from edgeface.tools.bench import stats
+from edgeface.tools.bench import report as bench_report
 from edgeface.errors import EdgefaceError
 
 
@@ -310,7 +314,7 @@ def test_plan_dense(tmp_path, edgeface_home):
 
 def test_face_roi_places_the_face(edgeface_home):
     from edgeface.hub import assets
-    from edgeface.dense.model import load_dense_model
+    from edgeface.dense.loading import load_dense_model
 
     model = load_dense_model(edgeface_home, prefer="approx", decimate=3000)
     params = assets.load_param_stats(edgeface_home).mean
@@ -383,7 +387,7 @@ def test_a_broken_numba_leaves_the_numpy_rows(edgeface_home, monkeypatch):
 def test_threads_lines_say_why_a_profile_differs_from_the_measured_best():
     from types import SimpleNamespace
 
-    from edgeface.bench.threads import threads_lines
+    from edgeface.tools.bench.latency.threads import threads_lines
 
     rows = [{"variant": "tflite-int8", "runtime": "ai_edge_litert", "model": "mb05", "threads": t, "p90_ms": p, "median_ms": p}
             for t, p in ((1, 0.7), (2, 0.6))]

@@ -26,8 +26,8 @@ BLOCKER = textwrap.dedent(f"""
 BOARD_PATH = BLOCKER + textwrap.dedent("""
     import json
     import edgeface
-    from edgeface.io.images import read_image
-    from edgeface.io.sources import open_source
+    from edgeface.sources.images import read_image
+    from edgeface.sources.spec import open_source
     from edgeface.hub.assets import sample_path
 
     out = {}

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edgeface.io.mjpeg import MjpegServer
+from edgeface.sinks.mjpeg import MjpegServer
 
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from edgeface.errors import EdgefaceError, OptionsError
-from edgeface.io.camera_timeout import ReadTimeout, ReconnectingCamera, TimedReads
-from edgeface.io.cameras import OpenCVCameraSource, Picamera2Source, open_camera
+from edgeface.sources.camera_timeout import ReadTimeout, ReconnectingCamera, TimedReads
+from edgeface.sources.cameras import OpenCVCameraSource, Picamera2Source, open_camera
 from test_sources import FakeCapture, fake_module
 
 STALL = threading.Event()  # never set: a read that waits on it hangs like a stalled driver

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeface.convert import calibrate
+from edgeface.tools.convert import calibrate
 from edgeface.hub import store
-from edgeface.convert.tflite import ConvertOptions, convert
+from edgeface.tools.convert.tflite import ConvertOptions, convert
 from edgeface.errors import EdgefaceError
 from edgeface.runtime.tflite_backend import TFLiteModel
 
@@ -61,7 +61,7 @@ def test_int8_detector_finds_every_float_face(converted_home):
 def test_int8_detector_on_sample_photos(converted_home, samples):
     """Every face the float TFLite model finds on the sample photos is found by INT8 with IoU >= 0.85."""
     from edgeface.runtime.networks import FaceDetector
-    from edgeface.io.images import read_image
+    from edgeface.sources.images import read_image
     from edgeface.runtime.boxes import iou_matrix
 
     f32 = FaceDetector(TFLiteModel(store.model_path("faceboxes_640x480", "float32", converted_home)))
@@ -169,7 +169,7 @@ def test_failed_verification_writes_nothing(converted_home, tmp_path, monkeypatc
     strict = dict(card.int8, max_mean_landmark_px=1e-6)
     import dataclasses
 
-    monkeypatch.setattr("edgeface.convert.tflite.get_card", lambda name: dataclasses.replace(card, int8=strict) if name == "mb05" else registry.get_card(name))
+    monkeypatch.setattr("edgeface.tools.convert.tflite.get_card", lambda name: dataclasses.replace(card, int8=strict) if name == "mb05" else registry.get_card(name))
     with pytest.raises(EdgefaceError, match="verification failed"):
         convert(["mb05"], ConvertOptions(int8=True), root=home)
     assert _outputs(home) == set()
@@ -180,7 +180,7 @@ def test_split_float_head_is_exact(converted_home):
     import onnx
     import onnxruntime as ort
 
-    from edgeface.convert.onnx_graph import split_float_head
+    from edgeface.tools.convert.onnx_graph import split_float_head
 
     full_path = converted_home / "onnx" / "mb05.onnx"
     backbone, head = split_float_head(onnx.load(str(full_path)))
@@ -211,7 +211,7 @@ def test_full_int8_without_float_head(converted_home, tmp_path, monkeypatch):
         shutil.copytree(converted_home / d, home / d)
     card = registry.get_card("mb05")
     loose = dict(card.int8, max_mean_landmark_px=2.0, max_max_landmark_px=5.0, max_noise_ratio=5.0)  # full INT8: 2.33
-    monkeypatch.setattr("edgeface.convert.tflite.get_card",
+    monkeypatch.setattr("edgeface.tools.convert.tflite.get_card",
                         lambda name: dataclasses.replace(card, int8=loose) if name == "mb05" else registry.get_card(name))
     res = convert(["mb05"], ConvertOptions(int8=True, float_head=False), root=home)
     m = {v.variant: v.manifest for v in res[0].variants}["int8"]

@@ -1,4 +1,4 @@
-"""Dense reconstruction: BFM conversion (dense_bfm), the exact model (dense), the BFM-free
+"""Dense reconstruction: BFM conversion (hub.bfm_npz), the exact model (dense.model), the BFM-free
 `dense_approx` model, decimation. The BFM itself is not redistributable: its tests use
 synthetic pickles with the upstream keys, shapes and dtypes, written as real pickle files."""
 
@@ -12,11 +12,15 @@ import numpy as np
 import pytest
 
 from edgeface.hub import assets
+from edgeface.hub.bfm_npz import bfm_arrays_from_dict, bfm_npz_from_pickle, load_bfm_npz
+from edgeface.hub.derive import derive
 from edgeface.runtime import tdmm
-from edgeface.dense.model import DenseModel, cluster_vertices, decimate_mesh, dense_model_from_bfm, interleaved_to_planar, load_dense_model
+from edgeface.dense.decimate import cluster_vertices, decimate_mesh
+from edgeface.dense.float16_error import float16_vertex_error
+from edgeface.dense.loading import load_dense_model
+from edgeface.dense.model import DenseModel, dense_model_from_bfm, interleaved_to_planar
 from edgeface.dense.approx import (KIND, ApproxDenseModel, build_approx_model, keypoint_vertices, load_approx_model, loo_error,
                                    rbf_matrix)
-from edgeface.dense.bfm import (bfm_arrays_from_dict, bfm_npz_from_pickle, float16_vertex_error, load_bfm_npz)
 from edgeface.errors import EdgefaceError, MissingAssetError
 
 N_FULL = 38365
@@ -81,7 +85,7 @@ def _reference_vertices(params, u, w_shp, w_exp) -> np.ndarray:
     return cam[:, :3] @ xyz + cam[:, 3:4]
 
 
-# ----------------------------------------------------------------------------- dense_bfm
+# ----------------------------------------------------------------------------- BFM conversion (hub.bfm_npz)
 
 def test_bfm_pickle_small_roundtrip_matches_formula(tmp_path, realistic_params):
     d = _synthetic_bfm(500, 199, 29, seed=1, fdtype=np.float64)
@@ -123,8 +127,8 @@ def test_bfm_full_size_uses_mesh_triangles(tmp_path, edgeface_home, mesh, realis
     np.testing.assert_array_equal(model.image_vertices(p, roi), tdmm.to_image(got, roi))
 
 
-def test_assets_derive_builds_bfm_card(tmp_path, edgeface_home, mesh):
-    """`edgeface fetch bfm` path: assets.derive() hands the verified pickle to dense_bfm."""
+def test_derive_builds_bfm_card(tmp_path, edgeface_home, mesh):
+    """`edgeface fetch bfm` path: hub.derive.derive() hands the verified pickle to hub.bfm_npz."""
     from edgeface.hub.cards import get_card
 
     card = get_card("bfm")
@@ -135,7 +139,7 @@ def test_assets_derive_builds_bfm_card(tmp_path, edgeface_home, mesh):
     pkl = root / "files" / card.file("pickle").mirror_relpath
     pkl.parent.mkdir(parents=True)
     _write_pickle(_synthetic_bfm(N_FULL, 40, 10, seed=3), pkl)
-    dest = assets.derive(card, root)
+    dest = derive(card, root)
     assert dest == assets.asset_path("bfm", root)
     b = load_bfm_npz(dest)
     assert b.n_vertices == N_FULL and np.array_equal(b.tri, mesh["tri"])

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgeface.io.images import read_image
+from edgeface.sources.images import read_image
 from edgeface.viz.overlay import Style, draw_result
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from edgeface.errors import EdgefaceError
-from edgeface.io.disk_queue import HEADER, MIN_SEGMENT, DiskQueue
+from edgeface.fleet.disk_queue import HEADER, MIN_SEGMENT, DiskQueue
 
 
 def _all(q):

@@ -10,8 +10,9 @@ import cv2
 import numpy as np
 import pytest
 
-from edgeface.bench import annotations, metrics
-from edgeface.bench import evaluate as ev
+from edgeface.tools.bench.eval import annotations
+from edgeface.tools.bench.eval import metrics
+from edgeface.tools.bench.eval import evaluate as ev
 from edgeface.runtime import boxes
 from edgeface.errors import EdgefaceError
 

@@ -11,11 +11,11 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from edgeface.convert import export, sample_media
+from edgeface.tools.convert import export, sample_media
 from edgeface.runtime.detection import letterbox, postprocess, priors
 from edgeface.errors import EdgefaceError, VerificationError
 from edgeface.hub.atomic import sha256_file
-from edgeface.convert.torch_nets import (
+from edgeface.tools.convert.torch_nets import (
     build_regressor,
     load_detector,
     load_regressor,

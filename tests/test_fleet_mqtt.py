@@ -20,10 +20,10 @@ FRAMES = 158  # obama.mp4, every frame has a face
 
 
 class Collector:
-    """`edgeface.io.mqtt_collect.collect` on a thread, subscribed before the test publishes."""
+    """`edgeface.fleet.collect.collect` on a thread, subscribed before the test publishes."""
 
     def __init__(self, url, out, count, timeout=90.0, client_id="test-collector", ca=None):
-        from edgeface.io.mqtt_collect import collect
+        from edgeface.fleet.collect import collect
 
         self.out, self.ready, self.stop, self.result = out, threading.Event(), threading.Event(), {}
 
@@ -81,10 +81,10 @@ def test_obama_every_record_once_in_order(broker, converted_home, tmp_path, caps
 
 def test_broker_stopped_mid_run_loses_nothing(broker, converted_home, tmp_path):
     import edgeface
-    from edgeface.io.mqtt_sink import MqttOptions, MqttSink
-    from edgeface.io.run_loop import run
-    from edgeface.io.sinks import JsonlSink
-    from edgeface.io.sources import open_source
+    from edgeface.fleet.mqtt_sink import MqttOptions, MqttSink
+    from edgeface.app.run_loop import run
+    from edgeface.sinks.jsonl import JsonlSink
+    from edgeface.sources.spec import open_source
 
     col = Collector(broker.url(), tmp_path / "fleet.jsonl", FRAMES)
     outage = {}
@@ -242,7 +242,7 @@ def test_full_queue_drops_oldest_and_says_so(tmp_path, converted_home, capsys):
 
 LIVE_BOARD = """
 import sys, time
-from edgeface.io.mqtt_sink import MqttOptions, MqttSink
+from edgeface.fleet.mqtt_sink import MqttOptions, MqttSink
 sink = MqttSink(MqttOptions(url=sys.argv[1], board="pi-live", queue_dir=sys.argv[2], status_interval=0.5),
                 {"target": "rpi4", "precision": "int8"})
 assert sink.check_connection() is None
@@ -257,7 +257,7 @@ def test_status_online_then_last_will_offline(broker, tmp_path):
     import sys
 
     seen = []
-    from edgeface.io.mqtt_collect import collect
+    from edgeface.fleet.collect import collect
 
     stop = threading.Event()
     ready = threading.Event()

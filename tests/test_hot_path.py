@@ -11,11 +11,11 @@ import pytest
 
 from edgeface.errors import EdgefaceError
 from edgeface.hub import safe_pickle
-from edgeface.io.images import read_image
+from edgeface.sources.images import read_image
 from edgeface.runtime import boxes, roi as roi_mod, tdmm
 from edgeface.runtime.decode import SparseDecoder, pose_degrees
 from edgeface.runtime.networks import LandmarkRegressor
-from edgeface.runtime.results import Face, FrameResult, Pose
+from edgeface.results import Face, FrameResult, Pose
 from edgeface.runtime.smoothing import FaceSmoother, blend_points
 from edgeface.runtime.tracks import Track
 

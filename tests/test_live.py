@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from edgeface.errors import EdgefaceError
-from edgeface.io.capture import LatestFrameCapture
-from edgeface.io.sim_camera import SimCamera, parse_sim_spec
-from edgeface.io.sources import open_source
+from edgeface.sources.capture import LatestFrameCapture
+from edgeface.sources.sim_camera import SimCamera, parse_sim_spec
+from edgeface.sources.spec import open_source
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,7 @@ def test_live_stream_at_30_fps(converted_home):
     """The bench's live run (LIVE_STREAM on the simulated camera at 30 fps, the `edgeface run` path):
     every frame accounted for (a result or a counted drop); this machine keeps up (README: 0 drops,
     p99 within a frame period + 2 ms on a quiet machine; bounds here leave room for a busy one)."""
-    from edgeface.bench.live import live_run
+    from edgeface.tools.bench.latency.live import live_run
 
     r = live_run(30, "int8", frames=60, root=converted_home)
     assert r["frames"] == 60 and r["results"] + r["dropped"] == 60
@@ -100,8 +100,8 @@ class _Recorder:
 
 def _live_run(home, fps, frames, sinks, n=40):
     import edgeface
-    from edgeface.io.live_feed import LiveFeed
-    from edgeface.io.run_loop import run
+    from edgeface.app.live_feed import LiveFeed
+    from edgeface.app.run_loop import run
 
     feed = LiveFeed()
     cam = SimCamera(frames[:n], fps=fps, name=f"sim@{fps}")
@@ -144,7 +144,7 @@ def test_live_status_line_shows_drops():
     from rich.console import Console
 
     from edgeface.cli.run import LiveStatus, summary_lines
-    from edgeface.io.run_loop import LiveStats, RunSummary
+    from edgeface.app.run_loop import LiveStats, RunSummary
 
     line = LiveStatus(Console()).line(LiveStats(frame=40, frames=30, total=None, fps=29.8, time_ms={"total": 3.0},
                                                 faces=1, detector_runs=4, elapsed_s=1.3, dropped=11))

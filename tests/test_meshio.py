@@ -1,5 +1,5 @@
 """Mesh export: PLY (binary little endian, ASCII) and OBJ, read back by small readers written
-here from the format specifications (not from edgeface.io.mesh_files)."""
+here from the format specifications (not from edgeface.sinks.mesh_files)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from edgeface.hub import assets
-from edgeface.io import mesh_files as meshio
+from edgeface.sinks import mesh_files as meshio
 from edgeface.errors import EdgefaceError
 
 # PLY scalar types (Turk's spec names and the later sized aliases) -> struct codes
@@ -176,7 +176,7 @@ def test_obj_plain_and_float_colours(tmp_path, small):
 def test_dense_face_export_like_upstream(tmp_path, edgeface_home):
     """The no-neck mesh of a posed face: y flipped and winding reversed, so that in the y-up file
     the face is front-facing (counter-clockwise seen from +z) as in upstream ser_to_ply/obj."""
-    from edgeface.dense.model import load_dense_model
+    from edgeface.dense.loading import load_dense_model
 
     model = load_dense_model(edgeface_home, prefer="approx")
     p = assets.load_param_stats(edgeface_home).mean

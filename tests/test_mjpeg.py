@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from edgeface.errors import EdgefaceError
-from edgeface.io.mjpeg import BOUNDARY, MjpegServer, parse_bind
+from edgeface.sinks.mjpeg import BOUNDARY, MjpegServer, parse_bind
 
 HOST = "127.0.0.1"
 

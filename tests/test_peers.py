@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from edgeface.bench.peers import PeerOptions, run_peers
-from edgeface.bench import peers_report
+from edgeface.tools.bench.peers.compare import PeerOptions, run_peers
+from edgeface.tools.bench.peers import report as peers_report
 from edgeface.errors import OptionsError
 
 
@@ -59,7 +59,7 @@ def test_bad_options():
 
 
 def test_rounds_keep_the_median_round():
-    from edgeface.bench.peers import PeerOptions, _median_round
+    from edgeface.tools.bench.peers.compare import PeerOptions, _median_round
     from edgeface.errors import OptionsError
 
     rows = [{"fps": 700.0, "pass_fps": [1]}, {"error": "timed out"}, {"fps": 500.0, "pass_fps": [2]}, {"fps": 650.0, "pass_fps": [3]}]
@@ -75,9 +75,9 @@ def test_floor_replays_the_recorded_crops_through_the_models_alone(converted_hom
     """The floor row: the first pass runs the aligner and records its crops; the passes after it run the
     regressor on exactly those crops and a scan every INTERVAL frames, and nothing of the pipeline around them."""
     import edgeface
-    from edgeface.bench.peers_edgeface import ModelsOnlyLoop
+    from edgeface.tools.bench.peers.edgeface_loop import ModelsOnlyLoop
     from edgeface.hub.assets import sample_path
-    from edgeface.io.video import open_video
+    from edgeface.sources.video import open_video
 
     with open_video(sample_path("obama", converted_home), max_frames=12) as src:
         frames = [f.image for f in src]

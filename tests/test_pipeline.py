@@ -18,11 +18,11 @@ from edgeface.runtime.onnx_backend import OnnxModel
 from edgeface.runtime.loading import build_pipeline, converted_detector_sizes, find_detector
 from edgeface.runtime.options import PipelineOptions
 from edgeface.runtime.pipeline import Pipeline
-from edgeface.runtime.results import FrameResult
-from edgeface.runtime.smoothing import SmoothingConfig
-from edgeface.io.frames import Frame
-from edgeface.io.images import read_image
-from edgeface.io.sources import open_source
+from edgeface.results import FrameResult
+from edgeface.runtime.smoothing_config import SmoothingConfig
+from edgeface.frames import Frame
+from edgeface.sources.images import read_image
+from edgeface.sources.spec import open_source
 
 
 @pytest.fixture(scope="session")
@@ -236,7 +236,7 @@ def test_dense_hook(edgeface_home, onnx_models, samples):
 
 def test_dense_reconstructor(edgeface_home, onnx_models, samples):
     """A dense.DenseReconstructor plugs in directly: its mesh lands on the face, keypoints = landmarks."""
-    from edgeface.dense.model import load_dense_model
+    from edgeface.dense.loading import load_dense_model
 
     model = load_dense_model(edgeface_home, prefer="approx", decimate=3000)
     p = build_pipeline(_options(edgeface_home, dense=True, dense_max_vertices=3000), dense=model)

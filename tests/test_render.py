@@ -20,7 +20,7 @@ def mesh(edgeface_home):
 @pytest.fixture(scope="module")
 def face(edgeface_home):
     """The dense_approx model posed frontally (mean params) into a 300 px ROI of a 640x480 frame."""
-    from edgeface.dense.model import load_dense_model
+    from edgeface.dense.loading import load_dense_model
 
     model = load_dense_model(edgeface_home, prefer="approx")
     p = assets.load_param_stats(edgeface_home).mean
@@ -249,7 +249,7 @@ def test_render_rejects_bad_input(face, mesh):
 
 
 def test_decimated_mesh_renders_similar_coverage(face, edgeface_home):
-    from edgeface.dense.model import load_dense_model
+    from edgeface.dense.loading import load_dense_model
 
     model, v = face
     dm = load_dense_model(edgeface_home, prefer="approx", decimate=6000)

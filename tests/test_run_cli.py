@@ -185,20 +185,21 @@ def test_options_from_profile():
     import os
 
     from edgeface import FaceAlignerOptions, Precision
+    from edgeface.aligner import resolve_options
     from edgeface.boards.profiles import get_target
     from edgeface.errors import OptionsError
 
     rpi4 = get_target("rpi4")
-    o, choice = FaceAlignerOptions(target="rpi4", threads=3, detect_interval=0, tracking=False, smoothing=False,
-                                   max_faces=2).resolve()
+    o, choice = resolve_options(FaceAlignerOptions(target="rpi4", threads=3, detect_interval=0, tracking=False,
+                                                   smoothing=False, max_faces=2))
     assert choice.profile == rpi4
     assert (o.precision, o.threads, o.detector_size, o.detect_interval, o.tracking, o.max_faces) == (
         Precision.INT8, 3, (640, 480), 0, False, 2)
     assert not o.smoothing.enabled and o.dense_max_vertices == rpi4.dense_max_vertices == 12000
-    o, _ = FaceAlignerOptions(target="rpi4").resolve()
+    o, _ = resolve_options(FaceAlignerOptions(target="rpi4"))
     assert o.detect_interval == 10 and o.smoothing.enabled and o.detector_fallback
     assert o.threads == min(rpi4.threads, len(os.sched_getaffinity(0)))
-    o, _ = FaceAlignerOptions(target="rpi4", backend="onnx", detector_size="320x256").resolve()
+    o, _ = resolve_options(FaceAlignerOptions(target="rpi4", backend="onnx", detector_size="320x256"))
     assert o.precision == Precision.FP32 and o.detector_size == (320, 256) and not o.detector_fallback
     with pytest.raises(OptionsError, match="ONNX reference is fp32"):
         FaceAlignerOptions(backend="onnx", precision="int8")
@@ -209,8 +210,8 @@ def test_live_status_line():
 
     from rich.console import Console
 
-    from edgeface.cli.run import LiveStatus
-    from edgeface.io.run_loop import LiveStats
+    from edgeface.cli.run_status import LiveStatus
+    from edgeface.app.run_loop import LiveStats
 
     con = Console(file=io.StringIO(), force_terminal=True, width=200)
     with LiveStatus(con, window=2) as st:

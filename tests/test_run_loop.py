@@ -1,4 +1,4 @@
-"""The loop behind `edgeface run` (`io.run_loop.run`): a source through a `FaceAligner` into sinks,
+"""The loop behind `edgeface run` (`app.run_loop.run`): a source through a `FaceAligner` into sinks,
 on real data with the ONNX reference models."""
 
 from __future__ import annotations
@@ -11,11 +11,12 @@ import pytest
 
 from edgeface import FaceAligner
 from edgeface.errors import EdgefaceError
-from edgeface.io.run_loop import run
-from edgeface.io.sinks import JsonlSink, VideoSink
-from edgeface.io.frames import Frame
-from edgeface.io.images import ImageSource, read_image
-from edgeface.io.sources import open_source
+from edgeface.app.run_loop import run
+from edgeface.sinks.jsonl import JsonlSink
+from edgeface.sinks.video import VideoSink
+from edgeface.frames import Frame
+from edgeface.sources.images import ImageSource, read_image
+from edgeface.sources.spec import open_source
 
 
 def _aligner(home, mode="video", **kw) -> FaceAligner:

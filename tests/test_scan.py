@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgeface.io.frames import Frame
-from edgeface.io.sources import open_source
+from edgeface.frames import Frame
+from edgeface.sources.spec import open_source
 from edgeface.runtime.loading import build_pipeline
 from edgeface.runtime.options import PipelineOptions
-from edgeface.runtime.smoothing import SmoothingConfig
+from edgeface.runtime.smoothing_config import SmoothingConfig
 
 FPS = 25  # obama.mp4
 

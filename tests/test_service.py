@@ -61,7 +61,7 @@ def test_system_service_unit_verifies_and_hides_the_password(analyze, tmp_path, 
 
 def test_user_service_and_backoff_keys(analyze, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    from edgeface.boards.service import ServiceSpec, install, unit_text
+    from edgeface.fleet.service import ServiceSpec, install, unit_text
 
     rep = install(ServiceSpec(args=["run", "--camera", "--mqtt", "mqtt://broker/edgeface"], user_mode=True),
                   start=False)

@@ -13,7 +13,7 @@ import time
 import cv2
 import pytest
 
-from edgeface.io.signals import StopSignal, stop_on_signals
+from edgeface.app.signals import StopSignal, stop_on_signals
 
 
 def test_stop_on_signals_raises_once_then_ignores():

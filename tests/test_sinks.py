@@ -12,11 +12,15 @@ import pytest
 
 from edgeface.viz import overlay
 from edgeface.errors import EdgefaceError
-from edgeface.runtime.results import Face, FrameResult, Pose
-from edgeface.io.sinks import (DirSink, ImageSink, JsonlSink, ShowSink, Sink, SinkGroup, VideoSink, has_display,
-                            make_sink)
-from edgeface.io.frames import Frame
-from edgeface.io.sources import open_source
+from edgeface.results import Face, FrameResult, Pose
+from edgeface.sink import Sink
+from edgeface.sinks.group import SinkGroup, make_sink
+from edgeface.sinks.images import DirSink, ImageSink
+from edgeface.sinks.jsonl import JsonlSink
+from edgeface.sinks.video import VideoSink
+from edgeface.sinks.window import ShowSink, has_display
+from edgeface.frames import Frame
+from edgeface.sources.spec import open_source
 
 UPSTREAM = Path(__file__).resolve().parents[2] / "shared" / "upstream"
 U_BASE = UPSTREAM / "3ddfa_v1" / "c++" / "weights" / "u_base.txt"

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from edgeface.errors import EdgefaceError
-from edgeface.runtime.results import Face, FrameResult, Pose
+from edgeface.results import Face, FrameResult, Pose
 from edgeface.runtime.one_euro import OneEuroFilter, smoothing_factor, wrap_angle
-from edgeface.runtime.smoothing import DEFAULT_POSE, FaceSmoother, SmoothingConfig
+from edgeface.runtime.smoothing import FaceSmoother
+from edgeface.runtime.smoothing_config import DEFAULT_POSE, SmoothingConfig
 
 FPS = 25.0
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from edgeface.bench.soak import MAX_GROWTH_MB, plot_soak, soak
+from edgeface.tools.bench.soak import MAX_GROWTH_MB, plot_soak, soak
 
 
 def test_soak_1000_frames(samples, converted_home, tmp_path):

@@ -11,12 +11,13 @@ import cv2
 import numpy as np
 import pytest
 
-from edgeface.io import cameras, video
+from edgeface.sources import cameras
+from edgeface.sources import video
 from edgeface.errors import EdgefaceError
-from edgeface.io.cameras import open_camera
-from edgeface.io.frames import Frame
-from edgeface.io.sources import open_source
-from edgeface.io.video import open_video
+from edgeface.sources.cameras import open_camera
+from edgeface.frames import Frame
+from edgeface.sources.spec import open_source
+from edgeface.sources.video import open_video
 from edgeface.vocab import parse_size
 
 UPSTREAM = Path(__file__).resolve().parents[2] / "shared" / "upstream"
@@ -178,7 +179,7 @@ def test_opencv_fallback_warns_once(tmp_path, monkeypatch, caplog):
     _write_avi(clip)
     monkeypatch.setattr(video, "have_pyav", lambda: False)
     video._warn_no_pyav.cache_clear()
-    with caplog.at_level(logging.WARNING, logger="edgeface.io.video"):
+    with caplog.at_level(logging.WARNING, logger="edgeface.sources.video"):
         a = open_source(clip)
         b = open_source(clip)
     assert isinstance(a, video.OpenCVVideoSource) and isinstance(b, video.OpenCVVideoSource)
@@ -311,7 +312,7 @@ def test_picamera2_source_configuration_and_frames():
 
 def test_picamera2_camera_lost_mid_run(caplog):
     mod = fake_module(fail_after=3)
-    with caplog.at_level(logging.WARNING, logger="edgeface.io.video"):
+    with caplog.at_level(logging.WARNING, logger="edgeface.sources.video"):
         with open_source("camera:0", picamera2_module=mod) as src:
             frames = list(src)  # no exception: the run ends cleanly
     assert len(frames) == 3
@@ -377,7 +378,7 @@ def test_opencv_camera_settings_and_lost(caplog):
         made.append(cap)
         return cap
 
-    with caplog.at_level(logging.WARNING, logger="edgeface.io.video"):
+    with caplog.at_level(logging.WARNING, logger="edgeface.sources.video"):
         with open_camera(2, size=(160, 120), backend="opencv", capture_factory=factory) as src:
             frames = list(src)
     (device, api), cap = made

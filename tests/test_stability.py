@@ -11,8 +11,8 @@ import json
 import numpy as np
 import pytest
 
-from edgeface.bench import stability as st
-from edgeface.bench import stability_report as sr
+from edgeface.tools.bench.stability import measure as st
+from edgeface.tools.bench.stability import report as sr
 from edgeface.errors import EdgefaceError
 from inprocess_cli import cli
 

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from edgeface.errors import OptionsError
-from edgeface.io.mjpeg import MjpegServer
-from edgeface.io.stream_access import StreamAccess, is_loopback
+from edgeface.sinks.mjpeg import MjpegServer
+from edgeface.sinks.stream_access import StreamAccess, is_loopback
 from test_mjpeg import image, read_parts
 
 LOCAL = "127.0.0.1"

@@ -51,7 +51,7 @@ def _upstream_landmarks(face: dict) -> np.ndarray:
 @pytest.fixture(scope="module")
 def still_onnx_home(onnx_home):
     """onnx_home plus FaceBoxes exported at the still-image canvas."""
-    from edgeface.convert import export
+    from edgeface.tools.convert import export
     from edgeface.hub import assets, paths
     from edgeface.runtime.still import STILL_DETECTOR_SIZE
 
@@ -137,7 +137,7 @@ def test_one_recrop_matches_upstream_landmark_crop_policy(still_onnx_home):
 
 def test_tracked_video_matches_upstream_demo_video_frame_by_frame(still_onnx_home):
     import edgeface
-    from edgeface.io.sources import open_source
+    from edgeface.sources.spec import open_source
 
     ref = _records("obama_track.jsonl")
     errors = []
@@ -159,7 +159,7 @@ def test_video_frames_as_photos_match_upstream_demo_per_frame(still_onnx_home):
     """obama.mp4 frames (every 3rd) through IMAGE mode at upstream's settings vs upstream demo.py on each
     frame: 1280x720 is shrunk to 1080x607 as upstream does. Measured 0.60 px mean, worst frame 1.31 px."""
     import edgeface
-    from edgeface.io.sources import open_source
+    from edgeface.sources.spec import open_source
     from edgeface.runtime.still import StillConfig
 
     ref = _records("obama_perframe.jsonl")

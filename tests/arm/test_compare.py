@@ -1,6 +1,6 @@
 """tests/arm/compare.py: the arm64-vs-host comparer accepts what it should and rejects what it should.
 
-Fast (no emulation): records are built with edgeface.runtime.results so they follow the JSONL contract.
+Fast (no emulation): records are built with edgeface.results so they follow the JSONL contract.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeface.runtime.results import Face, FrameResult, Pose
+from edgeface.results import Face, FrameResult, Pose
 
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parents[2] / "shared"

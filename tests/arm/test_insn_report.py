@@ -1,20 +1,14 @@
-"""benchmarks/arm_insn_report.py: the plugin's mark file is turned into per-stage counts correctly,
+"""edgeface.tools.bench.arm_insn (the report of benchmarks/arm_insn.sh): the plugin's mark file is turned into per-stage counts correctly,
 and a broken or mismatched file is one clear error (no emulation needed)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("arm_insn_report", REPO / "benchmarks" / "arm_insn_report.py")
-rep = importlib.util.module_from_spec(_spec)
-sys.modules["arm_insn_report"] = rep
-_spec.loader.exec_module(rep)
+from edgeface.tools.bench import arm_insn as rep
 
 MARK = 3000  # what one mark costs in the synthetic run
 
@@ -91,5 +85,5 @@ def test_broken_mark_files_are_one_error_line(tmp_path, capsys, kind, msg):
     rc = rep.main(["--work", str(work), "--runs", "a72-t1", "--out", str(tmp_path / "o"), "--release", "bookworm",
                    "--qemu", "q"])
     err = capsys.readouterr().err.strip().splitlines()
-    assert rc == 2 and len(err) == 1 and msg in err[0] and err[0].startswith("arm_insn_report: error:")
+    assert rc == 2 and len(err) == 1 and msg in err[0] and err[0].startswith("arm_insn: error:")
     assert not (tmp_path / "o" / "arm-insn.json").exists()

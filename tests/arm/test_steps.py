@@ -1,7 +1,7 @@
 """The per-side checks of the ARM harness steps fail when they should (fast, no emulation).
 
 steps/doctor_check.py judges `edgeface doctor --json` (the report is made here by
-edgeface.boards.doctor.diagnose from a Raspberry Pi /proc/cpuinfo like the one run.sh mounts);
+edgeface.app.doctor.diagnose from a Raspberry Pi /proc/cpuinfo like the one run.sh mounts);
 steps/run_check.py judges the JSONL files of step "run" (face and frame counts).
 """
 
@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeface.boards.doctor import ModelFile, diagnose
-from edgeface.runtime.results import Face, FrameResult, Pose
+from edgeface.app.doctor import ModelFile, diagnose
+from edgeface.results import Face, FrameResult, Pose
 
 STEPS = Path(__file__).resolve().parent / "steps"
 

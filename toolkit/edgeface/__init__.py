@@ -12,20 +12,32 @@ The public API, imported lazily (``import edgeface`` loads only this file, numpy
 - vocabulary: `Precision`; errors: `EdgefaceError`, `OptionsError` (ValueError),
   `MissingAssetError` (FileNotFoundError), `RuntimeMissingError` (ImportError), `VerificationError`
 
-Subpackages say which side they are on: board runtime `runtime`, `dense`, `io`, `viz`; both
-`hub`, `boards`; workstation `convert` (the `[convert]` extra: torch, onnx, onnx2tf, TensorFlow)
-and `bench`; `cli` holds the Typer commands.
+The tree follows the data flow; every package imports only from the layers below it (the contracts in
+pyproject.toml, checked by tests/test_layers.py):
+
+    cli        the Typer commands, one module per command: thin calls into the layers below
+    tools      workstation only (never imported by the board side): convert/ (checkpoint -> ONNX ->
+               TFLite, the [convert] extra) and bench/ (latency, eval, peers, stability, soak)
+    app        the run loop on top of the library: live feed, signals, doctor
+    sources | sinks | fleet   frames in (images, video, cameras) | results out (files, JSONL, meshes,
+               MJPEG stream) | many boards (MQTT publisher and queue, collector, bundles, service)
+    aligner, options          FaceAligner and its options: the library's entry point
+    boards     this machine's facts and the board profiles of targets/
+    viz, dense overlays and rendering; the dense mesh
+    runtime    backends, detection, tracking, regression, 3DMM decoding, smoothing, the pipeline
+    hub        the cache: model cards, fetch, assets, manifests, atomic writes
+    sink, results, frames, vocab, stats, errors   the types and helpers every layer shares
 """
 
 __version__ = "0.1.0"
 
 _EXPORTS = {
     "FaceAligner": "edgeface.aligner",
-    "FaceAlignerOptions": "edgeface.aligner_options",
-    "RunningMode": "edgeface.aligner_options",
-    "FrameResult": "edgeface.runtime.results",
-    "Face": "edgeface.runtime.results",
-    "Pose": "edgeface.runtime.results",
+    "FaceAlignerOptions": "edgeface.options",
+    "RunningMode": "edgeface.options",
+    "FrameResult": "edgeface.results",
+    "Face": "edgeface.results",
+    "Pose": "edgeface.results",
     "list_models": "edgeface.hub.catalog",
     "ModelInfo": "edgeface.hub.catalog",
     "Precision": "edgeface.vocab",

@@ -20,22 +20,60 @@ Images are numpy arrays HxWx3 uint8 of any size, BGR (OpenCV's order) unless the
 `color="rgb"`. Results are `FrameResult` records whose `to_dict()` is exactly the JSONL record
 of `edgeface run --json`.
 
-This module imports no model runtime and no OpenCV until an aligner is created.
+`resolve_options` combines the options with the board profile into the runtime's
+`PipelineOptions`. Importing this module loads the pipeline code (OpenCV included) but no model
+runtime: TFLite / ONNX Runtime are imported when an aligner opens its models. `import edgeface`
+alone stays light (its names resolve lazily).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
-from typing import TYPE_CHECKING, Optional
+from typing import Optional, Tuple
 
 import numpy as np
 
-from edgeface.aligner_options import FaceAlignerOptions, RunningMode
+from edgeface.boards.machine import usable_cores
+from edgeface.boards.profiles import TargetChoice, resolve_target
+from edgeface.dense.loading import load_dense_model
 from edgeface.errors import EdgefaceError, OptionsError
-from edgeface.io.frames import Frame  # numpy only: this module still loads no OpenCV and no runtime
+from edgeface.frames import Frame
+from edgeface.options import FaceAlignerOptions, RunningMode
+from edgeface.results import FrameResult
+from edgeface.runtime.loading import build_pipeline
+from edgeface.runtime.options import PipelineOptions
+from edgeface.vocab import Precision
 
-if TYPE_CHECKING:  # the result types import numpy only; kept lazy all the same
-    from edgeface.runtime.results import FrameResult
+
+def resolve_options(options: FaceAlignerOptions) -> Tuple[PipelineOptions, TargetChoice]:
+    """(PipelineOptions, TargetChoice): `options` over their target profile (reads /proc for "auto"):
+    every option left at None takes the profile's value, as `edgeface run` does."""
+    choice = resolve_target(options.target)
+    prof = choice.profile
+    precision = options.precision or (Precision.FP32 if options.backend == "onnx" else prof.precision)
+    cores = usable_cores()
+    threads = options.threads or min(int(prof.threads), cores)
+    stage = {f"{k}_threads": (threads if options.threads else min(int(v), cores) if v else None)
+             for k, v in (("regressor", prof.regressor_threads), ("detector", prof.detector_threads))}
+    # a precision given here applies to both networks; the profile's may differ per stage
+    det_precision = options.detector_precision or (
+        None if options.precision or options.backend == "onnx" else prof.detector_precision)
+    pipeline_options = PipelineOptions(
+        backend=options.backend, precision=precision, detector_precision=det_precision, regressor=options.regressor,
+        threads=threads, runtime=options.runtime, **stage,
+        # photos never scan periodically: no scan thread or second detector in IMAGE mode
+        scan="inline" if options.running_mode is RunningMode.IMAGE else (options.scan or prof.scan),
+        scan_threads=min(int(prof.scan_threads), cores), max_misses=prof.max_misses if options.max_misses is None else options.max_misses,
+        detector_size=options.detector_size or tuple(prof.detector_size),
+        detector_fallback=options.detector_size is None, max_faces=options.max_faces, tracking=options.tracking,
+        detect_interval=options.detect_interval if options.detect_interval is not None else (
+            prof.one_core_interval if cores == 1 and prof.one_core_interval else prof.detect_interval),
+        smoothing=dataclasses.replace(prof.smoothing, enabled=options.smoothing), dense=options.dense,
+        dense_max_vertices=prof.dense_max_vertices if options.dense_vertices is None else options.dense_vertices,
+        root=options.cache_root, bitexact=bool(options.bitexact), roi_deadband=float(options.roi_deadband), **({} if options.still is None else {"still": options.still}),
+    )
+    return pipeline_options, choice
 
 
 class FaceAligner:
@@ -57,14 +95,10 @@ class FaceAligner:
         """
         if not isinstance(options, FaceAlignerOptions):
             raise OptionsError(f"FaceAligner needs FaceAlignerOptions, got {type(options).__name__}")
-        from edgeface.runtime.loading import build_pipeline
-
         self._options = options
-        self._pipeline_options, self._target = options.resolve()
+        self._pipeline_options, self._target = resolve_options(options)
         self._dense_model = None
         if self._pipeline_options.dense:
-            from edgeface.dense.model import load_dense_model
-
             self._dense_model = load_dense_model(self._pipeline_options.root,
                                                  decimate=self._pipeline_options.dense_max_vertices or None)
         self._pipeline = build_pipeline(self._pipeline_options, dense=self._dense_model)

@@ -6,9 +6,11 @@
 - what a benchmark was measured on: `machine_info()` (CPU, board, OS, kernel, Python and runtime
   versions, governor, max frequency, temperature, load), `thermal_c()`, `load_avg()`,
   `dist_version()`;
-- this process's memory: `peak_rss_mb()` (VmHWM) and `current_rss_mb()`.
+- this process's memory: `peak_rss_mb()` (VmHWM) and `current_rss_mb()`; the cores it may run
+  on: `usable_cores()` (its CPU affinity).
 
-`boards.profiles` (target detection), `boards.doctor` and `bench` use these; anything that
+`boards.profiles` (target detection), `aligner.resolve_options`, `app.doctor` and `tools.bench`
+use these; anything that
 interprets the machine takes the texts as arguments, so it is testable with the text of any board.
 """
 
@@ -181,6 +183,14 @@ def load_avg() -> Optional[List[float]]:
         return [round(v, 2) for v in os.getloadavg()]
     except OSError:
         return None
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
 
 
 def machine_info() -> dict:

@@ -19,7 +19,7 @@ from typing import Optional, Sequence
 from edgeface.boards.machine import parse_cpuinfo, read_machine
 from edgeface.errors import EdgefaceError
 from edgeface.hub import package_data
-from edgeface.runtime.smoothing import SmoothingConfig
+from edgeface.runtime.smoothing_config import SmoothingConfig
 from edgeface.vocab import PRECISIONS, check_detector_size
 
 ARM_FALLBACK = "generic-aarch64"

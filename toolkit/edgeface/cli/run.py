@@ -1,68 +1,30 @@
-"""`edgeface run` and `edgeface doctor`: thin commands over `FaceAligner` + `io.run_loop` and `boards.doctor`.
-
-`register(app)` adds both commands to the main Typer app (edgeface/cli/main.py).
-"""
+"""`edgeface run`: a thin command over `FaceAligner` + `app.run_loop` (input from `sources`, outputs to `sinks`,
+the terminal lines from `cli.run_status`, `--mqtt` / `--bundle` from `cli.run_fleet`)."""
 
 from __future__ import annotations
 
-import collections
-import json
 from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 
+from edgeface.aligner import FaceAligner, resolve_options
+from edgeface.app.live_feed import LiveFeed
+from edgeface.app.run_loop import run
+from edgeface.cli.consoles import console, out
+from edgeface.cli.run_fleet import run_bundle, run_mqtt_sink
+from edgeface.cli.run_status import LiveStatus, summary_lines
 from edgeface.errors import EdgefaceError
-
-console = Console(stderr=True)
-out = Console(soft_wrap=True)
-
-STAGES = ("detect", "regress", "decode", "dense", "total")
-
-
-class LiveStatus:
-    """A one-line live status on the terminal (rich Live): frame, fps, per-stage ms, faces.
-
-    Per-stage times are means over the last `window` frames (the detector runs only on some
-    frames, so single-frame values jump). Does nothing when the console is not a terminal."""
-
-    def __init__(self, console: Console, enabled: bool = True, window: int = 30):
-        self.console = console
-        self.enabled = enabled and console.is_terminal
-        self._times: collections.deque = collections.deque(maxlen=window)
-        self._live = None
-
-    def __enter__(self) -> "LiveStatus":
-        if self.enabled:
-            from rich.live import Live
-            from rich.text import Text
-
-            self._live = Live(Text("starting..."), console=self.console, transient=True, refresh_per_second=4)
-            self._live.__enter__()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        if self._live is not None:
-            self._live.__exit__(*exc)
-            self._live = None
-
-    def line(self, s) -> str:
-        self._times.append(s.time_ms)
-        n = len(self._times)
-        mean = {k: sum(t.get(k, 0.0) for t in self._times) / n for k in STAGES if any(k in t for t in self._times)}
-        count = f"frame {s.frame + 1}" + (f"/{s.total}" if s.total else "")
-        stages = "  ".join(f"{k} {v:.1f}" for k, v in mean.items())
-        dropped = "" if getattr(s, "dropped", None) is None else f"  dropped {s.dropped}"
-        return (f"{count}  {s.fps:5.1f} fps  {stages} ms  faces {s.faces}  detector runs {s.detector_runs}{dropped}"
-                "  (Ctrl-C stops)")
-
-    def __call__(self, s) -> None:
-        if self._live is None:
-            return
-        from rich.text import Text
-
-        self._live.update(Text(self.line(s)))
+from edgeface.options import FaceAlignerOptions, RunningMode
+from edgeface.runtime import still as still_mod
+from edgeface.sinks.group import make_sink
+from edgeface.sinks.jsonl import JsonlSink
+from edgeface.sinks.mesh_export import MeshExportSink
+from edgeface.sinks.window import ShowSink
+from edgeface.sinks.mjpeg import MjpegServer
+from edgeface.sources.capture import LatestFrameCapture
+from edgeface.sources.spec import open_source
+from edgeface.viz.dense_overlay import RENDER_MODES, DenseOverlay, model_topology
 
 #: source kinds read through a capture thread with a latest-frame policy
 LIVE_KINDS = ("camera", "picamera2", "sim_camera")
@@ -102,8 +64,6 @@ def stream_notice(server) -> str:
 
 
 def make_sinks(save: Optional[str], json_path: Optional[Path], show: bool, fps: Optional[float]) -> list:
-    from edgeface.io.sinks import JsonlSink, ShowSink, make_sink
-
     sinks: list = []
     try:
         if json_path is not None:
@@ -117,42 +77,6 @@ def make_sinks(save: Optional[str], json_path: Optional[Path], show: bool, fps: 
             s.abort()
         raise
     return sinks
-
-
-def _fmt_ms(mean_ms: dict, detector_runs: int, frames: int) -> str:
-    parts = []
-    for k in STAGES:
-        if k not in mean_ms:
-            continue
-        s = f"{k} {mean_ms[k]:.2f}"
-        if k == "detect" and detector_runs:
-            s += f" ({mean_ms[k] * frames / detector_runs:.1f} per run)"
-        parts.append(s)
-    return ", ".join(parts)
-
-
-def summary_lines(summary) -> list:
-    s = summary
-    lines = [
-        f"{s.frames} frames from {s.source}: {s.faces} faces on {s.frames_with_faces} frames, "
-        f"detector on {s.detector_runs} frames, regressor {s.regressor_runs} runs",
-        f"{s.fps:.1f} fps over {s.elapsed_s:.2f} s (input, models and output); mean ms per frame: "
-        + _fmt_ms(s.mean_ms, s.detector_runs, s.frames),
-    ]
-    if getattr(s, "skipped", 0):
-        lines.append(f"skipped {s.skipped} file(s) that could not be read (see the warnings above)")
-    if s.live:  # frames the camera delivered that the pipeline never saw (io.live_feed)
-        lv = s.live
-        line = (f"live: {lv['delivered']} frames from the camera, {lv['results']} results, {lv['dropped']} dropped "
-                f"({lv['dropped_capture']} replaced in the capture slot, {lv['dropped_busy']} while the aligner was busy"
-                + (f", {lv['missed_by_reader']} passed by the reader" if lv["missed_by_reader"] else "")
-                + "; latest-frame policy: the pipeline never works on a stale frame)")
-        if lv["latency_p50_ms"] is not None:
-            line += f"; capture-to-result latency p50 {lv['latency_p50_ms']:.1f} ms, p99 {lv['latency_p99_ms']:.1f} ms"
-        lines.append(line)
-    if s.stopped != "end of input":
-        lines.append(f"stopped: {s.stopped}")
-    return lines
 
 
 def run_command(
@@ -204,14 +128,6 @@ def run_command(
     bundle: Optional[Path] = typer.Option(None, "--bundle", help="Take the models from this bundle (`edgeface pack`), verified before use."),
 ):
     """Run face detection + 3D landmarks + head pose on an image, a folder, a video or a camera."""
-    from edgeface.aligner import FaceAligner
-    from edgeface.aligner_options import FaceAlignerOptions, RunningMode
-    from edgeface.io.mjpeg import MjpegServer
-    from edgeface.io.run_loop import run
-    from edgeface.io.sources import open_source
-    from edgeface.cli.fleet import run_bundle, run_mqtt_sink
-    from edgeface.runtime import still as still_mod
-
     spec = resolve_input(input_arg, source, camera)
     server = None
     if serve:  # a bad value or token fails before anything is opened
@@ -223,11 +139,8 @@ def run_command(
         console.print("[yellow]note:[/] no output uses the dense mesh (it is drawn by --save / --show / --serve "
                       "and written by --export-mesh): not computing it", highlight=False, soft_wrap=True)
         dense = False
-    if render_mode is not None:
-        from edgeface.viz.dense_overlay import RENDER_MODES
-
-        if render_mode not in RENDER_MODES:
-            raise EdgefaceError(f"--render {render_mode} is unknown: use one of {', '.join(RENDER_MODES)}")
+    if render_mode is not None and render_mode not in RENDER_MODES:
+        raise EdgefaceError(f"--render {render_mode} is unknown: use one of {', '.join(RENDER_MODES)}")
     bundle_root, precision, detector_precision, detector_size = run_bundle(bundle, precision, detector_size)
     options = FaceAlignerOptions(
         regressor=regressor, precision=precision, target=target, threads=threads, detector_size=detector_size,
@@ -235,7 +148,7 @@ def run_command(
         scan=scan, max_misses=max_misses, dense=dense, dense_vertices=dense_vertices, backend=backend, bitexact=bitexact,
         **({} if roi_deadband is None else {"roi_deadband": roi_deadband}),
         cache_root=bundle_root, detector_precision=detector_precision, still=still_mod.from_flags(still_detector, still_recrops, still_flip))
-    _, choice = options.resolve()
+    _, choice = resolve_options(options)
     prof = choice.profile
     cam_size = camera_size or f"{prof.camera_size[0]}x{prof.camera_size[1]}"
     # open the input first: a missing or corrupt file fails before any model is loaded
@@ -243,10 +156,7 @@ def run_command(
                      camera_timeout_s=camera_timeout, reconnect=reconnect, bitexact=bitexact) as src:
         if hasattr(src, "on_skip"):  # a folder's unreadable image: one warning line, the run goes on
             src.on_skip = lambda msg: console.print(f"[yellow]warning:[/] {msg}", highlight=False, soft_wrap=True)
-        if src.kind in LIVE_KINDS:  # live input: capture thread, latest frame only, LIVE_STREAM (io.live_feed)
-            from edgeface.io.capture import LatestFrameCapture
-            from edgeface.io.live_feed import LiveFeed
-
+        if src.kind in LIVE_KINDS:  # live input: capture thread, latest frame only, LIVE_STREAM (app.live_feed)
             src = LatestFrameCapture(src)
             options.running_mode, options.result_callback = RunningMode.LIVE_STREAM, LiveFeed()
         else:
@@ -254,8 +164,6 @@ def run_command(
         render_fn, extra_sinks, dense_label = None, [], ""
         with FaceAligner.create_from_options(options) as aligner:
             if aligner.dense_model is not None:
-                from edgeface.viz.dense_overlay import DenseOverlay, MeshExportSink, model_topology
-
                 tri, ncc = model_topology(aligner.dense_model)
                 render_fn = DenseOverlay(tri, ncc, render_mode or "mesh")
                 if export_mesh is not None:
@@ -307,22 +215,3 @@ def run_command(
         written.append(f"{extra_sinks[0].written} meshes in {export_mesh}")
     if written and summary.frames:
         out.print("wrote " + ", ".join(written), highlight=False)
-
-
-def doctor_command(
-    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
-):
-    """Check this machine: board, CPU features, TFLite runtime and XNNPACK, cameras, cached models, profile."""
-    from edgeface.boards.doctor import diagnose, render
-
-    report = diagnose()
-    if as_json:
-        out.print_json(json.dumps(report.to_dict()))
-    else:
-        out.print(render(report))
-
-
-def register(app: typer.Typer) -> None:
-    """Add `run` and `doctor` to the edgeface CLI."""
-    app.command("run")(run_command)
-    app.command("doctor")(doctor_command)

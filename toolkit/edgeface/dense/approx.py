@@ -38,9 +38,10 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from edgeface.runtime import tdmm
-from edgeface.dense.model import _positions, decimate_mesh
+from edgeface.dense.decimate import decimate_mesh, vertex_positions
 from edgeface.errors import EdgefaceError
+from edgeface.hub import assets
+from edgeface.runtime import tdmm
 
 KIND = "dense_approx"
 KERNELS = ("linear", "cubic", "gaussian")
@@ -208,7 +209,7 @@ class ApproxDenseModel:
 
     def subset(self, keep: np.ndarray, tri: np.ndarray) -> "ApproxDenseModel":
         keep = np.asarray(keep, dtype=np.int64)
-        kp = _positions(keep, self.n_vertices)[self.keypoints]
+        kp = vertex_positions(keep, self.n_vertices)[self.keypoints]
         if np.any(kp < 0):
             raise EdgefaceError("dense_approx subset drops some of the 68 keypoints: keep them")
         return replace(self, basis=np.ascontiguousarray(self.basis[keep]), tri=np.ascontiguousarray(tri, dtype=np.int32),
@@ -227,7 +228,7 @@ def keypoint_vertices(keypoints_rows, indices) -> tuple[np.ndarray, np.ndarray]:
         raise EdgefaceError(f"expected 204 keypoint rows (68 x 3), got {rows.size}")
     v = rows[0::3] // 3
     idx = np.asarray(indices, dtype=np.int64).reshape(-1)
-    pos = _positions(idx, int(max(idx.max(initial=0), v.max(initial=0))) + 1)[v]
+    pos = vertex_positions(idx, int(max(idx.max(initial=0), v.max(initial=0))) + 1)[v]
     return pos, np.flatnonzero(pos < 0)
 
 
@@ -263,8 +264,6 @@ def build_approx_model(u_mean, indices, tri, keypoints_rows, sparse_u, sparse_w_
 
 def load_approx_model(root: Optional[Path] = None, kernel: str = DEFAULT_KERNEL, sigma: float = 0.5) -> ApproxDenseModel:
     """The `dense_approx` model from the cached mesh and sparse_bases assets (`edgeface fetch`)."""
-    from edgeface.hub import assets
-
     mesh = assets.load_mesh(root)
     sb = assets.load_sparse_bases(root)
     return build_approx_model(mesh["u_mean"], mesh["indices"], mesh["tri"], mesh["keypoints"], sb.u, sb.w_shp, sb.w_exp,

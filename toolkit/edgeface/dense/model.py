@@ -16,8 +16,9 @@ vertex, then y, then z; `a @ w` (one BLAS gemv reading the basis once) gives the
 as (3, N) without the interleaved reshape/transpose copy, then one 3x3 product poses it. The
 basis read (23 MB for float32, 38,365 vertices, 50 columns) dominates: ~1 ms per face
 single-threaded on the development machine. `decimate` keeps a vertex subset (vertex clustering
-on the mean face, the 68 keypoints always kept) with re-indexed triangles, for slow boards.
-float16 bases (`dense_bfm`, storage option) halve the file; they are cast to float32 at load:
+on the mean face, `edgeface.dense.decimate`; the 68 keypoints always kept) with re-indexed
+triangles, for slow boards. `edgeface.dense.loading.load_dense_model` picks and loads a model.
+float16 bases (`hub.bfm_npz`, storage dtype) halve the file; they are cast to float32 at load:
 numpy has no float16 BLAS (a float16 gemv takes ~15-30 ms) and the shape coefficients (up to
 ~1e6) overflow float16, so the product is always float32.
 """
@@ -25,15 +26,13 @@ numpy has no float16 BLAS (a float16 gemv takes ~15-30 ms) and the shape coeffic
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import Optional, Protocol, Sequence, Tuple
+from typing import Protocol, Sequence
 
 import numpy as np
 
-from edgeface.runtime import tdmm
+from edgeface.dense.decimate import decimate_mesh, vertex_positions
 from edgeface.errors import EdgefaceError
-
-PREFERENCES = ("bfm", "approx")
+from edgeface.runtime import tdmm
 
 
 class DenseReconstructor(Protocol):
@@ -160,7 +159,7 @@ class DenseModel:
         """The model restricted to the vertices `keep` (indices into this model), `tri` re-indexed
         into `keep`. Keypoints must all be kept."""
         keep = np.asarray(keep, dtype=np.int64)
-        pos = _positions(keep, self.n_vertices)
+        pos = vertex_positions(keep, self.n_vertices)
         kp = pos[self.keypoints]
         if np.any(kp < 0):
             raise EdgefaceError("dense model subset drops some of the 68 keypoints: keep them")
@@ -177,118 +176,12 @@ class DenseModel:
         return self.subset(keep, tri)
 
 
-def _positions(keep: np.ndarray, n: int) -> np.ndarray:
-    pos = np.full(n, -1, dtype=np.int64)
-    pos[keep] = np.arange(keep.size)
-    return pos
-
-
-# ----------------------------------------------------------------------------- decimation
-
-def cluster_vertices(vertices: np.ndarray, tri: np.ndarray, cell: float, keep=None) -> Tuple[np.ndarray, np.ndarray]:
-    """Vertex clustering on a grid of side `cell`: one representative vertex per cell (the one
-    nearest the cell's centroid; every vertex in `keep` represents itself), triangles mapped to
-    representatives, degenerate and duplicate ones dropped, orientation kept.
-
-    Returns `(kept, tri_new)`: sorted indices of the kept vertices and triangles indexing `kept`.
-    """
-    v = np.asarray(vertices, dtype=np.float64)
-    if v.shape[0] == 3 and v.ndim == 2:
-        v = v.T
-    n = v.shape[0]
-    q = np.floor((v - v.min(axis=0)) / float(cell)).astype(np.int64)
-    dims = q.max(axis=0) + 1
-    key = (q[:, 0] * dims[1] + q[:, 1]) * dims[2] + q[:, 2]
-    _, cluster = np.unique(key, return_inverse=True)
-    cluster = cluster.reshape(-1)
-    k = cluster.max() + 1
-    cnt = np.bincount(cluster, minlength=k).astype(np.float64)
-    cen = np.stack([np.bincount(cluster, weights=v[:, j], minlength=k) for j in range(3)], axis=1) / cnt[:, None]
-    d = ((v - cen[cluster]) ** 2).sum(axis=1)
-    order = np.lexsort((d, cluster))  # by cluster, nearest first
-    first = np.ones(n, dtype=bool)
-    first[1:] = cluster[order][1:] != cluster[order][:-1]
-    rep_of_cluster = np.empty(k, dtype=np.int64)
-    rep_of_cluster[cluster[order][first]] = order[first]
-    rep = rep_of_cluster[cluster]
-    if keep is not None:
-        kk = np.asarray(keep, dtype=np.int64).reshape(-1)
-        rep[kk] = kk
-    t = rep[np.asarray(tri, dtype=np.int64)]
-    good = (t[:, 0] != t[:, 1]) & (t[:, 1] != t[:, 2]) & (t[:, 0] != t[:, 2])
-    t = t[good]
-    srt = np.sort(t, axis=1)
-    _, first_tri = np.unique(srt, axis=0, return_index=True)
-    t = t[np.sort(first_tri)]
-    kept = np.unique(np.concatenate([rep, t.reshape(-1)]))
-    pos = _positions(kept, n)
-    return kept, pos[t].astype(np.int32)
-
-
-def decimate_mesh(vertices: np.ndarray, tri: np.ndarray, target_vertices: int, keep=None) -> Tuple[np.ndarray, np.ndarray]:
-    """A vertex subset of about `target_vertices` (within ~5 %) with re-indexed triangles, by
-    vertex clustering (`cluster_vertices`) with a cell size found by bisection. `keep` vertices
-    (the 68 keypoints) are always kept."""
-    v = np.asarray(vertices, dtype=np.float64)
-    if v.shape[0] == 3 and v.ndim == 2:
-        v = v.T
-    n = v.shape[0]
-    target = int(target_vertices)
-    if target >= n:
-        return np.arange(n, dtype=np.int64), np.ascontiguousarray(np.asarray(tri, dtype=np.int32))
-    if target < 100:
-        raise EdgefaceError(f"decimated mesh of {target} vertices is too coarse: ask for at least 100")
-    extent = float(np.max(v.max(axis=0) - v.min(axis=0)))
-    lo, hi = 0.0, extent / 4  # cell sizes giving too many / too few vertices
-    best = None
-    for _ in range(40):
-        mid = (lo + hi) / 2
-        kept, t = cluster_vertices(v, tri, mid, keep=keep)
-        if best is None or abs(kept.size - target) < abs(best[0].size - target):
-            best = (kept, t)
-        if abs(kept.size - target) <= 0.05 * target:
-            break
-        if kept.size > target:
-            lo = mid
-        else:
-            hi = mid
-    return best
-
-
-# ----------------------------------------------------------------------------- loading
-
 def dense_model_from_bfm(arrays) -> DenseModel:
-    """A `DenseModel` from `edgeface.dense.bfm.BfmArrays` (float16-stored bases cast to float32)."""
+    """A `DenseModel` from `edgeface.hub.bfm_npz.BfmArrays` (float16-stored bases cast to float32)."""
     return DenseModel.from_interleaved(arrays.u, arrays.w_shp, arrays.w_exp, arrays.tri, arrays.keypoints)
 
 
-def load_dense_model(root: Optional[Path] = None, prefer: str = "bfm", decimate: Optional[int] = None) -> DenseReconstructor:
-    """The dense model for `edgeface run --dense`.
-
-    `prefer="bfm"`: the exact BFM model when its asset (`edgeface fetch bfm`) is cached, else the
-    BFM-free `dense_approx` model; `prefer="approx"`: always `dense_approx`. `decimate`: keep
-    about that many vertices (slow boards). Check `.kind` ("bfm" / "dense_approx") to label output.
-    """
-    if prefer not in PREFERENCES:
-        raise EdgefaceError(f"dense model preference {prefer!r} is unknown: use one of {', '.join(PREFERENCES)}")
-    model: Optional[DenseReconstructor] = None
-    if prefer == "bfm":
-        from edgeface.hub import assets
-        from edgeface.dense.bfm import load_bfm_npz
-
-        p = assets.asset_path("bfm", root)
-        if p.is_file():
-            model = dense_model_from_bfm(load_bfm_npz(p))
-    if model is None:
-        from edgeface.dense.approx import load_approx_model
-
-        model = load_approx_model(root)
-    if decimate is not None:
-        model = model.decimate(int(decimate))
-    return model
-
-
 __all__: Sequence[str] = (
-    "DenseReconstructor", "DenseModel", "planar_columns", "interleaved_to_planar", "cluster_vertices",
-    "decimate_mesh", "dense_model_from_bfm", "load_dense_model",
+    "DenseReconstructor", "DenseModel", "planar_columns", "interleaved_to_planar", "check_triangles",
+    "dense_model_from_bfm",
 )

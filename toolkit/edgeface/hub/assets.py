@@ -2,8 +2,8 @@
 
 Everything the runtime loads goes through here, so a missing file gives one clear line
 ("run `edgeface fetch NAME`") instead of a traceback. Each derived `.npz` gets a record beside it
-(`<asset>.json`: size and sha256, written when it is derived) and is verified against it before
-`np.load` reads it; a damaged asset is one `VerificationError` line.
+(`<asset>.json`: size and sha256, written when it is derived by `hub.derive`) and is verified
+against it before `np.load` reads it; a damaged asset is one `VerificationError` line.
 """
 
 from __future__ import annotations
@@ -17,11 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from edgeface.hub import paths
-from edgeface.hub import safe_pickle
 from edgeface.errors import MissingAssetError, VerificationError
-from edgeface.hub.atomic import atomic_path, sha256_file, write_json_atomic
+from edgeface.hub.atomic import sha256_file, write_json_atomic
 from edgeface.hub.manifest import read_verified
-from edgeface.hub.cards import Card, get_card
+from edgeface.hub.cards import get_card
 
 
 ASSET_RECORD_FORMAT = "edgeface-asset/1"
@@ -50,49 +49,6 @@ def write_record(asset: Path) -> Path:
     """Record a derived asset's size and sha256 so every later load can verify it first."""
     return write_json_atomic(record_path(asset), {"format": ASSET_RECORD_FORMAT, "file": Path(asset).name,
                                                   "sha256": sha256_file(asset), "size_bytes": Path(asset).stat().st_size})
-
-
-def _write_npz(dest: Path, **arrays) -> Path:
-    with atomic_path(dest) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
-    write_record(dest)
-    return dest
-
-
-def _read_txt(path: Path) -> np.ndarray:
-    return np.loadtxt(path, dtype=np.float64).astype(np.float32)
-
-
-def derive(card: Card, root: Path | None = None) -> Path:
-    """Build the card's runtime `.npz` from its verified files (pickles via the restricted unpickler)."""
-    dest = paths.assets_dir(root) / card.derived["asset"]
-    fp = {f.key: paths.files_dir(root) / f.mirror_relpath for f in card.files}
-    if card.name == "param_stats":
-        d = safe_pickle.load(fp["pickle"], name=card.file("pickle").path)
-        return _write_npz(dest, mean=np.asarray(d["mean"], np.float32), std=np.asarray(d["std"], np.float32))
-    if card.name == "sparse_bases":
-        u = _read_txt(fp["u_base"]).reshape(-1)
-        w_shp = _read_txt(fp["w_shp_base"]).reshape(204, -1)
-        w_exp = _read_txt(fp["w_exp_base"]).reshape(204, -1)
-        return _write_npz(dest, u=u, w_shp=w_shp, w_exp=w_exp)
-    if card.name == "mesh":
-        tri = np.asarray(safe_pickle.load(fp["tri"], name=card.file("tri").path))
-        tri = (tri.T if tri.shape[0] == 3 else tri).astype(np.int32)
-        u_mean = (np.load(fp["u_shp"], allow_pickle=False) + np.load(fp["u_exp"], allow_pickle=False)).reshape(-1)
-        return _write_npz(
-            dest,
-            tri=np.ascontiguousarray(tri),
-            indices=np.load(fp["indices"], allow_pickle=False).astype(np.int64).reshape(-1),
-            ncc_code=np.load(fp["ncc_code"], allow_pickle=False).astype(np.float32),
-            u_mean=u_mean.astype(np.float32),
-            keypoints=np.load(fp["keypoints"], allow_pickle=False).astype(np.int64).reshape(-1),
-        )
-    if card.name == "bfm":
-        from edgeface.dense.bfm import bfm_npz_from_pickle  # the dense module owns the BFM layout
-
-        return bfm_npz_from_pickle(fp["pickle"], dest, root)
-    raise MissingAssetError(f"no derivation for '{card.name}'")
 
 
 def _load_npz(card_name: str, root: Path | None = None) -> dict:

@@ -4,13 +4,12 @@ Files come from their pinned upstream URL or from a local mirror folder laid out
 `<repo alias>/<upstream path>` (`--mirror DIR` or `$EDGEFACE_MIRROR`). A file is written to a
 temporary name, verified, and only then renamed into the cache: a truncated or tampered file
 is refused and nothing is cached. Pickles are converted to `.npz` through the restricted
-unpickler (see `assets.derive`).
+unpickler (see `hub.derive`).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import time
 import urllib.error
 import urllib.request
@@ -22,6 +21,7 @@ from edgeface.hub import paths
 from edgeface.errors import EdgefaceError, VerificationError
 from edgeface.hub.atomic import atomic_path, git_blob_id_file, sha256_file
 from edgeface.hub.cards import Card, UpstreamFile, load_cards
+from edgeface.hub.derive import derive
 
 # Progress callback: (description, done_bytes, total_bytes or None)
 ProgressFn = Callable[[str, int, Optional[int]], None]
@@ -189,8 +189,6 @@ def fetch(
     on_file: Callable[[FileStatus], None] | None = None,
 ) -> FetchReport:
     """Fetch and verify the files of the named cards (and what they need), then derive assets."""
-    from edgeface.hub.assets import derive  # late import: assets imports fetch's helpers
-
     ordered, wanted, explicit = resolve_names(names)
     mirror_path = Path(mirror).expanduser() if mirror is not None else default_mirror()
     if mirror_path is not None and not mirror_path.is_dir():
@@ -208,11 +206,3 @@ def fetch(
         if report.card_ok(name) and card.derived:
             report.derived.append(derive(card, root))
     return report
-
-
-def clear_partial(root: Path | None = None) -> None:
-    """Remove leftovers of interrupted writes (`.*.part*`) from the cache."""
-    base = paths.files_dir(root)
-    if base.exists():
-        for p in base.rglob(".*.part*"):
-            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)

@@ -1,11 +1,12 @@
-"""Model manifests: their schema, and checking a file against its recorded size and sha256.
+"""Model manifests: the `Manifest` record, its schema, and checking a file against its recorded size and sha256.
 
 A converted model `<name>_<variant>.tflite` has a manifest `<name>_<variant>.json` beside it
-(written by `edgeface convert`). The runtime trusts nothing it has not checked:
+(a `Manifest` the converter, `edgeface convert`, fills and writes). The runtime trusts nothing it
+has not checked:
 
-- `read_manifest(model)` parses the JSON and validates it against the schema below: every key the
-  runtime reads must be there with the right type (a missing or mistyped key is one line naming
-  the manifest, the key and the fix, not a `KeyError` later);
+- `read_manifest(model)` parses the JSON into a `Manifest`, which validates it against the schema
+  below: every key the runtime reads must be there with the right type (a missing or mistyped key
+  is one line naming the manifest, the key and the fix, not a `KeyError` later);
 - `verify_file(path, size, sha256, fix)` compares a file's size, then its sha256, with the values
   recorded for it, before any interpreter or `np.load` opens it. A truncated or altered file is one
   `VerificationError` line naming the file and the fix.
@@ -19,11 +20,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Optional
 
 from edgeface.errors import MissingAssetError, VerificationError
-from edgeface.hub.atomic import sha256_file
+from edgeface.hub.atomic import sha256_file, write_json_atomic
 
 MANIFEST_FORMAT = "edgeface-manifest/1"
 DTYPES = ("uint8", "int8", "int16", "float16", "float32")
@@ -83,26 +85,101 @@ def schema_errors(obj, schema: dict = SCHEMA, where: str = "") -> list:
     return errs
 
 
+class InvalidManifest(VerificationError):
+    """A manifest record that does not satisfy SCHEMA; `problems` lists every violation."""
+
+    def __init__(self, problems: list):
+        self.problems = list(problems)
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        super().__init__(f"{problems[0]}{more}")
+
+
+#: fields written as JSON null when unset (a float variant has no calibration); others are left out
+_NULLABLE = ("calibration",)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The manifest of one converted model, field order = key order in the JSON file.
+
+    Built by the converter (`tools.convert.variant_manifest`), read back by the runtime
+    (`read_manifest`). Creating one validates it against SCHEMA (InvalidManifest otherwise):
+    every key the runtime reads is there with the right type. The fields SCHEMA requires must be
+    set, the others may be None; unset fields are left out of the JSON (except `calibration`,
+    written as null), keys the class does not know are ignored when reading.
+    """
+
+    format: Optional[str] = None  # MANIFEST_FORMAT
+    model: Optional[str] = None  # model card name: mb05 | mb1 | faceboxes
+    name: Optional[str] = None  # file stem: mb05, faceboxes_640x480, ...
+    kind: Optional[str] = None  # regressor | detector
+    variant: Optional[str] = None  # float32 | float16 | int8 | int8_floatio
+    file: Optional[str] = None  # the .tflite file's name
+    sha256: Optional[str] = None
+    size_bytes: Optional[int] = None
+    total_bytes: Optional[int] = None  # with the float head, if any
+    cache_key: Optional[str] = None
+    source_onnx: Optional[dict] = None  # {path, sha256}: the graph converted
+    reference_onnx: Optional[dict] = None  # {path, sha256}: the float original it was verified against
+    preprocessing_in_graph: Optional[dict] = None
+    converter: Optional[dict] = None  # tool, versions, quantization
+    input: Optional[dict] = None  # a tensor record (_TENSOR)
+    outputs: Optional[list] = None  # tensor records
+    calibration: Optional[dict] = None  # INT8 variants: the calibration set used
+    float_head: Optional[dict] = None  # regressors with the final FC layer in float
+    detector: Optional[dict] = None  # detectors: input size, graph, letterbox pad
+    verification: Optional[dict] = None  # the report of the verification on held-out data
+
+    def __post_init__(self):
+        problems = schema_errors(self.to_dict())
+        if problems:
+            raise InvalidManifest(problems)
+
+    def to_dict(self) -> dict:
+        """The JSON record: fields in order, unset ones left out (`calibration` written as null)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if getattr(self, f.name) is not None or f.name in _NULLABLE}
+
+    @classmethod
+    def from_dict(cls, obj) -> "Manifest":
+        """The manifest of a parsed JSON record (InvalidManifest if it is not a valid one)."""
+        problems = schema_errors(obj)
+        if problems:
+            raise InvalidManifest(problems)
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in obj.items() if k in known})
+
+    @classmethod
+    def read(cls, path: os.PathLike) -> "Manifest":
+        """The manifest in the JSON file `path` (one-line error if absent, unreadable or invalid)."""
+        path = Path(path)
+        try:
+            obj = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise VerificationError(f"manifest {path} is not valid JSON ({e}); {REFIX}") from None
+        except OSError as e:
+            raise VerificationError(f"cannot read manifest {path}: {e.strerror or e}; {REFIX}") from None
+        try:
+            return cls.from_dict(obj)
+        except InvalidManifest as e:
+            raise VerificationError(f"manifest {path} is not a valid edgeface manifest: {e}; {REFIX}") from None
+
+    def write(self, path: os.PathLike) -> Path:
+        """Write the JSON record to `path` atomically (2-space indent, key order kept)."""
+        return write_json_atomic(path, self.to_dict())
+
+
 def manifest_path(model_path: os.PathLike) -> Path:
     return Path(model_path).with_suffix(".json")
 
 
 def read_manifest(model_path: os.PathLike) -> dict:
-    """The validated manifest of a converted model (one-line error if absent, unreadable or invalid)."""
+    """The validated manifest of a converted model as its JSON record (`Manifest.to_dict`); one-line
+    error if absent, unreadable or invalid."""
     mp = manifest_path(model_path)
     if not mp.is_file():
         raise MissingAssetError(f"{Path(model_path).name} has no manifest {mp.name}; {REFIX}")
-    try:
-        obj = json.loads(mp.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise VerificationError(f"manifest {mp} is not valid JSON ({e}); {REFIX}") from None
-    except OSError as e:
-        raise VerificationError(f"cannot read manifest {mp}: {e.strerror or e}; {REFIX}") from None
-    errs = schema_errors(obj)
-    if errs:
-        more = f" (and {len(errs) - 1} more)" if len(errs) > 1 else ""
-        raise VerificationError(f"manifest {mp} is not a valid edgeface manifest: {errs[0]}{more}; {REFIX}")
-    return obj
+    return Manifest.read(mp).to_dict()
 
 
 def _check_size(path: Path, size: Optional[int], fix: str) -> None:
@@ -160,7 +237,8 @@ def model_manifest(model_path: os.PathLike, manifest: Optional[dict] = None) -> 
             raise VerificationError(f"manifest {manifest_path(model_path).name} describes {m['file']}, not "
                                     f"{model_path.name}; {REFIX}")
         return m
-    errs = schema_errors(manifest)
-    if errs:
-        raise VerificationError(f"manifest for {model_path.name} is invalid: {errs[0]}; {REFIX}")
+    try:
+        Manifest.from_dict(manifest)
+    except InvalidManifest as e:
+        raise VerificationError(f"manifest for {model_path.name} is invalid: {e.problems[0]}; {REFIX}") from None
     return manifest

@@ -8,6 +8,8 @@ import sys
 from importlib import resources
 from typing import Any, Callable, Dict, Iterable, List
 
+from edgeface.errors import EdgefaceError
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -28,8 +30,6 @@ def read_toml(package: str, name: str) -> dict:
 
 def parse_file(text: str, label: str) -> dict:
     """The table of one TOML file's text; a damaged file is one EdgefaceError line naming it."""
-    from edgeface.errors import EdgefaceError
-
     try:
         return tomllib.loads(text)
     except TOMLDecodeError as e:
@@ -47,8 +47,6 @@ def read_tomls(package: str, exclude: Iterable[str] = ()) -> List[tuple]:
 
 def parse_named(label: str, table: dict, parse: Callable[[dict], Any]) -> Any:
     """`parse(table)`, with a missing key or a wrong type reported as one line naming the file."""
-    from edgeface.errors import EdgefaceError
-
     try:
         return parse(table)
     except EdgefaceError:

@@ -12,7 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional, Union
 
-from edgeface.errors import MissingAssetError
 from edgeface.hub import paths
 from edgeface.vocab import DETECTOR, Precision
 
@@ -33,11 +32,3 @@ def convert_command(model: str, precision: Union[str, Precision], size: Optional
     model = DETECTOR if model.startswith(DETECTOR) else model
     sz = f" --detector-size {size[0]}x{size[1]}" if size is not None else ""
     return f"`edgeface convert --model {model}{flag}{sz}`"
-
-
-def find_model(name: str, precision: Union[str, Precision], root: Optional[Path] = None) -> Path:
-    """The converted model file for `name` at `precision` (fp32|fp16|int8|int8_floatio), or a one-line error."""
-    p = model_path(name, Precision.parse(precision).variant, root)
-    if not p.is_file() or not p.with_suffix(".json").is_file():
-        raise MissingAssetError(f"{p.name} is not in the cache {model_dir(name, root)}; run {convert_command(name, precision)}")
-    return p

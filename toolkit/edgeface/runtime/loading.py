@@ -12,11 +12,15 @@ from pathlib import Path
 from typing import Optional
 
 from edgeface.errors import MissingAssetError
-from edgeface.hub import paths, store
+from edgeface.hub import assets, paths, store
 from edgeface.runtime.detection import DetectorConfig
+from edgeface.runtime.networks import FaceDetector, LandmarkRegressor
+from edgeface.runtime.onnx_backend import OnnxModel  # light: onnxruntime is imported when a model opens
 from edgeface.runtime.options import PipelineOptions
 from edgeface.runtime.pipeline import Pipeline
+from edgeface.runtime.scanner import AsyncScanner
 from edgeface.runtime.still import StillAligner
+from edgeface.runtime.tflite_backend import TFLiteModel  # light: the TFLite runtime is imported when a model opens
 from edgeface.vocab import Precision, detector_name, parse_detector_name
 
 
@@ -87,8 +91,6 @@ def load_backends(options: PipelineOptions) -> tuple:
     root = options.root
     info: dict = {}
     if options.backend == "onnx":
-        from edgeface.runtime.onnx_backend import OnnxModel
-
         w, h = options.detector_size
         det = OnnxModel(_onnx_path(detector_name(w, h), root, f"--model faceboxes --detector-size {w}x{h}"),
                         num_threads=options.stage_threads("detector"))
@@ -98,8 +100,6 @@ def load_backends(options: PipelineOptions) -> tuple:
         info["detector_model"] = str(det.path)
         info["regressor_model"] = str(reg.path)
         return det, reg, info
-    from edgeface.runtime.tflite_backend import TFLiteModel
-
     det_path, size, note = find_detector(options)
     reg_path = find_regressor(options)
     det = TFLiteModel(det_path, num_threads=options.stage_threads("detector"), runtime=options.runtime)
@@ -117,21 +117,15 @@ def still_detector_loader(options: PipelineOptions, main_detector):
     """The loader `still.StillAligner` calls on the first photo: FaceBoxes at the still-image canvas
     (`options.still.detector_size`, same backend and precision), or the video detector when the policy
     is "letterbox", the sizes agree, or that size is not converted (then `info["still_note"]` says so)."""
-    from edgeface.runtime.networks import FaceDetector
-
     def load(info: dict):
         w, h = options.still.detector_size
         if options.still.detector == "letterbox" or (w, h) == (main_detector.config.width, main_detector.config.height):
             return main_detector
         try:
             if options.backend == "onnx":
-                from edgeface.runtime.onnx_backend import OnnxModel
-
                 backend = OnnxModel(_onnx_path(detector_name(w, h), options.root,
                                                f"--model faceboxes --detector-size {w}x{h}"), num_threads=options.threads)
             else:
-                from edgeface.runtime.tflite_backend import TFLiteModel
-
                 path = _model_file(detector_name(w, h), "faceboxes", options, options.detector_precision_used, (w, h),
                                    "use --still-detector letterbox")
                 backend = TFLiteModel(path, num_threads=options.threads, runtime=options.runtime)
@@ -147,9 +141,6 @@ def still_detector_loader(options: PipelineOptions, main_detector):
 def build_pipeline(options: Optional[PipelineOptions] = None, dense=None) -> Pipeline:
     """A pipeline with models from the cache: TFLite at `options.precision`, or the ONNX reference.
     `dense`: a dense reconstructor or DenseFn (used when `options.dense`)."""
-    from edgeface.hub import assets
-    from edgeface.runtime.networks import FaceDetector, LandmarkRegressor
-
     options = options or PipelineOptions()
     stats = assets.load_param_stats(options.root)
     bases = assets.load_sparse_bases(options.root)
@@ -159,8 +150,6 @@ def build_pipeline(options: Optional[PipelineOptions] = None, dense=None) -> Pip
     still = StillAligner(options.still, bases, still_detector_loader(options, detector), exact_resize=options.bitexact)
     scanner = None
     if options.scan == "async" and options.tracking:
-        from edgeface.runtime.scanner import AsyncScanner
-
         # its own interpreter of the same detector file (interpreters are not shared between threads)
         kw = {} if options.backend == "onnx" else {"runtime": options.runtime}
         scan_backend = type(det_backend)(det_backend.path, num_threads=options.stage_threads("scan"), **kw)

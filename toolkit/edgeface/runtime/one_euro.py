@@ -3,7 +3,7 @@
 `OneEuroFilter`: element-wise over float32 arrays of any shape; `AngleFilter`: the same for a few
 angles (pose) in plain Python floats; `smoothing_factor` / `wrap_angle`: the formulas. The per-face
 smoother built on them is `runtime.smoothing` (its module docstring gives the equations); the
-parameters are a `smoothing.SmoothingConfig` (any object with min_cutoff, beta, d_cutoff,
+parameters are a `smoothing_config.SmoothingConfig` (any object with min_cutoff, beta, d_cutoff,
 speed_floor and nominal_fps).
 """
 
@@ -13,6 +13,8 @@ import math
 from typing import Optional
 
 import numpy as np
+
+from edgeface.runtime.smoothing_config import DEFAULT_POSE, SmoothingConfig
 
 
 def _alpha(te: float, cutoff: float) -> float:
@@ -72,8 +74,6 @@ class OneEuroFilter:
     def __init__(self, config=None, period: Optional[float] = None,
                  warm_start: bool = False):
         if config is None:
-            from edgeface.runtime.smoothing import SmoothingConfig
-
             config = SmoothingConfig()
         self.config = config
         self.period = period
@@ -138,8 +138,6 @@ class AngleFilter:
 
     def __init__(self, config=None):
         if config is None:
-            from edgeface.runtime.smoothing import DEFAULT_POSE
-
             config = DEFAULT_POSE
         self.config = config
         self.reset()

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Optional
 
 from edgeface.errors import OptionsError
-from edgeface.runtime.smoothing import SmoothingConfig
+from edgeface.runtime.smoothing_config import SmoothingConfig
 from edgeface.runtime.still import StillConfig
 from edgeface.runtime.tracks import TrackerConfig
 from edgeface.vocab import DEFAULT_DETECTOR_SIZE, Precision, check_detector_size, check_regressor

@@ -44,7 +44,7 @@ from edgeface.runtime import roi as roi_mod
 from edgeface.runtime.boxes import corners
 from edgeface.runtime.decode import SparseDecoder, pose_degrees
 from edgeface.runtime.options import PipelineOptions
-from edgeface.runtime.results import Face, FrameResult, Pose
+from edgeface.results import Face, FrameResult, Pose
 from edgeface.runtime.smoothing import FaceSmoother
 from edgeface.runtime.tracker import FaceTracker
 from edgeface.runtime.tracks import Target

@@ -36,8 +36,9 @@ from edgeface.errors import OptionsError
 from edgeface.runtime import detection as detect_post
 from edgeface.runtime import roi as roi_mod
 from edgeface.runtime import tdmm
+from edgeface.runtime.networks import Detections
 from edgeface.vocab import STILL_DETECTOR_SIZE
-from edgeface.runtime.results import Face, Pose
+from edgeface.results import Face, Pose
 from edgeface.vocab import Precision, check_detector_size
 
 #: upstream FaceBoxes scale policy (FaceBoxes.py HEIGHT, WIDTH): photos larger than this are shrunk
@@ -133,8 +134,6 @@ def native_geometry(frame_w: int, frame_h: int, width: int, height: int) -> dete
 
 def detect_native(detector, frame: np.ndarray):
     """`networks.Detections` of a `networks.FaceDetector` run at upstream's scale policy."""
-    from edgeface.runtime.networks import Detections
-
     cfg = detector.config
     lb = native_geometry(frame.shape[1], frame.shape[0], cfg.width, cfg.height)
     return Detections(*detector.detect_letterboxed(detect_post.place(frame, lb, cfg.pad_value, cfg.exact_resize), lb))

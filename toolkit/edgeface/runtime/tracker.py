@@ -60,7 +60,7 @@ import numpy as np
 
 from edgeface.errors import EdgefaceError
 from edgeface.runtime import roi as roi_mod
-from edgeface.runtime.boxes import box_area, box_from_relative, box_relative, greedy_match, iou, iou_matrix
+from edgeface.runtime.boxes import box_area, box_relative, greedy_match, iou, iou_matrix
 from edgeface.runtime.tracks import Target, Track, TrackerConfig
 
 

@@ -25,7 +25,7 @@ from typing import Mapping, Optional, Sequence
 import cv2
 import numpy as np
 
-from edgeface.runtime.results import Face, FrameResult
+from edgeface.results import Face, FrameResult
 from edgeface.runtime.tdmm import matrix_to_angles, p2srt, rotation_from_angles
 
 # 68-point (iBUG 300-W / 3DDFA) contours: (start, end inclusive, closed)

@@ -18,7 +18,7 @@ attributes interpolated with them. Two backends compute the same thing:
   "numpy":  vectorised candidate pixels per triangle bounding box + `np.maximum.at` z-buffer,
             in chunks of triangles (no dependency; several times slower).
 `backend="auto"` takes numba when importable. `available_backends()` tells which exist.
-For slow boards render a decimated mesh (`edgeface.dense.model.load_dense_model(decimate=...)`).
+For slow boards render a decimated mesh (`edgeface.dense.loading.load_dense_model(decimate=...)`).
 """
 
 from __future__ import annotations

@@ -1,0 +1,34 @@
+"""`edgeface collect`: every board's results from an MQTT broker into one JSONL file (`edgeface.fleet.collect`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from edgeface.cli.consoles import console, out
+from edgeface.fleet.collect import collect
+
+
+def collect_command(
+    url: str = typer.Argument(..., help="mqtt://[user:pass@]host[:port]/prefix (mqtts:// for TLS)."),
+    json_path: Path = typer.Option(..., "--json", help="Write every board's records here (JSONL with board and run)."),
+    ca: Optional[str] = typer.Option(None, "--mqtt-ca", help="CA certificate (PEM) of the broker, for mqtts://."),
+    count: Optional[int] = typer.Option(None, "--count", min=1, help="Stop after this many records."),
+    idle: Optional[float] = typer.Option(None, "--idle", min=0.1, help="Stop after this many seconds without a record."),
+    duration: Optional[float] = typer.Option(None, "--duration", min=0.1, help="Stop after this many seconds."),
+    client_id: Optional[str] = typer.Option(None, "--client-id", help="MQTT client id (the broker keeps this session; default edgeface-collect-<host>)."),
+):
+    """Collect every board's results from a broker into one JSONL file (Ctrl-C stops)."""
+    def on_status(board: str, st: dict) -> None:
+        extra = "" if st.get("state") != "online" else (
+            f", {st.get('fps', 0)} fps, {st.get('queued', 0)} queued, {st.get('dropped', 0)} dropped")
+        console.print(f"board {board}: {st.get('state', '?')}{extra}", highlight=False)
+
+    console.print(f"collecting from {url.split('@')[-1]} into {json_path} (Ctrl-C stops)", highlight=False)
+    rep = collect(url, json_path, ca=ca, client_id=client_id, count=count, idle_timeout=idle, duration=duration,
+                  on_status=on_status)
+    boards = ", ".join(f"{b} {n}" for b, n in sorted(rep.boards.items())) or "none"
+    out.print(f"{rep.records} records from {len(rep.boards)} boards ({boards}); {rep.duplicates} repeats skipped; "
+              f"stopped: {rep.stopped}; wrote {rep.path}", highlight=False)

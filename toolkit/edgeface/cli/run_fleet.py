@@ -1,0 +1,55 @@
+"""The fleet options of `edgeface run`: `--mqtt URL` (results to a broker, `edgeface.fleet.mqtt_sink`) and
+`--bundle FILE` (models from a verified bundle, `edgeface.fleet.bundle`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from edgeface.cli.consoles import console
+from edgeface.errors import EdgefaceError
+from edgeface.fleet.bundle import open_for_run
+from edgeface.fleet.mqtt_sink import MqttOptions, MqttSink, parse_bytes
+from edgeface.vocab import Precision, parse_size
+
+
+def run_mqtt_sink(url: Optional[str], ca: Optional[str], qos: int, every_frame: bool, queue: Optional[Path],
+                  queue_size: str, board: Optional[str], describe: dict):
+    """The MQTT sink for `edgeface run --mqtt URL` (None without --mqtt); prints how the broker answered."""
+    if url is None:
+        if ca is not None:
+            raise EdgefaceError("--mqtt-ca needs --mqtt mqtts://HOST/prefix")
+        return None
+    opts = MqttOptions(url=url, ca=ca, board=board, qos=qos, every_frame=every_frame, queue_dir=queue,
+                       queue_bytes=parse_bytes(queue_size))
+    sink = MqttSink(opts, describe)
+    warning = sink.check_connection()
+    topic = f"{opts.target.address}/{sink.topic}"
+    if sink.waiting_before:
+        console.print(f"MQTT: {sink.waiting_before} results from earlier runs are queued; they go first", highlight=False)
+    if warning:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+    else:
+        console.print(f"MQTT: publishing to {topic} (QoS {qos}), status on {opts.target.topic(opts.board, 'status')}",
+                      highlight=False, soft_wrap=True)
+    return sink
+
+
+def run_bundle(bundle: Optional[Path], precision: Optional[str], detector_size: Optional[str]) -> tuple:
+    """For `edgeface run --bundle FILE`: (model cache = the verified, unpacked bundle, precision, detector
+    precision, detector size), the bundle's unless given; (None, precision, None, detector_size) without it."""
+    if bundle is None:
+        return None, precision, None, detector_size
+    root, info = open_for_run(bundle)
+    size = f"{info.detector_size[0]}x{info.detector_size[1]}"
+    if precision is not None and Precision.parse(precision).value != info.precision:
+        raise EdgefaceError(f"bundle {bundle.name} holds {info.precision} models, not {precision}: drop --precision, "
+                            f"or pack one with `edgeface pack --precision {precision}`")
+    if detector_size is not None and tuple(parse_size(detector_size)) != tuple(info.detector_size):
+        raise EdgefaceError(f"bundle {bundle.name} holds FaceBoxes {size}, not {detector_size}: drop --detector-size, "
+                            f"or pack one with `edgeface pack --detector-size {detector_size}`")
+    det = "" if info.detector_precision_used == info.precision else f", detector {info.detector_precision_used}"
+    console.print(f"bundle {bundle.name}: {len(info.files)} files verified ({info.regressor} + faceboxes "
+                  f"{info.detector_size[0]}x{info.detector_size[1]}, {info.precision}{det}, packed for {info.target})",
+                  highlight=False, soft_wrap=True)
+    return root, info.precision, info.detector_precision_used, size

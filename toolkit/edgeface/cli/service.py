@@ -1,0 +1,76 @@
+"""`edgeface service install | status | uninstall`: `edgeface run ...` as a systemd service (`edgeface.fleet.service`)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from typer.main import get_command
+
+from edgeface.cli.consoles import out
+from edgeface.cli.run import run_command
+from edgeface.errors import EdgefaceError
+from edgeface.fleet.service import ServiceSpec, install, status, systemd_version, uninstall
+
+service_app = typer.Typer(help="Run edgeface as a systemd service.", no_args_is_help=True)
+
+
+def _check_run_args(args: List[str]) -> None:
+    """Parse `run ...` as the CLI would (without running it): a typo fails now, not in the journal."""
+    probe = typer.Typer()  # `run` alone, registered as in the edgeface app: one command, no group around it
+    probe.command("run")(run_command)
+    cmd = get_command(probe)
+    try:
+        cmd.make_context("edgeface run", list(args[1:]), resilient_parsing=False)
+    except Exception as e:  # typer bundles its own click: match its exceptions by shape
+        if hasattr(e, "format_message"):
+            raise EdgefaceError(f"the service command does not parse: {e.format_message()} "
+                                "(check the arguments after --)") from None
+        if type(e).__name__ != "Exit":  # --help inside the arguments
+            raise
+
+
+@service_app.command("install", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def service_install(
+    ctx: typer.Context,
+    user: bool = typer.Option(False, "--user", help="A user service (~/.config/systemd/user), no root needed."),
+    name: str = typer.Option("edgeface", "--name", help="Service name (several services: one per camera)."),
+    run_as: Optional[str] = typer.Option(None, "--run-as", help="System service: the account it runs as (default: $SUDO_USER, else you)."),
+    unit_dir: Optional[Path] = typer.Option(None, "--unit-dir", help="Write the unit (and its env file) here and touch nothing else."),
+    no_start: bool = typer.Option(False, "--no-start", help="Write and check the unit, do not enable or start it."),
+):
+    """Install `edgeface run ...` as a systemd service: edgeface service install [--user] -- run --camera --mqtt URL."""
+    args = list(ctx.args)
+    _check_run_args(args)
+    env = {k: os.environ[k] for k in ("EDGEFACE_HOME",) if os.environ.get(k)}
+    spec = ServiceSpec(args=args, user_mode=user, name=name, run_as=run_as, environment=env, systemd=systemd_version())
+    rep = install(spec, directory=unit_dir, start=not no_start)
+    out.print(f"[green]ok[/] wrote {rep.unit}" + (f" and {rep.env_file} (0600: the MQTT password)" if rep.env_file else ""),
+              highlight=False)
+    for note in rep.notes:
+        out.print(f"  {note}", highlight=False)
+    if rep.started:
+        out.print(f"  started; logs: journalctl {'--user ' if user else ''}-u {name} -f", highlight=False)
+
+
+@service_app.command("status")
+def service_status(
+    user: bool = typer.Option(False, "--user", help="The user service."),
+    name: str = typer.Option("edgeface", "--name", help="Service name."),
+    unit_dir: Optional[Path] = typer.Option(None, "--unit-dir", help="Where the unit was written with --unit-dir."),
+):
+    """Show the service's unit and state."""
+    out.print(status(name, user, unit_dir), highlight=False)
+
+
+@service_app.command("uninstall")
+def service_uninstall(
+    user: bool = typer.Option(False, "--user", help="The user service."),
+    name: str = typer.Option("edgeface", "--name", help="Service name."),
+    unit_dir: Optional[Path] = typer.Option(None, "--unit-dir", help="Where the unit was written with --unit-dir."),
+):
+    """Stop, disable and remove the service."""
+    removed = uninstall(name, user, unit_dir)
+    out.print("[green]ok[/] removed " + ", ".join(str(p) for p in removed), highlight=False)

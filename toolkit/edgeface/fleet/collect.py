@@ -1,0 +1,161 @@
+"""`edgeface collect URL --json fleet.jsonl`: every board's records from a broker into one JSONL file.
+
+Subscribes to `<prefix>/+/faces` and `<prefix>/+/status` (QoS 1) with a persistent session (a
+fixed client id, MQTT 5 session expiry), so the broker keeps messages for the collector while it
+reconnects. Each record is written as the board's JSONL record with `"board"` and `"run"` put
+first; a message the boards send again after a lost connection is recognised by (board, run, frame)
+and written once. The file is written as `<out>.part` (a complete line per record, flushed) and
+renamed to `<out>` when collecting stops (count reached, idle, duration, `stop` set or Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional, Union
+
+from edgeface.errors import EdgefaceError
+from edgeface.fleet.mqtt_link import (connect_error_text, is_permanent_refusal, make_client, parse_url,
+                                   read_user_properties, refusal_error, safe_name)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CollectReport:
+    path: Path
+    records: int = 0  # written (unique)
+    duplicates: int = 0  # repeats recognised by (board, run, frame) and skipped
+    invalid: int = 0  # payloads that were not a JSON record
+    boards: dict = field(default_factory=dict)  # board -> records written
+    status: dict = field(default_factory=dict)  # board -> last status message
+    stopped: str = ""
+
+
+def collect(url: str, out: Union[str, Path], ca: Optional[str] = None, client_id: Optional[str] = None,
+            count: Optional[int] = None, idle_timeout: Optional[float] = None, duration: Optional[float] = None,
+            session_expiry: int = 86400, stop: Optional[threading.Event] = None,
+            ready: Optional[threading.Event] = None, on_record: Optional[Callable[[dict], None]] = None,
+            on_status: Optional[Callable[[str, dict], None]] = None) -> CollectReport:
+    """Collect every board's records under the URL's prefix into the JSONL file `out` (see the module doc).
+
+    Stops after `count` unique records, after `idle_timeout` s without a record (counted from the
+    last record, or from the start), after `duration` s, or when `stop` is set; `ready` is set once
+    subscribed. A refused login or an unreachable broker at the start is an EdgefaceError.
+    """
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    target = parse_url(url, ca)
+    out = Path(out).expanduser()
+    part = out.with_name(out.name + ".part")
+    report = CollectReport(path=out)
+    seen: set = set()
+    lock = threading.Lock()
+    events = {"connack": threading.Event(), "subscribed": ready or threading.Event(), "last": time.monotonic()}
+    failure: list = []
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(part, "w", encoding="utf-8", newline="\n")
+    except OSError as e:
+        raise EdgefaceError(f"cannot write {out}: {e.strerror or e} (pick another --json path)") from None
+
+    faces_topic, status_topic = target.topic("+", "faces"), target.topic("+", "status")
+
+    def on_connect(client, userdata, flags, rc, properties):
+        if rc.is_failure:
+            failure.append(refusal_error(target, rc) if is_permanent_refusal(rc)
+                           else EdgefaceError(f"{target.address} refused the connection: {rc}"))
+        else:
+            client.subscribe([(faces_topic, 1), (status_topic, 1)])
+        events["connack"].set()
+
+    def on_subscribe(client, userdata, mid, reason_codes, properties):
+        bad = [str(r) for r in reason_codes if r.is_failure]
+        if bad:
+            failure.append(EdgefaceError(f"{target.address} refused the subscription to {target.prefix}/+/...: "
+                                         f"{bad[0]} (check the broker's ACL for this user)"))
+        events["subscribed"].set()
+
+    def on_message(client, userdata, msg):
+        parts = msg.topic.split("/")
+        board, kind = parts[-2], parts[-1]
+        try:
+            obj = json.loads(msg.payload)
+        except ValueError:
+            report.invalid += 1
+            return
+        if kind == "status":
+            report.status[board] = obj
+            if on_status is not None:
+                on_status(board, obj)
+            return
+        if not isinstance(obj, dict) or "frame" not in obj:
+            report.invalid += 1
+            return
+        run = read_user_properties(msg).get("run")
+        key = (board, run, obj["frame"])
+        with lock:
+            if key in seen:
+                report.duplicates += 1
+                return
+            seen.add(key)
+            rec = {"board": board, "run": run, **obj}
+            fh.write(json.dumps(rec, separators=(",", ":")) + "\n")
+            fh.flush()
+            report.records += 1
+            report.boards[board] = report.boards.get(board, 0) + 1
+            events["last"] = time.monotonic()
+        if on_record is not None:
+            on_record(rec)
+
+    client = make_client(target, client_id or f"edgeface-collect-{safe_name(socket.gethostname())}")
+    client.on_connect, client.on_subscribe, client.on_message = on_connect, on_subscribe, on_message
+    client.reconnect_delay_set(1, 5)
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = int(session_expiry)
+    ok = False
+    try:
+        try:
+            client.connect(target.host, target.port, keepalive=15, clean_start=False, properties=props)
+        except Exception as e:
+            raise EdgefaceError(f"cannot collect: {connect_error_text(target, e)}; start the broker or fix the URL") from None
+        client.loop_start()
+        if not events["connack"].wait(10.0):
+            raise EdgefaceError(f"cannot collect: {target.address} sent no CONNACK within 10 s")
+        t0 = time.monotonic()
+        while True:
+            if failure:
+                raise failure[0]
+            now = time.monotonic()
+            if count is not None and report.records >= count:
+                report.stopped = f"{count} records"
+                break
+            if duration is not None and now - t0 >= duration:
+                report.stopped = f"{duration:g} s"
+                break
+            if idle_timeout is not None and now - events["last"] >= idle_timeout:
+                report.stopped = f"idle {idle_timeout:g} s"
+                break
+            if stop is not None and stop.is_set():
+                report.stopped = "stopped"
+                break
+            time.sleep(0.05)
+        ok = True
+    except KeyboardInterrupt:
+        report.stopped = "interrupted"
+        ok = True
+    finally:
+        client.disconnect()
+        client.loop_stop()
+        fh.close()
+        if ok:
+            part.replace(out)
+        elif report.records == 0:
+            part.unlink(missing_ok=True)
+    return report

@@ -1,0 +1,104 @@
+"""The JSONL sink: one JSON object per frame (the public JSONL contract), never clobbering an earlier file.
+
+Lines go to `<path>.part`, flushed per frame (each line one write call), and the `.part` is renamed
+onto `path` at close. See `JsonlSink` for what a killed or failed run leaves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Optional, Union
+
+import numpy as np
+
+from edgeface.errors import write_error
+from edgeface.frames import Frame
+from edgeface.sink import BaseSink
+from edgeface.results import FrameResult
+
+log = logging.getLogger(__name__)
+
+
+class JsonlSink(BaseSink):
+    """One JSON object per frame (`FrameResult.to_dict()`), flushed per frame into `<path>.part`
+    and renamed onto `path` at close: an existing `path` is never truncated by a run that fails.
+
+    A run that is killed (SIGKILL, power loss) leaves `<path>.part` holding the frames done;
+    the next run on the same path says so and keeps its complete lines as
+    `<stem>.killed-<time>.jsonl` (`recovered`). A run that fails keeps the complete lines in `<path>.part` (none: no file)."""
+
+    def __init__(self, path: Union[str, os.PathLike], with_params: bool = True):
+        self.path = Path(path)
+        self.part = self.path.with_name(self.path.name + ".part")
+        self.with_params = with_params
+        self.recovered: Optional[Path] = None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if self.part.exists():
+                self.recovered = self._keep_killed_part()
+            self._f = open(self.part, "w", encoding="utf-8", newline="\n")
+        except OSError as e:
+            raise write_error(self.path, e) from None
+        self.lines = 0
+        self._good = 0  # bytes of complete lines in the .part
+
+    def _keep_killed_part(self) -> Path:
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(self.part.stat().st_mtime))
+        dest = self.path.with_name(f"{self.path.stem}.killed-{stamp}{self.path.suffix}")
+        os.replace(self.part, dest)
+        with open(dest, "rb+") as f:  # keep the complete lines: a kill mid-write leaves a partial last one
+            data = f.read()
+            f.truncate(data.rfind(b"\n") + 1)
+        lines = data.count(b"\n")
+        log.warning("%s was left by a run that was killed (%d complete lines): kept as %s",
+                    self.part, lines, dest.name)
+        return dest
+
+    def write(self, frame: Frame, result: FrameResult, annotated: Optional[np.ndarray] = None) -> None:
+        obj = result.to_dict()
+        if not self.with_params:
+            for f in obj.get("faces", []):
+                f.pop("params", None)
+        try:
+            self._f.write(json.dumps(obj, separators=(",", ":")) + "\n")
+            self._f.flush()
+        except OSError as e:
+            raise write_error(self.path, e, f"; the {self.lines} frames done are in {self.part}") from None
+        self._good = self._f.tell()
+        self.lines += 1
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self._f.flush()
+            os.fsync(self._f.fileno())
+            self._f.close()
+            os.replace(self.part, self.path)
+        except OSError as e:
+            self._keep_lines()
+            raise write_error(self.path, e, f"; the {self.lines} frames done are in {self.part}") from None
+
+    def _keep_lines(self) -> None:
+        """After a failure: the .part keeps only complete lines (none: it is removed)."""
+        with contextlib.suppress(Exception):
+            self._f.close()
+        with contextlib.suppress(OSError):
+            if self.lines == 0:
+                self.part.unlink()
+            else:
+                os.truncate(self.part, self._good)
+
+    def abort(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self._keep_lines()
+        if self.lines:
+            log.warning("the run failed: the %d frames done are in %s (%s untouched)", self.lines, self.part, self.path)

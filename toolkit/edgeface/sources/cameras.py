@@ -1,0 +1,280 @@
+"""Live cameras: `open_camera`, picamera2 (libcamera) and OpenCV (V4L2) readers.
+
+On a Raspberry Pi with picamera2 installed, libcamera cameras are read through picamera2 (format
+RGB888, which is BGR byte order in memory, so frames need no conversion); otherwise OpenCV's V4L2
+reader is used. A camera that stops delivering frames mid-run ends the iteration with a warning
+(the sinks keep what they wrote); a camera that cannot be opened at all is a one-line
+`EdgefaceError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import time
+from typing import Any, Callable, Optional, Union
+
+import numpy as np
+
+from edgeface.errors import EdgefaceError
+from edgeface.sources.camera_timeout import (DEFAULT_READ_TIMEOUT_S, FIRST_FRAME_TIMEOUT_S, ReadTimeout,
+                                        ReconnectingCamera, TimedReads)
+from edgeface.frames import FrameSource, as_bgr
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CAMERA_SIZE = (640, 480)
+# consecutive failed reads after which an OpenCV camera counts as lost
+_CAMERA_MAX_FAILED_READS = 3
+
+
+@contextlib.contextmanager
+def _quiet_opencv():
+    """Silence OpenCV's own log lines (e.g. VIDEOIO warnings) for the duration of the block."""
+    import cv2
+
+    get, set_ = getattr(cv2, "getLogLevel", None), getattr(cv2, "setLogLevel", None)
+    if get is None or set_ is None:
+        yield
+        return
+    old = get()
+    set_(0)  # LOG_LEVEL_SILENT
+    try:
+        yield
+    finally:
+        set_(old)
+
+
+class CameraLost(Exception):
+    """Internal: the camera stopped delivering frames."""
+
+
+class Picamera2Source(FrameSource):
+    """A libcamera camera through picamera2 (Raspberry Pi camera modules).
+
+    `module` is the picamera2 module (or any object with a `Picamera2` class of the same API);
+    None imports it. Frames are captured from the "main" stream in RGB888 (BGR in memory).
+    Timestamps are seconds since the first capture (monotonic clock).
+    """
+
+    kind = "camera"
+
+    def __init__(self, index: int = 0, size: tuple[int, int] = DEFAULT_CAMERA_SIZE, fps: Optional[float] = None,
+                 max_frames: Optional[int] = None, module: Any = None, buffer_count: int = 3,
+                 clock: Callable[[], float] = time.monotonic, read_timeout_s: float = DEFAULT_READ_TIMEOUT_S):
+        super().__init__(max_frames)
+        self.read_timeout_s = float(read_timeout_s)
+        if module is None:
+            import picamera2 as module  # type: ignore[no-redef]
+        self.index = int(index)
+        self.name = f"camera:{self.index}"
+        self.frame_count = self.max_frames
+        self._clock = clock
+        cls = module.Picamera2
+        info = None
+        if hasattr(cls, "global_camera_info"):
+            with contextlib.suppress(Exception):
+                info = cls.global_camera_info()
+        if info is not None and self.index >= len(info):
+            raise EdgefaceError(
+                f"no libcamera camera {self.index} ({len(info)} found): check the ribbon cable and "
+                "`rpicam-hello --list-cameras`, or pick another index with --camera N")
+        self._cam = None
+        try:
+            cam = cls(camera_num=self.index)
+        except Exception as e:
+            raise EdgefaceError(f"cannot open camera {self.index} with picamera2: {_first_line(e)} (check the cable, "
+                                "that no other program uses the camera, and `rpicam-hello --list-cameras`)") from None
+        self._cam = cam
+        w, h = int(size[0]), int(size[1])
+        controls = {"FrameRate": float(fps)} if fps else {}
+        try:
+            # small buffer_count + queue=False: each capture returns a fresh frame (low latency)
+            config = cam.create_video_configuration(main={"size": (w, h), "format": "RGB888"},
+                                                    buffer_count=buffer_count, queue=False, controls=controls)
+            cam.configure(config)
+            cam.start()
+        except Exception as e:
+            self._shutdown()
+            raise EdgefaceError(f"cannot start camera {self.index} at {w}x{h}: {_first_line(e)} "
+                                "(try another --camera-size, e.g. 640x480)") from None
+        self.fps = float(fps) if fps else None
+        self.size = (w, h)
+
+    def _frames(self):
+        t0 = None
+        n = 0
+        reads = TimedReads(lambda: self._cam.capture_array("main"), self.read_timeout_s, self.name)
+        self._reads = reads
+        while True:
+            try:
+                arr = reads.read(None if n else max(self.read_timeout_s, FIRST_FRAME_TIMEOUT_S))
+                if arr is None or not hasattr(arr, "ndim") or arr.ndim not in (2, 3) or arr.size == 0:
+                    raise CameraLost("empty frame")
+            except Exception as e:
+                if n == 0:
+                    raise EdgefaceError(f"camera {self.index} gave no frame: {_first_line(e)} "
+                                        "(check the cable and `rpicam-hello --list-cameras`)") from None
+                log.warning("camera %d lost after %d frames (%s); stopping", self.index, n, _first_line(e))
+                return
+            now = self._clock()
+            if t0 is None:
+                t0 = now
+            n += 1
+            yield as_bgr(np.asarray(arr)), float(now - t0), self.name
+
+    def _shutdown(self) -> None:
+        reads, self._reads = getattr(self, "_reads", None), None
+        if reads is not None:
+            reads.close()
+            if reads.stuck:  # the driver still holds the worker: stopping could block as well
+                log.warning("camera %d did not answer; leaving it to the driver", self.index)
+                self._cam = None
+                return
+        cam, self._cam = self._cam, None
+        if cam is not None:
+            with contextlib.suppress(Exception):
+                cam.stop()
+            with contextlib.suppress(Exception):
+                cam.close()
+
+    def close(self) -> None:
+        self._shutdown()
+        super().close()
+
+
+class OpenCVCameraSource(FrameSource):
+    """A V4L2 / USB camera through cv2.VideoCapture, with a 1-frame buffer for low latency.
+
+    `capture_factory(device, api)` builds the capture object (default cv2.VideoCapture); tests
+    pass a stand-in.
+    """
+
+    kind = "camera"
+
+    def __init__(self, device: Union[int, str] = 0, size: tuple[int, int] = DEFAULT_CAMERA_SIZE,
+                 fps: Optional[float] = None, max_frames: Optional[int] = None,
+                 capture_factory: Optional[Callable[..., Any]] = None, clock: Callable[[], float] = time.monotonic,
+                 read_timeout_s: float = DEFAULT_READ_TIMEOUT_S):
+        super().__init__(max_frames)
+        import cv2
+
+        self.read_timeout_s = float(read_timeout_s)
+        self._reads: Optional[TimedReads] = None
+        self.device = device
+        self.name = f"camera:{device}" if isinstance(device, int) else str(device)
+        self.frame_count = self.max_frames
+        self._clock = clock
+        api = cv2.CAP_V4L2 if sys.platform.startswith("linux") else cv2.CAP_ANY
+        factory = capture_factory or cv2.VideoCapture
+        with _quiet_opencv():  # OpenCV logs its own warnings for a missing camera; we say it in one line
+            cap = factory(device, api)
+        if not cap.isOpened():
+            with contextlib.suppress(Exception):
+                cap.release()
+            raise EdgefaceError(
+                f"no camera at {self.name}: connect a camera (see `ls /dev/video*`), pick another with --camera N, "
+                "or install picamera2 for a Raspberry Pi camera module")
+        w, h = int(size[0]), int(size[1])
+        cap.set(cv2.CAP_PROP_FRAME_WIDTH, w)
+        cap.set(cv2.CAP_PROP_FRAME_HEIGHT, h)
+        cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)
+        if fps:
+            cap.set(cv2.CAP_PROP_FPS, float(fps))
+        got = cap.get(cv2.CAP_PROP_FPS)
+        self.fps = float(got) if got and got > 0 else (float(fps) if fps else None)
+        self.size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)) or w, int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)) or h)
+        self._cap_obj = cap
+
+    def _frames(self):
+        n = 0
+        failed = 0
+        t0 = None
+        self._reads = reads = TimedReads(self._cap_obj.read, self.read_timeout_s, self.name)
+        while True:
+            try:
+                ok, img = reads.read(None if n else max(self.read_timeout_s, FIRST_FRAME_TIMEOUT_S))
+                err = None
+            except ReadTimeout as e:  # stalled or unplugged: lost now, no retries
+                ok, img, err = False, None, e
+                failed = _CAMERA_MAX_FAILED_READS
+            except Exception as e:  # a driver error mid-run
+                ok, img, err = False, None, e
+            if not ok or img is None:
+                failed += 1
+                if failed < _CAMERA_MAX_FAILED_READS and err is None:
+                    continue
+                why = _first_line(err) if err is not None else f"{failed} failed reads"
+                if n == 0:
+                    raise EdgefaceError(f"camera {self.name} opened but gave no frame ({why}): check that no other "
+                                        "program uses it, or try another --camera-size")
+                log.warning("camera %s lost after %d frames (%s); stopping", self.name, n, why)
+                return
+            failed = 0
+            now = self._clock()
+            if t0 is None:
+                t0 = now
+            n += 1
+            yield as_bgr(img), float(now - t0), self.name
+
+    def _release(self) -> None:
+        reads, self._reads = self._reads, None
+        if reads is not None:
+            reads.close()
+            if reads.stuck:  # release() would block on the same driver call
+                log.warning("camera %s did not answer; leaving it to the driver", self.name)
+                return
+        self._cap_obj.release()
+
+
+def _first_line(e: BaseException) -> str:
+    s = str(e).strip()
+    return s.splitlines()[0] if s else type(e).__name__
+
+
+def _import_picamera2():
+    try:
+        import picamera2  # type: ignore
+    except Exception:
+        return None
+    return picamera2
+
+
+def open_camera(index: Union[int, str] = 0, size: tuple[int, int] = DEFAULT_CAMERA_SIZE, fps: Optional[float] = None,
+                max_frames: Optional[int] = None, backend: str = "auto", picamera2_module: Any = None,
+                capture_factory: Optional[Callable[..., Any]] = None, read_timeout_s: float = DEFAULT_READ_TIMEOUT_S,
+                reconnect: int = 0) -> FrameSource:
+    """A live camera. backend: "auto" (picamera2 when importable and it sees a camera, else OpenCV),
+    "picamera2" or "opencv". `index` may also be a device path such as /dev/video2 (OpenCV only).
+    A read that gives no frame within `read_timeout_s` means the camera is lost; `reconnect` N
+    opens it again up to N times in a row (`sources.camera_timeout.ReconnectingCamera`)."""
+    if reconnect:
+        return ReconnectingCamera(lambda: _open_camera(index, size, fps, None, backend, picamera2_module,
+                                                       capture_factory, read_timeout_s), reconnect, max_frames)
+    return _open_camera(index, size, fps, max_frames, backend, picamera2_module, capture_factory, read_timeout_s)
+
+
+def _open_camera(index, size, fps, max_frames, backend, picamera2_module, capture_factory, read_timeout_s) -> FrameSource:
+    if backend not in ("auto", "picamera2", "opencv"):
+        raise EdgefaceError(f"unknown camera backend {backend!r}: use auto, picamera2 or opencv")
+    if isinstance(index, str) and index.isdigit():
+        index = int(index)
+    if backend in ("auto", "picamera2") and isinstance(index, int):
+        module = picamera2_module or _import_picamera2()
+        if module is None and backend == "picamera2":
+            raise EdgefaceError("picamera2 is not installed: sudo apt install python3-picamera2 "
+                                "(and create the venv with --system-site-packages)")
+        if module is not None:
+            if backend == "picamera2" or picamera2_module is not None:
+                return Picamera2Source(index, size=size, fps=fps, max_frames=max_frames, module=module,
+                                       read_timeout_s=read_timeout_s)
+            try:
+                return Picamera2Source(index, size=size, fps=fps, max_frames=max_frames, module=module,
+                                       read_timeout_s=read_timeout_s)
+            except EdgefaceError as e:
+                log.info("picamera2: %s; trying OpenCV", e)
+    elif backend == "picamera2":
+        raise EdgefaceError(f"picamera2 takes a camera number, not {index!r}")
+    return OpenCVCameraSource(index, size=size, fps=fps, max_frames=max_frames, capture_factory=capture_factory,
+                              read_timeout_s=read_timeout_s)

@@ -1,0 +1,85 @@
+"""Opening an input by name (`open_source`): an image, a folder of images, a video file, or a camera.
+
+`open_source(spec)` returns a `FrameSource`: an iterable of `Frame` that is also a context manager
+and tells what it knows about itself (`name`, `fps`, `frame_count`, `is_still`).
+
+    with open_source("clip.mp4", max_frames=100) as src:
+        for frame in src:          # Frame(index, image BGR uint8 HxWx3, timestamp_s, source)
+            ...
+
+Cameras: `camera`, `camera:N` (or an int N, or `/dev/videoN`). The kinds live in their own modules:
+`frames` (Frame, FrameSource, the extensions), `images`, `video`, `cameras`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Callable, Optional, Union
+
+from edgeface.errors import EdgefaceError
+from edgeface.hub.assets import sample_path
+from edgeface.sources.camera_timeout import DEFAULT_READ_TIMEOUT_S
+from edgeface.sources.cameras import DEFAULT_CAMERA_SIZE, open_camera
+from edgeface.frames import IMAGE_EXTS, VIDEO_EXTS, FrameSource
+from edgeface.sources.images import ImageSource, list_images
+from edgeface.sources.sim_camera import open_sim_camera
+from edgeface.sources.video import open_video
+from edgeface.vocab import parse_size
+
+_CAMERA_SPEC = re.compile(r"^(?:camera|cam)(?::(\d+))?$", re.IGNORECASE)
+
+
+def open_source(spec: Union[str, int, os.PathLike], *, max_frames: Optional[int] = None,
+                camera_size: Union[str, tuple[int, int]] = DEFAULT_CAMERA_SIZE, camera_fps: Optional[float] = None,
+                camera_backend: str = "auto", video_backend: str = "auto", picamera2_module: Any = None,
+                capture_factory: Optional[Callable[..., Any]] = None, camera_timeout_s: float = DEFAULT_READ_TIMEOUT_S,
+                reconnect: int = 0, bitexact: bool = False) -> FrameSource:
+    """Open an input: an image file, a folder of images, a video file, or a camera.
+
+    spec: a path; `samples:<key>` for a cached sample (emma, trump_hillary, jianzhuguo, group,
+    obama); `camera` / `camera:N` / an int N / `/dev/videoN` for a live camera; `sim:<video>[@fps]`
+    for a video delivered on a real clock like a camera (`sources.sim_camera`).
+    max_frames: stop after this many frames (None: all).
+    camera_timeout_s: a camera read that gives no frame in this time means the camera is lost;
+    reconnect: then open it again up to this many times in a row (0: the run ends, keeping its output).
+    bitexact: video files (and `sim:` videos) with PyAV's bit-exact YUV->BGR conversion, the same
+    pixels on every CPU (`sources.video`; slower): for cross-CPU parity checks.
+    """
+    cam_kw = dict(read_timeout_s=camera_timeout_s, reconnect=reconnect)
+    if isinstance(spec, int) and not isinstance(spec, bool):
+        return open_camera(spec, size=parse_size(camera_size), fps=camera_fps, max_frames=max_frames,
+                           backend=camera_backend, picamera2_module=picamera2_module, capture_factory=capture_factory,
+                           **cam_kw)
+    s = os.fspath(spec)
+    if s.startswith("sim:"):  # a video played as a camera on a real clock (sources.sim_camera)
+        return open_sim_camera(s, max_frames=max_frames, bitexact=bitexact)
+    if s.startswith("samples:"):
+        s = str(sample_path(s.split(":", 1)[1]))
+    m = _CAMERA_SPEC.match(s)
+    if m:
+        return open_camera(int(m.group(1) or 0), size=parse_size(camera_size), fps=camera_fps, max_frames=max_frames,
+                           backend=camera_backend, picamera2_module=picamera2_module, capture_factory=capture_factory,
+                           **cam_kw)
+    if s.startswith("/dev/video"):
+        if not Path(s).exists():
+            raise EdgefaceError(f"no camera device {s}: see `ls /dev/video*` for the cameras present")
+        return open_camera(s, size=parse_size(camera_size), fps=camera_fps, max_frames=max_frames,
+                           backend="opencv", capture_factory=capture_factory, **cam_kw)
+    path = Path(s).expanduser()
+    if not path.exists():
+        raise EdgefaceError(f"input not found: {path} (give an image, a folder of images, a video file, or --camera)")
+    if path.is_dir():
+        images = list_images(path)
+        if not images:
+            raise EdgefaceError(f"no images in folder {path} (expected files such as .jpg or .png)")
+        return ImageSource(images, name=str(path), max_frames=max_frames)
+    ext = path.suffix.lower()
+    if ext in IMAGE_EXTS:
+        return ImageSource([path], max_frames=max_frames)
+    if ext in VIDEO_EXTS:
+        return open_video(path, max_frames=max_frames, backend=video_backend, exact=bitexact)
+    raise EdgefaceError(f"unsupported input type {ext or '(no extension)'} for {path}: give an image "
+                        f"({', '.join(sorted(['.jpg', '.png', '.bmp', '.webp']))}...), a video (.mp4, .avi, .mov, .mkv...) "
+                        "or a folder of images")

@@ -1,0 +1,1 @@
+"""Benchmarks: latency, eval, peers, stability, soak (each a subpackage or module)."""

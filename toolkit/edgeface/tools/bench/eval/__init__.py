@@ -1,0 +1,1 @@
+"""`edgeface eval`: landmark accuracy (NME) on an annotated set."""

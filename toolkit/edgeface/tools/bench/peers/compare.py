@@ -1,0 +1,282 @@
+"""`edgeface bench --peers`: edgeface side by side with upstream 3DDFA_V2 and MediaPipe FaceMesh.
+
+Every system processes the same pre-decoded frames of the sample video (obama.mp4, 158 frames,
+decoded once by edgeface's own reader: PyAV with `ignore_editlist`; decoding is never timed), one
+fresh process per system and core count, pinned to the first N cores this process may use
+(`sched_setaffinity`, what `taskset -c 0[,1]` does). Each worker runs one untimed warm-up pass
+and `passes` timed passes (`timing`); its fps is the median pass. Systems:
+
+  upstream-video     upstream 3DDFA_V2's `demo_video.py` loop (its `--onnx` code, mb05)    upstream_loop
+  upstream-perframe  upstream `demo.py` on every frame (detector every frame)              upstream_loop
+  mediapipe          MediaPipe FaceMesh 0.10.18, tracking mode, 1 face (its own venv)      mediapipe_loop
+  edgeface-*         edgeface.FaceAligner (VIDEO mode): int8 / fp32, tracking with scans
+                     for new faces, and detector on every frame                          edgeface_loop
+
+Then the live path (`tools.bench.latency.live`): the sample video as a simulated camera at 30 and 60 fps into a
+LIVE_STREAM aligner, capture-to-result latency p50/p99 and dropped frames, at each core count.
+
+A peer that cannot run here (no upstream sources, MediaPipe not installable, a model not
+converted) is skipped with one line saying why; nothing is ever estimated or faked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, List, Optional
+
+from edgeface.boards.machine import load_avg, machine_info
+from edgeface.errors import EdgefaceError, OptionsError
+from edgeface.hub import store
+from edgeface.hub.assets import sample_path
+from edgeface.hub.atomic import atomic_path
+from edgeface.sources.video import have_pyav, open_video
+from edgeface.tools.bench.peers.upstream_loop import prepare_upstream, upstream_source
+
+MEDIAPIPE_VERSION = "0.10.18"
+FORMAT = "edgeface-peers/1"
+BENCH_DIR = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class PeerSystem:
+    key: str
+    label: str
+    kind: str  # upstream | mediapipe | edgeface
+    args: tuple  # worker arguments after `--`
+    baseline: str  # the upstream system its ratio is taken against
+
+
+SYSTEMS = (
+    PeerSystem("upstream-video", "upstream 3DDFA_V2 demo_video.py loop (ONNX, mb05)", "upstream", ("video",), "upstream-video"),
+    PeerSystem("upstream-perframe", "upstream demo.py per frame (detector every frame)", "upstream", ("perframe",),
+               "upstream-perframe"),
+    PeerSystem("mediapipe", f"MediaPipe FaceMesh {MEDIAPIPE_VERSION} (tracking, 1 face)", "mediapipe", (), "upstream-video"),
+    PeerSystem("edgeface-int8-track", "edgeface INT8, tracking (scans: profile interval)", "edgeface",
+               ("int8", "track", "profile"), "upstream-video"),
+    PeerSystem("edgeface-int8-track25", "edgeface INT8, tracking, scan every 25 frames", "edgeface",
+               ("int8", "track", "25"), "upstream-video"),
+    PeerSystem("edgeface-int8-track0", "edgeface INT8, tracking, detector only when lost (as upstream's loop)", "edgeface",
+               ("int8", "track", "0"), "upstream-video"),
+    PeerSystem("edgeface-int8-floor25", "edgeface INT8 models alone: crop + regressor, scan every 25 frames (the floor)",
+               "edgeface", ("int8", "floor", "25"), "upstream-video"),
+    PeerSystem("edgeface-fp32-track", "edgeface fp32, tracking (scans: profile interval)", "edgeface",
+               ("fp32", "track", "profile"), "upstream-video"),
+    PeerSystem("edgeface-int8-detect", "edgeface INT8, detector every frame", "edgeface", ("int8", "detect", "0"),
+               "upstream-perframe"),
+    PeerSystem("edgeface-fp32-detect", "edgeface fp32, detector every frame", "edgeface", ("fp32", "detect", "0"),
+               "upstream-perframe"),
+)
+SYSTEM_KEYS = tuple(s.key for s in SYSTEMS)
+
+
+@dataclass
+class PeerOptions:
+    systems: Optional[List[str]] = None  # keys of SYSTEMS (None: all)
+    cores: List[int] = field(default_factory=lambda: [1, 2])  # capped at the usable cores
+    passes: int = 3
+    rounds: int = 1  # run every system this many times, round-robin (fresh processes), and keep the median round
+    frames: Optional[int] = None  # first N frames of the video (None: all 158)
+    upstream: Optional[Path] = None  # upstream 3DDFA_V2 sources (default $EDGEFACE_MIRROR/3ddfa_v2)
+    work_dir: Optional[Path] = None  # scratch (upstream copy, frames); default ~/.cache/edgeface-peers
+    mediapipe_python: Optional[Path] = None  # a python with mediapipe; default: the venv in work_dir (created)
+    install_mediapipe: bool = True  # create that venv (pip install mediapipe==0.10.18) when missing
+    root: Optional[Path] = None  # edgeface model cache
+    timeout_s: float = 900.0
+    live_fps: List[float] = field(default_factory=lambda: [30.0, 60.0])  # live-camera latency runs (tools.bench.latency.live)
+
+    def __post_init__(self):
+        if self.systems:
+            bad = [s for s in self.systems if s not in SYSTEM_KEYS]
+            if bad:
+                raise OptionsError(f"unknown peer system {', '.join(bad)}: use {', '.join(SYSTEM_KEYS)}")
+        if not self.cores or any(int(c) < 1 for c in self.cores):
+            raise OptionsError(f"core counts must be >= 1, got {self.cores}")
+        if int(self.passes) < 1:
+            raise OptionsError(f"passes must be >= 1, got {self.passes}")
+        if int(self.rounds) < 1:
+            raise OptionsError(f"rounds must be >= 1, got {self.rounds}")
+        if self.frames is not None and int(self.frames) < 1:
+            raise OptionsError(f"frames must be >= 1, got {self.frames}")
+        self.work_dir = Path(self.work_dir or os.environ.get("EDGEFACE_PEERS_DIR") or "~/.cache/edgeface-peers").expanduser()
+
+
+def usable_cpus() -> List[int]:
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return list(range(os.cpu_count() or 1))
+
+
+def decode_frames(dest: Path, root: Optional[Path], frames: Optional[int]) -> dict:
+    """Decode the sample video once (edgeface's reader: PyAV, edit lists ignored) into one .npy."""
+    import numpy as np
+
+    video = sample_path("obama", root)
+    if not video.is_file():
+        raise EdgefaceError(f"the sample video is not in the cache ({video}): run `edgeface fetch samples`")
+    with open_video(video, max_frames=frames) as src:
+        images = [f.image for f in src]
+    if not images:
+        raise EdgefaceError(f"no frames decoded from {video}")
+    with atomic_path(dest, suffix=".npy") as tmp:
+        np.save(tmp, np.stack(images))
+    h, w = images[0].shape[:2]
+    return {"video": video.name, "frames": len(images), "size": [w, h], "decoder": "pyav" if have_pyav() else "opencv"}
+
+
+def mediapipe_python(opts: PeerOptions, log: Callable[[str], None]) -> tuple:
+    """(python path or None, reason): a python that imports mediapipe==0.10.18, its venv made on demand."""
+    if opts.mediapipe_python:
+        p = Path(opts.mediapipe_python)
+        return (p, "") if p.is_file() else (None, f"{p} does not exist")
+    venv = opts.work_dir / f"venv-mediapipe-{MEDIAPIPE_VERSION}"
+    py = venv / "bin" / "python"
+    ok = venv / ".installed"
+    if py.is_file() and ok.is_file():
+        return py, ""
+    if not opts.install_mediapipe:
+        return None, f"no MediaPipe venv at {venv} (run without --no-install, or give --mediapipe-python)"
+    if sys.version_info[:2] not in ((3, 9), (3, 10), (3, 11), (3, 12)):
+        return None, f"mediapipe {MEDIAPIPE_VERSION} has wheels for Python 3.9-3.12, not {sys.version.split()[0]}"
+    log(f"mediapipe: creating {venv} (pip install mediapipe=={MEDIAPIPE_VERSION}, once)")
+    steps = ([sys.executable, "-m", "venv", str(venv)],
+             [str(py), "-m", "pip", "install", "-q", f"mediapipe=={MEDIAPIPE_VERSION}"])
+    for cmd in steps:
+        p = subprocess.run(cmd, capture_output=True, text=True)
+        if p.returncode != 0:
+            last = ((p.stderr or p.stdout).strip().splitlines() or ["no output"])[-1]
+            return None, f"could not install mediapipe=={MEDIAPIPE_VERSION}: {last}"
+    ok.write_text(MEDIAPIPE_VERSION)
+    return py, ""
+
+
+def _pin(cpus: List[int]):
+    def fn():
+        os.sched_setaffinity(0, cpus)
+    return fn
+
+
+def run_worker(cmd: List[str], cpus: List[int], out: Path, timeout_s: float, env: Optional[dict] = None) -> dict:
+    """One worker process pinned to `cpus`; its JSON result (or {"error": ...})."""
+    out.unlink(missing_ok=True)
+    try:
+        p = subprocess.run(cmd, preexec_fn=_pin(cpus), capture_output=True, text=True, timeout=timeout_s, env=env)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout_s:.0f} s"}
+    if out.is_file():
+        return json.loads(out.read_text())
+    last = ((p.stderr or p.stdout).strip().splitlines() or [f"exit code {p.returncode}"])[-1]
+    return {"error": last}
+
+
+def _commands(opts: PeerOptions, frames_file: Path, out: Path, log) -> tuple:
+    """{system key: argv} for the systems that can run here, and [(key, reason)] for those that cannot."""
+    wanted = [s for s in SYSTEMS if not opts.systems or s.key in opts.systems]
+    common = ["--frames", str(frames_file), "--out", str(out), "--passes", str(opts.passes)]
+    cmds, skipped = {}, []
+    upstream_dir, upstream_reason = None, ""
+    if any(s.kind == "upstream" for s in wanted):
+        src = upstream_source(opts.upstream)
+        if src is None:
+            upstream_reason = ("no upstream 3DDFA_V2 sources: give --upstream DIR (a clone of cleardusk/3DDFA_V2 "
+                               "at 1b6c676) or set EDGEFACE_MIRROR")
+        else:
+            try:
+                upstream_dir = prepare_upstream(src, opts.work_dir / "3ddfa_v2", opts.root, log=log)
+            except (RuntimeError, OSError, EdgefaceError) as e:
+                upstream_reason = str(e)
+    mp_py, mp_reason = (None, "")
+    if any(s.kind == "mediapipe" for s in wanted):
+        mp_py, mp_reason = mediapipe_python(opts, log)
+    for s in wanted:
+        if s.kind == "upstream":
+            if upstream_dir is None:
+                skipped.append((s.key, upstream_reason))
+                continue
+            cmds[s.key] = [sys.executable, "-m", "edgeface.tools.bench.peers.upstream_loop", *common, "--", str(upstream_dir), *s.args]
+        elif s.kind == "mediapipe":
+            if mp_py is None:
+                skipped.append((s.key, mp_reason))
+                continue
+            cmds[s.key] = [str(mp_py), str(BENCH_DIR / "mediapipe_loop.py"), *common, "--rgb"]
+        else:
+            variant = "int8" if s.args[0] == "int8" else "float32"
+            if not store.model_path("mb05", variant, opts.root).is_file():
+                skipped.append((s.key, f"mb05 is not converted at {s.args[0]}: run edgeface convert --model mb05"
+                                       + (" --int8" if s.args[0] == "int8" else "")))
+                continue
+            cmds[s.key] = [sys.executable, "-m", "edgeface.tools.bench.peers.edgeface_loop", *common, "--", *s.args,
+                           str(opts.root or "")]
+    return cmds, skipped
+
+
+def _median_round(results: list) -> dict:
+    """The round with the median fps (its own pass figures kept), with every round's fps as `round_fps`."""
+    ok = sorted((r for r in results if "error" not in r), key=lambda r: r.get("fps", 0.0))
+    if not ok:
+        return results[-1]
+    best = dict(ok[(len(ok) - 1) // 2])
+    best["round_fps"] = [r.get("fps") for r in results if "error" not in r]
+    return best
+
+
+def run_peers(opts: PeerOptions, progress: Optional[Callable[[str, int, int], None]] = None,
+              log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)) -> dict:
+    """Run every available system at every core count; the report dict (`report` renders it)."""
+    machine = machine_info()  # its load_avg_start: before the first worker
+    cpus = usable_cpus()
+    cores = sorted({min(int(c), len(cpus)) for c in opts.cores})
+    opts.work_dir.mkdir(parents=True, exist_ok=True)
+    frames_file = opts.work_dir / f"obama_frames_{opts.frames or 'all'}.npy"
+    video = decode_frames(frames_file, opts.root, opts.frames)
+    with tempfile.TemporaryDirectory(prefix="edgeface-peers-") as tmp:
+        out = Path(tmp) / "result.json"
+        cmds, skipped = _commands(opts, frames_file, out, log)
+        # round-robin: a slow spell of a shared machine hits every system of a round, not one system
+        jobs = [(r, c, k) for r in range(int(opts.rounds)) for c in cores for k in cmds]
+        by_case: dict = {}
+        for i, (r, c, key) in enumerate(jobs):
+            if progress:
+                progress(f"{key} on {c} core{'s' if c > 1 else ''}" + (f", round {r + 1}" if opts.rounds > 1 else ""),
+                         i, len(jobs))
+            load0 = load_avg()
+            t0 = time.time()
+            res = run_worker(cmds[key], cpus[:c], out, opts.timeout_s)
+            res.update(system=key, cores_requested=c, load_before=load0[0] if load0 else None,
+                       wall_s=round(time.time() - t0, 1))
+            if "error" in res:
+                log(f"peer {key} on {c} core(s) failed: {res['error']}")
+            by_case.setdefault((c, key), []).append(res)
+        rows = [_median_round(by_case[(c, k)]) for c in cores for k in cmds]
+        live = []
+        if opts.live_fps and store.model_path("mb05", "int8", opts.root).is_file():
+            for c in cores:
+                for fps in opts.live_fps:
+                    if progress:
+                        progress(f"live {fps:g} fps on {c} core{'s' if c > 1 else ''}", len(jobs), len(jobs))
+                    cmd = [sys.executable, "-m", "edgeface.tools.bench.latency.live", "--fps", str(fps), "--out", str(out)]
+                    if opts.root:
+                        cmd += ["--root", str(opts.root)]
+                    res = run_worker(cmd, cpus[:c], out, opts.timeout_s)
+                    res.update(cores_requested=c)
+                    if "error" in res:
+                        log(f"live {fps:g} fps on {c} core(s) failed: {res['error']}")
+                    live.append(res)
+        if progress:
+            progress("done", len(jobs), len(jobs))
+    machine["load_avg_end"] = load_avg()
+    # whether edgeface's TFLite models ran through XNNPACK (its workers say; None if none ran)
+    machine["xnnpack"] = next((r["xnnpack"] for r in rows if r.get("xnnpack") is not None), None)
+    return {"format": FORMAT, "machine": machine, "video": video, "passes": opts.passes, "rounds": int(opts.rounds), "cores": cores,
+            "cpus": cpus[:max(cores)], "systems": {s.key: {"label": s.label, "baseline": s.baseline} for s in SYSTEMS},
+            "results": rows, "live": live, "skipped": [{"system": k, "reason": r} for k, r in skipped]}
+
+
+__all__ = ("FORMAT", "PeerOptions", "PeerSystem", "SYSTEMS", "SYSTEM_KEYS", "run_peers", "decode_frames", "run_worker")

@@ -1,0 +1,105 @@
+"""The timed loop every peer-benchmark worker shares (stdlib + numpy only).
+
+This module imports nothing from edgeface: the MediaPipe worker runs it from MediaPipe's own venv
+(where edgeface is not installed) by putting this folder on `sys.path`.
+
+A worker is `worker_main(build)`: it loads the pre-decoded frames (`.npy`, N x H x W x 3 uint8 BGR),
+calls `build(args)` -> `(process, reset, info)` (model loading is not timed), then runs one untimed
+warm-up pass over every frame and `--passes` timed passes; before each pass `reset()` starts a
+new sequence (tracks forgotten). Only the `process(frame)` calls are timed, with the garbage
+collector off; fps of a pass = frames / summed `process` time. The worker writes one JSON object
+to `--out`: fps (median over passes), every pass's fps, per-frame ms (median, p90, p99 over all
+timed frames), faces per frame, cores it was allowed to run on, and whatever `info` holds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import sys
+import time
+
+
+def _percentile(sorted_values, q):
+    if not sorted_values:
+        return 0.0
+    r = q / 100.0 * (len(sorted_values) - 1)
+    lo = int(r)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (r - lo)
+
+
+def time_passes(process, reset, frames, passes: int) -> dict:
+    """One warm-up pass, then `passes` timed passes of `process(frame) -> faces found` over `frames`."""
+    reset()
+    for f in frames:
+        process(f)
+    clock = time.perf_counter
+    pass_fps, per_frame, faces = [], [], 0
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(max(1, passes)):
+            reset()
+            busy = 0.0
+            for f in frames:
+                t0 = clock()
+                faces += process(f)
+                dt = clock() - t0
+                busy += dt
+                per_frame.append(dt * 1000.0)
+            pass_fps.append(len(frames) / busy if busy > 0 else 0.0)
+    finally:
+        gc.enable()
+    per_frame.sort()
+    ordered = sorted(pass_fps)
+    return {
+        "fps": round(ordered[len(ordered) // 2], 2),
+        "pass_fps": [round(v, 2) for v in pass_fps],
+        "frames": len(frames),
+        "ms_median": round(_percentile(per_frame, 50), 3),
+        "ms_p90": round(_percentile(per_frame, 90), 3),
+        "ms_p99": round(_percentile(per_frame, 99), 3),
+        "faces_per_frame": round(faces / max(1, len(per_frame)), 3),
+    }
+
+
+def worker_main(build, argv=None) -> int:
+    """Command line of a worker: --frames FILE.npy --out FILE.json [--passes N] [--rgb] plus `build`'s own
+    options after `--` (`build(extra_args, frames_are_rgb)` -> (process, reset, info))."""
+    import numpy as np
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--frames", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--passes", type=int, default=3)
+    ap.add_argument("--rgb", action="store_true", help="convert the BGR frames to RGB before timing")
+    args, extra = ap.parse_known_args(argv)
+    if extra and extra[0] == "--":
+        extra = extra[1:]
+    args.out = os.path.abspath(args.out)  # `build` may change the working directory (upstream does)
+    try:
+        frames = np.load(args.frames)
+        if args.rgb:  # the system takes RGB: converted once, like decoding, outside the timed loop
+            frames = np.ascontiguousarray(frames[..., ::-1])
+        frames = [frames[i] for i in range(frames.shape[0])]
+        process, reset, info = build(extra)
+        result = time_passes(process, reset, frames, args.passes)
+        result.update(info)
+        try:
+            result["cores"] = len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):
+            result["cores"] = os.cpu_count()
+    except Exception as e:  # reported to the parent as one line, never a traceback
+        result = {"error": f"{type(e).__name__}: {e}"}
+    tmp = args.out + ".part"
+    with open(tmp, "w") as fh:
+        json.dump(result, fh)
+    os.replace(tmp, args.out)
+    return 0 if "error" not in result else 1
+
+
+if __name__ == "__main__":  # pragma: no cover - imported by workers
+    sys.exit("timing is imported by the peer workers, not run")

@@ -1,0 +1,1 @@
+"""edgeface.tools.convert."""
