@@ -29,6 +29,7 @@ def _records(path) -> list:
     rows = [json.loads(line) for line in path.read_text().splitlines()]
     for r in rows:
         r.pop("time_ms")
+        assert r.pop("schema") == "edgeface.frame/2"  # the record's tag (edgeface.records), not part of to_dict()
     return rows
 
 

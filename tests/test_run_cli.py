@@ -18,7 +18,7 @@ RUN = ("run", "--backend", "onnx", "--target", "x86_64", "--threads", "2", "--qu
 
 
 def _check_contract(d: dict, n_faces: int) -> None:
-    assert set(d) == {"frame", "source", "time_ms", "faces"}
+    assert set(d) == {"schema", "frame", "source", "time_ms", "faces"} and d["schema"] == "edgeface.frame/2"
     assert isinstance(d["frame"], int) and isinstance(d["source"], str)
     assert {"detect", "regress", "decode", "total"} <= set(d["time_ms"])
     assert all(isinstance(v, float) and v >= 0 for v in d["time_ms"].values())
