@@ -148,4 +148,5 @@ def schema(kind: str, version: int = VERSION) -> Dict[str, Any]:
     entry = resources.files("edgeface").joinpath("schemas").joinpath(name)
     if not entry.is_file():
         raise RecordVersionError(f"no published schema {name} (versions {OLDEST_READABLE}..{VERSION} are)")
-    return json.loads(entry.read_text(encoding="utf-8"))
+    loaded: Dict[str, Any] = json.loads(entry.read_text(encoding="utf-8"))
+    return loaded

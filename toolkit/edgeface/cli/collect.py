@@ -22,8 +22,9 @@ def collect_command(
 ):
     """Collect every board's results from a broker into one JSONL file (Ctrl-C stops).
 
-    Writes edgeface.collected/2 records; reads boards writing version 2 (edgeface.frame/2) or version 1
-    (edgeface 0.1.0, untagged), and skips newer versions, counted (upgrade the collector first).
+    Writes edgeface.collected/2 records (docs/records.md).
+    Reads boards writing version 2 or version 1 (0.1.0, untagged records).
+    Skips and counts newer versions: upgrade the collector first.
     """
     def on_status(board: str, st: dict) -> None:
         extra = "" if st.get("state") != "online" else (
