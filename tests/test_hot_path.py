@@ -165,7 +165,7 @@ def test_smoother_in_place_equals_the_copying_call():
     for i in range(12):
         faces = [_face(0, rng, shift=2.0 * i)] + ([_face(1, rng, shift=-1.0 * i)] if i < 8 else [])
         before = [copy.deepcopy(f) for f in faces]
-        res = FrameResult(frame=i, source="test", faces=faces, timestamp_s=i / 25)
+        res = FrameResult(frame=i, source="test", faces=faces, timestamp_ms=i * 40.0)
         out = a(res)
         for f, g in zip(faces, before):  # __call__ leaves its input alone
             np.testing.assert_array_equal(f.landmarks, g.landmarks)

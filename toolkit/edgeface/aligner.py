@@ -92,18 +92,20 @@ def resolve_options(options: FaceAlignerOptions) -> tuple[PipelineOptions, Targe
     choice = resolve_target(b.target)
     prof = choice.profile
     given = b.precision_value
-    precision = given or (Precision.FP32 if b.backend == "onnx" else prof.precision)
+    precision = given or (Precision.FP32 if b.backend == "onnx" else Precision.parse(prof.precision))
     cores = usable_cores()
     threads = b.threads or min(int(prof.threads), cores)
-    stage = {f"{k}_threads": (threads if b.threads else min(int(v), cores) if v else None)
-             for k, v in (("regressor", prof.regressor_threads), ("detector", prof.detector_threads))}
+    def stage_threads(profile_value: Optional[int]) -> Optional[int]:
+        return threads if b.threads else min(int(profile_value), cores) if profile_value else None
+
     # a precision given here applies to both networks; the profile's may differ per stage
     det_precision = (None if b.detector_precision is None else Precision.parse(b.detector_precision)) or (
-        None if given or b.backend == "onnx" else prof.detector_precision)
+        None if given or b.backend == "onnx" or prof.detector_precision is None else Precision.parse(prof.detector_precision))
     size = b.detector_size_value
     pipeline_options = PipelineOptions(
         backend=b.backend, precision=precision, detector_precision=det_precision, regressor=b.regressor,
-        threads=threads, runtime=b.runtime, **stage,
+        threads=threads, runtime=b.runtime, regressor_threads=stage_threads(prof.regressor_threads),
+        detector_threads=stage_threads(prof.detector_threads),
         # photos never scan periodically: no scan thread or second detector in IMAGE mode
         scan="inline" if mode is RunningMode.IMAGE else (options.scan or prof.scan),
         scan_threads=min(int(prof.scan_threads), cores),
@@ -115,9 +117,14 @@ def resolve_options(options: FaceAlignerOptions) -> tuple[PipelineOptions, Targe
         smoothing=dataclasses.replace(prof.smoothing, enabled=options.smoothing), dense=options.dense,
         dense_max_vertices=prof.dense_max_vertices if options.dense_vertices is None else options.dense_vertices,
         root=None if b.cache_root is None else Path(b.cache_root), bitexact=b.bitexact,
-        roi_deadband=float(options.roi_deadband), **({} if options.still is None else {"still": options.still}),
+        roi_deadband=float(options.roi_deadband), **_still(options),
     )
     return pipeline_options, choice
+
+
+def _still(options: FaceAlignerOptions) -> dict[str, Any]:
+    """The `still` keyword of `PipelineOptions` (none: its default `StillConfig`)."""
+    return {} if options.still is None else {"still": options.still}
 
 
 class FaceAligner:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Iterator, Optional
+from typing import Any, Iterator, Optional
 
 import numpy as np
 import numpy.typing as npt
@@ -88,10 +88,10 @@ class FrameSource:
     def __enter__(self) -> "FrameSource":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, object]:
         return {"kind": self.kind, "name": self.name, "fps": self.fps, "frame_count": self.frame_count,
                 "is_still": self.is_still}
 
@@ -99,7 +99,7 @@ class FrameSource:
         return f"{type(self).__name__}(name={self.name!r}, fps={self.fps}, frame_count={self.frame_count})"
 
 
-def as_bgr(img: np.ndarray) -> np.ndarray:
+def as_bgr(img: npt.NDArray[Any]) -> npt.NDArray[np.uint8]:
     """A decoded image as C-contiguous BGR uint8 HxWx3 (grey expanded, alpha dropped); 8-bit only."""
     if img.ndim == 2:
         import cv2

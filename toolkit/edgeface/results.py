@@ -50,14 +50,14 @@ class Face:
     smoothing, dense mesh); treat the faces you receive as read-only."""
 
     id: int
-    bbox: np.ndarray  # (4,) x1, y1, x2, y2 in frame pixels (detector box or the tracked box)
+    bbox: npt.NDArray[np.floating[Any]]  # (4,) x1, y1, x2, y2 in frame pixels (detector box or the tracked box)
     score: float  # detector score (for tracked frames: the score of the last detection)
-    landmarks: np.ndarray  # (68, 3) x, y in frame pixels, z in pixels (3DDFA_V2 convention)
+    landmarks: npt.NDArray[np.floating[Any]]  # (68, 3) x, y in frame pixels, z in pixels (3DDFA_V2 convention)
     pose: Pose
-    params: np.ndarray  # (62,) de-normalized 3DMM params: 12 pose, 40 shape, 10 expression
-    roi: np.ndarray  # (4,) the crop box the regressor saw, frame pixels
-    camera: np.ndarray  # (3, 4) scaled-orthographic camera [s*R | t] from the params
-    dense: Optional[np.ndarray] = None  # (N, 3) dense vertices in frame pixels
+    params: npt.NDArray[np.floating[Any]]  # (62,) de-normalized 3DMM params: 12 pose, 40 shape, 10 expression
+    roi: npt.NDArray[np.floating[Any]]  # (4,) the crop box the regressor saw, frame pixels
+    camera: npt.NDArray[np.floating[Any]]  # (3, 4) scaled-orthographic camera [s*R | t] from the params
+    dense: Optional[npt.NDArray[np.floating[Any]]] = None  # (N, 3) dense vertices in frame pixels
     dense_kind: Optional[str] = None  # "dense" (BFM) or "dense_approx" (mean face warped to landmarks)
     tracked: bool = False  # True when the ROI came from the previous landmarks, not a detection
 
