@@ -172,7 +172,7 @@ def test_smoother_in_place_equals_the_copying_call():
             np.testing.assert_array_equal(f.bbox, g.bbox)
             assert f.pose == g.pose
         own = [copy.copy(f) for f in faces]
-        b.apply(own, b.time_of(i, i / 25))
+        b.apply(own, b.time_of(i, i * 40.0))
         for x, y in zip(out.faces, own):
             for k in ("landmarks", "bbox", "roi"):
                 np.testing.assert_array_equal(getattr(x, k), getattr(y, k))

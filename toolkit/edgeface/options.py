@@ -266,9 +266,9 @@ def _init_accepting_base_fields(self: FaceAlignerOptions, *args: Any, **kwargs: 
     """Deprecated (one release): `FaceAlignerOptions(precision=...)` and the other `BaseOptions` fields."""
     moved = {k: kwargs.pop(k) for k in BASE_FIELDS if k in kwargs}
     if moved:
-        names = ", ".join(moved)
-        warn_renamed(f"FaceAlignerOptions({names}=...)",
-                     f"FaceAlignerOptions(base_options=BaseOptions({names}=...)) or FaceAligner.create({names}=...)")
+        names = ", ".join(f"{k}=..." for k in moved)
+        warn_renamed(f"FaceAlignerOptions({names})",
+                     f"FaceAlignerOptions(base_options=BaseOptions({names})) or FaceAligner.create({names})")
         base = kwargs.get("base_options") or BaseOptions()
         kwargs["base_options"] = dataclasses.replace(base, **moved)
     _dataclass_init(self, *args, **kwargs)
