@@ -16,7 +16,7 @@ from inprocess_cli import cli
 
 @pytest.fixture(scope="module")
 def bundle(converted_home, tmp_path_factory):
-    from edgeface.fleet.bundle import pack
+    from edgeface.bundle import pack
 
     path, info, digest = pack(tmp_path_factory.mktemp("bundle") / "face.edgeface", target="rpi4", root=converted_home)
     return path, info

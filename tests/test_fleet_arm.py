@@ -18,7 +18,7 @@ def test_x86_bundle_runs_on_emulated_arm64(request, tmp_path):
     if reason:
         pytest.skip(f"ARM emulation harness not run: {reason}")
     home = request.getfixturevalue("converted_home")
-    from edgeface.fleet.bundle import pack
+    from edgeface.bundle import pack
 
     pack(home / "bundles" / "rpi4.edgeface", target="rpi4", root=home)
     env = dict(os.environ, EDGEFACE_ARM_STEP_TIMEOUT=os.environ.get("EDGEFACE_ARM_STEP_TIMEOUT", "300"))

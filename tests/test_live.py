@@ -27,7 +27,7 @@ def test_sim_camera_keeps_its_clock(frames):
     took = time.monotonic() - t0
     assert len(got) + cam.missed == 12
     assert 11 / 60 * 0.9 <= took <= 11 / 60 + 0.5
-    ts = np.array([f.timestamp_s for f in got])
+    ts = np.array([f.timestamp_ms for f in got]) / 1000.0
     assert np.all(np.diff(ts) >= 1 / 60 - 1e-9)  # delivery times on the camera's own grid
 
 
@@ -48,7 +48,7 @@ def test_slow_reader_gets_the_latest_frame(frames):
     seen = []
     with LatestFrameCapture(cam) as cap:
         for f in cap:
-            seen.append(f.timestamp_s)
+            seen.append(f.timestamp_ms / 1000.0)
             time.sleep(0.05)  # 3 camera periods per frame
         dropped, captured = cap.dropped, cap.captured
     assert 5 <= len(seen) <= 16
@@ -87,7 +87,7 @@ class _Recorder:
         self.delay_s, self.written, self.closed, self.stopped = delay_s, [], False, False
 
     def write(self, frame, result, annotated=None):
-        self.written.append((frame.index, frame.timestamp_s, result.frame, len(result.faces)))
+        self.written.append((frame.index, frame.timestamp_ms, result.frame, len(result.faces)))
         if self.delay_s:
             time.sleep(self.delay_s)
 

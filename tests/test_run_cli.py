@@ -190,19 +190,19 @@ def test_options_from_profile():
     from edgeface.errors import OptionsError
 
     rpi4 = get_target("rpi4")
-    o, choice = resolve_options(FaceAlignerOptions(target="rpi4", threads=3, detect_interval=0, tracking=False,
+    o, choice = resolve_options(FaceAlignerOptions.from_keywords(target="rpi4", threads=3, detect_interval=0, tracking=False,
                                                    smoothing=False, max_faces=2))
     assert choice.profile == rpi4
     assert (o.precision, o.threads, o.detector_size, o.detect_interval, o.tracking, o.max_faces) == (
         Precision.INT8, 3, (640, 480), 0, False, 2)
     assert not o.smoothing.enabled and o.dense_max_vertices == rpi4.dense_max_vertices == 12000
-    o, _ = resolve_options(FaceAlignerOptions(target="rpi4"))
+    o, _ = resolve_options(FaceAlignerOptions.from_keywords(target="rpi4"))
     assert o.detect_interval == 10 and o.smoothing.enabled and o.detector_fallback
     assert o.threads == min(rpi4.threads, len(os.sched_getaffinity(0)))
-    o, _ = resolve_options(FaceAlignerOptions(target="rpi4", backend="onnx", detector_size="320x256"))
+    o, _ = resolve_options(FaceAlignerOptions.from_keywords(target="rpi4", backend="onnx", detector_size="320x256"))
     assert o.precision == Precision.FP32 and o.detector_size == (320, 256) and not o.detector_fallback
     with pytest.raises(OptionsError, match="ONNX reference is fp32"):
-        FaceAlignerOptions(backend="onnx", precision="int8")
+        FaceAlignerOptions.from_keywords(backend="onnx", precision="int8")
 
 
 def test_live_status_line():

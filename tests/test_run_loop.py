@@ -65,7 +65,7 @@ class _Frames:
 
     def __iter__(self):
         for i in range(self.n):
-            yield Frame(i, self.image, i / 25, self.name)
+            yield Frame(i, self.image, i * 40.0, self.name)
         if self.exc is not None:
             raise self.exc
 

@@ -53,12 +53,12 @@ def make_face(fid=0, center=(320, 240), pose=(0.0, 0.0, 0.0), scale=1.5e-3, dens
 def make_result(i=0, faces=None):
     faces = [make_face()] if faces is None else faces
     return FrameResult(frame=i, source="test", faces=faces, time_ms={"detect": 5.0, "regress": 2.0, "decode": 1.0, "total": 9.0},
-                       timestamp_s=i / 25)
+                       timestamp_ms=i * 40.0)
 
 
 def frame(i=0, h=480, w=640, value=None):
     v = (i * 20) % 255 if value is None else value
-    return Frame(index=i, image=np.full((h, w, 3), v, np.uint8), timestamp_s=i / 25, source="test")
+    return Frame(index=i, image=np.full((h, w, 3), v, np.uint8), timestamp_ms=i * 40.0, source="test")
 
 
 # ----------------------------------------------------------------------------- JSONL

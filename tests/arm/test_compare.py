@@ -196,7 +196,7 @@ def test_faces_are_paired_by_box_not_by_list_order(tmp_path):
     host = _write(tmp_path / "host.jsonl", _frames(n_faces=3))
     rev = []
     for fr in _frames(n_faces=3):
-        fr.faces = fr.faces[::-1]
+        fr.faces[:] = fr.faces[::-1]  # FrameResult is frozen; its list is not
         rev.append(fr)
     arm = _write(tmp_path / "arm.jsonl", rev)
     res = compare.compare_files(arm, host, _bounds(), int8=False)

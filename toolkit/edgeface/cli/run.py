@@ -3,6 +3,7 @@ the terminal lines from `cli.run_status`, `--mqtt` / `--bundle` from `cli.run_fl
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Optional
 
@@ -142,7 +143,7 @@ def run_command(
     if render_mode is not None and render_mode not in RENDER_MODES:
         raise EdgefaceError(f"--render {render_mode} is unknown: use one of {', '.join(RENDER_MODES)}")
     bundle_root, precision, detector_precision, detector_size = run_bundle(bundle, precision, detector_size)
-    options = FaceAlignerOptions(
+    options = FaceAlignerOptions.from_keywords(
         regressor=regressor, precision=precision, target=target, threads=threads, detector_size=detector_size,
         max_faces=max_faces, detect_interval=detect_interval, tracking=not no_track, smoothing=not no_smooth,
         scan=scan, max_misses=max_misses, dense=dense, dense_vertices=dense_vertices, backend=backend, bitexact=bitexact,
@@ -158,9 +159,9 @@ def run_command(
             src.on_skip = lambda msg: console.print(f"[yellow]warning:[/] {msg}", highlight=False, soft_wrap=True)
         if src.kind in LIVE_KINDS:  # live input: capture thread, latest frame only, LIVE_STREAM (app.live_feed)
             src = LatestFrameCapture(src)
-            options.running_mode, options.result_callback = RunningMode.LIVE_STREAM, LiveFeed()
+            options = dataclasses.replace(options, running_mode=RunningMode.LIVE_STREAM, result_callback=LiveFeed())
         else:
-            options.running_mode = RunningMode.IMAGE if src.is_still else RunningMode.VIDEO
+            options = dataclasses.replace(options, running_mode=RunningMode.IMAGE if src.is_still else RunningMode.VIDEO)
         render_fn, extra_sinks, dense_label = None, [], ""
         with FaceAligner.create_from_options(options) as aligner:
             if aligner.dense_model is not None:

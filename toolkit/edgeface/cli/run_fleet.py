@@ -1,5 +1,5 @@
 """The fleet options of `edgeface run`: `--mqtt URL` (results to a broker, `edgeface.fleet.mqtt_sink`) and
-`--bundle FILE` (models from a verified bundle, `edgeface.fleet.bundle`)."""
+`--bundle FILE` (models from a verified bundle, `edgeface.bundle`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Optional
 
 from edgeface.cli.consoles import console
 from edgeface.errors import EdgefaceError
-from edgeface.fleet.bundle import open_for_run
+from edgeface.bundle import open_for_run
 from edgeface.fleet.mqtt_sink import MqttOptions, MqttSink, parse_bytes
 from edgeface.vocab import Precision, parse_size
 

@@ -203,7 +203,7 @@ class Pipeline:
     # ------------------------------------------------------------------ one frame
 
     def process(self, frame, still: bool = False) -> FrameResult:
-        """One frame (`sources.Frame`, or any object with index, image, timestamp_s, source).
+        """One frame (`sources.Frame`, or any object with index, image, timestamp_ms, source).
 
         still=True: an independent image (fresh ids from 0, detection crops, no smoothing)."""
         t_start = time.perf_counter()
@@ -258,11 +258,11 @@ class Pipeline:
             for face in out:
                 face.dense, face.dense_kind = self.dense_fn(face.params, face.roi, face.landmarks)
             times["dense"] += (time.perf_counter() - t0) * 1000.0
-        timestamp = getattr(frame, "timestamp_s", None)
+        timestamp = getattr(frame, "timestamp_ms", None)
         if not still and self.smoother.enabled:  # in place: these faces are this call's own
             self.smoother.apply(out, self.smoother.time_of(int(frame.index), timestamp))
         result = FrameResult(frame=int(frame.index), source=str(frame.source), faces=out, time_ms=times,
-                             detected=detected, timestamp_s=timestamp)
+                             detected=detected, timestamp_ms=timestamp)
         times["total"] = (time.perf_counter() - t_start) * 1000.0
         c = self.counters
         c.frames += 1

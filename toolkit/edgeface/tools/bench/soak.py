@@ -52,9 +52,9 @@ class LoopedVideo(FrameSource):
             with open_video(self.path) as src:
                 self.fps = src.fps
                 for f in src:
-                    ts = f.timestamp_s if f.timestamp_s is not None else f.index / (src.fps or 30.0)
+                    ts = f.timestamp_ms / 1000.0 if f.timestamp_ms is not None else f.index / (src.fps or 30.0)
                     last = ts
-                    yield f.image, offset + ts, f.source
+                    yield f.image, (offset + ts) * 1000.0, f.source  # ms, as every FrameSource
             self.passes += 1
             offset += last + 1.0 / (self.fps or 30.0)
 
@@ -129,7 +129,7 @@ def soak(frames: int, video: Path, jsonl: Path, precision: str = "fp32", every: 
     if current_rss_mb() is None or open_fd_count() is None:
         raise OptionsError("soak samples /proc/self: it runs on Linux")
     report = SoakReport(frames=frames, passes=0, every=every, warmup_frames=int(frames * warmup))
-    opts = FaceAlignerOptions(precision=precision, running_mode=RunningMode.VIDEO)
+    opts = FaceAlignerOptions.from_keywords(precision=precision, running_mode=RunningMode.VIDEO)
 
     def sample(s) -> None:
         if s.frames % every == 0:
