@@ -47,7 +47,7 @@ demo: install
 	mkdir -p $(OUT)
 	$(EF) run --source samples:obama --precision int8 --json $(OUT)/obama.jsonl --save $(OUT)/obama_annotated.mp4
 	$(EF) run --source samples:trump_hillary --precision int8 --render mesh --save $(OUT)/trump_hillary_mesh.jpg --export-mesh $(OUT)/meshes
-	$(EF) bench --quick --json $(OUT)/bench.json --markdown $(OUT)/bench.md --plot $(OUT)/bench.png
+	$(EF) bench latency --quick --json $(OUT)/bench.json --markdown $(OUT)/bench.md --plot $(OUT)/bench.png
 
 # The suite runs against the installed wheel (tests/test_packaging.py checks that it does).
 test: install

@@ -1,6 +1,6 @@
 """Soak, at the suite's size: 1,000 frames of the looped sample video through the whole run loop
 (JSONL + MJPEG with a client). RSS growth after warm-up <= 5 MB, no descriptor leaked.
-`benchmarks/soak.py` runs the same for 10,000 frames."""
+`edgeface bench soak` runs the same for 10,000 frames (`--quick`: this size)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
-"""The stability measurement (`edgeface bench --stability`): metrics by hand, frames, and the real run.
+"""The stability measurement (`edgeface bench stability`): metrics by hand, frames, and the real run.
 
 The end-to-end bounds are within 1.5x of the figures the README's Stability table publishes
-(measured with `edgeface bench --stability --target x86_64`, the same command as here).
+(measured with `edgeface bench stability --target x86_64`, the same command as here).
 """
 
 from __future__ import annotations
@@ -104,14 +104,14 @@ def test_stability_cli_from_json(report, tmp_path, capsys):
     saved = tmp_path / "stab.json"
     saved.write_text(json.dumps(report))
     md, png = tmp_path / "stab.md", tmp_path / "stab.png"
-    code, out, err = cli(capsys, "bench", "--stability", "--from-json", saved, "--markdown", md, "--plot", png)
+    code, out, err = cli(capsys, "bench", "stability", "--from-json", saved, "--markdown", md, "--plot", png)
     assert code == 0, err
     assert "jitter smoothed %" in out and "Stability targets" in out
     assert "| JianzhuGuo.jpg | int8 |" in md.read_text()
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    code, out, err = cli(capsys, "bench", "--stability", "--variant", "ort", "--photo", tmp_path / "none.jpg")
-    assert code == 2 and "--variant fp32,int8" in err and "Traceback" not in err
+    code, out, err = cli(capsys, "bench", "stability", "--precision", "ort", "--photo", tmp_path / "none.jpg")
+    assert code == 2 and "--precision fp32,int8" in err and "Traceback" not in err
     bad = tmp_path / "bad.json"
     bad.write_text("{}")
-    code, out, err = cli(capsys, "bench", "--stability", "--from-json", bad)
+    code, out, err = cli(capsys, "bench", "stability", "--from-json", bad)
     assert code == 2 and "not an edgeface stability report" in err
