@@ -35,8 +35,8 @@ pyproject.toml, checked by tests/test_layers.py):
     viz, dense overlays and rendering; the dense mesh
     runtime    backends, detection, tracking, regression, 3DMM decoding, smoothing, the pipeline
     hub        the cache: model cards, fetch, assets, manifests, atomic writes
-    sink, callbacks, results, frames, vocab, stats, pose, timestamp_units, deprecation, errors
-               the types and helpers every layer shares
+    sink, records, callbacks, results, frames, vocab, stats, pose, timestamp_units, deprecation, errors
+               the types, record formats (schemas/) and helpers every layer shares
     io, aligner_options   deprecated shims of old module paths: nothing imports them
 """
 
