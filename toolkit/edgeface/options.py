@@ -24,6 +24,8 @@ from edgeface.vocab import Precision, check_regressor, parse_size
 COLORS = ("bgr", "rgb")
 #: a tracked face's crop is held while it would move by less than this fraction of its side (README, Stability)
 ROI_DEADBAND = 0.02
+#: VIDEO / LIVE_STREAM: predict each tracked face's crop from its motion (runtime.motion; benchmarks/motion.md)
+MOTION = "velocity"
 
 
 class RunningMode(str, enum.Enum):
@@ -105,6 +107,12 @@ class FaceAlignerOptions:
         bitexact: resample crops and the detector canvas with cv2.INTER_LINEAR_EXACT, which gives the
             same pixels on x86 and arm64 (what the cross-CPU parity checks use); default False:
             upstream's cv2.INTER_LINEAR, about 2x cheaper per crop.
+        motion: VIDEO / LIVE_STREAM: "velocity" (default) predicts each tracked face's next crop from
+            its recent motion and gives a face lost and re-detected near its prediction its old id
+            (runtime.motion; benchmarks/motion.md); "none": upstream demo_video's crop from the
+            previous landmarks (the parity tests).
+        regressor_workers: regress up to this many faces of a frame at once, each on its own
+            1-thread interpreter (runtime.regressor_pool); None: the profile's, capped at the cores.
 
     Raises:
         OptionsError (a ValueError): a bad value, e.g. an unknown precision or a callback outside LIVE_STREAM.
@@ -133,6 +141,8 @@ class FaceAlignerOptions:
     still: Optional[object] = None  # IMAGE mode: a runtime.still.StillConfig (None: the measured default)
     roi_deadband: float = ROI_DEADBAND
     bitexact: bool = False
+    motion: str = MOTION
+    regressor_workers: Optional[int] = None
 
     def __post_init__(self):
         check_regressor(self.regressor)
@@ -162,6 +172,10 @@ class FaceAlignerOptions:
                 raise OptionsError(f"{name} must be >= 0, got {v!r}")
         if isinstance(self.roi_deadband, bool) or not (0.0 <= float(self.roi_deadband) < 0.5):
             raise OptionsError(f"roi_deadband must be a fraction of the crop side in [0, 0.5), got {self.roi_deadband!r}")
+        if self.motion not in ("none", "velocity"):
+            raise OptionsError(f"unknown motion model {self.motion!r}: use velocity or none")
+        if self.regressor_workers is not None and (isinstance(self.regressor_workers, bool) or int(self.regressor_workers) < 1):
+            raise OptionsError(f"regressor_workers must be >= 1, got {self.regressor_workers!r}")
         if self.color not in COLORS:
             raise OptionsError(f"unknown color order {self.color!r}: use bgr or rgb")
         live = self.running_mode is RunningMode.LIVE_STREAM
@@ -203,5 +217,6 @@ class FaceAlignerOptions:
             smoothing=dataclasses.replace(prof.smoothing, enabled=self.smoothing), dense=self.dense,
             dense_max_vertices=prof.dense_max_vertices if self.dense_vertices is None else self.dense_vertices,
             root=self.cache_root, bitexact=bool(self.bitexact), roi_deadband=float(self.roi_deadband), **({} if self.still is None else {"still": self.still}),
+            motion=self.motion, regressor_workers=int(self.regressor_workers or min(int(prof.regressor_workers), cores)),
         )
         return options, choice

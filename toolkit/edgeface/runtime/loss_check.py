@@ -1,0 +1,56 @@
+"""The tracker's landmark sanity checks (`runtime.tracker` module docstring): is a track lost after this frame?
+
+Checked on the landmarks regressed from a tracked crop: non-finite values, a scale jump of the landmark
+box, a next crop too small or mostly outside the frame, a duplicate of another track updated this frame.
+`evict(o, t, box)` (the motion model, `runtime.track_motion.evicts`) may decide that on a duplicate the
+other track `o` is the one that left its path: it is then lost instead (the tracker's callback) and `t` kept.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from edgeface.runtime import roi as roi_mod
+from edgeface.runtime.boxes import box_area, iou
+from edgeface.runtime.tracks import Track, TrackerConfig
+
+
+def loss_reason(config: TrackerConfig, frame_size, tracks: dict, t: Track, pts: np.ndarray, evict=None) -> tuple:
+    """(why the track is lost or None, landmark box, next crop) of landmarks `pts` (N, 2).
+    Box geometry on the four extremes as Python floats (this runs for every face of every frame)."""
+    cfg = config
+    (x1, y1), (x2, y2) = np.minimum.reduce(pts, axis=0).tolist(), np.maximum.reduce(pts, axis=0).tolist()
+    if not (math.isfinite(x1) and math.isfinite(y1) and math.isfinite(x2) and math.isfinite(y2)):
+        return "non-finite landmarks", None, None  # a NaN or inf anywhere reaches the extremes
+    if t.source != "track":
+        return None, None, None
+    box = np.array([x1, y1, x2, y2])
+    area = max(0.0, x2 - x1) * max(0.0, y2 - y1)
+    if t.landmarks is not None:
+        prev = box_area(t.lm_box)
+        ratio = area / prev if prev > 0 else math.inf
+        if not (cfg.min_area_ratio <= ratio <= cfg.max_area_ratio):
+            return f"scale jump (landmark box area x{ratio:.2f})", box, None
+    n0, n1, n2, n3 = roi_mod.landmark_box_roi(x1, y1, x2, y2)
+    nxt = np.array([n0, n1, n2, n3])
+    side = n2 - n0
+    if side * (n3 - n1) < cfg.min_roi_area:
+        return f"crop too small ({side * (n3 - n1):.0f} px^2)", box, nxt
+    if frame_size is not None:
+        w, h = frame_size
+        inside = max(0.0, min(n2, w) - max(n0, 0.0)) * max(0.0, min(n3, h) - max(n1, 0.0))
+        vis = inside / (side * (n3 - n1))
+        if vis < cfg.min_visible:
+            return f"out of frame ({vis:.0%} visible)", box, nxt
+    for o in tracks.values():
+        if o.id != t.id and o.updated and o.landmarks is not None:
+            if iou(o.lm_box, box) > cfg.duplicate_iou:
+                if evict is not None and evict(o, t, box):
+                    break  # the other track left its path onto this face: it goes, this one stays
+                return f"duplicate of track {o.id}", box, nxt
+    return None, box, nxt
+
+
+__all__ = ("loss_reason",)

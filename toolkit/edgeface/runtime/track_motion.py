@@ -1,0 +1,116 @@
+"""The tracker's uses of the motion model (`runtime.motion`) on its tracks, kept out of the state machine.
+
+With `TrackerConfig.motion` on, `runtime.tracker.FaceTracker` asks these functions for:
+  - `crop(track, frame)`: the crop to regress in `frame` (the previous landmarks' crop moved by the
+    predicted motion; upstream's crop when the track has no motion yet);
+  - `face_box(track, frame)`: the face box where the track should be in `frame` (matching with a
+    detection of that frame; an asynchronous scan of an earlier frame is matched with the box the
+    track had in that frame);
+  - `observe(track, frame)`: record the landmark box just regressed, and how far it landed from the
+    prediction (`Track.innovation`, in face sides: a track that jumped onto another face lands far);
+  - `Limbo`: tracks lost recently, kept for `reacquire_frames` so that a detection near where one
+    should be now (position, size, time since the loss) revives it with its old id.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import numpy as np
+
+from edgeface.runtime.boxes import box_from_relative
+from edgeface.runtime.motion import BoxMotion, MotionConfig
+from edgeface.runtime.tracks import Track
+
+
+def crop(t: Track, frame: int) -> np.ndarray:
+    """The crop of track `t` for `frame` (its landmark crop, moved by its motion)."""
+    if t.motion is None:
+        return t.next_roi
+    return t.motion.predict_roi(t.next_roi, frame)
+
+
+def face_box(t: Track, frame: int) -> np.ndarray:
+    """The face box of `t` in `frame`: observed there (history), or predicted from its last landmarks."""
+    m = t.motion
+    if m is None or t.landmarks is None:
+        return t.predicted_box()
+    if m.frame is not None and frame <= m.frame:
+        past = m.box_at(frame)
+        if past is None or t.box_rel is None:
+            return t.predicted_box()
+        return box_from_relative(t.box_rel, past)
+    return m.predict_box(t.predicted_box(), frame)
+
+
+def observe(t: Track, frame: int, config: MotionConfig) -> None:
+    """Record the landmark box of `t` regressed in `frame` (after `Track.set_landmarks`)."""
+    if t.motion is None:
+        t.motion = BoxMotion(config)
+    t.innovation = t.motion.innovation(t.lm_box, frame)
+    t.motion.observe(t.lm_box, frame)
+
+
+def evicts(o: Track, t: Track, box: np.ndarray, frame: int) -> bool:
+    """Tracks `o` (updated this frame) and `t` (landmark box `box`) landed on one face (a crossing): True
+    when `o` is the one that left its predicted path (it jumped onto `t`'s face) and `t` did not; then
+    `o`'s last observation is forgotten (the limbo keeps where it was going)."""
+    if t.motion is None or o.motion is None:
+        return False
+    if not (o.innovation > 0.25 and t.motion.innovation(box, frame) < 0.5 * o.innovation):
+        return False
+    o.motion.rollback()
+    return True
+
+
+class Limbo:
+    """Tracks lost recently (each with its motion), for re-acquisition by a detection."""
+
+    def __init__(self, config: MotionConfig):
+        self.config = config
+        self.tracks: dict[int, tuple] = {}  # id -> (track, face box at its last observation)
+
+    def add(self, t: Track) -> None:
+        if t.motion is None or t.motion.state is None or self.config.reacquire_frames <= 0:
+            return
+        last = t.motion.box_at(t.motion.frame)
+        box = box_from_relative(t.box_rel, last) if t.box_rel is not None and last is not None else t.bbox
+        self.tracks[t.id] = (t, np.array(box, dtype=np.float64))
+
+    def add_all(self, tracks) -> None:
+        for t in tracks:
+            self.add(t)
+
+    def expire(self, frame: int) -> None:
+        limit = self.config.reacquire_frames
+        for tid in [i for i, (t, _) in self.tracks.items() if frame - t.motion.frame > limit]:
+            del self.tracks[tid]
+
+    def clear(self) -> None:
+        self.tracks.clear()
+
+    def __len__(self) -> int:
+        return len(self.tracks)
+
+    def take(self, det_box: np.ndarray, frame: int, also=(), live=()) -> Optional[Track]:
+        """The lost track (in the limbo, or among `also`: lost this frame) nearest to where it should be in
+        `frame` whose gate `det_box` falls within (removed from the limbo), or None. Ids in `live`
+        (revived meanwhile) are skipped."""
+        self.expire(frame)
+        for t in also:
+            if t.id not in self.tracks:
+                self.add(t)
+        best, best_d = None, math.inf
+        for tid, (t, box) in self.tracks.items():
+            if tid in live:
+                continue
+            d = t.motion.reacquire_score(det_box, box, frame)
+            if d is not None and d < best_d:
+                best, best_d = tid, d
+        if best is None:
+            return None
+        return self.tracks.pop(best)[0]
+
+
+__all__ = ("crop", "face_box", "observe", "Limbo")
