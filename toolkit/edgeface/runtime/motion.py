@@ -50,6 +50,8 @@ class MotionConfig:
     reacquire_distance: float = 0.6  # gate: centre distance / side at the loss (grows with the frames lost)
     reacquire_growth: float = 0.15  # ... by this many sides per frame lost
     reacquire_size: float = 1.6  # gate: side ratio within [1/x, x] of the predicted side
+    scan_lead: float = 0.3  # scan for new faces at least each time the fastest face moves this many of its sides
+    min_scan_interval: int = 2  # ... but not more often than every this many frames
 
     def __post_init__(self):
         if self.model not in MOTION_MODELS:
@@ -61,6 +63,9 @@ class MotionConfig:
                 raise EdgefaceError(f"motion {name.replace('_', ' ')} must be a finite value >= 0, got {getattr(self, name)}")
         if not (float(self.max_shift) > 0.0):
             raise EdgefaceError(f"motion max shift must be > 0 face sides, got {self.max_shift}")
+        if not (float(self.scan_lead) > 0.0) or int(self.min_scan_interval) < 1:
+            raise EdgefaceError(f"motion scan lead must be > 0 sides and min scan interval >= 1 frame, got "
+                                f"{self.scan_lead} and {self.min_scan_interval}")
         if int(self.history) < 1 or int(self.reacquire_frames) < 0:
             raise EdgefaceError(f"motion history must be >= 1 and reacquire frames >= 0, got "
                                 f"{self.history} and {self.reacquire_frames}")
@@ -140,6 +145,12 @@ class BoxMotion:
         """Forget the velocity (a track re-seeded from a detection far from its prediction)."""
         self.velocity = np.zeros(3)
         self.observations = min(self.observations, 1)
+
+    def speed(self) -> float:
+        """Speed in face sides per frame (0 before two observations)."""
+        if self.state is None or self.observations < 2:
+            return 0.0
+        return math.hypot(float(self.velocity[0]), float(self.velocity[1])) / self.side()
 
     def side(self) -> float:
         return math.exp(float(self.state[2])) if self.state is not None else 0.0

@@ -160,7 +160,7 @@ class Pipeline:
         tracker, scanner = self.tracker, self.scanner
         scan = scanner.poll()
         since = scanner.pending_since
-        interval = int(self.options.detect_interval)
+        interval = tracker.scan_interval  # detect_interval, shorter while faces move fast (motion)
         if scan is None and since is not None and interval > 0 and index - since >= interval:
             t0 = time.perf_counter()
             scan = scanner.wait()  # keep at least one scan per interval (faster than real time, slow boards)

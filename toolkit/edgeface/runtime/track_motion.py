@@ -44,6 +44,15 @@ def face_box(t: Track, frame: int) -> np.ndarray:
     return m.predict_box(t.predicted_box(), frame)
 
 
+def scan_interval(tracks, base: int, config: MotionConfig) -> int:
+    """Frames between scans for new faces: `base`, or fewer while the fastest tracked face moves more than
+    `config.scan_lead` of its side within `base` frames (a moving camera brings new faces in as fast)."""
+    fastest = max((t.motion.speed() for t in tracks if t.motion is not None), default=0.0)
+    if base <= 0 or fastest * base <= config.scan_lead:
+        return base
+    return max(int(config.min_scan_interval), min(base, int(config.scan_lead / fastest)))
+
+
 def observe(t: Track, frame: int, config: MotionConfig) -> None:
     """Record the landmark box of `t` regressed in `frame` (after `Track.set_landmarks`)."""
     if t.motion is None:
@@ -113,4 +122,4 @@ class Limbo:
         return self.tracks.pop(best)[0]
 
 
-__all__ = ("crop", "face_box", "observe", "Limbo")
+__all__ = ("crop", "face_box", "scan_interval", "observe", "evicts", "Limbo")

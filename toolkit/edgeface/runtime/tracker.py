@@ -115,7 +115,13 @@ class FaceTracker:
             return False
         if self.detection_required:
             return True
-        return cfg.detect_interval > 0 and self._since_detect >= cfg.detect_interval
+        return cfg.detect_interval > 0 and self._since_detect >= self.scan_interval
+
+    @property
+    def scan_interval(self) -> int:
+        """Frames between periodic scans: `detect_interval`, shorter while tracked faces move fast (motion)."""
+        base = int(self.config.detect_interval)
+        return base if self._limbo is None else track_motion.scan_interval(self.tracks.values(), base, self.config.motion)
 
     @property
     def detection_required(self) -> bool:
