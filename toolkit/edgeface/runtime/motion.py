@@ -52,13 +52,14 @@ class MotionConfig:
     reacquire_size: float = 1.6  # gate: side ratio within [1/x, x] of the predicted side
     scan_lead: float = 0.3  # scan for new faces at least each time the fastest face moves this many of its sides
     min_scan_interval: int = 2  # ... but not more often than every this many frames
+    recrop: float = 0.1  # a tracked face found off the centre of its crop by more than this x the crop side is regressed again, re-cropped on its landmarks (0: never)
 
     def __post_init__(self):
         if self.model not in MOTION_MODELS:
             raise EdgefaceError(f"unknown motion model {self.model!r}: use {' or '.join(MOTION_MODELS)}")
         if not (0.0 < float(self.gain) <= 1.0):
             raise EdgefaceError(f"motion gain must be in (0, 1], got {self.gain}")
-        for name in ("min_speed", "reacquire_distance", "reacquire_growth"):
+        for name in ("min_speed", "reacquire_distance", "reacquire_growth", "recrop"):
             if not (float(getattr(self, name)) >= 0.0 and math.isfinite(float(getattr(self, name)))):
                 raise EdgefaceError(f"motion {name.replace('_', ' ')} must be a finite value >= 0, got {getattr(self, name)}")
         if not (float(self.max_shift) > 0.0):
@@ -75,6 +76,33 @@ class MotionConfig:
     @property
     def enabled(self) -> bool:
         return self.model != "none"
+
+
+def off_centre(roi, new_roi) -> float:
+    """How far the crop `new_roi` (built from the landmarks found in `roi`) is from `roi`: the largest
+    move of an edge, in sides of `roi` (0: the face sat exactly where the crop expected it)."""
+    side = max(float(roi[2]) - float(roi[0]), 1e-6)
+    return max(abs(float(a) - float(b)) for a, b in zip(new_roi[:4], roi[:4])) / side
+
+
+def fit_similarity(before, after) -> Optional[tuple]:
+    """(s, tx, ty) with after ~ s * before + t for boxes of the same faces in two frames (rows (x1, y1, x2, y2)):
+    the camera's pan and zoom when the faces stand still in the scene. Robust medians; None without a box."""
+    b, a = np.asarray(before, np.float64).reshape(-1, 4), np.asarray(after, np.float64).reshape(-1, 4)
+    if b.shape[0] == 0:
+        return None
+    sb = np.sqrt(np.maximum(b[:, 2] - b[:, 0], 1e-6) * np.maximum(b[:, 3] - b[:, 1], 1e-6))
+    sa = np.sqrt(np.maximum(a[:, 2] - a[:, 0], 1e-6) * np.maximum(a[:, 3] - a[:, 1], 1e-6))
+    k = float(np.median(sa / sb))
+    cb = (b[:, :2] + b[:, 2:]) / 2
+    ca = (a[:, :2] + a[:, 2:]) / 2
+    tx, ty = np.median(ca - k * cb, axis=0).tolist()
+    return k, tx, ty
+
+
+def apply_similarity(box, sim: tuple) -> np.ndarray:
+    k, tx, ty = sim
+    return np.asarray(box, np.float64)[:4] * k + np.array([tx, ty, tx, ty])
 
 
 def box_state(box) -> np.ndarray:
@@ -225,4 +253,4 @@ class BoxMotion:
         return dist
 
 
-__all__ = ("MOTION_MODELS", "MotionConfig", "BoxMotion", "box_state", "state_box", "move_box")
+__all__ = ("MOTION_MODELS", "MotionConfig", "BoxMotion", "off_centre", "fit_similarity", "apply_similarity", "box_state", "state_box", "move_box")

@@ -43,6 +43,7 @@ from edgeface.errors import EdgefaceError
 from edgeface.runtime import roi as roi_mod
 from edgeface.runtime.boxes import corners
 from edgeface.runtime.decode import SparseDecoder, pose_degrees
+from edgeface.runtime.motion import off_centre
 from edgeface.runtime.options import PipelineOptions
 from edgeface.results import Face, FrameResult, Pose
 from edgeface.runtime.smoothing import FaceSmoother
@@ -108,6 +109,8 @@ class Pipeline:
         self.info = dict(info or {})
         self.scanner = scanner  # runtime.scanner.AsyncScanner (own detector) or None: scans in-line
         self.tracker = FaceTracker(self.options.tracker_config(still=False))
+        motion = self.tracker.config.motion
+        self._recrop = float(motion.recrop) if motion is not None and motion.enabled else 0.0
         self._still_tracker = FaceTracker(self.options.tracker_config(still=True))
         self.smoother = FaceSmoother(self.options.smoothing)
         self.counters = Counters()
@@ -191,6 +194,14 @@ class Pipeline:
             params = self._regress(image, roi, times)
             t0 = time.perf_counter()
             lm = self.landmarks(params, roi)
+        elif self._recrop and target.source == "track" and np.all(np.isfinite(lm)):
+            new = roi_mod.roi_from_landmarks(lm[:, :2])  # motion: a face found off its crop's centre is re-cropped
+            if off_centre(roi, new) > self._recrop:
+                times["decode"] += (time.perf_counter() - t0) * 1000.0
+                roi = new
+                params = self._regress(image, roi, times)
+                t0 = time.perf_counter()
+                lm = self.landmarks(params, roi)
         params = _as_params(params)
         yaw, pitch, roll = pose_degrees(params)
         # bbox: the tracker's box is set on the faces kept (`process`); camera: the first 12 params (a copy)

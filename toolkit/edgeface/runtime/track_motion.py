@@ -20,7 +20,7 @@ from typing import Optional
 import numpy as np
 
 from edgeface.runtime.boxes import box_from_relative
-from edgeface.runtime.motion import BoxMotion, MotionConfig
+from edgeface.runtime.motion import BoxMotion, MotionConfig, apply_similarity, box_state, fit_similarity, move_box
 from edgeface.runtime.tracks import Track
 
 
@@ -53,6 +53,32 @@ def scan_interval(tracks, base: int, config: MotionConfig) -> int:
     return max(int(config.min_scan_interval), min(base, int(config.scan_lead / fastest)))
 
 
+def compensate(boxes: np.ndarray, tracks, at: int, now: int) -> np.ndarray:
+    """Boxes detected in frame `at` moved as the tracked faces moved from `at` to their last frame before
+    `now` (the camera's pan and zoom, `motion.fit_similarity`): where faces not tracked yet should be now."""
+    if boxes.shape[0] == 0 or at >= now - 1:
+        return boxes
+    pairs = [(t.motion.box_at(at), t.motion.box_at(now - 1)) for t in tracks if t.motion is not None]
+    pairs = [(b, a) for b, a in pairs if b is not None and a is not None]
+    if not pairs:
+        return boxes
+    sim = fit_similarity([b for b, _ in pairs], [a for _, a in pairs])
+    return np.array([apply_similarity(b, sim) for b in boxes])
+
+
+def tracked_already(det_box: np.ndarray, tracks) -> bool:
+    """A detection centred on a tracked face's landmarks (within half their side, a similar size): not a new
+    face, even when the track's face box (from an early, stale detection) does not overlap it enough."""
+    z = box_state(det_box)
+    for t in tracks:
+        if t.landmarks is None or t.lm_box is None:
+            continue
+        p = box_state(t.lm_box)
+        if math.hypot(z[0] - p[0], z[1] - p[1]) < 0.5 * math.exp(float(p[2])) and abs(z[2] - p[2]) < math.log(2.0):
+            return True
+    return False
+
+
 def observe(t: Track, frame: int, config: MotionConfig) -> None:
     """Record the landmark box of `t` regressed in `frame` (after `Track.set_landmarks`)."""
     if t.motion is None:
@@ -74,26 +100,41 @@ def evicts(o: Track, t: Track, box: np.ndarray, frame: int) -> bool:
 
 
 class Limbo:
-    """Tracks lost recently (each with its motion), for re-acquisition by a detection."""
+    """Tracks lost recently, for re-acquisition by a detection. Each keeps two guesses of where it is:
+    its own motion extrapolated, and its last face box carried along with the camera (the pan and zoom
+    fitted, frame by frame, on the faces still tracked: `motion.fit_similarity`), which follows a face
+    that left the picture through a reversal, a shake or a zoom."""
 
     def __init__(self, config: MotionConfig):
         self.config = config
-        self.tracks: dict[int, tuple] = {}  # id -> (track, face box at its last observation)
+        self.tracks: dict[int, list] = {}  # id -> [track, face box at its last observation, box moved with the camera]
 
     def add(self, t: Track) -> None:
         if t.motion is None or t.motion.state is None or self.config.reacquire_frames <= 0:
             return
         last = t.motion.box_at(t.motion.frame)
         box = box_from_relative(t.box_rel, last) if t.box_rel is not None and last is not None else t.bbox
-        self.tracks[t.id] = (t, np.array(box, dtype=np.float64))
+        box = np.array(box, dtype=np.float64)
+        self.tracks[t.id] = [t, box, box.copy()]
 
-    def add_all(self, tracks) -> None:
-        for t in tracks:
+    def end_frame(self, lost, tracks, frame: int) -> None:
+        """Close `frame`: move the lost tracks' boxes with the camera (fitted on `tracks`), add `lost`."""
+        if self.tracks:
+            pairs = [(t.motion.box_at(frame - 1), t.motion.box_at(frame)) for t in tracks if t.motion is not None]
+            pairs = [(b, a) for b, a in pairs if b is not None and a is not None]
+            sim = fit_similarity([b for b, _ in pairs], [a for _, a in pairs]) if pairs else None
+            for entry in self.tracks.values():
+                if sim is not None:
+                    entry[2] = apply_similarity(entry[2], sim)
+                else:  # nothing tracked to follow: its own motion
+                    dx, dy, ds = entry[0].motion.shift(entry[0].motion.frame + 1)
+                    entry[2] = move_box(entry[2], dx, dy, ds)
+        for t in lost:
             self.add(t)
 
     def expire(self, frame: int) -> None:
         limit = self.config.reacquire_frames
-        for tid in [i for i, (t, _) in self.tracks.items() if frame - t.motion.frame > limit]:
+        for tid in [i for i, e in self.tracks.items() if frame - e[0].motion.frame > limit]:
             del self.tracks[tid]
 
     def clear(self) -> None:
@@ -101,6 +142,14 @@ class Limbo:
 
     def __len__(self) -> int:
         return len(self.tracks)
+
+    def _camera_score(self, det_box: np.ndarray, box: np.ndarray, lost_for: int) -> Optional[float]:
+        cfg = self.config
+        p, z = box_state(box), box_state(det_box)
+        dist = math.hypot(z[0] - p[0], z[1] - p[1]) / math.exp(float(p[2]))
+        if dist > cfg.reacquire_distance + cfg.reacquire_growth * max(0, lost_for - 1):
+            return None
+        return dist if abs(z[2] - p[2]) <= math.log(cfg.reacquire_size) else None
 
     def take(self, det_box: np.ndarray, frame: int, also=(), live=()) -> Optional[Track]:
         """The lost track (in the limbo, or among `also`: lost this frame) nearest to where it should be in
@@ -111,10 +160,12 @@ class Limbo:
             if t.id not in self.tracks:
                 self.add(t)
         best, best_d = None, math.inf
-        for tid, (t, box) in self.tracks.items():
+        for tid, (t, box, cam) in self.tracks.items():
             if tid in live:
                 continue
-            d = t.motion.reacquire_score(det_box, box, frame)
+            own = t.motion.reacquire_score(det_box, box, frame)
+            by_cam = self._camera_score(det_box, cam, frame - t.motion.frame)
+            d = min((v for v in (own, by_cam) if v is not None), default=None)
             if d is not None and d < best_d:
                 best, best_d = tid, d
         if best is None:
@@ -122,4 +173,4 @@ class Limbo:
         return self.tracks.pop(best)[0]
 
 
-__all__ = ("crop", "face_box", "scan_interval", "observe", "evicts", "Limbo")
+__all__ = ("crop", "face_box", "scan_interval", "compensate", "tracked_already", "observe", "evicts", "Limbo")

@@ -231,6 +231,8 @@ class FaceTracker:
                 targets.append(Target(t.id, roi_mod.roi_from_bbox(det_box), det_box, t.score, "detect", False))
 
         taken = set(matched_t.values())
+        if self._limbo is not None and stale:  # a scan of an earlier frame: its new faces have moved since, as the tracked ones
+            b, at = track_motion.compensate(b, self.tracks.values(), at, self.frame_index), self.frame_index
         room = None if cfg.max_faces is None else int(cfg.max_faces) - len(self.tracks)
         for c in range(b.shape[0]):
             if c in taken:
@@ -240,6 +242,8 @@ class FaceTracker:
             # a detection on a face already tracked (but missed by the matching) is not a new face
             live = [self._box_at(t, at) for t in self.tracks.values() if t.landmarks is not None]
             if live and float(iou_matrix(b[c:c + 1], np.array(live)).max()) > cfg.duplicate_iou:
+                continue
+            if self._limbo is not None and track_motion.tracked_already(b[c], self.tracks.values()):
                 continue
             back = self._reacquire(b[c], float(s[c]), at)  # a face lost recently, back near its prediction
             if back is not None:
@@ -314,7 +318,7 @@ class FaceTracker:
             return
         self._in_frame = False
         if self._limbo is not None:
-            self._limbo.add_all(self._lost.values())
+            self._limbo.end_frame(self._lost.values(), self.tracks.values(), self.frame_index)
         self._lost.clear()
         self._retry.clear()
         # a track created or matched this frame whose crop was never regressed has no landmarks
