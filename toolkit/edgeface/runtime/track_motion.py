@@ -66,6 +66,23 @@ def compensate(boxes: np.ndarray, tracks, at: int, now: int) -> np.ndarray:
     return np.array([apply_similarity(b, sim) for b in boxes])
 
 
+def landmark_boxes(tracks, frame: int, default: np.ndarray) -> np.ndarray:
+    """(N, 4) landmark boxes of `tracks` in `frame` (observed, or predicted for the frame after the last);
+    `default[i]` where a track has none."""
+    out = np.array(default, dtype=np.float64).reshape(-1, 4)
+    for i, t in enumerate(tracks):
+        m = t.motion
+        if m is None or t.lm_box is None or m.frame is None:
+            continue
+        if frame <= m.frame:
+            past = m.box_at(frame)
+            if past is not None:
+                out[i] = past
+        else:
+            out[i] = m.predict_box(t.lm_box, frame)
+    return out
+
+
 def tracked_already(det_box: np.ndarray, tracks) -> bool:
     """A detection centred on a tracked face's landmarks (within half their side, a similar size): not a new
     face, even when the track's face box (from an early, stale detection) does not overlap it enough."""
@@ -173,4 +190,4 @@ class Limbo:
         return self.tracks.pop(best)[0]
 
 
-__all__ = ("crop", "face_box", "scan_interval", "compensate", "tracked_already", "observe", "evicts", "Limbo")
+__all__ = ("crop", "face_box", "scan_interval", "compensate", "landmark_boxes", "tracked_already", "observe", "evicts", "Limbo")

@@ -184,7 +184,10 @@ class FaceTracker:
         cands = sorted(list(self.tracks.values()) + list(self._lost.values()), key=lambda t: t.id)
         at = self.frame_index - (int(frames_ago) if stale else 0)  # the frame the detections were taken on
         pred = np.array([self._box_at(t, at) for t in cands]).reshape(-1, 4)
-        pairs = greedy_match(iou_matrix(pred, b), cfg.match_iou)
+        ious = iou_matrix(pred, b)
+        if self._limbo is not None:  # motion: a face box from a stale anchor may drift; its landmarks' box counts too
+            ious = np.maximum(ious, iou_matrix(track_motion.landmark_boxes(cands, at, pred), b))
+        pairs = greedy_match(ious, cfg.match_iou)
         matched_t = {r: c for r, c in pairs}
         targets: list[Target] = []
         for r, t in enumerate(cands):
