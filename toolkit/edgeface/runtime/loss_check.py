@@ -9,6 +9,7 @@ other track `o` is the one that left its path: it is then lost instead (the trac
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import numpy as np
 
@@ -25,7 +26,11 @@ def loss_reason(config: TrackerConfig, frame_size, tracks: dict, t: Track, pts: 
     if not (math.isfinite(x1) and math.isfinite(y1) and math.isfinite(x2) and math.isfinite(y2)):
         return "non-finite landmarks", None, None  # a NaN or inf anywhere reaches the extremes
     if t.source != "track":
-        return None, None, None
+        if evict is None or t.motion is None:
+            return None, None, None
+        # motion: a known face re-seeded from a detection (a crossing) must not land on another tracked face
+        box = np.array([x1, y1, x2, y2])
+        return _duplicate(tracks, t, box, cfg, evict), box, None
     box = np.array([x1, y1, x2, y2])
     area = max(0.0, x2 - x1) * max(0.0, y2 - y1)
     if t.landmarks is not None:
@@ -44,13 +49,18 @@ def loss_reason(config: TrackerConfig, frame_size, tracks: dict, t: Track, pts: 
         vis = inside / (side * (n3 - n1))
         if vis < cfg.min_visible:
             return f"out of frame ({vis:.0%} visible)", box, nxt
+    return _duplicate(tracks, t, box, cfg, evict), box, nxt
+
+
+def _duplicate(tracks: dict, t: Track, box: np.ndarray, cfg: TrackerConfig, evict) -> Optional[str]:
+    """Why `t` (landmark box `box`) is a duplicate of a track updated this frame, or None."""
     for o in tracks.values():
         if o.id != t.id and o.updated and o.landmarks is not None:
             if iou(o.lm_box, box) > cfg.duplicate_iou:
                 if evict is not None and evict(o, t, box):
                     break  # the other track left its path onto this face: it goes, this one stays
-                return f"duplicate of track {o.id}", box, nxt
-    return None, box, nxt
+                return f"duplicate of track {o.id}"
+    return None
 
 
 __all__ = ("loss_reason",)

@@ -47,11 +47,11 @@ class MotionConfig:
     scale: bool = True  # predict the change of size too (zoom, a face walking toward the camera)
     history: int = 32  # frames of landmark boxes kept (matching scans of earlier frames)
     reacquire_frames: int = 30  # a lost track may be revived by a detection for this many frames
-    reacquire_distance: float = 0.6  # gate: centre distance / side at the loss (grows with the frames lost)
+    reacquire_distance: float = 0.8  # gate: centre distance / side at the loss (grows with the frames lost)
     reacquire_growth: float = 0.15  # ... by this many sides per frame lost
     reacquire_size: float = 1.6  # gate: side ratio within [1/x, x] of the predicted side
     scan_lead: float = 0.3  # scan for new faces at least each time the fastest face moves this many of its sides
-    min_scan_interval: int = 2  # ... but not more often than every this many frames
+    min_scan_interval: int = 1  # ... but not more often than every this many frames
     recrop: float = 0.1  # a tracked face found off the centre of its crop by more than this x the crop side is regressed again, re-cropped on its landmarks (0: never)
 
     def __post_init__(self):
