@@ -56,11 +56,19 @@ def _duplicate(tracks: dict, t: Track, box: np.ndarray, cfg: TrackerConfig, evic
     """Why `t` (landmark box `box`) is a duplicate of a track updated this frame, or None."""
     for o in tracks.values():
         if o.id != t.id and o.updated and o.landmarks is not None:
-            if iou(o.lm_box, box) > cfg.duplicate_iou:
+            if iou(o.lm_box, box) > cfg.duplicate_iou or (evict is not None and _same_place(o.lm_box, box)):
                 if evict is not None and evict(o, t, box):
                     break  # the other track left its path onto this face: it goes, this one stays
                 return f"duplicate of track {o.id}"
     return None
+
+
+def _same_place(a: np.ndarray, b: np.ndarray) -> bool:
+    """Two landmark boxes centred within a quarter of a side of each other, sizes within x1.5 (motion on)."""
+    sa = math.sqrt(max(a[2] - a[0], 1e-6) * max(a[3] - a[1], 1e-6))
+    sb = math.sqrt(max(b[2] - b[0], 1e-6) * max(b[3] - b[1], 1e-6))
+    d = math.hypot((a[0] + a[2] - b[0] - b[2]) / 2, (a[1] + a[3] - b[1] - b[3]) / 2)
+    return d < 0.25 * max(sa, sb) and max(sa, sb) < 1.5 * min(sa, sb)
 
 
 __all__ = ("loss_reason",)

@@ -25,8 +25,8 @@ from edgeface.runtime.tracks import Track
 
 
 def crop(t: Track, frame: int) -> np.ndarray:
-    """The crop of track `t` for `frame` (its landmark crop, moved by its motion)."""
-    if t.motion is None:
+    """The crop of track `t` for `frame` (its landmark crop, moved by its motion; not moved after a fall-back)."""
+    if t.motion is None or t.fell_back:
         return t.next_roi
     return t.motion.predict_roi(t.next_roi, frame)
 
@@ -42,6 +42,26 @@ def face_box(t: Track, frame: int) -> np.ndarray:
             return t.predicted_box()
         return box_from_relative(t.box_rel, past)
     return m.predict_box(t.predicted_box(), frame)
+
+
+def fall_back(t: Track) -> bool:
+    """The landmarks from `t`'s predicted crop failed the loss checks: True (once per frame) when the crop had
+    been moved by the prediction, so that the crop without prediction (upstream's) is tried before `t` is lost
+    (the first frame after a reversal: the prediction is 2 steps off, no prediction 1)."""
+    if t.source != "track" or t.fell_back or t.motion is None or t.next_roi is None:
+        return False
+    dx, dy, ds = t.motion.shift(t.motion.frame + 1)
+    if dx == 0.0 and dy == 0.0 and ds == 0.0:
+        return False
+    t.fell_back = True
+    return True
+
+
+def miss_limit(max_misses: int, interval: int, scan_interval: int) -> int:
+    """Scans a track may go unconfirmed when scans come every `scan_interval` frames instead of `interval`."""
+    if interval <= 0 or scan_interval <= 0 or scan_interval >= interval:
+        return int(max_misses)
+    return int(max_misses) * -(-int(interval) // int(scan_interval))
 
 
 def scan_interval(tracks, base: int, config: MotionConfig) -> int:
@@ -190,4 +210,4 @@ class Limbo:
         return self.tracks.pop(best)[0]
 
 
-__all__ = ("crop", "face_box", "scan_interval", "compensate", "landmark_boxes", "tracked_already", "observe", "evicts", "Limbo")
+__all__ = ("crop", "fall_back", "miss_limit", "face_box", "scan_interval", "compensate", "landmark_boxes", "tracked_already", "observe", "evicts", "Limbo")

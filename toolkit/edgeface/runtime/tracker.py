@@ -87,6 +87,7 @@ class FaceTracker:
         self.frame_index = -1
         # motion (TrackerConfig.motion): tracks lost recently, revived by a detection near their prediction
         self._limbo = track_motion.Limbo(self.config.motion) if self.config.motion_on else None
+        self._fallback: list = []
 
     # ------------------------------------------------------------------ frame protocol
 
@@ -103,8 +104,9 @@ class FaceTracker:
         self._lost.clear()
         self._retry.clear()
         self.lost_reasons = {}
+        self._fallback: list = []  # motion: tracks whose predicted crop failed, retried from upstream's crop
         for t in self.tracks.values():
-            t.updated = False
+            t.updated = t.fell_back = False
         return self.detection_due
 
     @property
@@ -196,8 +198,10 @@ class FaceTracker:
                 if revived:
                     continue  # lost and not re-detected: gone
                 t.misses += 1
-                if t.misses > cfg.max_misses or t.landmarks is None:
+                if t.misses > self._miss_limit() or t.landmarks is None:
                     del self.tracks[t.id]
+                    if self._limbo is not None:
+                        self._limbo.add(t)
                 elif cfg.tracking and not t.updated:  # kept through a miss: crop from its landmarks
                     t.source = "track"
                     targets.append(Target(t.id, self._crop(t), t.predicted_box(), t.score,
@@ -279,6 +283,9 @@ class FaceTracker:
             raise EdgefaceError(f"landmarks must have shape (N, 2 or 3), got {pts.shape}")
         pts = np.array(pts[:, :2], dtype=np.float64)  # a copy: the caller's array is never kept
         reason, box, nxt = self._loss_reason(t, pts)
+        if reason is not None and self._limbo is not None and track_motion.fall_back(t):
+            self._fallback.append(t.id)  # motion: its predicted crop failed; once more from upstream's crop
+            return False
         if reason is not None:
             del self.tracks[t.id]
             self.lost_reasons[t.id] = reason
@@ -313,6 +320,9 @@ class FaceTracker:
             self.tracks[t.id] = t
             self.lost_reasons.pop(t.id, None)
             out.append(Target(t.id, roi_mod.roi_from_bbox(t.anchor), t.anchor.copy(), t.score, "detect", False))
+        for t in [self.tracks[i] for i in self._fallback if i in self.tracks and not self.tracks[i].updated]:
+            out.append(Target(t.id, self._crop(t), t.predicted_box(), t.score, "track", False))
+        self._fallback = []
         return out
 
     def end_frame(self) -> None:
@@ -364,6 +374,10 @@ class FaceTracker:
     def _crop(self, t: Track) -> np.ndarray:  # this frame's crop of a tracked face
         return t.next_roi if self._limbo is None else track_motion.crop(t, self.frame_index)
 
+    def _miss_limit(self) -> int:  # scans a track may go unconfirmed: as many per detect_interval when scans come faster
+        cfg = self.config
+        return cfg.max_misses if self._limbo is None else track_motion.miss_limit(cfg.max_misses, cfg.detect_interval, self.scan_interval)
+
     def _box_at(self, t: Track, frame: int) -> np.ndarray:  # its face box to match with detections of `frame`
         return t.predicted_box() if self._limbo is None or t.updated else track_motion.face_box(t, frame)
 
@@ -384,6 +398,7 @@ class FaceTracker:
         if not track_motion.evicts(o, t, box, self.frame_index):
             return False
         del self.tracks[o.id]
+        o.updated = False  # its landmarks of this frame are not its own
         self.lost_reasons[o.id] = f"duplicate of track {t.id} (left its predicted path)"
         self._lost[o.id] = o
         return True

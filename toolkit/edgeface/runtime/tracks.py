@@ -83,6 +83,7 @@ class Track:
     _pred: Optional[tuple] = field(default=None, repr=False, compare=False)  # (box_rel, lm_box, predicted box)
     motion: Optional[BoxMotion] = field(default=None, repr=False, compare=False)  # TrackerConfig.motion on
     innovation: float = 0.0  # distance (face sides) of this frame's landmark box from its motion prediction
+    fell_back: bool = False  # motion: this frame's predicted crop failed, the crop without prediction is used
 
     def set_landmarks(self, pts: Optional[np.ndarray], box: Optional[np.ndarray] = None,
                       nxt: Optional[np.ndarray] = None) -> None:
