@@ -154,12 +154,19 @@ class Limbo:
         box = np.array(box, dtype=np.float64)
         self.tracks[t.id] = [t, box, box.copy()]
 
+    @staticmethod
+    def _camera(tracks, frame: int) -> Optional[tuple]:
+        """The camera's pan and zoom from `frame - 1` to `frame`, fitted on the tracks observed in both."""
+        pairs = [(t.motion.box_at(frame - 1), t.motion.box_at(frame)) for t in tracks if t.motion is not None]
+        pairs = [(b, a) for b, a in pairs if b is not None and a is not None]
+        return fit_similarity([b for b, _ in pairs], [a for _, a in pairs]) if pairs else None
+
     def end_frame(self, lost, tracks, frame: int) -> None:
-        """Close `frame`: move the lost tracks' boxes with the camera (fitted on `tracks`), add `lost`."""
+        """Close `frame`: move the lost tracks' boxes with the camera (fitted on `tracks`), add `lost`, and
+        forget lost tracks whose face is tracked again under a newer id."""
+        tracks = list(tracks)
         if self.tracks:
-            pairs = [(t.motion.box_at(frame - 1), t.motion.box_at(frame)) for t in tracks if t.motion is not None]
-            pairs = [(b, a) for b, a in pairs if b is not None and a is not None]
-            sim = fit_similarity([b for b, _ in pairs], [a for _, a in pairs]) if pairs else None
+            sim = self._camera(tracks, frame)
             for entry in self.tracks.values():
                 if sim is not None:
                     entry[2] = apply_similarity(entry[2], sim)
@@ -168,6 +175,9 @@ class Limbo:
                     entry[2] = move_box(entry[2], dx, dy, ds)
         for t in lost:
             self.add(t)
+        for tid in [i for i, (_, box, cam) in self.tracks.items()
+                    if tracked_already(cam, [t for t in tracks if t.id > i and t.updated])]:
+            del self.tracks[tid]
 
     def expire(self, frame: int) -> None:
         limit = self.config.reacquire_frames
@@ -193,9 +203,13 @@ class Limbo:
         `frame` whose gate `det_box` falls within (removed from the limbo), or None. Ids in `live`
         (revived meanwhile) are skipped."""
         self.expire(frame)
-        for t in also:
-            if t.id not in self.tracks:
+        fresh = [t for t in also if t.id not in self.tracks]
+        if fresh:  # lost in this frame: carried by the camera's move into this frame (tracks updated so far)
+            sim = self._camera([t for t in live.values() if t.updated], frame) if isinstance(live, dict) else None
+            for t in fresh:
                 self.add(t)
+                if sim is not None:
+                    self.tracks[t.id][2] = apply_similarity(self.tracks[t.id][2], sim)
         best, best_d = None, math.inf
         for tid, (t, box, cam) in self.tracks.items():
             if tid in live:
