@@ -21,7 +21,8 @@ import numpy as np
 
 from edgeface.runtime.boxes import box_from_relative
 from edgeface.runtime.motion import BoxMotion, MotionConfig, apply_similarity, box_state, fit_similarity, move_box
-from edgeface.runtime.tracks import Track
+from edgeface.runtime.roi import roi_from_bbox
+from edgeface.runtime.tracks import Target, Track
 
 
 def crop(t: Track, frame: int) -> np.ndarray:
@@ -124,6 +125,26 @@ def observe(t: Track, frame: int, config: MotionConfig) -> None:
     t.motion.observe(t.lm_box, frame)
 
 
+def revive(t: Track, det_box: np.ndarray, score: float, tracks: dict, lost: dict, reasons: dict) -> Target:
+    """Track `t` (taken from the limbo) tracked again from a detection, with its id: its target."""
+    lost.pop(t.id, None)
+    reasons.pop(t.id, None)
+    t.set_landmarks(None)
+    t.bbox, t.anchor, t.score, t.misses, t.source = det_box.copy(), det_box.copy(), score, 0, "detect"
+    tracks[t.id] = t
+    return Target(t.id, roi_from_bbox(det_box), det_box.copy(), score, "detect", False)
+
+
+def evict(o: Track, t: Track, box: np.ndarray, frame: int, tracks: dict, lost: dict, reasons: dict) -> bool:
+    """On a duplicate, `o` (updated this frame) is lost instead of `t` when `evicts` says so (then True)."""
+    if not evicts(o, t, box, frame):
+        return False
+    del tracks[o.id]
+    o.updated, lost[o.id] = False, o  # its landmarks of this frame are not its own
+    reasons[o.id] = f"duplicate of track {t.id} (left its predicted path)"
+    return True
+
+
 def evicts(o: Track, t: Track, box: np.ndarray, frame: int) -> bool:
     """Tracks `o` (updated this frame) and `t` (landmark box `box`) landed on one face (a crossing): True
     when `o` is the one that left its predicted path (it jumped onto `t`'s face) and `t` did not; then
@@ -224,4 +245,4 @@ class Limbo:
         return self.tracks.pop(best)[0]
 
 
-__all__ = ("crop", "fall_back", "miss_limit", "face_box", "scan_interval", "compensate", "landmark_boxes", "tracked_already", "observe", "evicts", "Limbo")
+__all__ = ("crop", "fall_back", "miss_limit", "face_box", "scan_interval", "compensate", "landmark_boxes", "tracked_already", "observe", "revive", "evict", "evicts", "Limbo")

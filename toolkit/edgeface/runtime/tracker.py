@@ -43,6 +43,12 @@ A track is lost when the landmarks regressed from its tracked crop fail a cheap 
   - duplicate: its landmark box overlaps that of an older track (IoU > `duplicate_iou`): two
     tracks converged onto one face; the younger one goes.
 
+With `TrackerConfig.motion` (`runtime.motion`, `runtime.track_motion`) each crop is moved by its track's
+predicted motion (upstream's crop is retried once when it fails), scans come faster while faces move
+fast, scans of earlier frames are matched with where each face was then, and a lost face (kept in a
+limbo, carried with the camera's fitted pan/zoom) is revived with its old id by a detection near where
+it should be. `motion=None` is upstream demo_video's behaviour, bit for bit.
+
 With `tracking=False` the detector runs on every frame and every crop comes from a detection box
 (upstream demo.py per frame); ids are still carried over by IoU with the previous frame.
 
@@ -200,7 +206,7 @@ class FaceTracker:
                 t.misses += 1
                 if t.misses > self._miss_limit() or t.landmarks is None:
                     del self.tracks[t.id]
-                    if self._limbo is not None:
+                    if self._limbo is not None:  # motion: may come back with its id
                         self._limbo.add(t)
                 elif cfg.tracking and not t.updated:  # kept through a miss: crop from its landmarks
                     t.source = "track"
@@ -374,9 +380,9 @@ class FaceTracker:
     def _crop(self, t: Track) -> np.ndarray:  # this frame's crop of a tracked face
         return t.next_roi if self._limbo is None else track_motion.crop(t, self.frame_index)
 
-    def _miss_limit(self) -> int:  # scans a track may go unconfirmed: as many per detect_interval when scans come faster
-        cfg = self.config
-        return cfg.max_misses if self._limbo is None else track_motion.miss_limit(cfg.max_misses, cfg.detect_interval, self.scan_interval)
+    def _miss_limit(self) -> int:  # scans a track may go unconfirmed (motion: as many per detect_interval)
+        c = self.config
+        return c.max_misses if self._limbo is None else track_motion.miss_limit(c.max_misses, c.detect_interval, self.scan_interval)
 
     def _box_at(self, t: Track, frame: int) -> np.ndarray:  # its face box to match with detections of `frame`
         return t.predicted_box() if self._limbo is None or t.updated else track_motion.face_box(t, frame)
@@ -384,24 +390,11 @@ class FaceTracker:
     def _reacquire(self, det_box: np.ndarray, score: float, frame: int) -> Optional[Target]:
         """Revive a track lost recently (or earlier in this frame) that `det_box` falls near, with its id."""
         t = None if self._limbo is None else self._limbo.take(det_box, frame, self._lost.values(), self.tracks)
-        if t is None:
-            return None
-        self._lost.pop(t.id, None)
-        self.lost_reasons.pop(t.id, None)
-        t.set_landmarks(None)
-        t.bbox, t.anchor, t.score, t.misses, t.source = det_box.copy(), det_box.copy(), score, 0, "detect"
-        self.tracks[t.id] = t
-        return Target(t.id, roi_mod.roi_from_bbox(det_box), det_box.copy(), score, "detect", False)
+        return None if t is None else track_motion.revive(t, det_box, score, self.tracks, self._lost, self.lost_reasons)
 
     def _evict_duplicate(self, o: Track, t: Track, box: np.ndarray) -> bool:
         """Two tracks on one face: the one that left its predicted path goes (then True: `o`, lost now)."""
-        if not track_motion.evicts(o, t, box, self.frame_index):
-            return False
-        del self.tracks[o.id]
-        o.updated = False  # its landmarks of this frame are not its own
-        self.lost_reasons[o.id] = f"duplicate of track {t.id} (left its predicted path)"
-        self._lost[o.id] = o
-        return True
+        return track_motion.evict(o, t, box, self.frame_index, self.tracks, self._lost, self.lost_reasons)
 
 
 __all__: Sequence[str] = ("TrackerConfig", "Target", "Track", "FaceTracker")
