@@ -95,7 +95,7 @@ class Pipeline:
     """Detector + tracker + regressor + decoder (+ smoother). Call `process(frame)` per frame."""
 
     def __init__(self, detector, regressor, bases, options: Optional[PipelineOptions] = None,
-                 dense=None, info: Optional[dict] = None, still=None, scanner=None):
+                 dense=None, info: Optional[dict] = None, still=None, scanner=None, pool=None):
         self.detector = detector
         self.regressor = regressor
         self.options = options or PipelineOptions()
@@ -115,6 +115,9 @@ class Pipeline:
         self.smoother = FaceSmoother(self.options.smoothing)
         self.counters = Counters()
         self.still = still  # a still.StillAligner for still=True frames (None: the video detector, box crops)
+        self.pool = pool  # runtime.regressor_pool.RegressorPool: the faces of a frame regressed at once (None: one by one)
+        # a decoder per pool regressor: SparseDecoder reuses its buffers, so threads must not share one
+        self._decoders = {id(r): SparseDecoder(self.u, self.w_shp, self.w_exp) for r in (pool.regressors if pool else ())}
 
     # ------------------------------------------------------------------ state
 
@@ -150,11 +153,14 @@ class Pipeline:
         self.counters.regressor_runs += 1
         return params
 
-    def _regress(self, image: np.ndarray, roi: np.ndarray, times: dict) -> np.ndarray:
+    def _regress(self, image: np.ndarray, roi: np.ndarray, times: dict, regressor=None) -> np.ndarray:
         t0 = time.perf_counter()
-        params = self.regressor(image, roi)
+        params = (regressor or self.regressor)(image, roi)
         times["regress"] += (time.perf_counter() - t0) * 1000.0
-        self.counters.regressor_runs += 1
+        if regressor is None:
+            self.counters.regressor_runs += 1
+        else:  # a pool job: counted by the caller once the batch is done (`_faces`)
+            times["runs"] += 1
         return params
 
     def _scan_targets(self, image: np.ndarray, index: int, need_detect: bool, times: dict):
@@ -183,25 +189,46 @@ class Pipeline:
         """The 68 landmarks (68, 3) in frame pixels of params regressed from the crop `roi`."""
         return self.decoder.landmarks(_as_params(params), roi)
 
-    def _face(self, image: np.ndarray, target: Target, times: dict, refine: bool) -> Face:
-        roi = np.asarray(target.roi, dtype=np.float64)
-        params = self._regress(image, roi, times)
+    def _faces(self, image: np.ndarray, targets: list, times: dict, refine: bool) -> list:
+        """`_face` of every target, on the regressor pool when there is one and more than one target
+        (each face the same bits as on the serial path). The batch's wall time is shared between
+        "regress" and "decode" as the jobs spent it."""
+        if self.pool is None or len(targets) < 2:
+            return [self._face(image, t, times, refine) for t in targets]
         t0 = time.perf_counter()
-        lm = self.landmarks(params, roi)
+        jobs = self.pool.map(lambda t, reg: self._face_job(image, t, refine, reg), targets, self.regressor)
+        wall = (time.perf_counter() - t0) * 1000.0
+        spent = {k: sum(j[1][k] for j in jobs) for k in ("regress", "decode")}
+        busy = spent["regress"] + spent["decode"]
+        for k in ("regress", "decode"):
+            times[k] += wall * spent[k] / busy if busy > 0 else 0.0
+        self.counters.regressor_runs += int(sum(j[1]["runs"] for j in jobs))
+        return [j[0] for j in jobs]
+
+    def _face_job(self, image: np.ndarray, target: Target, refine: bool, regressor) -> tuple:
+        jt = {"regress": 0.0, "decode": 0.0, "runs": 0}
+        return self._face(image, target, jt, refine, regressor), jt
+
+    def _face(self, image: np.ndarray, target: Target, times: dict, refine: bool, regressor=None) -> Face:
+        roi = np.asarray(target.roi, dtype=np.float64)
+        dec = self._decoders.get(id(regressor), self.decoder)
+        params = self._regress(image, roi, times, regressor)
+        t0 = time.perf_counter()
+        lm = dec.landmarks(_as_params(params), roi)
         if refine and target.source == "detect" and np.all(np.isfinite(lm)):
             times["decode"] += (time.perf_counter() - t0) * 1000.0
             roi = roi_mod.roi_from_landmarks(lm[:, :2])  # upstream demo_video's first-frame refinement
-            params = self._regress(image, roi, times)
+            params = self._regress(image, roi, times, regressor)
             t0 = time.perf_counter()
-            lm = self.landmarks(params, roi)
+            lm = dec.landmarks(_as_params(params), roi)
         elif self._recrop and target.source == "track" and np.all(np.isfinite(lm)):
             new = roi_mod.roi_from_landmarks(lm[:, :2])  # motion: a face found off its crop's centre is re-cropped
             if off_centre(roi, new) > self._recrop:
                 times["decode"] += (time.perf_counter() - t0) * 1000.0
                 roi = new
-                params = self._regress(image, roi, times)
+                params = self._regress(image, roi, times, regressor)
                 t0 = time.perf_counter()
-                lm = self.landmarks(params, roi)
+                lm = dec.landmarks(_as_params(params), roi)
         params = _as_params(params)
         yaw, pitch, roll = pose_degrees(params)
         # bbox: the tracker's box is set on the faces kept (`process`); camera: the first 12 params (a copy)
@@ -239,9 +266,9 @@ class Pipeline:
             targets = tracker.match(*detect(image, times)) if need_detect else tracker.predict()
         faces: dict = {}
         while targets:
-            for t in targets:
-                face = (self.still.face(image, t, self._regress, self._regress_crop, times) if still_path
-                        else self._face(image, t, times, refine))
+            batch = ([self.still.face(image, t, self._regress, self._regress_crop, times) for t in targets] if still_path
+                     else self._faces(image, targets, times, refine))
+            for t, face in zip(targets, batch):
                 if tracker.update(t.track_id, face.landmarks):
                     faces[t.track_id] = face
                 else:
@@ -284,9 +311,11 @@ class Pipeline:
         return result
 
     def close(self) -> None:
-        """Stop the scan worker thread (if any)."""
+        """Stop the scan worker thread and the regressor pool's threads (if any)."""
         if self.scanner is not None:
             self.scanner.close()
+        if self.pool is not None:
+            self.pool.close()
 
     def describe(self) -> dict:
         """What runs: backend, precision, models, runtime, threads (for logs and the summary)."""
@@ -297,7 +326,8 @@ class Pipeline:
              "tracking": o.tracking, "detect_interval": o.detect_interval if o.tracking else 1,
              "smoothing": self.smoother.enabled, "scan": "async" if self.scanner is not None else "in-line",
              "regressor_threads": o.stage_threads("regressor"), "detector_threads": o.stage_threads("detector"),
-             "scan_threads": o.stage_threads("scan") if self.scanner is not None else None}
+             "scan_threads": o.stage_threads("scan") if self.scanner is not None else None,
+             "regressor_workers": self.pool.size if self.pool is not None else 1, "motion": o.motion if o.tracking else "none"}
         d.update(self.info)
         if self.still is not None:
             d.update(self.still.info)
