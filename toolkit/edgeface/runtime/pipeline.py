@@ -116,8 +116,6 @@ class Pipeline:
         self.counters = Counters()
         self.still = still  # a still.StillAligner for still=True frames (None: the video detector, box crops)
         self.pool = pool  # runtime.regressor_pool.RegressorPool: the faces of a frame regressed at once (None: one by one)
-        # a decoder per pool regressor: SparseDecoder reuses its buffers, so threads must not share one
-        self._decoders = {id(r): SparseDecoder(self.u, self.w_shp, self.w_exp) for r in (pool.regressors if pool else ())}
 
     # ------------------------------------------------------------------ state
 
@@ -153,14 +151,11 @@ class Pipeline:
         self.counters.regressor_runs += 1
         return params
 
-    def _regress(self, image: np.ndarray, roi: np.ndarray, times: dict, regressor=None) -> np.ndarray:
+    def _regress(self, image: np.ndarray, roi: np.ndarray, times: dict) -> np.ndarray:
         t0 = time.perf_counter()
-        params = (regressor or self.regressor)(image, roi)
+        params = self.regressor(image, roi)
         times["regress"] += (time.perf_counter() - t0) * 1000.0
-        if regressor is None:
-            self.counters.regressor_runs += 1
-        else:  # a pool job: counted by the caller once the batch is done (`_faces`)
-            times["runs"] += 1
+        self.counters.regressor_runs += 1
         return params
 
     def _scan_targets(self, image: np.ndarray, index: int, need_detect: bool, times: dict):
@@ -189,54 +184,56 @@ class Pipeline:
         """The 68 landmarks (68, 3) in frame pixels of params regressed from the crop `roi`."""
         return self.decoder.landmarks(_as_params(params), roi)
 
+    def _regress_all(self, image: np.ndarray, rois: list, times: dict) -> list:
+        """The params of every crop: one by one, or on the regressor pool (crop + Invoke on each worker's own
+        interpreter; the same bits per crop). "regress" gets the wall time."""
+        if self.pool is None or len(rois) < 2:
+            return [self._regress(image, r, times) for r in rois]
+        t0 = time.perf_counter()
+        params = self.pool.map(lambda r, reg: reg(image, r), rois, self.regressor)
+        times["regress"] += (time.perf_counter() - t0) * 1000.0
+        self.counters.regressor_runs += len(rois)
+        return params
+
     def _faces(self, image: np.ndarray, targets: list, times: dict, refine: bool) -> list:
-        """`_face` of every target, on the regressor pool when there is one and more than one target
-        (each face the same bits as on the serial path). The batch's wall time is shared between
-        "regress" and "decode" as the jobs spent it."""
-        if self.pool is None or len(targets) < 2:
-            return [self._face(image, t, times, refine) for t in targets]
+        """A `Face` per target: every crop regressed (at once on the pool), decoded; then a second crop for
+        the faces that need one (a new face's refinement, upstream demo_video; with motion, a tracked face
+        found off its crop's centre), regressed and decoded the same way."""
+        rois = [np.asarray(t.roi, dtype=np.float64) for t in targets]
+        params = self._regress_all(image, rois, times)
         t0 = time.perf_counter()
-        jobs = self.pool.map(lambda t, reg: self._face_job(image, t, refine, reg), targets, self.regressor)
-        wall = (time.perf_counter() - t0) * 1000.0
-        spent = {k: sum(j[1][k] for j in jobs) for k in ("regress", "decode")}
-        busy = spent["regress"] + spent["decode"]
-        for k in ("regress", "decode"):
-            times[k] += wall * spent[k] / busy if busy > 0 else 0.0
-        self.counters.regressor_runs += int(sum(j[1]["runs"] for j in jobs))
-        return [j[0] for j in jobs]
-
-    def _face_job(self, image: np.ndarray, target: Target, refine: bool, regressor) -> tuple:
-        jt = {"regress": 0.0, "decode": 0.0, "runs": 0}
-        return self._face(image, target, jt, refine, regressor), jt
-
-    def _face(self, image: np.ndarray, target: Target, times: dict, refine: bool, regressor=None) -> Face:
-        roi = np.asarray(target.roi, dtype=np.float64)
-        dec = self._decoders.get(id(regressor), self.decoder)
-        params = self._regress(image, roi, times, regressor)
-        t0 = time.perf_counter()
-        lm = dec.landmarks(_as_params(params), roi)
-        if refine and target.source == "detect" and np.all(np.isfinite(lm)):
-            times["decode"] += (time.perf_counter() - t0) * 1000.0
-            roi = roi_mod.roi_from_landmarks(lm[:, :2])  # upstream demo_video's first-frame refinement
-            params = self._regress(image, roi, times, regressor)
-            t0 = time.perf_counter()
-            lm = dec.landmarks(_as_params(params), roi)
-        elif self._recrop and target.source == "track" and np.all(np.isfinite(lm)):
-            new = roi_mod.roi_from_landmarks(lm[:, :2])  # motion: a face found off its crop's centre is re-cropped
-            if off_centre(roi, new) > self._recrop:
-                times["decode"] += (time.perf_counter() - t0) * 1000.0
-                roi = new
-                params = self._regress(image, roi, times, regressor)
-                t0 = time.perf_counter()
-                lm = dec.landmarks(_as_params(params), roi)
-        params = _as_params(params)
-        yaw, pitch, roll = pose_degrees(params)
-        # bbox: the tracker's box is set on the faces kept (`process`); camera: the first 12 params (a copy)
-        face = Face(id=int(target.track_id), bbox=target.bbox, score=float(target.score), landmarks=lm,
-                    pose=Pose(yaw, pitch, roll), params=params, roi=roi, camera=params[:12].reshape(3, 4).copy(),
-                    tracked=target.source == "track")
+        lms = [self.decoder.landmarks(_as_params(p), r) for p, r in zip(params, rois)]
+        again = []
+        for i, (t, lm) in enumerate(zip(targets, lms)):
+            if not np.all(np.isfinite(lm)):
+                continue
+            if refine and t.source == "detect":
+                again.append(i)
+                rois[i] = roi_mod.roi_from_landmarks(lm[:, :2])  # upstream demo_video's first-frame refinement
+            elif self._recrop and t.source == "track":
+                new = roi_mod.roi_from_landmarks(lm[:, :2])  # motion: a face found off its crop's centre is re-cropped
+                if off_centre(rois[i], new) > self._recrop:
+                    again.append(i)
+                    rois[i] = new
         times["decode"] += (time.perf_counter() - t0) * 1000.0
-        return face
+        if again:
+            for i, p in zip(again, self._regress_all(image, [rois[i] for i in again], times)):
+                params[i] = p
+            t0 = time.perf_counter()
+            for i in again:
+                lms[i] = self.decoder.landmarks(_as_params(params[i]), rois[i])
+            times["decode"] += (time.perf_counter() - t0) * 1000.0
+        t0 = time.perf_counter()
+        faces = []
+        for t, p, lm, roi in zip(targets, params, lms, rois):
+            p = _as_params(p)
+            yaw, pitch, roll = pose_degrees(p)
+            # bbox: the tracker's box is set on the faces kept (`process`); camera: the first 12 params (a copy)
+            faces.append(Face(id=int(t.track_id), bbox=t.bbox, score=float(t.score), landmarks=lm,
+                              pose=Pose(yaw, pitch, roll), params=p, roi=roi, camera=p[:12].reshape(3, 4).copy(),
+                              tracked=t.source == "track"))
+        times["decode"] += (time.perf_counter() - t0) * 1000.0
+        return faces
 
     # ------------------------------------------------------------------ one frame
 
