@@ -54,9 +54,13 @@ def loss_reason(config: TrackerConfig, frame_size, tracks: dict, t: Track, pts: 
 
 def _duplicate(tracks: dict, t: Track, box: np.ndarray, cfg: TrackerConfig, evict) -> Optional[str]:
     """Why `t` (landmark box `box`) is a duplicate of a track updated this frame, or None."""
+    x1, y1, x2, y2 = box.tolist()
     for o in tracks.values():
         if o.id != t.id and o.updated and o.landmarks is not None:
-            if iou(o.lm_box, box) > cfg.duplicate_iou or (evict is not None and _same_place(o.lm_box, box)):
+            a = o.lm_box
+            if a[0] >= x2 or a[2] <= x1 or a[1] >= y2 or a[3] <= y1:
+                continue  # apart: neither overlapping nor in the same place (the common case, checked cheaply)
+            if iou(a, box) > cfg.duplicate_iou or (evict is not None and _same_place(a, box)):
                 if evict is not None and evict(o, t, box):
                     break  # the other track left its path onto this face: it goes, this one stays
                 return f"duplicate of track {o.id}"
