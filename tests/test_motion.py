@@ -15,6 +15,8 @@ from edgeface.runtime.motion import BoxMotion, MotionConfig, apply_similarity, f
 from edgeface.runtime.options import PipelineOptions
 from edgeface.runtime.smoothing import SmoothingConfig
 from edgeface.runtime.tracks import TrackerConfig
+from edgeface.tools.bench.motion.metrics import match
+from edgeface.tools.bench.motion.run import MotionBenchOptions, build_world, render_clip
 
 
 def box(cx, cy, side=80.0):
@@ -115,15 +117,11 @@ def _pipe(home, motion="velocity"):
 
 @pytest.fixture(scope="module")
 def world(converted_home):
-    from edgeface.tools.bench.motion.run import MotionBenchOptions, build_world
-
     return build_world(MotionBenchOptions(cache_root=str(converted_home)))
 
 
 def _ids_of(results, truth, key):
     """Per frame: the id of the face matched to true face `key` (None: not reported or not in view)."""
-    from edgeface.tools.bench.motion.metrics import match
-
     out = []
     for res, tf in zip(results, truth):
         keys = [t.key for t in tf]
@@ -134,8 +132,6 @@ def _ids_of(results, truth, key):
 
 
 def test_id_kept_across_a_one_frame_loss(converted_home, world):
-    from edgeface.tools.bench.motion.run import render_clip
-
     scene, sprites = world
     images, truth = render_clip(scene, sprites, "constant", 10, 30, 0)
     # frame 15: a camera jerk (the picture 130 px to the right for one frame): tracks are lost, then the faces are
@@ -163,8 +159,6 @@ def test_id_kept_across_a_one_frame_loss(converted_home, world):
 
 
 def test_crossing_faces_keep_their_ids(converted_home, world):
-    from edgeface.tools.bench.motion.run import render_clip
-
     scene, sprites = world
     images, truth = render_clip(scene, sprites, "crossing", 15, 80, 0)
     pipe = _pipe(converted_home)

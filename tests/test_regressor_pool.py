@@ -11,12 +11,11 @@ from edgeface.runtime.loading import build_pipeline
 from edgeface.runtime.options import PipelineOptions
 from edgeface.runtime.regressor_pool import RegressorPool
 from edgeface.runtime.smoothing import SmoothingConfig
+from edgeface.tools.bench.scaling.frames import face_sprites, grid_frames
 
 
 @pytest.fixture(scope="module")
 def frames(converted_home) -> np.ndarray:
-    from edgeface.tools.bench.scaling.frames import face_sprites, grid_frames
-
     return grid_frames(face_sprites(cache_root=str(converted_home)), 16, frames=12)
 
 
