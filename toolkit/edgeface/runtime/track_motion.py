@@ -196,9 +196,17 @@ class Limbo:
                     entry[2] = move_box(entry[2], dx, dy, ds)
         for t in lost:
             self.add(t)
-        for tid in [i for i, (_, box, cam) in self.tracks.items()
-                    if tracked_already(cam, [t for t in tracks if t.id > i and t.updated])]:
+        for tid in [i for i, (t, box, cam) in self.tracks.items() if self._superseded(t, box, cam, tracks, frame)]:
             del self.tracks[tid]
+
+    @staticmethod
+    def _superseded(t: Track, box: np.ndarray, cam: np.ndarray, tracks, frame: int) -> bool:
+        """A newer track follows this lost face: where both guesses (its own motion, the camera's) put it."""
+        newer = [o for o in tracks if o.id > t.id and o.updated]
+        if not newer:
+            return False
+        dx, dy, ds = t.motion.shift(frame)
+        return tracked_already(cam, newer) and tracked_already(move_box(box, dx, dy, ds), newer)
 
     def expire(self, frame: int) -> None:
         limit = self.config.reacquire_frames

@@ -10,7 +10,9 @@ occluded) may be reported or not (a face matched to one is not a false face, a m
                     until it is first matched: max and mean over those entries
     id switches     a face's reported id differs from the id it had when last matched, within one
                     stretch of frames in which it never left the frame (occluded frames do not end a
-                    stretch: a face that comes back from behind a crossing face must get its id back)
+                    stretch: a face that comes back from behind a crossing face must get its id back);
+                    frames where it is mostly hidden are left out (what is matched there is the face
+                    in front of it)
     false / frame   reported faces matched to no true face, per frame
     landmark error  mean distance of the 68 points to the still-image result, / the true face's size
                     (sqrt of its landmark box area), over the matched required face-frames
@@ -95,8 +97,8 @@ class ClipScore:
                 self.required += 1
                 if st.waiting_since is None and st.last_id is None:
                     st.waiting_since = t
-            if i is None:
-                continue
+            if i is None or tf.covered > MAX_COVERED:
+                continue  # a face mostly hidden: whatever is reported there is the face in front of it
             fid = int(faces[i][0])
             if st.last_id is not None and fid != st.last_id:
                 self.id_switches += 1
