@@ -222,6 +222,13 @@ class BoxMotion:
         """Any box tied to the face (its face box) moved the same way as the crop."""
         return self.predict_roi(box, frame)
 
+    def steady_box(self, ratio: float = 0.85) -> tuple:
+        """(frame, box) of the latest observation whose side is at least `ratio` x the largest in the history:
+        a face leaving the picture shrinks into its last partial views; this is its last whole one."""
+        sides = [(f, b, math.sqrt(max(b[2] - b[0], 1e-6) * max(b[3] - b[1], 1e-6))) for f, b in self._history]
+        top = max(s for _, _, s in sides)
+        return next((f, b) for f, b, s in reversed(sides) if s >= ratio * top)
+
     def box_at(self, frame: int) -> Optional[np.ndarray]:
         """The landmark box observed in `frame` (None: not in the history)."""
         for f, b in reversed(self._history):

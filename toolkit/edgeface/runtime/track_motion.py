@@ -166,14 +166,24 @@ class Limbo:
     def __init__(self, config: MotionConfig):
         self.config = config
         self.tracks: dict[int, list] = {}  # id -> [track, face box at its last observation, box moved with the camera]
+        self._sims: dict[int, tuple] = {}  # frame -> the camera's move into it (recent frames)
 
-    def add(self, t: Track) -> None:
+    def add(self, t: Track, now: Optional[int] = None) -> None:
+        """Keep lost track `t`; its camera guess starts from its last whole view (`BoxMotion.steady_box`),
+        carried by the camera's moves up to frame `now`."""
         if t.motion is None or t.motion.state is None or self.config.reacquire_frames <= 0:
             return
         last = t.motion.box_at(t.motion.frame)
         box = box_from_relative(t.box_rel, last) if t.box_rel is not None and last is not None else t.bbox
         box = np.array(box, dtype=np.float64)
-        self.tracks[t.id] = [t, box, box.copy()]
+        cam = box.copy()
+        if now is not None and t.box_rel is not None:
+            ref, lm = t.motion.steady_box()
+            cam = box_from_relative(t.box_rel, lm)
+            for f in range(ref + 1, now + 1):
+                if self._sims.get(f) is not None:
+                    cam = apply_similarity(cam, self._sims[f])
+        self.tracks[t.id] = [t, box, cam]
 
     @staticmethod
     def _camera(tracks, frame: int) -> Optional[tuple]:
@@ -186,8 +196,10 @@ class Limbo:
         """Close `frame`: move the lost tracks' boxes with the camera (fitted on `tracks`), add `lost`, and
         forget lost tracks whose face is tracked again under a newer id."""
         tracks = list(tracks)
+        sim = self._sims[frame] = self._camera(tracks, frame)
+        for f in [f for f in self._sims if f <= frame - self.config.history]:
+            del self._sims[f]
         if self.tracks:
-            sim = self._camera(tracks, frame)
             for entry in self.tracks.values():
                 if sim is not None:
                     entry[2] = apply_similarity(entry[2], sim)
@@ -195,7 +207,7 @@ class Limbo:
                     dx, dy, ds = entry[0].motion.shift(entry[0].motion.frame + 1)
                     entry[2] = move_box(entry[2], dx, dy, ds)
         for t in lost:
-            self.add(t)
+            self.add(t, frame)
         for tid in [i for i, (t, box, cam) in self.tracks.items() if self._superseded(t, box, cam, tracks, frame)]:
             del self.tracks[tid]
 
@@ -236,7 +248,7 @@ class Limbo:
         if fresh:  # lost in this frame: carried by the camera's move into this frame (tracks updated so far)
             sim = self._camera([t for t in live.values() if t.updated], frame) if isinstance(live, dict) else None
             for t in fresh:
-                self.add(t)
+                self.add(t, frame - 1)
                 if sim is not None:
                     self.tracks[t.id][2] = apply_similarity(self.tracks[t.id][2], sim)
         best, best_d = None, math.inf
