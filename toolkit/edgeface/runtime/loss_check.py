@@ -30,7 +30,7 @@ def loss_reason(config: TrackerConfig, frame_size, tracks: dict, t: Track, pts: 
             return None, None, None
         # motion: a known face re-seeded from a detection (a crossing) must not land on another tracked face
         box = np.array([x1, y1, x2, y2])
-        return _duplicate(tracks, t, box, cfg, evict), box, None
+        return _duplicate(tracks, t, box, cfg, evict, near=0.4), box, None
     box = np.array([x1, y1, x2, y2])
     area = max(0.0, x2 - x1) * max(0.0, y2 - y1)
     if t.landmarks is not None:
@@ -52,27 +52,29 @@ def loss_reason(config: TrackerConfig, frame_size, tracks: dict, t: Track, pts: 
     return _duplicate(tracks, t, box, cfg, evict), box, nxt
 
 
-def _duplicate(tracks: dict, t: Track, box: np.ndarray, cfg: TrackerConfig, evict) -> Optional[str]:
-    """Why `t` (landmark box `box`) is a duplicate of a track updated this frame, or None."""
+def _duplicate(tracks: dict, t: Track, box: np.ndarray, cfg: TrackerConfig, evict, near: float = 0.25) -> Optional[str]:
+    """Why `t` (landmark box `box`) is a duplicate of a track updated this frame, or None. With motion
+    (`evict`), also when the two boxes are centred within `near` of a side (looser for a known face
+    re-seeded from a detection: two faces crossing give one detection, on the face in front)."""
     x1, y1, x2, y2 = box.tolist()
     for o in tracks.values():
         if o.id != t.id and o.updated and o.landmarks is not None:
             a = o.lm_box
             if a[0] >= x2 or a[2] <= x1 or a[1] >= y2 or a[3] <= y1:
                 continue  # apart: neither overlapping nor in the same place (the common case, checked cheaply)
-            if iou(a, box) > cfg.duplicate_iou or (evict is not None and _same_place(a, box)):
+            if iou(a, box) > cfg.duplicate_iou or (evict is not None and _same_place(a, box, near)):
                 if evict is not None and evict(o, t, box):
                     break  # the other track left its path onto this face: it goes, this one stays
                 return f"duplicate of track {o.id}"
     return None
 
 
-def _same_place(a: np.ndarray, b: np.ndarray) -> bool:
-    """Two landmark boxes centred within a quarter of a side of each other, sizes within x1.5 (motion on)."""
+def _same_place(a: np.ndarray, b: np.ndarray, near: float) -> bool:
+    """Two landmark boxes centred within `near` x a side of each other, sizes within x1.5 (motion on)."""
     sa = math.sqrt(max(a[2] - a[0], 1e-6) * max(a[3] - a[1], 1e-6))
     sb = math.sqrt(max(b[2] - b[0], 1e-6) * max(b[3] - b[1], 1e-6))
     d = math.hypot((a[0] + a[2] - b[0] - b[2]) / 2, (a[1] + a[3] - b[1] - b[3]) / 2)
-    return d < 0.25 * max(sa, sb) and max(sa, sb) < 1.5 * min(sa, sb)
+    return d < near * max(sa, sb) and max(sa, sb) < 1.5 * min(sa, sb)
 
 
 __all__ = ("loss_reason",)

@@ -25,6 +25,10 @@ from edgeface.runtime.roi import roi_from_bbox
 from edgeface.runtime.tracks import Target, Track
 
 
+#: a track whose landmarks land this many face sides off its prediction jumped (onto a face crossing it)
+JUMP = 0.3
+
+
 def crop(t: Track, frame: int) -> np.ndarray:
     """The crop of track `t` for `frame` (its landmark crop, moved by its motion; not moved after a fall-back)."""
     if t.motion is None or t.fell_back:
@@ -173,6 +177,9 @@ class Limbo:
         carried by the camera's moves up to frame `now`."""
         if t.motion is None or t.motion.state is None or self.config.reacquire_frames <= 0:
             return
+        if t.innovation > JUMP:  # its last landmarks jumped off its path (onto a face crossing it): not its own
+            t.motion.rollback()
+            t.innovation = 0.0
         last = t.motion.box_at(t.motion.frame)
         box = box_from_relative(t.box_rel, last) if t.box_rel is not None and last is not None else t.bbox
         box = np.array(box, dtype=np.float64)
