@@ -81,8 +81,9 @@ class MotionConfig:
 def off_centre(roi, new_roi) -> float:
     """How far the crop `new_roi` (built from the landmarks found in `roi`) is from `roi`: the largest
     move of an edge, in sides of `roi` (0: the face sat exactly where the crop expected it)."""
-    side = max(float(roi[2]) - float(roi[0]), 1e-6)
-    return max(abs(float(a) - float(b)) for a, b in zip(new_roi[:4], roi[:4])) / side
+    r0, r1, r2, r3 = roi[:4].tolist() if isinstance(roi, np.ndarray) else (float(v) for v in roi[:4])
+    n0, n1, n2, n3 = new_roi[:4].tolist() if isinstance(new_roi, np.ndarray) else (float(v) for v in new_roi[:4])
+    return max(abs(n0 - r0), abs(n1 - r1), abs(n2 - r2), abs(n3 - r3)) / max(r2 - r0, 1e-6)
 
 
 def fit_similarity(before, after) -> Optional[tuple]:
@@ -107,9 +108,8 @@ def apply_similarity(box, sim: tuple) -> np.ndarray:
 
 def box_state(box) -> np.ndarray:
     """(centre x, centre y, log side) of a box (x1, y1, x2, y2); side = sqrt(w * h)."""
-    x1, y1, x2, y2 = (float(v) for v in box[:4])
-    side = math.sqrt(max(x2 - x1, 1e-6) * max(y2 - y1, 1e-6))
-    return np.array([(x1 + x2) / 2.0, (y1 + y2) / 2.0, math.log(side)])
+    x1, y1, x2, y2 = box[:4].tolist() if isinstance(box, np.ndarray) else (float(v) for v in box[:4])
+    return np.array([(x1 + x2) / 2.0, (y1 + y2) / 2.0, 0.5 * math.log(max(x2 - x1, 1e-6) * max(y2 - y1, 1e-6))])
 
 
 def state_box(state: np.ndarray, aspect: float = 1.0) -> np.ndarray:
@@ -133,8 +133,8 @@ class BoxMotion:
 
     def __init__(self, config: MotionConfig):
         self.config = config
-        self.state: Optional[np.ndarray] = None  # (cx, cy, log side) at the last observation
-        self.velocity = np.zeros(3)  # per frame
+        self.state: Optional[tuple] = None  # (cx, cy, log side) at the last observation (Python floats: per face per frame)
+        self.velocity = (0.0, 0.0, 0.0)  # per frame
         self.frame: Optional[int] = None  # frame of the last observation
         self.aspect = 1.0
         self.observations = 0
@@ -143,23 +143,26 @@ class BoxMotion:
 
     def observe(self, box, frame: int) -> None:
         """The landmark box regressed in `frame` (frames must increase)."""
-        z = box_state(box)
+        x1, y1, x2, y2 = box[:4].tolist() if isinstance(box, np.ndarray) else (float(v) for v in box[:4])
+        w, h = max(x2 - x1, 1e-6), max(y2 - y1, 1e-6)
+        z = ((x1 + x2) / 2.0, (y1 + y2) / 2.0, 0.5 * math.log(w * h))  # box_state, on floats
         self._undo = (self.state, self.velocity, self.frame, self.observations, self.aspect)
-        x1, y1, x2, y2 = (float(v) for v in box[:4])
-        self.aspect = max(x2 - x1, 1e-6) / max(y2 - y1, 1e-6)
+        self.aspect = w / h
         if self.state is not None and self.frame is not None and frame > self.frame:
             dt = float(frame - self.frame)
-            step = (z - self.state) / dt
+            step = [(a - b) / dt for a, b in zip(z, self.state)]
             if not self.config.scale:
                 step[2] = 0.0
             if self.observations == 1:
-                self.velocity = step  # the first displacement: nothing to average yet
+                self.velocity = tuple(step)  # the first displacement: nothing to average yet
             else:
-                self.velocity = self.velocity + self.config.gain * (step - self.velocity)
+                g = self.config.gain
+                self.velocity = tuple(v + g * (st - v) for v, st in zip(self.velocity, step))
         self.state = z
         self.frame = int(frame)
         self.observations += 1
-        self._history.append((int(frame), np.array(box[:4], dtype=np.float64)))
+        # the caller's box is never changed in place (Track.lm_box is replaced each frame): kept as it is
+        self._history.append((int(frame), box if isinstance(box, np.ndarray) else np.array(box[:4], np.float64)))
 
     def rollback(self) -> None:
         """Forget the last observation (it was another face's)."""
@@ -171,25 +174,25 @@ class BoxMotion:
 
     def restart(self) -> None:
         """Forget the velocity (a track re-seeded from a detection far from its prediction)."""
-        self.velocity = np.zeros(3)
+        self.velocity = (0.0, 0.0, 0.0)
         self.observations = min(self.observations, 1)
 
     def speed(self) -> float:
         """Speed in face sides per frame (0 before two observations)."""
         if self.state is None or self.observations < 2:
             return 0.0
-        return math.hypot(float(self.velocity[0]), float(self.velocity[1])) / self.side()
+        return math.hypot(self.velocity[0], self.velocity[1]) / self.side()
 
     def side(self) -> float:
-        return math.exp(float(self.state[2])) if self.state is not None else 0.0
+        return math.exp(self.state[2]) if self.state is not None else 0.0
 
     def innovation(self, box, frame: int) -> float:
         """How far (in face sides) `box` observed in `frame` is from this track's prediction for it."""
         if self.state is None or self.frame is None or frame <= self.frame:
             return 0.0
         dx, dy, _ = self.shift(frame)
-        z = box_state(box)
-        return math.hypot(z[0] - self.state[0] - dx, z[1] - self.state[1] - dy) / self.side()
+        x1, y1, x2, y2 = box[:4].tolist() if isinstance(box, np.ndarray) else (float(v) for v in box[:4])
+        return math.hypot((x1 + x2) / 2.0 - self.state[0] - dx, (y1 + y2) / 2.0 - self.state[1] - dy) / self.side()
 
     def shift(self, frame: int) -> tuple:
         """(dx, dy, dlog side) predicted from the last observation to `frame` ((0, 0, 0): no move)."""
@@ -200,7 +203,7 @@ class BoxMotion:
             return 0.0, 0.0, 0.0
         cfg = self.config
         side = self.side()
-        vx, vy, vs = (float(v) for v in self.velocity)
+        vx, vy, vs = self.velocity
         speed = math.hypot(vx, vy)
         if speed < cfg.min_speed * side and abs(vs) < cfg.min_speed:
             return 0.0, 0.0, 0.0
@@ -249,7 +252,7 @@ class BoxMotion:
         if lost_for < 0 or lost_for > cfg.reacquire_frames:
             return None
         dx, dy, ds = self.shift(frame)
-        pred = box_state(face_box) + np.array([dx, dy, ds])
+        pred = box_state(face_box) + (dx, dy, ds)
         z = box_state(det_box)
         side = math.exp(float(pred[2]))
         dist = math.hypot(z[0] - pred[0], z[1] - pred[1]) / side

@@ -172,9 +172,9 @@ class Limbo:
         self.tracks: dict[int, list] = {}  # id -> [track, face box at its last observation, box moved with the camera]
         self._sims: dict[int, tuple] = {}  # frame -> the camera's move into it (recent frames)
 
-    def add(self, t: Track, now: Optional[int] = None) -> None:
+    def add(self, t: Track, now: Optional[int] = None, tracks=()) -> None:
         """Keep lost track `t`; its camera guess starts from its last whole view (`BoxMotion.steady_box`),
-        carried by the camera's moves up to frame `now`."""
+        carried by the camera's moves up to frame `now` (fitted on `tracks` where not known yet)."""
         if t.motion is None or t.motion.state is None or self.config.reacquire_frames <= 0:
             return
         if t.innovation > JUMP:  # its last landmarks jumped off its path (onto a face crossing it): not its own
@@ -188,7 +188,9 @@ class Limbo:
             ref, lm = t.motion.steady_box()
             cam = box_from_relative(t.box_rel, lm)
             for f in range(ref + 1, now + 1):
-                if self._sims.get(f) is not None:
+                if f not in self._sims:
+                    self._sims[f] = self._camera(tracks, f)
+                if self._sims[f] is not None:
                     cam = apply_similarity(cam, self._sims[f])
         self.tracks[t.id] = [t, box, cam]
 
@@ -203,10 +205,10 @@ class Limbo:
         """Close `frame`: move the lost tracks' boxes with the camera (fitted on `tracks`), add `lost`, and
         forget lost tracks whose face is tracked again under a newer id."""
         tracks = list(tracks)
-        sim = self._sims[frame] = self._camera(tracks, frame)
         for f in [f for f in self._sims if f <= frame - self.config.history]:
             del self._sims[f]
-        if self.tracks:
+        if self.tracks:  # the fit costs ~0.1 ms: only while a lost face is to be carried
+            sim = self._sims[frame] = self._camera(tracks, frame)
             for entry in self.tracks.values():
                 if sim is not None:
                     entry[2] = apply_similarity(entry[2], sim)
@@ -214,7 +216,7 @@ class Limbo:
                     dx, dy, ds = entry[0].motion.shift(entry[0].motion.frame + 1)
                     entry[2] = move_box(entry[2], dx, dy, ds)
         for t in lost:
-            self.add(t, frame)
+            self.add(t, frame, tracks)
         for tid in [i for i, (t, box, cam) in self.tracks.items() if self._superseded(t, box, cam, tracks, frame)]:
             del self.tracks[tid]
 
@@ -255,7 +257,7 @@ class Limbo:
         if fresh:  # lost in this frame: carried by the camera's move into this frame (tracks updated so far)
             sim = self._camera([t for t in live.values() if t.updated], frame) if isinstance(live, dict) else None
             for t in fresh:
-                self.add(t, frame - 1)
+                self.add(t, frame - 1, list(live.values()) if isinstance(live, dict) else ())
                 if sim is not None:
                     self.tracks[t.id][2] = apply_similarity(self.tracks[t.id][2], sim)
         best, best_d = None, math.inf
