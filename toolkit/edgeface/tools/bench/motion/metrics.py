@@ -109,6 +109,8 @@ class ClipScore:
             if required:
                 self.matched += 1
                 gt = tf.landmarks
+                if len(faces[i][1]) != len(gt):  # another landmark scheme (MediaPipe's 468 points): no error
+                    continue
                 size = float(np.sqrt(np.prod(gt.max(0) - gt.min(0))))
                 self.errors.append(float(np.linalg.norm(np.asarray(faces[i][1])[:, :2] - gt, axis=1).mean()) / size)
         for key, st in self._faces.items():

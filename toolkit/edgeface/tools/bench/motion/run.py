@@ -7,7 +7,7 @@ frames is rendered once (`scene.render`: the composite of the sample photos, and
 then every system processes the same frames in VIDEO mode (a fresh aligner per clip, timestamps at
 30 fps) and is scored (`metrics.ClipScore`). Systems: edgeface with `motion="velocity"` and
 `motion="none"` (upstream's crop from the previous landmarks), the rest of the options the board
-profile's; MediaPipe FaceMesh (`max_num_faces` = the faces of the composite) where it imports
+profile's; MediaPipe FaceMesh (`max_num_faces` = the most faces in view in the clip) where it imports
 (recall and fps only: it has no ids). Rendering and scoring are never timed; fps is frames / the
 time spent in `detect_for_video`.
 """
@@ -18,7 +18,9 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +49,8 @@ class MotionBenchOptions:
     photos: tuple = ()  # extra photo files composited with the samples
     target: str = "auto"
     cache_root: Optional[str] = None
-    mediapipe: bool = True  # score MediaPipe FaceMesh too when it imports
+    mediapipe: bool = True  # score MediaPipe FaceMesh too when it imports (here or in `mediapipe_python`)
+    mediapipe_python: Optional[str] = None  # a python with mediapipe (its own venv)
     seed: int = 0
 
     def __post_init__(self):
@@ -95,32 +98,35 @@ def run_edgeface(images: Sequence[np.ndarray], truth: Sequence[list], aligner: F
     return out
 
 
-def _mediapipe(max_faces: int):
-    """A MediaPipe FaceMesh runner (tracking mode) or (None, why not)."""
-    try:
-        import mediapipe as mp  # lazy: optional peer, not an edgeface dependency
-    except ImportError:
-        return None, "mediapipe is not installed in this Python (pip install mediapipe==0.10.18 on Python <= 3.12)"
-    return mp, f"mediapipe {mp.__version__}"
+def mediapipe_python(given: Optional[str]) -> tuple:
+    """(a python that imports mediapipe, or None; why / which version)."""
+    for py in ([given] if given else []) + [sys.executable]:
+        p = subprocess.run([py, "-c", "import mediapipe; print(mediapipe.__version__)"], capture_output=True, text=True)
+        if p.returncode == 0:
+            return py, f"mediapipe {p.stdout.strip()} ({py})"
+    return None, ("mediapipe does not import in " + (given or sys.executable) +
+                  " (its own venv: pip install mediapipe==0.10.18 on Python <= 3.12; --mediapipe-python)")
 
 
-def run_mediapipe(mp, images: Sequence[np.ndarray], truth: Sequence[list], max_faces: int) -> dict:
-    """Recall and fps of FaceMesh (no ids: every match counts as the same id)."""
+def run_mediapipe(python: str, images: Sequence[np.ndarray], truth: Sequence[list], max_faces: int) -> dict:
+    """Recall and fps of FaceMesh (tracking mode) in its own process (`mediapipe_worker.py`). It has no
+    ids (no id switches) and 468 points: a face counts as found by the box IoU of its points with the
+    true landmarks' box (the metric's matching), no landmark error."""
+    with tempfile.TemporaryDirectory() as d:
+        fp, out = Path(d) / "frames.npy", Path(d) / "mp.npz"
+        np.save(fp, np.stack(images))
+        p = subprocess.run([python, str(Path(__file__).with_name("mediapipe_worker.py")), "--frames", str(fp),
+                            "--out", str(out), "--max-faces", str(max_faces)], capture_output=True, text=True)
+        if p.returncode != 0:
+            raise RuntimeError(f"mediapipe worker failed: {p.stderr.strip().splitlines()[-1:]}")
+        z = np.load(out)
+        pts, off, ms = z["points"], z["offsets"], z["ms"]
     score = ClipScore()
-    busy = 0.0
-    with mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=max_faces) as mesh:
-        for t, img in enumerate(images):
-            rgb = np.ascontiguousarray(img[..., ::-1])
-            t0 = time.perf_counter()
-            res = mesh.process(rgb)
-            busy += time.perf_counter() - t0
-            faces = []
-            for k, fl in enumerate(res.multi_face_landmarks or []):
-                pts = np.array([(p.x * img.shape[1], p.y * img.shape[0]) for p in fl.landmark])
-                faces.append((-1, pts))  # 468 points: only the box is compared (no landmark error)
-            score.add(t, faces, truth[t])
+    for t in range(len(images)):
+        score.add(t, [(-1, pts[k]) for k in range(off[t], off[t + 1])], truth[t])
     out = score.summary()
-    out.update(fps=len(images) / busy if busy > 0 else None, landmark_error=None, landmark_error_p95=None, id_switches=None)
+    out.update(fps=len(images) / (float(ms.sum()) / 1000.0), landmark_error=None, landmark_error_p95=None,
+               id_switches=None)
     return out
 
 
@@ -130,7 +136,7 @@ def run_motion_bench(opts: MotionBenchOptions, log=print) -> dict:
     scene, sprites = build_world(opts)
     aligners = {m: FaceAligner.create(precision=opts.precision, running_mode="video", motion=m,
                                       cache_root=opts.cache_root, target=opts.target) for m in opts.motions}
-    mp, mp_note = _mediapipe(len(scene.faces)) if opts.mediapipe else (None, "not asked for")
+    mp, mp_note = mediapipe_python(opts.mediapipe_python) if opts.mediapipe else (None, "not asked for")
     rows = []
     try:
         for pattern in opts.patterns:
@@ -141,7 +147,7 @@ def run_motion_bench(opts: MotionBenchOptions, log=print) -> dict:
                     rows.append({"system": f"edgeface-{m}", "pattern": pattern, "speed": speed, **r})
                     log(motion_report.row_line(rows[-1]))
                 if mp is not None:
-                    r = run_mediapipe(mp, images, truth, len(scene.faces))
+                    r = run_mediapipe(mp, images, truth, max(1, max(len(t) for t in truth)))
                     rows.append({"system": "mediapipe", "pattern": pattern, "speed": speed, **r})
                     log(motion_report.row_line(rows[-1]))
         describe = next(iter(aligners.values())).describe() if aligners else {}
@@ -171,6 +177,7 @@ def main(argv=None) -> int:
     ap.add_argument("--target", default="auto")
     ap.add_argument("--cache-root")
     ap.add_argument("--no-mediapipe", action="store_true")
+    ap.add_argument("--mediapipe-python", help="a python that imports mediapipe (its own venv)")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--md", type=Path)
     ap.add_argument("--png", type=Path)
@@ -182,7 +189,7 @@ def main(argv=None) -> int:
         opts = MotionBenchOptions(precision=a.precision, motions=tuple(a.motion or ("velocity", "none")),
                                   patterns=tuple(a.pattern or PATTERNS), speeds=tuple(a.speed or SPEEDS),
                                   frames=a.frames, photos=tuple(a.photo), target=a.target, cache_root=a.cache_root,
-                                  mediapipe=not a.no_mediapipe)
+                                  mediapipe=not a.no_mediapipe, mediapipe_python=a.mediapipe_python)
         rep = run_motion_bench(opts, log=lambda s: print(s, file=sys.stderr, flush=True))
     if a.json and not a.from_json:
         a.json.write_text(json.dumps(rep, indent=1) + "\n")
