@@ -69,11 +69,16 @@ def miss_limit(max_misses: int, interval: int, scan_interval: int) -> int:
     return int(max_misses) * -(-int(interval) // int(scan_interval))
 
 
-def scan_interval(tracks, base: int, config: MotionConfig) -> int:
+def scan_interval(tracks, base: int, config: MotionConfig, expecting: bool = False) -> int:
     """Frames between scans for new faces: `base`, or fewer while the fastest tracked face moves more than
-    `config.scan_lead` of its side within `base` frames (a moving camera brings new faces in as fast)."""
+    `config.scan_lead` of its side within `base` frames (a moving camera brings new faces in as fast),
+    and at most 2 while a lost face is `expecting` in the picture (`Limbo.expecting`)."""
+    if base <= 0:
+        return base
+    if expecting:
+        base = min(base, 2)
     fastest = max((t.motion.speed() for t in tracks if t.motion is not None), default=0.0)
-    if base <= 0 or fastest * base <= config.scan_lead:
+    if fastest * base <= config.scan_lead:
         return base
     return max(int(config.min_scan_interval), min(base, int(config.scan_lead / fastest)))
 
@@ -228,6 +233,20 @@ class Limbo:
             return False
         dx, dy, ds = t.motion.shift(frame)
         return tracked_already(cam, newer) and tracked_already(move_box(box, dx, dy, ds), newer)
+
+    def expecting(self, frame: int, size) -> bool:
+        """A lost face should be in the picture now (its box carried by the camera well inside `size`):
+        behind another face, or missed by the detector. Scans then come every other frame at least."""
+        if not self.tracks or size is None:
+            return False
+        w, h = size
+        for t, box, cam in self.tracks.values():
+            if frame - t.motion.frame > self.config.reacquire_frames:
+                continue
+            x1, y1, x2, y2 = cam.tolist()
+            if x1 >= 0 and y1 >= 0 and x2 <= w and y2 <= h:
+                return True
+        return False
 
     def expire(self, frame: int) -> None:
         limit = self.config.reacquire_frames

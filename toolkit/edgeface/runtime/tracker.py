@@ -44,10 +44,9 @@ A track is lost when the landmarks regressed from its tracked crop fail a cheap 
     tracks converged onto one face; the younger one goes.
 
 With `TrackerConfig.motion` (`runtime.motion`, `runtime.track_motion`) each crop is moved by its track's
-predicted motion (upstream's crop is retried once when it fails), scans come faster while faces move
-fast, scans of earlier frames are matched with where each face was then, and a lost face (kept in a
-limbo, carried with the camera's fitted pan/zoom) is revived with its old id by a detection near where
-it should be. `motion=None` is upstream demo_video's behaviour, bit for bit.
+predicted motion (upstream's crop is retried once when it fails), scans come faster while faces move fast,
+scans of earlier frames are matched with where each face was then, and a lost face (kept in a limbo, carried
+with the camera's fitted pan/zoom) is revived with its old id by a detection near where it should be.
 
 With `tracking=False` the detector runs on every frame and every crop comes from a detection box
 (upstream demo.py per frame); ids are still carried over by IoU with the previous frame.
@@ -129,7 +128,8 @@ class FaceTracker:
     def scan_interval(self) -> int:
         """Frames between periodic scans: `detect_interval`, shorter while tracked faces move fast (motion)."""
         base = int(self.config.detect_interval)
-        return base if self._limbo is None else track_motion.scan_interval(self.tracks.values(), base, self.config.motion)
+        return base if self._limbo is None else track_motion.scan_interval(
+            self.tracks.values(), base, self.config.motion, self._limbo.expecting(self.frame_index, self.frame_size))
 
     @property
     def detection_required(self) -> bool:
