@@ -38,6 +38,8 @@ ROI_DEADBAND = 0.02
 SCORE_THRESHOLD = 0.5
 BACKENDS = ("tflite", "onnx")
 SCAN_MODES = ("async", "inline")
+#: VIDEO / LIVE_STREAM: how a tracked face's next crop is predicted (runtime.motion; benchmarks/motion.md)
+MOTION_MODELS = ("velocity", "none")
 
 
 class RunningMode(str, enum.Enum):
@@ -88,6 +90,8 @@ class BaseOptions:
             profile's (another converted size is used, with a note, if that one is not converted), or the bundle's.
         target: a board profile name (rpi3, rpi4, rpi5, rpi-zero2w, generic-aarch64, x86_64) or "auto".
         threads: inference threads; None: the profile's, capped at the cores this process may use.
+        regressor_workers: regress up to this many faces of a frame at once, each on its own 1-thread
+            interpreter (runtime.regressor_pool); None: the profile's, capped at the cores.
         backend: "tflite" (converted models, default) or "onnx" (the float reference; the convert extra).
         runtime: TFLite runtime to prefer: ai_edge_litert | tflite_runtime | tensorflow (None: the first importable).
         cache_root: the model cache folder (None: $EDGEFACE_HOME or ~/.cache/edgeface).
@@ -106,6 +110,7 @@ class BaseOptions:
     detector_size: Optional[Union[str, tuple[int, int]]] = None
     target: str = "auto"
     threads: Optional[int] = None
+    regressor_workers: Optional[int] = None
     backend: str = "tflite"
     runtime: Optional[str] = None
     cache_root: Optional[Union[str, Path]] = None
@@ -128,6 +133,7 @@ class BaseOptions:
         if self.detector_size is not None:
             _set(self, "detector_size", parse_size(self.detector_size))
         _check_count("threads", self.threads, 1)
+        _check_count("regressor_workers", self.regressor_workers, 1)
         if self.cache_root is not None:
             _set(self, "cache_root", Path(self.cache_root).expanduser())
         if self.bundle is not None:
@@ -179,6 +185,10 @@ class FaceAlignerOptions:
             flip TTA); None: the measured default; `StillConfig.upstream()` is upstream demo.py.
         roi_deadband: VIDEO / LIVE_STREAM: a tracked face keeps its crop while the next one would move by
             less than this fraction of the crop's side (default 0.02; 0: a new crop every frame, as upstream).
+        motion: VIDEO / LIVE_STREAM: "velocity" (default) predicts each tracked face's next crop from its
+            recent motion and gives a face lost and re-detected near its prediction its old id
+            (runtime.motion; benchmarks/motion.md); "none": upstream demo_video's crop from the previous
+            landmarks (the parity tests).
 
     Raises:
         OptionsError (a ValueError): a bad value, e.g. an unknown running mode or a callback outside
@@ -200,6 +210,7 @@ class FaceAlignerOptions:
     color: str = "bgr"
     still: Optional[object] = None
     roi_deadband: float = ROI_DEADBAND
+    motion: str = "velocity"
 
     def __post_init__(self) -> None:
         if not isinstance(self.base_options, BaseOptions):
@@ -217,6 +228,8 @@ class FaceAlignerOptions:
         if isinstance(self.roi_deadband, bool) or not isinstance(self.roi_deadband, (int, float)) \
                 or not 0.0 <= float(self.roi_deadband) < 0.5:
             raise OptionsError(f"roi_deadband must be a fraction of the crop side in [0, 0.5), got {self.roi_deadband!r}")
+        if self.motion not in MOTION_MODELS:
+            raise OptionsError(f"unknown motion model {self.motion!r}: use velocity or none")
         if self.color not in COLORS:
             raise OptionsError(f"unknown color order {self.color!r}: use bgr or rgb")
         live = self.running_mode is RunningMode.LIVE_STREAM

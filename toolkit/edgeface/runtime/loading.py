@@ -19,6 +19,7 @@ from edgeface.runtime.onnx_backend import OnnxModel  # light: onnxruntime is imp
 from edgeface.runtime.options import PipelineOptions
 from edgeface.runtime.pipeline import Pipeline
 from edgeface.runtime.scanner import AsyncScanner
+from edgeface.runtime.regressor_pool import RegressorPool
 from edgeface.runtime.still import StillAligner
 from edgeface.runtime.tflite_backend import TFLiteModel  # light: the TFLite runtime is imported when a model opens
 from edgeface.vocab import Precision, detector_name, parse_detector_name
@@ -154,4 +155,11 @@ def build_pipeline(options: Optional[PipelineOptions] = None, dense=None) -> Pip
         kw = {} if options.backend == "onnx" else {"runtime": options.runtime}
         scan_backend = type(det_backend)(det_backend.path, num_threads=options.stage_threads("scan"), **kw)
         scanner = AsyncScanner(FaceDetector(scan_backend, detector_config(options)))
-    return Pipeline(detector, regressor, bases, options, dense=dense, info=info, still=still, scanner=scanner)
+    pool = None
+    if int(options.regressor_workers) > 1:
+        # one more interpreter of the same regressor file per extra worker (interpreters are not shared between threads)
+        kw = {} if options.backend == "onnx" else {"runtime": options.runtime}
+        pool = RegressorPool([LandmarkRegressor(type(reg_backend)(reg_backend.path, num_threads=options.stage_threads("regressor"), **kw),
+                                                stats.mean, stats.std, exact_resize=options.bitexact)
+                              for _ in range(int(options.regressor_workers) - 1)])
+    return Pipeline(detector, regressor, bases, options, dense=dense, info=info, still=still, scanner=scanner, pool=pool)
