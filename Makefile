@@ -55,10 +55,14 @@ demo: install
 # `system`: the emulated ARM releases and the bundle on emulated arm64 (root, debootstrap, qemu-user),
 # headless Chromium, the Mosquitto broker, systemd-analyze, and the soak; as root, apt-get installs what
 # is missing, otherwise those tests skip and say why. `.ci/run` runs both. Each prints pytest's closing
-# line. E.g. make test PYTEST_ARGS="-x tests/test_live.py"; make test-system PYTEST_ARGS="-k mqtt".
+# line. `make test` runs on TEST_WORKERS pytest-xdist workers (one per core), a module per worker at a
+# time, sharing one cache of fetched and converted models (tests/conftest.py); TEST_WORKERS=0 runs in
+# one process. The system tier runs in one process (the ARM releases share their rootfs cache).
+# E.g. make test PYTEST_ARGS="-x tests/test_live.py"; make test-system PYTEST_ARGS="-k mqtt".
 PYTEST_ARGS ?=
+TEST_WORKERS ?= auto
 test: install
-	EDGEFACE_TEST_WHEEL=1 $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	EDGEFACE_TEST_WHEEL=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
 
 test-system: install
 	EDGEFACE_TEST_WHEEL=1 $(BIN)/python -m pytest -q -m system $(PYTEST_ARGS)

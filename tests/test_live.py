@@ -53,7 +53,9 @@ def test_slow_reader_gets_the_latest_frame(frames):
         dropped, captured = cap.dropped, cap.captured
     assert 1 <= len(seen) <= 16  # at most one frame a 50 ms sleep over the camera's 0.5 s
     assert captured + cam.missed == 30 and dropped + cam.missed >= 30 - len(seen) - 1
-    assert np.all(np.diff(seen) >= 2 / 60 - 1e-6)  # it jumped ahead to the newest frame every time
+    # it jumped ahead to the newest frame every time, but for the last: nothing newer came after that one,
+    # so the reader may get it one period after the frame before
+    assert np.all(np.diff(seen)[:-1] >= 2 / 60 - 1e-6)
 
 
 def test_sim_spec():
