@@ -12,7 +12,7 @@ import pytest
 from test_arm_emulated import RUN_SH, _run_harness, skip_reason
 
 
-@pytest.mark.slow
+@pytest.mark.system
 def test_x86_bundle_runs_on_emulated_arm64(request, tmp_path):
     reason = skip_reason()
     if reason:

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from edgeface.tools.bench.soak import MAX_GROWTH_MB, plot_soak, soak
 
 
+@pytest.mark.system
 def test_soak_1000_frames(samples, converted_home, tmp_path):
     jsonl = tmp_path / "soak.jsonl"
     rep = soak(1000, samples["obama"], jsonl, precision="fp32")

@@ -276,7 +276,6 @@ def test_model_derived_int8_bound_is_per_param(tmp_path):
     assert compare.compare_files(drift, host, _bounds()).ok  # the flat fallback would not see it
 
 
-@pytest.mark.slow
 def test_int8_bound_reads_the_feature_lsb_of_the_converted_model(converted_home):
     """The scale compare.py derives is the LSB of the features the INT8 regressor really outputs."""
     import cv2
