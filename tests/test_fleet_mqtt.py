@@ -312,6 +312,7 @@ def test_status_online_then_last_will_offline(broker, tmp_path):
         t.join(10)
 
 
+@pytest.mark.system
 def test_collect_reads_version_1_boards_and_skips_newer_ones(broker, converted_home, tmp_path, capsys, caplog):
     """A fleet of mixed versions: a board of edgeface 0.1.0 (untagged version-1 records: what `run --json`
     wrote then, i.e. today's lines without their tag, and its status with `time` in seconds) and a board
