@@ -4,6 +4,7 @@ then real models on real photos: ids kept across a one-frame loss and across two
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -180,3 +181,21 @@ def test_motion_none_is_upstreams_tracker(converted_home, samples):
         assert pipe.tracker.scan_interval == pipe.options.detect_interval
     finally:
         pipe.close()
+
+
+@pytest.mark.parametrize("name", ["motion", "scaling"])
+def test_bench_subcommand_rerenders_the_committed_report(name, tmp_path, capsys):
+    """`edgeface bench motion|scaling --from-json` renders a saved report to the committed Markdown; a report
+    of another kind is one line, exit 2."""
+    from edgeface.cli.main import main
+
+    repo = Path(__file__).resolve().parents[1]
+    src = repo / "benchmarks" / f"{name}-x86_64.json"
+    main(["bench", name, "--from-json", str(src), "--markdown", str(tmp_path / "r.md")])
+    assert (tmp_path / "r.md").read_text() == (repo / "benchmarks" / f"{name}-x86_64.md").read_text()
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main(["bench", name, "--from-json", str(repo / "benchmarks" / "soak-x86_64.json")])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:")

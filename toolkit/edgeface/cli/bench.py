@@ -12,10 +12,10 @@ from typing import Dict, List, Set
 import typer
 from typer.core import TyperGroup
 
-from edgeface.cli import bench_eval, bench_latency, bench_peers, bench_soak, bench_stability
+from edgeface.cli import bench_eval, bench_latency, bench_motion, bench_peers, bench_scaling, bench_soak, bench_stability
 from edgeface.cli.bench_legacy import print_notice, translate
 
-SUBCOMMANDS = (bench_latency, bench_peers, bench_stability, bench_eval, bench_soak)
+SUBCOMMANDS = (bench_latency, bench_peers, bench_stability, bench_eval, bench_soak, bench_motion, bench_scaling)
 
 
 class BenchGroup(TyperGroup):
@@ -35,7 +35,7 @@ class BenchGroup(TyperGroup):
 bench_app = typer.Typer(
     cls=BenchGroup,
     no_args_is_help=True,
-    help="Benchmarks, one subcommand each: latency, peers, stability, eval, soak.\n\n"
+    help="Benchmarks, one subcommand each: latency, peers, stability, eval, soak, motion, scaling.\n\n"
          "The old forms work until the next release, with a notice: `edgeface bench OPTIONS` is now "
          "`edgeface bench latency`, `--peers` and `--stability` are `bench peers` and `bench stability`, "
          "`edgeface eval` is `bench eval`.",
