@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,11 +21,9 @@ from edgeface.errors import MissingAssetError, VerificationError
 from edgeface.hub.atomic import sha256_file, write_json_atomic
 from edgeface.hub.manifest import read_verified
 from edgeface.hub.cards import get_card
-from edgeface.hub.installed import installed_models
 
 
 ASSET_RECORD_FORMAT = "edgeface-asset/1"
-_log = logging.getLogger("edgeface.hub")
 
 
 def file_path(card_name: str, key: str, root: Path | None = None) -> Path:
@@ -56,37 +53,12 @@ def write_record(asset: Path) -> Path:
 
 def _locate_npz(card_name: str, root: Path | None = None) -> Path:
     """The asset's path in the first model source that has it (`hub.locate`: bundle, cache, installed
-    models package); an asset the installed package does not redistribute (BFM-derived, see
-    docs/provenance.md) is fetched on first use into the cache from its pinned upstream URL (or
-    $EDGEFACE_MIRROR), digests checked, with one line saying so."""
-    asset = get_card(card_name).derived["asset"]
-    found = locate.find_asset(asset, root)
+    models package). Assets the models package leaves out are fetched before this by `hub.first_use`."""
+    found = locate.find_asset(get_card(card_name).derived["asset"], root)
     if found is not None:
         return found.path
-    pkg = installed_models()
-    why = pkg.fetched_on_first_use(card_name) if pkg is not None else ""
-    if why:
-        return fetch_on_first_use(card_name, why)
     p = asset_path(card_name, root)
     raise MissingAssetError(f"{card_name} is not in the cache ({p}); run `edgeface fetch {card_name}` (add --mirror DIR for a local mirror)")
-
-
-def fetch_on_first_use(card_name: str, why: str) -> Path:
-    """Fetch a card into the cache ($EDGEFACE_HOME) and derive its asset, saying so in one log line."""
-    # lazy: hub.fetch imports hub.derive, which imports this module
-    from edgeface.hub.fetch import default_mirror, fetch
-
-    card = get_card(card_name)
-    mirror = default_mirror()
-    origin = f"the mirror {mirror}" if mirror is not None else ", ".join(sorted({f.repo.repository for f in card.files}))
-    _log.warning("edgeface: fetching %s on first use from %s into %s, digests checked (not in the edgeface-models "
-                 "wheel: %s)", card_name, origin, paths.home(), why)
-    report = fetch([card_name])
-    if not report.card_ok(card_name):
-        bad = next((s.message for s in report.files if s.status not in ("cached", "fetched")), "")
-        raise MissingAssetError(f"{card_name} could not be fetched on first use ({bad}); run `edgeface fetch "
-                                f"{card_name}` when the network is up, or with --mirror DIR")
-    return asset_path(card_name)
 
 
 def _load_npz(card_name: str, root: Path | None = None) -> dict:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Optional
 
 from edgeface.errors import MissingAssetError
-from edgeface.hub import assets, locate, paths
+from edgeface.hub import assets, first_use, locate, paths
 from edgeface.runtime.detection import DetectorConfig
 from edgeface.runtime.networks import FaceDetector, LandmarkRegressor
 from edgeface.runtime.onnx_backend import OnnxModel  # light: onnxruntime is imported when a model opens
@@ -145,6 +145,8 @@ def build_pipeline(options: Optional[PipelineOptions] = None, dense=None) -> Pip
     """A pipeline with models from the cache: TFLite at `options.precision`, or the ONNX reference.
     `dense`: a dense reconstructor or DenseFn (used when `options.dense`)."""
     options = options or PipelineOptions()
+    first_use.ensure(("param_stats", "sparse_bases", "mesh") if options.dense else ("param_stats", "sparse_bases"),
+                     options.root)
     stats = assets.load_param_stats(options.root)
     bases = assets.load_sparse_bases(options.root)
     det_backend, reg_backend, info = load_backends(options)
