@@ -84,17 +84,25 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _clean_manifest(manifest: Path, home: Path) -> bytes:
-    """The manifest with paths inside the build machine's cache made cache-relative (no build paths in the wheel)."""
-    d = json.loads(manifest.read_text(encoding="utf-8"))
-    for key in ("source_onnx", "reference_onnx"):
-        rec = d.get(key)
-        if isinstance(rec, dict) and isinstance(rec.get("path"), str):
-            try:
-                rec["path"] = Path(rec["path"]).relative_to(home).as_posix()
-            except ValueError:
-                rec["path"] = Path(rec["path"]).name
-    return (json.dumps(d, indent=2) + "\n").encode()
+CACHE_DIRS = ("files", "assets", "onnx", "tflite", "calibration")  # hub.paths: the cache's top folders
+
+
+def _cache_relative(value):
+    """Absolute paths into a cache (any cache: the build machine's, a copy) as cache-relative paths, recursively."""
+    if isinstance(value, dict):
+        return {k: _cache_relative(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_cache_relative(v) for v in value]
+    if isinstance(value, str) and value.startswith("/"):
+        parts = Path(value).parts
+        at = max((i for i, part in enumerate(parts) if part in CACHE_DIRS), default=None)
+        return Path(*parts[at:]).as_posix() if at is not None else Path(value).name
+    return value
+
+
+def _clean_manifest(manifest: Path) -> bytes:
+    """The manifest with no build-machine path in it (cache-relative instead): the same bytes from any cache."""
+    return (json.dumps(_cache_relative(json.loads(manifest.read_text(encoding="utf-8"))), indent=2) + "\n").encode()
 
 
 def _copy_verified(src: Path, dest: Path) -> None:
@@ -119,7 +127,7 @@ def stage(home: Path, dest: Path, version: str, license_text: str) -> List[str]:
         verify_file(src, m["sha256"], m["size_bytes"])
         rel = src.relative_to(home)
         _copy_verified(src, data / rel)
-        (data / rel).with_suffix(".json").write_bytes(_clean_manifest(src.with_suffix(".json"), home))
+        (data / rel).with_suffix(".json").write_bytes(_clean_manifest(src.with_suffix(".json")))
         head = (m.get("float_head") or {}).get("file")
         if head:
             verify_file(src.parent / head, m["float_head"]["sha256"])
