@@ -83,6 +83,11 @@ def _check_version(repo: Path) -> str:
     return version
 
 
+def _leftovers(repo: Path) -> set:
+    """Build by-products setuptools writes into the tree: build/ and *.egg-info beside the packages."""
+    return {p for p in [repo / "build", *repo.glob("*.egg-info"), *(repo / "toolkit").glob("*.egg-info")] if p.exists()}
+
+
 def _artifact(p: Path) -> Artifact:
     return Artifact(p, p.stat().st_size, hashlib.sha256(p.read_bytes()).hexdigest())
 
@@ -101,12 +106,10 @@ def build_all(repo: Path, out: Path, say: Callable[[str], None] = print) -> List
     with tempfile.TemporaryDirectory(prefix="edgeface-dist-") as tmp:
         tmp = Path(tmp)
         say("sdist from the clone")
+        before = _leftovers(repo)
         sdist = _backend("build_sdist", repo, tmp, env)
-        for leftover in ("build",):
-            shutil.rmtree(repo / leftover, ignore_errors=True)
-        for egg in repo.rglob("*.egg-info"):
-            if ".venv" not in egg.parts:
-                shutil.rmtree(egg, ignore_errors=True)
+        for leftover in _leftovers(repo) - before:  # only what this build made (an editable install keeps its own)
+            shutil.rmtree(leftover, ignore_errors=True)
         with tarfile.open(sdist) as tar:
             tar.extractall(tmp / "src", filter="data") if hasattr(tarfile, "data_filter") else tar.extractall(tmp / "src")
         say("wheel from the sdist")
