@@ -114,6 +114,18 @@ def model_origin(path: Path, root: Optional[Path] = None) -> str:
     return ""
 
 
+def repair_hint(path: Path, default: str) -> str:
+    """How to repair a damaged model file: reinstall the models package for a file of it, else `default`."""
+    pkg = installed_models()
+    if pkg is not None:
+        try:
+            Path(path).resolve().relative_to(pkg.root.resolve())
+            return "reinstall the models: pip install --force-reinstall --no-deps edgeface-models"
+        except ValueError:
+            pass
+    return default
+
+
 def convert_available() -> bool:
     """Whether the conversion toolchain (the `[convert]` extra: torch, onnx2tf) is installed here."""
     try:
