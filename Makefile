@@ -11,7 +11,7 @@ endif
 OUT ?= out
 EF := $(BIN)/edgeface
 
-.PHONY: demo test test-system install dev test-arm clean-venv
+.PHONY: demo test test-system install dev test-arm clean-venv dist
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,12 @@ test-system: install
 
 clean-venv:
 	rm -rf $(VENV)
+
+# Release artifacts (docs/release.md): the sdist, the edgeface wheel (built from the sdist) and the
+# edgeface-models wheel (the pre-converted models every targets/ profile asks for), converting first what
+# the cache lacks. Byte-reproducible (SOURCE_DATE_EPOCH = the last commit's time); sha256s in dist/SHA256SUMS.
+dist: $(VENV)/.deps
+	PYTHONPATH=toolkit $(BIN)/python -m edgeface.tools.dist --out dist
 
 # Board runtime inside emulated Debian arm64 rootfs, one per release: bookworm (Python 3.11) and
 # trixie (Python 3.13, today's Raspberry Pi OS base); qemu-user + chroot, needs root. Each run closes

@@ -256,5 +256,5 @@ def test_per_stage_precision_reaches_the_model_files(tmp_path):
     # the detector's own file missing: one line naming it and the command that makes it
     store.model_path("faceboxes_640x480", "float32", tmp_path).unlink()
     opts, _ = resolve_options(FaceAlignerOptions.from_keywords(target="rpi4", cache_root=tmp_path))
-    with pytest.raises(EdgefaceError, match=r"faceboxes_640x480_float32.tflite is not in the cache"):
+    with pytest.raises(EdgefaceError, match=r"faceboxes_640x480_float32.tflite is not installed \(cache "):
         loading.find_detector(opts)

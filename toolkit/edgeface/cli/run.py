@@ -142,7 +142,7 @@ def run_command(
         dense = False
     if render_mode is not None and render_mode not in RENDER_MODES:
         raise EdgefaceError(f"--render {render_mode} is unknown: use one of {', '.join(RENDER_MODES)}")
-    bundle_root, precision, detector_precision, detector_size = run_bundle(bundle, precision, detector_size)
+    bundle_root, precision, detector_precision, detector_size = run_bundle(bundle, precision, detector_size, target)
     options = FaceAlignerOptions.from_keywords(
         regressor=regressor, precision=precision, target=target, threads=threads, detector_size=detector_size,
         max_faces=max_faces, detect_interval=detect_interval, tracking=not no_track, smoothing=not no_smooth,
@@ -186,7 +186,8 @@ def run_command(
                 f"[bold]{src.name}[/] | target {prof.name} ({choice.reason}) | {d['backend']} {d['precision']} "
                 f"{d.get('runtime', '')}, threads regressor {d['regressor_threads']} / detector {d['detector_threads']}"
                 + ("" if d.get("xnnpack") is None else f", XNNPACK {'on' if d['xnnpack'] else 'off'}")
-                + f" | faceboxes {d['detector_size'][0]}x{d['detector_size'][1]}, {po.regressor} | {mode}{dense_label}",
+                + f" | faceboxes {d['detector_size'][0]}x{d['detector_size'][1]}, {po.regressor} | {mode}{dense_label}"
+                + (f" | models from {d['models_from']}" if d.get("models_from") else ""),
                 highlight=False, soft_wrap=True)
             mqtt_sink = run_mqtt_sink(mqtt, mqtt_ca, mqtt_qos, mqtt_every_frame, mqtt_queue, mqtt_queue_size, board_id, d)
             try:
