@@ -93,6 +93,7 @@ def run_command(
     no_track: bool = typer.Option(False, "--no-track", help="Detect on every frame instead of tracking landmarks."),
     scan: Optional[str] = typer.Option(None, "--scan", help="Periodic scans for new faces: async (worker thread, tracked frames never wait) | inline (default: the target's)."),
     max_misses: Optional[int] = typer.Option(None, "--max-misses", min=0, help="Scans a tracked face may go undetected while its landmarks hold (default: the target's)."),
+    motion: str = typer.Option("velocity", "--motion", metavar="MODEL", help="Tracking: velocity (predict each face's next crop from its motion; a face found again keeps its id) or none (upstream's crop from the previous landmarks)."),
     roi_deadband: Optional[float] = typer.Option(None, "--roi-deadband", min=0.0, max=0.49, help="Tracking: keep a face's crop while it would move less than this fraction of its side (default 0.02; 0: a new crop every frame, as upstream)."),
     bitexact: bool = typer.Option(False, "--bitexact", help="Bit-exact pixels on every CPU (cross-CPU parity checks): INTER_LINEAR_EXACT resizes and swscale's exact YUV->BGR (slower)."),
     no_smooth: bool = typer.Option(False, "--no-smooth", help="No temporal smoothing (raw per-frame output)."),
@@ -147,7 +148,7 @@ def run_command(
         regressor=regressor, precision=precision, target=target, threads=threads, detector_size=detector_size,
         max_faces=max_faces, detect_interval=detect_interval, tracking=not no_track, smoothing=not no_smooth,
         scan=scan, max_misses=max_misses, dense=dense, dense_vertices=dense_vertices, backend=backend, bitexact=bitexact,
-        **({} if roi_deadband is None else {"roi_deadband": roi_deadband}),
+        motion=motion, **({} if roi_deadband is None else {"roi_deadband": roi_deadband}),
         cache_root=bundle_root, detector_precision=detector_precision, still=still_mod.from_flags(still_detector, still_recrops, still_flip))
     _, choice = resolve_options(options)
     prof = choice.profile
