@@ -11,7 +11,7 @@ endif
 OUT ?= out
 EF := $(BIN)/edgeface
 
-.PHONY: demo test install dev test-arm clean-venv
+.PHONY: demo test test-system install dev test-arm clean-venv dist
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,14 +47,34 @@ demo: install
 	mkdir -p $(OUT)
 	$(EF) run --source samples:obama --precision int8 --json $(OUT)/obama.jsonl --save $(OUT)/obama_annotated.mp4
 	$(EF) run --source samples:trump_hillary --precision int8 --render mesh --save $(OUT)/trump_hillary_mesh.jpg --export-mesh $(OUT)/meshes
-	$(EF) bench --quick --json $(OUT)/bench.json --markdown $(OUT)/bench.md --plot $(OUT)/bench.png
+	$(EF) bench latency --quick --json $(OUT)/bench.json --markdown $(OUT)/bench.md --plot $(OUT)/bench.png
 
-# The suite runs against the installed wheel (tests/test_packaging.py checks that it does).
+# The suite in two tiers, both against the installed wheel (tests/test_packaging.py checks that it does).
+# `make test`, the README's test command: everything that needs no emulator, no apt package and no browser
+# (pytest deselects the tests marked `system`; pyproject.toml). `make test-system`: the tests marked
+# `system`: the emulated ARM releases and the bundle on emulated arm64 (root, debootstrap, qemu-user),
+# headless Chromium, the Mosquitto broker, systemd-analyze, and the soak; as root, apt-get installs what
+# is missing, otherwise those tests skip and say why. `.ci/run` runs both. Each prints pytest's closing
+# line. `make test` runs on TEST_WORKERS pytest-xdist workers (one per core), a module per worker at a
+# time, sharing one cache of fetched and converted models (tests/conftest.py); TEST_WORKERS=0 runs in
+# one process. The system tier runs in one process (the ARM releases share their rootfs cache).
+# E.g. make test PYTEST_ARGS="-x tests/test_live.py"; make test-system PYTEST_ARGS="-k mqtt".
+PYTEST_ARGS ?=
+TEST_WORKERS ?= auto
 test: install
-	EDGEFACE_TEST_WHEEL=1 $(BIN)/python -m pytest -q
+	EDGEFACE_TEST_WHEEL=1 $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
+
+test-system: install
+	EDGEFACE_TEST_WHEEL=1 $(BIN)/python -m pytest -q -m system $(PYTEST_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)
+
+# Release artifacts (docs/release.md): the sdist, the edgeface wheel (built from the sdist) and the
+# edgeface-models wheel (the pre-converted models every targets/ profile asks for), converting first what
+# the cache lacks. Byte-reproducible (SOURCE_DATE_EPOCH = the last commit's time); sha256s in dist/SHA256SUMS.
+dist: $(VENV)/.deps
+	PYTHONPATH=toolkit $(BIN)/python -m edgeface.tools.dist --out dist
 
 # Board runtime inside emulated Debian arm64 rootfs, one per release: bookworm (Python 3.11) and
 # trixie (Python 3.13, today's Raspberry Pi OS base); qemu-user + chroot, needs root. Each run closes

@@ -186,7 +186,7 @@ def make_aligner(precision: str, target: str, threads: int):
     import edgeface
 
     fa = edgeface.FaceAligner.create(precision=precision, target=target, running_mode="video", threads=threads)
-    return "FaceAligner", (lambda f: fa.detect_for_video(f.image, (f.timestamp_s or 0.0) * 1000.0, source=f.source)), fa
+    return "FaceAligner", (lambda f: fa.detect_for_video(f.image, f.timestamp_ms or 0.0, source=f.source)), fa
 
 
 def bench_frames(marks: Marks, precision: str, target: str, threads: int, warmup: int, iters: int) -> dict:

@@ -2,10 +2,13 @@
 # The exact commands behind the published tables in benchmarks/.
 #
 #   benchmarks/run.sh                # this machine: bench-<arch>.{json,md,png} + eval-faces68.{json,md,png}
+#                                    # + stability-<arch>.* + peers-<arch>.*
 #   QUICK=1 benchmarks/run.sh        # CI-size smoke run into a temporary folder (numbers not meaningful)
 #   OUT=/some/dir benchmarks/run.sh  # write elsewhere
 #   ARM_INSN=1 benchmarks/run.sh     # also the ARM guest instruction counts (x86_64 host, root; ~15 min):
 #                                    # arm-insn.{json,md,png} by benchmarks/arm_insn.sh
+#   SOAK=1 benchmarks/run.sh         # also the soak: 10,000 frames through the run loop (~10 min):
+#                                    # soak-<arch>.{json,md,png} by `edgeface bench soak`
 #   OVERHEAD_A=../main/toolkit benchmarks/run.sh  # also the overhead A/B experiment (this checkout vs that one):
 #                                    # overhead-<arch>.{json,md} by benchmarks/experiments/overhead_ab.py
 #
@@ -34,16 +37,16 @@ mkdir -p "$out"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
 # 1. model latency (every variant x threads 1,2,4 capped at the core count) + pipeline fps
-edgeface bench "${quick[@]}" \
+edgeface bench latency "${quick[@]}" \
   --json "$out/bench-$arch.json" --markdown "$out/bench-$arch.md" --plot "$out/bench-$arch.png"
 
 # 2. landmark accuracy: the pipeline at fp32 and int8, plus the ONNX originals as reference
-edgeface eval "$eval_dir" --precision onnx,fp32,int8 \
+edgeface bench eval "$eval_dir" --precision onnx,fp32,int8 \
   --json "$out/eval-faces68.json" --markdown "$out/eval-faces68.md" --plot "$out/eval-faces68.png"
 
 # 2b. landmark stability: jitter on a still photo with sensor noise, smoothing lag at 2 px/frame (README: Stability)
 if [[ "${QUICK:-0}" != "1" ]]; then
-  edgeface bench --stability --target "$([[ $arch == x86_64 ]] && echo x86_64 || echo auto)" \
+  edgeface bench stability --target "$([[ $arch == x86_64 ]] && echo x86_64 || echo auto)" \
     --json "$out/stability-$arch.json" --markdown "$out/stability-$arch.md" --plot "$out/stability-$arch.png"
 fi
 
@@ -59,8 +62,14 @@ fi
 #    plus the live camera path's latency; needs `pip install -e ".[peers]"` (Cython, PyYAML) for upstream
 upstream=(); [[ -n "${UPSTREAM:-}" ]] && upstream=(--upstream "$UPSTREAM")
 rounds=(--rounds 3); [[ ${#quick[@]} -gt 0 ]] && rounds=()  # round-robin: steadier ratios on a shared machine
-edgeface bench --peers "${quick[@]}" "${rounds[@]}" "${upstream[@]}" \
+edgeface bench peers "${quick[@]}" "${rounds[@]}" "${upstream[@]}" \
   --json "$out/peers-$arch.json" --markdown "$out/peers-$arch.md" --plot "$out/peers-$arch.png"
+
+# 4b. memory and descriptors over 10,000 frames (the test suite runs 1,000), on request
+if [[ "${SOAK:-0}" == "1" ]]; then
+  edgeface bench soak "${quick[@]}" \
+    --json "$out/soak-$arch.json" --markdown "$out/soak-$arch.md" --plot "$out/soak-$arch.png"
+fi
 
 # 5. ARM guest instruction counts per stage (emulated Pi 4 / Pi 5 CPUs), on request: needs root
 if [[ "${ARM_INSN:-0}" == "1" ]]; then

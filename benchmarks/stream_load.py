@@ -83,7 +83,7 @@ def main() -> int:
     a = ap.parse_args()
     load0 = load_avg()
     res = {"A_one_client": [], "B_20_clients_plus_slow": []}
-    with FaceAligner.create_from_options(FaceAlignerOptions(precision=a.precision, running_mode=RunningMode.VIDEO)) as al, \
+    with FaceAligner.create_from_options(FaceAlignerOptions.from_keywords(precision=a.precision, running_mode=RunningMode.VIDEO)) as al, \
             MjpegServer("127.0.0.1", 0, max_clients=32) as server:
         block(al, 50, server, 1, False)  # warm-up
         for _ in range(a.rounds):

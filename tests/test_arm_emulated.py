@@ -130,7 +130,7 @@ def _has_face_aligner() -> bool:
     return hasattr(edgeface, "FaceAligner")
 
 
-@pytest.mark.slow
+@pytest.mark.system
 @pytest.mark.parametrize("release", RELEASES)
 def test_arm_emulated_board_runtime_matches_host(request, tmp_path, release):
     reason = skip_reason()

@@ -266,10 +266,10 @@ def test_bench_quick_run_json_contract(converted_home, tmp_path):
     src = tmp_path / "in.json"
     src.write_text(json.dumps(d))
     out = tmp_path / "out.json"
-    main(["bench", "--from-json", str(src), "--json", str(out), "--markdown", str(tmp_path / "b.md")])
+    main(["bench", "latency", "--from-json", str(src), "--json", str(out), "--markdown", str(tmp_path / "b.md")])
     assert json.loads(out.read_text()) == d
     with pytest.raises(SystemExit) as e:
-        main(["bench", "--from-json", str(tmp_path / "b.md")])
+        main(["bench", "latency", "--from-json", str(tmp_path / "b.md")])
     assert e.value.code == 2
 
 
@@ -397,3 +397,95 @@ def test_threads_lines_say_why_a_profile_differs_from_the_measured_best():
     reg, det = threads_lines({"results": rows}, prof)
     assert reg.startswith("regressor: best 2 threads") and "profile x86_64: 1 (profiles are set from whole-pipeline runs" in reg
     assert det.endswith("profile x86_64: 2")
+
+
+# ----------------------------------------------------------------------------- the `edgeface bench` commands
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _accepted():
+    import typer.main
+
+    from edgeface.cli.bench import bench_app
+
+    group = typer.main.get_group(bench_app)
+    return {n: {"--help", *(o for p in c.params for o in (*p.opts, *p.secondary_opts))} for n, c in group.commands.items()}
+
+
+def test_bench_lists_its_subcommands_in_registry_order(capsys, monkeypatch):
+    from edgeface.cli.bench import SUBCOMMANDS
+    from inprocess_cli import cli
+
+    names = [m.NAME for m in SUBCOMMANDS]
+    assert names[:5] == ["latency", "peers", "stability", "eval", "soak"]
+    assert list(_accepted()) == names  # registered from the one list, nothing else
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, err = cli(capsys, "bench")  # bare: the list of subcommands, as `edgeface` and `edgeface mqtt` do
+    assert code == 2 and "Traceback" not in out + err
+    positions = [out.index(f" {n} ") for n in names]
+    assert positions == sorted(positions), out
+
+
+@pytest.mark.parametrize("name", ["latency", "peers", "stability", "eval", "soak"])
+def test_bench_help_fits_80_columns(name, capsys, monkeypatch):
+    from inprocess_cli import cli
+
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, err = cli(capsys, "bench", name, "--help")
+    assert code == 0, err
+    assert "\u2026" not in out and max(len(line) for line in out.splitlines()) <= 80, out  # nothing cut
+    words = set(out.replace(",", " ").split())
+    for opt in (o for o in _accepted()[name] if o.startswith("-")):
+        assert opt in words, (opt, out)  # every option name whole
+
+
+def test_old_bench_forms_translate_to_subcommands():
+    from edgeface.cli.bench_legacy import translate
+
+    acc = _accepted()
+    t = translate(["--quick", "--min-seconds", "2", "--dense", "--json", "b.json"], acc)
+    assert t.args == ("latency", "--quick", "--min-ms", "2000", "--json", "b.json")
+    assert "`edgeface bench latency OPTIONS`" in t.notice and "ignored" not in t.notice
+    t = translate(["--stability", "-v", "int8", "--quick", "--target=x86_64"], acc)
+    assert t.args == ("stability", "--precision", "int8", "--target", "x86_64")
+    assert "ignored here: --quick" in t.notice  # the old command took it and did nothing with it
+    t = translate(["--peers", "--pipeline-frames", "30", "--rounds", "3", "--no-install"], acc)
+    assert t.args == ("peers", "--frames", "30", "--rounds", "3", "--no-install")
+    for new_form in ([], ["--help"], ["latency", "--quick"], ["--peerz"]):
+        assert translate(new_form, acc) is None
+    assert translate(["--quick", "--peerz"], acc).args == ("latency", "--quick", "--peerz")  # refused by latency
+
+
+@pytest.mark.parametrize("old, new, report", [
+    (["bench"], "bench latency", "bench-x86_64.json"),
+    (["bench", "--stability"], "bench stability", "stability-x86_64.json"),
+    (["bench", "--peers"], "bench peers", "peers-x86_64.json"),
+    (["eval"], "bench eval", "eval-faces68.json"),
+])
+def test_old_forms_still_work_with_one_notice(old, new, report, capsys, tmp_path):
+    from inprocess_cli import cli
+
+    md = tmp_path / "r.md"
+    code, out, err = cli(capsys, *old, "--from-json", BENCHMARKS / report, "--markdown", md)
+    assert code == 0, err
+    notices = [line for line in err.splitlines() if line.startswith("deprecated")]
+    assert len(notices) == 1 and f"`edgeface {new}" in notices[0], err
+    assert md.read_text().startswith("# ") and "Traceback" not in err
+
+
+def test_bench_soak_renders_a_saved_report_and_fails_on_a_leak(capsys, tmp_path):
+    from inprocess_cli import cli
+
+    saved = json.loads((BENCHMARKS / "soak-x86_64.json").read_text())
+    md, png = tmp_path / "soak.md", tmp_path / "soak.png"
+    code, out, err = cli(capsys, "bench", "soak", "--from-json", BENCHMARKS / "soak-x86_64.json", "--markdown", md,
+                         "--plot", png)
+    assert code == 0 and "ok (<=" in out, err  # the committed run passed (else it would not be committed)
+    assert f"\n| {saved['frames']} | {saved['passes']} |" in md.read_text() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    leaking = tmp_path / "leak.json"
+    leaking.write_text(json.dumps({**saved, "ok": False, "rss_growth_mb": 9.0}))
+    code, out, err = cli(capsys, "bench", "soak", "--from-json", leaking)
+    assert code == 1 and "FAIL" in out and "soak failed: RSS grew by +9.00 MB" in err
+    code, out, err = cli(capsys, "bench", "soak", "--from-json", BENCHMARKS / "peers-x86_64.json")
+    assert code == 2 and "not an edgeface soak report" in err and "Traceback" not in err

@@ -37,7 +37,7 @@ BOARD_PATH = BLOCKER + textwrap.dedent("""
         out["runtime"] = a.describe()["runtime"]
     with edgeface.FaceAligner.create(precision="int8", target="x86_64", threads=1, running_mode="video") as a, \\
             open_source("samples:obama", max_frames=20) as src:
-        out["video_faces"] = [len(a.detect_for_video(f.image, f.timestamp_s * 1000).faces) for f in src]
+        out["video_faces"] = [len(a.detect_for_video(f.image, f.timestamp_ms).faces) for f in src]
     from edgeface.cli.main import main
     for argv in (["run", "--source", "samples:emma", "--precision", "int8", "--quiet", "--target", "x86_64"],
                  ["doctor", "--json"]):
@@ -81,7 +81,7 @@ def test_import_edgeface_is_light(tmp_path):
         dt = time.perf_counter() - t0
         heavy = [m for m in ("cv2", "numpy", "ai_edge_litert", "tflite_runtime", "tensorflow", "torch", "onnxruntime")
                  if m in sys.modules]
-        opts = edgeface.FaceAlignerOptions(precision="int8")  # options are light too
+        opts = edgeface.FaceAlignerOptions(base_options=edgeface.BaseOptions(precision="int8"))  # options are light too
         heavy_after_options = [m for m in ("cv2", "ai_edge_litert", "tflite_runtime") if m in sys.modules]
         print(dt, heavy, heavy_after_options)
     """)

@@ -120,6 +120,7 @@ def _frame(i: int) -> np.ndarray:
     return img
 
 
+@pytest.mark.system
 def test_stream_page_in_headless_chromium(tmp_path):
     chromium = _chromium()
     server = MjpegServer("0.0.0.0", 0).start()  # not loopback: the page needs its token

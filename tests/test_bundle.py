@@ -16,7 +16,7 @@ from inprocess_cli import cli
 
 @pytest.fixture(scope="module")
 def bundle(converted_home, tmp_path_factory):
-    from edgeface.fleet.bundle import pack
+    from edgeface.bundle import pack
 
     path, info, digest = pack(tmp_path_factory.mktemp("bundle") / "face.edgeface", target="rpi4", root=converted_home)
     return path, info
@@ -63,9 +63,11 @@ def test_run_from_bundle_matches_the_cache(bundle, converted_home, tmp_path, cap
     assert "10 files verified" in err and "int8, detector fp32" in err  # the bundle's precisions by default
     a, b = (json.loads((tmp_path / n).read_text()) for n in ("cache.jsonl", "bundle.jsonl"))
     assert len(a["faces"]) == 2 and a["faces"] == b["faces"]
+    # another precision than the bundle's: the bundle first, then the cache (here it has fp32), then the
+    # installed models package (hub.locate)
     code, out, err = cli(capsys, "run", "--source", "samples:emma", "--bundle", path, "--precision", "fp32", "-q")
-    assert code == 2
-    _one_error(err, "holds int8 models, not fp32")
+    assert code == 0, err
+    assert "models from cache" in err
     # an unpacked bundle altered on disk is noticed and unpacked again
     from edgeface.hub import paths
 
@@ -75,6 +77,24 @@ def test_run_from_bundle_matches_the_cache(bundle, converted_home, tmp_path, cap
     code, out, err = cli(capsys, "run", "--source", "samples:emma", "--bundle", path, "-q")
     assert code == 0, err
     assert sha256_file(model) == sha256_file(converted_home / "tflite/mb05/mb05_int8.tflite")
+
+
+def test_bundle_for_one_profile_names_what_it_holds(bundle, converted_home, tmp_path, capsys, monkeypatch):
+    """A board with only an rpi4 bundle: another profile or precision is one line naming what the bundle
+    holds and what would provide the model (never a bare `edgeface convert`)."""
+    path, info = bundle
+    emma = converted_home / "files/3ddfa_v2/examples/inputs/emma.jpg"
+    monkeypatch.setenv("EDGEFACE_HOME", str(tmp_path / "board-cache"))  # nothing but the bundle on this board
+    for args, missing in ((["--target", "rpi5"], "faceboxes_640x480_int8.tflite"),
+                          (["--precision", "fp32"], "mb05_float32.tflite")):
+        code, out, err = cli(capsys, "run", "--source", emma, "--bundle", path, "-q", *args)
+        assert code == 2 and "Traceback" not in err, err
+        last = err.strip().splitlines()[-1]
+        assert last.startswith(f"error: {missing} is not installed (bundle packed for rpi4: "), last
+        assert "mb05_int8" in last and "pack a bundle that holds it" in last
+        assert "edgeface[models]" in last or "edgeface-models" in last
+    code, out, err = cli(capsys, "run", "--source", emma, "--bundle", path, "-q", "--target", "rpi4")
+    assert code == 0, err
 
 
 def _damaged(src, dest, cut=None, flip=None):

@@ -1,4 +1,4 @@
-"""edgeface eval: .pts parsing, NME / matching / statistics on hand-computed cases, and a run on faces68."""
+"""edgeface bench eval: .pts parsing, NME / matching / statistics on hand-computed cases, and a run on faces68."""
 
 from __future__ import annotations
 
@@ -216,18 +216,18 @@ def test_eval_roi_from_landmarks_and_cli(converted_home, tmp_path):
     out = tmp_path / "eval.json"
     md = tmp_path / "eval.md"
     png = tmp_path / "cdf.png"
-    main(["eval", str(FACES68), "--precision", "int8", "--json", str(out), "--markdown", str(md), "--plot", str(png)])
+    main(["bench", "eval", str(FACES68), "--precision", "int8", "--json", str(out), "--markdown", str(md), "--plot", str(png)])
     d = json.loads(out.read_text())
     assert d["results"][0]["faces_total"] == 18
     assert "| int8 | detector |" in md.read_text()
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(SystemExit) as e:
-        main(["eval", str(FACES68), "--precision", "int4"])
+        main(["bench", "eval", str(FACES68), "--precision", "int4"])
     assert e.value.code == 2
 
 
 def test_eval_and_run_give_identical_landmarks(converted_home, tmp_path):
-    """`edgeface eval` scores exactly what `edgeface run` writes for the same photos."""
+    """`edgeface bench eval` scores exactly what `edgeface run` writes for the same photos."""
     from edgeface.cli.main import main
 
     jsonl = tmp_path / "run.jsonl"

@@ -12,13 +12,13 @@ import pytest
 from test_arm_emulated import RUN_SH, _run_harness, skip_reason
 
 
-@pytest.mark.slow
+@pytest.mark.system
 def test_x86_bundle_runs_on_emulated_arm64(request, tmp_path):
     reason = skip_reason()
     if reason:
         pytest.skip(f"ARM emulation harness not run: {reason}")
     home = request.getfixturevalue("converted_home")
-    from edgeface.fleet.bundle import pack
+    from edgeface.bundle import pack
 
     pack(home / "bundles" / "rpi4.edgeface", target="rpi4", root=home)
     env = dict(os.environ, EDGEFACE_ARM_STEP_TIMEOUT=os.environ.get("EDGEFACE_ARM_STEP_TIMEOUT", "300"))

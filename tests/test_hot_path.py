@@ -165,14 +165,14 @@ def test_smoother_in_place_equals_the_copying_call():
     for i in range(12):
         faces = [_face(0, rng, shift=2.0 * i)] + ([_face(1, rng, shift=-1.0 * i)] if i < 8 else [])
         before = [copy.deepcopy(f) for f in faces]
-        res = FrameResult(frame=i, source="test", faces=faces, timestamp_s=i / 25)
+        res = FrameResult(frame=i, source="test", faces=faces, timestamp_ms=i * 40.0)
         out = a(res)
         for f, g in zip(faces, before):  # __call__ leaves its input alone
             np.testing.assert_array_equal(f.landmarks, g.landmarks)
             np.testing.assert_array_equal(f.bbox, g.bbox)
             assert f.pose == g.pose
         own = [copy.copy(f) for f in faces]
-        b.apply(own, b.time_of(i, i / 25))
+        b.apply(own, b.time_of(i, i * 40.0))
         for x, y in zip(out.faces, own):
             for k in ("landmarks", "bbox", "roi"):
                 np.testing.assert_array_equal(getattr(x, k), getattr(y, k))

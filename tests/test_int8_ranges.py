@@ -123,16 +123,20 @@ def test_int8_noise_response_at_a_fixed_crop(converted_home, samples):
 
 
 def test_manifest_records_ranges_and_noise(converted_home):
+    """The INT8 manifest records the activation ranges and the noise check, within the model card's limits
+    (the measured figures are published in the README from the converted manifest, not asserted here)."""
     import json
 
     from edgeface.hub import store
+    from edgeface.hub.cards import get_card
 
     m = json.loads(store.model_path("mb05", "int8", converted_home).with_suffix(".json").read_text())
     assert m["converter"]["quantization"]["activation_ranges"].startswith("percentile 99.99")
-    ver = m["verification"]
+    ver, limits = m["verification"], get_card("mb05").int8
     assert ver["passed"] and any(c.startswith("noise_ratio") for c in ver["checks"])
-    assert 1.0 < ver["noise_ratio"] <= 1.42 * 1.3  # README: 1.42 (min-max ranges: 1.90)
-    assert ver["landmark_px_mean"] <= 0.26 * 1.5 and ver["landmark_px_max"] <= 0.36 * 1.5  # README: 0.26 / 0.36 px
+    assert 1.0 < ver["noise_ratio"] <= limits["max_noise_ratio"]  # INT8 never scatters less than its float original
+    assert 0 < ver["landmark_px_mean"] <= ver["landmark_px_max"] <= limits["max_max_landmark_px"]
+    assert ver["landmark_px_mean"] <= limits["max_mean_landmark_px"]
 
 
 def test_convert_bad_ranges_option_one_line(tmp_path):

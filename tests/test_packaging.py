@@ -37,6 +37,9 @@ def _expected_files() -> set:
     root = REPO / "toolkit" / "edgeface"
     files = {"edgeface/" + p.relative_to(root).as_posix() for p in root.rglob("*.py")}
     files |= {"edgeface/py.typed"} if (root / "py.typed").exists() else set()
+    for pattern in SETUPTOOLS["package-data"].get("edgeface", []):  # e.g. the records' JSON Schemas
+        files |= {"edgeface/" + p.relative_to(root).as_posix() for p in root.glob(pattern)}
+    files |= {"edgeface/" + p.relative_to(root).as_posix() for p in (root / "tools" / "dist" / "notices").iterdir()}
     for name, folder in DATA_PACKAGES.items():
         prefix = name.replace(".", "/")
         for pattern in SETUPTOOLS["package-data"].get(name, []) + ["__init__.py"]:

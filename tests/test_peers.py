@@ -1,4 +1,4 @@
-"""`edgeface bench --peers` on real systems: upstream 3DDFA_V2 run from its own sources (copied to a
+"""`edgeface bench peers` on real systems: upstream 3DDFA_V2 run from its own sources (copied to a
 scratch folder, its Cython NMS built, its ONNX exported) and edgeface through the public API, on the
 same pre-decoded frames, each in its own pinned process; a peer that cannot run is one skipped line."""
 

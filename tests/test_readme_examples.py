@@ -27,6 +27,14 @@ def test_readme_has_the_three_examples():
     assert set(examples()) == {"photo", "video", "camera"}
 
 
+def test_examples_import_only_edgeface():
+    """Everything edgeface in the examples comes from `import edgeface` (besides OpenCV and the standard library)."""
+    for name, code in examples().items():
+        imports = re.findall(r"^\s*(?:import|from)\s+([\w.]+)", code, re.M)
+        assert {m for m in imports if m.split(".")[0] == "edgeface"} <= {"edgeface"}, (name, imports)
+        assert set(imports) <= {"edgeface", "cv2", "time"}, (name, imports)
+
+
 def test_photo_example(converted_home):
     lines = _run(examples()["photo"], converted_home).splitlines()
     assert len(lines) == 2 and all(l.endswith("(68, 3)") for l in lines)  # trump_hillary: 2 faces

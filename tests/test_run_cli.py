@@ -18,7 +18,7 @@ RUN = ("run", "--backend", "onnx", "--target", "x86_64", "--threads", "2", "--qu
 
 
 def _check_contract(d: dict, n_faces: int) -> None:
-    assert set(d) == {"frame", "source", "time_ms", "faces"}
+    assert set(d) == {"schema", "frame", "source", "time_ms", "faces"} and d["schema"] == "edgeface.frame/2"
     assert isinstance(d["frame"], int) and isinstance(d["source"], str)
     assert {"detect", "regress", "decode", "total"} <= set(d["time_ms"])
     assert all(isinstance(v, float) and v >= 0 for v in d["time_ms"].values())
@@ -91,7 +91,8 @@ def test_corrupt_image_one_line_error(onnx_home, tmp_path, capsys):
 def test_obama_tracking_vs_detection(onnx_home, samples, tmp_path, capsys):
     jsonl = tmp_path / "ob.jsonl"
     code, out, err = cli(capsys, *RUN, "--source", samples["obama"], "--json", jsonl, "--detect-interval", "10",
-                         "--max-frames", "60", "--scan", "inline")  # in-line scans: the detector's frames are known
+                         "--max-frames", "60", "--scan", "inline", "--motion", "none")
+    # in-line scans at the fixed interval (motion none: no scans paced by motion): the detector's frames are known
     assert code == 0, err
     lines = [json.loads(s) for s in jsonl.read_text().splitlines()]
     assert [d["frame"] for d in lines] == list(range(60))
@@ -190,19 +191,19 @@ def test_options_from_profile():
     from edgeface.errors import OptionsError
 
     rpi4 = get_target("rpi4")
-    o, choice = resolve_options(FaceAlignerOptions(target="rpi4", threads=3, detect_interval=0, tracking=False,
+    o, choice = resolve_options(FaceAlignerOptions.from_keywords(target="rpi4", threads=3, detect_interval=0, tracking=False,
                                                    smoothing=False, max_faces=2))
     assert choice.profile == rpi4
     assert (o.precision, o.threads, o.detector_size, o.detect_interval, o.tracking, o.max_faces) == (
         Precision.INT8, 3, (640, 480), 0, False, 2)
     assert not o.smoothing.enabled and o.dense_max_vertices == rpi4.dense_max_vertices == 12000
-    o, _ = resolve_options(FaceAlignerOptions(target="rpi4"))
+    o, _ = resolve_options(FaceAlignerOptions.from_keywords(target="rpi4"))
     assert o.detect_interval == 10 and o.smoothing.enabled and o.detector_fallback
     assert o.threads == min(rpi4.threads, len(os.sched_getaffinity(0)))
-    o, _ = resolve_options(FaceAlignerOptions(target="rpi4", backend="onnx", detector_size="320x256"))
+    o, _ = resolve_options(FaceAlignerOptions.from_keywords(target="rpi4", backend="onnx", detector_size="320x256"))
     assert o.precision == Precision.FP32 and o.detector_size == (320, 256) and not o.detector_fallback
     with pytest.raises(OptionsError, match="ONNX reference is fp32"):
-        FaceAlignerOptions(backend="onnx", precision="int8")
+        FaceAlignerOptions.from_keywords(backend="onnx", precision="int8")
 
 
 def test_live_status_line():

@@ -65,7 +65,7 @@ class _Frames:
 
     def __iter__(self):
         for i in range(self.n):
-            yield Frame(i, self.image, i / 25, self.name)
+            yield Frame(i, self.image, i * 40.0, self.name)
         if self.exc is not None:
             raise self.exc
 
@@ -85,8 +85,8 @@ def test_run_writes_jsonl_and_summary(edgeface_home, onnx_home, samples, tmp_pat
     lines = [json.loads(s) for s in jsonl.read_text().splitlines()]
     assert [d["frame"] for d in lines] == list(range(12))
     for d, r in zip(lines, sink.results):
-        assert d == json.loads(json.dumps(r.to_dict()))
-        assert set(d) == {"frame", "source", "time_ms", "faces"}
+        assert d == {"schema": "edgeface.frame/2", **json.loads(json.dumps(r.to_dict()))}
+        assert set(d) == {"schema", "frame", "source", "time_ms", "faces"}
         (f,) = d["faces"]
         assert f["id"] == 0 and len(f["bbox"]) == 4 and len(f["landmarks"]) == 68 and len(f["params"]) == 62
         assert set(f["pose"]) == {"yaw", "pitch", "roll"}

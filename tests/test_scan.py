@@ -29,7 +29,7 @@ def _pipe(home, **kw):
 def _run(pipe, images, wait_scans=False):
     out = []
     for i, im in enumerate(images):
-        out.append(pipe.process(Frame(i, im, i / FPS, "obama")))
+        out.append(pipe.process(Frame(i, im, i * 1000.0 / FPS, "obama")))
         if wait_scans and pipe.scanner is not None:
             pipe.scanner.wait()  # deterministic merge order for the assertions that need it
     return out

@@ -31,6 +31,7 @@ def _verify(tool, unit):
     return r.returncode, (r.stdout + r.stderr).strip()
 
 
+@pytest.mark.system
 def test_system_service_unit_verifies_and_hides_the_password(analyze, tmp_path, capsys):
     url = "mqtt://board:p%40ss@broker.local:1884/shop"
     code, out, err = cli(capsys, "service", "install", "--unit-dir", tmp_path, "--run-as", "daemon", "--",
@@ -59,6 +60,7 @@ def test_system_service_unit_verifies_and_hides_the_password(analyze, tmp_path, 
     assert code == 2 and "no service edgeface installed" in err
 
 
+@pytest.mark.system
 def test_user_service_and_backoff_keys(analyze, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     from edgeface.fleet.service import ServiceSpec, install, unit_text

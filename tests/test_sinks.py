@@ -20,7 +20,9 @@ from edgeface.sinks.jsonl import JsonlSink
 from edgeface.sinks.video import VideoSink
 from edgeface.sinks.window import ShowSink, has_display
 from edgeface.frames import Frame
+from edgeface import records
 from edgeface.sources.spec import open_source
+from record_schemas import check
 
 UPSTREAM = Path(__file__).resolve().parents[2] / "shared" / "upstream"
 U_BASE = UPSTREAM / "3ddfa_v1" / "c++" / "weights" / "u_base.txt"
@@ -50,12 +52,13 @@ def make_face(fid=0, center=(320, 240), pose=(0.0, 0.0, 0.0), scale=1.5e-3, dens
 
 def make_result(i=0, faces=None):
     faces = [make_face()] if faces is None else faces
-    return FrameResult(frame=i, source="test", faces=faces, time_ms={"detect": 5.0, "total": 9.0}, timestamp_s=i / 25)
+    return FrameResult(frame=i, source="test", faces=faces, time_ms={"detect": 5.0, "regress": 2.0, "decode": 1.0, "total": 9.0},
+                       timestamp_ms=i * 40.0)
 
 
 def frame(i=0, h=480, w=640, value=None):
     v = (i * 20) % 255 if value is None else value
-    return Frame(index=i, image=np.full((h, w, 3), v, np.uint8), timestamp_s=i / 25, source="test")
+    return Frame(index=i, image=np.full((h, w, 3), v, np.uint8), timestamp_ms=i * 40.0, source="test")
 
 
 # ----------------------------------------------------------------------------- JSONL
@@ -68,13 +71,26 @@ def test_jsonl_streams_one_line_per_frame(tmp_path):
     sink.write(frame(0), make_result(0))
     # flushed per frame into out.jsonl.part: readable before close; out.jsonl appears at close
     lines = (out.parent / "out.jsonl.part").read_text().splitlines()
-    assert len(lines) == 1 and json.loads(lines[0]) == make_result(0).to_dict()
+    assert len(lines) == 1 and json.loads(lines[0]) == {"schema": "edgeface.frame/2", **make_result(0).to_dict()}
     assert not out.exists()
     sink.write(frame(1), make_result(1, faces=[]))
     sink.close()
     recs = [json.loads(s) for s in out.read_text().splitlines()]
     assert [r["frame"] for r in recs] == [0, 1] and recs[1]["faces"] == []
     assert len(recs[0]["faces"][0]["landmarks"]) == 68 and len(recs[0]["faces"][0]["params"]) == 62
+
+
+def test_jsonl_lines_are_tagged_frame_records_without_params_too(tmp_path):
+    """Each line is an `edgeface.frame/2` record (its published schema; real runs: tests/test_records.py)."""
+    for with_params in (True, False):
+        out = tmp_path / f"params-{with_params}.jsonl"
+        with JsonlSink(out, with_params=with_params) as sink:
+            sink.write(frame(0), make_result(0, faces=[make_face(0), make_face(1, center=(100, 100))]))
+            sink.write(frame(1), make_result(1, faces=[]))
+        recs = [json.loads(s) for s in out.read_text().splitlines()]
+        for rec in recs:
+            check(rec, records.FRAME)
+        assert all(("params" in f) == with_params for f in recs[0]["faces"])
 
 
 def test_jsonl_on_error_keeps_complete_lines_and_the_earlier_file(tmp_path):

@@ -166,7 +166,7 @@ def test_face_smoother_defaults_on_synthetic_tracks():
     for i, ti in enumerate(t):
         cx = 300 + 200 * float(np.clip(ti - 5, 0, 1))  # still 5 s, then 1 face size per second for 1 s
         face = make_face(0, (cx, 240), noise=0.6, rng=rng)
-        out = sm(FrameResult(frame=i, source="x", faces=[face], timestamp_s=float(ti)))
+        out = sm(FrameResult(frame=i, source="x", faces=[face], timestamp_ms=float(ti) * 1000.0))
         xs.append(face.landmarks[:, :2])
         ys.append(out.faces[0].landmarks[:, :2])
         truth.append(make_face(0, (cx, 240)).landmarks[:, :2])
@@ -250,9 +250,9 @@ def test_frame_index_time_when_no_timestamp():
     a, b = FaceSmoother(cfg), FaceSmoother(cfg)
     f0, f1 = make_face(0, (0, 0)), make_face(0, (50, 0))
     a(FrameResult(frame=0, source="x", faces=[f0]))
-    b(FrameResult(frame=0, source="x", faces=[f0], timestamp_s=0.0))
+    b(FrameResult(frame=0, source="x", faces=[f0], timestamp_ms=0.0))
     ra = a(FrameResult(frame=3, source="x", faces=[f1]))  # frame 3 at 10 fps = 0.3 s
-    rb = b(FrameResult(frame=1, source="x", faces=[f1], timestamp_s=0.3))
+    rb = b(FrameResult(frame=1, source="x", faces=[f1], timestamp_ms=300.0))
     np.testing.assert_allclose(ra.faces[0].landmarks, rb.faces[0].landmarks)
     assert dataclasses.is_dataclass(ra)
 
@@ -272,7 +272,7 @@ def _still_and_moving(sm_factory, noise=0.6, speed_px=2.0, frames=60, size=200.0
             if step:  # INT8-like: positions on a coarse grid
                 f = dataclasses.replace(f, landmarks=(np.round(f.landmarks / step) * step).astype(np.float32))
             raw.append(f.landmarks[:, :2])
-            smooth.append(sm(FrameResult(frame=i, source="x", faces=[f], timestamp_s=i / 30.0)).faces[0].landmarks[:, :2])
+            smooth.append(sm(FrameResult(frame=i, source="x", faces=[f], timestamp_ms=i * 1000.0 / 30.0)).faces[0].landmarks[:, :2])
         out += [np.asarray(raw, np.float64), np.asarray(smooth, np.float64)]
     return out
 
@@ -314,16 +314,16 @@ def test_warm_start_averages_the_first_samples():
     for i in range(8):
         f = make_face(0, (300, 240), noise=2.0, rng=rng)
         seen.append(f.landmarks.astype(np.float64))
-        out = sm(FrameResult(frame=i, source="x", faces=[f], timestamp_s=i / 30.0)).faces[0].landmarks
+        out = sm(FrameResult(frame=i, source="x", faces=[f], timestamp_ms=i * 1000.0 / 30.0)).faces[0].landmarks
         np.testing.assert_allclose(out, np.mean(seen, axis=0), atol=2e-3)
 
 
 def test_one_alpha_for_everything_that_moves_with_the_face():
     sm = FaceSmoother()
     for i in range(30):
-        sm(FrameResult(frame=i, source="x", faces=[make_face(0, (300, 240), dense=True)], timestamp_s=i / 30.0))
+        sm(FrameResult(frame=i, source="x", faces=[make_face(0, (300, 240), dense=True)], timestamp_ms=i * 1000.0 / 30.0))
     f = make_face(0, (320, 240), dense=True)  # a 20 px jump: same fraction of it for every array
-    out = sm(FrameResult(frame=30, source="x", faces=[f], timestamp_s=1.0)).faces[0]
+    out = sm(FrameResult(frame=30, source="x", faces=[f], timestamp_ms=1000.0)).faces[0]
     frac = [(out.landmarks[:, 0] - (f.landmarks[:, 0] - 20)) / 20, (out.bbox[0::2] - (f.bbox[0::2] - 20)) / 20,
             (out.roi[0::2] - (f.roi[0::2] - 20)) / 20, (out.dense[:, 0] - (f.dense[:, 0] - 20)) / 20]
     a = float(frac[0][0])
@@ -346,10 +346,10 @@ def test_hot_path_is_float32_without_float64_temporaries():
         return dataclasses.replace(f, dense=dense + np.float32(i))
 
     for i in range(3):
-        sm(FrameResult(frame=i, source="x", faces=[face(i)], timestamp_s=i / 30.0))
+        sm(FrameResult(frame=i, source="x", faces=[face(i)], timestamp_ms=i * 1000.0 / 30.0))
     f = face(3)
     tracemalloc.start()
-    out = sm(FrameResult(frame=3, source="x", faces=[f], timestamp_s=0.1)).faces[0]
+    out = sm(FrameResult(frame=3, source="x", faces=[f], timestamp_ms=100.0)).faces[0]
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert out.dense.dtype == np.float32 and out.landmarks.dtype == np.float32

@@ -1,14 +1,17 @@
 """Soak, at the suite's size: 1,000 frames of the looped sample video through the whole run loop
 (JSONL + MJPEG with a client). RSS growth after warm-up <= 5 MB, no descriptor leaked.
-`benchmarks/soak.py` runs the same for 10,000 frames."""
+`edgeface bench soak` runs the same for 10,000 frames (`--quick`: this size)."""
 
 from __future__ import annotations
 
 import json
 
+import pytest
+
 from edgeface.tools.bench.soak import MAX_GROWTH_MB, plot_soak, soak
 
 
+@pytest.mark.system
 def test_soak_1000_frames(samples, converted_home, tmp_path):
     jsonl = tmp_path / "soak.jsonl"
     rep = soak(1000, samples["obama"], jsonl, precision="fp32")

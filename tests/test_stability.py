@@ -1,7 +1,8 @@
-"""The stability measurement (`edgeface bench --stability`): metrics by hand, frames, and the real run.
+"""The stability measurement (`edgeface bench stability`): metrics by hand, frames, and the real run.
 
-The end-to-end bounds are within 1.5x of the figures the README's Stability table publishes
-(measured with `edgeface bench --stability --target x86_64`, the same command as here).
+The end-to-end bounds are principled, not the published figures (benchmarks/stability-x86_64.json,
+quoted by the README): the stability targets (tools.bench.stability.report), the model card's INT8 noise
+limit, and ratios within the same run.
 """
 
 from __future__ import annotations
@@ -16,13 +17,8 @@ from edgeface.tools.bench.stability import report as sr
 from edgeface.errors import EdgefaceError
 from inprocess_cli import cli
 
-# README, Stability: (photo, precision) -> (jitter raw %, jitter smoothed %, lag frames)
-PUBLISHED = {
-    ("JianzhuGuo.jpg", "fp32"): (0.078, 0.009, 0.37),
-    ("JianzhuGuo.jpg", "int8"): (0.145, 0.014, 0.36),  # percentile activation ranges (min-max: 0.208, 0.017)
-    ("emma.jpg", "fp32"): (0.099, 0.013, 0.90),
-    ("emma.jpg", "int8"): (0.139, 0.017, 0.92),  # (min-max: 0.201, 0.020)
-}
+# the rows `measure_stability` makes for the two photos: (photo, precision)
+ROWS = {("JianzhuGuo.jpg", "fp32"), ("JianzhuGuo.jpg", "int8"), ("emma.jpg", "fp32"), ("emma.jpg", "int8")}
 
 
 def test_jitter_by_hand():
@@ -81,37 +77,39 @@ def report(converted_home):
     return st.measure_stability(opts).to_dict()
 
 
-def test_measured_stability_matches_readme(report):
+def test_measured_stability_meets_the_targets(report):
+    from edgeface.hub.cards import get_card
+
     rows = {(r["photo"], r["precision"]): r for r in report["rows"]}
-    assert set(rows) == set(PUBLISHED)
+    assert set(rows) == ROWS
     assert rows[("emma.jpg", "fp32")]["faces"] == 3 and rows[("JianzhuGuo.jpg", "int8")]["faces"] == 1
-    for key, (raw, smoothed, lag) in PUBLISHED.items():
-        r = rows[key]
-        assert raw / 1.5 <= 100 * r["jitter_raw"] <= raw * 1.5, (key, r)
-        assert 100 * r["jitter_smoothed"] <= smoothed * 1.5, (key, r)
-        assert 100 * r["jitter_smoothed"] < 100 * r["jitter_raw"] / 5, (key, r)
-        assert r["lag_frames"] <= max(lag * 1.5, 0.1), (key, r)
+    noise_limit = get_card("mb05").int8["max_noise_ratio"]  # INT8 landmark scatter under sensor noise / float's
+    for key, r in rows.items():
+        assert 0 < r["jitter_smoothed"] < r["jitter_raw"] / 5, (key, r)  # the smoother removes most of the jitter
+        assert r["lag_frames"] <= sr.TARGET_LAG, (key, r)
         # the tracker follows the motion itself; the held crop trails by up to 2% of its side, through which
-        # INT8's bias shows as up to 0.34 frames (README: raw lag frames)
+        # INT8's bias shows as a fraction of a frame
         assert abs(r["raw_lag_frames"]) < 0.5, (key, r)
-    # the issue's targets, as published
+        if key[1] == "int8":
+            assert r["jitter_raw"] <= noise_limit * rows[(key[0], "fp32")]["jitter_raw"], (key, r)
+    # the issue's targets (the INT8/fp32 ratio target is not met yet: the README says so)
     ok = {t: met for t, _, met in sr.verdicts(report)}
-    assert ok["smoothed jitter <= 0.06%"] and ok["lag <= 1 frame"]
-    assert 0 < report["smoother_ms_per_face"] < 0.5  # measured (README: ~0.03 under load); not a timing bound
+    assert ok[f"smoothed jitter <= {100 * sr.TARGET_JITTER:.2f}%"] and ok[f"lag <= {sr.TARGET_LAG:g} frame"]
+    assert report["smoother_ms_per_face"] > 0  # how fast: the benchmark's figure, not a test's
 
 
 def test_stability_cli_from_json(report, tmp_path, capsys):
     saved = tmp_path / "stab.json"
     saved.write_text(json.dumps(report))
     md, png = tmp_path / "stab.md", tmp_path / "stab.png"
-    code, out, err = cli(capsys, "bench", "--stability", "--from-json", saved, "--markdown", md, "--plot", png)
+    code, out, err = cli(capsys, "bench", "stability", "--from-json", saved, "--markdown", md, "--plot", png)
     assert code == 0, err
     assert "jitter smoothed %" in out and "Stability targets" in out
     assert "| JianzhuGuo.jpg | int8 |" in md.read_text()
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    code, out, err = cli(capsys, "bench", "--stability", "--variant", "ort", "--photo", tmp_path / "none.jpg")
-    assert code == 2 and "--variant fp32,int8" in err and "Traceback" not in err
+    code, out, err = cli(capsys, "bench", "stability", "--precision", "ort", "--photo", tmp_path / "none.jpg")
+    assert code == 2 and "--precision fp32,int8" in err and "Traceback" not in err
     bad = tmp_path / "bad.json"
     bad.write_text("{}")
-    code, out, err = cli(capsys, "bench", "--stability", "--from-json", bad)
+    code, out, err = cli(capsys, "bench", "stability", "--from-json", bad)
     assert code == 2 and "not an edgeface stability report" in err

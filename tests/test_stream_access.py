@@ -159,15 +159,12 @@ def test_twenty_clients_and_a_slow_one_each_get_the_latest_frame():
         slow = threading.Thread(target=_slow_reader, args=(s.port, stop, slow_got), daemon=True)
         slow.start()
         clients = [request(s.port, "/stream.mjpg") for _ in range(20)]
-        publish_ms = []
         try:
             assert all(r.status == 200 for _, r in clients)
             for i in range(1, 61):  # ~30 fps for 2 s
-                t0 = time.perf_counter()
                 frame = noise.copy()
                 frame[:8, :8] = i
                 s.publish(frame, {"frame": i})
-                publish_ms.append((time.perf_counter() - t0) * 1000)
                 time.sleep(0.033)
             # then a red frame: every fast client gets it (the latest frame), whatever it had buffered
             red = np.zeros_like(noise)
@@ -187,6 +184,6 @@ def test_twenty_clients_and_a_slow_one_each_get_the_latest_frame():
                 r.close()
                 c.close()
             slow.join(timeout=15)
-        assert sum(slow_got) > 0 and sum(slow_got) < 50_000  # it was served, slowly
-        # publish is a reference swap: never held up by 21 readers (median well under a millisecond)
-        assert float(np.median(publish_ms)) < 5.0, publish_ms
+        # it was served, slowly: all 62 publishes went through while it read under 50 kB (about one of these
+        # incompressible frames), so publish never waited for it (how fast publish is: a benchmark's figure)
+        assert sum(slow_got) > 0 and sum(slow_got) < 50_000

@@ -246,15 +246,15 @@ def test_per_stage_precision_reaches_the_model_files(tmp_path):
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes(b"x")
         p.with_suffix(".json").write_text("{}")
-    opts, _ = resolve_options(FaceAlignerOptions(target="rpi4", cache_root=tmp_path))
+    opts, _ = resolve_options(FaceAlignerOptions.from_keywords(target="rpi4", cache_root=tmp_path))
     assert (opts.precision.value, opts.detector_precision_used.value) == ("int8", "fp32")
     assert loading.find_regressor(opts).name == "mb05_int8.tflite"
     assert loading.find_detector(opts)[0].name == "faceboxes_640x480_float32.tflite"
     # an explicit precision is for both networks
-    opts, _ = resolve_options(FaceAlignerOptions(target="rpi4", precision="int8", cache_root=tmp_path))
+    opts, _ = resolve_options(FaceAlignerOptions.from_keywords(target="rpi4", precision="int8", cache_root=tmp_path))
     assert loading.find_detector(opts)[0].name == "faceboxes_640x480_int8.tflite"
     # the detector's own file missing: one line naming it and the command that makes it
     store.model_path("faceboxes_640x480", "float32", tmp_path).unlink()
-    opts, _ = resolve_options(FaceAlignerOptions(target="rpi4", cache_root=tmp_path))
-    with pytest.raises(EdgefaceError, match=r"faceboxes_640x480_float32.tflite is not in the cache"):
+    opts, _ = resolve_options(FaceAlignerOptions.from_keywords(target="rpi4", cache_root=tmp_path))
+    with pytest.raises(EdgefaceError, match=r"faceboxes_640x480_float32.tflite is not installed \(cache "):
         loading.find_detector(opts)

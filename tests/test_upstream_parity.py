@@ -142,10 +142,10 @@ def test_tracked_video_matches_upstream_demo_video_frame_by_frame(still_onnx_hom
     ref = _records("obama_track.jsonl")
     errors = []
     with edgeface.FaceAligner.create(backend="onnx", running_mode="video", target="x86_64", smoothing=False,
-                                     detect_interval=0, max_faces=1, roi_deadband=0, cache_root=still_onnx_home) as al, \
+                                     detect_interval=0, max_faces=1, roi_deadband=0, motion="none", cache_root=still_onnx_home) as al, \
             open_source("samples:obama") as video:
         for frame, rec in zip(video, ref):
-            faces = al.detect_for_video(frame.image, frame.timestamp_s * 1000).faces
+            faces = al.detect_for_video(frame.image, frame.timestamp_ms).faces
             assert len(faces) == 1 and rec["frame"] == frame.index
             errors.append(float(np.linalg.norm(faces[0].landmarks[:, :2] - _upstream_landmarks(rec["faces"][0]),
                                                axis=1).mean()))

@@ -122,7 +122,7 @@ def measure(models: dict, root: Path, frames: int, sigma: float, seed: int, poli
 
 
 def merge_eval(stem: Path, folder: Path) -> dict:
-    """STEM.json with each model's dev-set NME from FOLDER/LABEL.json (`edgeface eval --json`)."""
+    """STEM.json with each model's dev-set NME from FOLDER/LABEL.json (`edgeface bench eval --json`)."""
     rep = json.loads(stem.with_suffix(".json").read_text())
     for r in rep["rows"]:
         f = folder / f"{r['model']}.json"
@@ -167,7 +167,7 @@ def pyplot():
 
 
 def save_png(fig, dest: Path) -> Path:
-    """Write `fig` as a compact PNG (256-colour palette, as `edgeface bench --plot` writes its
+    """Write `fig` as a compact PNG (256-colour palette, as `edgeface bench latency --plot` writes its
     figures) through a temporary file and a rename, and close it."""
     import io
 
@@ -224,7 +224,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("models", nargs="*", help="LABEL=PATH.tflite (the first is the reference, normally fp32)")
     ap.add_argument("--merge-eval", type=Path, metavar="STEM", help="add the NMEs of --eval-dir to STEM.json/.md/.png")
-    ap.add_argument("--eval-dir", type=Path, help="folder of LABEL.json reports of `edgeface eval --json`")
+    ap.add_argument("--eval-dir", type=Path, help="folder of LABEL.json reports of `edgeface bench eval --json`")
     ap.add_argument("--home", type=Path, default=None, help="edgeface cache (default: EDGEFACE_HOME or ~/.cache/edgeface)")
     ap.add_argument("--frames", type=int, default=50)
     ap.add_argument("--sigma", type=float, default=2.0)

@@ -2,7 +2,7 @@
 # The INT8 noise-sensitivity experiment (issue 12, item 4/5), end to end:
 #   1. every INT8 variant built into a COPY of the cache (int8_variants.py),
 #   2. their fixed-ROI sensor-noise response, bias and latency side by side (int8_noise.py),
-#   3. the dev-set NME of each variant: `edgeface eval` on a hard-linked cache whose mb05 INT8 is the variant.
+#   3. the dev-set NME of each variant: `edgeface bench eval` on a hard-linked cache whose mb05 INT8 is the variant.
 # Usage: HOME_COPY=~/.cache/edgeface-12q benchmarks/experiments/int8_noise.sh [variants...]
 # (make the copy first: cp -a ~/.cache/edgeface ~/.cache/edgeface-12q; never point it at the shared cache)
 set -euo pipefail
@@ -30,9 +30,9 @@ for v in "${variants[@]}"; do
   for f in mb05_int8.tflite mb05_int8.json mb05_int8_head.npz; do
     rm -f "$d/tflite/mb05/$f"; cp "$exp/$v/$f" "$d/tflite/mb05/$f"   # rm first: never write through a hard link
   done
-  EDGEFACE_HOME=$d nice -n 19 "$py" -m edgeface eval "$faces" --precision int8 --json "$stage/$v.json" >/dev/null
+  EDGEFACE_HOME=$d nice -n 19 "$py" -m edgeface bench eval "$faces" --precision int8 --json "$stage/$v.json" >/dev/null
   rm -rf "$d"
 done
-EDGEFACE_HOME=$home nice -n 19 "$py" -m edgeface eval "$faces" --precision int8 --json "$stage/default.json" >/dev/null
-EDGEFACE_HOME=$home nice -n 19 "$py" -m edgeface eval "$faces" --precision fp32 --json "$stage/fp32.json" >/dev/null
+EDGEFACE_HOME=$home nice -n 19 "$py" -m edgeface bench eval "$faces" --precision int8 --json "$stage/default.json" >/dev/null
+EDGEFACE_HOME=$home nice -n 19 "$py" -m edgeface bench eval "$faces" --precision fp32 --json "$stage/fp32.json" >/dev/null
 "$py" "$here/int8_noise.py" --merge-eval "$out" --eval-dir "$stage"

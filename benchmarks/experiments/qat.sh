@@ -2,8 +2,8 @@
 # The quantization-aware fine-tuning / range-equalization experiment (issue 12: INT8 jitter <= fp32 x 1.1), end to end:
 #   1. every variant built into a COPY of the cache by qat_experiment.py (HOME/experiments/int8-noise/LABEL/),
 #   2. their fixed-crop sensor-noise response, bias and latency side by side with fp32 and the default INT8 (int8_noise.py),
-#   3. the dev-set NME of each: `edgeface eval` on a hard-linked cache whose mb05 INT8 is the variant,
-#   4. `edgeface bench --stability` (tracked, raw and smoothed) for the variants named in STABILITY.
+#   3. the dev-set NME of each: `edgeface bench eval` on a hard-linked cache whose mb05 INT8 is the variant,
+#   4. `edgeface bench stability` (tracked, raw and smoothed) for the variants named in STABILITY.
 # Usage: HOME_COPY=~/.cache/edgeface-qat benchmarks/experiments/qat.sh        (SKIP_BUILD=1: measure already built variants)
 # Pinned to one core (CORE, default 1) at nice 10; one torch thread: the fine-tuning is deterministic.
 set -euo pipefail
@@ -58,14 +58,14 @@ staged() {  # staged LABEL: a hard-linked cache whose mb05 INT8 is the variant (
 }
 for l in "${labels[@]}"; do
   d=$(staged "$l")
-  EDGEFACE_HOME=$d "${run[@]}" "$py" -m edgeface eval "$faces" --precision int8 --json "$stage/$l.json" >/dev/null
+  EDGEFACE_HOME=$d "${run[@]}" "$py" -m edgeface bench eval "$faces" --precision int8 --json "$stage/$l.json" >/dev/null
   if [[ " $stability " == *" $l "* ]]; then
-    EDGEFACE_HOME=$d "${run[@]}" "$py" -m edgeface bench --stability --target x86_64 --json "$out-stability-$l.json" >/dev/null
+    EDGEFACE_HOME=$d "${run[@]}" "$py" -m edgeface bench stability --target x86_64 --json "$out-stability-$l.json" >/dev/null
   fi
   rm -rf "$d"
 done
-EDGEFACE_HOME=$home "${run[@]}" "$py" -m edgeface eval "$faces" --precision int8 --json "$stage/default.json" >/dev/null
-EDGEFACE_HOME=$home "${run[@]}" "$py" -m edgeface bench --stability --target x86_64 --json "$out-stability-default.json" >/dev/null
-EDGEFACE_HOME=$home "${run[@]}" "$py" -m edgeface eval "$faces" --precision fp32 --json "$stage/fp32.json" >/dev/null
+EDGEFACE_HOME=$home "${run[@]}" "$py" -m edgeface bench eval "$faces" --precision int8 --json "$stage/default.json" >/dev/null
+EDGEFACE_HOME=$home "${run[@]}" "$py" -m edgeface bench stability --target x86_64 --json "$out-stability-default.json" >/dev/null
+EDGEFACE_HOME=$home "${run[@]}" "$py" -m edgeface bench eval "$faces" --precision fp32 --json "$stage/fp32.json" >/dev/null
 "$py" "$here/int8_noise.py" --merge-eval "$out" --eval-dir "$stage"
 "$py" "$here/qat_report.py" --home "$home" --stem "$out"

@@ -5,7 +5,7 @@ Per variant: what it is (the qat_experiment.py settings recorded with it), the f
 student's landmark error vs the float teacher on the 12 held-out crops (emma / 5.png, sigma 2)
 before and after fine-tuning, the fixed-crop sensor-noise ratio to fp32 and bias (STEM.json from
 int8_noise.py, with the dev-set NME merged in), and where measured the tracked jitter ratios of
-`edgeface bench --stability` (STEM-stability-LABEL.json; raw and smoothed, max over the two photos).
+`edgeface bench stability` (STEM-stability-LABEL.json; raw and smoothed, max over the two photos).
 
 Usage: benchmarks/experiments/qat_report.py --home ~/.cache/edgeface-qat --stem benchmarks/experiments/qat-x86_64
 """

@@ -16,6 +16,10 @@
 #   --build-only       build/refresh the rootfs + venv + edgeface install, run no step
 #   --no-host          run the steps in the guest only (no host run, no comparison)
 #   --shell            open an interactive shell in the guest instead of running steps
+#   --wheels DIR       release mode: install the two wheels of DIR (`make dist`: edgeface-*.whl and
+#                      edgeface_models-*.whl) into their own guest venv, with no clone in the guest (only
+#                      tests/arm/steps is mounted) and an empty EDGEFACE_HOME; guest only; default steps
+#                      wheels serve example; the board venv is measured with and without [video]
 #   -h | --help
 #
 # A STEP is tests/arm/steps/STEP.sh. It is run twice with bash: inside the arm64 guest
@@ -50,6 +54,7 @@ CPU=${EDGEFACE_ARM_CPU:-a72}
 OUT=""
 EF_HOME=${EDGEFACE_HOME:-}
 EXTRAS=${EDGEFACE_ARM_EXTRAS:-}
+WHEELS=""
 REBUILD=0; REBUILD_VENV=0; BUILD_ONLY=0; NO_HOST=0; SHELL_MODE=0
 STEPS=()
 
@@ -86,11 +91,24 @@ while [ $# -gt 0 ]; do
         --build-only) BUILD_ONLY=1; shift ;;
         --no-host) NO_HOST=1; shift ;;
         --shell) SHELL_MODE=1; shift ;;
+        --wheels) WHEELS=${2:?--wheels needs the folder make dist wrote}; shift 2 ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         -*) die "unknown option $1 (see --help)" ;;
         *) STEPS+=("$1"); shift ;;
     esac
 done
+STEPS_IN=/work/repo/tests/arm/steps   # where the guest reads the step scripts
+if [ -n "$WHEELS" ]; then
+    [ -d "$WHEELS" ] || die "--wheels $WHEELS is not a folder: run make dist first"
+    WHEELS=$(cd "$WHEELS" && pwd)
+    MAIN_WHL=$(cd "$WHEELS" && ls edgeface-*-py3-none-any.whl 2>/dev/null | tail -n 1)
+    MODELS_WHL=$(cd "$WHEELS" && ls edgeface_models-*-py3-none-any.whl 2>/dev/null | tail -n 1)
+    [ -n "$MAIN_WHL" ] && [ -n "$MODELS_WHL" ] || die "--wheels $WHEELS lacks edgeface-*.whl or edgeface_models-*.whl: run make dist"
+    VENV_IN=/opt/edgeface-wheels-venv   # its own venv: the cached clone-install venv stays as it is
+    STEPS_IN=/work/steps
+    NO_HOST=1; EF_HOME=""
+    [ ${#STEPS[@]} -gt 0 ] || STEPS=(wheels serve example)
+fi
 [ ${#STEPS[@]} -gt 0 ] || STEPS=(litert)
 
 case "$SUITE" in
@@ -307,7 +325,13 @@ mount_guest() {
     mount --bind /dev "$R/dev"
     mount --bind /dev/pts "$R/dev/pts"
     if mountpoint -q /dev/shm; then mount --bind /dev/shm "$R/dev/shm"; fi
-    mount --bind "$REPO" "$R/work/repo";     mount -o remount,bind,ro "$R/work/repo"
+    if [ -n "$WHEELS" ]; then  # no clone in the guest: the wheels and the step scripts only
+        mkdir -p "$R/work/wheels" "$R/work/steps"
+        mount --bind "$WHEELS" "$R/work/wheels"; mount -o remount,bind,ro "$R/work/wheels"
+        mount --bind "$SCRIPT_DIR/steps" "$R/work/steps"; mount -o remount,bind,ro "$R/work/steps"
+    else
+        mount --bind "$REPO" "$R/work/repo";     mount -o remount,bind,ro "$R/work/repo"
+    fi
     mount --bind "$SHARED" "$R/work/shared"; mount -o remount,bind,ro "$R/work/shared"
     mount --bind "$OUT" "$R/work/out"
     mount --bind "$CACHE/pip-cache" "$R/root/.cache/pip"
@@ -326,6 +350,7 @@ GUEST=(env -i PATH="$VENV_IN/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/b
     PIP_CERT=/work/host-ca.crt SSL_CERT_FILE=/work/host-ca.crt REQUESTS_CA_BUNDLE=/work/host-ca.crt
     EDGEFACE_ARM_CPU="$CPU" EDGEFACE_REPO=/work/repo EDGEFACE_SHARED=/work/shared
     ${EF_HOME:+EDGEFACE_HOME=/work/edgeface-home}
+    ${WHEELS:+EDGEFACE_HOME=/tmp/edgeface-wheels-home EDGEFACE_MIRROR=/work/shared/upstream EDGEFACE_REPO=}
     chroot "$ROOTFS")
 guest() { "${GUEST[@]}" "$@"; }
 
@@ -379,6 +404,38 @@ install_edgeface() {
     printf 'board_venv_mib %s\n' "$BOARD_VENV_MIB" >> "$OUT/sizes.txt"
 }
 
+install_wheels() {  # release mode: the two wheels as a Pi user installs them, measured without and with [video]
+    local V=$ROOTFS$VENV_IN stamp t0
+    stamp=$( { (cd "$WHEELS" && sha256sum "$MAIN_WHL" "$MODELS_WHL"); echo "extras=$EXTRAS"; } | sha256sum | cut -c1-64)
+    t0=$SECONDS
+    if [ "$REBUILD_VENV" = 0 ] && [ -f "$V/pyvenv.cfg" ] && [ "$(cat "$V/.edgeface-wheels" 2>/dev/null)" = "$stamp" ]; then
+        log "guest: these very wheels are installed in $VENV_IN already: no pip install"
+    else
+        safe_rmtree "$V"
+        guest python3 -m venv "$VENV_IN"
+        log "guest: pip install /work/wheels/$MAIN_WHL /work/wheels/$MODELS_WHL (no clone in the guest)"
+        bg_run "$OUT/arm-pip-install.log" "${GUEST[@]}" "$VENV_IN/bin/pip" install "/work/wheels/$MAIN_WHL" "/work/wheels/$MODELS_WHL" ||
+            { tail -n 30 "$OUT/arm-pip-install.log" >&2; die "pip install of the wheels failed inside the arm64 guest (log: $OUT/arm-pip-install.log)"; }
+        du -sm "$V" | cut -f1 > "$V/.size-plain"
+        log "guest: pip install /work/wheels/$MAIN_WHL[${EXTRAS:-video}]"
+        bg_run "$OUT/arm-pip-install-extras.log" "${GUEST[@]}" "$VENV_IN/bin/pip" install "/work/wheels/$MAIN_WHL[${EXTRAS:-video}]" "/work/wheels/$MODELS_WHL" ||
+            { tail -n 30 "$OUT/arm-pip-install-extras.log" >&2; die "pip install of the wheels' extras failed in the guest"; }
+        echo "$stamp" > "$V/.edgeface-wheels"
+        log "guest: pip install of the wheels took $((SECONDS - t0)) s"
+    fi
+    guest "$VENV_IN/bin/pip" freeze > "$OUT/arm-pip-freeze.txt" 2>/dev/null || true
+    printf 'board_venv_wheels_mib %s\nboard_venv_wheels_%s_mib %s\n' "$(cat "$V/.size-plain")" "${EXTRAS:-video}" \
+        "$(du -sm "$V" | cut -f1)" >> "$OUT/sizes.txt"
+    log "board venv (du -sm): $(cat "$V/.size-plain") MiB with the two wheels, $(du -sm "$V" | cut -f1) MiB with [${EXTRAS:-video}]"
+    # the README's Python example (the photo one), for step example: the guest has no clone to read it from
+    python3 - "$REPO/README.md" "$OUT/readme_photo.py" <<'PY'
+import re, sys
+text = open(sys.argv[1], encoding="utf-8").read()
+open(sys.argv[2], "w").write(dict(re.findall(r"<!-- example: (\w+) -->\n```python\n(.*?)```", text, re.S))["photo"])
+PY
+    safe_rmtree "$ROOTFS/tmp/edgeface-wheels-home"
+}
+
 install_host_runtime() {  # the same install on the host: fresh venv, pip install <repo>, no extras
     local stamp t0 src
     stamp=$(deps_stamp)
@@ -413,7 +470,7 @@ run_step_guest() {
     recheck_binfmt
     log "guest ($QEMU_CPU): step $step"
     SHOW=1 bg_run "$OUT/arm/$step.log" "${GUEST[@]}" env EDGEFACE_ARM_SIDE=guest EDGEFACE_ARM_OUT="/work/out/arm/$step" \
-        PYTHON="$VENV_IN/bin/python" timeout -k 20 "$STEP_TIMEOUT" /bin/bash "/work/repo/tests/arm/steps/$step.sh" guest || rc=$?
+        PYTHON="$VENV_IN/bin/python" timeout -k 20 "$STEP_TIMEOUT" /bin/bash "$STEPS_IN/$step.sh" guest || rc=$?
     echo "$rc" > "$OUT/arm/$step.status"
     [ "$rc" = 0 ] || log "guest step $step FAILED (exit $rc; log $OUT/arm/$step.log)"
 }
@@ -446,7 +503,7 @@ case "$OUT" in /|"$HOME"|"$REPO"|"$REPO"/*) die "--out $OUT would delete too muc
 safe_rmtree "$OUT"; mkdir -p "$OUT/arm" "$OUT/host"
 mount_guest
 log "guest: $(guest uname -m) $(guest /bin/sh -c '. /etc/os-release; echo $PRETTY_NAME'), QEMU_CPU=$QEMU_CPU, $(guest python3 --version)"
-install_edgeface
+if [ -n "$WHEELS" ]; then install_wheels; else install_edgeface; fi
 if [ "$NO_HOST" = 0 ] && [ "$SHELL_MODE" = 0 ] && [ -z "$HOST_PYTHON" ]; then install_host_runtime; HOST_PYTHON=$HOST_VENV/bin/python; fi
 
 if [ "$SHELL_MODE" = 1 ]; then

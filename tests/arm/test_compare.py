@@ -196,7 +196,7 @@ def test_faces_are_paired_by_box_not_by_list_order(tmp_path):
     host = _write(tmp_path / "host.jsonl", _frames(n_faces=3))
     rev = []
     for fr in _frames(n_faces=3):
-        fr.faces = fr.faces[::-1]
+        fr.faces[:] = fr.faces[::-1]  # FrameResult is frozen; its list is not
         rev.append(fr)
     arm = _write(tmp_path / "arm.jsonl", rev)
     res = compare.compare_files(arm, host, _bounds(), int8=False)
@@ -276,7 +276,6 @@ def test_model_derived_int8_bound_is_per_param(tmp_path):
     assert compare.compare_files(drift, host, _bounds()).ok  # the flat fallback would not see it
 
 
-@pytest.mark.slow
 def test_int8_bound_reads_the_feature_lsb_of_the_converted_model(converted_home):
     """The scale compare.py derives is the LSB of the features the INT8 regressor really outputs."""
     import cv2

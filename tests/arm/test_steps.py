@@ -156,7 +156,6 @@ def test_models_check_requires_bit_identical_outputs_across_runtime_versions(tmp
 aligner_check = _load("aligner_check")
 
 
-@pytest.mark.slow
 def test_aligner_check_passes_the_real_api_and_catches_a_record_that_differs(converted_home, tmp_path, monkeypatch, capsys):
     """The aligner step on this host: FaceAligner's records equal `edgeface run`'s; a FaceAligner
     whose record moves one landmark by 0.5 px, or drops a frame's face, fails with one line each."""

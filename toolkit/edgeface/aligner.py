@@ -20,7 +20,11 @@ Images are numpy arrays HxWx3 uint8 of any size, BGR (OpenCV's order) unless the
 `color="rgb"`. Results are `FrameResult` records whose `to_dict()` is exactly the JSONL record
 of `edgeface run --json`.
 
-`resolve_options` combines the options with the board profile into the runtime's
+Time is in milliseconds everywhere: `timestamp_ms` in, `FrameResult.timestamp_ms` out; timestamps
+that look like seconds get one `TimestampUnitsWarning` per aligner. `close()` (or leaving the `with`
+block) stops the worker threads and releases the models' interpreters; a closed aligner refuses calls.
+
+`resolve_options` combines the options with the board profile (and a model bundle) into the runtime's
 `PipelineOptions`. Importing this module loads the pipeline code (OpenCV included) but no model
 runtime: TFLite / ONNX Runtime are imported when an aligner opens its models. `import edgeface`
 alone stays light (its names resolve lazily).
@@ -29,51 +33,99 @@ alone stays light (its names resolve lazily).
 from __future__ import annotations
 
 import dataclasses
-import threading
-from typing import Optional, Tuple
+from pathlib import Path
+from typing import Any, Optional
 
 import numpy as np
+import numpy.typing as npt
 
 from edgeface.boards.machine import usable_cores
 from edgeface.boards.profiles import TargetChoice, resolve_target
+from edgeface.bundle import open_for_run
+from edgeface.deprecation import warn_renamed
 from edgeface.dense.loading import load_dense_model
 from edgeface.errors import EdgefaceError, OptionsError
 from edgeface.frames import Frame
-from edgeface.options import FaceAlignerOptions, RunningMode
+from edgeface.live_worker import LiveWorker
+from edgeface.options import BaseOptions, FaceAlignerOptions, RunningMode
 from edgeface.results import FrameResult
 from edgeface.runtime.loading import build_pipeline
 from edgeface.runtime.options import PipelineOptions
-from edgeface.vocab import Precision
+from edgeface.runtime.pipeline import Pipeline
+from edgeface.timestamp_units import TimestampUnits
+from edgeface.vocab import Precision, parse_size
+
+#: what `wait_until_idle` waits at most by default (ms)
+IDLE_TIMEOUT_MS = 30_000.0
 
 
-def resolve_options(options: FaceAlignerOptions) -> Tuple[PipelineOptions, TargetChoice]:
-    """(PipelineOptions, TargetChoice): `options` over their target profile (reads /proc for "auto"):
-    every option left at None takes the profile's value, as `edgeface run` does."""
-    choice = resolve_target(options.target)
+def with_bundle(base: BaseOptions) -> BaseOptions:
+    """`base` with its `bundle` opened (verified, unpacked into the cache): the bundle's folder as the model
+    cache and its precision and detector size as the defaults. Unchanged without a bundle.
+
+    Raises:
+        OptionsError: a precision or detector size that the bundle does not hold.
+        MissingAssetError / VerificationError: no such bundle file, or a damaged one.
+    """
+    if base.bundle is None:
+        return base
+    root, info = open_for_run(base.bundle)
+    name = Path(base.bundle).name
+    if base.precision_value is not None and base.precision_value.value != info.precision:
+        raise OptionsError(f"bundle {name} holds {info.precision} models, not {base.precision_value.value}: drop "
+                           f"precision, or pack one with `edgeface pack --precision {base.precision_value.value}`")
+    size = base.detector_size_value
+    if size is not None and tuple(size) != tuple(info.detector_size):
+        raise OptionsError(f"bundle {name} holds FaceBoxes {info.detector_size[0]}x{info.detector_size[1]}, not "
+                           f"{size[0]}x{size[1]}: drop detector_size, or pack one with "
+                           f"`edgeface pack --detector-size {size[0]}x{size[1]}`")
+    return dataclasses.replace(base, bundle=None, cache_root=root, precision=info.precision,
+                               detector_precision=info.detector_precision_used,
+                               detector_size=parse_size(tuple(info.detector_size)))
+
+
+def resolve_options(options: FaceAlignerOptions) -> tuple[PipelineOptions, TargetChoice]:
+    """(PipelineOptions, TargetChoice): `options` over their target profile (reads /proc for "auto") and
+    their bundle: every option left at None takes the profile's value, as `edgeface run` does."""
+    b = with_bundle(options.base_options)
+    mode = options.mode
+    choice = resolve_target(b.target)
     prof = choice.profile
-    precision = options.precision or (Precision.FP32 if options.backend == "onnx" else prof.precision)
+    given = b.precision_value
+    precision = given or (Precision.FP32 if b.backend == "onnx" else Precision.parse(prof.precision))
     cores = usable_cores()
-    threads = options.threads or min(int(prof.threads), cores)
-    stage = {f"{k}_threads": (threads if options.threads else min(int(v), cores) if v else None)
-             for k, v in (("regressor", prof.regressor_threads), ("detector", prof.detector_threads))}
+    threads = b.threads or min(int(prof.threads), cores)
+    def stage_threads(profile_value: Optional[int]) -> Optional[int]:
+        return threads if b.threads else min(int(profile_value), cores) if profile_value else None
+
     # a precision given here applies to both networks; the profile's may differ per stage
-    det_precision = options.detector_precision or (
-        None if options.precision or options.backend == "onnx" else prof.detector_precision)
+    det_precision = (None if b.detector_precision is None else Precision.parse(b.detector_precision)) or (
+        None if given or b.backend == "onnx" or prof.detector_precision is None else Precision.parse(prof.detector_precision))
+    size = b.detector_size_value
     pipeline_options = PipelineOptions(
-        backend=options.backend, precision=precision, detector_precision=det_precision, regressor=options.regressor,
-        threads=threads, runtime=options.runtime, **stage,
+        backend=b.backend, precision=precision, detector_precision=det_precision, regressor=b.regressor,
+        threads=threads, runtime=b.runtime, regressor_threads=stage_threads(prof.regressor_threads),
+        detector_threads=stage_threads(prof.detector_threads),
         # photos never scan periodically: no scan thread or second detector in IMAGE mode
-        scan="inline" if options.running_mode is RunningMode.IMAGE else (options.scan or prof.scan),
-        scan_threads=min(int(prof.scan_threads), cores), max_misses=prof.max_misses if options.max_misses is None else options.max_misses,
-        detector_size=options.detector_size or tuple(prof.detector_size),
-        detector_fallback=options.detector_size is None, max_faces=options.max_faces, tracking=options.tracking,
+        scan="inline" if mode is RunningMode.IMAGE else (options.scan or prof.scan),
+        scan_threads=min(int(prof.scan_threads), cores),
+        max_misses=prof.max_misses if options.max_misses is None else options.max_misses,
+        detector_size=size or tuple(prof.detector_size), detector_fallback=size is None,
+        score_threshold=options.score_threshold, max_faces=options.max_faces, tracking=options.tracking,
         detect_interval=options.detect_interval if options.detect_interval is not None else (
             prof.one_core_interval if cores == 1 and prof.one_core_interval else prof.detect_interval),
         smoothing=dataclasses.replace(prof.smoothing, enabled=options.smoothing), dense=options.dense,
         dense_max_vertices=prof.dense_max_vertices if options.dense_vertices is None else options.dense_vertices,
-        root=options.cache_root, bitexact=bool(options.bitexact), roi_deadband=float(options.roi_deadband), **({} if options.still is None else {"still": options.still}),
+        root=None if b.cache_root is None else Path(b.cache_root), bitexact=b.bitexact,
+        roi_deadband=float(options.roi_deadband), motion=options.motion,
+        regressor_workers=b.regressor_workers or min(int(prof.regressor_workers), cores), **_still(options),
     )
     return pipeline_options, choice
+
+
+def _still(options: FaceAlignerOptions) -> dict[str, Any]:
+    """The `still` keyword of `PipelineOptions` (none: its default `StillConfig`)."""
+    return {} if options.still is None else {"still": options.still}
 
 
 class FaceAligner:
@@ -84,7 +136,7 @@ class FaceAligner:
     (LIVE_STREAM mode runs the pipeline on its own worker thread for you).
     """
 
-    def __init__(self, options: FaceAlignerOptions):
+    def __init__(self, options: FaceAlignerOptions) -> None:
         """Load the models for `options` (prefer `create` / `create_from_options`).
 
         Raises:
@@ -97,56 +149,53 @@ class FaceAligner:
             raise OptionsError(f"FaceAligner needs FaceAlignerOptions, got {type(options).__name__}")
         self._options = options
         self._pipeline_options, self._target = resolve_options(options)
-        self._dense_model = None
+        self._dense_model: Any = None
         if self._pipeline_options.dense:
             self._dense_model = load_dense_model(self._pipeline_options.root,
                                                  decimate=self._pipeline_options.dense_max_vertices or None)
-        self._pipeline = build_pipeline(self._pipeline_options, dense=self._dense_model)
+        self._pipeline: Optional[Pipeline] = build_pipeline(self._pipeline_options, dense=self._dense_model)
+        self._frames_at_close = 0
         self._last_ts: Optional[float] = None
-        self._closed = False
-        self._dropped = 0
-        self._live: Optional[_LiveWorker] = None
-        if options.running_mode is RunningMode.LIVE_STREAM:
-            self._live = _LiveWorker(self)
+        self._units = TimestampUnits()
+        self._live: Optional[LiveWorker] = None
+        if options.mode is RunningMode.LIVE_STREAM and options.result_callback is not None:
+            self._live = LiveWorker(self._process_live, options.result_callback)
 
     # ------------------------------------------------------------------ creation
 
     @classmethod
-    def create(cls, **kwargs) -> "FaceAligner":
-        """An aligner from keyword options (the fields of `FaceAlignerOptions`), e.g.
-        `FaceAligner.create(precision="int8", running_mode="video")`.
+    def create(cls, **options: Any) -> FaceAligner:
+        """An aligner from keyword options: the fields of `BaseOptions` and `FaceAlignerOptions` mixed,
+        e.g. `FaceAligner.create(precision="int8", running_mode="video", max_faces=1)`.
 
-        Raises: as `FaceAligner(options)`; an unknown keyword is an `OptionsError`.
+        Raises: as `FaceAligner(options)`; an unknown keyword is an `OptionsError` listing the known ones.
         """
-        try:
-            options = FaceAlignerOptions(**kwargs)
-        except TypeError as e:
-            names = ", ".join(FaceAlignerOptions.__dataclass_fields__)
-            raise OptionsError(f"{e}; FaceAligner options are: {names}") from None
-        return cls(options)
+        return cls(FaceAlignerOptions.from_keywords(**options))
 
     @classmethod
-    def create_from_options(cls, options: FaceAlignerOptions) -> "FaceAligner":
-        """An aligner from a `FaceAlignerOptions`. Raises: as `FaceAligner(options)`."""
+    def create_from_options(cls, options: FaceAlignerOptions) -> FaceAligner:
+        """An aligner from a `FaceAlignerOptions` (with its `BaseOptions`). Raises: as `FaceAligner(options)`."""
         return cls(options)
 
     # ------------------------------------------------------------------ the three modes
 
-    def detect(self, image: np.ndarray, *, source: str = "") -> "FrameResult":
+    def detect(self, image: npt.NDArray[np.uint8], *, source: str = "") -> FrameResult:
         """IMAGE mode: the faces of one independent photo (fresh ids from 0, no tracking or smoothing).
 
         Args:
             image: HxWx3 uint8 numpy array, BGR (or RGB with `color="rgb"`).
             source: a label copied into `FrameResult.source` (e.g. the file name).
         Returns:
-            `FrameResult` (`faces`: list of `Face`, best detection first; `time_ms`: per stage).
+            `FrameResult` (`faces`: list of `Face`, best detection first; `time_ms`: per stage, ms;
+            `timestamp_ms`: None).
         Raises:
             OptionsError: the aligner is not in IMAGE mode, or `image` is not an HxWx3 uint8 array.
+            EdgefaceError: the aligner is closed.
         """
         self._check_mode(RunningMode.IMAGE, "detect(image)")
         return self._process(self._as_bgr(image), None, source, still=True)
 
-    def detect_for_video(self, image: np.ndarray, timestamp_ms: float, *, source: str = "") -> "FrameResult":
+    def detect_for_video(self, image: npt.NDArray[np.uint8], timestamp_ms: float, *, source: str = "") -> FrameResult:
         """VIDEO mode: the next frame of a video (faces tracked across frames, stable ids, smoothed).
 
         Args:
@@ -154,15 +203,18 @@ class FaceAligner:
             timestamp_ms: the frame's time in milliseconds; must increase from call to call.
             source: a label copied into `FrameResult.source`.
         Returns:
-            `FrameResult`.
+            `FrameResult` (its `timestamp_ms` is `timestamp_ms`).
         Raises:
             OptionsError: not in VIDEO mode, a timestamp that does not increase, or a bad image.
+            EdgefaceError: the aligner is closed.
+        Warns:
+            TimestampUnitsWarning: once per aligner, when the timestamps look like seconds.
         """
         self._check_mode(RunningMode.VIDEO, "detect_for_video(image, timestamp_ms)")
-        self._check_timestamp(timestamp_ms)
-        return self._process(self._as_bgr(image), timestamp_ms, source, still=False)
+        ts = self._check_timestamp(timestamp_ms)
+        return self._process(self._as_bgr(image), ts, source, still=False)
 
-    def detect_async(self, image: np.ndarray, timestamp_ms: float, *, source: str = "") -> bool:
+    def detect_async(self, image: npt.NDArray[np.uint8], timestamp_ms: float, *, source: str = "") -> bool:
         """LIVE_STREAM mode: hand over a camera frame and return at once.
 
         The worker thread processes it and calls `result_callback(result, image, timestamp_ms)`.
@@ -170,28 +222,40 @@ class FaceAligner:
         `dropped_frames` (the pipeline never works on a stale frame, nothing queues up). Do not
         modify `image` after handing it over.
 
+        Args:
+            timestamp_ms: the frame's capture time in milliseconds (e.g. `time.monotonic() * 1000`); must increase.
         Returns:
             True if the frame was taken, False if it was dropped.
         Raises:
             OptionsError: not in LIVE_STREAM mode, a timestamp that does not increase, or a bad image.
-            EdgefaceError: the worker failed on an earlier frame (the error is re-raised here once).
+            EdgefaceError: the aligner is closed, or the worker failed on an earlier frame (re-raised here once).
+        Warns:
+            TimestampUnitsWarning: once per aligner, when the timestamps look like seconds.
         """
         self._check_mode(RunningMode.LIVE_STREAM, "detect_async(image, timestamp_ms)")
-        self._check_timestamp(timestamp_ms)
+        ts = self._check_timestamp(timestamp_ms)
         image = self._as_bgr(image)
-        return self._live.submit(image, timestamp_ms, source)
+        assert self._live is not None  # LIVE_STREAM options always have a callback
+        return self._live.submit(image, ts, source)
 
-    def wait_until_idle(self, timeout_s: float = 30.0) -> None:
-        """LIVE_STREAM: wait until the frame handed over last has been processed and its callback has
-        returned (e.g. before reading the results at the end of a stream). Nothing to wait for in the
-        other modes.
+    def wait_until_idle(self, timeout_ms: float = IDLE_TIMEOUT_MS, *, timeout_s: Optional[float] = None) -> bool:
+        """LIVE_STREAM: wait at most `timeout_ms` milliseconds until the frame handed over last has been
+        processed and its callback has returned (e.g. before reading the results at the end of a stream).
 
+        Returns:
+            True when idle (always in the other modes), False when `timeout_ms` passed first.
         Raises:
             EdgefaceError: the worker failed on a frame (the error is re-raised here once).
+        Deprecated: `timeout_s=` (seconds); use `timeout_ms`.
         """
-        if self._live is not None:
-            self._live.wait_idle(timeout_s)
-            self._live.raise_error()
+        if timeout_s is not None:
+            warn_renamed("wait_until_idle(timeout_s=...)", "wait_until_idle(timeout_ms=...) (milliseconds)", stacklevel=3)
+            timeout_ms = float(timeout_s) * 1000.0
+        if self._live is None:
+            return True
+        idle = self._live.wait_idle(timeout_ms)
+        self._live.raise_error()
+        return idle
 
     # ------------------------------------------------------------------ state
 
@@ -202,82 +266,105 @@ class FaceAligner:
 
     @property
     def running_mode(self) -> RunningMode:
-        return self._options.running_mode
+        """IMAGE, VIDEO or LIVE_STREAM, fixed at creation."""
+        return self._options.mode
 
     @property
-    def target(self):
+    def target(self) -> TargetChoice:
         """The board profile in use (`boards.profiles.TargetChoice`: `.profile`, `.reason`)."""
         return self._target
 
     @property
-    def pipeline(self):
-        """The underlying `runtime.pipeline.Pipeline` (its options, counters and networks)."""
-        return self._pipeline
+    def pipeline(self) -> Pipeline:
+        """The underlying `runtime.pipeline.Pipeline` (its options, counters and networks).
+        Raises EdgefaceError once closed."""
+        return self._open_pipeline()
 
     @property
-    def dense_model(self):
+    def dense_model(self) -> Any:
         """The dense reconstructor when `dense=True` (its `kind`: "bfm" or "dense_approx"), else None."""
         return self._dense_model
 
     @property
+    def closed(self) -> bool:
+        """Whether `close()` has run (the models are released; calls raise EdgefaceError)."""
+        return self._pipeline is None
+
+    @property
     def frames_processed(self) -> int:
-        return self._pipeline.counters.frames
+        """Frames processed so far (a count; still readable after `close()`)."""
+        return self._pipeline.counters.frames if self._pipeline is not None else self._frames_at_close
 
     @property
     def dropped_frames(self) -> int:
-        """LIVE_STREAM: frames dropped because the worker was busy (0 in the other modes)."""
+        """LIVE_STREAM: frames dropped because the worker was busy (a count; 0 in the other modes)."""
         return self._live.dropped if self._live is not None else 0
 
-    def describe(self) -> dict:
-        """What runs: backend, precision, runtime, threads, models, detector size, tracking, target."""
-        d = self._pipeline.describe()
+    def describe(self) -> dict[str, Any]:
+        """What runs: backend, precision, runtime, threads, models, detector size (pixels), tracking, target."""
+        d: dict[str, Any] = self._open_pipeline().describe()
         d["running_mode"] = self.running_mode.value
         d["target"] = self._target.profile.name
         return d
 
     def reset(self) -> None:
         """Start a new sequence (VIDEO / LIVE_STREAM): forget tracks, smoothing and the last timestamp."""
+        pipeline = self._open_pipeline()
         if self._live is not None:
-            self._live.wait_idle()
-        self._pipeline.reset()
+            self._live.wait_idle(IDLE_TIMEOUT_MS)
+        pipeline.reset()
         self._last_ts = None
+        self._units.reset()
 
     def close(self) -> None:
-        """Stop the worker (LIVE_STREAM: after the frame in progress) and release the models."""
-        if self._closed:
+        """Stop the worker threads (LIVE_STREAM: after the frame in progress; the periodic scan's) and
+        release the models (their interpreters go with the last reference). Calling it again does nothing.
+
+        Raises:
+            EdgefaceError: the LIVE_STREAM worker failed on its last frame (re-raised here once).
+        """
+        if self._pipeline is None:
             return
-        self._closed = True
         try:
             if self._live is not None:
-                self._live.stop()
+                self._live.stop()  # the frame in progress still runs on the pipeline
         finally:
-            self._pipeline.close()
+            pipeline, self._pipeline = self._pipeline, None
+            self._frames_at_close = pipeline.counters.frames
+            pipeline.close()
+            self._dense_model = None
 
-    def __enter__(self) -> "FaceAligner":
+    def __enter__(self) -> FaceAligner:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __repr__(self) -> str:
         o = self._pipeline_options
+        state = ", closed" if self.closed else ""
         return (f"FaceAligner(mode={self.running_mode.value}, {o.backend} {o.precision.value}, {o.regressor}, "
-                f"target={self._target.profile.name}, threads={o.threads})")
+                f"target={self._target.profile.name}, threads={o.threads}{state})")
 
     # ------------------------------------------------------------------ internals
 
-    def _check_mode(self, mode: RunningMode, call: str) -> None:
-        if self._closed:
+    def _open_pipeline(self) -> Pipeline:
+        if self._pipeline is None:
             raise EdgefaceError("this FaceAligner is closed; create a new one")
+        return self._pipeline
+
+    def _check_mode(self, mode: RunningMode, call: str) -> None:
+        self._open_pipeline()
         if self.running_mode is not mode:
             use = {RunningMode.IMAGE: "detect(image)", RunningMode.VIDEO: "detect_for_video(image, timestamp_ms)",
                    RunningMode.LIVE_STREAM: "detect_async(image, timestamp_ms)"}[self.running_mode]
             raise OptionsError(f"{call} needs running_mode={mode.value}; this aligner was created in "
                                f"{self.running_mode.value} mode: use {use}")
 
-    def _check_timestamp(self, timestamp_ms) -> None:
+    def _check_timestamp(self, timestamp_ms: object) -> float:
+        """`timestamp_ms` as a float, checked: a finite number past the previous one."""
         try:
-            ts = float(timestamp_ms)
+            ts = float(timestamp_ms)  # type: ignore[arg-type]
         except (TypeError, ValueError):
             raise OptionsError(f"timestamp_ms must be a number, got {timestamp_ms!r}") from None
         if not np.isfinite(ts):
@@ -286,8 +373,10 @@ class FaceAligner:
             raise OptionsError(f"timestamp {ts:g} ms is not after the previous frame's {self._last_ts:g} ms: "
                                "timestamps must increase (call reset() to start a new video)")
         self._last_ts = ts
+        self._units.observe(ts)
+        return ts
 
-    def _as_bgr(self, image) -> np.ndarray:
+    def _as_bgr(self, image: object) -> npt.NDArray[np.uint8]:
         if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise OptionsError(f"image must be an HxWx3 uint8 numpy array ({self._options.color.upper()}), got "
                                f"{getattr(image, 'dtype', type(image).__name__)} {getattr(image, 'shape', '')}")
@@ -297,77 +386,13 @@ class FaceAligner:
             image = image[:, :, ::-1]
         return np.ascontiguousarray(image)
 
-    def _process(self, image, timestamp_ms, source: str, still: bool):
+    def _process(self, image: npt.NDArray[np.uint8], timestamp_ms: Optional[float], source: str,
+                 still: bool) -> FrameResult:
         """`image` already checked by `_as_bgr`; the frame index is the count of frames processed so far."""
-        frame = Frame(index=self._pipeline.counters.frames, image=image,
-                      timestamp_s=None if timestamp_ms is None else float(timestamp_ms) / 1000.0, source=str(source))
-        return self._pipeline.process(frame, still=still)
+        pipeline = self._open_pipeline()
+        frame = Frame(index=pipeline.counters.frames, image=image, timestamp_ms=timestamp_ms, source=str(source))
+        result: FrameResult = pipeline.process(frame, still=still)
+        return result
 
-
-class _LiveWorker:
-    """LIVE_STREAM: one worker thread with a one-frame slot (latest frame wins, the rest are dropped)."""
-
-    def __init__(self, aligner: FaceAligner):
-        self._aligner = aligner
-        self._callback = aligner.options.result_callback
-        self._cond = threading.Condition()
-        self._pending = None  # (image, timestamp_ms, source) waiting for the worker
-        self._busy = False
-        self._stop = False
-        self._error: Optional[BaseException] = None
-        self.dropped = 0
-        self._thread = threading.Thread(target=self._loop, name="edgeface-live", daemon=True)
-        self._thread.start()
-
-    def raise_error(self) -> None:
-        """Re-raise (once) the error the worker stopped on, if any."""
-        with self._cond:
-            err, self._error = self._error, None
-        if err is not None:
-            raise err
-
-    def submit(self, image, timestamp_ms, source) -> bool:
-        self.raise_error()
-        with self._cond:
-            if self._stop:
-                raise EdgefaceError("this FaceAligner is closed; create a new one")
-            if self._busy or self._pending is not None:
-                self.dropped += 1
-                return False
-            self._pending = (image, timestamp_ms, source)
-            self._cond.notify()
-            return True
-
-    def _loop(self) -> None:
-        while True:
-            with self._cond:
-                while self._pending is None and not self._stop:
-                    self._cond.wait()
-                if self._pending is None:
-                    return
-                image, ts, source = self._pending
-                self._pending = None
-                self._busy = True
-            try:
-                result = self._aligner._process(image, ts, source, still=False)
-                self._callback(result, image, ts)
-            except BaseException as e:  # re-raised to the caller at its next detect_async
-                with self._cond:
-                    self._error = e if isinstance(e, Exception) else EdgefaceError(f"live worker stopped: {e!r}")
-            finally:
-                with self._cond:
-                    self._busy = False
-                    self._cond.notify_all()
-
-    def wait_idle(self, timeout: float = 30.0) -> None:
-        with self._cond:
-            self._cond.wait_for(lambda: not self._busy and self._pending is None, timeout=timeout)
-
-    def stop(self) -> None:
-        with self._cond:
-            self._stop = True
-            self._cond.notify_all()
-        self._thread.join(timeout=30.0)
-        if self._error is not None:
-            err, self._error = self._error, None
-            raise err
+    def _process_live(self, image: npt.NDArray[np.uint8], timestamp_ms: float, source: str) -> FrameResult:
+        return self._process(image, timestamp_ms, source, still=False)

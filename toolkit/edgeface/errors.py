@@ -48,7 +48,7 @@ class VerificationError(EdgefaceError):
     exit_code = 3
 
 
-def write_error(path, e: OSError, kept: str = "") -> EdgefaceError:
+def write_error(path: object, e: OSError, kept: str = "") -> EdgefaceError:
     """The one line for an output that cannot be written (`kept`: what is safe, e.g. '; the 12 frames
     done are in out.jsonl.part')."""
     import errno

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Iterator, Optional
+from typing import Any, Iterator, Optional
 
 import numpy as np
+import numpy.typing as npt
 
+from edgeface.deprecation import warn_renamed
 from edgeface.errors import EdgefaceError
 
 IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".dib", ".tif", ".tiff", ".webp",
@@ -19,20 +21,28 @@ VIDEO_EXTS = frozenset({".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg",
                         ".flv", ".3gp", ".ts", ".mts", ".m2ts", ".gif", ".ogv", ".h264", ".264"})
 
 
-@dataclass
+@dataclass(frozen=True)
 class Frame:
-    """One input frame. `image` is BGR uint8 HxWx3 (C-contiguous)."""
+    """One input frame: its `index` (from 0), `image` (BGR uint8 HxWx3, C-contiguous), `timestamp_ms`
+    (milliseconds: a video frame's presentation time, a camera's capture time; None for photos) and the
+    `source` label. Deprecated: `timestamp_s`."""
 
     index: int
-    image: np.ndarray
-    timestamp_s: Optional[float]
+    image: npt.NDArray[np.uint8]
+    timestamp_ms: Optional[float]
     source: str
+
+    @property
+    def timestamp_s(self) -> Optional[float]:
+        """Deprecated: the timestamp in seconds; use `timestamp_ms`."""
+        warn_renamed("Frame.timestamp_s", "Frame.timestamp_ms (milliseconds)")
+        return None if self.timestamp_ms is None else self.timestamp_ms / 1000.0
 
 
 class FrameSource:
     """Base class: iterate to get `Frame`s; use as a context manager (or call `close()`).
 
-    Subclasses implement `_frames()` yielding (image, timestamp_s, source_label). The base class
+    Subclasses implement `_frames()` yielding (image, timestamp_ms, source_label). The base class
     numbers the frames from 0 and stops after `max_frames`.
     """
 
@@ -48,7 +58,7 @@ class FrameSource:
         self.max_frames = max_frames
         self._closed = False
 
-    def _frames(self) -> Iterator[tuple[np.ndarray, Optional[float], str]]:  # pragma: no cover
+    def _frames(self) -> Iterator[tuple[npt.NDArray[np.uint8], Optional[float], str]]:  # pragma: no cover
         raise NotImplementedError
 
     def _cap(self, count: Optional[int]) -> Optional[int]:
@@ -63,7 +73,7 @@ class FrameSource:
         for image, ts, label in self._frames():
             if self.max_frames is not None and index >= self.max_frames:
                 break
-            yield Frame(index=index, image=image, timestamp_s=ts, source=label)
+            yield Frame(index=index, image=image, timestamp_ms=ts, source=label)
             index += 1
 
     def _release(self) -> None:
@@ -78,10 +88,10 @@ class FrameSource:
     def __enter__(self) -> "FrameSource":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, object]:
         return {"kind": self.kind, "name": self.name, "fps": self.fps, "frame_count": self.frame_count,
                 "is_still": self.is_still}
 
@@ -89,7 +99,7 @@ class FrameSource:
         return f"{type(self).__name__}(name={self.name!r}, fps={self.fps}, frame_count={self.frame_count})"
 
 
-def as_bgr(img: np.ndarray) -> np.ndarray:
+def as_bgr(img: npt.NDArray[Any]) -> npt.NDArray[np.uint8]:
     """A decoded image as C-contiguous BGR uint8 HxWx3 (grey expanded, alpha dropped); 8-bit only."""
     if img.ndim == 2:
         import cv2

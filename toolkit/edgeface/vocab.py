@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 import numbers
 import re
-from typing import Sequence, Union
+from typing import Optional, Sequence, Union
 
 from edgeface.errors import OptionsError
 
@@ -77,7 +77,7 @@ def detector_name(width: int = DEFAULT_DETECTOR_SIZE[0], height: int = DEFAULT_D
     return f"{DETECTOR}_{int(width)}x{int(height)}"
 
 
-def parse_detector_name(name: str):
+def parse_detector_name(name: str) -> Optional[tuple[int, int]]:
     """'faceboxes_640x480' -> (640, 480); None for any other name."""
     m = re.fullmatch(rf"{DETECTOR}_(\d+)x(\d+)", name)
     return (int(m.group(1)), int(m.group(2))) if m else None
@@ -102,7 +102,7 @@ def parse_size(spec: Union[str, Sequence[int]]) -> tuple[int, int]:
 DETECTOR_SIZE_MULTIPLE = 32
 
 
-def check_detector_size(width, height, what: str = "detector size") -> tuple[int, int]:
+def check_detector_size(width: int, height: int, what: str = "detector size") -> tuple[int, int]:
     """(width, height) as ints if both are positive multiples of 32 (FaceBoxes' stride), else an `OptionsError`."""
     m = DETECTOR_SIZE_MULTIPLE
     ok = all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in (width, height))

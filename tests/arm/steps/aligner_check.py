@@ -100,7 +100,8 @@ def main(argv=None) -> int:
     if cli_records and len(cli_records) != len(records):
         problems.append(f"FaceAligner gave {len(records)} records, edgeface run {len(cli_records)}")
     for i, (got, want) in enumerate(zip(records, cli_records)):
-        keys = sorted(k for k in set(got) | set(want) if k != "time_ms" and got.get(k) != want.get(k))
+        keys = sorted(k for k in set(got) | set(want)  # the JSONL's "schema" tag is not part of to_dict()
+                      if k not in ("time_ms", "schema") and got.get(k) != want.get(k))
         if keys:
             problems.append(f"frame {i}: FaceAligner record differs from edgeface run's in {', '.join(keys)}")
     for i, rec in enumerate(records):

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
-from edgeface.hub import paths
+from edgeface.hub import locate, paths
 from edgeface.hub import store
 from edgeface.boards.machine import (CpuInfo, libcamera_cameras, parse_cpuinfo, read_machine, read_meminfo,
                                      video_nodes)
@@ -53,6 +53,7 @@ class ModelFile:
     size: int
     manifest: bool  # the .json manifest beside it exists
     verified_with: Optional[str] = None  # "ai-edge-litert 2.1.0": the runtime its manifest was converted/verified with
+    source: str = ""  # where the runtime takes it from: "cache ...", "edgeface-models 0.1.0" (hub.locate)
 
 
 @dataclass
@@ -102,17 +103,22 @@ def memory_mb(meminfo_text: Optional[str]) -> Optional[int]:
 
 
 def cached_models(root: Optional[Path] = None) -> list:
-    """Converted TFLite models in the cache (`$EDGEFACE_HOME/tflite/<name>/<name>_<variant>.tflite`)."""
-    out = []
-    d = paths.tflite_dir(root)
-    if not d.is_dir():
-        return out
-    for sub in sorted(p for p in d.iterdir() if p.is_dir()):
-        for v in VARIANTS:
-            p = store.model_path(sub.name, v, root)
-            if p.is_file():
-                mp = p.with_suffix(".json")
-                out.append(ModelFile(sub.name, v, p, p.stat().st_size, mp.is_file(), manifest_runtime(mp)))
+    """Converted TFLite models the runtime can load, from every model source in lookup order (`hub.locate`:
+    the cache `$EDGEFACE_HOME/tflite/<name>/<name>_<variant>.tflite`, then the installed models package);
+    a model in two sources is listed once, from the one the runtime takes."""
+    out, seen = [], set()
+    for source in locate.model_sources(root):
+        d = paths.tflite_dir(source.root)
+        if not d.is_dir():
+            continue
+        for sub in sorted(p for p in d.iterdir() if p.is_dir()):
+            for v in VARIANTS:
+                p = store.model_path(sub.name, v, source.root)
+                if p.is_file() and (sub.name, v) not in seen:
+                    seen.add((sub.name, v))
+                    mp = p.with_suffix(".json")
+                    out.append(ModelFile(sub.name, v, p, p.stat().st_size, mp.is_file(), manifest_runtime(mp),
+                                         source.label))
     return out
 
 
@@ -156,7 +162,7 @@ def _version(dist: str) -> Optional[str]:
 def check_xnnpack(models: Sequence[ModelFile], runtime: Optional[str] = None) -> tuple:
     """(applied?, note): load the smallest float32 model (else any) and look for delegate nodes."""
     if not models:
-        return None, "no converted model in the cache to load (run `edgeface convert`)"
+        return None, "no converted model installed to load (pip install \"edgeface[models]\")"
     pick = sorted(models, key=lambda m: (m.variant != "float32", m.size))[0]
     try:
         rt = find_runtime(runtime)
@@ -235,7 +241,8 @@ def advice(r: DoctorReport, profile) -> list:
         was = sorted({m.verified_with for m in other})
         out.append(f"{len(other)} model(s) were converted and verified with {', '.join(was)}, this machine runs "
                    f"{r.runtime}: tests/arm checks them bit-identical across those versions on x86 (step models); "
-                   f"to verify here, re-convert with this runtime (edgeface convert --force)")
+                   + ("to verify here, re-convert with this runtime (edgeface convert --force)" if locate.convert_available()
+                      else "each model is still checked against its manifest's digest before it loads"))
     if r.runtime is None:
         out.append("no TFLite runtime: pip install ai-edge-litert (64-bit) or tflite-runtime (32-bit Pi OS)")
     if r.arch == "arm" and r.runtime is None:
@@ -248,8 +255,11 @@ def advice(r: DoctorReport, profile) -> list:
         want_var = Precision.parse(prec).variant
         if (name, want_var) not in have:
             size = tuple(profile.detector_size) if name == det else None
-            out.append(f"{name}_{want_var}.tflite (profile {profile.name}) is not in the cache: run "
-                       f"{store.convert_command(name, want_var, size)} on a workstation and copy the cache's tflite/ folder here")
+            fixes = [] if any(s.kind == "package" for s in locate.model_sources()) else ['pip install "edgeface[models]"']
+            fixes.append(f"run {store.convert_command(name, want_var, size)} and copy the cache's tflite/ folder here"
+                         if locate.convert_available() else
+                         f"pack a bundle for this board on a workstation (`edgeface pack --target {profile.name}`)")
+            out.append(f"{name}_{want_var}.tflite (profile {profile.name}) is not installed: {', or '.join(fixes)}")
     if not r.cameras:
         others = f" ({len(r.video_devices)} /dev/video* nodes, none a camera: codec/ISP/metadata)" if r.video_devices else ""
         out.append(f"no camera found{others}: connect one (a camera module: `rpicam-hello --list-cameras`; "
@@ -292,11 +302,13 @@ def render(r: DoctorReport):
     if r.models:
         other = {m.path for m in runtime_mismatch(r.runtime, r.models)}
         t.add_row("models", "\n".join(f"{m.name}_{m.variant}.tflite  {m.size / 1048576:.1f} MiB"
+                                      + (f"  from {m.source}" if m.source and not m.source.startswith("cache") else "")
                                       + ("" if m.manifest else "  [red](no manifest)[/]")
                                       + (f"  [yellow](verified with {m.verified_with})[/]" if m.path in other else "")
                                       for m in r.models))
     else:
-        t.add_row("models", "[yellow]none converted[/]")
+        t.add_row("models", "[yellow]none installed[/] (pip install \"edgeface[models]\", a bundle from `edgeface pack`, "
+                            "or `edgeface convert` on a workstation)")
     t.add_row("recommended target", f"[bold]{r.target}[/] ({r.target_reason})")
     parts = [t]
     for a in r.advice:

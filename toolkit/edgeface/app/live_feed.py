@@ -117,7 +117,7 @@ class LiveFeed:
                 if frame is END:
                     break
                 last_ts = increasing_ms(frame_timestamp_ms(frame, fps), last_ts)
-                captured = frame.timestamp_s if monotonic and frame.timestamp_s is not None else capture.last_capture_s
+                captured = frame.timestamp_ms / 1000.0 if monotonic and frame.timestamp_ms is not None else capture.last_capture_s
                 pending[last_ts] = (frame, captured)  # before the hand-over: the callback may come at once
                 if aligner.detect_async(frame.image, last_ts, source=frame.source):
                     st.submitted += 1

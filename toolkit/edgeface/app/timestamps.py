@@ -16,8 +16,8 @@ STEP_MS = 1e-3  # what a timestamp that does not increase is moved on by (1 us)
 
 def frame_timestamp_ms(frame: Frame, fps: Optional[float]) -> float:
     """A frame's time in ms: its own timestamp, else its index at the source's frame rate (30 fps if unknown)."""
-    if frame.timestamp_s is not None:
-        return float(frame.timestamp_s) * 1000.0
+    if frame.timestamp_ms is not None:
+        return float(frame.timestamp_ms)
     return frame.index * 1000.0 / (fps or DEFAULT_FPS)
 
 

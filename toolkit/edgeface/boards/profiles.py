@@ -46,6 +46,7 @@ class TargetProfile:
     max_misses: int = 2  # scans a tracked face may go undetected while its landmarks hold ([detector])
     detector_precision: Optional[str] = None  # [detector] precision: the detector's own (None: `precision`)
     one_core_interval: Optional[int] = None  # [detector] one_core_interval: the interval when only one core is usable
+    regressor_workers: int = 1  # [runtime] regressor_workers: faces of a frame regressed at once (capped at the cores)
 
     def matches(self, board_model: str) -> bool:
         return any(re.search(p, board_model, re.IGNORECASE) for p in self.match)
@@ -59,7 +60,7 @@ class TargetProfile:
             "detect_interval": self.detect_interval, "camera_size": list(self.camera_size),
             "camera_fps": self.camera_fps, "dense_max_vertices": self.dense_max_vertices,
             "regressor_threads": self.regressor_threads, "detector_threads": self.detector_threads,
-            "scan_threads": self.scan_threads,
+            "scan_threads": self.scan_threads, "regressor_workers": self.regressor_workers,
             "scan": self.scan, "max_misses": self.max_misses, "one_core_interval": self.one_core_interval,
             "smoothing": {"min_cutoff": s.min_cutoff, "beta": s.beta, "d_cutoff": s.d_cutoff, "nominal_fps": s.nominal_fps},
         }
@@ -101,6 +102,7 @@ def parse_profile(d: dict) -> TargetProfile:
             scan_threads=int(rt.get("scan_threads", 1)),
             scan=str(det.get("scan", "async")), max_misses=int(det.get("max_misses", 2)),
             detector_precision=det_precision, one_core_interval=_opt_int(det.get("one_core_interval")),
+            regressor_workers=int(rt.get("regressor_workers", 1)),
         )
     except KeyError as e:
         raise EdgefaceError(f"target profile {name} lacks {e.args[0]!r}") from None
@@ -110,7 +112,7 @@ def parse_profile(d: dict) -> TargetProfile:
         raise EdgefaceError(f"target profile {name}: bad [smoothing] table ({e})") from None
     if prof.scan not in ("async", "inline"):
         raise EdgefaceError(f"target profile {name}: detector.scan must be async or inline, got {prof.scan!r}")
-    if min(prof.regressor_threads or 1, prof.detector_threads or 1, prof.scan_threads) < 1 or prof.max_misses < 0:
+    if min(prof.regressor_threads or 1, prof.detector_threads or 1, prof.scan_threads, prof.regressor_workers) < 1 or prof.max_misses < 0:
         raise EdgefaceError(f"target profile {name}: stage threads must be >= 1 and detector.max_misses >= 0")
     if prof.one_core_interval is not None and prof.one_core_interval < 1:
         raise EdgefaceError(f"target profile {name}: detector.one_core_interval must be >= 1 frame")

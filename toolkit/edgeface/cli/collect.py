@@ -13,14 +13,19 @@ from edgeface.fleet.collect import collect
 
 def collect_command(
     url: str = typer.Argument(..., help="mqtt://[user:pass@]host[:port]/prefix (mqtts:// for TLS)."),
-    json_path: Path = typer.Option(..., "--json", help="Write every board's records here (JSONL with board and run)."),
+    json_path: Path = typer.Option(..., "--json", help="Write every board's records here (JSONL: edgeface.collected/2 records, with board and run; reads boards' version 1 and 2 records)."),
     ca: Optional[str] = typer.Option(None, "--mqtt-ca", help="CA certificate (PEM) of the broker, for mqtts://."),
     count: Optional[int] = typer.Option(None, "--count", min=1, help="Stop after this many records."),
     idle: Optional[float] = typer.Option(None, "--idle", min=0.1, help="Stop after this many seconds without a record."),
     duration: Optional[float] = typer.Option(None, "--duration", min=0.1, help="Stop after this many seconds."),
     client_id: Optional[str] = typer.Option(None, "--client-id", help="MQTT client id (the broker keeps this session; default edgeface-collect-<host>)."),
 ):
-    """Collect every board's results from a broker into one JSONL file (Ctrl-C stops)."""
+    """Collect every board's results from a broker into one JSONL file (Ctrl-C stops).
+
+    Writes edgeface.collected/2 records (docs/records.md).
+    Reads boards writing version 2 or version 1 (0.1.0, untagged records).
+    Skips and counts newer versions: upgrade the collector first.
+    """
     def on_status(board: str, st: dict) -> None:
         extra = "" if st.get("state") != "online" else (
             f", {st.get('fps', 0)} fps, {st.get('queued', 0)} queued, {st.get('dropped', 0)} dropped")
@@ -30,5 +35,7 @@ def collect_command(
     rep = collect(url, json_path, ca=ca, client_id=client_id, count=count, idle_timeout=idle, duration=duration,
                   on_status=on_status)
     boards = ", ".join(f"{b} {n}" for b, n in sorted(rep.boards.items())) or "none"
-    out.print(f"{rep.records} records from {len(rep.boards)} boards ({boards}); {rep.duplicates} repeats skipped; "
-              f"stopped: {rep.stopped}; wrote {rep.path}", highlight=False)
+    versions = (f"; {rep.upgraded} version-1 records read" if rep.upgraded else "") + (
+        f"; {rep.unsupported} records of a newer version skipped (upgrade edgeface here)" if rep.unsupported else "")
+    out.print(f"{rep.records} records from {len(rep.boards)} boards ({boards}); {rep.duplicates} repeats skipped"
+              f"{versions}; stopped: {rep.stopped}; wrote {rep.path}", highlight=False)

@@ -9,13 +9,14 @@ from typing import Optional
 
 import typer
 
-from edgeface.cli.bench import bench_command
+from edgeface.cli import bench_eval
+from edgeface.cli.bench import bench_app
+from edgeface.cli.bench_legacy import deprecated_alias
 from edgeface.cli.calibrate import calibrate_command
 from edgeface.cli.collect import collect_command
 from edgeface.cli.consoles import console
 from edgeface.cli.convert import convert_command
 from edgeface.cli.doctor import doctor_command
-from edgeface.cli.eval import eval_command
 from edgeface.cli.export import export_command
 from edgeface.cli.fetch import fetch_command
 from edgeface.cli.info import info_command
@@ -42,8 +43,8 @@ app.command("convert")(convert_command)
 app.command("verify")(verify_command)
 app.command("run")(run_command)
 app.command("doctor")(doctor_command)
-app.command("bench")(bench_command)
-app.command("eval")(eval_command)
+app.add_typer(bench_app, name="bench")
+app.command("eval", hidden=True)(deprecated_alias(bench_eval.command, "edgeface eval", "edgeface bench eval"))
 app.command("collect")(collect_command)
 app.add_typer(mqtt_app, name="mqtt")
 app.command("pack")(pack_command)

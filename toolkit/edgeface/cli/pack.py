@@ -1,4 +1,4 @@
-"""`edgeface pack`: converted models, manifests and runtime assets into one verified bundle (`edgeface.fleet.bundle`)."""
+"""`edgeface pack`: converted models, manifests and runtime assets into one verified bundle (`edgeface.bundle`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from edgeface.cli.consoles import out
-from edgeface.fleet.bundle import pack
+from edgeface.bundle import pack
 from edgeface.vocab import parse_size
 
 

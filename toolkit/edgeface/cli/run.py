@@ -3,6 +3,7 @@ the terminal lines from `cli.run_status`, `--mqtt` / `--bundle` from `cli.run_fl
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Optional
 
@@ -92,6 +93,7 @@ def run_command(
     no_track: bool = typer.Option(False, "--no-track", help="Detect on every frame instead of tracking landmarks."),
     scan: Optional[str] = typer.Option(None, "--scan", help="Periodic scans for new faces: async (worker thread, tracked frames never wait) | inline (default: the target's)."),
     max_misses: Optional[int] = typer.Option(None, "--max-misses", min=0, help="Scans a tracked face may go undetected while its landmarks hold (default: the target's)."),
+    motion: str = typer.Option("velocity", "--motion", metavar="MODEL", help="Tracking: velocity (predict each face's next crop from its motion; a face found again keeps its id) or none (upstream's crop from the previous landmarks)."),
     roi_deadband: Optional[float] = typer.Option(None, "--roi-deadband", min=0.0, max=0.49, help="Tracking: keep a face's crop while it would move less than this fraction of its side (default 0.02; 0: a new crop every frame, as upstream)."),
     bitexact: bool = typer.Option(False, "--bitexact", help="Bit-exact pixels on every CPU (cross-CPU parity checks): INTER_LINEAR_EXACT resizes and swscale's exact YUV->BGR (slower)."),
     no_smooth: bool = typer.Option(False, "--no-smooth", help="No temporal smoothing (raw per-frame output)."),
@@ -141,12 +143,12 @@ def run_command(
         dense = False
     if render_mode is not None and render_mode not in RENDER_MODES:
         raise EdgefaceError(f"--render {render_mode} is unknown: use one of {', '.join(RENDER_MODES)}")
-    bundle_root, precision, detector_precision, detector_size = run_bundle(bundle, precision, detector_size)
-    options = FaceAlignerOptions(
+    bundle_root, precision, detector_precision, detector_size = run_bundle(bundle, precision, detector_size, target)
+    options = FaceAlignerOptions.from_keywords(
         regressor=regressor, precision=precision, target=target, threads=threads, detector_size=detector_size,
         max_faces=max_faces, detect_interval=detect_interval, tracking=not no_track, smoothing=not no_smooth,
         scan=scan, max_misses=max_misses, dense=dense, dense_vertices=dense_vertices, backend=backend, bitexact=bitexact,
-        **({} if roi_deadband is None else {"roi_deadband": roi_deadband}),
+        motion=motion, **({} if roi_deadband is None else {"roi_deadband": roi_deadband}),
         cache_root=bundle_root, detector_precision=detector_precision, still=still_mod.from_flags(still_detector, still_recrops, still_flip))
     _, choice = resolve_options(options)
     prof = choice.profile
@@ -158,9 +160,9 @@ def run_command(
             src.on_skip = lambda msg: console.print(f"[yellow]warning:[/] {msg}", highlight=False, soft_wrap=True)
         if src.kind in LIVE_KINDS:  # live input: capture thread, latest frame only, LIVE_STREAM (app.live_feed)
             src = LatestFrameCapture(src)
-            options.running_mode, options.result_callback = RunningMode.LIVE_STREAM, LiveFeed()
+            options = dataclasses.replace(options, running_mode=RunningMode.LIVE_STREAM, result_callback=LiveFeed())
         else:
-            options.running_mode = RunningMode.IMAGE if src.is_still else RunningMode.VIDEO
+            options = dataclasses.replace(options, running_mode=RunningMode.IMAGE if src.is_still else RunningMode.VIDEO)
         render_fn, extra_sinks, dense_label = None, [], ""
         with FaceAligner.create_from_options(options) as aligner:
             if aligner.dense_model is not None:
@@ -185,7 +187,8 @@ def run_command(
                 f"[bold]{src.name}[/] | target {prof.name} ({choice.reason}) | {d['backend']} {d['precision']} "
                 f"{d.get('runtime', '')}, threads regressor {d['regressor_threads']} / detector {d['detector_threads']}"
                 + ("" if d.get("xnnpack") is None else f", XNNPACK {'on' if d['xnnpack'] else 'off'}")
-                + f" | faceboxes {d['detector_size'][0]}x{d['detector_size'][1]}, {po.regressor} | {mode}{dense_label}",
+                + f" | faceboxes {d['detector_size'][0]}x{d['detector_size'][1]}, {po.regressor} | {mode}{dense_label}"
+                + (f" | models from {d['models_from']}" if d.get("models_from") else ""),
                 highlight=False, soft_wrap=True)
             mqtt_sink = run_mqtt_sink(mqtt, mqtt_ca, mqtt_qos, mqtt_every_frame, mqtt_queue, mqtt_queue_size, board_id, d)
             try:

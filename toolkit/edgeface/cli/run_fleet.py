@@ -1,5 +1,5 @@
 """The fleet options of `edgeface run`: `--mqtt URL` (results to a broker, `edgeface.fleet.mqtt_sink`) and
-`--bundle FILE` (models from a verified bundle, `edgeface.fleet.bundle`)."""
+`--bundle FILE` (models from a verified bundle, `edgeface.bundle`)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Optional
 
 from edgeface.cli.consoles import console
 from edgeface.errors import EdgefaceError
-from edgeface.fleet.bundle import open_for_run
+from edgeface.bundle import open_for_run
 from edgeface.fleet.mqtt_sink import MqttOptions, MqttSink, parse_bytes
-from edgeface.vocab import Precision, parse_size
+from edgeface.vocab import Precision
 
 
 def run_mqtt_sink(url: Optional[str], ca: Optional[str], qos: int, every_frame: bool, queue: Optional[Path],
@@ -35,21 +35,25 @@ def run_mqtt_sink(url: Optional[str], ca: Optional[str], qos: int, every_frame: 
     return sink
 
 
-def run_bundle(bundle: Optional[Path], precision: Optional[str], detector_size: Optional[str]) -> tuple:
+def run_bundle(bundle: Optional[Path], precision: Optional[str], detector_size: Optional[str],
+               target: str = "auto") -> tuple:
     """For `edgeface run --bundle FILE`: (model cache = the verified, unpacked bundle, precision, detector
-    precision, detector size), the bundle's unless given; (None, precision, None, detector_size) without it."""
+    precision, detector size); (None, precision, None, detector_size) without it.
+
+    With no --target, --precision or --detector-size the run takes the bundle's own (what it was packed for).
+    Any of them given decides instead: the models are then looked up in the bundle, then the cache, then the
+    installed models package (`hub.locate`), and a model none of them holds is one line naming what each
+    holds and what would provide it (never `edgeface convert` on a machine without the toolchain)."""
     if bundle is None:
         return None, precision, None, detector_size
     root, info = open_for_run(bundle)
     size = f"{info.detector_size[0]}x{info.detector_size[1]}"
-    if precision is not None and Precision.parse(precision).value != info.precision:
-        raise EdgefaceError(f"bundle {bundle.name} holds {info.precision} models, not {precision}: drop --precision, "
-                            f"or pack one with `edgeface pack --precision {precision}`")
-    if detector_size is not None and tuple(parse_size(detector_size)) != tuple(info.detector_size):
-        raise EdgefaceError(f"bundle {bundle.name} holds FaceBoxes {size}, not {detector_size}: drop --detector-size, "
-                            f"or pack one with `edgeface pack --detector-size {detector_size}`")
     det = "" if info.detector_precision_used == info.precision else f", detector {info.detector_precision_used}"
     console.print(f"bundle {bundle.name}: {len(info.files)} files verified ({info.regressor} + faceboxes "
                   f"{info.detector_size[0]}x{info.detector_size[1]}, {info.precision}{det}, packed for {info.target})",
                   highlight=False, soft_wrap=True)
-    return root, info.precision, info.detector_precision_used, size
+    if precision is None and detector_size is None and target in ("auto", info.target):
+        return root, info.precision, info.detector_precision_used, size
+    if precision is not None:
+        Precision.parse(precision)  # a bad value is one line
+    return root, precision, None, detector_size

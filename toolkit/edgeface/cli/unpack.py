@@ -1,4 +1,4 @@
-"""`edgeface unpack`: verify a bundle, then put its models into the cache (`edgeface.fleet.bundle`)."""
+"""`edgeface unpack`: verify a bundle, then put its models into the cache (`edgeface.bundle`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from edgeface.cli.consoles import out
-from edgeface.fleet.bundle import unpack
+from edgeface.bundle import unpack
 from edgeface.hub import paths
 
 

@@ -10,7 +10,7 @@ from typing import Optional
 from edgeface.dense.approx import load_approx_model
 from edgeface.dense.model import DenseReconstructor, dense_model_from_bfm
 from edgeface.errors import EdgefaceError
-from edgeface.hub import assets
+from edgeface.hub import assets, first_use
 from edgeface.hub.bfm_npz import load_bfm_npz
 
 PREFERENCES = ("bfm", "approx")
@@ -25,6 +25,7 @@ def load_dense_model(root: Optional[Path] = None, prefer: str = "bfm", decimate:
     """
     if prefer not in PREFERENCES:
         raise EdgefaceError(f"dense model preference {prefer!r} is unknown: use one of {', '.join(PREFERENCES)}")
+    first_use.ensure(("mesh",), root)  # the models package leaves the BFM-derived mesh out (hub.first_use)
     model: Optional[DenseReconstructor] = None
     if prefer == "bfm":
         p = assets.asset_path("bfm", root)

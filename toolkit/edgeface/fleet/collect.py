@@ -2,10 +2,13 @@
 
 Subscribes to `<prefix>/+/faces` and `<prefix>/+/status` (QoS 1) with a persistent session (a
 fixed client id, MQTT 5 session expiry), so the broker keeps messages for the collector while it
-reconnects. Each record is written as the board's JSONL record with `"board"` and `"run"` put
-first; a message the boards send again after a lost connection is recognised by (board, run, frame)
-and written once. The file is written as `<out>.part` (a complete line per record, flushed) and
-renamed to `<out>` when collecting stops (count reached, idle, duration, `stop` set or Ctrl-C).
+reconnects. Each record is written as an `edgeface.collected/2` record (`edgeface.records`): the
+board's frame record with `"board"` and `"run"` put first; a message the boards send again after a
+lost connection is recognised by (board, run, frame) and written once. Boards one version behind
+(version 1: edgeface 0.1.0, untagged records) are read and written as the current version; records
+of a version newer than this edgeface are skipped, counted and logged (upgrade the collector first).
+The file is written as `<out>.part` (a complete line per record, flushed) and renamed to `<out>`
+when collecting stops (count reached, idle, duration, `stop` set or Ctrl-C).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Callable, Optional, Union
 from edgeface.errors import EdgefaceError
 from edgeface.fleet.mqtt_link import (connect_error_text, is_permanent_refusal, make_client, parse_url,
                                    read_user_properties, refusal_error, safe_name)
+from edgeface.records import FRAME, STATUS, RecordVersionError, collected_record, upgrade
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +36,10 @@ class CollectReport:
     records: int = 0  # written (unique)
     duplicates: int = 0  # repeats recognised by (board, run, frame) and skipped
     invalid: int = 0  # payloads that were not a JSON record
+    upgraded: int = 0  # version-1 frame records read (written as the current version)
+    unsupported: int = 0  # records of a version this edgeface cannot read (newer boards), skipped
     boards: dict = field(default_factory=dict)  # board -> records written
-    status: dict = field(default_factory=dict)  # board -> last status message
+    status: dict = field(default_factory=dict)  # board -> last status record (current version)
     stopped: str = ""
 
 
@@ -42,11 +48,13 @@ def collect(url: str, out: Union[str, Path], ca: Optional[str] = None, client_id
             session_expiry: int = 86400, stop: Optional[threading.Event] = None,
             ready: Optional[threading.Event] = None, on_record: Optional[Callable[[dict], None]] = None,
             on_status: Optional[Callable[[str, dict], None]] = None) -> CollectReport:
-    """Collect every board's records under the URL's prefix into the JSONL file `out` (see the module doc).
+    """Collect every board's records under the URL's prefix into the JSONL file `out` (see the module doc):
+    `edgeface.collected/2` records, from boards writing `edgeface.frame/2` or version 1.
 
     Stops after `count` unique records, after `idle_timeout` s without a record (counted from the
     last record, or from the start), after `duration` s, or when `stop` is set; `ready` is set once
-    subscribed. A refused login or an unreachable broker at the start is an EdgefaceError.
+    subscribed. `on_record` gets each record written, `on_status` each board's status record
+    (current version). A refused login or an unreachable broker at the start is an EdgefaceError.
     """
     from paho.mqtt.packettypes import PacketTypes
     from paho.mqtt.properties import Properties
@@ -59,6 +67,7 @@ def collect(url: str, out: Union[str, Path], ca: Optional[str] = None, client_id
     lock = threading.Lock()
     events = {"connack": threading.Event(), "subscribed": ready or threading.Event(), "last": time.monotonic()}
     failure: list = []
+    warned: set = set()  # (board, schema) of unreadable records already logged
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         fh = open(part, "w", encoding="utf-8", newline="\n")
@@ -82,6 +91,19 @@ def collect(url: str, out: Union[str, Path], ca: Optional[str] = None, client_id
                                          f"{bad[0]} (check the broker's ACL for this user)"))
         events["subscribed"].set()
 
+    def readable(board: str, obj, kind: str) -> Optional[dict]:
+        """`obj` as a current record of `kind`, None (counted, logged once) if its version is unreadable."""
+        try:
+            return upgrade(obj, kind)
+        except RecordVersionError as e:
+            with lock:
+                report.unsupported += 1
+                first = (board, str(obj.get("schema"))) not in warned
+                warned.add((board, str(obj.get("schema"))))
+            if first:
+                log.warning("board %s: %s; its records are skipped", board, e)
+            return None
+
     def on_message(client, userdata, msg):
         parts = msg.topic.split("/")
         board, kind = parts[-2], parts[-1]
@@ -90,22 +112,32 @@ def collect(url: str, out: Union[str, Path], ca: Optional[str] = None, client_id
         except ValueError:
             report.invalid += 1
             return
-        if kind == "status":
-            report.status[board] = obj
-            if on_status is not None:
-                on_status(board, obj)
-            return
-        if not isinstance(obj, dict) or "frame" not in obj:
+        if not isinstance(obj, dict):
             report.invalid += 1
             return
+        if kind == "status":
+            status = readable(board, obj, STATUS)
+            if status is not None:
+                report.status[board] = status
+                if on_status is not None:
+                    on_status(board, status)
+            return
+        if "frame" not in obj:
+            report.invalid += 1
+            return
+        untagged = "schema" not in obj  # version 1
+        frame = readable(board, obj, FRAME)
+        if frame is None:
+            return
         run = read_user_properties(msg).get("run")
-        key = (board, run, obj["frame"])
+        key = (board, run, frame["frame"])
         with lock:
             if key in seen:
                 report.duplicates += 1
                 return
             seen.add(key)
-            rec = {"board": board, "run": run, **obj}
+            report.upgraded += untagged
+            rec = collected_record(board, run, frame)
             fh.write(json.dumps(rec, separators=(",", ":")) + "\n")
             fh.flush()
             report.records += 1

@@ -5,7 +5,9 @@ broker's certificate is checked against `ca` if given, else the system's CAs). T
 board id `B`:
 
     <prefix>/B/faces    one message per frame: exactly the JSONL record of `edgeface run --json`
-    <prefix>/B/status   retained JSON: {"state": "online" | "offline", ...}; "offline" is also the last will
+                        (`edgeface.frame/2`, see `edgeface.records`)
+    <prefix>/B/status   retained `edgeface.status/2` record: {"schema", "state": "online" | "offline", ...};
+                        "offline" is also the last will
 
 Every client speaks MQTT 5, so a message can carry user properties (`run`, `seq`) beside a payload
 that stays exactly the JSONL record. paho-mqtt is the optional extra `edgeface[mqtt]`.

@@ -6,7 +6,8 @@ The sender thread connects (reconnecting with backoff 0.5 s doubling to 15 s), p
 when the broker has acknowledged it; after a lost connection it resends from the oldest
 unacknowledged message with a fresh client, so nothing is lost and a repeat carries the same
 (`run`, `frame`) for the subscriber to de-duplicate. While connected it keeps the retained status
-topic up to date every `status_interval` seconds; the last will sets it to "offline".
+topic up to date every `status_interval` seconds (`edgeface.status/2` records, `edgeface.records`);
+the last will sets it to "offline" with `"reason": "lost"`.
 A login the broker refuses (bad user or password) stops the sender: `error` holds the one line.
 """
 
@@ -23,6 +24,7 @@ from edgeface.errors import EdgefaceError
 from edgeface.fleet.disk_queue import DiskQueue
 from edgeface.fleet.mqtt_link import (MqttTarget, connect_error_text, is_permanent_refusal, make_client, refusal_error,
                                    user_properties)
+from edgeface.records import status_record
 
 log = logging.getLogger(__name__)
 BACKOFF_START_S = 0.5
@@ -96,10 +98,9 @@ class MqttPublisher:
         self.queue.close()
 
     def status(self, state: str = "online") -> dict:
-        d = {"state": state, "board": self.board, "time": round(time.time(), 3)}
-        d.update(self.status_fn())
-        d.update(queued=self.queue.pending, dropped=self.queue.dropped, sent=self.sent)
-        return d
+        """The `edgeface.status` record published now: state, board, time, the run's fields, the queue's figures."""
+        return status_record(state, self.board, unix_time_ms=round(time.time() * 1000.0), **self.status_fn(),
+                             queued=self.queue.pending, dropped=self.queue.dropped, sent=self.sent)
 
     # ---- the sender thread -------------------------------------------------------------------
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
@@ -120,7 +121,7 @@ class MqttPublisher:
         client.on_connect, client.on_disconnect, client.on_publish = self._on_connect, self._on_disconnect, self._on_publish
         client.max_inflight_messages_set(self.window)
         client.max_queued_messages_set(0)
-        client.will_set(self.status_topic, json.dumps({"state": "offline", "board": self.board, "reason": "lost"}),
+        client.will_set(self.status_topic, json.dumps(status_record("offline", self.board, reason="lost")),
                         qos=1, retain=True)
         try:
             client.connect(self.target.host, self.target.port, keepalive=15, clean_start=True)

@@ -2,7 +2,7 @@
 
 `MqttSink` is a sink like the others (`write(frame, result, annotated)`, `close()`): each frame
 with faces (every frame with `every_frame`) becomes one message on `<prefix>/<board>/faces` whose
-payload is exactly the JSONL record, with MQTT 5 user properties `run` (this run's id) and `seq`
+payload is exactly the JSONL record (`edgeface.frame/2`, `edgeface.records`), with MQTT 5 user properties `run` (this run's id) and `seq`
 (its place in the queue). `write` only appends to a bounded disk queue; an `MqttPublisher` thread
 sends from it (see `fleet/mqtt_publisher.py`), so the pipeline never waits for the network. On
 `close()` it sends what it can for up to `drain_timeout` s; what is left stays queued on disk for the
@@ -25,6 +25,7 @@ from edgeface.hub import paths
 from edgeface.fleet.disk_queue import DEFAULT_MAX_BYTES, DiskQueue
 from edgeface.fleet.mqtt_link import MqttTarget, board_id, parse_url
 from edgeface.fleet.mqtt_publisher import MqttPublisher
+from edgeface.records import frame_record
 from edgeface.sink import BaseSink
 
 
@@ -87,9 +88,10 @@ class MqttSink(BaseSink):
                                        status_interval=options.status_interval).start()
 
     def _status(self) -> dict:
+        """This run's fields of the `edgeface.status` record (the publisher adds state, board, time, queue figures)."""
         d = self.describe
         elapsed = time.monotonic() - self._t0
-        return {"version": __version__, "run": self.run_id, "target": d.get("target"), "precision": d.get("precision"),
+        return {"edgeface_version": __version__, "run": self.run_id, "target": d.get("target"), "precision": d.get("precision"),
                 "models": {k: os.path.basename(str(d[k])) for k in ("detector_model", "regressor_model") if d.get(k)},
                 "frames": self.frames, "fps": round(self.frames / elapsed, 2) if elapsed > 0 else 0.0}
 
@@ -108,7 +110,7 @@ class MqttSink(BaseSink):
         if self.publisher.error is not None:
             raise self.publisher.error
         self.frames += 1
-        obj = result.to_dict()
+        obj = frame_record(result)
         if obj.get("faces") or self.options.every_frame:
             payload = json.dumps(obj, separators=(",", ":")).encode()
             self.publisher.enqueue(self.topic, payload, run=self.run_id, frame=obj["frame"] if "frame" in obj else frame.index)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeface.hub import paths
+from edgeface.hub import locate, paths
 from edgeface.errors import MissingAssetError, VerificationError
 from edgeface.hub.atomic import sha256_file, write_json_atomic
 from edgeface.hub.manifest import read_verified
@@ -51,10 +51,18 @@ def write_record(asset: Path) -> Path:
                                                   "sha256": sha256_file(asset), "size_bytes": Path(asset).stat().st_size})
 
 
-def _load_npz(card_name: str, root: Path | None = None) -> dict:
+def _locate_npz(card_name: str, root: Path | None = None) -> Path:
+    """The asset's path in the first model source that has it (`hub.locate`: bundle, cache, installed
+    models package). Assets the models package leaves out are fetched before this by `hub.first_use`."""
+    found = locate.find_asset(get_card(card_name).derived["asset"], root)
+    if found is not None:
+        return found.path
     p = asset_path(card_name, root)
-    if not p.is_file():
-        raise MissingAssetError(f"{card_name} is not in the cache ({p}); run `edgeface fetch {card_name}` (add --mirror DIR for a local mirror)")
+    raise MissingAssetError(f"{card_name} is not in the cache ({p}); run `edgeface fetch {card_name}` (add --mirror DIR for a local mirror)")
+
+
+def _load_npz(card_name: str, root: Path | None = None) -> dict:
+    p = _locate_npz(card_name, root)
     fix = f"run `edgeface fetch {card_name}` to rebuild it (or copy the cache again)"
     rec = record_path(p)
     source = p

@@ -2,7 +2,7 @@
 
 One `ModelInfo` per network: the regressors (mb05, mb1) and the FaceBoxes detector, with whether
 its checkpoint is fetched, and which converted TFLite precisions (and, for the detector, which
-input sizes) are in the cache — what `FaceAligner.create(precision=..., detector_size=...)` can use.
+input sizes) are installed (the cache, then the installed models package) — what `FaceAligner.create(precision=..., detector_size=...)` can use.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from edgeface.hub import paths
+from edgeface.hub import locate, paths
 from edgeface.hub.cards import load_cards
 from edgeface.vocab import Precision, parse_detector_name
 
@@ -50,19 +50,18 @@ class ModelInfo:
 
 
 def _converted(card_name: str, root: Optional[Path]) -> tuple:
-    d = paths.tflite_dir(root)
-    out = []
-    if not d.is_dir():
-        return ()
-    for sub in sorted(p for p in d.iterdir() if p.is_dir()):
-        size = parse_detector_name(sub.name)
-        if sub.name != card_name and not (card_name == "faceboxes" and size is not None):
-            continue
-        for p in Precision:
-            f = sub / f"{sub.name}_{p.variant}.tflite"
-            if f.is_file() and f.with_suffix(".json").is_file():
-                out.append(ConvertedModel(sub.name, p, f, f.stat().st_size, size))
-    return tuple(out)
+    """The converted models of a card in every model source (`hub.locate`: cache, then the installed models
+    package), each (name, precision) once, from the source the runtime takes it from."""
+    out, seen = [], set()
+    for source in locate.model_sources(root):
+        for name, p in source.pairs():
+            size = parse_detector_name(name)
+            if (name != card_name and not (card_name == "faceboxes" and size is not None)) or (name, p) in seen:
+                continue
+            seen.add((name, p))
+            f = source.model_path(name, p.variant)
+            out.append(ConvertedModel(name, p, f, f.stat().st_size, size))
+    return tuple(sorted(out, key=lambda c: (c.name, list(Precision).index(c.precision))))
 
 
 def list_models(root: Optional[Path] = None) -> list:

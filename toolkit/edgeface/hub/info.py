@@ -6,8 +6,9 @@ from pathlib import Path
 
 from rich.table import Table
 
-from edgeface.hub import paths
+from edgeface.hub import locate, paths
 from edgeface.hub.cards import load_cards
+from edgeface.hub.installed import installed_models
 
 
 def _human(n: int) -> str:
@@ -41,6 +42,23 @@ def converted_rows(root: Path | None = None) -> list:
     return rows
 
 
+def _covered_by_sources(root: Path | None) -> set:
+    """Cards a board needs no upstream file of: networks with converted models in a source (their checkpoints
+    only serve conversion), derived assets found in a source, and assets the installed models package fetches
+    on first use."""
+    held = {n for s in locate.model_sources(root) for n, _ in s.pairs()}
+    out = set()
+    for card in load_cards().values():
+        if card.kind in ("regressor", "detector") and any(n == card.name or n.startswith(card.name + "_") for n in held):
+            out.add(card.name)
+        elif card.derived and locate.find_asset(card.derived["asset"], root) is not None:
+            out.add(card.name)
+    pkg = installed_models()
+    if pkg is not None:
+        out |= {name for name, _ in pkg.fetch_on_first_use}
+    return out
+
+
 def cache_table(root: Path | None = None):
     """A rich renderable: upstream files, derived/converted files, and how to get what is missing."""
     from rich.console import Group
@@ -65,6 +83,15 @@ def cache_table(root: Path | None = None):
         for r in conv:
             t2.add_row(str(r["path"]), _human(r["size"]))
         parts.append(t2)
-    for r in {m["card"]: m for m in missing}.values():
+    t3 = Table(title="converted models the runtime finds, in lookup order (bundle, cache, installed package)")
+    t3.add_column("source", overflow="fold")
+    t3.add_column("models", overflow="fold")
+    for s in locate.model_sources(root):
+        t3.add_row(s.label, ", ".join(s.models()) or "none")
+    if not any(s.kind == "package" for s in locate.model_sources(root)):
+        t3.add_row("edgeface-models", 'not installed (pip install "edgeface[models]")')
+    parts.append(t3)
+    covered = _covered_by_sources(root)
+    for r in {m["card"]: m for m in missing if m["card"] not in covered}.values():
         parts.append(Text(f"missing {r['card']}: `edgeface fetch {r['card']}` downloads {r['url']}. Without it: {r['without']}"))
     return Group(*parts)

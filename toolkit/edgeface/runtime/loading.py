@@ -1,8 +1,9 @@
 """Finding and loading the pipeline's models: converted TFLite files from the cache (or the ONNX
 reference), the 3DMM assets, and `build_pipeline(options)` that wires them into a `Pipeline`.
 
-Every file is looked up by name and precision in the cache (`hub.store`); nothing missing is
-guessed at: a missing model is one `MissingAssetError` line saying which `edgeface convert` makes it.
+Every file is looked up by name and precision in the model sources (`hub.locate`: a bundle, the cache,
+the installed models package); nothing missing is guessed at: a missing model is one `MissingAssetError`
+line naming what is installed and what would provide it.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from pathlib import Path
 from typing import Optional
 
 from edgeface.errors import MissingAssetError
-from edgeface.hub import assets, paths, store
+from edgeface.hub import assets, first_use, locate, paths
 from edgeface.runtime.detection import DetectorConfig
 from edgeface.runtime.networks import FaceDetector, LandmarkRegressor
 from edgeface.runtime.onnx_backend import OnnxModel  # light: onnxruntime is imported when a model opens
 from edgeface.runtime.options import PipelineOptions
 from edgeface.runtime.pipeline import Pipeline
 from edgeface.runtime.scanner import AsyncScanner
+from edgeface.runtime.regressor_pool import RegressorPool
 from edgeface.runtime.still import StillAligner
 from edgeface.runtime.tflite_backend import TFLiteModel  # light: the TFLite runtime is imported when a model opens
 from edgeface.vocab import Precision, detector_name, parse_detector_name
@@ -32,29 +34,30 @@ def detector_config(options: PipelineOptions) -> DetectorConfig:
 
 
 def converted_detector_sizes(precision, root: Optional[Path] = None) -> list:
-    """Detector input sizes (width, height) converted to TFLite at `precision` in the cache."""
+    """Detector input sizes (width, height) converted to TFLite at `precision` in any model source
+    (bundle or cache, then the installed models package: `hub.locate`)."""
     try:
         precision = Precision.parse(precision)
     except ValueError:
         return []
-    sizes = []
-    d = paths.tflite_dir(root)
-    if not d.is_dir():
-        return sizes
-    for sub in sorted(d.iterdir()):
-        size = parse_detector_name(sub.name)
-        if size is not None and store.model_path(sub.name, precision.variant, root).is_file():
-            sizes.append(size)
-    return sizes
+    sizes = set()
+    for source in locate.model_sources(root):
+        d = paths.tflite_dir(source.root)
+        if not d.is_dir():
+            continue
+        for sub in d.iterdir():
+            size = parse_detector_name(sub.name)
+            if size is not None and source.has_model(sub.name, precision.variant):
+                sizes.add(size)
+    return sorted(sizes)
 
 
 def _model_file(name: str, model: str, options: PipelineOptions, precision: Precision, size: Optional[tuple],
                 alternative: str) -> Path:
-    p = store.model_path(name, precision.variant, options.root)
-    if not p.is_file() or not p.with_suffix(".json").is_file():
-        raise MissingAssetError(f"{p.name} is not in the cache {paths.tflite_dir(options.root)}: run "
-                                f"{store.convert_command(model, precision, size)}, or {alternative}")
-    return p
+    found = locate.find_model(name, precision.variant, options.root)
+    if found is None:
+        raise MissingAssetError(locate.missing_model_message(name, model, precision, size, options.root, alternative))
+    return found.path
 
 
 def find_detector(options: PipelineOptions) -> tuple:
@@ -71,7 +74,7 @@ def find_detector(options: PipelineOptions) -> tuple:
         # the closest size (by pixel count) to the one asked for
         ow, oh = min(others, key=lambda s: abs(s[0] * s[1] - w * h))
         note = f"{detector_name(w, h)} is not converted at {prec}; using {detector_name(ow, oh)}"
-        return store.model_path(detector_name(ow, oh), prec.variant, options.root), (ow, oh), note
+        return locate.find_model(detector_name(ow, oh), prec.variant, options.root).path, (ow, oh), note
 
 
 def find_regressor(options: PipelineOptions) -> Path:
@@ -108,6 +111,7 @@ def load_backends(options: PipelineOptions) -> tuple:
     info["xnnpack"] = reg.xnnpack
     info["detector_model"] = str(det_path)
     info["regressor_model"] = str(reg_path)
+    info["models_from"] = " + ".join(dict.fromkeys(locate.model_origin(p, root) for p in (reg_path, det_path)))
     if note:
         info["note"] = note
     return det, reg, info
@@ -142,6 +146,8 @@ def build_pipeline(options: Optional[PipelineOptions] = None, dense=None) -> Pip
     """A pipeline with models from the cache: TFLite at `options.precision`, or the ONNX reference.
     `dense`: a dense reconstructor or DenseFn (used when `options.dense`)."""
     options = options or PipelineOptions()
+    first_use.ensure(("param_stats", "sparse_bases", "mesh") if options.dense else ("param_stats", "sparse_bases"),
+                     options.root)
     stats = assets.load_param_stats(options.root)
     bases = assets.load_sparse_bases(options.root)
     det_backend, reg_backend, info = load_backends(options)
@@ -154,4 +160,11 @@ def build_pipeline(options: Optional[PipelineOptions] = None, dense=None) -> Pip
         kw = {} if options.backend == "onnx" else {"runtime": options.runtime}
         scan_backend = type(det_backend)(det_backend.path, num_threads=options.stage_threads("scan"), **kw)
         scanner = AsyncScanner(FaceDetector(scan_backend, detector_config(options)))
-    return Pipeline(detector, regressor, bases, options, dense=dense, info=info, still=still, scanner=scanner)
+    pool = None
+    if int(options.regressor_workers) > 1:
+        # one more interpreter of the same regressor file per extra worker (interpreters are not shared between threads)
+        kw = {} if options.backend == "onnx" else {"runtime": options.runtime}
+        pool = RegressorPool([LandmarkRegressor(type(reg_backend)(reg_backend.path, num_threads=options.stage_threads("regressor"), **kw),
+                                                stats.mean, stats.std, exact_resize=options.bitexact)
+                              for _ in range(int(options.regressor_workers) - 1)])
+    return Pipeline(detector, regressor, bases, options, dense=dense, info=info, still=still, scanner=scanner, pool=pool)

@@ -12,6 +12,7 @@ from typing import Optional
 
 from edgeface.errors import OptionsError
 from edgeface.runtime.smoothing_config import SmoothingConfig
+from edgeface.runtime.motion import MOTION_MODELS, MotionConfig
 from edgeface.runtime.still import StillConfig
 from edgeface.runtime.tracks import TrackerConfig
 from edgeface.vocab import DEFAULT_DETECTOR_SIZE, Precision, check_detector_size, check_regressor
@@ -40,6 +41,8 @@ class PipelineOptions:
     scan: str = "inline"  # periodic scans for new faces: "inline" (this thread) | "async" (runtime.scanner)
     max_misses: int = 0  # scans a tracked face may go undetected while its landmarks pass the loss checks
     roi_deadband: float = 0.0  # hold a tracked face's crop while it moves less than this fraction of its side (0: upstream; FaceAligner: 0.02)
+    motion: str = "none"  # video: "velocity" predicts each face's crop from its motion and revives lost faces (runtime.motion); "none": upstream
+    regressor_workers: int = 1  # regress up to this many faces of a frame at once, each on its own 1-thread interpreter (runtime.regressor_pool)
     regressor_threads: Optional[int] = None  # per-stage inference threads (None: `threads`)
     detector_threads: Optional[int] = None
     scan_threads: int = 1  # threads of the asynchronous scan's detector (it shares the cores with the tracking)
@@ -71,6 +74,10 @@ class PipelineOptions:
                 raise OptionsError(f"{name.replace('_', ' ')} must be >= 1, got {v}")
         if int(self.detect_interval) < 0:
             raise OptionsError(f"detect interval must be >= 0 frames, got {self.detect_interval}")
+        if self.motion not in MOTION_MODELS:
+            raise OptionsError(f"unknown motion model {self.motion!r}: use {' or '.join(MOTION_MODELS)}")
+        if isinstance(self.regressor_workers, bool) or int(self.regressor_workers) < 1:
+            raise OptionsError(f"regressor workers must be >= 1, got {self.regressor_workers!r}")
         if self.max_faces is not None and int(self.max_faces) < 1:
             raise OptionsError(f"max faces must be >= 1, got {self.max_faces}")
         if int(self.dense_max_vertices) < 0:
@@ -95,4 +102,5 @@ class PipelineOptions:
             return TrackerConfig(tracking=False, detect_interval=1, max_faces=self.max_faces)
         return TrackerConfig(tracking=self.tracking, detect_interval=int(self.detect_interval) if self.tracking else 1,
                              max_faces=self.max_faces, max_misses=int(self.max_misses),
-                             roi_deadband=float(self.roi_deadband))
+                             roi_deadband=float(self.roi_deadband),
+                             motion=MotionConfig(self.motion) if self.motion != "none" and self.tracking else None)

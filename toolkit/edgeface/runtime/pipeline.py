@@ -43,6 +43,7 @@ from edgeface.errors import EdgefaceError
 from edgeface.runtime import roi as roi_mod
 from edgeface.runtime.boxes import corners
 from edgeface.runtime.decode import SparseDecoder, pose_degrees
+from edgeface.runtime.motion import off_centre
 from edgeface.runtime.options import PipelineOptions
 from edgeface.results import Face, FrameResult, Pose
 from edgeface.runtime.smoothing import FaceSmoother
@@ -94,7 +95,7 @@ class Pipeline:
     """Detector + tracker + regressor + decoder (+ smoother). Call `process(frame)` per frame."""
 
     def __init__(self, detector, regressor, bases, options: Optional[PipelineOptions] = None,
-                 dense=None, info: Optional[dict] = None, still=None, scanner=None):
+                 dense=None, info: Optional[dict] = None, still=None, scanner=None, pool=None):
         self.detector = detector
         self.regressor = regressor
         self.options = options or PipelineOptions()
@@ -108,10 +109,13 @@ class Pipeline:
         self.info = dict(info or {})
         self.scanner = scanner  # runtime.scanner.AsyncScanner (own detector) or None: scans in-line
         self.tracker = FaceTracker(self.options.tracker_config(still=False))
+        motion = self.tracker.config.motion
+        self._recrop = float(motion.recrop) if motion is not None and motion.enabled else 0.0
         self._still_tracker = FaceTracker(self.options.tracker_config(still=True))
         self.smoother = FaceSmoother(self.options.smoothing)
         self.counters = Counters()
         self.still = still  # a still.StillAligner for still=True frames (None: the video detector, box crops)
+        self.pool = pool  # runtime.regressor_pool.RegressorPool: the faces of a frame regressed at once (None: one by one)
 
     # ------------------------------------------------------------------ state
 
@@ -160,7 +164,7 @@ class Pipeline:
         tracker, scanner = self.tracker, self.scanner
         scan = scanner.poll()
         since = scanner.pending_since
-        interval = int(self.options.detect_interval)
+        interval = tracker.scan_interval  # detect_interval, shorter while faces move fast (motion)
         if scan is None and since is not None and interval > 0 and index - since >= interval:
             t0 = time.perf_counter()
             scan = scanner.wait()  # keep at least one scan per interval (faster than real time, slow boards)
@@ -180,30 +184,61 @@ class Pipeline:
         """The 68 landmarks (68, 3) in frame pixels of params regressed from the crop `roi`."""
         return self.decoder.landmarks(_as_params(params), roi)
 
-    def _face(self, image: np.ndarray, target: Target, times: dict, refine: bool) -> Face:
-        roi = np.asarray(target.roi, dtype=np.float64)
-        params = self._regress(image, roi, times)
+    def _regress_all(self, image: np.ndarray, rois: list, times: dict) -> list:
+        """The params of every crop: one by one, or on the regressor pool (crop + Invoke on each worker's own
+        interpreter; the same bits per crop). "regress" gets the wall time."""
+        if self.pool is None or len(rois) < 2:
+            return [self._regress(image, r, times) for r in rois]
         t0 = time.perf_counter()
-        lm = self.landmarks(params, roi)
-        if refine and target.source == "detect" and np.all(np.isfinite(lm)):
-            times["decode"] += (time.perf_counter() - t0) * 1000.0
-            roi = roi_mod.roi_from_landmarks(lm[:, :2])  # upstream demo_video's first-frame refinement
-            params = self._regress(image, roi, times)
-            t0 = time.perf_counter()
-            lm = self.landmarks(params, roi)
-        params = _as_params(params)
-        yaw, pitch, roll = pose_degrees(params)
-        # bbox: the tracker's box is set on the faces kept (`process`); camera: the first 12 params (a copy)
-        face = Face(id=int(target.track_id), bbox=target.bbox, score=float(target.score), landmarks=lm,
-                    pose=Pose(yaw, pitch, roll), params=params, roi=roi, camera=params[:12].reshape(3, 4).copy(),
-                    tracked=target.source == "track")
+        params = self.pool.map(lambda r, reg: reg(image, r), rois, self.regressor)
+        times["regress"] += (time.perf_counter() - t0) * 1000.0
+        self.counters.regressor_runs += len(rois)
+        return params
+
+    def _faces(self, image: np.ndarray, targets: list, times: dict, refine: bool) -> list:
+        """A `Face` per target: every crop regressed (at once on the pool), decoded; then a second crop for
+        the faces that need one (a new face's refinement, upstream demo_video; with motion, a tracked face
+        found off its crop's centre), regressed and decoded the same way."""
+        rois = [np.asarray(t.roi, dtype=np.float64) for t in targets]
+        params = self._regress_all(image, rois, times)
+        t0 = time.perf_counter()
+        lms = [self.decoder.landmarks(_as_params(p), r) for p, r in zip(params, rois)]
+        again = []
+        for i, (t, lm) in enumerate(zip(targets, lms)):
+            if not np.all(np.isfinite(lm)):
+                continue
+            if refine and t.source == "detect":
+                again.append(i)
+                rois[i] = roi_mod.roi_from_landmarks(lm[:, :2])  # upstream demo_video's first-frame refinement
+            elif self._recrop and t.source == "track":
+                new = roi_mod.roi_from_landmarks(lm[:, :2])  # motion: a face found off its crop's centre is re-cropped
+                if off_centre(rois[i], new) > self._recrop:
+                    again.append(i)
+                    rois[i] = new
         times["decode"] += (time.perf_counter() - t0) * 1000.0
-        return face
+        if again:
+            for i, p in zip(again, self._regress_all(image, [rois[i] for i in again], times)):
+                params[i] = p
+            t0 = time.perf_counter()
+            for i in again:
+                lms[i] = self.decoder.landmarks(_as_params(params[i]), rois[i])
+            times["decode"] += (time.perf_counter() - t0) * 1000.0
+        t0 = time.perf_counter()
+        faces = []
+        for t, p, lm, roi in zip(targets, params, lms, rois):
+            p = _as_params(p)
+            yaw, pitch, roll = pose_degrees(p)
+            # bbox: the tracker's box is set on the faces kept (`process`); camera: the first 12 params (a copy)
+            faces.append(Face(id=int(t.track_id), bbox=t.bbox, score=float(t.score), landmarks=lm,
+                              pose=Pose(yaw, pitch, roll), params=p, roi=roi, camera=p[:12].reshape(3, 4).copy(),
+                              tracked=t.source == "track"))
+        times["decode"] += (time.perf_counter() - t0) * 1000.0
+        return faces
 
     # ------------------------------------------------------------------ one frame
 
     def process(self, frame, still: bool = False) -> FrameResult:
-        """One frame (`sources.Frame`, or any object with index, image, timestamp_s, source).
+        """One frame (`sources.Frame`, or any object with index, image, timestamp_ms, source).
 
         still=True: an independent image (fresh ids from 0, detection crops, no smoothing)."""
         t_start = time.perf_counter()
@@ -228,9 +263,9 @@ class Pipeline:
             targets = tracker.match(*detect(image, times)) if need_detect else tracker.predict()
         faces: dict = {}
         while targets:
-            for t in targets:
-                face = (self.still.face(image, t, self._regress, self._regress_crop, times) if still_path
-                        else self._face(image, t, times, refine))
+            batch = ([self.still.face(image, t, self._regress, self._regress_crop, times) for t in targets] if still_path
+                     else self._faces(image, targets, times, refine))
+            for t, face in zip(targets, batch):
                 if tracker.update(t.track_id, face.landmarks):
                     faces[t.track_id] = face
                 else:
@@ -258,11 +293,11 @@ class Pipeline:
             for face in out:
                 face.dense, face.dense_kind = self.dense_fn(face.params, face.roi, face.landmarks)
             times["dense"] += (time.perf_counter() - t0) * 1000.0
-        timestamp = getattr(frame, "timestamp_s", None)
+        timestamp = getattr(frame, "timestamp_ms", None)
         if not still and self.smoother.enabled:  # in place: these faces are this call's own
             self.smoother.apply(out, self.smoother.time_of(int(frame.index), timestamp))
         result = FrameResult(frame=int(frame.index), source=str(frame.source), faces=out, time_ms=times,
-                             detected=detected, timestamp_s=timestamp)
+                             detected=detected, timestamp_ms=timestamp)
         times["total"] = (time.perf_counter() - t_start) * 1000.0
         c = self.counters
         c.frames += 1
@@ -273,9 +308,11 @@ class Pipeline:
         return result
 
     def close(self) -> None:
-        """Stop the scan worker thread (if any)."""
+        """Stop the scan worker thread and the regressor pool's threads (if any)."""
         if self.scanner is not None:
             self.scanner.close()
+        if self.pool is not None:
+            self.pool.close()
 
     def describe(self) -> dict:
         """What runs: backend, precision, models, runtime, threads (for logs and the summary)."""
@@ -286,7 +323,8 @@ class Pipeline:
              "tracking": o.tracking, "detect_interval": o.detect_interval if o.tracking else 1,
              "smoothing": self.smoother.enabled, "scan": "async" if self.scanner is not None else "in-line",
              "regressor_threads": o.stage_threads("regressor"), "detector_threads": o.stage_threads("detector"),
-             "scan_threads": o.stage_threads("scan") if self.scanner is not None else None}
+             "scan_threads": o.stage_threads("scan") if self.scanner is not None else None,
+             "regressor_workers": self.pool.size if self.pool is not None else 1, "motion": o.motion if o.tracking else "none"}
         d.update(self.info)
         if self.still is not None:
             d.update(self.still.info)

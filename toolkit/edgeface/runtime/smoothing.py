@@ -195,7 +195,7 @@ class FaceSmoother:
 
     Returns a new FrameResult with new Face objects (the input is not modified). When disabled
     (config.enabled False) the input is returned unchanged. Times come from
-    `result.timestamp_s`, else from `result.frame / nominal_fps`.
+    `result.timestamp_ms`, else from `result.frame / nominal_fps`.
     """
 
     def __init__(self, config: Optional[SmoothingConfig] = None, pose_config: Optional[SmoothingConfig] = None,
@@ -252,9 +252,9 @@ class FaceSmoother:
         elif face.dense is None:
             m.forget("dense")
 
-    def time_of(self, frame: int, timestamp_s: Optional[float]) -> float:
-        """The sample time (s) of a frame: its timestamp, else frame / nominal_fps."""
-        return float(timestamp_s) if timestamp_s is not None else float(frame) / self.config.nominal_fps
+    def time_of(self, frame: int, timestamp_ms: Optional[float]) -> float:
+        """The sample time (s) of a frame: its timestamp (ms) / 1000, else frame / nominal_fps."""
+        return float(timestamp_ms) / 1000.0 if timestamp_ms is not None else float(frame) / self.config.nominal_fps
 
     def apply(self, faces: list, t: float) -> None:
         """Smooth one frame's faces in place (`smooth_into`, for faces the caller owns) and forget the
@@ -271,5 +271,5 @@ class FaceSmoother:
         if not self.enabled:
             return result
         faces = [copy.copy(f) for f in result.faces]  # new Face objects: the input is not modified
-        self.apply(faces, self.time_of(result.frame, result.timestamp_s))
+        self.apply(faces, self.time_of(result.frame, result.timestamp_ms))
         return dataclasses.replace(result, faces=faces)

@@ -34,6 +34,7 @@ from typing import Protocol, Sequence, Union
 import numpy as np
 
 from edgeface.errors import EdgefaceError, MissingAssetError
+from edgeface.pose import rotation_from_angles  # re-exported: the pose convention lives in edgeface.pose
 
 #: parameter layouts upstream knows: total -> (pose, shape, expression)
 PARAM_TEMPLATES = {62: (12, 40, 10), 72: (12, 40, 20), 141: (12, 100, 29)}
@@ -282,20 +283,6 @@ def matrix_to_angles(R) -> tuple[float, float, float]:
         pitch = math.atan2(float(R[2, 1]) / c, float(R[2, 2]) / c)
         roll = math.atan2(float(R[1, 0]) / c, float(R[0, 0]) / c)
     return yaw, pitch, roll
-
-
-def rotation_from_angles(yaw: float, pitch: float, roll: float, degrees: bool = True) -> np.ndarray:
-    """The rotation `Rz(roll) @ Ry(-yaw) @ Rx(pitch)` whose `matrix_to_angles` is (yaw, pitch, roll)
-    (outside the gimbal-lock zone). Handy to build params with a known pose."""
-    if degrees:
-        yaw, pitch, roll = (math.radians(v) for v in (yaw, pitch, roll))
-    cx, sx_ = math.cos(pitch), math.sin(pitch)
-    cy, sy_ = math.cos(-yaw), math.sin(-yaw)
-    cz, sz_ = math.cos(roll), math.sin(roll)
-    rx = np.array([[1, 0, 0], [0, cx, -sx_], [0, sx_, cx]])
-    ry = np.array([[cy, 0, sy_], [0, 1, 0], [-sy_, 0, cy]])
-    rz = np.array([[cz, -sz_, 0], [sz_, cz, 0], [0, 0, 1]])
-    return rz @ ry @ rx
 
 
 def calc_pose(params) -> tuple[np.ndarray, tuple[float, float, float]]:

@@ -17,6 +17,7 @@ from typing import Optional
 import numpy as np
 
 from edgeface.errors import EdgefaceError, MissingAssetError, RuntimeMissingError, VerificationError
+from edgeface.hub.locate import repair_hint
 from edgeface.hub.manifest import REFIX, model_manifest, read_verified
 
 RUNTIMES = ("ai_edge_litert", "tflite_runtime", "tensorflow")
@@ -81,7 +82,8 @@ class TFLiteModel:
         # verify before load: the interpreter is created from the verified bytes, never from a file
         # that does not match its manifest (a truncated .tflite can crash it in native code)
         self.manifest = model_manifest(self.path, manifest)
-        model_bytes = read_verified(self.path, self.manifest["sha256"], self.manifest["size_bytes"])
+        model_bytes = read_verified(self.path, self.manifest["sha256"], self.manifest["size_bytes"],
+                                    repair_hint(self.path, REFIX))
         self.runtime = find_runtime(runtime)
         self.num_threads = num_threads
         try:

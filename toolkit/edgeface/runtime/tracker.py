@@ -43,6 +43,11 @@ A track is lost when the landmarks regressed from its tracked crop fail a cheap 
   - duplicate: its landmark box overlaps that of an older track (IoU > `duplicate_iou`): two
     tracks converged onto one face; the younger one goes.
 
+With `TrackerConfig.motion` (`runtime.motion`, `runtime.track_motion`) each crop is moved by its track's
+predicted motion (upstream's crop is retried once when it fails), scans come faster while faces move fast,
+scans of earlier frames are matched with where each face was then, and a lost face (kept in a limbo, carried
+with the camera's fitted pan/zoom) is revived with its old id by a detection near where it should be.
+
 With `tracking=False` the detector runs on every frame and every crop comes from a detection box
 (upstream demo.py per frame); ids are still carried over by IoU with the previous frame.
 
@@ -53,14 +58,14 @@ expressed relative to the landmarks' bounding box and moved with it (box geometr
 
 from __future__ import annotations
 
-import math
 from typing import Optional, Sequence
 
 import numpy as np
 
 from edgeface.errors import EdgefaceError
 from edgeface.runtime import roi as roi_mod
-from edgeface.runtime.boxes import box_area, box_relative, greedy_match, iou, iou_matrix
+from edgeface.runtime import loss_check, track_motion
+from edgeface.runtime.boxes import box_relative, greedy_match, iou, iou_matrix
 from edgeface.runtime.tracks import Target, Track, TrackerConfig
 
 
@@ -85,6 +90,9 @@ class FaceTracker:
         self._in_frame = False
         self.frame_size: Optional[tuple[int, int]] = None
         self.frame_index = -1
+        # motion (TrackerConfig.motion): tracks lost recently, revived by a detection near their prediction
+        self._limbo = track_motion.Limbo(self.config.motion) if self.config.motion_on else None
+        self._fallback: list = []
 
     # ------------------------------------------------------------------ frame protocol
 
@@ -101,8 +109,9 @@ class FaceTracker:
         self._lost.clear()
         self._retry.clear()
         self.lost_reasons = {}
+        self._fallback: list = []  # motion: tracks whose predicted crop failed, retried from upstream's crop
         for t in self.tracks.values():
-            t.updated = False
+            t.updated = t.fell_back = False
         return self.detection_due
 
     @property
@@ -113,7 +122,14 @@ class FaceTracker:
             return False
         if self.detection_required:
             return True
-        return cfg.detect_interval > 0 and self._since_detect >= cfg.detect_interval
+        return cfg.detect_interval > 0 and self._since_detect >= self.scan_interval
+
+    @property
+    def scan_interval(self) -> int:
+        """Frames between periodic scans: `detect_interval`, shorter while tracked faces move fast (motion)."""
+        base = int(self.config.detect_interval)
+        return base if self._limbo is None else track_motion.scan_interval(
+            self.tracks.values(), base, self.config.motion, self._limbo.expecting(self.frame_index, self.frame_size))
 
     @property
     def detection_required(self) -> bool:
@@ -143,7 +159,7 @@ class FaceTracker:
             if t.updated or t.landmarks is None:
                 continue
             t.source = "track"
-            out.append(Target(t.id, t.next_roi, t.predicted_box(), t.score, "track", False))
+            out.append(Target(t.id, self._crop(t), t.predicted_box(), t.score, "track", False))
         return out
 
     def match(self, boxes, scores, stale: bool = False, frames_ago: int = 0) -> list[Target]:
@@ -174,8 +190,12 @@ class FaceTracker:
 
         # candidates: live tracks and the ones lost earlier in this frame (oldest first)
         cands = sorted(list(self.tracks.values()) + list(self._lost.values()), key=lambda t: t.id)
-        pred = np.array([t.predicted_box() for t in cands]).reshape(-1, 4)
-        pairs = greedy_match(iou_matrix(pred, b), cfg.match_iou)
+        at = self.frame_index - (int(frames_ago) if stale else 0)  # the frame the detections were taken on
+        pred = np.array([self._box_at(t, at) for t in cands]).reshape(-1, 4)
+        ious = iou_matrix(pred, b)
+        if self._limbo is not None:  # motion: a face box from a stale anchor may drift; its landmarks' box counts too
+            ious = np.maximum(ious, iou_matrix(track_motion.landmark_boxes(cands, at, pred), b))
+        pairs = greedy_match(ious, cfg.match_iou)
         matched_t = {r: c for r, c in pairs}
         targets: list[Target] = []
         for r, t in enumerate(cands):
@@ -184,11 +204,13 @@ class FaceTracker:
                 if revived:
                     continue  # lost and not re-detected: gone
                 t.misses += 1
-                if t.misses > cfg.max_misses or t.landmarks is None:
+                if t.misses > self._miss_limit() or t.landmarks is None:
                     del self.tracks[t.id]
+                    if self._limbo is not None:  # motion: may come back with its id
+                        self._limbo.add(t)
                 elif cfg.tracking and not t.updated:  # kept through a miss: crop from its landmarks
                     t.source = "track"
-                    targets.append(Target(t.id, t.next_roi, t.predicted_box(), t.score,
+                    targets.append(Target(t.id, self._crop(t), t.predicted_box(), t.score,
                                           "track", False))
                 continue
             c = matched_t[r]
@@ -196,7 +218,7 @@ class FaceTracker:
                 t.score, t.misses = float(s[c]), 0
                 if cfg.tracking and not t.updated:
                     t.source = "track"
-                    targets.append(Target(t.id, t.next_roi, t.predicted_box(), t.score,
+                    targets.append(Target(t.id, self._crop(t), t.predicted_box(), t.score,
                                           "track", False))
                 continue
             overlap = float(iou(pred[r], b[c]))
@@ -216,12 +238,14 @@ class FaceTracker:
             t.anchor = det_box
             if cfg.tracking and t.landmarks is not None and overlap >= cfg.reseed_iou:
                 t.source = "track"
-                targets.append(Target(t.id, t.next_roi, det_box, t.score, "track", False))
+                targets.append(Target(t.id, self._crop(t), det_box, t.score, "track", False))
             else:
                 t.source = "detect"
                 targets.append(Target(t.id, roi_mod.roi_from_bbox(det_box), det_box, t.score, "detect", False))
 
         taken = set(matched_t.values())
+        if self._limbo is not None and stale:  # a scan of an earlier frame: its new faces have moved since, as the tracked ones
+            b, at = track_motion.compensate(b, self.tracks.values(), at, self.frame_index), self.frame_index
         room = None if cfg.max_faces is None else int(cfg.max_faces) - len(self.tracks)
         for c in range(b.shape[0]):
             if c in taken:
@@ -229,8 +253,15 @@ class FaceTracker:
             if room is not None and room <= 0:
                 break
             # a detection on a face already tracked (but missed by the matching) is not a new face
-            live = [t.predicted_box() for t in self.tracks.values() if t.landmarks is not None]
+            live = [self._box_at(t, at) for t in self.tracks.values() if t.landmarks is not None]
             if live and float(iou_matrix(b[c:c + 1], np.array(live)).max()) > cfg.duplicate_iou:
+                continue
+            if self._limbo is not None and track_motion.tracked_already(b[c], self.tracks.values()):
+                continue
+            back = self._reacquire(b[c], float(s[c]), at)  # a face lost recently, back near its prediction
+            if back is not None:
+                targets.append(back)
+                room = None if room is None else room - 1
                 continue
             t = Track(id=self._next_id, bbox=b[c].copy(), score=float(s[c]), anchor=b[c].copy())
             self._next_id += 1
@@ -258,6 +289,9 @@ class FaceTracker:
             raise EdgefaceError(f"landmarks must have shape (N, 2 or 3), got {pts.shape}")
         pts = np.array(pts[:, :2], dtype=np.float64)  # a copy: the caller's array is never kept
         reason, box, nxt = self._loss_reason(t, pts)
+        if reason is not None and self._limbo is not None and track_motion.fall_back(t):
+            self._fallback.append(t.id)  # motion: its predicted crop failed; once more from upstream's crop
+            return False
         if reason is not None:
             del self.tracks[t.id]
             self.lost_reasons[t.id] = reason
@@ -270,6 +304,8 @@ class FaceTracker:
             nxt = roi_mod.hold_roi(t.next_roi, nxt, self.config.roi_deadband)
         t.set_landmarks(pts, box, nxt)
         t.updated = True
+        if self._limbo is not None:
+            track_motion.observe(t, self.frame_index, self.config.motion)
         lm_box = t.lm_box
         if t.anchor is not None:
             t.box_rel = box_relative(t.anchor, lm_box)
@@ -290,6 +326,9 @@ class FaceTracker:
             self.tracks[t.id] = t
             self.lost_reasons.pop(t.id, None)
             out.append(Target(t.id, roi_mod.roi_from_bbox(t.anchor), t.anchor.copy(), t.score, "detect", False))
+        for t in [self.tracks[i] for i in self._fallback if i in self.tracks and not self.tracks[i].updated]:
+            out.append(Target(t.id, self._crop(t), t.predicted_box(), t.score, "track", False))
+        self._fallback = []
         return out
 
     def end_frame(self) -> None:
@@ -297,6 +336,8 @@ class FaceTracker:
         if not self._in_frame:
             return
         self._in_frame = False
+        if self._limbo is not None:
+            self._limbo.end_frame(self._lost.values(), self.tracks.values(), self.frame_index)
         self._lost.clear()
         self._retry.clear()
         # a track created or matched this frame whose crop was never regressed has no landmarks
@@ -330,37 +371,30 @@ class FaceTracker:
             raise EdgefaceError("call begin_frame(width, height) first")
 
     def _loss_reason(self, t: Track, pts: np.ndarray) -> tuple:
-        """(why the track is lost or None, landmark box, next crop) of landmarks `pts` (N, 2).
-        Box geometry on the four extremes as Python floats (this runs for every face of every frame)."""
-        cfg = self.config
-        (x1, y1), (x2, y2) = np.minimum.reduce(pts, axis=0).tolist(), np.maximum.reduce(pts, axis=0).tolist()
-        if not (math.isfinite(x1) and math.isfinite(y1) and math.isfinite(x2) and math.isfinite(y2)):
-            return "non-finite landmarks", None, None  # a NaN or inf anywhere reaches the extremes
-        if t.source != "track":
-            return None, None, None
-        box = np.array([x1, y1, x2, y2])
-        area = max(0.0, x2 - x1) * max(0.0, y2 - y1)
-        if t.landmarks is not None:
-            prev = box_area(t.lm_box)
-            ratio = area / prev if prev > 0 else math.inf
-            if not (cfg.min_area_ratio <= ratio <= cfg.max_area_ratio):
-                return f"scale jump (landmark box area x{ratio:.2f})", box, None
-        n0, n1, n2, n3 = roi_mod.landmark_box_roi(x1, y1, x2, y2)
-        nxt = np.array([n0, n1, n2, n3])
-        side = n2 - n0
-        if side * (n3 - n1) < cfg.min_roi_area:
-            return f"crop too small ({side * (n3 - n1):.0f} px^2)", box, nxt
-        if self.frame_size is not None:
-            w, h = self.frame_size
-            inside = max(0.0, min(n2, w) - max(n0, 0.0)) * max(0.0, min(n3, h) - max(n1, 0.0))
-            vis = inside / (side * (n3 - n1))
-            if vis < cfg.min_visible:
-                return f"out of frame ({vis:.0%} visible)", box, nxt
-        for o in self.tracks.values():
-            if o.id != t.id and o.updated and o.landmarks is not None:
-                if iou(o.lm_box, box) > cfg.duplicate_iou:
-                    return f"duplicate of track {o.id}", box, nxt
-        return None, box, nxt
+        """(why the track is lost or None, landmark box, next crop) of landmarks `pts` (N, 2): `runtime.loss_check`."""
+        evict = self._evict_duplicate if self._limbo is not None else None
+        return loss_check.loss_reason(self.config, self.frame_size, self.tracks, t, pts, evict)
+
+    # ------------------------------------------------------------------ motion (TrackerConfig.motion: runtime.track_motion)
+
+    def _crop(self, t: Track) -> np.ndarray:  # this frame's crop of a tracked face
+        return t.next_roi if self._limbo is None else track_motion.crop(t, self.frame_index)
+
+    def _miss_limit(self) -> int:  # scans a track may go unconfirmed (motion: as many per detect_interval)
+        c = self.config
+        return c.max_misses if self._limbo is None else track_motion.miss_limit(c.max_misses, c.detect_interval, self.scan_interval)
+
+    def _box_at(self, t: Track, frame: int) -> np.ndarray:  # its face box to match with detections of `frame`
+        return t.predicted_box() if self._limbo is None or t.updated else track_motion.face_box(t, frame)
+
+    def _reacquire(self, det_box: np.ndarray, score: float, frame: int) -> Optional[Target]:
+        """Revive a track lost recently (or earlier in this frame) that `det_box` falls near, with its id."""
+        t = None if self._limbo is None else self._limbo.take(det_box, frame, self._lost.values(), self.tracks)
+        return None if t is None else track_motion.revive(t, det_box, score, self.tracks, self._lost, self.lost_reasons)
+
+    def _evict_duplicate(self, o: Track, t: Track, box: np.ndarray) -> bool:
+        """Two tracks on one face: the one that left its predicted path goes (then True: `o`, lost now)."""
+        return track_motion.evict(o, t, box, self.frame_index, self.tracks, self._lost, self.lost_reasons)
 
 
 __all__: Sequence[str] = ("TrackerConfig", "Target", "Track", "FaceTracker")

@@ -13,6 +13,7 @@ import numpy as np
 from edgeface.errors import EdgefaceError
 from edgeface.runtime import roi as roi_mod
 from edgeface.runtime.boxes import box_from_relative, points_box
+from edgeface.runtime.motion import BoxMotion, MotionConfig
 
 
 @dataclass
@@ -31,6 +32,7 @@ class TrackerConfig:
     duplicate_iou: float = 0.6  # landmark boxes of two tracks overlapping more: the younger is lost
     max_misses: int = 0  # detector runs a track may go unconfirmed before it is dropped
     roi_deadband: float = 0.0  # keep a tracked face's crop while its next one moves less (fraction of its side; roi.hold_roi)
+    motion: Optional[MotionConfig] = None  # predict crops from each track's motion, revive lost tracks (None: upstream)
 
     def __post_init__(self):
         if int(self.detect_interval) < 0:
@@ -44,6 +46,12 @@ class TrackerConfig:
             raise EdgefaceError(f"max misses must be >= 0, got {self.max_misses}")
         if not (0.0 <= float(self.roi_deadband) < 0.5):
             raise EdgefaceError(f"ROI deadband must be in [0, 0.5) of the crop side, got {self.roi_deadband}")
+        if self.motion is not None and not isinstance(self.motion, MotionConfig):
+            raise EdgefaceError(f"motion must be a MotionConfig or None, got {type(self.motion).__name__}")
+
+    @property
+    def motion_on(self) -> bool:
+        return self.motion is not None and self.motion.enabled
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,9 @@ class Track:
     lm_box: Optional[np.ndarray] = None  # points_box(landmarks), kept with them
     next_roi: Optional[np.ndarray] = None  # roi_from_landmarks(landmarks), kept with them
     _pred: Optional[tuple] = field(default=None, repr=False, compare=False)  # (box_rel, lm_box, predicted box)
+    motion: Optional[BoxMotion] = field(default=None, repr=False, compare=False)  # TrackerConfig.motion on
+    innovation: float = 0.0  # distance (face sides) of this frame's landmark box from its motion prediction
+    fell_back: bool = False  # motion: this frame's predicted crop failed, the crop without prediction is used
 
     def set_landmarks(self, pts: Optional[np.ndarray], box: Optional[np.ndarray] = None,
                       nxt: Optional[np.ndarray] = None) -> None:

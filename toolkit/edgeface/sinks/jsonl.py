@@ -1,4 +1,5 @@
-"""The JSONL sink: one JSON object per frame (the public JSONL contract), never clobbering an earlier file.
+"""The JSONL sink: one `edgeface.frame` record per line (`edgeface.records`, the public JSONL contract),
+never clobbering an earlier file.
 
 Lines go to `<path>.part`, flushed per frame (each line one write call), and the `.part` is renamed
 onto `path` at close. See `JsonlSink` for what a killed or failed run leaves.
@@ -18,6 +19,7 @@ import numpy as np
 
 from edgeface.errors import write_error
 from edgeface.frames import Frame
+from edgeface.records import frame_record
 from edgeface.sink import BaseSink
 from edgeface.results import FrameResult
 
@@ -25,7 +27,7 @@ log = logging.getLogger(__name__)
 
 
 class JsonlSink(BaseSink):
-    """One JSON object per frame (`FrameResult.to_dict()`), flushed per frame into `<path>.part`
+    """One `edgeface.frame` record per frame (`records.frame_record`), flushed per frame into `<path>.part`
     and renamed onto `path` at close: an existing `path` is never truncated by a run that fails.
 
     A run that is killed (SIGKILL, power loss) leaves `<path>.part` holding the frames done;
@@ -60,10 +62,7 @@ class JsonlSink(BaseSink):
         return dest
 
     def write(self, frame: Frame, result: FrameResult, annotated: Optional[np.ndarray] = None) -> None:
-        obj = result.to_dict()
-        if not self.with_params:
-            for f in obj.get("faces", []):
-                f.pop("params", None)
+        obj = frame_record(result, with_params=self.with_params)
         try:
             self._f.write(json.dumps(obj, separators=(",", ":")) + "\n")
             self._f.flush()

@@ -108,7 +108,7 @@ class ReconnectingCamera(FrameSource):
                 now = self._clock()
                 t0 = now if t0 is None else t0
                 got += 1
-                yield f.image, now - t0, f.source
+                yield f.image, (now - t0) * 1000.0, f.source
             # the camera ended: lost (the source warned). Reopen it, if allowed.
             self._close_inner()
             if not self._reopen(after_frames=got):

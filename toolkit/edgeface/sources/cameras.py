@@ -55,7 +55,7 @@ class Picamera2Source(FrameSource):
 
     `module` is the picamera2 module (or any object with a `Picamera2` class of the same API);
     None imports it. Frames are captured from the "main" stream in RGB888 (BGR in memory).
-    Timestamps are seconds since the first capture (monotonic clock).
+    Timestamps are milliseconds since the first capture (monotonic clock).
     """
 
     kind = "camera"
@@ -122,7 +122,7 @@ class Picamera2Source(FrameSource):
             if t0 is None:
                 t0 = now
             n += 1
-            yield as_bgr(np.asarray(arr)), float(now - t0), self.name
+            yield as_bgr(np.asarray(arr)), float(now - t0) * 1000.0, self.name
 
     def _shutdown(self) -> None:
         reads, self._reads = getattr(self, "_reads", None), None
@@ -216,7 +216,7 @@ class OpenCVCameraSource(FrameSource):
             if t0 is None:
                 t0 = now
             n += 1
-            yield as_bgr(img), float(now - t0), self.name
+            yield as_bgr(img), float(now - t0) * 1000.0, self.name
 
     def _release(self) -> None:
         reads, self._reads = self._reads, None

@@ -9,7 +9,7 @@ slot; the consumer takes it (waiting if none is new). So the pipeline never proc
 frame and never falls behind the camera: a frame that arrives while the previous one is still
 unread replaces it and is counted in `dropped`. Frames keep the source's indices (reading order),
 so a gap in the indices handed out is a dropped frame;
-each frame keeps its source timestamp (`timestamp_s`, the capture time on `time.monotonic()` for
+each frame keeps its source timestamp (`timestamp_ms`, the capture time on `time.monotonic()` in ms for
 `sim:` cameras); `last_capture_s` is when the thread read the frame handed out last.
 `take(ready)` is the same as one step of the iteration but also returns (None) when `ready()`
 turns true on a `wake()`: `app.live_feed` waits for "a new frame or a new result" with it.

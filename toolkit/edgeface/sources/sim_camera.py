@@ -4,7 +4,7 @@
 
 The video is decoded once up front (so decoding never limits the rate), then frame i becomes
 available at `start + i / fps` (wall clock): `_frames()` sleeps until that moment and yields it with
-`timestamp_s` = its availability time on `time.monotonic()` (a camera's capture timestamp). A
+`timestamp_ms` = its availability time on `time.monotonic()`, in ms (a camera's capture timestamp). A
 reader slower than the rate does not slow the camera: frames whose time has passed are skipped
 (counted in `missed`), exactly as a real sensor keeps running; put `sources.capture.LatestFrameCapture`
 in front of it to read on a thread with a latest-frame policy. Lets tests and `edgeface bench`
@@ -41,7 +41,7 @@ def parse_sim_spec(spec: str) -> tuple:
 
 class SimCamera(FrameSource):
     kind = "sim_camera"
-    monotonic_timestamps = True  # timestamp_s is the delivery time on time.monotonic() (app.live_feed's latency)
+    monotonic_timestamps = True  # timestamp_ms is the delivery time on time.monotonic() * 1000 (app.live_feed's latency)
 
     def __init__(self, frames, fps: float, name: str = "sim", max_frames: Optional[int] = None, loop: bool = False,
                  clock=time.monotonic, sleep=time.sleep):
@@ -83,7 +83,7 @@ class SimCamera(FrameSource):
                     if not self.loop and i >= n:
                         return
                     due = start + i * period
-            yield self._images[i % n], due, self.name
+            yield self._images[i % n], due * 1000.0, self.name
             i += 1
 
 

@@ -4,7 +4,7 @@
 and tells what it knows about itself (`name`, `fps`, `frame_count`, `is_still`).
 
     with open_source("clip.mp4", max_frames=100) as src:
-        for frame in src:          # Frame(index, image BGR uint8 HxWx3, timestamp_s, source)
+        for frame in src:          # Frame(index, image BGR uint8 HxWx3, timestamp_ms, source)
             ...
 
 Cameras: `camera`, `camera:N` (or an int N, or `/dev/videoN`). The kinds live in their own modules:

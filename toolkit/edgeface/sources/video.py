@@ -105,7 +105,7 @@ class PyAVVideoSource(FrameSource):
             elif self.fps:
                 t = n / self.fps
             n += 1
-            yield np.ascontiguousarray(img), t, self.name
+            yield np.ascontiguousarray(img), None if t is None else t * 1000.0, self.name
         if n == 0:
             raise EdgefaceError(f"no frames could be decoded from {self.path} (the file is empty or corrupt)")
 
@@ -160,7 +160,7 @@ class OpenCVVideoSource(FrameSource):
             ms = self._cap_obj.get(cv2.CAP_PROP_POS_MSEC)
             t = ms / 1000.0 if ms and ms > 0 else (n / self.fps if self.fps else None)
             n += 1
-            yield as_bgr(img), t, self.name
+            yield as_bgr(img), None if t is None else t * 1000.0, self.name
         if n == 0:
             raise EdgefaceError(f"no frames could be decoded from {self.path} (the file is empty or corrupt)")
 

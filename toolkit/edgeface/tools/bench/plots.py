@@ -1,4 +1,4 @@
-"""PNG plots of `edgeface bench` and `edgeface eval` reports (`plot_bench`, `plot_eval`).
+"""PNG plots of `edgeface bench latency` and `edgeface bench eval` reports (`plot_bench`, `plot_eval`).
 
 Like the tables (`report.py`), every function takes the report's JSON dict, so published results
 can be re-plotted from a saved report. matplotlib is imported lazily (Agg backend), only when a

@@ -1,4 +1,4 @@
-"""Tables of `edgeface bench` and `edgeface eval` reports: rich tables and Markdown (plots: `plots.py`).
+"""Tables of `edgeface bench latency` and `edgeface bench eval` reports: rich tables and Markdown (plots: `plots.py`).
 
 Every function takes the report's JSON dict (`BenchReport.to_dict()` / `EvalReport.to_dict()`,
 or a file read back with `read_report`), so published results can be re-rendered without

@@ -1,1 +1,1 @@
-"""`edgeface eval`: landmark accuracy (NME) on an annotated set."""
+"""`edgeface bench eval`: landmark accuracy (NME) on an annotated set."""

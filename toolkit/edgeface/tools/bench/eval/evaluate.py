@@ -1,4 +1,4 @@
-"""`edgeface eval`: 68-landmark accuracy (NME) of the converted models on annotated photos.
+"""`edgeface bench eval`: 68-landmark accuracy (NME) of the converted models on annotated photos.
 
 Data: a folder of images with iBUG `.pts` files beside them (`annotations.py`). Per precision
 (`fp32`, `int8`, ...; `onnx` = the ONNX originals under onnxruntime) each image goes through

@@ -1,4 +1,4 @@
-"""Landmark accuracy metrics of `edgeface eval`: face matching, NME, failure rate, CDF.
+"""Landmark accuracy metrics of `edgeface bench eval`: face matching, NME, failure rate, CDF.
 
 Matching (`match_faces`): each ground-truth face has a *landmark box* (`boxes.points_box` of its 68
 points). Detections and ground-truth faces are paired one to one, greedily by decreasing IoU

@@ -1,1 +1,1 @@
-"""`edgeface bench`: per-model and pipeline latency, size and accuracy cases, run in worker processes."""
+"""`edgeface bench latency`: per-model and pipeline latency, size and accuracy cases, run in worker processes."""

@@ -1,5 +1,5 @@
 """`python -m edgeface.tools.bench.latency --worker JOB.json OUT.json`: the benchmark worker process (internal;
-`edgeface bench` starts it for every isolated case, see `latency/workers.py`)."""
+`edgeface bench latency` starts it for every isolated case, see `latency/workers.py`)."""
 
 from __future__ import annotations
 
@@ -9,5 +9,5 @@ from edgeface.tools.bench.latency.workers import worker_main
 
 if len(sys.argv) == 4 and sys.argv[1] == "--worker":
     sys.exit(worker_main(sys.argv[2], sys.argv[3]))
-print("usage: python -m edgeface.tools.bench.latency --worker JOB.json OUT.json (internal; use `edgeface bench`)", file=sys.stderr)
+print("usage: python -m edgeface.tools.bench.latency --worker JOB.json OUT.json (internal; use `edgeface bench latency`)", file=sys.stderr)
 sys.exit(2)

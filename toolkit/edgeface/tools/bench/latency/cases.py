@@ -1,4 +1,4 @@
-"""What `edgeface bench` measures: its options, cases and results, the variant names, and planning.
+"""What `edgeface bench latency` measures: its options, cases and results, the variant names, and planning.
 
 One *case* = one model (mb05 / mb1 regressor, faceboxes_WxH detector) x one variant
 (`onnxruntime-fp32` on the ONNX original, which is what upstream 3DDFA_V2 runs with --onnx;

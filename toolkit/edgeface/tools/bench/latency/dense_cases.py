@@ -1,4 +1,4 @@
-"""The dense-mesh section of `edgeface bench` (`plan_dense`, `run_dense`).
+"""The dense-mesh section of `edgeface bench latency` (`plan_dense`, `run_dense`).
 
 Per dense model (dense_approx; the exact BFM model too when its asset is cached) and mesh size
 (full, and decimated to each target profile's `dense.max_vertices`): `reconstruct` =

@@ -11,7 +11,7 @@ camera's own count). One warm-up frame (first detection, the interpreters' first
 processed before the camera starts.
 
     python -m edgeface.tools.bench.latency.live --fps 30 --out R.json [--precision int8] [--frames N]
-(`edgeface bench --peers` runs it pinned to 1 and 2 cores.)
+(`edgeface bench peers` runs it pinned to 1 and 2 cores.)
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The end-to-end pipeline section of `edgeface bench`: fps and per-stage ms of
+"""The end-to-end pipeline section of `edgeface bench latency`: fps and per-stage ms of
 `Pipeline.process` on the sample video, with and without tracking (`pipeline_cases`,
 `run_pipeline_case`)."""
 

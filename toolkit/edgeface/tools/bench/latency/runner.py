@@ -1,4 +1,4 @@
-"""`edgeface bench`: latency of every converted model variant, and of the whole pipeline.
+"""`edgeface bench latency`: latency of every converted model variant, and of the whole pipeline.
 
 `run_bench` plans the cases (`cases.py`), prepares the inputs (`sample_inputs.py`, saved as
 `inputs.BenchInputs`), runs every case isolated in its own worker process by default (`workers.py`),

@@ -1,4 +1,4 @@
-"""Threads per stage by measurement: from `edgeface bench`'s model latencies, the thread count that
+"""Threads per stage by measurement: from `edgeface bench latency`'s model latencies, the thread count that
 serves each pipeline stage best on this board, beside what the target profile uses.
 
 "Best" is the lowest p90 latency (not the median): the regressor runs once per face per frame next

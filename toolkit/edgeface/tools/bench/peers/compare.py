@@ -1,4 +1,4 @@
-"""`edgeface bench --peers`: edgeface side by side with upstream 3DDFA_V2 and MediaPipe FaceMesh.
+"""`edgeface bench peers`: edgeface side by side with upstream 3DDFA_V2 and MediaPipe FaceMesh.
 
 Every system processes the same pre-decoded frames of the sample video (obama.mp4, 158 frames,
 decoded once by edgeface's own reader: PyAV with `ignore_editlist`; decoding is never timed), one

@@ -1,1 +1,1 @@
-"""`edgeface bench --stability`: landmark jitter on still photos under sensor noise."""
+"""`edgeface bench stability`: landmark jitter on still photos under sensor noise."""

@@ -1,4 +1,4 @@
-"""Tables, Markdown and the PNG plot of an `edgeface bench --stability` report (its JSON dict).
+"""Tables, Markdown and the PNG plot of an `edgeface bench stability` report (its JSON dict).
 
 Targets (issue 12): smoothed jitter <= 0.06% of the face size at every precision, INT8 <= fp32 x 1.1
 (raw and smoothed), lag <= 1 frame at 2 px per frame. `verdicts` checks them on a report.
@@ -24,7 +24,7 @@ TARGET_LAG = 1.0              # frames
 def load_report(path: Path) -> dict:
     report = read_report(Path(path), SCHEMA, "stability")
     if "rows" not in report:
-        raise EdgefaceError(f"{path} is not a stability report (no rows): make one with edgeface bench --stability --json")
+        raise EdgefaceError(f"{path} is not a stability report (no rows): make one with edgeface bench stability --json")
     return report
 
 

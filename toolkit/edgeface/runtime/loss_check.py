@@ -1,0 +1,80 @@
+"""The tracker's landmark sanity checks (`runtime.tracker` module docstring): is a track lost after this frame?
+
+Checked on the landmarks regressed from a tracked crop: non-finite values, a scale jump of the landmark
+box, a next crop too small or mostly outside the frame, a duplicate of another track updated this frame.
+`evict(o, t, box)` (the motion model, `runtime.track_motion.evicts`) may decide that on a duplicate the
+other track `o` is the one that left its path: it is then lost instead (the tracker's callback) and `t` kept.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import numpy as np
+
+from edgeface.runtime import roi as roi_mod
+from edgeface.runtime.boxes import box_area, iou
+from edgeface.runtime.tracks import Track, TrackerConfig
+
+
+def loss_reason(config: TrackerConfig, frame_size, tracks: dict, t: Track, pts: np.ndarray, evict=None) -> tuple:
+    """(why the track is lost or None, landmark box, next crop) of landmarks `pts` (N, 2).
+    Box geometry on the four extremes as Python floats (this runs for every face of every frame)."""
+    cfg = config
+    (x1, y1), (x2, y2) = np.minimum.reduce(pts, axis=0).tolist(), np.maximum.reduce(pts, axis=0).tolist()
+    if not (math.isfinite(x1) and math.isfinite(y1) and math.isfinite(x2) and math.isfinite(y2)):
+        return "non-finite landmarks", None, None  # a NaN or inf anywhere reaches the extremes
+    if t.source != "track":
+        if evict is None or t.motion is None:
+            return None, None, None
+        # motion: a known face re-seeded from a detection (a crossing) must not land on another tracked face
+        box = np.array([x1, y1, x2, y2])
+        return _duplicate(tracks, t, box, cfg, evict, near=0.4), box, None
+    box = np.array([x1, y1, x2, y2])
+    area = max(0.0, x2 - x1) * max(0.0, y2 - y1)
+    if t.landmarks is not None:
+        prev = box_area(t.lm_box)
+        ratio = area / prev if prev > 0 else math.inf
+        if not (cfg.min_area_ratio <= ratio <= cfg.max_area_ratio):
+            return f"scale jump (landmark box area x{ratio:.2f})", box, None
+    n0, n1, n2, n3 = roi_mod.landmark_box_roi(x1, y1, x2, y2)
+    nxt = np.array([n0, n1, n2, n3])
+    side = n2 - n0
+    if side * (n3 - n1) < cfg.min_roi_area:
+        return f"crop too small ({side * (n3 - n1):.0f} px^2)", box, nxt
+    if frame_size is not None:
+        w, h = frame_size
+        inside = max(0.0, min(n2, w) - max(n0, 0.0)) * max(0.0, min(n3, h) - max(n1, 0.0))
+        vis = inside / (side * (n3 - n1))
+        if vis < cfg.min_visible:
+            return f"out of frame ({vis:.0%} visible)", box, nxt
+    return _duplicate(tracks, t, box, cfg, evict), box, nxt
+
+
+def _duplicate(tracks: dict, t: Track, box: np.ndarray, cfg: TrackerConfig, evict, near: float = 0.25) -> Optional[str]:
+    """Why `t` (landmark box `box`) is a duplicate of a track updated this frame, or None. With motion
+    (`evict`), also when the two boxes are centred within `near` of a side (looser for a known face
+    re-seeded from a detection: two faces crossing give one detection, on the face in front)."""
+    x1, y1, x2, y2 = box.tolist()
+    for o in tracks.values():
+        if o.id != t.id and o.updated and o.landmarks is not None:
+            a = o.lm_box
+            if a[0] >= x2 or a[2] <= x1 or a[1] >= y2 or a[3] <= y1:
+                continue  # apart: neither overlapping nor in the same place (the common case, checked cheaply)
+            if iou(a, box) > cfg.duplicate_iou or (evict is not None and _same_place(a, box, near)):
+                if evict is not None and evict(o, t, box):
+                    break  # the other track left its path onto this face: it goes, this one stays
+                return f"duplicate of track {o.id}"
+    return None
+
+
+def _same_place(a: np.ndarray, b: np.ndarray, near: float) -> bool:
+    """Two landmark boxes centred within `near` x a side of each other, sizes within x1.5 (motion on)."""
+    sa = math.sqrt(max(a[2] - a[0], 1e-6) * max(a[3] - a[1], 1e-6))
+    sb = math.sqrt(max(b[2] - b[0], 1e-6) * max(b[3] - b[1], 1e-6))
+    d = math.hypot((a[0] + a[2] - b[0] - b[2]) / 2, (a[1] + a[3] - b[1] - b[3]) / 2)
+    return d < near * max(sa, sb) and max(sa, sb) < 1.5 * min(sa, sb)
+
+
+__all__ = ("loss_reason",)

@@ -1,0 +1,1 @@
+"""Motion benchmark: a virtual camera moving over composites of the sample photos (`python -m edgeface.tools.bench.motion`)."""

@@ -1,0 +1,5 @@
+import sys
+
+from edgeface.tools.bench.motion.run import main
+
+sys.exit(main())

@@ -1,0 +1,77 @@
+"""Tables (Markdown) and the plot of a scaling benchmark report (`run.run_scaling`'s dict)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def row_line(r: dict) -> str:
+    return (f"round {r['round']} {r['precision']:<5} {r['cores']} core(s) workers {r['workers']} {r['mode']:<8} "
+            f"{r['faces']:>2} faces: {r['fps']:8.1f} fps, {1000.0 / r['fps']:6.2f} ms/frame, "
+            f"invoke {r['invoke_ms']:.3f} ms, load {r['load_avg']:.2f}")
+
+
+def markdown(rep: dict) -> str:
+    m, o = rep["machine"], rep["options"]
+    out = ["# Scaling benchmark: faces in view, cores, regressor workers", "",
+           f"{rep['date']}, {m['host']}, {m['cores']} usable cores, load {m['load_avg_start']:.2f} at the start, "
+           f"{m['load_avg_end']:.2f} at the end; {o['frames']} frames x {o['passes']} timed passes per row "
+           f"(median pass), {o['rounds']} round(s).", ""]
+    for rnd in range(o["rounds"]):
+        rows = [r for r in rep["rows"] if r["round"] == rnd]
+        out += [f"## Round {rnd + 1}: fps (ms per frame)", "",
+                "| precision | cores | workers | mode | " + " | ".join(f"{n} faces" for n in o["faces"]) + " |",
+                "|---|---:|---:|---|" + "---:|" * len(o["faces"])]
+        keys = sorted({(r["precision"], r["cores"], r["workers"], r["mode"]) for r in rows},
+                      key=lambda k: (k[0], k[1], k[2], k[3] != "pipeline"))
+        for k in keys:
+            cells = []
+            for n in o["faces"]:
+                c = [r for r in rows if (r["precision"], r["cores"], r["workers"], r["mode"]) == k and r["faces"] == n]
+                cells.append(f"{c[0]['fps']:.0f} ({1000.0 / c[0]['fps']:.2f})" if c else "-")
+            out.append(f"| {k[0]} | {k[1]} | {k[2]} | {k[3]} | " + " | ".join(cells) + " |")
+        out += ["", "Cost of each extra face (slope of ms per frame over the face counts) beside one regressor Invoke:", "",
+                "| precision | cores | workers | ms per extra face | Invoke ms | Invoke + 0.1 ms | within |",
+                "|---|---:|---:|---:|---:|---:|---|"]
+        for c in (c for c in rep["costs"] if c["round"] == rnd):
+            lim = c["invoke_ms"] + 0.1
+            out.append(f"| {c['precision']} | {c['cores']} | {c['workers']} | {c['ms_per_extra_face']:.3f} | "
+                       f"{c['invoke_ms']:.3f} | {lim:.3f} | {'yes' if c['ms_per_extra_face'] <= lim else 'no'} |")
+        out += ["", "2-core / 1-core fps ratios (best workers setting of each), pipeline vs models alone:", "",
+                "| precision | faces | pipeline 2c/1c | floor 2c/1c | pipeline / floor |", "|---|---:|---:|---:|---:|"]
+        for q in (q for q in rep["ratios"] if q["round"] == rnd):
+            out.append(f"| {q['precision']} | {q['faces']} | {q['pipeline_ratio']:.2f}x | {q['floor_ratio']:.2f}x | "
+                       f"{q['quotient']:.2f} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def plot(rep: dict, dest: Path) -> Path:
+    """ms per frame vs faces in view, one line per precision, cores and workers (pipeline solid, floor dashed)."""
+    import matplotlib  # lazy: matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # lazy: matplotlib
+
+    rows = [r for r in rep["rows"] if r["round"] == 0]
+    precs = list(dict.fromkeys(r["precision"] for r in rows))
+    fig, axes = plt.subplots(1, len(precs), figsize=(6.5 * len(precs), 4.6), squeeze=False)
+    for ax, prec in zip(axes[0], precs):
+        for key in sorted({(r["cores"], r["workers"], r["mode"]) for r in rows if r["precision"] == prec}):
+            sel = sorted((r for r in rows if r["precision"] == prec and (r["cores"], r["workers"], r["mode"]) == key),
+                         key=lambda r: r["faces"])
+            ax.plot([r["faces"] for r in sel], [1000.0 / r["fps"] for r in sel], "-" if key[2] == "pipeline" else "--",
+                    marker="o", ms=3, label=f"{key[2]}, {key[0]} core(s), {key[1]} worker(s)")
+        ax.set_xlabel("faces in view")
+        ax.set_ylabel("ms per frame")
+        ax.set_title(prec)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle("edgeface: ms per frame vs faces in view (round 1)")
+    fig.tight_layout()
+    fig.savefig(dest, dpi=110)
+    plt.close(fig)
+    return Path(dest)
+
+
+__all__ = ("row_line", "markdown", "plot")

@@ -1,0 +1,159 @@
+"""`python -m edgeface.tools.bench.scaling`: fps and ms per frame vs faces in view, at 1 and 2 cores.
+
+    python -m edgeface.tools.bench.scaling --json s.json --md s.md --png s.png [--rounds 3]
+
+For each precision (int8, fp32), core count (1, 2), regressor workers (1; and the core count when it
+is more) and number of faces in view (1, 2, 4, 8, 16: `frames.grid_frames`), one fresh worker process
+pinned to the first cores (`worker.py`) measures the VIDEO-mode pipeline (`pipeline`) and the models
+alone on the same crops (`floor`). Per (precision, cores, workers): the cost of each extra face is the
+least-squares slope of ms per frame over the face counts, beside the median regressor Invoke. Per
+(precision, faces): the 2-core / 1-core fps ratio of the pipeline (its best workers setting) and of the
+floor, and their quotient (the issue's target: >= 0.9 with >= 4 faces). Rounds repeat everything;
+ratios are taken within a round.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from edgeface.tools.bench.scaling import report as scaling_report
+from edgeface.tools.bench.scaling.frames import FACE_COUNTS, face_sprites, grid_frames
+
+FORMAT = "edgeface-scaling/1"
+
+
+@dataclass(frozen=True)
+class ScalingOptions:
+    precisions: tuple = ("int8", "fp32")
+    cores: tuple = (1, 2)
+    faces: tuple = FACE_COUNTS
+    frames: int = 60
+    passes: int = 3
+    rounds: int = 1
+    cache_root: Optional[str] = None
+
+    def __post_init__(self):
+        if max(self.cores) > len(os.sched_getaffinity(0)):
+            raise ValueError(f"asked for {max(self.cores)} cores, this process may use {len(os.sched_getaffinity(0))}")
+        if min(self.faces) < 1 or max(self.faces) > 16:
+            raise ValueError(f"faces in view must be within 1..16, got {self.faces}")
+        if int(self.rounds) < 1 or int(self.passes) < 1 or int(self.frames) < 10:
+            raise ValueError("rounds and passes must be >= 1, frames >= 10")
+
+
+def _worker(frames_path: Path, cores: int, mode: str, precision: str, workers: int, opts: ScalingOptions) -> dict:
+    use = sorted(os.sched_getaffinity(0))[:cores]
+    with tempfile.TemporaryDirectory() as d:
+        out = Path(d) / "r.json"
+        cmd = [sys.executable, "-m", "edgeface.tools.bench.scaling.worker", "--frames", str(frames_path), "--out", str(out),
+               "--passes", str(opts.passes)] + (["--cache-root", opts.cache_root] if opts.cache_root else []) + [
+               mode, precision, str(workers)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=lambda: os.sched_setaffinity(0, use))
+        if proc.returncode != 0 or not out.is_file():
+            raise RuntimeError(f"scaling worker {mode} {precision} {cores} cores failed: {proc.stderr.strip().splitlines()[-1:]}")
+        return json.loads(out.read_text())
+
+
+def slope(xs, ys) -> float:
+    """Least-squares slope of ys over xs (ms per extra face)."""
+    x, y = np.asarray(xs, float), np.asarray(ys, float)
+    return float(np.polyfit(x, y, 1)[0]) if len(x) >= 2 else float("nan")
+
+
+def summarize(rows: list) -> dict:
+    """Per-extra-face costs and 2-core / 1-core ratios of each round (see module docstring)."""
+    costs, ratios = [], []
+    for rnd in sorted({r["round"] for r in rows}):
+        rr = [r for r in rows if r["round"] == rnd]
+        for key in sorted({(r["precision"], r["cores"], r["workers"]) for r in rr if r["mode"] == "pipeline"}):
+            sel = sorted((r for r in rr if r["mode"] == "pipeline" and (r["precision"], r["cores"], r["workers"]) == key),
+                         key=lambda r: r["faces"])
+            costs.append({"round": rnd, "precision": key[0], "cores": key[1], "workers": key[2],
+                          "ms_per_extra_face": slope([r["faces"] for r in sel], [1000.0 / r["fps"] for r in sel]),
+                          "invoke_ms": float(np.median([r["invoke_ms"] for r in sel]))})
+        for prec in sorted({r["precision"] for r in rr}):
+            for n in sorted({r["faces"] for r in rr}):
+                def best(mode, cores):
+                    c = [r["fps"] for r in rr if r["mode"] == mode and r["precision"] == prec and r["faces"] == n
+                         and r["cores"] == cores]
+                    return max(c) if c else None
+                p1, p2, f1, f2 = best("pipeline", 1), best("pipeline", 2), best("floor", 1), best("floor", 2)
+                if None in (p1, p2, f1, f2):
+                    continue
+                ratios.append({"round": rnd, "precision": prec, "faces": n, "pipeline_ratio": p2 / p1,
+                               "floor_ratio": f2 / f1, "quotient": (p2 / p1) / (f2 / f1)})
+    return {"costs": costs, "ratios": ratios}
+
+
+def run_scaling(opts: ScalingOptions, log=print) -> dict:
+    load0 = os.getloadavg()[0]
+    sprites = face_sprites(cache_root=opts.cache_root)
+    rows = []
+    with tempfile.TemporaryDirectory() as d:
+        paths = {}
+        for n in opts.faces:
+            paths[n] = Path(d) / f"faces{n}.npy"
+            np.save(paths[n], grid_frames(sprites, n, opts.frames))
+        for rnd in range(opts.rounds):
+            for prec in opts.precisions:
+                for cores in opts.cores:
+                    for workers in sorted({1, cores}):
+                        for n in opts.faces:
+                            for mode in ("pipeline", "floor"):
+                                r = _worker(paths[n], cores, mode, prec, workers, opts)
+                                r.update(round=rnd, faces=n, cores=cores, cores_used=r.pop("cores"))
+                                rows.append(r)
+                                log(scaling_report.row_line(r))
+    rep = {"format": FORMAT, "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+           "machine": {"host": platform.node(), "cpu_count": os.cpu_count(), "cores": len(os.sched_getaffinity(0)),
+                       "load_avg_start": load0, "load_avg_end": os.getloadavg()[0], "python": platform.python_version()},
+           "options": {"precisions": list(opts.precisions), "cores": list(opts.cores), "faces": list(opts.faces),
+                       "frames": opts.frames, "passes": opts.passes, "rounds": opts.rounds},
+           "rows": rows}
+    rep.update(summarize(rows))
+    return rep
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m edgeface.tools.bench.scaling", description=__doc__.splitlines()[0])
+    ap.add_argument("--precision", action="append", choices=("int8", "fp32", "int8_floatio", "fp16"))
+    ap.add_argument("--faces", action="append", type=int)
+    ap.add_argument("--frames", type=int, default=60)
+    ap.add_argument("--passes", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--cache-root")
+    ap.add_argument("--json", type=Path)
+    ap.add_argument("--md", type=Path)
+    ap.add_argument("--png", type=Path)
+    ap.add_argument("--from-json", type=Path, help="re-render --md/--png from a saved report")
+    a = ap.parse_args(argv)
+    if a.from_json:
+        rep = json.loads(a.from_json.read_text())
+    else:
+        opts = ScalingOptions(precisions=tuple(a.precision or ("int8", "fp32")), faces=tuple(a.faces or FACE_COUNTS),
+                              frames=a.frames, passes=a.passes, rounds=a.rounds, cache_root=a.cache_root)
+        rep = run_scaling(opts, log=lambda s: print(s, file=sys.stderr, flush=True))
+        if a.json:
+            a.json.write_text(json.dumps(rep, indent=1) + "\n")
+    if a.md:
+        a.md.write_text(scaling_report.markdown(rep))
+    if a.png:
+        scaling_report.plot(rep, a.png)
+    if not (a.json or a.md):
+        print(scaling_report.markdown(rep))
+    return 0
+
+
+__all__ = ("FORMAT", "ScalingOptions", "run_scaling", "summarize", "slope", "main")

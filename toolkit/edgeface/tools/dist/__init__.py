@@ -1,0 +1,1 @@
+"""Release artifacts (`make dist`): the sdist, the edgeface wheel and the edgeface-models wheel, reproducibly."""
