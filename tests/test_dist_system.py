@@ -48,7 +48,7 @@ def _sha(p: Path) -> str:
 
 
 def _build(out: Path) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(REPO / "toolkit"), **_mirror())
+    env = dict(os.environ, **_mirror())  # the installed edgeface (make test-system: the wheel of this tree)
     proc = subprocess.run([sys.executable, "-m", "edgeface.tools.dist", "--out", str(out), "--repo", str(REPO)],
                           env=env, capture_output=True, text=True, timeout=3600)
     assert proc.returncode == 0, proc.stderr[-3000:]
