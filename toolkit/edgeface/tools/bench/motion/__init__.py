@@ -1,1 +1,1 @@
-"""Motion benchmark: a virtual camera moving over composites of the sample photos (`python -m edgeface.tools.bench.motion`)."""
+"""Motion benchmark: a virtual camera moving over composites of the sample photos (`edgeface bench motion`)."""

@@ -25,6 +25,8 @@ from typing import Optional
 
 import numpy as np
 
+from edgeface.runtime.boxes import greedy_match, iou_matrix
+
 MATCH_IOU = 0.3
 MAX_COVERED = 0.3
 
@@ -33,32 +35,12 @@ def _box(pts: np.ndarray) -> np.ndarray:
     return np.concatenate([pts[:, :2].min(0), pts[:, :2].max(0)])
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
 def match(pred: list, truth: list) -> list:
-    """Greedy (pred index, truth index) pairs by landmark-box IoU >= MATCH_IOU."""
-    pairs = []
+    """Greedy (pred index, truth index) pairs by landmark-box IoU >= MATCH_IOU, best first (the tracker's
+    own matching rule, `runtime.boxes.greedy_match`)."""
     if not pred or not truth:
-        return pairs
-    pb = [_box(p) for p in pred]
-    tb = [_box(t.landmarks) for t in truth]
-    cand = sorted(((_iou(a, b), i, j) for i, a in enumerate(pb) for j, b in enumerate(tb)), reverse=True)
-    used_p, used_t = set(), set()
-    for v, i, j in cand:
-        if v < MATCH_IOU:
-            break
-        if i in used_p or j in used_t:
-            continue
-        used_p.add(i)
-        used_t.add(j)
-        pairs.append((i, j))
-    return pairs
+        return []
+    return greedy_match(iou_matrix([_box(p) for p in pred], [_box(t.landmarks) for t in truth]), MATCH_IOU)
 
 
 @dataclass

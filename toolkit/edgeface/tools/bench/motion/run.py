@@ -1,6 +1,6 @@
-"""`python -m edgeface.tools.bench.motion`: tracking under camera and face motion, scored against still images.
+"""`edgeface bench motion`: tracking under camera and face motion, scored against still images.
 
-    python -m edgeface.tools.bench.motion --precision int8 --json m.json --md m.md --png m.png
+    edgeface bench motion --precision int8 --json m.json --md m.md --png m.png
 
 For each motion pattern (`paths.PATTERNS`) and speed (5, 15, 25, 40 px/frame) one clip of `frames`
 frames is rendered once (`scene.render`: the composite of the sample photos, and any `--photo`),
@@ -14,8 +14,6 @@ time spent in `detect_for_video`.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import platform
 import subprocess
@@ -166,40 +164,4 @@ def run_motion_bench(opts: MotionBenchOptions, log=print) -> dict:
             "mediapipe": mp_note, "rows": rows}
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m edgeface.tools.bench.motion", description=__doc__.splitlines()[0])
-    ap.add_argument("--precision", default="int8")
-    ap.add_argument("--motion", action="append", choices=("velocity", "none"), help="systems (default: both)")
-    ap.add_argument("--pattern", action="append", choices=PATTERNS, help="patterns (default: all)")
-    ap.add_argument("--speed", action="append", type=float, help="px/frame (default: 5 15 25 40)")
-    ap.add_argument("--frames", type=int, default=80)
-    ap.add_argument("--photo", action="append", default=[], help="another photo to composite with the samples")
-    ap.add_argument("--target", default="auto")
-    ap.add_argument("--cache-root")
-    ap.add_argument("--no-mediapipe", action="store_true")
-    ap.add_argument("--mediapipe-python", help="a python that imports mediapipe (its own venv)")
-    ap.add_argument("--json", type=Path)
-    ap.add_argument("--md", type=Path)
-    ap.add_argument("--png", type=Path)
-    ap.add_argument("--from-json", type=Path, help="re-render --md/--png from a saved report")
-    a = ap.parse_args(argv)
-    if a.from_json:
-        rep = json.loads(a.from_json.read_text())
-    else:
-        opts = MotionBenchOptions(precision=a.precision, motions=tuple(a.motion or ("velocity", "none")),
-                                  patterns=tuple(a.pattern or PATTERNS), speeds=tuple(a.speed or SPEEDS),
-                                  frames=a.frames, photos=tuple(a.photo), target=a.target, cache_root=a.cache_root,
-                                  mediapipe=not a.no_mediapipe, mediapipe_python=a.mediapipe_python)
-        rep = run_motion_bench(opts, log=lambda s: print(s, file=sys.stderr, flush=True))
-    if a.json and not a.from_json:
-        a.json.write_text(json.dumps(rep, indent=1) + "\n")
-    if a.md:
-        a.md.write_text(motion_report.markdown(rep))
-    if a.png:
-        motion_report.plot(rep, a.png)
-    if not (a.json or a.md):
-        print(motion_report.markdown(rep))
-    return 0
-
-
-__all__ = ("FORMAT", "SPEEDS", "MotionBenchOptions", "build_world", "render_clip", "run_edgeface", "run_motion_bench", "main")
+__all__ = ("FORMAT", "SPEEDS", "MotionBenchOptions", "build_world", "render_clip", "run_edgeface", "run_motion_bench")

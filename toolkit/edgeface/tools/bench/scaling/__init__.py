@@ -1,1 +1,1 @@
-"""Scaling benchmark: fps and ms per frame vs faces in view, cores and regressor workers (`python -m edgeface.tools.bench.scaling`)."""
+"""Scaling benchmark: fps and ms per frame vs faces in view, cores and regressor workers (`edgeface bench scaling`)."""

@@ -1,6 +1,6 @@
-"""`python -m edgeface.tools.bench.scaling`: fps and ms per frame vs faces in view, at 1 and 2 cores.
+"""`edgeface bench scaling`: fps and ms per frame vs faces in view, at 1 and 2 cores.
 
-    python -m edgeface.tools.bench.scaling --json s.json --md s.md --png s.png [--rounds 3]
+    edgeface bench scaling --json s.json --md s.md --png s.png [--rounds 3]
 
 For each precision (int8, fp32), core count (1, 2), regressor workers (1; and the core count when it
 is more) and number of faces in view (1, 2, 4, 8, 16: `frames.grid_frames`), one fresh worker process
@@ -14,7 +14,6 @@ ratios are taken within a round.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -126,34 +125,4 @@ def run_scaling(opts: ScalingOptions, log=print) -> dict:
     return rep
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m edgeface.tools.bench.scaling", description=__doc__.splitlines()[0])
-    ap.add_argument("--precision", action="append", choices=("int8", "fp32", "int8_floatio", "fp16"))
-    ap.add_argument("--faces", action="append", type=int)
-    ap.add_argument("--frames", type=int, default=60)
-    ap.add_argument("--passes", type=int, default=3)
-    ap.add_argument("--rounds", type=int, default=1)
-    ap.add_argument("--cache-root")
-    ap.add_argument("--json", type=Path)
-    ap.add_argument("--md", type=Path)
-    ap.add_argument("--png", type=Path)
-    ap.add_argument("--from-json", type=Path, help="re-render --md/--png from a saved report")
-    a = ap.parse_args(argv)
-    if a.from_json:
-        rep = json.loads(a.from_json.read_text())
-    else:
-        opts = ScalingOptions(precisions=tuple(a.precision or ("int8", "fp32")), faces=tuple(a.faces or FACE_COUNTS),
-                              frames=a.frames, passes=a.passes, rounds=a.rounds, cache_root=a.cache_root)
-        rep = run_scaling(opts, log=lambda s: print(s, file=sys.stderr, flush=True))
-        if a.json:
-            a.json.write_text(json.dumps(rep, indent=1) + "\n")
-    if a.md:
-        a.md.write_text(scaling_report.markdown(rep))
-    if a.png:
-        scaling_report.plot(rep, a.png)
-    if not (a.json or a.md):
-        print(scaling_report.markdown(rep))
-    return 0
-
-
-__all__ = ("FORMAT", "ScalingOptions", "run_scaling", "summarize", "slope", "main")
+__all__ = ("FORMAT", "ScalingOptions", "run_scaling", "summarize", "slope")
