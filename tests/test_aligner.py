@@ -238,8 +238,6 @@ def test_results_do_not_depend_on_the_visible_core_count(converted_home, samples
 def test_bitexact_resamples_with_the_exact_kernel(converted_home, samples):
     import cv2
 
-    from edgeface.runtime import roi as roi_mod
-
     img = cv2.imread(str(samples["emma"]))
     roi = np.array([1650.0, 250.0, 2110.0, 710.0])
     for bitexact, kernel in ((False, cv2.INTER_LINEAR), (True, cv2.INTER_LINEAR_EXACT)):

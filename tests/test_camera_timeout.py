@@ -8,8 +8,6 @@ import logging
 import threading
 import time
 
-import cv2
-import numpy as np
 import pytest
 
 from edgeface.errors import EdgefaceError, OptionsError

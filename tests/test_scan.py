@@ -3,7 +3,6 @@ scan that misses them (`max_misses`). Real models (TFLite), real video frames.""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from edgeface.frames import Frame

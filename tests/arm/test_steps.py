@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from edgeface.app.doctor import ModelFile, diagnose
 from edgeface.results import Face, FrameResult, Pose

@@ -48,7 +48,6 @@ from edgeface.runtime.options import PipelineOptions
 from edgeface.results import Face, FrameResult, Pose
 from edgeface.runtime.smoothing import FaceSmoother
 from edgeface.runtime.tracker import FaceTracker
-from edgeface.runtime.tracks import Target
 
 #: dense_fn(params, roi, landmarks) -> (vertices (N, 3) in frame pixels, kind "dense" | "dense_approx")
 DenseFn = Callable[[np.ndarray, np.ndarray, np.ndarray], "tuple[np.ndarray, str]"]
