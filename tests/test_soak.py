@@ -14,7 +14,10 @@ from edgeface.tools.bench.soak import MAX_GROWTH_MB, plot_soak, soak
 @pytest.mark.system
 def test_soak_1000_frames(samples, converted_home, tmp_path):
     jsonl = tmp_path / "soak.jsonl"
-    rep = soak(1000, samples["obama"], jsonl, precision="fp32")
+    # warm-up: the first 300 frames (two passes of the video). glibc's per-thread arenas and the decoder's
+    # pools reach their size within two passes (CI saw +5.8 MB between frames 200 and 400, then flat to
+    # frame 1,000); a leak keeps growing after that, which the last tenth against frames 300-400 shows.
+    rep = soak(1000, samples["obama"], jsonl, precision="fp32", warmup=0.3)
     assert rep.frames == 1000 and rep.passes >= 6  # 158 frames a pass: the decoder reopened each time
     assert len(rep.samples) == 10 and rep.samples[-1][0] == 1000
     assert rep.client_bytes > 100_000  # the stream really was read
