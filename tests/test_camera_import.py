@@ -159,3 +159,17 @@ def test_the_guide_gives_the_fix_the_messages_name():
     guide = (REPO / camera_import.CAMERA_GUIDE).read_text()
     assert NUMPY1_PINS.replace('"', "") in guide.replace('"', "").replace("'", "")
     assert "--system-site-packages" in guide
+
+
+def test_numpy_installs_tells_apts_from_the_venvs(tmp_path):
+    def dist(folder: Path, version: str) -> str:
+        info = folder / f"numpy-{version}.dist-info"
+        info.mkdir(parents=True)
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: numpy\nVersion: {version}\n")
+        return str(folder)
+
+    venv_site = dist(tmp_path / "venv" / "lib" / "site-packages", "2.4.6")
+    apt_site = dist(tmp_path / "usr" / "lib" / "python3" / "dist-packages", "1.24.2")
+    other = dist(tmp_path / "opt" / "board-venv", "2.5.5")  # another venv's, through a .pth: not apt's
+    found = numpy_installs([venv_site, other, apt_site], prefix=str(tmp_path / "venv"), base_prefix=str(tmp_path / "usr"))
+    assert [(n.version, n.system) for n in found] == [("2.4.6", False), ("2.5.5", False), ("1.24.2", True)]

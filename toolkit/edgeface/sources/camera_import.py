@@ -79,10 +79,13 @@ class Picamera2Probe:
         return f"picamera2 is installed but does not import: {self.error}"
 
 
-def numpy_installs(paths: Optional[Sequence[str]] = None, prefix: Optional[str] = None) -> list:
+def numpy_installs(paths: Optional[Sequence[str]] = None, prefix: Optional[str] = None,
+                   base_prefix: Optional[str] = None) -> list:
     """Every numpy distribution on the import path, in path order (the first is the one imported);
-    `system` marks those outside this environment's prefix (apt's, seen through --system-site-packages)."""
+    `system` marks the system Python's (apt's /usr/lib/python3/dist-packages, seen through
+    --system-site-packages): under the base prefix and outside this environment's."""
     prefix = str(Path(prefix or sys.prefix).resolve())
+    base = str(Path(base_prefix or sys.base_prefix).resolve())
     out, seen = [], set()
     for d in metadata.distributions(path=list(paths if paths is not None else sys.path)):
         name = (d.metadata.get("Name") or "").lower()
@@ -92,7 +95,8 @@ def numpy_installs(paths: Optional[Sequence[str]] = None, prefix: Optional[str] 
         if loc in seen:
             continue
         seen.add(loc)
-        out.append(NumpyInstall(str(d.version), loc, not loc.startswith(prefix + "/")))
+        system = loc.startswith(base + "/") and (prefix == base or not loc.startswith(prefix + "/"))
+        out.append(NumpyInstall(str(d.version), loc, system))
     return out
 
 
