@@ -13,6 +13,7 @@ import pytest
 
 from edgeface.app.board_report import REPORT_FORMAT, ReportOptions, RunRow, render_markdown, warnings_for
 from edgeface.boards.machine import describe_throttled, parse_throttled
+from edgeface.boards.profiles import get_target
 from edgeface.errors import OptionsError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,6 +39,8 @@ def test_warnings_name_throttling_heat_and_the_governor():
     w = warnings_for([row(throttled=0x0), row(throttled=0x40000, temp_max_c=83.5)], facts)
     assert any("throttled during the runs" in x and "throttling occurred" in x for x in w)
     assert any("83 °C" in x or "84 °C" in x for x in w) and any("powersave" in x for x in w)
+    w = warnings_for([row(peak_rss_mb=260.0, budget_mb=250)], {"cores": 4})
+    assert w == ["rpi4 int8/fp32: peak RSS 260 MB is over the profile's memory budget of 250 MB"]
     assert warnings_for([row(throttled=0, temp_max_c=55.0)], {"governor": "ondemand", "cores": 4,
                                                                "load_avg_start": [0.2, 0.1, 0.1]}) == []
 
@@ -95,6 +98,11 @@ def test_report_measures_real_runs_and_writes_json_and_markdown(home, tmp_path):
         assert not x["error"] and x["frames"] == 6 and x["fps"] > 0 and x["p90_ms"] >= x["p50_ms"] > 0
         assert 50 < x["peak_rss_mb"] < 2000  # a whole Python process with OpenCV and the runtime
     assert md.startswith("# edgeface board report:") and "| x86_64 | fp32 / fp32 |" in md
+    # the Zero 2 W profile's run stays under its stated memory budget (targets/rpi-zero2w.toml [memory])
+    zero = runs[("rpi-zero2w", "int8", "fp32")]
+    assert zero["budget_mb"] == get_target("rpi-zero2w").memory_budget_mb == 250
+    assert zero["peak_rss_mb"] < zero["budget_mb"]
+    assert not any("over the profile's memory budget" in w for w in rep["warnings"])
 
 
 def test_report_bad_target_is_one_line_and_writes_nothing(home, tmp_path):

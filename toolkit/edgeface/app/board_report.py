@@ -11,7 +11,8 @@ sample video in a fresh Python process (`measure_run`), so each row's peak RSS (
                    decoding the 3DMM, smoothing; not the video decoding)
     p50 / p90 ms   per-frame pipeline time
     end-to-end fps what `edgeface run` printed (input decoding, models and output, the whole run)
-    peak RSS MB    the run's peak resident memory (the whole process: Python, OpenCV, runtime, models)
+    peak RSS MB    the run's peak resident memory (the whole process: Python, OpenCV, runtime, models);
+                   a warning when it is over the profile's `[memory] budget_mb` (rpi-zero2w: 250 MB)
 
 While each run goes, the SoC temperature, the CPU clock and a Raspberry Pi's firmware throttle flags
 (`boards.machine.throttled`: sysfs or `vcgencmd get_throttled`) are sampled every 0.5 s; the report warns
@@ -90,6 +91,7 @@ class RunRow:
     temp_max_c: Optional[float] = None
     freq_min_mhz: Optional[int] = None
     throttled: Optional[int] = None  # firmware flags at the end of the run (None: not a Pi / unknown)
+    budget_mb: Optional[int] = None  # the profile's [memory] budget_mb
     seconds: float = 0.0
     error: str = ""
 
@@ -152,7 +154,7 @@ def measure_run(profile: str, precision: str, options: ReportOptions, workdir: P
     seconds = time.perf_counter() - t0
     common = dict(profile=profile, precision=precision, regressor_precision=reg_p, detector_precision=det_p,
                   temp_max_c=max(samp.temps) if samp.temps else None, freq_min_mhz=min(samp.freqs) if samp.freqs else None,
-                  throttled=samp.flags if samp.known else None, seconds=round(seconds, 1))
+                  throttled=samp.flags if samp.known else None, budget_mb=prof.memory_budget_mb, seconds=round(seconds, 1))
     if r is None:
         return RunRow(**common, error=f"timed out after {options.timeout_s:.0f} s")
     text = r.stdout + r.stderr
@@ -213,6 +215,10 @@ def warnings_for(rows: Sequence[RunRow], facts: dict) -> list:
     hot = [r.temp_max_c for r in rows if r.temp_max_c is not None and r.temp_max_c >= HOT_C]
     if hot:
         out.append(f"the SoC reached {max(hot):.0f} °C (a Raspberry Pi throttles from 80-85 °C): cool it and run again")
+    for r in rows:
+        if r.budget_mb is not None and r.peak_rss_mb is not None and r.peak_rss_mb > r.budget_mb:
+            out.append(f"{r.profile} {r.regressor_precision}/{r.detector_precision}: peak RSS {r.peak_rss_mb:.0f} MB is over "
+                       f"the profile's memory budget of {r.budget_mb} MB")
     if facts.get("governor") == "powersave":
         out.append("the CPU governor is powersave: the figures are at the lowest clock (set ondemand or performance)")
     if facts.get("load_avg_start") and facts.get("cores") and facts["load_avg_start"][0] > 0.5 * facts["cores"]:
@@ -278,7 +284,7 @@ def render_markdown(rep: dict) -> str:
     lines += ["", "## Pipeline", "",
               "fps: frames / summed per-frame pipeline time (models, tracking, 3DMM decoding, smoothing); "
               "end-to-end: the whole `edgeface run` (video decoding and output too); peak RSS: that run's process.", "",
-              "| profile | precision (regressor / detector) | fps | p50 ms | p90 ms | end-to-end fps | peak RSS MB | max °C | min MHz | throttled |",
+              "| profile | precision (regressor / detector) | fps | p50 ms | p90 ms | end-to-end fps | peak RSS MB (budget) | max °C | min MHz | throttled |",
               "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rep["runs"]:
         if r["error"]:
@@ -287,7 +293,7 @@ def render_markdown(rep: dict) -> str:
             continue
         lines.append(f"| {r['profile']} | {r['regressor_precision']} / {r['detector_precision']} | {_cell(r['fps'])} | "
                      f"{_cell(r['p50_ms'])} | {_cell(r['p90_ms'])} | {_cell(r['end_to_end_fps'])} | "
-                     f"{_cell(r['peak_rss_mb'])} | {_cell(r['temp_max_c'])} | {_cell(r['freq_min_mhz'])} | "
+                     f"{_cell(r['peak_rss_mb'])}{_cell(r.get('budget_mb'), ' ({})') if r.get('budget_mb') else ''} | {_cell(r['temp_max_c'])} | {_cell(r['freq_min_mhz'])} | "
                      f"{_cell(r['throttled'], '0x{:x}')} |")
     lines += ["", "Made with `edgeface report`; share both files (docs/guides/tune-and-report.md)."]
     return "\n".join(lines) + "\n"

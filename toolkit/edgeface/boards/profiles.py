@@ -54,6 +54,7 @@ class TargetProfile:
     detector_precision: Optional[str] = None  # [detector] precision: the detector's own (None: `precision`)
     one_core_interval: Optional[int] = None  # [detector] one_core_interval: the interval when only one core is usable
     regressor_workers: int = 1  # [runtime] regressor_workers: faces of a frame regressed at once (capped at the cores)
+    memory_budget_mb: Optional[int] = None  # [memory] budget_mb: the peak RSS `edgeface run` must stay under (None: none)
     tuned: tuple = ()  # [tune] of a local profile: (key, value) pairs (board, cpu, machine, date, based_on...)
 
     @property
@@ -74,6 +75,7 @@ class TargetProfile:
             "regressor_threads": self.regressor_threads, "detector_threads": self.detector_threads,
             "scan_threads": self.scan_threads, "regressor_workers": self.regressor_workers,
             "scan": self.scan, "max_misses": self.max_misses, "one_core_interval": self.one_core_interval,
+            "memory_budget_mb": self.memory_budget_mb,
             "smoothing": {"min_cutoff": s.min_cutoff, "beta": s.beta, "d_cutoff": s.d_cutoff, "nominal_fps": s.nominal_fps},
         }
 
@@ -115,6 +117,7 @@ def parse_profile(d: dict) -> TargetProfile:
             scan=str(det.get("scan", "async")), max_misses=int(det.get("max_misses", 2)),
             detector_precision=det_precision, one_core_interval=_opt_int(det.get("one_core_interval")),
             regressor_workers=int(rt.get("regressor_workers", 1)),
+            memory_budget_mb=_opt_int(d.get("memory", {}).get("budget_mb")),
             tuned=tuple(sorted((str(k), v) for k, v in d.get("tune", {}).items() if isinstance(v, (str, int, float)))),
         )
     except KeyError as e:
@@ -129,6 +132,8 @@ def parse_profile(d: dict) -> TargetProfile:
         raise EdgefaceError(f"target profile {name}: stage threads must be >= 1 and detector.max_misses >= 0")
     if prof.one_core_interval is not None and prof.one_core_interval < 1:
         raise EdgefaceError(f"target profile {name}: detector.one_core_interval must be >= 1 frame")
+    if prof.memory_budget_mb is not None and prof.memory_budget_mb < 1:
+        raise EdgefaceError(f"target profile {name}: memory.budget_mb must be >= 1 MB")
     if prof.threads < 1 or prof.detect_interval < 0 or prof.dense_max_vertices < 0:
         raise EdgefaceError(f"target profile {name}: threads must be >= 1, detector.interval and dense.max_vertices >= 0")
     return prof
@@ -206,12 +211,15 @@ def profile_toml(prof: TargetProfile, tune: dict, comments: Sequence[str] = ()) 
         "smoothing": {k: getattr(s, k) for k in ("min_cutoff", "beta", "d_cutoff", "speed_floor", "shape_cutoff",
                                                   "shape_beta", "shape_floor", "nominal_fps") if hasattr(s, k)},
         "dense": {"max_vertices": prof.dense_max_vertices},
+        "memory": {"budget_mb": prof.memory_budget_mb},
         "tune": {k: v for k, v in tune.items() if isinstance(v, (str, int, float))},
     }
     lines = [f"# {c}" for c in comments]
     lines += [f"name = {_toml_value(prof.name)}", f"title = {_toml_value(prof.title)}", f"cpu = {_toml_value(prof.cpu)}",
               f"match = {_toml_value(list(prof.match))}"]
     for name, table in tables.items():
+        if all(v is None for v in table.values()):
+            continue
         lines += ["", f"[{name}]"]
         lines += [f"{k} = {_toml_value(v)}" for k, v in table.items() if v is not None]
     return "\n".join(lines) + "\n"
