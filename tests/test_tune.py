@@ -145,3 +145,14 @@ def test_tune_dry_run_writes_nothing(tune_home):
                  "--dry-run"], tune_home)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "--dry-run: no profile written" in r.stdout and not paths.local_profile_path(tune_home).exists()
+
+
+def test_doctor_says_when_auto_takes_the_local_profile(tmp_path):
+    from edgeface.app import doctor
+
+    model, cpuinfo, machine = read_machine()
+    base = P.detect_target(model, cpuinfo, machine).profile
+    P.write_local_profile(dataclasses.replace(base, name=P.LOCAL), {**_this_machine_key(), "date": "2026-12-06"},
+                          root=tmp_path)
+    r = doctor.diagnose(root=tmp_path, check_runtime=False)
+    assert r.target == base.name and "takes the local profile from `edgeface tune` 2026-12-06" in r.target_reason

@@ -23,7 +23,7 @@ from edgeface.hub import locate, paths
 from edgeface.hub import store
 from edgeface.boards.machine import (CpuInfo, libcamera_cameras, parse_cpuinfo, read_machine, read_meminfo,
                                      video_nodes)
-from edgeface.boards.profiles import detect_target
+from edgeface.boards.profiles import detect_target, local_matches, machine_key, read_local_profile
 from edgeface.hub.manifest import model_manifest, read_verified
 from edgeface.runtime.tflite_backend import find_runtime
 from edgeface.sources.camera_import import Picamera2Probe, probe_picamera2
@@ -241,6 +241,12 @@ def diagnose(root: Optional[Path] = None, board_model: Optional[str] = None, cpu
         target=choice.profile.name, target_reason=choice.reason,
     )
     report.advice = advice(report, choice.profile)
+    local = read_local_profile(root)
+    if local is not None:  # `edgeface tune`'s profile: --target auto takes it on the machine it was tuned on
+        differs = local_matches(local, machine_key(board_model, cpuinfo_text, machine))
+        report.target_reason += (f"; --target auto takes the local profile from `edgeface tune` "
+                                 f"{local.tune_info.get('date', '')} instead" if not differs
+                                 else f"; the local profile is not used: {differs}")
     return report
 
 
