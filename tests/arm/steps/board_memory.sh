@@ -7,6 +7,12 @@
 set -euo pipefail
 [ -n "${EDGEFACE_HOME:-}" ] || { echo "error: step board_memory needs converted models: pass --edgeface-home" >&2; exit 2; }
 frames=${EDGEFACE_ARM_MEMORY_FRAMES:-30}
+# the fixed costs, to tell qemu's share from edgeface's: a bare Python, and one with edgeface's imports
+for code in "pass" "import numpy, cv2, ai_edge_litert.interpreter, av, edgeface.cli.main"; do
+    "$PYTHON" -c "$code
+hwm = [int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM:')][0]
+print('baseline peak RSS %.1f MB: python -c \'$code\'' % (hwm / 1024))"
+done | tee "$EDGEFACE_ARM_OUT/baseline.txt"
 COLUMNS=250 edgeface report --target rpi-zero2w,rpi3,rpi4,rpi5 --precision profile,fp32 --frames "$frames" \
     --out "$EDGEFACE_ARM_OUT" --name board-report-memory
 "$PYTHON" - "$EDGEFACE_ARM_OUT/board-report-memory.json" <<'PY'
