@@ -393,14 +393,12 @@ def video_nodes(dev_dir: Path = Path("/dev")) -> List[VideoNode]:
     return nodes
 
 
-def libcamera_cameras(module=None) -> Optional[list]:
-    """picamera2's camera list (`Picamera2.global_camera_info()`: model and id of each sensor),
-    or None when picamera2 is not importable or cannot list."""
+def libcamera_cameras(module) -> Optional[list]:
+    """The camera list of an imported picamera2 module (`Picamera2.global_camera_info()`: model and id of
+    each sensor), or None when it cannot list. Importing picamera2, and saying why it fails, is
+    `sources.camera_import.probe_picamera2`'s job: nothing here swallows an import error."""
     if module is None:
-        try:
-            import picamera2 as module  # type: ignore[no-redef]
-        except Exception:
-            return None
+        return None
     try:
         return [dict(c) for c in module.Picamera2.global_camera_info()]
     except Exception:

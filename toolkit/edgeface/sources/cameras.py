@@ -39,6 +39,9 @@ def _quiet_opencv():
     import cv2
 
     get, set_ = getattr(cv2, "getLogLevel", None), getattr(cv2, "setLogLevel", None)
+    if get is None or set_ is None:  # OpenCV 5 keeps them in cv2.utils.logging only
+        logging_mod = getattr(getattr(cv2, "utils", None), "logging", None)
+        get, set_ = getattr(logging_mod, "getLogLevel", None), getattr(logging_mod, "setLogLevel", None)
     if get is None or set_ is None:
         yield
         return
