@@ -25,7 +25,7 @@ def main(out: Path) -> int:
                 and all(p["fps"] > 0 for p in m["pipelines"]), f"{len(m['pipelines'])} runs"))
     toml = (out / "local.toml").read_text()
     prof = m["profile"]
-    res.append(("local.toml holds the choice of local.json", f'name = "local"' in toml
+    res.append(("local.toml holds the choice of local.json", 'name = "local"' in toml
                 and f"interval = {prof['detect_interval']}" in toml and f'precision = "{prof["precision"]}"' in toml,
                 f"interval {prof['detect_interval']}, {prof['precision']}"))
     run = (out / "run.txt").read_text()
