@@ -94,7 +94,7 @@ def resolve_options(options: FaceAlignerOptions) -> tuple[PipelineOptions, Targe
     given = b.precision_value
     precision = given or (Precision.FP32 if b.backend == "onnx" else Precision.parse(prof.precision))
     cores = usable_cores()
-    threads = b.threads or min(int(prof.threads), cores)
+    threads = min(b.threads, cores) if b.threads else min(int(prof.threads), cores)  # never more than the cores
     def stage_threads(profile_value: Optional[int]) -> Optional[int]:
         return threads if b.threads else min(int(profile_value), cores) if profile_value else None
 
@@ -301,8 +301,14 @@ class FaceAligner:
         return self._live.dropped if self._live is not None else 0
 
     def describe(self) -> dict[str, Any]:
-        """What runs: backend, precision, runtime, threads, models, detector size (pixels), tracking, target."""
+        """What runs: backend, precision, runtime, threads, models, detector size (pixels), tracking, target;
+        `note`: what was changed from the options (threads capped at the usable cores) or is worth knowing."""
         d: dict[str, Any] = self._open_pipeline().describe()
+        asked = self._options.base_options.threads
+        if asked is not None and asked > self._pipeline_options.threads:
+            capped = (f"--threads {asked} capped at {self._pipeline_options.threads}: this process may use "
+                      f"{self._pipeline_options.threads} cores (more threads than cores only slows inference)")
+            d["note"] = f"{d['note']}; {capped}" if d.get("note") else capped
         d["running_mode"] = self.running_mode.value
         d["target"] = self._target.profile.name
         return d

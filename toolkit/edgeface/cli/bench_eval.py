@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
+from rich.text import Text
 
 from edgeface.cli.consoles import console, status, wide_out
 from edgeface.cli.option_lists import split_values
@@ -67,6 +68,9 @@ def command(
                                    threads=threads, target=target,
                                    still=from_flags(still_detector, still_recrops, still_flip)).to_dict()
     wide_out.print(bench_report.eval_table(report))
+    skipped = report["results"][0].get("skipped", []) if report["results"] else []
+    for line in skipped:  # one warning line per image left out (read_image's one-line reason)
+        console.print(Text.assemble(("warning:", "yellow"), f" skipped {line}"), highlight=False, soft_wrap=True)
     if report["orphan_annotations"]:
         console.print(f"[yellow]note[/] .pts files without an image: {', '.join(report['orphan_annotations'][:5])}")
     write_report_files(report, json_file, md_file, bench_report.eval_markdown, plot_file, plots.plot_eval)

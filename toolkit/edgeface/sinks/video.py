@@ -18,6 +18,7 @@ import numpy as np
 from edgeface.errors import EdgefaceError
 from edgeface.frames import Frame
 from edgeface.hub.atomic import atomic_path
+from edgeface.hub.output_guard import check_output
 from edgeface.results import FrameResult
 from edgeface.sink import BaseSink, picture
 
@@ -40,6 +41,7 @@ class VideoSink(BaseSink):
         ext = self.path.suffix.lower()
         if ext not in VIDEO_FOURCC:
             raise EdgefaceError(f"cannot write video {self.path}: use one of {', '.join(VIDEO_FOURCC)}")
+        check_output(self.path, "--save")  # not the input, a special file, or in a read-only folder
         self.fourcc = VIDEO_FOURCC[ext]
         self.fps = float(fps) if fps and fps > 0 else DEFAULT_FPS
         self.size = (int(size[0]), int(size[1])) if size is not None else None
@@ -60,6 +62,9 @@ class VideoSink(BaseSink):
         writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*self.fourcc), self.fps, size)
         if not writer.isOpened():
             self._discard()
+            if _disk_full(self.path.parent):
+                raise EdgefaceError(f"cannot write video {self.path}: the disk is full (free some space or pick "
+                                    "another output path); nothing was written there")
             raise EdgefaceError(f"OpenCV cannot write {self.fourcc} video to {self.path}: write .avi instead, "
                                 "or install an OpenCV build with FFmpeg")
         self._writer = writer
@@ -107,6 +112,13 @@ class VideoSink(BaseSink):
     def abort(self) -> None:
         self.closed = True
         self._discard()
+
+
+def _disk_full(folder: Path) -> bool:
+    try:
+        return os.statvfs(folder).f_bavail == 0
+    except OSError:
+        return False
 
 
 def _video_problem(path: Optional[Path], frames: int) -> str:
