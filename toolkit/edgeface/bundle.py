@@ -35,7 +35,6 @@ from edgeface.boards.profiles import get_target
 from edgeface.errors import EdgefaceError, MissingAssetError, VerificationError
 from edgeface.hub import paths, store
 from edgeface.hub.atomic import atomic_path, sha256_file
-from edgeface.hub.output_guard import commit
 from edgeface.vocab import STILL_DETECTOR_SIZE, Precision, check_regressor, detector_name
 
 FORMAT = "edgeface-bundle/1"
@@ -234,7 +233,7 @@ def unpack(bundle: Union[str, os.PathLike], dest: Optional[Union[str, os.PathLik
         for f in info.files:  # everything checked: now into place, file by file (each a rename)
             target = dest / f["path"]
             target.parent.mkdir(parents=True, exist_ok=True)
-            commit(staging / f["path"], target)
+            os.replace(staging / f["path"], target)
             if progress is not None:
                 progress(f["path"])
         (dest / INDEX).write_text(json.dumps(info.to_dict(), indent=1))

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.text import Text
 
 from edgeface.cli.consoles import console, status, wide_out
 from edgeface.cli.option_lists import split_values
@@ -67,10 +66,9 @@ def command(
                                    detector_size=parse_size(detector_size) if detector_size else None, roi=roi,
                                    threads=threads, target=target,
                                    still=from_flags(still_detector, still_recrops, still_flip)).to_dict()
+    for line in report["results"][0].get("skipped", []) if report["results"] else []:  # images left out, one line each
+        typer.echo("warning: skipped " + "".join(c if c.isprintable() else repr(c)[1:-1] for c in line), err=True)
     wide_out.print(bench_report.eval_table(report))
-    skipped = report["results"][0].get("skipped", []) if report["results"] else []
-    for line in skipped:  # one warning line per image left out (read_image's one-line reason)
-        console.print(Text.assemble(("warning:", "yellow"), f" skipped {line}"), highlight=False, soft_wrap=True)
     if report["orphan_annotations"]:
         console.print(f"[yellow]note[/] .pts files without an image: {', '.join(report['orphan_annotations'][:5])}")
     write_report_files(report, json_file, md_file, bench_report.eval_markdown, plot_file, plots.plot_eval)

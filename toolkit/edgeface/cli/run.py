@@ -27,7 +27,8 @@ from edgeface.sinks.window import ShowSink
 from edgeface.sinks.mjpeg import MjpegServer
 from edgeface.sources.capture import LatestFrameCapture
 from edgeface.sources.image_header import DEFAULT_MAX_PIXELS
-from edgeface.sources.spec import input_path, open_source
+from edgeface.sources.spec import open_source
+from edgeface.sources.spec import input_path
 from edgeface.viz.dense_overlay import RENDER_MODES, DenseOverlay, model_topology
 
 #: source kinds read through a capture thread with a latest-frame policy

@@ -25,7 +25,6 @@ from typing import List, Optional
 from edgeface import __version__
 from edgeface.errors import EdgefaceError, OptionsError
 from edgeface.hub.atomic import write_text_atomic
-from edgeface.hub.output_guard import commit
 
 SYSTEM_UNIT_DIR = Path("/etc/systemd/system")
 SYSTEM_ENV_DIR = Path("/etc/edgeface")
@@ -196,7 +195,7 @@ def install(spec: ServiceSpec, directory: Optional[Path] = None, start: bool = T
             fd = os.open(env_file.with_suffix(".env.part"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as fh:
                 fh.write(f"EDGEFACE_MQTT_URL={secret}\n")
-            commit(env_file.with_suffix(".env.part"), env_file)
+            os.replace(env_file.with_suffix(".env.part"), env_file)
         write_text_atomic(unit, text)
     except PermissionError:
         raise EdgefaceError(f"cannot write {unit}: permission denied; run with sudo, or install a user service with --user") from None
