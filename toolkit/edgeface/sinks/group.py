@@ -21,7 +21,7 @@ from edgeface.hub.output_guard import DIR, FILE, Output, check_outputs
 from edgeface.results import FrameResult
 from edgeface.sink import BaseSink, Sink
 from edgeface.sinks.images import IMAGE_OUT_EXTS, DirSink, ImageSink
-from edgeface.sinks.jsonl import JsonlSink
+from edgeface.sinks.jsonl import JsonlSink, check_part
 from edgeface.sinks.video import VIDEO_FOURCC, VideoSink
 from edgeface.sinks.window import ShowSink
 
@@ -78,6 +78,7 @@ def check_run_outputs(inputs: Sequence[Union[str, os.PathLike]], save: Optional[
     outs = []
     if json_path is not None:
         outs.append(Output(Path(json_path), "--json", FILE, "results.jsonl"))
+        check_part(Path(json_path))
     if save:
         kind = output_kind(save)
         if kind is not None:

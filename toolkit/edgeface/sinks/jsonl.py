@@ -28,6 +28,15 @@ from edgeface.results import FrameResult
 log = logging.getLogger(__name__)
 
 
+def check_part(path: Path) -> None:
+    """The `<path>.part` a run writes first must be absent or a regular file (a killed run's)."""
+    part = path.with_name(path.name + ".part")
+    special = special_kind(part)
+    if special is not None:
+        raise OutputPathError(f"{part} (the file a run writes before {path.name} is complete) is "
+                              f"{special}: remove it or give another --json path")
+
+
 class JsonlSink(BaseSink):
     """One `edgeface.frame` record per frame (`records.frame_record`), flushed per frame into `<path>.part`
     and renamed onto `path` at close: an existing `path` is never truncated by a run that fails.
@@ -42,10 +51,7 @@ class JsonlSink(BaseSink):
         self.with_params = with_params
         self.recovered: Optional[Path] = None
         check_outputs([Output(self.path, "--json", FILE, "results.jsonl")])
-        special = special_kind(self.part)
-        if special is not None:
-            raise OutputPathError(f"{self.part} (the file a run writes before {self.path.name} is complete) is "
-                                  f"{special}: remove it or give another --json path")
+        check_part(self.path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             if self.part.exists():
