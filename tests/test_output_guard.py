@@ -182,10 +182,17 @@ def test_special_files_are_refused_and_never_replaced(tmp_path, kind):
         tmp = tmp_path / ".part"
         tmp.write_bytes(b"new")
         with pytest.raises(OutputPathError):
-            commit(tmp, dest)  # the last-moment check: never a rename onto it
+            commit(tmp, dest, replace_symlink=False)  # the last-moment check of a user output: never onto it
         after = os.lstat(dest)
         assert (after.st_ino, after.st_mode) == (before.st_ino, before.st_mode)
-        tmp.unlink()
+        if kind in ("symlink", "dangling"):  # a cache write replaces the link itself, never its target
+            commit(tmp, dest)
+            assert not dest.is_symlink() and dest.read_bytes() == b"new"
+        else:
+            with pytest.raises(OutputPathError):
+                commit(tmp, dest)
+            assert os.lstat(dest).st_ino == before.st_ino
+            tmp.unlink()
     assert (tmp_path / "target.txt").read_text() == "keep"
 
 

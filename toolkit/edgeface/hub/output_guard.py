@@ -159,14 +159,20 @@ def check_output(path: PathLike, option: str = "output", kind: str = FILE,
     return check_outputs([Output(Path(path), option, kind)], inputs)[0].path
 
 
-def commit(tmp: PathLike, dest: PathLike) -> Path:
+def commit(tmp: PathLike, dest: PathLike, *, replace_symlink: bool = True) -> Path:
     """Move the finished temporary file `tmp` onto `dest` (atomic, same folder): the only rename onto an
-    output in edgeface. `dest` must be absent or a regular file; anything else (a symlink, FIFO, device,
-    folder that appeared meanwhile) is refused and `tmp` is left for the caller to clean up."""
+    output in edgeface. `dest` must be absent or a regular file; a FIFO, device, socket or folder (one that
+    appeared since the check) is refused and `tmp` is left for the caller to clean up. A symlink at `dest`
+    is replaced itself (never its target: cache files in a symlink farm), or refused with
+    `replace_symlink=False` (user outputs, which `check_outputs` already refused as symlinks)."""
     dest = Path(dest)
     special = special_kind(dest)
-    if special is not None or (dest.is_dir() and not Path(tmp).is_dir()):
-        raise OutputPathError(f"{dest} is {special or 'a folder'}: edgeface writes only new or regular files "
+    if special == "a symlink" and replace_symlink:
+        special = None
+    elif dest.is_dir() and not os.path.islink(dest) and not Path(tmp).is_dir():
+        special = "a folder"
+    if special is not None:
+        raise OutputPathError(f"{dest} is {special}: edgeface writes only new or regular files "
                               "(nothing was replaced); give another path")
     os.replace(tmp, dest)
     return dest

@@ -104,7 +104,7 @@ class JsonlSink(BaseSink):
             self._f.flush()
             os.fsync(self._f.fileno())
             self._f.close()
-            commit(self.part, self.path)
+            commit(self.part, self.path, replace_symlink=False)
         except OSError as e:
             self._keep_lines()
             raise write_error(self.path, e, f"; the {self.lines} frames done are in {self.part}") from None
