@@ -291,3 +291,34 @@ def test_one_aligner_shared_by_two_threads(converted_home, samples):
             t.join(timeout=300)
     assert not errors, errors
     assert len(got) == 12 and all(n == want[i] for i, n in got), (got, want)
+
+
+@pytest.mark.system
+def test_two_boards_with_one_id_are_told_apart_from_a_slow_broker(tmp_path):
+    """Class 12: two boards with the same default id (`raspberrypi`) kick each other off a real broker; the
+    publisher says so (and how to fix it) instead of blaming the broker for the backlog."""
+    import time
+
+    from mosquitto import Broker
+
+    from edgeface.fleet.disk_queue import DiskQueue
+    from edgeface.fleet.mqtt_link import parse_url
+    from edgeface.fleet.mqtt_publisher import MqttPublisher
+
+    broker = Broker(tmp_path / "broker").start()
+    pubs = []
+    try:
+        target = parse_url(broker.url())
+        for k in range(2):
+            pubs.append(MqttPublisher(target, "raspberrypi", DiskQueue(tmp_path / f"q{k}"), status_interval=0.2).start())
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not any(p.taken_over for p in pubs):
+            time.sleep(0.1)
+    finally:
+        for p in pubs:
+            p.close(0.0)
+        broker.stop()
+    taken = [p for p in pubs if p.taken_over]
+    assert taken, "the broker never dropped either board"
+    assert "another board using the id 'raspberrypi'" in taken[0].last_problem
+    assert "--board-id" in taken[0].last_problem

@@ -402,3 +402,40 @@ def test_threads_are_capped_and_camera_indices_checked():
             check_camera_index(bad)
     for good in (0, 255, "/dev/video3"):
         check_camera_index(good)
+
+
+def test_the_loopback_server_refuses_a_rebound_host():
+    """The real server: a request naming another host gets 403 on every route; localhost gets the page."""
+    import http.client
+
+    from edgeface.sinks.mjpeg import MjpegServer
+
+    with MjpegServer("127.0.0.1", 0) as server:
+        server.start()
+        for host, want in (("evil.example:%d", 403), ("localhost:%d", 200), ("127.0.0.1:%d", 200), ("[::1]:%d", 200),
+                           ("127.0.0.1.evil.example", 403)):
+            for path in ("/", "/stats.json"):
+                conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+                conn.putrequest("GET", path, skip_host=True)
+                conn.putheader("Host", host % server.port if "%d" in host else host)
+                conn.endheaders()
+                status = conn.getresponse().status
+                conn.close()
+                assert status == want, (host, path, status)
+
+
+def test_safe_pickle_refuses_deep_nesting_and_huge_arrays():
+    import pickle
+
+    from edgeface.hub import safe_pickle
+
+    n = 100_000  # lists nested 100,000 deep, written as opcodes (pickle.dumps itself would recurse)
+    deep = b"\x80\x02" + b"]" * n + b"a" * (n - 1) + b"."
+    with pytest.raises(EdgefaceError, match="nested"):
+        safe_pickle.loads(deep, "deep.pkl")
+    good = pickle.dumps(np.zeros(4, np.uint8), protocol=2)
+    huge = good.replace(b"(K\x01K\x04\x85", b"(K\x01\x8a\x08\xff\xff\xff\xff\xff\xff\xff\x0f\x85")
+    assert huge != good
+    with pytest.raises(EdgefaceError, match="huge.pkl: not a plain numpy pickle"):
+        safe_pickle.loads(huge, "huge.pkl")
+    assert safe_pickle.loads(good).shape == (4,)
