@@ -322,3 +322,24 @@ def test_two_boards_with_one_id_are_told_apart_from_a_slow_broker(tmp_path):
     assert taken, "the broker never dropped either board"
     assert "another board using the id 'raspberrypi'" in taken[0].last_problem
     assert "--board-id" in taken[0].last_problem
+
+
+def test_mp4_on_a_disk_already_full_says_so(workdir, converted_home, samples):
+    """Class 12: an MP4 asked for on a full disk said "install an OpenCV build with FFmpeg"."""
+    disk = workdir / "adir" / "disk"
+    disk.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({r.stderr.strip()})")
+    try:
+        subprocess.run(["dd", "if=/dev/zero", f"of={disk / 'fill'}", "bs=4k", "count=100"], capture_output=True)
+        proc = subprocess.run([sys.executable, "-m", "edgeface", "run", "--source", str(samples["obama"]), "--max-frames",
+                               "5", "--save", str(disk / "out.mp4")], capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "EDGEFACE_HOME": str(converted_home), "COLUMNS": "300"})
+        names = sorted(p.name for p in disk.iterdir())
+    finally:
+        subprocess.run(["umount", str(disk)], check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "the disk is full" in errors[0] and "FFmpeg" not in errors[0], proc.stderr
+    assert names == ["fill"]
