@@ -343,3 +343,30 @@ def test_mp4_on_a_disk_already_full_says_so(workdir, converted_home, samples):
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "the disk is full" in errors[0] and "FFmpeg" not in errors[0], proc.stderr
     assert names == ["fill"]
+
+
+def test_eval_skips_an_image_bomb_and_counts_it(tmp_path, converted_home):
+    """Class 7: an image bomb among the annotated images aborted `eval` with a cv2 traceback; now it is
+    skipped with one warning, listed in the report, and the other images are scored."""
+    faces68 = Path(__file__).parents[2] / "shared" / "eval" / "faces68"
+    if not faces68.is_dir():
+        pytest.skip(f"no {faces68}")
+    folder = tmp_path / "set"
+    folder.mkdir()
+    image = sorted(faces68.glob("*.jpg"))[0]
+    pts = sorted(faces68.glob(f"{image.stem}_*.pts"))
+    shutil.copy(image, folder / image.name)
+    for p in pts:
+        shutil.copy(p, folder / p.name)
+    (folder / "bomb.png").write_bytes(_png_bomb())
+    shutil.copy(pts[0], folder / "bomb.pts")
+    report = tmp_path / "eval.json"
+    proc = subprocess.run([sys.executable, "-m", "edgeface", "bench", "eval", str(folder), "-p", "int8", "--json",
+                           str(report)], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "EDGEFACE_HOME": str(converted_home), "COLUMNS": "300"})
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stdout + proc.stderr
+    warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "bomb.png" in warnings[0] and "50000x50000" in warnings[0], proc.stderr
+    result = json.loads(report.read_text())["results"][0]
+    assert len(result["skipped"]) == 1 and result["skipped"][0].startswith("bomb.png")
+    assert result["faces_total"] == len(pts) and result["faces_found"] >= 1
