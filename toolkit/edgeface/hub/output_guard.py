@@ -17,6 +17,7 @@ each with one line naming the option, the path and the fix, nothing replaced:
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import tempfile
@@ -126,7 +127,9 @@ def check_writable_dir(folder: PathLike, option: str = "output") -> Path:
     try:
         fd, probe = tempfile.mkstemp(prefix=".edgeface-probe.", dir=base)
     except OSError as e:
-        why = "it is read-only" if e.errno in (13, 30, 1) else (e.strerror or str(e))
+        why = {errno.EROFS: "it is on a read-only file system", errno.EACCES: "it is read-only for this user",
+               errno.EPERM: "it is read-only for this user", errno.ENOSPC: "the disk is full"}.get(
+            e.errno, e.strerror or str(e))
         raise OutputPathError(f"cannot write {option} into {base}: {why} (pick another output path, "
                               "or make the folder writable)") from None
     os.close(fd)
