@@ -439,3 +439,21 @@ def test_safe_pickle_refuses_deep_nesting_and_huge_arrays():
     with pytest.raises(EdgefaceError, match="huge.pkl: not a plain numpy pickle"):
         safe_pickle.loads(huge, "huge.pkl")
     assert safe_pickle.loads(good).shape == (4,)
+
+
+def test_one_jsonl_path_written_by_two_runs_at_once(tmp_path):
+    """Class 12: the same .jsonl given to two runs at once: the second is refused (the first keeps writing);
+    a `.part` nobody holds is a killed run's and is kept aside as before."""
+    from edgeface.sinks.jsonl import JsonlSink
+
+    path = tmp_path / "r.jsonl"
+    first = JsonlSink(path)
+    with pytest.raises(EdgefaceError, match="another edgeface run is writing"):
+        JsonlSink(path)
+    assert first.part.exists() and not list(tmp_path.glob("*.killed-*"))
+    first.close()
+    assert path.exists() and not first.part.exists()
+    first.part.write_text('{"frame": 0}\n')  # left by a killed run: no lock on it
+    second = JsonlSink(path)
+    assert second.recovered is not None and second.recovered.read_text() == '{"frame": 0}\n'
+    second.abort()

@@ -137,7 +137,7 @@ def run_command(
     """Run face detection + 3D landmarks + head pose on an image, a folder, a video or a camera."""
     spec = resolve_input(input_arg, source, camera)
     # every output checked before any work: not the input, not two on one path, no special file, writable
-    check_run_outputs([p for p in [input_path(spec)] if p is not None], save, json_path, export_mesh)
+    check_run_outputs([p for p in [input_path(spec), bundle] if p is not None], save, json_path, export_mesh)
     server = None
     if serve:  # a bad value or token fails before anything is opened
         # $EDGEFACE_SERVE_TOKEN (the service's environment file) counts only with --serve, never over the flags
