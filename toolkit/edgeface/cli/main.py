@@ -4,6 +4,7 @@ over the library) and maps errors to exit codes (`main`)."""
 from __future__ import annotations
 
 import errno
+import logging
 import sys
 from typing import Optional
 
@@ -32,8 +33,21 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click help: wraps at the terminal width, never cuts an option name
     help="3DDFA_V2 3D dense face alignment on ARM boards: fetch, export, convert, run, bench.",
 )
+
+
+@app.callback()
+def _options(verbose: bool = typer.Option(False, "--verbose", "-v",
+                                          help="Log more (INFO), the TFLite runtime's own INFO lines included; "
+                                               "give it before the command: edgeface --verbose run ...")) -> None:
+    """3DDFA_V2 3D dense face alignment on ARM boards: fetch, export, convert, run, bench."""
+    if verbose:
+        logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")  # other libraries stay at WARNING
+        logging.getLogger("edgeface").setLevel(logging.INFO)
+
+
 # in this order in `edgeface --help`
 app.command("fetch")(fetch_command)
 app.command("info")(info_command)

@@ -24,7 +24,7 @@ from edgeface.sinks.mesh_export import MeshExportSink
 from edgeface.sinks.window import ShowSink
 from edgeface.sinks.mjpeg import MjpegServer
 from edgeface.sources.capture import LatestFrameCapture
-from edgeface.sources.spec import open_source
+from edgeface.sources.spec import SOURCE_HELP, open_source
 from edgeface.viz.dense_overlay import RENDER_MODES, DenseOverlay, model_topology
 
 #: source kinds read through a capture thread with a latest-frame policy
@@ -50,7 +50,8 @@ def resolve_input(input_arg: Optional[str], source: Optional[str], camera: bool)
         raise EdgefaceError(f"two inputs given ({input_arg} and --source {source}): give one")
     spec = source or input_arg
     if not spec:
-        raise EdgefaceError("no input: give --source PATH (image, folder or video) or --camera [INDEX]")
+        raise EdgefaceError("no input: give --source PATH (image, folder or video), --camera [INDEX], or "
+                             "--source sim:samples:obama@30 (a simulated camera)")
     return spec
 
 
@@ -82,7 +83,7 @@ def make_sinks(save: Optional[str], json_path: Optional[Path], show: bool, fps: 
 
 def run_command(
     input_arg: Optional[str] = typer.Argument(None, help="Input path (as --source), or the camera index after --camera."),
-    source: Optional[str] = typer.Option(None, "--source", "-s", help="Image, folder of images, or video file."),
+    source: Optional[str] = typer.Option(None, "--source", "-s", help=SOURCE_HELP),
     camera: bool = typer.Option(False, "--camera", help="Read a live camera: --camera (camera 0), --camera 1, --camera /dev/video2."),
     target: str = typer.Option("auto", "--target", "-t", help="Board profile: auto, rpi3, rpi4, rpi5, rpi-zero2w, generic-aarch64, x86_64."),
     precision: Optional[str] = typer.Option(None, "--precision", "-p", help="fp32 | fp16 | int8 | int8_floatio (default: the target's)."),

@@ -19,6 +19,7 @@ import numpy as np
 from edgeface.errors import EdgefaceError, MissingAssetError, RuntimeMissingError, VerificationError
 from edgeface.hub.locate import repair_hint
 from edgeface.hub.manifest import REFIX, model_manifest, read_verified
+from edgeface.runtime.native_stderr import native_info_filtered
 
 RUNTIMES = ("ai_edge_litert", "tflite_runtime", "tensorflow")
 
@@ -87,8 +88,9 @@ class TFLiteModel:
         self.runtime = find_runtime(runtime)
         self.num_threads = num_threads
         try:
-            self._it = self.runtime.interpreter_cls(model_content=model_bytes, num_threads=num_threads)
-            self._it.allocate_tensors()
+            with native_info_filtered():  # the runtime's "INFO: Created ... XNNPACK delegate" line: --verbose only
+                self._it = self.runtime.interpreter_cls(model_content=model_bytes, num_threads=num_threads)
+                self._it.allocate_tensors()
         except (ValueError, RuntimeError) as e:
             raise EdgefaceError(f"{self.path.name}: the TFLite runtime cannot load it ({str(e).splitlines()[0]}); re-run `edgeface convert`") from None
         self._model_bytes = model_bytes  # the interpreter reads from this buffer

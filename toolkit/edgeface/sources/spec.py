@@ -28,6 +28,12 @@ from edgeface.sources.sim_camera import open_sim_camera
 from edgeface.sources.video import open_video
 from edgeface.vocab import parse_size
 
+#: every input `open_source` takes, in the words of `edgeface run --source`'s help (one vocabulary)
+SOURCE_HELP = ("Input: an image (.jpg, .png...), a folder of images, a video file (.mp4, .avi, .mov, .mkv...), "
+               "camera or camera:N or /dev/videoN (a live camera), sim:VIDEO[@FPS] (a video played as a live camera "
+               "on a real clock, e.g. sim:samples:obama@30), or samples:NAME (a bundled sample: emma, trump_hillary, "
+               "jianzhuguo, group, obama).")
+
 _CAMERA_SPEC = re.compile(r"^(?:camera|cam)(?::(\d+))?$", re.IGNORECASE)
 
 
