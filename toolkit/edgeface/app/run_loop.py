@@ -82,6 +82,19 @@ class RunSummary:
         return d
 
 
+def stream_stats(index: int, fps: float, result, draw_ms: float, output_ms: float, live_latencies=None) -> dict:
+    """What the stream page shows as text (`sinks.mjpeg`'s /stats.json): frame, fps, per-face id and pose
+    (degrees), latency (ms: a camera frame's capture to this picture, else the models and drawing of this
+    frame), and where the frame's time went (`hud_times`)."""
+    latency = float(result.time_ms.get("total", 0.0)) + draw_ms
+    if live_latencies:  # capture -> result (app.live_feed), then drawn
+        latency = float(live_latencies[-1]) + draw_ms
+    return {"frame": index, "fps": round(fps, 2), "faces": len(result.faces), "latency_ms": round(latency, 1),
+            "poses": [{"id": int(f.id), "yaw": round(float(f.pose.yaw), 1), "pitch": round(float(f.pose.pitch), 1),
+                       "roll": round(float(f.pose.roll), 1)} for f in result.faces],
+            "time_ms": {k: round(v, 2) for k, v in hud_times(result.time_ms, draw_ms, output_ms, fps).items()}}
+
+
 def _needs_picture(sinks: Sequence, server) -> bool:
     return server is not None or any(getattr(s, "needs_picture", not isinstance(s, JsonlSink)) for s in sinks)
 
@@ -163,8 +176,8 @@ def run(source, sinks: Sequence, aligner, progress: Optional[Callable[[LiveStats
             with sig.hold():  # a stop signal never cuts a frame's writes in two
                 group.write(frame, result, annotated)
                 if server is not None:
-                    server.publish(annotated, {"frame": frame.index, "fps": round(fps, 2), "faces": len(result.faces),
-                                               "time_ms": {k: round(v, 2) for k, v in result.time_ms.items()}})
+                    server.publish(annotated, stream_stats(frame.index, fps, result, draw_ms, output_ms,
+                                                           None if feed is None else feed.stats.latency_ms))
             if progress is not None:
                 progress(LiveStats(frame=frame.index, frames=c.frames - start[0], total=total, fps=fps,
                                    time_ms={**result.time_ms, "draw": draw_ms, "output": output_ms},
