@@ -84,7 +84,7 @@ class PyAVEncoder:
             stream.pix_fmt = "yuv420p"
             stream.codec_context.time_base = 1 / rate
             if codec == SW_ENCODER:
-                stream.options = {"crf": "23", "preset": "veryfast"}
+                stream.options = {"crf": "23", "preset": "superfast"}  # docs/guides/video-output.md: CPU vs size
             else:  # hardware encoders take a bit rate, not a quality: ~0.1 bit per pixel and frame
                 stream.bit_rate = int(max(1_000_000, 0.1 * stream.width * stream.height * float(rate)))
             stream.codec_context.open()  # fails now, not on the first frame, if the encoder cannot run here
