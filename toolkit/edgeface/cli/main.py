@@ -4,13 +4,12 @@ over the library) and maps errors to exit codes (`main`)."""
 from __future__ import annotations
 
 import errno
-import logging
 import sys
 from typing import Optional
 
 import typer
 
-from edgeface.cli import bench_eval
+from edgeface.cli import bench_eval, verbosity
 from edgeface.cli.bench import bench_app
 from edgeface.cli.bench_legacy import deprecated_alias
 from edgeface.cli.calibrate import calibrate_command
@@ -39,13 +38,10 @@ app = typer.Typer(
 
 
 @app.callback()
-def _options(verbose: bool = typer.Option(False, "--verbose", "-v",
-                                          help="Log more (INFO), the TFLite runtime's own INFO lines included; "
-                                               "give it before the command: edgeface --verbose run ...")) -> None:
+def _options(verbose: bool = typer.Option(False, "--verbose", help=verbosity.HELP + " Also `run --verbose`.")) -> None:
     """3DDFA_V2 3D dense face alignment on ARM boards: fetch, export, convert, run, bench."""
     if verbose:
-        logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")  # other libraries stay at WARNING
-        logging.getLogger("edgeface").setLevel(logging.INFO)
+        verbosity.verbose_logging()
 
 
 # in this order in `edgeface --help`

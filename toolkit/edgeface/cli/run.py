@@ -12,6 +12,7 @@ import typer
 from edgeface.aligner import FaceAligner, resolve_options
 from edgeface.app.live_feed import LiveFeed
 from edgeface.app.run_loop import run
+from edgeface.cli import verbosity
 from edgeface.cli.consoles import console, out
 from edgeface.cli.run_fleet import run_bundle, run_mqtt_sink
 from edgeface.cli.run_status import LiveStatus, summary_lines
@@ -120,6 +121,7 @@ def run_command(
     still_recrops: Optional[int] = typer.Option(None, "--still-recrops", min=0, max=5, help="Photos: landmark re-crops per face (default: 1 float, 2 INT8)."),
     still_flip: Optional[bool] = typer.Option(None, "--still-flip/--no-still-flip", help="Photos: horizontal-flip test-time augmentation (default on)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No live status line."),
+    verbose: bool = typer.Option(False, "--verbose", help=verbosity.HELP),
     # fleet (issue 14): results over MQTT through an on-disk queue; models from a verified bundle
     mqtt: Optional[str] = typer.Option(None, "--mqtt", help="Publish results to mqtt://[user:pass@]host[:port]/prefix (mqtts:// for TLS); queued on disk while the broker is away."),
     mqtt_ca: Optional[str] = typer.Option(None, "--mqtt-ca", help="CA certificate (PEM) of the broker, for mqtts://."),
@@ -131,6 +133,8 @@ def run_command(
     bundle: Optional[Path] = typer.Option(None, "--bundle", help="Take the models from this bundle (`edgeface pack`), verified before use."),
 ):
     """Run face detection + 3D landmarks + head pose on an image, a folder, a video or a camera."""
+    if verbose:
+        verbosity.verbose_logging()
     spec = resolve_input(input_arg, source, camera)
     server = None
     if serve:  # a bad value or token fails before anything is opened

@@ -16,7 +16,7 @@ from typing import Optional, Sequence, Union
 
 import numpy as np
 
-from edgeface.errors import EdgefaceError
+from edgeface.errors import EdgefaceError, write_error
 from edgeface.frames import Frame
 from edgeface.hub.atomic import atomic_path
 from edgeface.results import FrameResult
@@ -76,7 +76,12 @@ class VideoSink(BaseSink):
             self._open(self.size or (img.shape[1], img.shape[0]))
         if (img.shape[1], img.shape[0]) != self.size:
             img = cv2.resize(img, self.size, interpolation=cv2.INTER_AREA)
-        self._writer.write(img)
+        try:
+            self._writer.write(img)
+        except OSError as e:  # PyAV raises at once on a full disk (OpenCV's writer fails silently: see close)
+            self._discard()
+            self.closed = True
+            raise write_error(self.path, e, "; nothing was written there") from None
         self.frames += 1
 
     def _discard(self) -> None:
@@ -101,8 +106,10 @@ class VideoSink(BaseSink):
         except Exception as e:  # the encoder's last frames could not be written (a full disk)
             self._writer = None
             self._discard()
-            raise EdgefaceError(f"cannot write video {self.path}: {e} (free some space or pick another output "
-                                "path); nothing was written there") from None
+            if isinstance(e, OSError):
+                raise write_error(self.path, e, "; nothing was written there") from None
+            raise EdgefaceError(f"cannot write video {self.path}: {str(e).splitlines()[0] if str(e) else type(e).__name__} "
+                                "(free some space or pick another output path); nothing was written there") from None
         self._writer = None
         problem = _video_problem(self._tmp, self.frames)
         if problem:  # cv2.VideoWriter fails silently (a full disk): never rename a broken video into place
