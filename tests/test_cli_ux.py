@@ -35,6 +35,12 @@ def test_tflite_info_line_only_with_verbose(converted_home, samples, tmp_path):
         assert INFO_LINE in loud.stderr
 
 
+def test_doctor_is_quiet_too(converted_home):
+    quiet = _run_cli("doctor", home=converted_home)
+    assert quiet.returncode == 0, quiet.stderr
+    assert INFO_LINE not in quiet.stderr + quiet.stdout and "XNNPACK" in quiet.stdout
+
+
 def test_filter_keeps_everything_but_the_runtime_info_lines():
     captured = b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\nWARNING: something real\nother\n"
     assert filter_native(captured) == b"WARNING: something real\nother\n"
