@@ -83,3 +83,18 @@ def test_no_camera_error_suggests_the_simulated_camera(capsys):
     (line,) = [ln for ln in err.splitlines() if ln.strip()]
     assert line.startswith("error: no camera at camera:7") and "--source sim:samples:obama@30" in line
     assert "Traceback" not in err
+
+
+def test_samples_vocabulary_matches_the_card():
+    from edgeface.hub.cards import get_card
+    from edgeface.sources.spec import SAMPLES
+
+    assert SAMPLES == tuple(f.key for f in get_card("samples").files)
+
+
+@pytest.mark.parametrize("spec", ["samples:", "samples:nobody"])
+def test_unknown_sample_is_one_line_naming_the_samples(spec, capsys):
+    code, _, err = cli(capsys, "run", "--source", spec, "--target", "x86_64", "--quiet")
+    assert code != 0
+    (line,) = [ln for ln in err.splitlines() if ln.strip()]
+    assert line.startswith("error: unknown sample") and "samples:obama" in line and "emma" in line
