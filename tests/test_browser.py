@@ -289,6 +289,17 @@ def test_stream_page_on_a_phone_and_a_desktop(converted_home, tmp_path):
             if keep:
                 Path(keep).mkdir(parents=True, exist_ok=True)
                 (Path(keep) / name).write_bytes(cv2.imencode(".png", shot)[1].tobytes())
+        # the page's text comes from /stats.json, behind the stream's token like every route
+        port, query = url.split(":")[2].split("/", 1)
+        for path, status in (("/stats.json", 401), (f"/stats.json{query}", 200)):
+            conn = http.client.HTTPConnection("127.0.0.1", int(port), timeout=10)
+            conn.request("GET", path)
+            resp = conn.getresponse()
+            body = resp.read()
+            conn.close()
+            assert resp.status == status, (path, resp.status)
+        stats = json.loads(body)
+        assert stats["poses"] and set(stats["poses"][0]) == {"id", "yaw", "pitch", "roll"} and stats["latency_ms"] >= 0
     finally:
         if dt is not None:
             dt.close()
