@@ -101,7 +101,7 @@ class BaseOptions:
             resize cost); default False: upstream's cv2.INTER_LINEAR.
 
     Raises:
-        OptionsError (a ValueError): a bad value, named with the fix.
+        OptionsError: a bad value, named with the fix (also a ValueError).
     """
 
     regressor: str = "mb05"
@@ -191,7 +191,7 @@ class FaceAlignerOptions:
             landmarks (the parity tests).
 
     Raises:
-        OptionsError (a ValueError): a bad value, e.g. an unknown running mode or a callback outside
+        OptionsError: a bad value (also a ValueError), e.g. an unknown running mode or a callback outside
             LIVE_STREAM.
     """
 
