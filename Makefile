@@ -70,7 +70,7 @@ test-system: install
 clean-venv:
 	rm -rf $(VENV)
 
-# Release artifacts (docs/release.md): the sdist, the edgeface wheel (built from the sdist) and the
+# Release artifacts (docs/guides/release.md): the sdist, the edgeface wheel (built from the sdist) and the
 # edgeface-models wheel (the pre-converted models every targets/ profile asks for), converting first what
 # the cache lacks. Byte-reproducible (SOURCE_DATE_EPOCH = the last commit's time); sha256s in dist/SHA256SUMS.
 dist: $(VENV)/.deps

@@ -32,7 +32,7 @@ from edgeface.errors import OptionsError
 from edgeface.vocab import Precision, check_regressor, parse_size
 
 COLORS = ("bgr", "rgb")
-#: a tracked face's crop is held while it would move by less than this fraction of its side (README, Stability)
+#: a tracked face's crop is held while it would move by less than this fraction of its side (docs/concepts/stability.md)
 ROI_DEADBAND = 0.02
 #: the detector keeps faces scoring above this (FaceBoxes' upstream `vis_thres`)
 SCORE_THRESHOLD = 0.5
