@@ -28,6 +28,8 @@ extensions = [
 ]
 source_suffix = {".md": "markdown"}
 root_doc = "index"
+# the docstrings write code in single backticks, as Markdown does: render it as code, not as italics
+default_role = "literal"
 exclude_patterns = ["_build", "_ext", "Thumbs.db", ".DS_Store"]
 myst_enable_extensions = ["colon_fence", "deflist"]
 myst_heading_anchors = 4  # `page.md#a-heading` links resolve (and are checked)
