@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+import edgeface
+
 REPO = Path(__file__).resolve().parents[1]
 BLINKS = ((39, 41), (140, 141))  # 0-based frame indices, inclusive, seen in the video
 CLOSED = 0.21                    # the threshold commonly used for a closed eye with this EAR
@@ -35,8 +37,6 @@ def eye_aspect_ratio(landmarks: np.ndarray) -> float:
 
 
 def series(precision: str, smoothing: bool) -> list:
-    import edgeface
-
     ears = []
     with edgeface.FaceAligner.create(precision=precision, running_mode="video", smoothing=smoothing) as aligner, \
             edgeface.open_source("samples:obama") as video:
