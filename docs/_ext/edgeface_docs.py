@@ -1,4 +1,4 @@
-"""Sphinx extension of the edgeface docs: repository files included into the site keep working links.
+"""Sphinx extension of the edgeface docs: included repository files keep working links; docstrings read right.
 
 The benchmark results and the lab notebook stay where they are written (benchmarks/, read on GitHub too);
 the site includes them (` ```{include} ../../benchmarks/X.md``` ` from a page docs/<section>/<page>.md).
@@ -7,6 +7,10 @@ what the including page (always two levels below the repository root) reaches: a
 site shows as a page (`PAGES`) becomes a link to that page, anything else (a plot, a JSON, a script) a
 link to the file itself, which Sphinx copies into the site as a download. A link to a file that does not
 exist is left as it is, so the build's warnings-as-errors report it.
+
+Docstrings are Google style (napoleon), written as prose: a property's "LIVE_STREAM: frames dropped ..." and
+a "Returns:" line of prose with a colon in it are kept as prose instead of being split into a type and a
+description.
 """
 
 from __future__ import annotations
@@ -73,9 +77,21 @@ def _on_include_read(app, relative_path, parent_docname, content) -> None:
 _ORIGINAL: dict = {}
 
 
+_TYPE = re.compile(r"^`?[\w.]+(\[[^\]]*\])?`?( \| `?[\w.]+(\[[^\]]*\])?`?)*$")
+
+
 def _before_napoleon(app, what, name, obj, options, lines) -> None:
     if what in ("property", "attribute"):
         _ORIGINAL[name] = list(lines)
+    # "Returns: `precision` as a `Precision` (None: the profile's)." is prose: napoleon would take the text
+    # before the first colon as a type; a leading ": " tells it there is no type
+    for i, line in enumerate(lines[:-1]):
+        if line.strip() in ("Returns:", "Yields:"):
+            nxt = lines[i + 1]
+            head = re.split(r"(?<!:):(?!:)", re.sub(r"`[^`]*`", lambda m: "x" * len(m.group(0)), nxt), maxsplit=1)
+            if len(head) == 2 and not _TYPE.match(nxt[:len(head[0])].strip()):
+                indent = nxt[:len(nxt) - len(nxt.lstrip())]
+                lines[i + 1] = f"{indent}: {nxt.lstrip()}"
 
 
 def _after_napoleon(app, what, name, obj, options, lines) -> None:
@@ -84,8 +100,9 @@ def _after_napoleon(app, what, name, obj, options, lines) -> None:
     original = _ORIGINAL.pop(name, None)
     if not original:
         return
+    types = [line.strip()[len(":type: "):] for line in lines if line.strip().startswith(":type: ")]
     head = re.match(r"^\s*([^:`]+?): \S", original[0])
-    if head and any(line.strip() == f":type: {head.group(1).strip()}" for line in lines):
+    if types and ((head and types[0] == head.group(1).strip()) or not _TYPE.match(types[0])):
         lines[:] = original
 
 
