@@ -222,7 +222,7 @@ def test_live_status_line():
                          faces=1, detector_runs=1, elapsed_s=0.1 * i))
         line = st.line(LiveStats(frame=3, frames=4, total=None, fps=25.0, time_ms={"detect": 0.0, "regress": 2.0, "total": 3.0},
                                  faces=2, detector_runs=1, elapsed_s=0.4))
-    # means over the last 2 frames (window=2): detect 0, regress 3, total 4
-    assert line.startswith("frame 4  ") and "25.0 fps" in line and "detect 0.0  regress 3.0  total 4.0 ms" in line
+    # means over the last 2 frames (window=2): detect 0, regress 3, the models' total 4
+    assert line.startswith("frame 4  ") and "25.0 fps" in line and "detect 0.0  regress 3.0  models 4.0 ms" in line
     assert "faces 2" in line
     assert not LiveStatus(Console(file=io.StringIO()), enabled=True).enabled  # not a terminal: silent

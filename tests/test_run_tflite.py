@@ -77,7 +77,7 @@ def test_smoothing_lowers_jitter(obama_runs):
     _, raw = _landmarks(obama_runs["int8_raw"])
     _, smooth = _landmarks(obama_runs["int8"])
     jitter = lambda x: np.linalg.norm(np.diff(x, n=2, axis=0), axis=2).mean()  # noqa: E731 (acceleration)
-    assert jitter(smooth) < 0.8 * jitter(raw)  # README (Stability): 0.67 on this video
+    assert jitter(smooth) < 0.8 * jitter(raw)  # docs/concepts/stability.md: 0.67 on this video
 
 
 def test_dense_overlay_and_mesh_export(converted_home, samples, tmp_path, capsys):

@@ -162,6 +162,11 @@ class FaceAligner:
             self._dense_model = load_dense_model(self._pipeline_options.root,
                                                  decimate=self._pipeline_options.dense_max_vertices or None)
         self._pipeline: Optional[Pipeline] = build_pipeline(self._pipeline_options, dense=self._dense_model)
+        try:
+            self._pipeline.warm()  # one Invoke per interpreter now: the first frame costs what the tenth does
+        except BaseException:
+            self._pipeline.close()  # the scan and pool threads stop
+            raise
         self._frames_at_close = 0
         self._last_ts: Optional[float] = None
         self._units = TimestampUnits()

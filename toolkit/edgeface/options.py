@@ -32,7 +32,7 @@ from edgeface.errors import OptionsError
 from edgeface.vocab import Precision, check_regressor, parse_size
 
 COLORS = ("bgr", "rgb")
-#: a tracked face's crop is held while it would move by less than this fraction of its side (README, Stability)
+#: a tracked face's crop is held while it would move by less than this fraction of its side (docs/concepts/stability.md)
 ROI_DEADBAND = 0.02
 #: the detector keeps faces scoring above this (FaceBoxes' upstream `vis_thres`)
 SCORE_THRESHOLD = 0.5
@@ -102,7 +102,7 @@ class BaseOptions:
             resize cost); default False: upstream's cv2.INTER_LINEAR.
 
     Raises:
-        OptionsError (a ValueError): a bad value, named with the fix.
+        OptionsError: a bad value, named with the fix (also a ValueError).
     """
 
     regressor: str = "mb05"
@@ -192,7 +192,7 @@ class FaceAlignerOptions:
             landmarks (the parity tests).
 
     Raises:
-        OptionsError (a ValueError): a bad value, e.g. an unknown running mode or a callback outside
+        OptionsError: a bad value (also a ValueError), e.g. an unknown running mode or a callback outside
             LIVE_STREAM.
     """
 

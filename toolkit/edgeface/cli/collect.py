@@ -23,7 +23,7 @@ def collect_command(
 ):
     """Collect every board's results from a broker into one JSONL file (Ctrl-C stops).
 
-    Writes edgeface.collected/2 records (docs/records.md).
+    Writes edgeface.collected/2 records (docs/reference/records.md).
     Reads boards writing version 2 or version 1 (0.1.0, untagged records).
     Skips and counts newer versions: upgrade the collector first.
     """

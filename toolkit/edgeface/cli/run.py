@@ -14,6 +14,7 @@ from rich.text import Text
 from edgeface.aligner import FaceAligner, resolve_options
 from edgeface.app.live_feed import LiveFeed
 from edgeface.app.run_loop import run
+from edgeface.cli import verbosity
 from edgeface.cli.consoles import console, out
 from edgeface.cli.run_fleet import run_bundle, run_mqtt_sink
 from edgeface.cli.run_status import LiveStatus, summary_lines
@@ -27,8 +28,7 @@ from edgeface.sinks.window import ShowSink
 from edgeface.sinks.mjpeg import MjpegServer
 from edgeface.sources.capture import LatestFrameCapture
 from edgeface.sources.image_header import DEFAULT_MAX_PIXELS
-from edgeface.sources.spec import open_source
-from edgeface.sources.spec import input_path
+from edgeface.sources.spec import SOURCE_HELP, input_path, open_source
 from edgeface.viz.dense_overlay import RENDER_MODES, DenseOverlay, model_topology
 
 #: source kinds read through a capture thread with a latest-frame policy
@@ -54,7 +54,8 @@ def resolve_input(input_arg: Optional[str], source: Optional[str], camera: bool)
         raise EdgefaceError(f"two inputs given ({input_arg} and --source {source}): give one")
     spec = source or input_arg
     if not spec:
-        raise EdgefaceError("no input: give --source PATH (image, folder or video) or --camera [INDEX]")
+        raise EdgefaceError("no input: give --source PATH (image, folder or video), --camera [INDEX], or "
+                             "--source sim:samples:obama@30 (a simulated camera)")
     return spec
 
 
@@ -86,7 +87,7 @@ def make_sinks(save: Optional[str], json_path: Optional[Path], show: bool, fps: 
 
 def run_command(
     input_arg: Optional[str] = typer.Argument(None, help="Input path (as --source), or the camera index after --camera."),
-    source: Optional[str] = typer.Option(None, "--source", "-s", help="Image, folder of images, or video file."),
+    source: Optional[str] = typer.Option(None, "--source", "-s", help=SOURCE_HELP),
     camera: bool = typer.Option(False, "--camera", help="Read a live camera: --camera (camera 0), --camera 1, --camera /dev/video2."),
     target: str = typer.Option("auto", "--target", "-t", help="Board profile: auto, rpi3, rpi4, rpi5, rpi-zero2w, generic-aarch64, x86_64."),
     precision: Optional[str] = typer.Option(None, "--precision", "-p", help="fp32 | fp16 | int8 | int8_floatio (default: the target's)."),
@@ -124,6 +125,7 @@ def run_command(
     still_recrops: Optional[int] = typer.Option(None, "--still-recrops", min=0, max=5, help="Photos: landmark re-crops per face (default: 1 float, 2 INT8)."),
     still_flip: Optional[bool] = typer.Option(None, "--still-flip/--no-still-flip", help="Photos: horizontal-flip test-time augmentation (default on)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No live status line."),
+    verbose: bool = typer.Option(False, "--verbose", help=verbosity.HELP),
     # fleet (issue 14): results over MQTT through an on-disk queue; models from a verified bundle
     mqtt: Optional[str] = typer.Option(None, "--mqtt", help="Publish results to mqtt://[user:pass@]host[:port]/prefix (mqtts:// for TLS); queued on disk while the broker is away."),
     mqtt_ca: Optional[str] = typer.Option(None, "--mqtt-ca", help="CA certificate (PEM) of the broker, for mqtts://."),
@@ -135,6 +137,8 @@ def run_command(
     bundle: Optional[Path] = typer.Option(None, "--bundle", help="Take the models from this bundle (`edgeface pack`), verified before use."),
 ):
     """Run face detection + 3D landmarks + head pose on an image, a folder, a video or a camera."""
+    if verbose:
+        verbosity.verbose_logging()
     spec = resolve_input(input_arg, source, camera)
     # every output checked before any work: not the input, not two on one path, no special file, writable
     check_run_outputs([p for p in [input_path(spec), bundle] if p is not None], save, json_path, export_mesh)

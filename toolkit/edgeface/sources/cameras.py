@@ -24,6 +24,9 @@ from edgeface.frames import FrameSource, as_bgr
 
 log = logging.getLogger(__name__)
 
+#: what the no-camera errors suggest: the simulated camera (`sources.sim_camera`) on the bundled sample video
+SIM_HINT = "--source sim:samples:obama@30 (a sample video played as a 30 fps camera)"
+
 DEFAULT_CAMERA_SIZE = (640, 480)
 # consecutive failed reads after which an OpenCV camera counts as lost
 _CAMERA_MAX_FAILED_READS = 3
@@ -79,7 +82,7 @@ class Picamera2Source(FrameSource):
         if info is not None and self.index >= len(info):
             raise EdgefaceError(
                 f"no libcamera camera {self.index} ({len(info)} found): check the ribbon cable and "
-                "`rpicam-hello --list-cameras`, or pick another index with --camera N")
+                f"`rpicam-hello --list-cameras`, or pick another index with --camera N; without a camera, try {SIM_HINT}")
         self._cam = None
         try:
             cam = cls(camera_num=self.index)
@@ -175,7 +178,7 @@ class OpenCVCameraSource(FrameSource):
                 cap.release()
             raise EdgefaceError(
                 f"no camera at {self.name}: connect a camera (see `ls /dev/video*`), pick another with --camera N, "
-                "or install picamera2 for a Raspberry Pi camera module")
+                f"or install picamera2 for a Raspberry Pi camera module; without a camera, try {SIM_HINT}")
         w, h = int(size[0]), int(size[1])
         cap.set(cv2.CAP_PROP_FRAME_WIDTH, w)
         cap.set(cv2.CAP_PROP_FRAME_HEIGHT, h)

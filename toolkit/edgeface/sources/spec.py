@@ -30,6 +30,14 @@ from edgeface.sources.sim_camera import open_sim_camera
 from edgeface.sources.video import open_video
 from edgeface.vocab import parse_size
 
+#: the bundled samples (models/samples.toml): `samples:NAME`
+SAMPLES = ("emma", "trump_hillary", "jianzhuguo", "group", "obama")
+
+#: every input `open_source` takes, in the words of `edgeface run --source`'s help (one vocabulary)
+SOURCE_HELP = ("Input: an image (.jpg, .png...), a folder of images, a video file (.mp4, .avi, .mov, .mkv...), "
+               "camera or camera:N or /dev/videoN (a live camera), sim:VIDEO[@FPS] (a video played as a live camera "
+               "on a real clock, e.g. sim:samples:obama@30), or samples:NAME (a bundled sample: " + ", ".join(SAMPLES) + ").")
+
 _CAMERA_SPEC = re.compile(r"^(?:camera|cam)(?::(\d+))?$", re.IGNORECASE)
 
 
@@ -88,7 +96,11 @@ def open_source(spec: Union[str, int, os.PathLike], *, max_frames: Optional[int]
     if s.startswith("sim:"):  # a video played as a camera on a real clock (sources.sim_camera)
         return open_sim_camera(s, max_frames=max_frames, bitexact=bitexact)
     if s.startswith("samples:"):
-        s = str(sample_path(s.split(":", 1)[1]))
+        key = s.split(":", 1)[1]
+        if key not in SAMPLES:
+            raise EdgefaceError(f"unknown sample {key!r}: use samples:NAME with NAME one of {', '.join(SAMPLES)} "
+                                "(e.g. --source samples:obama, the sample video)")
+        s = str(sample_path(key))
     m = _CAMERA_SPEC.match(s)
     if m:
         return open_camera(int(m.group(1) or 0), size=parse_size(camera_size), fps=camera_fps, max_frames=max_frames,
