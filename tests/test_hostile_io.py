@@ -370,3 +370,14 @@ def test_eval_skips_an_image_bomb_and_counts_it(tmp_path, converted_home):
     result = json.loads(report.read_text())["results"][0]
     assert len(result["skipped"]) == 1 and result["skipped"][0].startswith("bomb.png")
     assert result["faces_total"] == len(pts) and result["faces_found"] >= 1
+
+
+def test_threads_above_the_cores_are_capped_and_said(tmp_path, converted_home, samples):
+    """Class 10: --threads 100000 hung after writing its outputs; now it runs on the usable cores and says so."""
+    proc = subprocess.run([sys.executable, "-m", "edgeface", "run", "--source", str(samples["emma"]), "--precision",
+                           "int8", "--threads", "100000", "--json", str(tmp_path / "r.jsonl")], capture_output=True,
+                          text=True, timeout=300, env={**os.environ, "EDGEFACE_HOME": str(converted_home), "COLUMNS": "300"})
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    cores = len(os.sched_getaffinity(0))
+    assert f"--threads 100000 capped at {cores}" in proc.stderr, proc.stderr
+    assert (tmp_path / "r.jsonl").read_text().count("\n") == 1
