@@ -89,7 +89,8 @@ class BaseOptions:
         detector_size: FaceBoxes input in pixels as (width, height) or "WxH" (multiples of 32); None: the
             profile's (another converted size is used, with a note, if that one is not converted), or the bundle's.
         target: a board profile name (rpi3, rpi4, rpi5, rpi-zero2w, generic-aarch64, x86_64) or "auto".
-        threads: inference threads; None: the profile's, capped at the cores this process may use.
+        threads: inference threads, capped at the cores this process may use (`FaceAligner.describe()["note"]`
+            says so); None: the profile's (also capped).
         regressor_workers: regress up to this many faces of a frame at once, each on its own 1-thread
             interpreter (runtime.regressor_pool); None: the profile's, capped at the cores.
         backend: "tflite" (converted models, default) or "onnx" (the float reference; the convert extra).

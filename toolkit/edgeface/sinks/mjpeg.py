@@ -202,7 +202,10 @@ def _make_handler(shared: _Shared, title: str, access: StreamAccess, slots: Clie
         def do_GET(self):
             path = self.path.split("?", 1)[0]
             try:
-                if not access.allows(self.path, self.headers):  # every route, before anything else
+                if not access.host_allowed(self.headers.get("Host")):  # DNS rebinding onto a loopback stream
+                    self._send(HTTPStatus.FORBIDDEN, "text/plain",
+                               b"403: this stream answers only to localhost, 127.0.0.1 or [::1]\n")
+                elif not access.allows(self.path, self.headers):  # every route, before anything else
                     self._send(HTTPStatus.UNAUTHORIZED, "text/plain",
                                b"401: this stream needs its token: open the URL edgeface printed (?token=...)\n",
                                {"WWW-Authenticate": 'Bearer realm="edgeface"'})

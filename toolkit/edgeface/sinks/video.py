@@ -19,6 +19,7 @@ import numpy as np
 from edgeface.errors import EdgefaceError, write_error
 from edgeface.frames import Frame
 from edgeface.hub.atomic import atomic_path
+from edgeface.hub.output_guard import check_output
 from edgeface.results import FrameResult
 from edgeface.sink import BaseSink, picture
 from edgeface.sinks.video_encoders import OPENCV_FOURCC, open_encoder
@@ -43,6 +44,7 @@ class VideoSink(BaseSink):
         ext = self.path.suffix.lower()
         if ext not in VIDEO_FOURCC:
             raise EdgefaceError(f"cannot write video {self.path}: use one of {', '.join(VIDEO_FOURCC)}")
+        check_output(self.path, "--save")  # not the input, a special file, or in a read-only folder
         self.fourcc = VIDEO_FOURCC[ext]
         self.codec: Optional[str] = None
         self.fps = float(fps) if fps and fps > 0 else DEFAULT_FPS

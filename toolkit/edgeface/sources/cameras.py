@@ -244,6 +244,21 @@ def _import_picamera2():
     return picamera2
 
 
+#: the largest camera index (V4L2 numbers its devices /dev/video0 ... /dev/video255)
+MAX_CAMERA_INDEX = 255
+
+
+def check_camera_index(index: Union[int, str]) -> None:
+    """A camera index must be an integer 0..MAX_CAMERA_INDEX (or a /dev/video device path): one line if not."""
+    if isinstance(index, str):
+        if index.startswith("/dev/video") and index[len("/dev/video"):].isdigit():
+            return
+        raise EdgefaceError(f"bad camera {index!r}: give an index 0-{MAX_CAMERA_INDEX} or a device such as /dev/video2")
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index <= MAX_CAMERA_INDEX:
+        raise EdgefaceError(f"bad camera index {index!r}: give 0-{MAX_CAMERA_INDEX} (`ls /dev/video*` lists the "
+                            "cameras present; 0 is the first)")
+
+
 def open_camera(index: Union[int, str] = 0, size: tuple[int, int] = DEFAULT_CAMERA_SIZE, fps: Optional[float] = None,
                 max_frames: Optional[int] = None, backend: str = "auto", picamera2_module: Any = None,
                 capture_factory: Optional[Callable[..., Any]] = None, read_timeout_s: float = DEFAULT_READ_TIMEOUT_S,
@@ -263,6 +278,7 @@ def _open_camera(index, size, fps, max_frames, backend, picamera2_module, captur
         raise EdgefaceError(f"unknown camera backend {backend!r}: use auto, picamera2 or opencv")
     if isinstance(index, str) and index.isdigit():
         index = int(index)
+    check_camera_index(index)
     if backend in ("auto", "picamera2") and isinstance(index, int):
         module = picamera2_module or _import_picamera2()
         if module is None and backend == "picamera2":
