@@ -28,6 +28,7 @@ from edgeface.hub.manifest import model_manifest, read_verified
 from edgeface.runtime.tflite_backend import find_runtime
 from edgeface.sources.camera_import import Picamera2Probe, probe_picamera2
 from edgeface.vocab import VARIANTS, Precision, detector_name
+from edgeface.runtime.native_stderr import native_info_filtered
 
 #: feature flags that matter, per architecture: (label, flags any of which means "yes")
 ARM_FEATURES = (
@@ -170,8 +171,9 @@ def check_xnnpack(models: Sequence[ModelFile], runtime: Optional[str] = None) ->
     try:
         rt = find_runtime(runtime)
         m = model_manifest(pick.path)  # never an interpreter on an unverified file
-        it = rt.interpreter_cls(model_content=read_verified(pick.path, m["sha256"], m["size_bytes"]), num_threads=1)
-        it.allocate_tensors()
+        with native_info_filtered():  # the runtime's INFO line: --verbose only
+            it = rt.interpreter_cls(model_content=read_verified(pick.path, m["sha256"], m["size_bytes"]), num_threads=1)
+            it.allocate_tensors()
         ops = it._get_ops_details()  # noqa: SLF001
     except Exception as e:
         return None, f"{pick.path.name} did not load ({str(e).splitlines()[0][:80] if str(e) else type(e).__name__})"

@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from edgeface.cli import bench_eval
+from edgeface.cli import bench_eval, verbosity
 from edgeface.cli.bench import bench_app
 from edgeface.cli.bench_legacy import deprecated_alias
 from edgeface.cli.calibrate import calibrate_command
@@ -34,8 +34,18 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click help: wraps at the terminal width, never cuts an option name
     help="3DDFA_V2 3D dense face alignment on ARM boards: fetch, export, convert, run, bench.",
 )
+
+
+@app.callback()
+def _options(verbose: bool = typer.Option(False, "--verbose", help=verbosity.HELP + " Also `run --verbose`.")) -> None:
+    """3DDFA_V2 3D dense face alignment on ARM boards: fetch, export, convert, run, bench."""
+    if verbose:
+        verbosity.verbose_logging()
+
+
 # in this order in `edgeface --help`
 app.command("fetch")(fetch_command)
 app.command("info")(info_command)

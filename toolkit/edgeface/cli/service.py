@@ -14,7 +14,7 @@ from edgeface.cli.run import run_command
 from edgeface.errors import EdgefaceError
 from edgeface.fleet.service import ServiceSpec, install, status, systemd_version, uninstall
 
-service_app = typer.Typer(help="Run edgeface as a systemd service.", no_args_is_help=True)
+service_app = typer.Typer(help="Run edgeface as a systemd service.", no_args_is_help=True, rich_markup_mode=None)
 
 
 def _check_run_args(args: List[str]) -> None:

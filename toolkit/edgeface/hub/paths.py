@@ -15,13 +15,19 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from edgeface.errors import EdgefaceError
+
 
 def home(override: str | os.PathLike | None = None) -> Path:
     if override is not None:
         return Path(override).expanduser()
     env = os.environ.get("EDGEFACE_HOME")
     if env:
-        return Path(env).expanduser()
+        root = Path(env).expanduser()
+        if os.path.lexists(root) and not root.is_dir():
+            raise EdgefaceError(f"EDGEFACE_HOME={env} is not a folder: point it at a folder for the model cache "
+                                "(or unset it to use ~/.cache/edgeface)")
+        return root
     return Path("~/.cache/edgeface").expanduser()
 
 

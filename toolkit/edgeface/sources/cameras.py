@@ -27,6 +27,9 @@ from edgeface.frames import FrameSource, as_bgr
 
 log = logging.getLogger(__name__)
 
+#: what the no-camera errors suggest: the simulated camera (`sources.sim_camera`) on the bundled sample video
+SIM_HINT = "--source sim:samples:obama@30 (a sample video played as a 30 fps camera)"
+
 DEFAULT_CAMERA_SIZE = (640, 480)
 CAMERA_BACKENDS = ("auto", "picamera2", "opencv")
 # consecutive failed reads after which an OpenCV camera counts as lost
@@ -90,7 +93,7 @@ class Picamera2Source(FrameSource):
         if info is not None and self.index >= len(info):
             raise EdgefaceError(
                 f"no libcamera camera {self.index} ({len(info)} found): check the ribbon cable and "
-                "`rpicam-hello --list-cameras`, or pick another index with --camera N")
+                f"`rpicam-hello --list-cameras`, or pick another index with --camera N; without a camera, try {SIM_HINT}")
         self._cam = None
         try:
             cam = cls(camera_num=self.index)
@@ -186,7 +189,7 @@ class OpenCVCameraSource(FrameSource):
                 cap.release()
             raise EdgefaceError(
                 f"no camera at {self.name}: connect a camera (see `ls /dev/video*`), pick another with --camera N, "
-                "or install picamera2 for a Raspberry Pi camera module")
+                f"or install picamera2 for a Raspberry Pi camera module; without a camera, try {SIM_HINT}")
         w, h = int(size[0]), int(size[1])
         cap.set(cv2.CAP_PROP_FRAME_WIDTH, w)
         cap.set(cv2.CAP_PROP_FRAME_HEIGHT, h)
@@ -249,6 +252,7 @@ def _open_camera(index, size, fps, max_frames, backend, picamera2_module, captur
         raise EdgefaceError(f"unknown camera backend {backend!r}: use auto, picamera2 or opencv")
     if isinstance(index, str) and index.isdigit():
         index = int(index)
+    check_camera_index(index)
     opencv_kw = dict(size=size, fps=fps, max_frames=max_frames, capture_factory=capture_factory,
                      read_timeout_s=read_timeout_s)
     if backend == "opencv":
@@ -289,6 +293,21 @@ def _noted(src: FrameSource, note: str) -> FrameSource:
     """`src` with `backend_note`: which backend was taken and why (the CLI prints it)."""
     src.backend_note = note  # type: ignore[attr-defined]
     return src
+
+
+#: the largest camera index (V4L2 numbers its devices /dev/video0 ... /dev/video255)
+MAX_CAMERA_INDEX = 255
+
+
+def check_camera_index(index: Union[int, str]) -> None:
+    """A camera index must be an integer 0..MAX_CAMERA_INDEX (or a /dev/video device path): one line if not."""
+    if isinstance(index, str):
+        if index.startswith("/dev/video") and index[len("/dev/video"):].isdigit():
+            return
+        raise EdgefaceError(f"bad camera {index!r}: give an index 0-{MAX_CAMERA_INDEX} or a device such as /dev/video2")
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index <= MAX_CAMERA_INDEX:
+        raise EdgefaceError(f"bad camera index {index!r}: give 0-{MAX_CAMERA_INDEX} (`ls /dev/video*` lists the "
+                            "cameras present; 0 is the first)")
 
 
 def open_camera(index: Union[int, str] = 0, size: tuple[int, int] = DEFAULT_CAMERA_SIZE, fps: Optional[float] = None,
