@@ -17,6 +17,8 @@ from edgeface.cli.collect import collect_command
 from edgeface.cli.consoles import console
 from edgeface.cli.convert import convert_command
 from edgeface.cli.doctor import doctor_command
+from edgeface.cli.tune import tune_command
+from edgeface.cli.report import report_command
 from edgeface.cli.export import export_command
 from edgeface.cli.fetch import fetch_command
 from edgeface.cli.info import info_command
@@ -53,6 +55,8 @@ app.command("convert")(convert_command)
 app.command("verify")(verify_command)
 app.command("run")(run_command)
 app.command("doctor")(doctor_command)
+app.command("tune")(tune_command)
+app.command("report")(report_command)
 app.add_typer(bench_app, name="bench")
 app.command("eval", hidden=True)(deprecated_alias(bench_eval.command, "edgeface eval", "edgeface bench eval"))
 app.command("collect")(collect_command)

@@ -110,6 +110,7 @@ def run_command(
     serve_max_clients: int = typer.Option(8, "--serve-max-clients", min=1, help="At most this many viewers at once; the next gets 503."),
     show: bool = typer.Option(False, "--show", help="Show a window (needs a display; q or Esc stops)."),
     max_frames: Optional[int] = typer.Option(None, "--max-frames", min=1, help="Stop after this many frames."),
+    camera_backend: str = typer.Option("auto", "--camera-backend", help="Camera reader: auto (picamera2 when it imports and libcamera lists the camera, else OpenCV; says which and why), picamera2 (libcamera camera modules) or opencv (V4L2 / USB)."),
     max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", min=1, help="Largest image decoded, in pixels (its header is read first; a larger image in a folder is skipped)."),
     camera_timeout: float = typer.Option(5.0, "--camera-timeout", min=0.1, help="Seconds without a frame after which the camera counts as lost."),
     reconnect: int = typer.Option(0, "--reconnect", min=0, help="When the camera is lost, open it again up to N times in a row (0: stop, keeping the output)."),
@@ -170,7 +171,9 @@ def run_command(
     # open the input first: a missing or corrupt file fails before any model is loaded
     with open_source(spec, max_frames=max_frames, camera_size=cam_size, camera_fps=prof.camera_fps,
                      camera_timeout_s=camera_timeout, reconnect=reconnect, bitexact=bitexact,
-                     max_pixels=max_pixels) as src:
+                     camera_backend=camera_backend, max_pixels=max_pixels) as src:
+        if getattr(src, "backend_note", ""):  # which camera reader, and why (auto)
+            console.print(src.backend_note, highlight=False, soft_wrap=True)
         if hasattr(src, "on_skip"):  # a folder's unreadable image: one warning line, the run goes on
             src.on_skip = lambda msg: console.print(f"[yellow]warning:[/] {msg}", highlight=False, soft_wrap=True)
         if src.kind in LIVE_KINDS:  # live input: capture thread, latest frame only, LIVE_STREAM (app.live_feed)

@@ -6,6 +6,8 @@ Layout (all outside the repository; nothing here is ever committed):
     onnx/                                exported ONNX graphs + JSON sidecars
     tflite/                              converted TFLite models + manifests
     calibration/                         calibration sets (.npz)
+    profiles/local.toml                  this board's own profile, measured by `edgeface tune` (+ local.json:
+                                         every measurement); `--target auto` prefers it on the board it was tuned on
 """
 
 from __future__ import annotations
@@ -47,3 +49,12 @@ def tflite_dir(root: Path | None = None) -> Path:
 
 def calibration_dir(root: Path | None = None) -> Path:
     return (root or home()) / "calibration"
+
+
+def profiles_dir(root: Path | None = None) -> Path:
+    return (root or home()) / "profiles"
+
+
+def local_profile_path(root: Path | None = None) -> Path:
+    """`edgeface tune`'s profile of this board."""
+    return profiles_dir(root) / "local.toml"

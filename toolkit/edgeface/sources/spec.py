@@ -110,7 +110,7 @@ def open_source(spec: Union[str, int, os.PathLike], *, max_frames: Optional[int]
         if not Path(s).exists():
             raise EdgefaceError(f"no camera device {s}: see `ls /dev/video*` for the cameras present")
         return open_camera(s, size=parse_size(camera_size), fps=camera_fps, max_frames=max_frames,
-                           backend="opencv", capture_factory=capture_factory, **cam_kw)
+                           backend=camera_backend, capture_factory=capture_factory, **cam_kw)
     path = Path(s).expanduser()
     if not path.exists():
         raise EdgefaceError(f"input not found: {path} (give an image, a folder of images, a video file, or --camera)")
