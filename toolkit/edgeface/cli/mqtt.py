@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from edgeface.cli.consoles import out
+from edgeface.cli.consoles import out, say
 from edgeface.errors import EdgefaceError
 from edgeface.fleet.mqtt_sink import MqttOptions, flush
 
@@ -26,11 +26,10 @@ def flush_command(
     opts = MqttOptions(url=url, ca=ca, board=board, queue_dir=queue)
     rep = flush(opts, timeout)
     if rep.sent == 0 and rep.waiting == 0:
-        out.print(f"nothing queued in {rep.queue_dir}", highlight=False)
+        say(f"nothing queued in {rep.queue_dir}", to=out)
         return
-    out.print(f"{rep.sent} results sent to {opts.target.address}/{opts.target.topic(opts.board, 'faces')}; "
-              f"{rep.waiting} still waiting in {rep.queue_dir}" + (f" ({rep.problem})" if rep.problem else ""),
-              highlight=False)
+    say(f"{rep.sent} results sent to {opts.target.address}/{opts.target.topic(opts.board, 'faces')}; "
+              f"{rep.waiting} still waiting in {rep.queue_dir}" + (f" ({rep.problem})" if rep.problem else ""), to=out)
     if rep.waiting:
         raise EdgefaceError(f"{rep.waiting} results could not be sent within {timeout:g} s: "
                             "start the broker (or fix the URL) and run `edgeface mqtt flush` again", exit_code=1)

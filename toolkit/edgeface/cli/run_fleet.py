@@ -6,10 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from edgeface.cli.consoles import console
+from edgeface.cli.consoles import say
 from edgeface.errors import EdgefaceError
 from edgeface.bundle import open_for_run
 from edgeface.fleet.mqtt_sink import MqttOptions, MqttSink, parse_bytes
+from edgeface.redact import redact
 from edgeface.vocab import Precision
 
 
@@ -26,12 +27,11 @@ def run_mqtt_sink(url: Optional[str], ca: Optional[str], qos: int, every_frame: 
     warning = sink.check_connection()
     topic = f"{opts.target.address}/{sink.topic}"
     if sink.waiting_before:
-        console.print(f"MQTT: {sink.waiting_before} results from earlier runs are queued; they go first", highlight=False)
+        say(f"MQTT: {sink.waiting_before} results from earlier runs are queued; they go first")
     if warning:
-        console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+        say(redact(warning), "warning:", "yellow")
     else:
-        console.print(f"MQTT: publishing to {topic} (QoS {qos}), status on {opts.target.topic(opts.board, 'status')}",
-                      highlight=False, soft_wrap=True)
+        say(f"MQTT: publishing to {topic} (QoS {qos}), status on {opts.target.topic(opts.board, 'status')}")
     return sink
 
 
@@ -49,9 +49,8 @@ def run_bundle(bundle: Optional[Path], precision: Optional[str], detector_size: 
     root, info = open_for_run(bundle)
     size = f"{info.detector_size[0]}x{info.detector_size[1]}"
     det = "" if info.detector_precision_used == info.precision else f", detector {info.detector_precision_used}"
-    console.print(f"bundle {bundle.name}: {len(info.files)} files verified ({info.regressor} + faceboxes "
-                  f"{info.detector_size[0]}x{info.detector_size[1]}, {info.precision}{det}, packed for {info.target})",
-                  highlight=False, soft_wrap=True)
+    say(f"bundle {bundle.name}: {len(info.files)} files verified ({info.regressor} + faceboxes "
+                  f"{info.detector_size[0]}x{info.detector_size[1]}, {info.precision}{det}, packed for {info.target})")
     if precision is None and detector_size is None and target in ("auto", info.target):
         return root, info.precision, info.detector_precision_used, size
     if precision is not None:

@@ -9,7 +9,7 @@ from typing import List, Optional
 import typer
 from typer.main import get_command
 
-from edgeface.cli.consoles import out
+from edgeface.cli.consoles import out, say
 from edgeface.cli.run import run_command
 from edgeface.errors import EdgefaceError
 from edgeface.fleet.service import ServiceSpec, install, status, systemd_version, uninstall
@@ -50,9 +50,9 @@ def service_install(
     out.print(f"[green]ok[/] wrote {rep.unit}" + (f" and {rep.env_file} (0600: the MQTT password)" if rep.env_file else ""),
               highlight=False)
     for note in rep.notes:
-        out.print(f"  {note}", highlight=False)
+        say(f"  {note}", to=out)
     if rep.started:
-        out.print(f"  started; logs: journalctl {'--user ' if user else ''}-u {name} -f", highlight=False)
+        say(f"  started; logs: journalctl {'--user ' if user else ''}-u {name} -f", to=out)
 
 
 @service_app.command("status")
@@ -62,7 +62,7 @@ def service_status(
     unit_dir: Optional[Path] = typer.Option(None, "--unit-dir", help="Where the unit was written with --unit-dir."),
 ):
     """Show the service's unit and state."""
-    out.print(status(name, user, unit_dir), highlight=False)
+    say(status(name, user, unit_dir), to=out, multiline=True)
 
 
 @service_app.command("uninstall")
@@ -73,4 +73,4 @@ def service_uninstall(
 ):
     """Stop, disable and remove the service."""
     removed = uninstall(name, user, unit_dir)
-    out.print("[green]ok[/] removed " + ", ".join(str(p) for p in removed), highlight=False)
+    say("removed " + ", ".join(str(p) for p in removed), "ok", "green", to=out)
