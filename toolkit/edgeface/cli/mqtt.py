@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from edgeface.cli.consoles import out, say
+from edgeface.cli.run_fleet import mqtt_url
 from edgeface.errors import EdgefaceError
 from edgeface.fleet.mqtt_sink import MqttOptions, flush
 
@@ -23,7 +24,7 @@ def flush_command(
     timeout: float = typer.Option(60.0, "--timeout", min=0.1, help="Give up after this many seconds."),
 ):
     """Send the results earlier runs left queued on disk (broker away, run ended) to the broker."""
-    opts = MqttOptions(url=url, ca=ca, board=board, queue_dir=queue)
+    opts = MqttOptions(url=mqtt_url(url), ca=ca, board=board, queue_dir=queue)
     rep = flush(opts, timeout)
     if rep.sent == 0 and rep.waiting == 0:
         say(f"nothing queued in {rep.queue_dir}", to=out)

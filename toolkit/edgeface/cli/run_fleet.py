@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 from typing import Optional
 
@@ -14,6 +16,21 @@ from edgeface.redact import redact
 from edgeface.vocab import Precision
 
 
+def mqtt_url(value: str) -> str:
+    """An `--mqtt` value: a URL, or `env:VAR` for a URL kept in the environment (a service passes a
+    password that way: never on the command line, where `ps` shows it)."""
+    if not value.startswith("env:"):
+        return value
+    var = value[4:]
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", var):
+        raise EdgefaceError(f"--mqtt {value[:40]!r}: env: takes an environment variable name, e.g. env:EDGEFACE_MQTT_URL")
+    url = os.environ.get(var)
+    if not url:
+        raise EdgefaceError(f"--mqtt env:{var}: {var} is not set (a service reads it from its 0600 environment file: "
+                            "reinstall it with `edgeface service install`)")
+    return url
+
+
 def run_mqtt_sink(url: Optional[str], ca: Optional[str], qos: int, every_frame: bool, queue: Optional[Path],
                   queue_size: str, board: Optional[str], describe: dict):
     """The MQTT sink for `edgeface run --mqtt URL` (None without --mqtt); prints how the broker answered."""
@@ -21,7 +38,7 @@ def run_mqtt_sink(url: Optional[str], ca: Optional[str], qos: int, every_frame: 
         if ca is not None:
             raise EdgefaceError("--mqtt-ca needs --mqtt mqtts://HOST/prefix")
         return None
-    opts = MqttOptions(url=url, ca=ca, board=board, qos=qos, every_frame=every_frame, queue_dir=queue,
+    opts = MqttOptions(url=mqtt_url(url), ca=ca, board=board, qos=qos, every_frame=every_frame, queue_dir=queue,
                        queue_bytes=parse_bytes(queue_size))
     sink = MqttSink(opts, describe)
     warning = sink.check_connection()
