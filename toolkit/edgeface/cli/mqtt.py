@@ -26,11 +26,12 @@ def flush_command(
     """Send the results earlier runs left queued on disk (broker away, run ended) to the broker."""
     opts = MqttOptions(url=mqtt_url(url), ca=ca, board=board, queue_dir=queue)
     rep = flush(opts, timeout)
+    lost = f"; {rep.lost} damaged records lost (skipped; the others are intact)" if rep.lost else ""
     if rep.sent == 0 and rep.waiting == 0:
-        say(f"nothing queued in {rep.queue_dir}", to=out)
+        say(f"nothing queued in {rep.queue_dir}{lost}", to=out)
         return
     say(f"{rep.sent} results sent to {opts.target.address}/{opts.target.topic(opts.board, 'faces')}; "
-              f"{rep.waiting} still waiting in {rep.queue_dir}" + (f" ({rep.problem})" if rep.problem else ""), to=out)
+              f"{rep.waiting} still waiting in {rep.queue_dir}{lost}" + (f" ({rep.problem})" if rep.problem else ""), to=out)
     if rep.waiting:
         raise EdgefaceError(f"{rep.waiting} results could not be sent within {timeout:g} s: "
                             "start the broker (or fix the URL) and run `edgeface mqtt flush` again", exit_code=1)

@@ -171,22 +171,24 @@ class MqttSink(BaseSink):
         return lines
 
 
-@dataclass
+@dataclass(frozen=True)
 class FlushReport:
     sent: int
     waiting: int
     dropped: int
     queue_dir: Path
     problem: str
+    lost: int = 0  # damaged records found in the queue (skipped: the others are sent)
 
 
 def flush(options: MqttOptions, timeout: float = 30.0) -> FlushReport:
     """Send what earlier runs left queued for `options` (broker, prefix, board), for up to `timeout` s."""
     queue = DiskQueue(options.queue_dir, options.queue_bytes)
     pub = MqttPublisher(options.target, options.board, queue, qos=options.qos)
+    lost, problem = queue.lost, queue.state_problem
     if queue.pending == 0:
         queue.close()
-        return FlushReport(0, 0, queue.dropped, queue.dir, "")
+        return FlushReport(0, 0, queue.dropped, queue.dir, problem, lost)
     pub.start()
     pub.wait_first_attempt(min(timeout, 10.0))
     if pub.error is not None:
@@ -195,4 +197,5 @@ def flush(options: MqttOptions, timeout: float = 30.0) -> FlushReport:
     pub.close(timeout)
     if pub.error is not None:
         raise pub.error
-    return FlushReport(pub.sent, queue.pending, queue.dropped, queue.dir, pub.last_problem)
+    return FlushReport(pub.sent, queue.pending, queue.dropped, queue.dir,
+                       "; ".join(p for p in (problem, pub.last_problem) if p), lost)
