@@ -294,8 +294,13 @@ def unpack(bundle: Union[str, os.PathLike], dest: Optional[Union[str, os.PathLik
     if not bundle.is_file():
         raise MissingAssetError(f"bundle {bundle} does not exist: copy it from the workstation (`edgeface pack`)")
     dest = Path(dest).expanduser() if dest is not None else paths.home()
-    dest.mkdir(parents=True, exist_ok=True)
+    created = [p for p in (dest, *dest.parents) if not p.exists()]  # folders to remove again on failure
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise EdgefaceError(f"cannot unpack {name} into {dest}: {e.strerror or e} (pick another folder with --to)") from None
     staging = Path(tempfile.mkdtemp(prefix=".bundle-", dir=dest))
+    ok = False
     try:
         try:
             with tarfile.open(bundle, "r:") as tar:
@@ -308,8 +313,14 @@ def unpack(bundle: Union[str, os.PathLike], dest: Optional[Union[str, os.PathLik
             raise VerificationError(f"{name} is truncated or not a bundle ({e}): copy it again") from None
         (staging / INDEX).write_text(json.dumps(info.to_dict(), indent=1))
         _swap_in(staging, dest, [f["path"] for f in info.files] + [INDEX], name, progress)
+        ok = True
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        for p in ([] if ok else created):  # innermost first: only the folders this call made, if still empty
+            try:
+                p.rmdir()
+            except OSError:
+                break
     return info
 
 

@@ -9,6 +9,7 @@ import typer
 
 from edgeface.cli.consoles import out, say
 from edgeface.fleet.collect import collect
+from edgeface.fleet.mqtt_link import parse_url
 from edgeface.redact import redact_url
 
 
@@ -32,11 +33,13 @@ def collect_command(
             f", {st.get('fps', 0)} fps, {st.get('queued', 0)} queued, {st.get('dropped', 0)} dropped")
         say(f"board {board}: {st.get('state', '?')}{extra}")
 
+    parse_url(url, ca)  # a bad URL is one line, before anything is printed or opened
     say(f"collecting from {redact_url(url)} into {json_path} (Ctrl-C stops)")
     rep = collect(url, json_path, ca=ca, client_id=client_id, count=count, idle_timeout=idle, duration=duration,
                   on_status=on_status)
     boards = ", ".join(f"{b} {n}" for b, n in sorted(rep.boards.items())) or "none"
     versions = (f"; {rep.upgraded} version-1 records read" if rep.upgraded else "") + (
-        f"; {rep.unsupported} records of a newer version skipped (upgrade edgeface here)" if rep.unsupported else "")
+        f"; {rep.unsupported} records of a newer version skipped (upgrade edgeface here)" if rep.unsupported else "") + (
+        f"; {rep.invalid} invalid messages skipped" if rep.invalid else "")
     say(f"{rep.records} records from {len(rep.boards)} boards ({boards}); {rep.duplicates} repeats skipped"
               f"{versions}; stopped: {rep.stopped}; wrote {rep.path}", to=out)

@@ -13,7 +13,7 @@ from edgeface.aligner import FaceAligner, resolve_options
 from edgeface.app.live_feed import LiveFeed
 from edgeface.app.run_loop import run
 from edgeface.cli.consoles import console, out, say
-from edgeface.cli.run_fleet import run_bundle, run_mqtt_sink
+from edgeface.cli.run_fleet import check_mqtt_options, run_bundle, run_mqtt_sink
 from edgeface.cli.run_status import LiveStatus, summary_lines
 from edgeface.errors import EdgefaceError
 from edgeface.options import FaceAlignerOptions, RunningMode
@@ -59,7 +59,7 @@ def stream_notice(server) -> str:
     if server.access.required:
         return f"streaming at {server.url}  (private: requests without this token get 401; keep the URL secret)"
     if server.access.insecure:
-        return (f"[yellow]warning:[/] --serve-insecure: {server.url} is open WITHOUT a token to every host "
+        return (f"warning: --serve-insecure: {server.url} is open WITHOUT a token to every host "
                 "that can reach this machine")
     return f"streaming at {server.url}  (this machine only)"
 
@@ -131,6 +131,7 @@ def run_command(
 ):
     """Run face detection + 3D landmarks + head pose on an image, a folder, a video or a camera."""
     spec = resolve_input(input_arg, source, camera)
+    check_mqtt_options(mqtt, mqtt_ca, mqtt_queue_size)  # a bad URL or size fails before any model is loaded
     server = None
     if serve:  # a bad value or token fails before anything is opened
         server = MjpegServer.from_spec(serve, token=serve_token, insecure=serve_insecure, max_clients=serve_max_clients)

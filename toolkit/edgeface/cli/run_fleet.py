@@ -11,6 +11,7 @@ from typing import Optional
 from edgeface.cli.consoles import say
 from edgeface.errors import EdgefaceError
 from edgeface.bundle import open_for_run
+from edgeface.fleet.mqtt_link import parse_url
 from edgeface.fleet.mqtt_sink import MqttOptions, MqttSink, parse_bytes
 from edgeface.redact import redact
 from edgeface.vocab import Precision
@@ -29,6 +30,16 @@ def mqtt_url(value: str) -> str:
         raise EdgefaceError(f"--mqtt env:{var}: {var} is not set (a service reads it from its 0600 environment file: "
                             "reinstall it with `edgeface service install`)")
     return url
+
+
+def check_mqtt_options(url: Optional[str], ca: Optional[str], queue_size: str) -> None:
+    """The `--mqtt` options checked before the run does any work (one line for a bad one, no secret in it)."""
+    parse_bytes(queue_size)
+    if url is None:
+        if ca is not None:
+            raise EdgefaceError("--mqtt-ca needs --mqtt mqtts://HOST/prefix")
+        return
+    parse_url(mqtt_url(url), ca)
 
 
 def run_mqtt_sink(url: Optional[str], ca: Optional[str], qos: int, every_frame: bool, queue: Optional[Path],
