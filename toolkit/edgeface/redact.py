@@ -15,8 +15,9 @@ import re
 from typing import Optional
 
 MASK = "***"
-# scheme://user:password@ : the password is everything up to the last '@' before the host part
-_USERINFO = re.compile(r"(?P<pre>\b[A-Za-z][A-Za-z0-9+.-]*://[^\s/@:'\"]*:)(?P<pw>[^\s'\"]*)(?P<at>@)")
+# scheme://user:password@ : the password is everything up to the last '@' before the next space
+# (passwords may hold '@', '/', quotes: masking a little more than the password is the safe side)
+_USERINFO = re.compile(r"(?P<pre>\b[A-Za-z][A-Za-z0-9+.-]*://[^\s/@:'\"]*:)(?P<pw>\S*)(?P<at>@)")
 _QUERY = re.compile(r"(?P<pre>[?&;](?:token|password|passwd|pass|access_token|serve_token)=)(?P<val>[^&#\s]*)",
                     re.IGNORECASE)
 _ENV = re.compile(r"(?P<pre>\b(?:EDGEFACE_SERVE_TOKEN|EDGEFACE_MQTT_URL)=)(?P<val>\S*)")

@@ -83,7 +83,7 @@ def command(
         with progress_bar(console, "planning") as progress:
             report = run_bench(opts, progress=progress).to_dict()
     for t in bench_report.bench_tables(report):
-        wide_out.print(t)
+        wide_out.print(t, markup=False)
     if report.get("results"):
         for line in threads_lines(report, resolve_target("auto").profile):
             say(f"threads per stage: {line}", to=wide_out)
