@@ -12,9 +12,12 @@ Plain Python (no pytest), so that the same cases run in the emulated arm64 guest
   the unit folder), its special files (a FIFO, a symlink) still what they were, `/dev/null` still a
   character device, and nothing created outside (the injected `/tmp/edgeface-pwned-*` marker).
 
-    python tests/hostile_corpus.py [--part fleet|all] [--python PY] [-k SUBSTRING]
+    python tests/hostile_corpus.py [--part fleet|all] [--python PY | --fork] [-k SUBSTRING]
 
-exits 0 when every case passes and prints one line per case.
+exits 0 when every case passes and prints one line per case. `--fork` runs each case in a child
+forked from a process that imported edgeface once (the same `main()` as `python -m edgeface`, its
+own stdout, stderr, folder and environment): what the emulated guest uses, where a fresh Python
+start costs seconds per case.
 """
 
 from __future__ import annotations
@@ -29,7 +32,9 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import threading
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
@@ -262,7 +267,68 @@ def _prepare(d: Path, case: Case) -> None:
         case.setup(d)
 
 
-def run_case(case: Case, python: str = sys.executable, timeout: float = 120.0) -> List[str]:
+def _run_forked(args: List[str], cwd: Path, env: dict, timeout: float) -> Tuple[int, str, str]:
+    """(exit status, stdout, stderr) of edgeface's `main(args)` in a forked child (see the module doc)."""
+    from edgeface.cli.main import main  # imported once, in the parent
+
+    pipes = [os.pipe(), os.pipe()]
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        code = 1
+        try:
+            for fd, (_r, w) in zip((1, 2), pipes):
+                os.dup2(w, fd)
+            for r, w in pipes:
+                os.close(r)
+                os.close(w)
+            os.chdir(cwd)
+            os.environ.clear()
+            os.environ.update(env)
+            sys.argv = ["edgeface", *args]
+            try:
+                main(list(args))
+                code = 0
+            except SystemExit as e:
+                code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+            except BaseException:  # what `python -m edgeface` would show
+                traceback.print_exc()
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+    chunks: Dict[int, List[bytes]] = {0: [], 1: []}
+
+    def drain(i: int, r: int) -> None:
+        while True:
+            b = os.read(r, 65536)
+            if not b:
+                break
+            chunks[i].append(b)
+        os.close(r)
+
+    readers = []
+    for i, (r, w) in enumerate(pipes):
+        os.close(w)
+        readers.append(threading.Thread(target=drain, args=(i, r), daemon=True))
+        readers[-1].start()
+    deadline = time.monotonic() + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            raise subprocess.TimeoutExpired(args, timeout)
+        time.sleep(0.02)
+    for t in readers:
+        t.join(10)
+    text = [b"".join(chunks[i]).decode("utf-8", "replace") for i in (0, 1)]
+    return os.waitstatus_to_exitcode(status), text[0], text[1]
+
+
+def run_case(case: Case, python: Optional[str] = sys.executable, timeout: float = 120.0) -> List[str]:
+    """The problems of one case ([] when it passes); `python` None runs it forked (`_run_forked`)."""
     """The problems of one case ([] when it passes)."""
     problems: List[str] = []
     with tempfile.TemporaryDirectory(prefix=f"hostile-{case.id}-") as tmp:
@@ -276,14 +342,18 @@ def run_case(case: Case, python: str = sys.executable, timeout: float = 120.0) -
         args = [a.replace("{d}", str(d)) for a in case.args]
         t0 = time.monotonic()
         try:
-            r = subprocess.run([python, "-m", "edgeface", *args], cwd=d, env=env, capture_output=True, text=True,
-                               timeout=timeout, stdin=subprocess.DEVNULL)
+            if python is None:
+                rc, stdout, stderr = _run_forked(args, d, env, timeout)
+            else:
+                r = subprocess.run([python, "-m", "edgeface", *args], cwd=d, env=env, capture_output=True, text=True,
+                                   timeout=timeout, stdin=subprocess.DEVNULL)
+                rc, stdout, stderr = r.returncode, r.stdout, r.stderr
         except subprocess.TimeoutExpired:
             return [f"did not finish within {timeout:.0f} s"]
-        text = r.stdout + r.stderr
+        text = stdout + stderr
         lines = [x for x in text.splitlines() if x.strip()]
-        if r.returncode not in (2, 3):
-            problems.append(f"exit status {r.returncode}, expected 2 or 3")
+        if rc not in (2, 3):
+            problems.append(f"exit status {rc}, expected 2 or 3")
         if "Traceback" in text:
             problems.append("a traceback")
         if len(lines) != 1:
@@ -314,13 +384,14 @@ def main(argv: Optional[list] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--part", default="all", help="'fleet' (bundle, service, queue: the ARM step), or 'all'")
     ap.add_argument("--python", default=sys.executable, help="the Python that has edgeface installed")
+    ap.add_argument("--fork", action="store_true", help="run each case in a child forked from this process")
     ap.add_argument("-k", default="", help="only the cases whose id contains this")
     a = ap.parse_args(argv)
     parts = {"fleet": ("bundle", "service", "queue"), "all": ("bundle", "service", "secret", "queue")}[a.part]
     failed = 0
     cases = [c for c in CASES if c.part in parts and a.k in c.id]
     for case in cases:
-        problems = run_case(case, a.python)
+        problems = run_case(case, None if a.fork else a.python)
         failed += bool(problems)
         print(f"{'FAIL' if problems else 'ok  '} {case.part:8s} {case.id}" + ("".join(f"\n     {p}" for p in problems)),
               flush=True)
