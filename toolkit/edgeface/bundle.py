@@ -19,9 +19,9 @@ This module is the one bundle extractor (tests/test_hostile_fleet.py fails if an
 tar for reading). Before a byte is written: `bundle.json` is checked against its schema (`_check_index`:
 types, ranges, names without control characters or markup-breaking surprises), every member's declared
 size (the list) and real size (its tar header) must agree and stay under `MAX_FILE_BYTES`, their sum
-under `MAX_TOTAL_BYTES`, within the bundle's own size (an uncompressed tar holds its bytes: a 10 KB
-bundle cannot unpack to 1 GiB) and the free space of the cache; sparse, device, FIFO and link members
-are refused. Files move into place with a backup of what they replace, restored if any move fails.
+under `MAX_TOTAL_BYTES` and the free space of the cache, and each member's bytes must lie within the
+bundle file (an uncompressed tar holds every byte it unpacks to: a 10 KB bundle cannot unpack to
+1 GiB); sparse, device, FIFO and link members are refused. Files move into place with a backup of what they replace, restored if any move fails.
 """
 
 from __future__ import annotations
@@ -237,19 +237,16 @@ def _read_index(tar: tarfile.TarFile, name: str) -> BundleInfo:
     return BundleInfo.from_dict(d, name)
 
 
-def _check_room(info: BundleInfo, bundle: Path, dest: Path, name: str) -> None:
-    """The files fit the bundle's own size (an uncompressed tar holds every byte it unpacks to) and the disk."""
+def _check_room(info: BundleInfo, dest: Path, name: str) -> None:
+    """The files fit the free space of the cache."""
     total = sum(f["size"] for f in info.files)
-    if total > bundle.stat().st_size:
-        raise VerificationError(f"{name} lists {total} bytes of files but is only {bundle.stat().st_size} bytes: "
-                                "a sparse or forged bundle; refusing it")
     free = shutil.disk_usage(dest).free
     if total > free:
         raise EdgefaceError(f"cannot unpack {name}: it needs {total >> 20} MiB and {dest} has {free >> 20} MiB free "
                             "(free some space or unpack elsewhere with --to)")
 
 
-def _stage(tar: tarfile.TarFile, info: BundleInfo, staging: Path, name: str) -> None:
+def _stage(tar: tarfile.TarFile, info: BundleInfo, staging: Path, name: str, bundle_size: int) -> None:
     """Every member into `staging`, checked against the digest list (sizes before a byte is written)."""
     wanted = {f["path"]: f for f in info.files}
     done = set()
@@ -266,6 +263,9 @@ def _stage(tar: tarfile.TarFile, info: BundleInfo, staging: Path, name: str) -> 
         if m.size != f["size"]:
             raise VerificationError(f"{name}: '{path}' is {m.size} bytes in the archive but {f['size']} in its digest "
                                     "list: the bundle was altered; refusing it")
+        if m.offset_data + m.size > bundle_size:  # an uncompressed tar holds every byte it unpacks to
+            raise VerificationError(f"{name} is truncated: {path} needs {m.size} bytes and the bundle ends before "
+                                    "them; copy it again")
         dest = staging / path
         dest.parent.mkdir(parents=True, exist_ok=True)
         h, size = hashlib.sha256(), 0
@@ -305,8 +305,8 @@ def unpack(bundle: Union[str, os.PathLike], dest: Optional[Union[str, os.PathLik
         try:
             with tarfile.open(bundle, "r:") as tar:
                 info = _read_index(tar, name)
-                _check_room(info, bundle, dest, name)
-                _stage(tar, info, staging, name)
+                _check_room(info, dest, name)
+                _stage(tar, info, staging, name, bundle.stat().st_size)
         except (tarfile.TarError, EOFError, OSError) as e:
             if isinstance(e, OSError) and not isinstance(e, EOFError) and e.errno is not None:
                 raise EdgefaceError(f"cannot unpack {name} into {dest}: {e.strerror or e}") from None
