@@ -567,3 +567,12 @@ def test_collect_cli_prints_hostile_statuses_as_plain_text(broker, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "board b[1]: [bold]on\\x1b]0;x\\x07" in r.stderr, r.stderr
     assert "\x1b" not in r.stdout + r.stderr and "Traceback" not in r.stderr
+
+
+def test_doctor_shows_a_hostile_cache_path_as_itself(tmp_path, capsys, monkeypatch):
+    """EDGEFACE_HOME with markup and an escape sequence: `edgeface doctor` prints it escaped, no MarkupError."""
+    home = tmp_path / "x[/bold]\x1b]0;t\x07"
+    monkeypatch.setenv("EDGEFACE_HOME", str(home))
+    code, out, err = cli(capsys, "doctor")
+    assert "Traceback" not in err and "MarkupError" not in err
+    assert "x[/bold]\\x1b]0;t\\x07" in out.replace("\n", "") and "\x1b" not in out
