@@ -15,7 +15,6 @@ outside a chokepoint writes a unit, builds markup from user text or reads a tar;
 from __future__ import annotations
 
 import ast
-import dataclasses
 import hashlib
 import io
 import json
@@ -27,7 +26,6 @@ import stat
 import string
 import subprocess
 import threading
-import time
 from pathlib import Path
 
 import pytest

@@ -146,7 +146,7 @@ def collect(url: str, out: Union[str, Path], ca: Optional[str] = None, client_id
                 first = (board, str(obj.get("schema"))) not in warned
                 warned.add((board, str(obj.get("schema"))))
             if first:
-                log.warning("board %s: %s; its records are skipped", board, e)
+                log.warning("board %s: %s; its records are skipped", ascii(board)[1:-1], ascii(str(e))[1:-1])
             return None
 
     def invalid(board: str, why: str) -> None:

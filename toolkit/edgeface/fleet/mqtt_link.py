@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Optional
 
 from edgeface.errors import EdgefaceError, MissingAssetError, OptionsError, RuntimeMissingError
-from edgeface.redact import redact_url
+from edgeface.redact import redact, redact_url
 
 DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 _TOPIC_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -162,4 +162,4 @@ def connect_error_text(target: MqttTarget, exc: BaseException) -> str:
         return f"unknown host {target.host}"
     if isinstance(exc, (TimeoutError, socket.timeout)):
         return f"{target.address} did not answer"
-    return f"cannot reach {target.address}: {getattr(exc, 'strerror', None) or exc}"
+    return redact(f"cannot reach {target.address}: {getattr(exc, 'strerror', None) or exc}", target.password)
