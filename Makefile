@@ -11,7 +11,7 @@ endif
 OUT ?= out
 EF := $(BIN)/edgeface
 
-.PHONY: demo test test-system install dev test-arm clean-venv dist
+.PHONY: demo test test-system install dev test-arm clean-venv dist docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -70,7 +70,14 @@ test-system: install
 clean-venv:
 	rm -rf $(VENV)
 
-# Release artifacts (docs/release.md): the sdist, the edgeface wheel (built from the sdist) and the
+# The documentation site (docs/, Sphinx + MyST + furo; docs/about-generator.md) into docs/_build/html, with
+# warnings as errors (-W: a broken link, a missing reference, a page in no toctree fails it; -n: every
+# cross-reference must resolve). tests/test_docs.py builds it the same way in `make test`.
+docs: $(VENV)/.deps
+	$(BIN)/python -m sphinx -b html -W --keep-going -n -q docs docs/_build/html
+	@echo "built docs/_build/html/index.html"
+
+# Release artifacts (docs/guides/release.md): the sdist, the edgeface wheel (built from the sdist) and the
 # edgeface-models wheel (the pre-converted models every targets/ profile asks for), converting first what
 # the cache lacks. Byte-reproducible (SOURCE_DATE_EPOCH = the last commit's time); sha256s in dist/SHA256SUMS.
 dist: $(VENV)/.deps

@@ -12,12 +12,15 @@ import base64
 import http.client
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -120,27 +123,11 @@ def _frame(i: int) -> np.ndarray:
     return img
 
 
-@pytest.mark.system
-def test_stream_page_in_headless_chromium(tmp_path):
-    chromium = _chromium()
-    server = MjpegServer("0.0.0.0", 0).start()  # not loopback: the page needs its token
-    stop = threading.Event()
-
-    def pump():
-        i = 0
-        while not stop.is_set():
-            server.publish(_frame(i), {"frame": i, "fps": 10.0 + (i % 7), "faces": 1,
-                                       "time_ms": {"detect": 9.5 + i % 3, "total": 14.0}})
-            i += 1
-            time.sleep(0.1)
-
-    pumper = threading.Thread(target=pump, daemon=True)
-    pumper.start()
+def _start_browser(chromium: str, tmp_path):
+    """(Chromium process, DevTools connection to its page): headless, a fresh profile under tmp_path."""
     profile = tempfile.mkdtemp(prefix="edgeface-chromium-", dir=tmp_path)
-    url = f"http://127.0.0.1:{server.port}/?token={server.access.token}"
     browser = subprocess.Popen([chromium, *FLAGS, f"--user-data-dir={profile}", "--remote-debugging-port=0",
                                 "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    dt = None
     try:
         ws = None
         deadline = time.time() + 60
@@ -157,22 +144,63 @@ def test_stream_page_in_headless_chromium(tmp_path):
                 assert browser.poll() is None, browser.stderr.read()
                 time.sleep(0.2)
         assert ws, "Chromium did not open its DevTools port"
-        dt = DevTools(ws)
+        return browser, DevTools(ws)
+    except BaseException:
+        _stop(browser)
+        raise
+
+
+def _stop(proc) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _wait_for(dt: DevTools, expr: str, timeout: float = 30.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = dt.js(expr)
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {expr}")
+
+
+@pytest.mark.system
+def test_stream_page_in_headless_chromium(tmp_path):
+    chromium = _chromium()
+    server = MjpegServer("0.0.0.0", 0).start()  # not loopback: the page needs its token
+    stop = threading.Event()
+
+    def pump():
+        i = 0
+        while not stop.is_set():
+            server.publish(_frame(i), {"frame": i, "fps": 10.0 + (i % 7), "faces": 1,
+                                       "time_ms": {"detect": 9.5 + i % 3, "total": 14.0}})
+            i += 1
+            time.sleep(0.1)
+
+    pumper = threading.Thread(target=pump, daemon=True)
+    pumper.start()
+    url = f"http://127.0.0.1:{server.port}/?token={server.access.token}"
+    browser, dt = None, None
+    try:
+        browser, dt = _start_browser(chromium, tmp_path)
         dt.call("Page.enable")
         dt.call("Page.navigate", url=url)
-        deadline = time.time() + 30
-        while time.time() < deadline and not dt.js("(() => { const i = document.getElementById('stream'); "
-                                                   "return !!i && i.naturalWidth > 0; })()"):
-            time.sleep(0.2)
+        _wait_for(dt, "(() => { const i = document.getElementById('stream'); return !!i && i.naturalWidth > 0; })()")
         assert dt.js("document.getElementById('stream').naturalWidth") == 320
         assert dt.js("document.getElementById('stream').naturalHeight") == 240
         time.sleep(1.5)
-        stats1, shot1 = dt.js("document.getElementById('stats').textContent"), dt.screenshot()
+        stats1, shot1 = json.loads(dt.js("document.getElementById('stats').textContent")), dt.screenshot()
         time.sleep(2.0)
-        stats2, shot2 = dt.js("document.getElementById('stats').textContent"), dt.screenshot()
+        stats2, shot2 = json.loads(dt.js("document.getElementById('stats').textContent")), dt.screenshot()
         # the live stats change (frame number, fps), read from the page's DOM
-        assert stats1.startswith("frame ") and stats2.startswith("frame ") and stats1 != stats2, (stats1, stats2)
-        assert int(stats2.split()[1]) > int(stats1.split()[1])
+        assert stats2["frame"] > stats1["frame"], (stats1, stats2)
+        assert dt.js("document.getElementById('fps').textContent").endswith(" fps")
         # the stream image is on screen (the frame's green background) and it moves between the screenshots
         rect = dt.js("(() => { const r = document.getElementById('stream').getBoundingClientRect(); "
                      "return [r.left, r.top, r.width, r.height].map(Math.round); })()")
@@ -192,9 +220,89 @@ def test_stream_page_in_headless_chromium(tmp_path):
         stop.set()
         if dt is not None:
             dt.close()
-        browser.terminate()
-        try:
-            browser.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            browser.kill()
+        if browser is not None:
+            _stop(browser)
         server.close()
+
+
+RECT = "(() => {{ const r = document.querySelector('{sel}').getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; }})()"
+VIEWPORTS = ((390, 844, True), (1280, 800, False), (360, 740, True))
+
+
+def _serve_sample(home, tmp_path):
+    """`edgeface run --source sim:samples:obama@8 --serve 0.0.0.0:0`: the real command, its private URL."""
+    env = {**os.environ, "EDGEFACE_HOME": str(home)}
+    proc = subprocess.Popen([sys.executable, "-m", "edgeface", "run", "--source", "sim:samples:obama@8", "--target",
+                             "x86_64", "--precision", "int8", "--serve", "0.0.0.0:0", "--quiet"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    lines = []
+    for line in proc.stderr:
+        lines.append(line)
+        m = re.search(r"streaming at http://0\.0\.0\.0:(\d+)/(\?token=\S+)", line)
+        if m:
+            threading.Thread(target=proc.stderr.read, daemon=True).start()  # drain the rest
+            return proc, f"http://127.0.0.1:{m.group(1)}/{m.group(2)}"
+    _stop(proc)
+    raise AssertionError("edgeface run --serve printed no URL:\n" + "".join(lines))
+
+
+@pytest.mark.system
+def test_stream_page_on_a_phone_and_a_desktop(converted_home, tmp_path):
+    """The page of a real `edgeface run --serve` (a face of the sample video, live pose): at 390x844 (a phone),
+    1280x800 and 360x740 the image and the pose text are inside the viewport, nothing is wider than the
+    screen, the text is live (it changes) and the screenshot's image region shows the video, not a blank.
+    EDGEFACE_SCREENSHOTS=DIR keeps the screenshots (docs/guides/img/ holds the committed ones)."""
+    chromium = _chromium()
+    proc, url = _serve_sample(converted_home, tmp_path)
+    browser, dt = None, None
+    keep = os.environ.get("EDGEFACE_SCREENSHOTS")
+    try:
+        browser, dt = _start_browser(chromium, tmp_path)
+        dt.call("Page.enable")
+        for width, height, mobile in VIEWPORTS:
+            dt.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=mobile)
+            dt.call("Page.navigate", url=url)
+            _wait_for(dt, "(() => { const i = document.getElementById('stream'); return !!i && i.naturalWidth > 0 "
+                          "&& document.querySelectorAll('#poses li').length > 0; })()")
+            time.sleep(1.0)  # let the layout settle on the image's size
+            assert dt.js("[window.innerWidth, window.innerHeight]") == [width, height]
+            assert dt.js("document.documentElement.scrollWidth") <= width  # nothing runs off the right edge
+            for sel in ("#stream", "#poses", "#fps", "#latency"):
+                left, top, right, bottom = dt.js(RECT.format(sel=sel))
+                assert left >= 0 and top >= 0 and right <= width and bottom <= height, (width, sel, left, top, right, bottom)
+                assert right - left > 0 and bottom - top > 0, (width, sel)
+            pose1 = dt.js("document.getElementById('poses').innerText")
+            assert re.search(r"face \d+: yaw -?\d+\.\d° +pitch -?\d+\.\d° +roll -?\d+\.\d°", pose1), pose1
+            assert re.fullmatch(r"\d+\.\d fps", dt.js("document.getElementById('fps').innerText"))
+            assert re.fullmatch(r"latency \d+ ms", dt.js("document.getElementById('latency').innerText"))
+            frame1 = dt.js("document.getElementById('faces').innerText")
+            shot = dt.screenshot()
+            time.sleep(1.5)
+            assert dt.js("document.getElementById('faces').innerText") != frame1  # live: the frame number moves
+            assert shot.shape[:2] == (height, width)
+            left, top, right, bottom = (int(round(v)) for v in dt.js(RECT.format(sel="#stream")))
+            assert right - left >= min(width - 16, 900) * 0.9  # scaled to the viewport, not a thumbnail
+            region = shot[top:bottom, left:right].astype(float)
+            assert region.std() > 20 and 20 < region.mean() < 235  # the video is drawn there, not a blank box
+            name = f"stream-page-{width}x{height}.png"
+            (tmp_path / name).write_bytes(cv2.imencode(".png", shot)[1].tobytes())
+            if keep:
+                Path(keep).mkdir(parents=True, exist_ok=True)
+                (Path(keep) / name).write_bytes(cv2.imencode(".png", shot)[1].tobytes())
+        # the page's text comes from /stats.json, behind the stream's token like every route
+        port, query = url.split(":")[2].split("/", 1)
+        for path, status in (("/stats.json", 401), (f"/stats.json{query}", 200)):
+            conn = http.client.HTTPConnection("127.0.0.1", int(port), timeout=10)
+            conn.request("GET", path)
+            resp = conn.getresponse()
+            body = resp.read()
+            conn.close()
+            assert resp.status == status, (path, resp.status)
+        stats = json.loads(body)
+        assert stats["poses"] and set(stats["poses"][0]) == {"id", "yaw", "pitch", "roll"} and stats["latency_ms"] >= 0
+    finally:
+        if dt is not None:
+            dt.close()
+        if browser is not None:
+            _stop(browser)
+        _stop(proc)

@@ -36,7 +36,7 @@ def test_provenance_clears_models_and_refuses_bfm_derived_or_unknown_files():
 
 
 def test_docs_provenance_is_the_builders_table():
-    assert provenance.markdown_rules() in (REPO / "docs" / "provenance.md").read_text(encoding="utf-8")
+    assert provenance.markdown_rules() in (REPO / "docs" / "reference" / "provenance.md").read_text(encoding="utf-8")
 
 
 def test_shipped_upstream_notice_is_upstreams_licence():

@@ -52,8 +52,8 @@ def test_nodes_that_are_not_v4l2_devices_are_not_cameras(tmp_path):
     nodes = video_nodes(dev)  # a real open + VIDIOC_QUERYCAP ioctl on each
     assert [n.path for n in nodes] == [str(dev / f"video{n}") for n in range(10, 32)]
     assert all(not n.is_camera and "not a V4L2 device" in n.error for n in nodes)
-    cams, listed = doctor.find_cameras(dev, use_picamera2=False)
-    assert cams == [] and len(listed) == 22
+    cams, listed, n_libcamera = doctor.find_cameras(dev, use_picamera2=False)
+    assert cams == [] and len(listed) == 22 and n_libcamera is None
     r = doctor.diagnose(root=tmp_path / "home", board_model="Raspberry Pi 4 Model B Rev 1.4", cpuinfo_text="",
                         meminfo_text="", machine="aarch64", dev_dir=dev, read_system=False)
     assert r.cameras == [] and len(r.video_devices) == 22

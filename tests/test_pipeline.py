@@ -204,7 +204,7 @@ def test_tracking_agrees_with_detection(obama_runs):
 def test_smoothing_reduces_jitter_without_lag(obama_runs):
     raw, smooth = _lm(obama_runs["track"][0]), _lm(obama_runs["smooth"][0])
     jitter = lambda lm: np.linalg.norm(np.diff(lm, 2, axis=0), axis=2).mean()  # noqa: E731
-    assert jitter(smooth) < 0.8 * jitter(raw)  # README (Stability): 0.67 on this video
+    assert jitter(smooth) < 0.8 * jitter(raw)  # docs/concepts/stability.md: 0.67 on this video
     # little lag: mean distance to the raw landmarks (README: 0.7% of the face width)
     size = np.ptp(raw[:, :, 0], axis=1).mean()
     assert np.linalg.norm(smooth - raw, axis=2).mean() < 0.011 * size

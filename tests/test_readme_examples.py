@@ -1,4 +1,5 @@
-"""The README's Python API examples run as written (the camera one on the sample video instead of camera 0)."""
+"""The Python examples of the README and of the library guide (docs/guides/python.md) run as written (the
+camera one on the sample video instead of camera 0). The README shows the photo example, the guide all three."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+REPO = Path(__file__).resolve().parents[1]
+README = REPO / "README.md"
+GUIDE = REPO / "docs" / "guides" / "python.md"
 
 
-def examples() -> dict:
-    text = README.read_text(encoding="utf-8")
+def examples(path: Path = GUIDE) -> dict:
+    text = path.read_text(encoding="utf-8")
     return dict(re.findall(r"<!-- example: (\w+) -->\n```python\n(.*?)```", text, re.S))
 
 
@@ -23,13 +26,18 @@ def _run(code: str, home: Path) -> str:
     return proc.stdout
 
 
-def test_readme_has_the_three_examples():
+def test_guide_has_the_three_examples():
     assert set(examples()) == {"photo", "video", "camera"}
+
+
+def test_readme_shows_the_guides_photo_example():
+    """One example on the README (tests/arm/run.sh and test_dist_system run it from there), the same as the guide's."""
+    assert examples(README) == {"photo": examples()["photo"]}
 
 
 def test_examples_import_only_edgeface():
     """Everything edgeface in the examples comes from `import edgeface` (besides OpenCV and the standard library)."""
-    for name, code in examples().items():
+    for name, code in {**examples(), **{f"readme {k}": v for k, v in examples(README).items()}}.items():
         imports = re.findall(r"^\s*(?:import|from)\s+([\w.]+)", code, re.M)
         assert {m for m in imports if m.split(".")[0] == "edgeface"} <= {"edgeface"}, (name, imports)
         assert set(imports) <= {"edgeface", "cv2", "time"}, (name, imports)

@@ -77,7 +77,7 @@ def test_smoothing_lowers_jitter(obama_runs):
     _, raw = _landmarks(obama_runs["int8_raw"])
     _, smooth = _landmarks(obama_runs["int8"])
     jitter = lambda x: np.linalg.norm(np.diff(x, n=2, axis=0), axis=2).mean()  # noqa: E731 (acceleration)
-    assert jitter(smooth) < 0.8 * jitter(raw)  # README (Stability): 0.67 on this video
+    assert jitter(smooth) < 0.8 * jitter(raw)  # docs/concepts/stability.md: 0.67 on this video
 
 
 def test_dense_overlay_and_mesh_export(converted_home, samples, tmp_path, capsys):
@@ -91,7 +91,7 @@ def test_dense_overlay_and_mesh_export(converted_home, samples, tmp_path, capsys
     faces = json.loads(jsonl.read_text())["faces"]
     assert [f["dense"]["kind"] for f in faces] == ["dense_approx", "dense_approx"]
     files = sorted(meshes.glob("*.ply"))
-    assert [p.name for p in files] == ["frame_000000_face0.ply", "frame_000000_face1.ply"]
+    assert [p.name for p in files] == ["trump_hillary_face0.ply", "trump_hillary_face1.ply"]  # named after the input
     head = files[0].read_bytes()[:400].decode("ascii", "replace")
     assert head.startswith("ply\nformat binary_little_endian 1.0") and f"element vertex {faces[0]['dense']['vertices']}" in head
     code, _, err = cli(capsys, *RUN, "--precision", "int8", "--source", samples["trump_hillary"], "--save", tmp_path / "plain.jpg")

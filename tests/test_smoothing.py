@@ -293,7 +293,7 @@ def test_defaults_still_face_steady_moving_face_followed():
 
 
 def test_dead_zones_keep_noise_from_opening_the_filter():
-    """The INT8 hypothesis (README, Stability): a speed-dependent cutoff turns noise and quantization steps
+    """The INT8 hypothesis (docs/concepts/stability.md): a speed-dependent cutoff turns noise and quantization steps
     into speed. Below the dead zones a still, noisy (and quantized) face is smoothed exactly as with the speed
     terms switched off, while a moving face is not."""
     off = lambda: FaceSmoother(SmoothingConfig(beta=0.0, shape_beta=0.0))  # noqa: E731

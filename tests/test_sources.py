@@ -406,9 +406,10 @@ def test_auto_backend_falls_back_to_opencv_when_picamera2_sees_no_camera(monkeyp
     class NoCams(FakePicamera2):
         cameras: list = []
 
-    monkeypatch.setattr(cameras, "_import_picamera2", lambda: types.SimpleNamespace(Picamera2=NoCams))
-    src = open_camera(0, capture_factory=lambda d, a: FakeCapture(frames=1))
+    src = open_camera(0, capture_factory=lambda d, a: FakeCapture(frames=1),
+                      picamera2_module=types.SimpleNamespace(Picamera2=NoCams))
     assert isinstance(src, cameras.OpenCVCameraSource)
+    assert src.backend_note.startswith("camera backend opencv (auto: picamera2 imports, but libcamera found no camera")
     assert len(list(src)) == 1
 
 

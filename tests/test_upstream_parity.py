@@ -7,7 +7,7 @@ own size unless taller than 720 / wider than 1080, crop from the box, no re-crop
 the video demo_video's loop (detect on frame 0 + one refinement, then crops from the previous
 landmarks, no smoothing, no re-detection).
 
-Tolerances are measured (README, "Parity with upstream"), bounds about 1.5x the measurement:
+Tolerances are measured (docs/concepts/accuracy.md), bounds about 1.5x the measurement:
 - From upstream's own boxes (regressor, crop, 3DMM decoding), 27 faces of the samples and the dev
   set: 1.2e-5 px mean, worst face 7e-5 px (float rounding: the crop is upstream's INTER_LINEAR; with
   `bitexact=True`, INTER_LINEAR_EXACT, the ARM-parity kernel, it is 0.036 px, worst 0.13 px).

@@ -33,6 +33,7 @@ alone stays light (its names resolve lazily).
 from __future__ import annotations
 
 import dataclasses
+import threading
 from pathlib import Path
 from typing import Any, Optional
 
@@ -94,7 +95,7 @@ def resolve_options(options: FaceAlignerOptions) -> tuple[PipelineOptions, Targe
     given = b.precision_value
     precision = given or (Precision.FP32 if b.backend == "onnx" else Precision.parse(prof.precision))
     cores = usable_cores()
-    threads = b.threads or min(int(prof.threads), cores)
+    threads = min(b.threads, cores) if b.threads else min(int(prof.threads), cores)  # never more than the cores
     def stage_threads(profile_value: Optional[int]) -> Optional[int]:
         return threads if b.threads else min(int(profile_value), cores) if profile_value else None
 
@@ -132,8 +133,13 @@ class FaceAligner:
     """68 3D landmarks, head pose (and optionally the dense mesh) of every face in an image.
 
     Create it with `FaceAligner.create(**options)` or `FaceAligner.create_from_options(options)`;
-    use it as a context manager or call `close()`. Not thread-safe: call it from one thread
-    (LIVE_STREAM mode runs the pipeline on its own worker thread for you).
+    use it as a context manager or call `close()`.
+
+    Thread safety: calls from several threads are serialised by a lock (one frame runs through the
+    models at a time; the others wait their turn), so sharing one aligner is safe but not faster: for
+    parallel work create one aligner per thread. In VIDEO mode the frames of one video must still come
+    in timestamp order (a late frame is an `OptionsError`). LIVE_STREAM runs the pipeline on its own
+    worker thread; `detect_async` never waits for it.
     """
 
     def __init__(self, options: FaceAlignerOptions) -> None:
@@ -148,12 +154,19 @@ class FaceAligner:
         if not isinstance(options, FaceAlignerOptions):
             raise OptionsError(f"FaceAligner needs FaceAlignerOptions, got {type(options).__name__}")
         self._options = options
+        self._call_lock = threading.RLock()  # one call through the pipeline at a time (see the class doc)
+        self._ts_lock = threading.Lock()  # the timestamp checks (detect_async does not wait for a frame)
         self._pipeline_options, self._target = resolve_options(options)
         self._dense_model: Any = None
         if self._pipeline_options.dense:
             self._dense_model = load_dense_model(self._pipeline_options.root,
                                                  decimate=self._pipeline_options.dense_max_vertices or None)
         self._pipeline: Optional[Pipeline] = build_pipeline(self._pipeline_options, dense=self._dense_model)
+        try:
+            self._pipeline.warm()  # one Invoke per interpreter now: the first frame costs what the tenth does
+        except BaseException:
+            self._pipeline.close()  # the scan and pool threads stop
+            raise
         self._frames_at_close = 0
         self._last_ts: Optional[float] = None
         self._units = TimestampUnits()
@@ -192,8 +205,9 @@ class FaceAligner:
             OptionsError: the aligner is not in IMAGE mode, or `image` is not an HxWx3 uint8 array.
             EdgefaceError: the aligner is closed.
         """
-        self._check_mode(RunningMode.IMAGE, "detect(image)")
-        return self._process(self._as_bgr(image), None, source, still=True)
+        with self._call_lock:
+            self._check_mode(RunningMode.IMAGE, "detect(image)")
+            return self._process(self._as_bgr(image), None, source, still=True)
 
     def detect_for_video(self, image: npt.NDArray[np.uint8], timestamp_ms: float, *, source: str = "") -> FrameResult:
         """VIDEO mode: the next frame of a video (faces tracked across frames, stable ids, smoothed).
@@ -210,9 +224,10 @@ class FaceAligner:
         Warns:
             TimestampUnitsWarning: once per aligner, when the timestamps look like seconds.
         """
-        self._check_mode(RunningMode.VIDEO, "detect_for_video(image, timestamp_ms)")
-        ts = self._check_timestamp(timestamp_ms)
-        return self._process(self._as_bgr(image), ts, source, still=False)
+        with self._call_lock:
+            self._check_mode(RunningMode.VIDEO, "detect_for_video(image, timestamp_ms)")
+            ts = self._check_timestamp(timestamp_ms)
+            return self._process(self._as_bgr(image), ts, source, still=False)
 
     def detect_async(self, image: npt.NDArray[np.uint8], timestamp_ms: float, *, source: str = "") -> bool:
         """LIVE_STREAM mode: hand over a camera frame and return at once.
@@ -301,20 +316,27 @@ class FaceAligner:
         return self._live.dropped if self._live is not None else 0
 
     def describe(self) -> dict[str, Any]:
-        """What runs: backend, precision, runtime, threads, models, detector size (pixels), tracking, target."""
+        """What runs: backend, precision, runtime, threads, models, detector size (pixels), tracking, target;
+        `note`: what was changed from the options (threads capped at the usable cores) or is worth knowing."""
         d: dict[str, Any] = self._open_pipeline().describe()
+        asked = self._options.base_options.threads
+        if asked is not None and asked > self._pipeline_options.threads:
+            capped = (f"--threads {asked} capped at {self._pipeline_options.threads}: this process may use "
+                      f"{self._pipeline_options.threads} cores (more threads than cores only slows inference)")
+            d["note"] = f"{d['note']}; {capped}" if d.get("note") else capped
         d["running_mode"] = self.running_mode.value
         d["target"] = self._target.profile.name
         return d
 
     def reset(self) -> None:
         """Start a new sequence (VIDEO / LIVE_STREAM): forget tracks, smoothing and the last timestamp."""
-        pipeline = self._open_pipeline()
+        self._open_pipeline()
         if self._live is not None:
             self._live.wait_idle(IDLE_TIMEOUT_MS)
-        pipeline.reset()
-        self._last_ts = None
-        self._units.reset()
+        with self._call_lock, self._ts_lock:
+            self._open_pipeline().reset()
+            self._last_ts = None
+            self._units.reset()
 
     def close(self) -> None:
         """Stop the worker threads (LIVE_STREAM: after the frame in progress; the periodic scan's) and
@@ -329,10 +351,12 @@ class FaceAligner:
             if self._live is not None:
                 self._live.stop()  # the frame in progress still runs on the pipeline
         finally:
-            pipeline, self._pipeline = self._pipeline, None
-            self._frames_at_close = pipeline.counters.frames
-            pipeline.close()
-            self._dense_model = None
+            with self._call_lock:  # after a call in progress on another thread
+                pipeline, self._pipeline = self._pipeline, None
+                if pipeline is not None:
+                    self._frames_at_close = pipeline.counters.frames
+                    pipeline.close()
+                self._dense_model = None
 
     def __enter__(self) -> FaceAligner:
         return self
@@ -363,6 +387,10 @@ class FaceAligner:
 
     def _check_timestamp(self, timestamp_ms: object) -> float:
         """`timestamp_ms` as a float, checked: a finite number past the previous one."""
+        with self._ts_lock:
+            return self._check_timestamp_locked(timestamp_ms)
+
+    def _check_timestamp_locked(self, timestamp_ms: object) -> float:
         try:
             ts = float(timestamp_ms)  # type: ignore[arg-type]
         except (TypeError, ValueError):
@@ -395,4 +423,5 @@ class FaceAligner:
         return result
 
     def _process_live(self, image: npt.NDArray[np.uint8], timestamp_ms: float, source: str) -> FrameResult:
-        return self._process(image, timestamp_ms, source, still=False)
+        with self._call_lock:
+            return self._process(image, timestamp_ms, source, still=False)

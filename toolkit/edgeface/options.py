@@ -32,7 +32,7 @@ from edgeface.errors import OptionsError
 from edgeface.vocab import Precision, check_regressor, parse_size
 
 COLORS = ("bgr", "rgb")
-#: a tracked face's crop is held while it would move by less than this fraction of its side (README, Stability)
+#: a tracked face's crop is held while it would move by less than this fraction of its side (docs/concepts/stability.md)
 ROI_DEADBAND = 0.02
 #: the detector keeps faces scoring above this (FaceBoxes' upstream `vis_thres`)
 SCORE_THRESHOLD = 0.5
@@ -89,7 +89,8 @@ class BaseOptions:
         detector_size: FaceBoxes input in pixels as (width, height) or "WxH" (multiples of 32); None: the
             profile's (another converted size is used, with a note, if that one is not converted), or the bundle's.
         target: a board profile name (rpi3, rpi4, rpi5, rpi-zero2w, generic-aarch64, x86_64) or "auto".
-        threads: inference threads; None: the profile's, capped at the cores this process may use.
+        threads: inference threads, capped at the cores this process may use (`FaceAligner.describe()["note"]`
+            says so); None: the profile's (also capped).
         regressor_workers: regress up to this many faces of a frame at once, each on its own 1-thread
             interpreter (runtime.regressor_pool); None: the profile's, capped at the cores.
         backend: "tflite" (converted models, default) or "onnx" (the float reference; the convert extra).
@@ -101,7 +102,7 @@ class BaseOptions:
             resize cost); default False: upstream's cv2.INTER_LINEAR.
 
     Raises:
-        OptionsError (a ValueError): a bad value, named with the fix.
+        OptionsError: a bad value, named with the fix (also a ValueError).
     """
 
     regressor: str = "mb05"
@@ -191,7 +192,7 @@ class FaceAlignerOptions:
             landmarks (the parity tests).
 
     Raises:
-        OptionsError (a ValueError): a bad value, e.g. an unknown running mode or a callback outside
+        OptionsError: a bad value (also a ValueError), e.g. an unknown running mode or a callback outside
             LIVE_STREAM.
     """
 

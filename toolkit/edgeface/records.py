@@ -1,7 +1,7 @@
 """The records edgeface writes for other programs, each tagged with its kind and schema version.
 
 Three kinds, each with a published JSON Schema (`schema(kind, version)`, the files in
-`edgeface/schemas/`, documented in docs/records.md):
+`edgeface/schemas/`, documented in docs/reference/records.md):
 
 - `edgeface.frame`: one line of `edgeface run --json`, and the payload of an MQTT `<prefix>/<board>/faces`
   message (the same record);

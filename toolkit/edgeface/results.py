@@ -1,6 +1,6 @@
 """Result records that flow from the pipeline to the sinks (plain dataclasses).
 
-`FrameResult.to_dict()` is the public JSONL contract documented in the README:
+`FrameResult.to_dict()` is the public JSONL contract documented in docs/reference/records.md:
 {"frame": 0, "source": "...", "time_ms": {"detect": .., "regress": .., "decode": .., "total": ..},
  "faces": [{"id": 0, "bbox": [x1, y1, x2, y2], "score": 0.99, "landmarks": [[x, y, z] * 68],
             "pose": {"yaw": .., "pitch": .., "roll": ..}, "params": [62 floats]}]}
@@ -46,7 +46,7 @@ class Face:
     """One face of a frame: a stable `id` (across frames in VIDEO / LIVE_STREAM mode, 0.. per image in
     IMAGE mode), its box (pixels) and detector score (0..1), the 68 3D landmarks (pixels), the head pose
     (degrees), the 62 3DMM params and the camera. `to_dict(with_params=True)` is the face's JSONL record
-    (rounded as documented in the README). Not frozen: the pipeline fills a face in stages (tracking,
+    (rounded as documented in docs/reference/records.md). Not frozen: the pipeline fills a face in stages (tracking,
     smoothing, dense mesh); treat the faces you receive as read-only."""
 
     id: int

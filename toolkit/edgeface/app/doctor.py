@@ -13,7 +13,6 @@ profile. `diagnose()` returns a plain dataclass (machine files can be passed in 
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import platform
 from dataclasses import dataclass, field
@@ -24,10 +23,12 @@ from edgeface.hub import locate, paths
 from edgeface.hub import store
 from edgeface.boards.machine import (CpuInfo, libcamera_cameras, parse_cpuinfo, read_machine, read_meminfo,
                                      video_nodes)
-from edgeface.boards.profiles import detect_target
+from edgeface.boards.profiles import detect_target, local_matches, machine_key, read_local_profile
 from edgeface.hub.manifest import model_manifest, read_verified
 from edgeface.runtime.tflite_backend import find_runtime
+from edgeface.sources.camera_import import Picamera2Probe, probe_picamera2
 from edgeface.vocab import VARIANTS, Precision, detector_name
+from edgeface.runtime.native_stderr import native_info_filtered
 
 #: feature flags that matter, per architecture: (label, flags any of which means "yes")
 ARM_FEATURES = (
@@ -72,7 +73,7 @@ class DoctorReport:
     xnnpack_note: str
     onnxruntime: Optional[str]
     pyav: Optional[str]
-    picamera2: bool
+    picamera2: bool  # imports
     video_devices: list  # every /dev/video* node
     cache: str
     cameras: list = field(default_factory=list)  # what is a camera: libcamera sensors, then V4L2 capture nodes
@@ -81,6 +82,9 @@ class DoctorReport:
     target: str = ""
     target_reason: str = ""
     advice: list = field(default_factory=list)
+    picamera2_status: str = ""  # "picamera2 0.3.38 imports" | "... is not installed" | "... does not import: <cause>"
+    picamera2_fix: str = ""  # what to do when it is not installed or does not import
+    libcamera_cameras: Optional[int] = None  # sensors libcamera lists (None: picamera2 not importable)
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -167,8 +171,9 @@ def check_xnnpack(models: Sequence[ModelFile], runtime: Optional[str] = None) ->
     try:
         rt = find_runtime(runtime)
         m = model_manifest(pick.path)  # never an interpreter on an unverified file
-        it = rt.interpreter_cls(model_content=read_verified(pick.path, m["sha256"], m["size_bytes"]), num_threads=1)
-        it.allocate_tensors()
+        with native_info_filtered():  # the runtime's INFO line: --verbose only
+            it = rt.interpreter_cls(model_content=read_verified(pick.path, m["sha256"], m["size_bytes"]), num_threads=1)
+            it.allocate_tensors()
         ops = it._get_ops_details()  # noqa: SLF001
     except Exception as e:
         return None, f"{pick.path.name} did not load ({str(e).splitlines()[0][:80] if str(e) else type(e).__name__})"
@@ -176,17 +181,22 @@ def check_xnnpack(models: Sequence[ModelFile], runtime: Optional[str] = None) ->
     return applied, f"checked with {pick.path.name}"
 
 
-def find_cameras(dev_dir: Path = Path("/dev"), use_picamera2: bool = True) -> tuple:
-    """(camera labels, node dicts): libcamera sensors from picamera2's camera list, and the V4L2
+def find_cameras(dev_dir: Path = Path("/dev"), use_picamera2: bool = True, probe: Optional[Picamera2Probe] = None) -> tuple:
+    """(camera labels, node dicts, libcamera sensor count or None): libcamera sensors from picamera2's camera
+    list (`probe`: picamera2 as imported by `sources.camera_import`; probed here when None), and the V4L2
     nodes whose own capabilities say video capture (not a codec, ISP or metadata node)."""
     cams = []
-    for i, c in enumerate((libcamera_cameras() if use_picamera2 else None) or []):
+    if use_picamera2 and probe is None:
+        probe = probe_picamera2()
+    listed = libcamera_cameras(probe.module) if use_picamera2 and probe is not None and probe.ok else None
+    for i, c in enumerate(listed or []):
         cams.append(f"camera:{i} {c.get('Model', '?')} (libcamera, picamera2)")
     nodes = video_nodes(dev_dir)
     for n in nodes:
         if n.is_camera and n.driver not in ("unicam", "rp1-cfe"):  # CSI receivers: listed via libcamera
             cams.append(f"{n.path} {n.card or n.driver} ({n.driver}, V4L2 capture)")
-    return cams, [{"path": n.path, "driver": n.driver, "card": n.card, "role": n.role} for n in nodes]
+    return cams, [{"path": n.path, "driver": n.driver, "card": n.card, "role": n.role} for n in nodes], (
+        None if listed is None else len(listed))
 
 
 def diagnose(root: Optional[Path] = None, board_model: Optional[str] = None, cpuinfo_text: Optional[str] = None,
@@ -216,7 +226,8 @@ def diagnose(root: Optional[Path] = None, board_model: Optional[str] = None, cpu
     else:
         xnn, xnn_note = None, "no TFLite runtime"
 
-    cameras, nodes = find_cameras(dev_dir, check_runtime)
+    probe = probe_picamera2() if check_runtime else None
+    cameras, nodes, n_libcamera = find_cameras(dev_dir, check_runtime, probe)
     video = [n["path"] for n in nodes]
     report = DoctorReport(
         board=choice.board_model or None, machine=machine or "", cpu=cpu.model_name or (machine or "unknown"),
@@ -224,12 +235,20 @@ def diagnose(root: Optional[Path] = None, board_model: Optional[str] = None, cpu
         python=platform.python_version(), runtime=runtime, runtime_error=runtime_error, xnnpack=xnn,
         xnnpack_note=xnn_note, onnxruntime=_version("onnxruntime") if check_runtime else None,
         pyav=_version("av") if check_runtime else None,
-        picamera2=importlib.util.find_spec("picamera2") is not None if check_runtime else False,
+        picamera2=probe is not None and probe.ok,
+        picamera2_status=probe.summary if probe is not None else "", picamera2_fix=probe.fix if probe is not None else "",
+        libcamera_cameras=n_libcamera,
         video_devices=video, cache=str(paths.home(root) if root else paths.home()), models=models,
         cameras=cameras, video_nodes=nodes,
         target=choice.profile.name, target_reason=choice.reason,
     )
     report.advice = advice(report, choice.profile)
+    local = read_local_profile(root)
+    if local is not None:  # `edgeface tune`'s profile: --target auto takes it on the machine it was tuned on
+        differs = local_matches(local, machine_key(board_model, cpuinfo_text, machine))
+        report.target_reason += (f"; --target auto takes the local profile from `edgeface tune` "
+                                 f"{local.tune_info.get('date', '')} instead" if not differs
+                                 else f"; the local profile is not used: {differs}")
     return report
 
 
@@ -260,6 +279,11 @@ def advice(r: DoctorReport, profile) -> list:
                          if locate.convert_available() else
                          f"pack a bundle for this board on a workstation (`edgeface pack --target {profile.name}`)")
             out.append(f"{name}_{want_var}.tflite (profile {profile.name}) is not installed: {', or '.join(fixes)}")
+    if r.picamera2_status and "does not import" in r.picamera2_status:
+        out.append(f"{r.picamera2_status}. Fix: {r.picamera2_fix}")
+    elif r.libcamera_cameras == 0:
+        out.append("picamera2 imports but libcamera found no camera: check the ribbon cable and "
+                   "`rpicam-hello --list-cameras`")
     if not r.cameras:
         others = f" ({len(r.video_devices)} /dev/video* nodes, none a camera: codec/ISP/metadata)" if r.video_devices else ""
         out.append(f"no camera found{others}: connect one (a camera module: `rpicam-hello --list-cameras`; "
@@ -301,7 +325,13 @@ def render(r: DoctorReport, text=None):
     others = [f"{n['path']} ({n['driver'] or '?'}: {n['role']})" for n in r.video_nodes if n["role"] != "camera"]
     if others:
         t.add_row("other video nodes", text("\n".join(others)))
-    t.add_row("picamera2", "importable" if r.picamera2 else "not importable")
+    pc = r.picamera2_status or ("importable" if r.picamera2 else "not importable")
+    if r.libcamera_cameras is not None:
+        pc += f"; libcamera lists {r.libcamera_cameras} camera(s)"
+    pc_cell = text(pc)
+    if not r.picamera2:
+        pc_cell.stylize("yellow")
+    t.add_row("picamera2", pc_cell)
     t.add_row("cache", text(r.cache))
     if r.models:
         other = {m.path for m in runtime_mismatch(r.runtime, r.models)}

@@ -26,7 +26,16 @@ from edgeface.options import RunningMode
 from edgeface.sinks.group import SinkGroup
 from edgeface.sinks.jsonl import JsonlSink
 from edgeface.sources.capture import LatestFrameCapture
-from edgeface.viz.overlay import draw_result
+from edgeface.viz.overlay import draw_hud, draw_result
+
+
+def hud_times(time_ms: dict, draw_ms: float, output_ms: float, fps: float) -> dict:
+    """The overlay's milliseconds: what the models took, what drawing and output took (the previous frame's),
+    and the whole frame (1000 / fps): the figures add up to what the run did, not just the models."""
+    out = {"models": float(time_ms.get("total", 0.0)), "draw": draw_ms, "output": output_ms}
+    if fps > 0:
+        out["frame"] = 1000.0 / fps
+    return out
 
 
 @dataclass
@@ -37,7 +46,7 @@ class LiveStats:
     frames: int  # frames processed so far
     total: Optional[int]  # frames the source will give, when known
     fps: float  # over the last ~30 frames (input, processing and output included)
-    time_ms: dict  # this frame's per-stage times
+    time_ms: dict  # this frame's per-stage model times, then "draw" (this frame) and "output" (the previous frame's writes)
     faces: int  # faces in this frame
     detector_runs: int
     elapsed_s: float
@@ -59,13 +68,31 @@ class RunSummary:
     pipeline: dict = field(default_factory=dict)
     skipped: int = 0  # input files that could not be read (a folder's bad images), skipped with a warning
     live: dict = field(default_factory=dict)  # live sources: `app.live_feed.LiveCounts.to_dict()` (frames, drops, latency)
+    # where the wall time went, ms per frame: "frame" (elapsed / frames), "wait" (for the next result: reading and
+    # decoding the input, and the models unless they run on the live worker thread), "draw" (overlay and dense
+    # render), "output" (sinks, the stream, the status line, and closing the outputs: a video's last frames encode then)
+    loop_ms: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["elapsed_s"] = round(self.elapsed_s, 3)
         d["fps"] = round(self.fps, 2)
         d["mean_ms"] = {k: round(v, 3) for k, v in self.mean_ms.items()}
+        d["loop_ms"] = {k: round(v, 3) for k, v in self.loop_ms.items()}
         return d
+
+
+def stream_stats(index: int, fps: float, result, draw_ms: float, output_ms: float, live_latencies=None) -> dict:
+    """What the stream page shows as text (`sinks.mjpeg`'s /stats.json): frame, fps, per-face id and pose
+    (degrees), latency (ms: a camera frame's capture to this picture, else the models and drawing of this
+    frame), and where the frame's time went (`hud_times`)."""
+    latency = float(result.time_ms.get("total", 0.0)) + draw_ms
+    if live_latencies:  # capture -> result (app.live_feed), then drawn
+        latency = float(live_latencies[-1]) + draw_ms
+    return {"frame": index, "fps": round(fps, 2), "faces": len(result.faces), "latency_ms": round(latency, 1),
+            "poses": [{"id": int(f.id), "yaw": round(float(f.pose.yaw), 1), "pitch": round(float(f.pose.pitch), 1),
+                       "roll": round(float(f.pose.roll), 1)} for f in result.faces],
+            "time_ms": {k: round(v, 2) for k, v in hud_times(result.time_ms, draw_ms, output_ms, fps).items()}}
 
 
 def _needs_picture(sinks: Sequence, server) -> bool:
@@ -121,12 +148,16 @@ def run(source, sinks: Sequence, aligner, progress: Optional[Callable[[LiveStats
     stamps: collections.deque = collections.deque(maxlen=31)
     stopped = "end of input"
     fps = 0.0
+    wait_s = draw_s = output_s = 0.0
+    draw_ms = output_ms = 0.0  # the latest frame's, for the overlay and the status line
+    t_prev = t0  # when the previous frame's work ended (the wait for the next result starts)
     pairs = feed.stream(source, aligner, fps_in) if feed is not None else _video_results(source, aligner, still, fps_in)
     signals = stop_on_signals()  # SIGTERM / SIGHUP stop the run like Ctrl-C (edgeface.app.signals)
     sig = signals.__enter__()
     try:
         for frame, result in pairs:
             now = time.perf_counter()
+            wait_s += now - t_prev
             stamps.append(now)
             if len(stamps) > 1:
                 fps = (len(stamps) - 1) / max(stamps[-1] - stamps[0], 1e-9)
@@ -135,18 +166,26 @@ def run(source, sinks: Sequence, aligner, progress: Optional[Callable[[LiveStats
             annotated = None
             if picture:
                 base = render_fn(frame.image, result) if render_fn is not None else frame.image
-                annotated = draw_result(base, result, style=style, hud=hud, fps=fps, in_place=base is not frame.image,
+                annotated = draw_result(base, result, style=style, hud=False, in_place=base is not frame.image,
                                         dense_points=render_fn is None)
+                if hud:
+                    draw_hud(annotated, fps=fps, time_ms=hud_times(result.time_ms, draw_ms, output_ms, fps), style=style)
+            t_drawn = time.perf_counter()
+            draw_ms = (t_drawn - now) * 1000.0
+            draw_s += t_drawn - now
             with sig.hold():  # a stop signal never cuts a frame's writes in two
                 group.write(frame, result, annotated)
                 if server is not None:
-                    server.publish(annotated, {"frame": frame.index, "fps": round(fps, 2), "faces": len(result.faces),
-                                               "time_ms": {k: round(v, 2) for k, v in result.time_ms.items()}})
+                    server.publish(annotated, stream_stats(frame.index, fps, result, draw_ms, output_ms,
+                                                           None if feed is None else feed.stats.latency_ms))
             if progress is not None:
                 progress(LiveStats(frame=frame.index, frames=c.frames - start[0], total=total, fps=fps,
-                                   time_ms=result.time_ms, faces=len(result.faces),
-                                   detector_runs=c.detector_runs - start[3], elapsed_s=now - t0,
-                                   dropped=None if feed is None else feed.stats.dropped))
+                                   time_ms={**result.time_ms, "draw": draw_ms, "output": output_ms},
+                                   faces=len(result.faces), detector_runs=c.detector_runs - start[3],
+                                   elapsed_s=now - t0, dropped=None if feed is None else feed.stats.dropped))
+            t_prev = time.perf_counter()
+            output_ms = (t_prev - t_drawn) * 1000.0
+            output_s += t_prev - t_drawn
             if group.stopped:
                 stopped = "window closed"
                 break
@@ -162,11 +201,14 @@ def run(source, sinks: Sequence, aligner, progress: Optional[Callable[[LiveStats
     finally:
         pairs.close()  # a live stream stops taking frames (the capture thread is the caller's to close)
     sig.finishing()
-    elapsed = time.perf_counter() - t0
+    t_close = time.perf_counter()
     try:
-        group.close()
+        group.close()  # a video's encoder flushes its last frames here: counted in the run's time
     finally:
         signals.__exit__(None, None, None)
+    t_end = time.perf_counter()
+    output_s += t_end - t_close
+    elapsed = t_end - t0
     frames = c.frames - start[0]
     camera = getattr(source, "source", source)  # a live source behind its capture thread
     if stopped == "end of input" and getattr(camera, "kind", "") == "camera":
@@ -180,4 +222,6 @@ def run(source, sinks: Sequence, aligner, progress: Optional[Callable[[LiveStats
         regressor_runs=c.regressor_runs - start[4], elapsed_s=elapsed, fps=frames / elapsed if elapsed > 0 else 0.0,
         mean_ms={k: v / max(1, frames) for k, v in sums.items()}, stopped=stopped, pipeline=aligner.describe(),
         skipped=len(getattr(source, "skipped", ())), live={} if feed is None else feed.stats.to_dict(),
+        loop_ms={k: v * 1000.0 / max(1, frames) for k, v in
+                 (("frame", elapsed), ("wait", wait_s), ("draw", draw_s), ("output", output_s))},
     )

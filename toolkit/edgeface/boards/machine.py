@@ -7,7 +7,10 @@
   versions, governor, max frequency, temperature, load), `thermal_c()`, `load_avg()`,
   `dist_version()`;
 - this process's memory: `peak_rss_mb()` (VmHWM) and `current_rss_mb()`; the cores it may run
-  on: `usable_cores()` (its CPU affinity).
+  on: `usable_cores()` (its CPU affinity);
+- whether the board throttled (a Raspberry Pi's firmware flags, `throttled()`: sysfs `get_throttled`,
+  else `vcgencmd get_throttled`; `describe_throttled` names the bits) and the CPU's current clock
+  (`cpu_freq_mhz()`).
 
 `boards.profiles` (target detection), `aligner.resolve_options`, `app.doctor` and `tools.bench`
 use these; anything that
@@ -18,7 +21,9 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
 import struct
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -35,6 +40,8 @@ THERMAL_ZONE0 = Path("/sys/class/thermal/thermal_zone0/temp")
 CPUFREQ0 = Path("/sys/devices/system/cpu/cpu0/cpufreq")
 SELF_STATUS = Path("/proc/self/status")
 SELF_STATM = Path("/proc/self/statm")
+# the Raspberry Pi firmware's throttle flags (kernel 5.x+ Pi OS), the same bits as `vcgencmd get_throttled`
+PI_THROTTLED = Path("/sys/devices/platform/soc/soc:firmware/get_throttled")
 
 #: ARM "CPU part" ids (implementer 0x41) of the cores found on boards
 ARM_PARTS = {
@@ -214,6 +221,52 @@ def machine_info() -> dict:
     }
 
 
+def cpu_freq_mhz() -> Optional[int]:
+    """CPU 0's current clock (cpufreq scaling_cur_freq), MHz, or None."""
+    t = read_text(CPUFREQ0 / "scaling_cur_freq")
+    return int(t) // 1000 if t and t.isdigit() else None
+
+
+#: the Raspberry Pi firmware's throttle bits (`vcgencmd get_throttled`)
+THROTTLE_BITS = {
+    0: "under-voltage now", 1: "ARM frequency capped now", 2: "throttled now", 3: "soft temperature limit now",
+    16: "under-voltage occurred", 17: "ARM frequency capping occurred", 18: "throttling occurred",
+    19: "soft temperature limit occurred",
+}
+
+
+def parse_throttled(text: Optional[str]) -> Optional[int]:
+    """The flags from sysfs's text ("50000" hex, no prefix) or vcgencmd's ("throttled=0x50000"), or None."""
+    if not text:
+        return None
+    t = text.strip().split("=", 1)[-1].strip()
+    try:
+        return int(t, 16)
+    except ValueError:
+        return None
+
+
+def throttled() -> Optional[int]:
+    """The Raspberry Pi firmware's throttle flags now (sysfs, else `vcgencmd get_throttled`), or None
+    where neither tells (not a Pi, or no firmware interface)."""
+    v = parse_throttled(read_text(PI_THROTTLED))
+    if v is not None:
+        return v
+    exe = shutil.which("vcgencmd")
+    if exe is None:
+        return None
+    try:
+        r = subprocess.run([exe, "get_throttled"], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return parse_throttled(r.stdout) if r.returncode == 0 else None
+
+
+def describe_throttled(flags: Optional[int]) -> List[str]:
+    """The names of the set throttle bits (empty: none set, or unknown)."""
+    return [name for bit, name in THROTTLE_BITS.items() if flags and flags >> bit & 1]
+
+
 # ----------------------------------------------------------------------------- this process's memory
 
 def _status_mb(field_name: str) -> Optional[float]:
@@ -340,14 +393,12 @@ def video_nodes(dev_dir: Path = Path("/dev")) -> List[VideoNode]:
     return nodes
 
 
-def libcamera_cameras(module=None) -> Optional[list]:
-    """picamera2's camera list (`Picamera2.global_camera_info()`: model and id of each sensor),
-    or None when picamera2 is not importable or cannot list."""
+def libcamera_cameras(module) -> Optional[list]:
+    """The camera list of an imported picamera2 module (`Picamera2.global_camera_info()`: model and id of
+    each sensor), or None when it cannot list. Importing picamera2, and saying why it fails, is
+    `sources.camera_import.probe_picamera2`'s job: nothing here swallows an import error."""
     if module is None:
-        try:
-            import picamera2 as module  # type: ignore[no-redef]
-        except Exception:
-            return None
+        return None
     try:
         return [dict(c) for c in module.Picamera2.global_camera_info()]
     except Exception:

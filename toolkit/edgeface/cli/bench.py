@@ -35,6 +35,7 @@ class BenchGroup(TyperGroup):
 bench_app = typer.Typer(
     cls=BenchGroup,
     no_args_is_help=True,
+    rich_markup_mode=None,
     help="Benchmarks, one subcommand each: latency, peers, stability, eval, soak, motion, scaling.\n\n"
          "The old forms work until the next release, with a notice: `edgeface bench OPTIONS` is now "
          "`edgeface bench latency`, `--peers` and `--stability` are `bench peers` and `bench stability`, "

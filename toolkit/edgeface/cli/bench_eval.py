@@ -16,6 +16,7 @@ from edgeface.tools.bench import plots
 from edgeface.tools.bench import report as bench_report
 from edgeface.tools.bench.eval import evaluate
 from edgeface.vocab import PRECISIONS, check_regressor, parse_size
+from edgeface.sources.image_header import DEFAULT_MAX_PIXELS
 
 NAME = "eval"
 
@@ -32,6 +33,8 @@ def command(
     roi: str = typer.Option(
         "detector", "--roi", metavar="FROM", help="detector (the pipeline) | landmarks (ROI from the ground truth: regressor only)."),
     threads: int = typer.Option(1, "--threads", "-t", metavar="N", help="Threads per model."),
+    max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", min=1, metavar="N",
+                                   help="Largest image decoded, in pixels (read from its header first; larger ones are skipped)."),
     target: str = typer.Option("auto", "--target", metavar="NAME", help="Board profile, as edgeface run (auto, x86_64, rpi4...)."),
     still_detector: Optional[str] = typer.Option(
         None, "--still-detector", metavar="MODE",
@@ -65,7 +68,10 @@ def command(
         report = evaluate.evaluate(folder, precs, regressor=regressor,
                                    detector_size=parse_size(detector_size) if detector_size else None, roi=roi,
                                    threads=threads, target=target,
-                                   still=from_flags(still_detector, still_recrops, still_flip)).to_dict()
+                                   still=from_flags(still_detector, still_recrops, still_flip),
+                                   max_pixels=max_pixels).to_dict()
+    for line in report["results"][0].get("skipped", []) if report["results"] else []:  # images left out, one line each
+        typer.echo("warning: skipped " + "".join(c if c.isprintable() else repr(c)[1:-1] for c in line), err=True)
     wide_out.print(bench_report.eval_table(report))
     if report["orphan_annotations"]:
         say(f".pts files without an image: {', '.join(report['orphan_annotations'][:5])}", "note", "yellow")

@@ -10,6 +10,7 @@ import typer
 from edgeface.cli.consoles import out, say, status
 from edgeface.errors import EdgefaceError
 from edgeface.vocab import parse_size
+from edgeface.hub.output_guard import check_output
 
 
 def calibrate_command(
@@ -34,6 +35,8 @@ def calibrate_command(
         rec.regressor_sources = list(sources)
         rec.detector_sources = list(sources)
         rec.name = "custom"
+    if out_file is not None:  # before the long build: not an input, not a special file, its folder writable
+        check_output(out_file, "--out", inputs=[Path(s).expanduser() for s in sources or [] if not s.startswith("samples:")])
     ref_det = reference_detector_onnx((w, h), None, lambda m: None)
     with status("finding faces and building the calibration set") as st:
         cal = cal_mod.build(rec, float_detector(ref_det), None, count, detector_count,

@@ -10,6 +10,7 @@ import typer
 from edgeface.cli.consoles import out, say
 from edgeface.fleet.collect import collect
 from edgeface.fleet.mqtt_link import parse_url
+from edgeface.hub.output_guard import check_output
 from edgeface.redact import redact_url
 
 
@@ -24,10 +25,12 @@ def collect_command(
 ):
     """Collect every board's results from a broker into one JSONL file (Ctrl-C stops).
 
-    Writes edgeface.collected/2 records (docs/records.md).
+    Writes edgeface.collected/2 records (docs/reference/records.md).
     Reads boards writing version 2 or version 1 (0.1.0, untagged records).
     Skips and counts newer versions: upgrade the collector first.
     """
+    check_output(json_path, "--json")  # before connecting: not a folder, device, FIFO or symlink; writable
+
     def on_status(board: str, st: dict) -> None:
         extra = "" if st.get("state") != "online" else (
             f", {st.get('fps', 0)} fps, {st.get('queued', 0)} queued, {st.get('dropped', 0)} dropped")

@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from edgeface.cli import bench_eval
+from edgeface.cli import bench_eval, verbosity
 from edgeface.cli.bench import bench_app
 from edgeface.cli.bench_legacy import deprecated_alias
 from edgeface.cli.calibrate import calibrate_command
@@ -17,6 +17,8 @@ from edgeface.cli.collect import collect_command
 from edgeface.cli.consoles import say
 from edgeface.cli.convert import convert_command
 from edgeface.cli.doctor import doctor_command
+from edgeface.cli.tune import tune_command
+from edgeface.cli.report import report_command
 from edgeface.cli.export import export_command
 from edgeface.cli.fetch import fetch_command
 from edgeface.cli.info import info_command
@@ -33,8 +35,18 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click help: wraps at the terminal width, never cuts an option name
     help="3DDFA_V2 3D dense face alignment on ARM boards: fetch, export, convert, run, bench.",
 )
+
+
+@app.callback()
+def _options(verbose: bool = typer.Option(False, "--verbose", help=verbosity.HELP + " Also `run --verbose`.")) -> None:
+    """3DDFA_V2 3D dense face alignment on ARM boards: fetch, export, convert, run, bench."""
+    if verbose:
+        verbosity.verbose_logging()
+
+
 # in this order in `edgeface --help`
 app.command("fetch")(fetch_command)
 app.command("info")(info_command)
@@ -44,6 +56,8 @@ app.command("convert")(convert_command)
 app.command("verify")(verify_command)
 app.command("run")(run_command)
 app.command("doctor")(doctor_command)
+app.command("tune")(tune_command)
+app.command("report")(report_command)
 app.add_typer(bench_app, name="bench")
 app.command("eval", hidden=True)(deprecated_alias(bench_eval.command, "edgeface eval", "edgeface bench eval"))
 app.command("collect")(collect_command)

@@ -12,7 +12,7 @@ from edgeface.cli.run_fleet import mqtt_url
 from edgeface.errors import EdgefaceError
 from edgeface.fleet.mqtt_sink import MqttOptions, flush
 
-mqtt_app = typer.Typer(help="The on-disk MQTT queue: send what runs left queued.", no_args_is_help=True)
+mqtt_app = typer.Typer(help="The on-disk MQTT queue: send what runs left queued.", no_args_is_help=True, rich_markup_mode=None)
 
 
 @mqtt_app.command("flush")

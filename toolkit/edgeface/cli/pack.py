@@ -10,6 +10,7 @@ import typer
 from edgeface.cli.consoles import out, say
 from edgeface.bundle import pack
 from edgeface.vocab import parse_size
+from edgeface.hub.output_guard import check_output
 
 
 def pack_command(
@@ -20,6 +21,7 @@ def pack_command(
     regressor: str = typer.Option("mb05", "--regressor", help="mb05 or mb1."),
 ):
     """Pack converted models, manifests and runtime assets into one verified file for the boards."""
+    check_output(out_path, "--out")  # never a device, FIFO, symlink or folder; its folder writable
     size = parse_size(detector_size) if detector_size else None
     path, info, digest = pack(out_path, precision=precision, target=target, detector_size=size, regressor=regressor)
     total = sum(f["size"] for f in info.files)

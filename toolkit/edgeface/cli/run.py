@@ -4,27 +4,31 @@ the terminal lines from `cli.run_status`, `--mqtt` / `--bundle` from `cli.run_fl
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.text import Text
 
 from edgeface.aligner import FaceAligner, resolve_options
 from edgeface.app.live_feed import LiveFeed
 from edgeface.app.run_loop import run
+from edgeface.cli import verbosity
 from edgeface.cli.consoles import console, out, say
 from edgeface.cli.run_fleet import check_mqtt_options, run_bundle, run_mqtt_sink
 from edgeface.cli.run_status import LiveStatus, summary_lines
 from edgeface.errors import EdgefaceError
 from edgeface.options import FaceAlignerOptions, RunningMode
 from edgeface.runtime import still as still_mod
-from edgeface.sinks.group import make_sink
+from edgeface.sinks.group import check_run_outputs, make_sink
 from edgeface.sinks.jsonl import JsonlSink
 from edgeface.sinks.mesh_export import MeshExportSink
 from edgeface.sinks.window import ShowSink
 from edgeface.sinks.mjpeg import MjpegServer
 from edgeface.sources.capture import LatestFrameCapture
-from edgeface.sources.spec import open_source
+from edgeface.sources.image_header import DEFAULT_MAX_PIXELS
+from edgeface.sources.spec import SOURCE_HELP, input_path, open_source
 from edgeface.viz.dense_overlay import RENDER_MODES, DenseOverlay, model_topology
 
 #: source kinds read through a capture thread with a latest-frame policy
@@ -50,7 +54,8 @@ def resolve_input(input_arg: Optional[str], source: Optional[str], camera: bool)
         raise EdgefaceError(f"two inputs given ({input_arg} and --source {source}): give one")
     spec = source or input_arg
     if not spec:
-        raise EdgefaceError("no input: give --source PATH (image, folder or video) or --camera [INDEX]")
+        raise EdgefaceError("no input: give --source PATH (image, folder or video), --camera [INDEX], or "
+                             "--source sim:samples:obama@30 (a simulated camera)")
     return spec
 
 
@@ -82,7 +87,7 @@ def make_sinks(save: Optional[str], json_path: Optional[Path], show: bool, fps: 
 
 def run_command(
     input_arg: Optional[str] = typer.Argument(None, help="Input path (as --source), or the camera index after --camera."),
-    source: Optional[str] = typer.Option(None, "--source", "-s", help="Image, folder of images, or video file."),
+    source: Optional[str] = typer.Option(None, "--source", "-s", help=SOURCE_HELP),
     camera: bool = typer.Option(False, "--camera", help="Read a live camera: --camera (camera 0), --camera 1, --camera /dev/video2."),
     target: str = typer.Option("auto", "--target", "-t", help="Board profile: auto, rpi3, rpi4, rpi5, rpi-zero2w, generic-aarch64, x86_64."),
     precision: Optional[str] = typer.Option(None, "--precision", "-p", help="fp32 | fp16 | int8 | int8_floatio (default: the target's)."),
@@ -100,11 +105,13 @@ def run_command(
     save: Optional[str] = typer.Option(None, "--save", "-o", help="Annotated output: out.mp4 | out.avi | out.jpg | DIR/."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write one JSON line per frame (the JSONL contract) to this file."),
     serve: Optional[str] = typer.Option(None, "--serve", help="Stream annotated frames to a browser at [HOST:]PORT (default host 127.0.0.1)."),
-    serve_token: Optional[str] = typer.Option(None, "--serve-token", envvar="EDGEFACE_SERVE_TOKEN", help="Token the stream requires (default: generated for a non-loopback --serve host)."),
+    serve_token: Optional[str] = typer.Option(None, "--serve-token", help="Token the stream requires (default: $EDGEFACE_SERVE_TOKEN when set, else generated for a non-loopback --serve host)."),
     serve_insecure: bool = typer.Option(False, "--serve-insecure", help="Serve a non-loopback host WITHOUT a token: anyone who can reach this machine sees the stream."),
     serve_max_clients: int = typer.Option(8, "--serve-max-clients", min=1, help="At most this many viewers at once; the next gets 503."),
     show: bool = typer.Option(False, "--show", help="Show a window (needs a display; q or Esc stops)."),
     max_frames: Optional[int] = typer.Option(None, "--max-frames", min=1, help="Stop after this many frames."),
+    camera_backend: str = typer.Option("auto", "--camera-backend", help="Camera reader: auto (picamera2 when it imports and libcamera lists the camera, else OpenCV; says which and why), picamera2 (libcamera camera modules) or opencv (V4L2 / USB)."),
+    max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", min=1, help="Largest image decoded, in pixels (its header is read first; a larger image in a folder is skipped)."),
     camera_timeout: float = typer.Option(5.0, "--camera-timeout", min=0.1, help="Seconds without a frame after which the camera counts as lost."),
     reconnect: int = typer.Option(0, "--reconnect", min=0, help="When the camera is lost, open it again up to N times in a row (0: stop, keeping the output)."),
     detector_size: Optional[str] = typer.Option(None, "--detector-size", help="FaceBoxes input WxH, e.g. 640x480 (default: the target's)."),
@@ -119,6 +126,7 @@ def run_command(
     still_recrops: Optional[int] = typer.Option(None, "--still-recrops", min=0, max=5, help="Photos: landmark re-crops per face (default: 1 float, 2 INT8)."),
     still_flip: Optional[bool] = typer.Option(None, "--still-flip/--no-still-flip", help="Photos: horizontal-flip test-time augmentation (default on)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No live status line."),
+    verbose: bool = typer.Option(False, "--verbose", help=verbosity.HELP),
     # fleet (issue 14): results over MQTT through an on-disk queue; models from a verified bundle
     mqtt: Optional[str] = typer.Option(None, "--mqtt", help="Publish results to mqtt://[user:pass@]host[:port]/prefix (mqtts:// for TLS); queued on disk while the broker is away."),
     mqtt_ca: Optional[str] = typer.Option(None, "--mqtt-ca", help="CA certificate (PEM) of the broker, for mqtts://."),
@@ -130,11 +138,18 @@ def run_command(
     bundle: Optional[Path] = typer.Option(None, "--bundle", help="Take the models from this bundle (`edgeface pack`), verified before use."),
 ):
     """Run face detection + 3D landmarks + head pose on an image, a folder, a video or a camera."""
+    if verbose:
+        verbosity.verbose_logging()
     spec = resolve_input(input_arg, source, camera)
     check_mqtt_options(mqtt, mqtt_ca, mqtt_queue_size)  # a bad URL or size fails before any model is loaded
+    # every output checked before any work: not the input, not two on one path, no special file, writable
+    check_run_outputs([p for p in [input_path(spec), bundle] if p is not None], save, json_path, export_mesh)
     server = None
     if serve:  # a bad value or token fails before anything is opened
-        server = MjpegServer.from_spec(serve, token=serve_token, insecure=serve_insecure, max_clients=serve_max_clients)
+        # $EDGEFACE_SERVE_TOKEN (the service's environment file) counts only with --serve, never over the flags
+        token = serve_token if serve_token is not None else (
+            None if serve_insecure else os.environ.get("EDGEFACE_SERVE_TOKEN") or None)
+        server = MjpegServer.from_spec(serve, token=token, insecure=serve_insecure, max_clients=serve_max_clients)
     elif serve_token or serve_insecure:
         raise EdgefaceError("--serve-token and --serve-insecure need --serve [HOST:]PORT")
     dense = dense or render_mode is not None or export_mesh is not None
@@ -156,7 +171,10 @@ def run_command(
     cam_size = camera_size or f"{prof.camera_size[0]}x{prof.camera_size[1]}"
     # open the input first: a missing or corrupt file fails before any model is loaded
     with open_source(spec, max_frames=max_frames, camera_size=cam_size, camera_fps=prof.camera_fps,
-                     camera_timeout_s=camera_timeout, reconnect=reconnect, bitexact=bitexact) as src:
+                     camera_timeout_s=camera_timeout, reconnect=reconnect, bitexact=bitexact,
+                     camera_backend=camera_backend, max_pixels=max_pixels) as src:
+        if getattr(src, "backend_note", ""):  # which camera reader, and why (auto)
+            say(src.backend_note)
         if hasattr(src, "on_skip"):  # a folder's unreadable image: one warning line, the run goes on
             src.on_skip = lambda msg: say(msg, "warning:", "yellow")
         if src.kind in LIVE_KINDS:  # live input: capture thread, latest frame only, LIVE_STREAM (app.live_feed)
@@ -196,6 +214,10 @@ def run_command(
                 if mqtt_sink is not None:
                     mqtt_sink.abort()
                 raise
+            for sk in sinks:  # a folder output whose input names collide: one note per renamed file
+                if hasattr(sk, "on_note"):
+                    sk.on_note = lambda msg: console.print(Text.assemble(("note:", "yellow"), " " + msg),
+                                                          highlight=False, soft_wrap=True)
             try:
                 if server is not None:
                     server.start()

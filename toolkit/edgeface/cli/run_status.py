@@ -12,6 +12,7 @@ from rich.text import Text
 from edgeface.cli.consoles import safe_text
 
 STAGES = ("detect", "regress", "decode", "dense", "total")
+LOOP_STAGES = ("draw", "output")  # the run loop's own work per frame (app.run_loop)
 
 
 class LiveStatus:
@@ -40,9 +41,10 @@ class LiveStatus:
     def line(self, s) -> str:
         self._times.append(s.time_ms)
         n = len(self._times)
-        mean = {k: sum(t.get(k, 0.0) for t in self._times) / n for k in STAGES if any(k in t for t in self._times)}
+        mean = {k: sum(t.get(k, 0.0) for t in self._times) / n for k in (*STAGES, *LOOP_STAGES)
+                if any(k in t for t in self._times)}
         count = f"frame {s.frame + 1}" + (f"/{s.total}" if s.total else "")
-        stages = "  ".join(f"{k} {v:.1f}" for k, v in mean.items())
+        stages = "  ".join(f"{'models' if k == 'total' else k} {v:.1f}" for k, v in mean.items())
         dropped = "" if getattr(s, "dropped", None) is None else f"  dropped {s.dropped}"
         return (f"{count}  {s.fps:5.1f} fps  {stages} ms  faces {s.faces}  detector runs {s.detector_runs}{dropped}"
                 "  (Ctrl-C stops)")
@@ -65,13 +67,27 @@ def _fmt_ms(mean_ms: dict, detector_runs: int, frames: int) -> str:
     return ", ".join(parts)
 
 
+def _loop_line(s) -> str:
+    """Where each frame's wall time went: models (their stages), drawing, output, and the rest."""
+    models = _fmt_ms({k: v for k, v in s.mean_ms.items() if k != "total"}, s.detector_runs, s.frames)
+    loop = getattr(s, "loop_ms", None) or {}
+    if not loop:
+        return "mean ms per frame: " + models
+    line = f"ms per frame {loop['frame']:.1f}: models {s.mean_ms.get('total', 0.0):.2f} ({models})"
+    line += f", draw {loop['draw']:.2f}, output {loop['output']:.2f}"
+    if s.live:  # the models run on the live worker thread, beside drawing and output
+        return line + f", waiting for results {loop['wait']:.2f}"
+    rest = loop["wait"] - s.mean_ms.get("total", 0.0)
+    return line + f", input and the rest {max(0.0, rest):.2f}"
+
+
 def summary_lines(summary) -> list:
     s = summary
     lines = [
         f"{s.frames} frames from {s.source}: {s.faces} faces on {s.frames_with_faces} frames, "
         f"detector on {s.detector_runs} frames, regressor {s.regressor_runs} runs",
-        f"{s.fps:.1f} fps over {s.elapsed_s:.2f} s (input, models and output); mean ms per frame: "
-        + _fmt_ms(s.mean_ms, s.detector_runs, s.frames),
+        f"{s.fps:.1f} fps over {s.elapsed_s:.2f} s (wall time: input, models, drawing, output); "
+        + _loop_line(s),
     ]
     if getattr(s, "skipped", 0):
         lines.append(f"skipped {s.skipped} file(s) that could not be read (see the warnings above)")

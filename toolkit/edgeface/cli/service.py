@@ -18,7 +18,7 @@ from edgeface.fleet.service import (ServiceSpec, install, status, stored_token, 
 from edgeface.sinks.mjpeg import parse_bind
 from edgeface.sinks.stream_access import is_loopback
 
-service_app = typer.Typer(help="Run edgeface as a systemd service.", no_args_is_help=True)
+service_app = typer.Typer(help="Run edgeface as a systemd service.", no_args_is_help=True, rich_markup_mode=None)
 
 
 def _check_run_args(args: List[str]) -> None:

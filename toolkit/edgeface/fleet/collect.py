@@ -32,6 +32,7 @@ from typing import Callable, Optional, Union
 from edgeface.errors import EdgefaceError
 from edgeface.fleet.mqtt_link import (connect_error_text, is_permanent_refusal, make_client, parse_url,
                                    read_user_properties, refusal_error, safe_name)
+from edgeface.hub.output_guard import commit
 from edgeface.records import FRAME, STATUS, RecordVersionError, collected_record, upgrade
 
 log = logging.getLogger(__name__)
@@ -261,7 +262,7 @@ def collect(url: str, out: Union[str, Path], ca: Optional[str] = None, client_id
         client.loop_stop()
         fh.close()
         if ok:
-            part.replace(out)
+            commit(part, out)
         elif report.records == 0:
             part.unlink(missing_ok=True)
     return report

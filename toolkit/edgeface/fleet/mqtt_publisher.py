@@ -27,6 +27,10 @@ from edgeface.fleet.mqtt_link import (MqttTarget, connect_error_text, is_permane
 from edgeface.records import status_record
 
 log = logging.getLogger(__name__)
+#: MQTT v5 DISCONNECT reason: another connection with this client id took the session
+SESSION_TAKEN_OVER = 142
+#: a broker that closes the socket instead: this many accepted connections in a row ended within QUICK_DROP_S
+QUICK_DROPS, QUICK_DROP_S = 3, 10.0
 BACKOFF_START_S = 0.5
 BACKOFF_MAX_S = 15.0
 CONNACK_WAIT_S = 10.0
@@ -60,6 +64,8 @@ class MqttPublisher:
         self.connects = 0
         self.error: Optional[EdgefaceError] = None  # a refusal that retrying cannot fix
         self.last_problem = ""  # why the last connection attempt failed (retrying)
+        self.taken_over = 0  # times the broker dropped us for another client with our client id
+        self._quick_drops = 0  # accepted connections in a row the broker ended within QUICK_DROP_S
         self.connected = threading.Event()
         self._attempted = threading.Event()  # the first connection attempt has an outcome
         self._wake = threading.Event()
@@ -140,7 +146,7 @@ class MqttPublisher:
             if not rc.is_failure:
                 self._client = client
                 self.connects += 1
-                self.last_problem = ""
+                self.last_problem = self._takeover_note()  # kept: a reconnect does not explain the backlog
                 self.connected.set()
                 return True
             if is_permanent_refusal(rc):
@@ -174,6 +180,7 @@ class MqttPublisher:
     def _session(self) -> None:
         """Publish from the queue while connected; returns when the connection is lost or on stop."""
         inflight: dict = {}  # mid -> seq
+        started = time.monotonic()
         acked: set = set()
         cursor = self.queue.head
         next_status = 0.0
@@ -185,6 +192,7 @@ class MqttPublisher:
                 except queue_mod.Empty:
                     break
                 if kind == "disconnect":
+                    self._note_drop(getattr(value, "value", value), time.monotonic() - started)
                     self._drop(self._client)
                     return
                 if kind == "puback":
@@ -227,6 +235,24 @@ class MqttPublisher:
                 return
             self._wake.wait(0.05)
             self._wake.clear()
+
+    def _note_drop(self, reason: object, session_s: float) -> None:
+        """A connection the broker ended: "session taken over" (MQTT v5), or (brokers that just close the
+        socket, as Mosquitto 2.0 does) the third accepted connection in a row dropped within seconds, means
+        another client uses this board's client id: two boards with one --board-id (the host name)."""
+        self._quick_drops = self._quick_drops + 1 if session_s < QUICK_DROP_S else 0
+        if reason == SESSION_TAKEN_OVER or self._quick_drops >= QUICK_DROPS:
+            self.taken_over += 1
+            self.last_problem = self._takeover_note()
+            if self.taken_over == 1:
+                log.warning("MQTT: %s", self.last_problem)
+
+    def _takeover_note(self) -> str:
+        if not self.taken_over:
+            return ""
+        return (f"the broker accepted this board and dropped it again within seconds, {self.taken_over} time(s): "
+                f"is another board using the id '{self.board}' (client id edgeface-{self.board})? two boards with "
+                "the same host name share the default id: give each its own --board-id")
 
     def _run(self) -> None:
         backoff = BACKOFF_START_S

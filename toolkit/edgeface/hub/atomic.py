@@ -11,10 +11,13 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+from edgeface.hub.output_guard import commit
+
 
 @contextlib.contextmanager
 def atomic_path(dest: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
-    """Yield a temporary path next to `dest`; it replaces `dest` only if the block succeeds.
+    """Yield a temporary path next to `dest`; it replaces `dest` only if the block succeeds (through
+    `output_guard.commit`: never onto a FIFO, device or folder; a symlink is replaced itself, not its target).
 
     The temporary name keeps the extension of `dest` (writers such as cv2.VideoWriter
     pick the format from it). On error the temporary file (or folder) is removed.
@@ -30,7 +33,7 @@ def atomic_path(dest: str | os.PathLike, suffix: str | None = None) -> Iterator[
     os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp makes 0600; outputs get the usual permissions
     try:
         yield tmp_path
-        os.replace(tmp_path, dest)
+        commit(tmp_path, dest)  # refuses a dest that became a FIFO, device or folder
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             if tmp_path.is_dir():

@@ -1,7 +1,7 @@
 """Assets the installed models package does not redistribute, fetched on first use.
 
 The `edgeface-models` wheel leaves out what its licence does not clear (the BFM-derived 68-point bases
-and mesh data, docs/provenance.md); its index names them. When the runtime needs one and no model source
+and mesh data, docs/reference/provenance.md); its index names them. When the runtime needs one and no model source
 has it, `ensure` fetches it into the cache ($EDGEFACE_HOME) from its pinned upstream URL (or the mirror
 $EDGEFACE_MIRROR), digests checked as `edgeface fetch` does, and says so in one log line. Without the
 models package nothing is fetched implicitly: a missing asset stays one line naming `edgeface fetch`.

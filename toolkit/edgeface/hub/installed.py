@@ -5,7 +5,7 @@ Its data folder has the layout of the cache (`tflite/<name>/<name>_<variant>.tfl
 `assets/<asset>.npz` + record), so the runtime reads it exactly as it reads the cache, verifying every
 file against its manifest or record before it loads it. `index.json` beside it says what the package
 holds and which assets it does not redistribute (the BFM-derived ones: fetched on first use from their
-pinned upstream URL, digests checked; see docs/provenance.md).
+pinned upstream URL, digests checked; see docs/reference/provenance.md).
 
 The package is found with `importlib.util.find_spec` (it is never imported: it has no code to run).
 """

@@ -2,6 +2,9 @@
 
 Only numpy arrays, numpy dtypes/scalars and plain containers are admitted: any other global
 named in the pickle stream (os.system, builtins.eval, ...) is refused before it is looked up.
+Containers nested deeper than `MAX_DEPTH`, arrays larger than `MAX_ARRAY_BYTES`, and pickles that
+would exhaust memory or the stack are refused with the same one line (never a RecursionError or
+MemoryError).
 """
 
 from __future__ import annotations
@@ -14,11 +17,28 @@ import numpy as np
 
 from edgeface.errors import EdgefaceError
 
+#: the deepest nesting of lists / tuples / dicts admitted (upstream's pickles nest 2 deep)
+MAX_DEPTH = 32
+#: the largest array admitted (upstream's largest, the BFM basis, is about 150 MB)
+MAX_ARRAY_BYTES = 1 << 30
+
 
 def _reconstruct(subtype, shape, dtype):
     if subtype is not np.ndarray:
         raise pickle.UnpicklingError(f"refusing to build array subclass {subtype!r}")
+    _check_shape(shape, dtype)
     return np.ndarray.__new__(np.ndarray, shape, dtype)
+
+
+def _check_shape(shape, dtype) -> None:
+    dims = tuple(shape) if isinstance(shape, (tuple, list)) else (shape,)
+    if not all(isinstance(d, int) and d >= 0 for d in dims):
+        raise pickle.UnpicklingError(f"bad array shape {shape!r}")
+    n = 1
+    for d in dims:
+        n *= d
+    if n * np.dtype(dtype).itemsize > MAX_ARRAY_BYTES:
+        raise pickle.UnpicklingError(f"an array of shape {dims} is larger than {MAX_ARRAY_BYTES >> 20} MiB")
 
 
 def _scalar(dtype, data=None):
@@ -58,7 +78,9 @@ class _RestrictedUnpickler(pickle.Unpickler):
             raise pickle.UnpicklingError(f"global '{module}.{name}' is not allowed") from None
 
 
-def _check(obj: Any, where: str = "root") -> None:
+def _check(obj: Any, where: str = "root", depth: int = 0) -> None:
+    if depth > MAX_DEPTH:
+        raise pickle.UnpicklingError(f"containers nested more than {MAX_DEPTH} deep at {where[:80]}...")
     if isinstance(obj, np.ndarray):
         if obj.dtype.hasobject:
             raise pickle.UnpicklingError(f"object array at {where}")
@@ -66,10 +88,10 @@ def _check(obj: Any, where: str = "root") -> None:
         for k, v in obj.items():
             if not isinstance(k, (str, int, bytes)):
                 raise pickle.UnpicklingError(f"non-plain key at {where}")
-            _check(v, f"{where}[{k!r}]")
+            _check(v, f"{where}[{k!r}]", depth + 1)
     elif isinstance(obj, (list, tuple)):
         for i, v in enumerate(obj):
-            _check(v, f"{where}[{i}]")
+            _check(v, f"{where}[{i}]", depth + 1)
     elif not isinstance(obj, (str, bytes, int, float, bool, type(None), np.generic, np.dtype)):
         raise pickle.UnpicklingError(f"unexpected {type(obj).__name__} at {where}")
 
@@ -81,6 +103,9 @@ def loads(data: bytes, name: str = "pickle") -> Any:
         _check(obj)
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as e:
         raise EdgefaceError(f"{name}: not a plain numpy pickle ({e}); refusing to load it") from None
+    except (RecursionError, MemoryError, OverflowError) as e:
+        kind = "nested too deeply" if isinstance(e, RecursionError) else "too large"
+        raise EdgefaceError(f"{name}: not a plain numpy pickle (it is {kind}); refusing to load it") from None
     return obj
 
 

@@ -49,6 +49,7 @@ class OnnxModel:
         self.input_shape = tuple(i.shape)  # NCHW
         self.output_names = [o.name for o in self.session.get_outputs()]
         self.num_threads = num_threads
+        self.invocations = 0  # session runs so far (warm-up included)
 
     def run(self, x: np.ndarray) -> dict:
         if x.ndim == 3:
@@ -58,7 +59,14 @@ class OnnxModel:
             xf = (xf - self.mean) * self.inv_std
         blob = np.ascontiguousarray(xf.transpose(0, 3, 1, 2))
         outs = self.session.run(None, {self.input_name: blob})
+        self.invocations += 1
         return dict(zip(self.output_names, outs))
+
+    def warm(self) -> None:
+        """One run on a blank input (a dynamic input size is left cold: its shape is not known yet)."""
+        n, c, h, w = self.input_shape
+        if all(isinstance(d, int) for d in (c, h, w)):
+            self.run(np.zeros((n if isinstance(n, int) else 1, h, w, c), np.uint8))
 
     def time_run(self, x: np.ndarray) -> tuple:
         t0 = time.perf_counter()

@@ -116,6 +116,24 @@ class Pipeline:
         self.still = still  # a still.StillAligner for still=True frames (None: the video detector, box crops)
         self.pool = pool  # runtime.regressor_pool.RegressorPool: the faces of a frame regressed at once (None: one by one)
 
+    def backends(self) -> list:
+        """Every model backend (interpreter) this pipeline runs: detector, regressor, the async scanner's
+        detector, the regressor pool's regressors (the still-image detector loads on the first photo)."""
+        out = [self.detector.backend, self.regressor.backend]
+        if self.scanner is not None:
+            out.append(self.scanner.detector.backend)
+        if self.pool is not None:
+            out.extend(r.backend for r in self.pool.regressors)
+        return out
+
+    def warm(self) -> None:
+        """One run per interpreter on a blank input (`backends()`), so the first real frame costs what the
+        tenth does (XNNPACK packs its weights and the arena is planned on the first Invoke)."""
+        for backend in self.backends():
+            warm = getattr(backend, "warm", None)  # a backend without one (a test double) stays cold
+            if warm is not None:
+                warm()
+
     # ------------------------------------------------------------------ state
 
     def reset(self) -> None:

@@ -107,7 +107,7 @@ def hold_roi(prev, new, deadband: float):
     frame after frame, instead of one that follows the sensor noise of its own landmarks; a moving
     face's crop jumps to it whenever it has moved that far (the regressor finds the landmarks inside
     the crop, so they do not lag). `deadband` 0 or no `prev`: `new` (upstream demo_video).
-    Measured (README, Stability): following `new` continuously beyond a dead zone instead lets an
+    Measured (docs/concepts/stability.md): following `new` continuously beyond a dead zone instead lets an
     INT8 model's small bias walk the crop away from a still face; holding does not."""
     if deadband <= 0 or prev is None:
         return new

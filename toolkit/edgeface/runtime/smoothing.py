@@ -14,7 +14,7 @@ It is causal (no look-ahead). The building blocks are in `runtime.one_euro` (`On
 element-wise; `AngleFilter` for the pose angles).
 
 Positions are filtered per face, not per element (`FaceMotionFilter`; measured with
-`edgeface bench --stability`, README: Stability). Per-element cutoffs react to each landmark's
+`edgeface bench --stability`, docs/concepts/stability.md). Per-element cutoffs react to each landmark's
 own noise (with them, smoothed INT8 jittered 1.37x fp32 on JianzhuGuo against 1.22x raw), and a
 fixed low-pass barely helps because tracked landmarks wander slowly. Here:
 

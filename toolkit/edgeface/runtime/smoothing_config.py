@@ -28,7 +28,7 @@ class SmoothingConfig:
         shape in face sizes per second. Positions only.
     nominal_fps: frame rate assumed when frames carry no timestamp.
 
-    The defaults were chosen by `edgeface bench --stability` (README, Stability) on two sample
+    The defaults were chosen by `edgeface bench --stability` (docs/concepts/stability.md) on two sample
     photos with sensor noise, fp32 and INT8 (smoothed jitter 0.020-0.035% of the face size, lag
     0.36-0.91 frames at 2 px per frame), checked on obama.mp4 (acceleration 3.04 -> 2.04 px,
     0.7% of the face width from the raw landmarks). Noise above the dead zones (a blurry or tiny

@@ -1,7 +1,7 @@
 """Still images (IMAGE mode, `Pipeline.process(frame, still=True)`): a more accurate path than video.
 
 A photo is processed once, so it can afford what a 30 fps stream cannot. Three things differ from
-the video path, each chosen by measurement on the dev set (README, "Still-image accuracy"):
+the video path, each chosen by measurement on the dev set (docs/concepts/accuracy.md):
 
 1. **Detector scale** (`StillConfig.detector`): `"native"` (default) runs FaceBoxes at upstream
    3DDFA_V2's own scale policy: the photo keeps its size unless it is taller than 720 or wider

@@ -19,6 +19,7 @@ import numpy as np
 from edgeface.errors import EdgefaceError, MissingAssetError, RuntimeMissingError, VerificationError
 from edgeface.hub.locate import repair_hint
 from edgeface.hub.manifest import REFIX, model_manifest, read_verified
+from edgeface.runtime.native_stderr import native_info_filtered
 
 RUNTIMES = ("ai_edge_litert", "tflite_runtime", "tensorflow")
 
@@ -87,11 +88,13 @@ class TFLiteModel:
         self.runtime = find_runtime(runtime)
         self.num_threads = num_threads
         try:
-            self._it = self.runtime.interpreter_cls(model_content=model_bytes, num_threads=num_threads)
-            self._it.allocate_tensors()
+            with native_info_filtered():  # the runtime's "INFO: Created ... XNNPACK delegate" line: --verbose only
+                self._it = self.runtime.interpreter_cls(model_content=model_bytes, num_threads=num_threads)
+                self._it.allocate_tensors()
         except (ValueError, RuntimeError) as e:
             raise EdgefaceError(f"{self.path.name}: the TFLite runtime cannot load it ({str(e).splitlines()[0]}); re-run `edgeface convert`") from None
         self._model_bytes = model_bytes  # the interpreter reads from this buffer
+        self.invocations = 0  # Invoke calls so far (warm-up included)
         inp = self.manifest["input"]
         self._in_index = int(inp["tflite_index"])
         self._in_dtype = np.dtype(inp["dtype"])
@@ -144,10 +147,16 @@ class TFLiteModel:
         q = np.round(x.astype(np.float32) / self._in_scale + self._in_zero)
         return q.clip(info.min, info.max).astype(self._in_dtype)
 
+    def warm(self) -> None:
+        """One Invoke on a blank input: XNNPACK packs its weights and the arena is planned now, so the
+        first real frame costs what the tenth does."""
+        self.run(np.zeros(self.input_shape, np.uint8))
+
     def run(self, x: np.ndarray) -> dict:
         it = self._it
         it.set_tensor(self._in_index, self._prepare(x))
         it.invoke()
+        self.invocations += 1
         res = {}
         for name, idx, (scale, zero) in self._outs:
             y = it.get_tensor(idx)

@@ -17,10 +17,11 @@ import numpy as np
 
 from edgeface.errors import EdgefaceError
 from edgeface.frames import Frame
+from edgeface.hub.output_guard import DIR, FILE, Output, check_outputs
 from edgeface.results import FrameResult
 from edgeface.sink import BaseSink, Sink
 from edgeface.sinks.images import IMAGE_OUT_EXTS, DirSink, ImageSink
-from edgeface.sinks.jsonl import JsonlSink
+from edgeface.sinks.jsonl import JsonlSink, check_part
 from edgeface.sinks.video import VIDEO_FOURCC, VideoSink
 from edgeface.sinks.window import ShowSink
 
@@ -56,6 +57,35 @@ class SinkGroup(BaseSink):
 
     def abort(self) -> None:
         self._each("abort")
+
+
+def output_kind(spec: Union[str, os.PathLike]) -> Optional[str]:
+    """What `make_sink(spec)` writes: "file", "dir" (a folder of images), or None (a window)."""
+    s = os.fspath(spec)
+    if s.strip().lower() in ("show", ":show"):
+        return None
+    path = Path(s).expanduser()
+    if s.endswith(("/", os.sep)) or path.is_dir() or path.suffix == "":
+        return DIR
+    return FILE
+
+
+def check_run_outputs(inputs: Sequence[Union[str, os.PathLike]], save: Optional[str] = None,
+                      json_path: Optional[Union[str, os.PathLike]] = None,
+                      export_mesh: Optional[Union[str, os.PathLike]] = None) -> None:
+    """Every output of a run checked together, before any work (`hub.output_guard`): none is an input or
+    inside an input folder, none shares a path with another, none is a special file, every folder writable."""
+    outs = []
+    if json_path is not None:
+        outs.append(Output(Path(json_path), "--json", FILE, "results.jsonl"))
+        check_part(Path(json_path))
+    if save:
+        kind = output_kind(save)
+        if kind is not None:
+            outs.append(Output(Path(save), "--save", kind))
+    if export_mesh is not None:
+        outs.append(Output(Path(export_mesh), "--export-mesh", DIR))
+    check_outputs(outs, inputs)
 
 
 def make_sink(spec: Union[str, os.PathLike], fps: Optional[float] = None,

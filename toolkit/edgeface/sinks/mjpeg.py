@@ -58,39 +58,69 @@ def parse_bind(spec: Any, default_host: str = DEFAULT_HOST) -> tuple[str, int]:
 
 
 PAGE = """<!doctype html>
-<html><head><meta charset="utf-8"><title>{title}</title>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>
- body {{ background:#111; color:#ddd; font-family:system-ui,sans-serif; margin:0; padding:12px; }}
- img {{ max-width:100%; height:auto; display:block; background:#000; }}
- #stats {{ font-family:ui-monospace,monospace; margin-top:8px; white-space:pre; }}
- h1 {{ font-size:16px; font-weight:600; margin:0 0 8px 0; }}
+ * {{ box-sizing:border-box; }}
+ html, body {{ margin:0; }}
+ body {{ background:#111; color:#ddd; font:15px/1.45 system-ui,sans-serif; padding:8px; }}
+ header {{ display:flex; flex-wrap:wrap; gap:4px 12px; align-items:baseline; margin:0 0 6px 0; }}
+ h1 {{ font-size:16px; font-weight:600; margin:0; }}
+ #conn {{ color:#8a8; font-size:13px; }}
+ main {{ display:flex; flex-direction:column; gap:8px; }}
+ .view {{ min-width:0; }}
+ #stream {{ display:block; max-width:100%; width:auto; height:auto; max-height:calc(100vh - 200px);
+           margin:0 auto; background:#000; object-fit:contain; }}
+ #panel {{ font-family:ui-monospace,SFMono-Regular,Menlo,monospace; font-size:14px; overflow-wrap:anywhere; min-width:0; }}
+ #summary {{ display:flex; flex-wrap:wrap; gap:2px 14px; font-size:16px; color:#fff; }}
+ #poses {{ list-style:none; margin:6px 0; padding:0; }}
+ #poses li {{ padding:2px 0; border-top:1px solid #333; }}
+ #times {{ color:#aaa; font-size:13px; }}
+ @media (min-width: 800px) and (min-aspect-ratio: 5/4) {{
+   main {{ flex-direction:row; align-items:flex-start; }}
+   .view {{ flex:1 1 auto; }}
+   #stream {{ max-height:calc(100vh - 56px); }}
+   #panel {{ flex:0 0 270px; }}
+ }}
 </style></head>
 <body>
-<h1>{title}</h1>
-<img id="stream" src="/stream.mjpg" alt="live stream">
-<div id="stats">waiting for stats...</div>
+<header><h1>{title}</h1><span id="conn">connecting...</span></header>
+<main>
+<div class="view"><img id="stream" src="/stream.mjpg" alt="live stream"></div>
+<section id="panel" aria-live="polite">
+ <div id="summary"><span id="fps">- fps</span><span id="latency">latency -</span><span id="faces">no faces yet</span></div>
+ <ul id="poses"></ul>
+ <div id="times"></div>
+ <div id="stats" hidden></div>
+</section>
+</main>
 <script>
-function fmt(s) {{
-  var out = [];
-  if (s.frame !== undefined) out.push("frame " + s.frame);
-  if (s.fps !== undefined && s.fps !== null) out.push(Number(s.fps).toFixed(1) + " fps");
-  if (s.faces !== undefined) out.push("faces " + s.faces);
-  var line1 = out.join("   ");
-  var t = s.time_ms || {{}};
-  var parts = [];
-  for (var k in t) parts.push(k + " " + Number(t[k]).toFixed(1));
-  var line2 = parts.length ? "ms: " + parts.join("  ") : "";
-  var rest = [];
-  for (var k2 in s) if (["frame","fps","faces","time_ms"].indexOf(k2) < 0) rest.push(k2 + ": " + JSON.stringify(s[k2]));
-  return [line1, line2].concat(rest).filter(function(x) {{ return x; }}).join("\\n");
+function num(v, d) {{ return (v === undefined || v === null) ? "-" : Number(v).toFixed(d); }}
+function text(id, s) {{ document.getElementById(id).textContent = s; }}
+function show(s) {{
+  text("fps", num(s.fps, 1) + " fps");
+  text("latency", "latency " + num(s.latency_ms, 0) + " ms");
+  var n = s.faces || 0;
+  text("faces", n + (n === 1 ? " face" : " faces") + (s.frame !== undefined ? "  (frame " + s.frame + ")" : ""));
+  var ul = document.getElementById("poses");
+  while (ul.firstChild) ul.removeChild(ul.firstChild);
+  (s.poses || []).forEach(function(p) {{
+    var li = document.createElement("li");
+    li.textContent = "face " + p.id + ": yaw " + num(p.yaw, 1) + "\u00b0  pitch " + num(p.pitch, 1) +
+                     "\u00b0  roll " + num(p.roll, 1) + "\u00b0";
+    ul.appendChild(li);
+  }});
+  var t = s.time_ms || {{}}, parts = [];
+  for (var k in t) parts.push(k + " " + num(t[k], 1));
+  text("times", parts.length ? "ms: " + parts.join("  ") : "");
+  text("stats", JSON.stringify(s));
+  text("conn", "live");
 }}
 function tick() {{
   fetch("/stats.json", {{cache: "no-store"}}).then(function(r) {{ return r.json(); }})
-    .then(function(s) {{ document.getElementById("stats").textContent = fmt(s); }})
-    .catch(function() {{ document.getElementById("stats").textContent = "(no connection)"; }});
+    .then(show).catch(function() {{ text("conn", "no connection"); }});
 }}
-setInterval(tick, 1000); tick();
+setInterval(tick, 500); tick();
 </script>
 </body></html>
 """
@@ -172,7 +202,10 @@ def _make_handler(shared: _Shared, title: str, access: StreamAccess, slots: Clie
         def do_GET(self):
             path = self.path.split("?", 1)[0]
             try:
-                if not access.allows(self.path, self.headers):  # every route, before anything else
+                if not access.host_allowed(self.headers.get("Host")):  # DNS rebinding onto a loopback stream
+                    self._send(HTTPStatus.FORBIDDEN, "text/plain",
+                               b"403: this stream answers only to localhost, 127.0.0.1 or [::1]\n")
+                elif not access.allows(self.path, self.headers):  # every route, before anything else
                     self._send(HTTPStatus.UNAUTHORIZED, "text/plain",
                                b"401: this stream needs its token: open the URL edgeface printed (?token=...)\n",
                                {"WWW-Authenticate": 'Bearer realm="edgeface"'})

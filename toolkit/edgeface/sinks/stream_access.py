@@ -7,7 +7,10 @@ A camera stream of people's faces is private by default:
   (`secrets.token_urlsafe`, 128 bits). Every request without it gets 401, on every route.
   The token is accepted as `?token=...` (the URL edgeface prints once), as
   `Authorization: Bearer ...`, or as the `edgeface_token` cookie the page sets;
-- `--serve-insecure` serves a non-loopback bind without a token (a trusted LAN), and says so.
+- `--serve-insecure` serves a non-loopback bind without a token (a trusted LAN), and says so;
+- a loopback stream answers only requests whose `Host` header names this machine (localhost,
+  127.0.0.1, [::1], any loopback address, or the name it was bound to, with any port): a web page
+  that re-points its own domain at 127.0.0.1 (DNS rebinding) gets 403 (`host_allowed`).
 
 `ClientSlots` bounds the concurrent streaming clients: the next one gets 503 (Retry-After).
 """
@@ -45,9 +48,17 @@ class StreamAccess:
 
     token: Optional[str]
     insecure: bool = False  # a non-loopback bind served without a token, on purpose
+    loopback_name: Optional[str] = None  # the host name a loopback stream was bound to (Host checks on)
 
     @classmethod
     def for_bind(cls, host: str, token: Optional[str] = None, insecure: bool = False) -> "StreamAccess":
+        policy = cls._for_bind(host, token, insecure)
+        if is_loopback(host):
+            policy = cls(policy.token, policy.insecure, host.strip("[]").lower())
+        return policy
+
+    @classmethod
+    def _for_bind(cls, host: str, token: Optional[str], insecure: bool) -> "StreamAccess":
         if token is not None and insecure:
             raise OptionsError("give --serve-token or --serve-insecure, not both")
         if token is not None:
@@ -86,6 +97,20 @@ class StreamAccess:
                 given.append(morsel.value)
         want = self.token.encode()
         return any(hmac.compare_digest(g.encode(), want) for g in given)
+
+    def host_allowed(self, host_header: Optional[str]) -> bool:
+        """Whether a request's `Host` header may reach this stream: always for a non-loopback bind (the token
+        guards it); for a loopback bind only a loopback name or address, or the bound name (any port).
+        A request without a Host header (HTTP/1.0 tools) is allowed: browsers always send one."""
+        if self.loopback_name is None or host_header is None:
+            return True
+        h = host_header.strip().lower()
+        if h.startswith("["):  # [v6]:port
+            name = h[1:h.find("]")] if "]" in h else h
+        else:
+            name = h.rsplit(":", 1)[0] if h.count(":") == 1 else h
+        name = name.rstrip(".")
+        return bool(name) and (name == self.loopback_name or is_loopback(name))
 
     def url_suffix(self) -> str:
         return f"?token={self.token}" if self.token else ""

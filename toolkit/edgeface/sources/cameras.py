@@ -2,7 +2,9 @@
 
 On a Raspberry Pi with picamera2 installed, libcamera cameras are read through picamera2 (format
 RGB888, which is BGR byte order in memory, so frames need no conversion); otherwise OpenCV's V4L2
-reader is used. A camera that stops delivering frames mid-run ends the iteration with a warning
+reader is used. picamera2 installed but failing to import (apt's modules beside pip's numpy) is an
+error naming the cause and the fix (`sources.camera_import`), never a silent fall-back on V4L2,
+which cannot read a camera module under libcamera; libcamera listing no camera says so. A camera that stops delivering frames mid-run ends the iteration with a warning
 (the sinks keep what they wrote); a camera that cannot be opened at all is a one-line
 `EdgefaceError`.
 """
@@ -18,13 +20,18 @@ from typing import Any, Callable, Optional, Union
 import numpy as np
 
 from edgeface.errors import EdgefaceError
+from edgeface.sources.camera_import import Picamera2Probe, probe_picamera2
 from edgeface.sources.camera_timeout import (DEFAULT_READ_TIMEOUT_S, FIRST_FRAME_TIMEOUT_S, ReadTimeout,
                                         ReconnectingCamera, TimedReads)
 from edgeface.frames import FrameSource, as_bgr
 
 log = logging.getLogger(__name__)
 
+#: what the no-camera errors suggest: the simulated camera (`sources.sim_camera`) on the bundled sample video
+SIM_HINT = "--source sim:samples:obama@30 (a sample video played as a 30 fps camera)"
+
 DEFAULT_CAMERA_SIZE = (640, 480)
+CAMERA_BACKENDS = ("auto", "picamera2", "opencv")
 # consecutive failed reads after which an OpenCV camera counts as lost
 _CAMERA_MAX_FAILED_READS = 3
 
@@ -35,6 +42,9 @@ def _quiet_opencv():
     import cv2
 
     get, set_ = getattr(cv2, "getLogLevel", None), getattr(cv2, "setLogLevel", None)
+    if get is None or set_ is None:  # OpenCV 5 keeps them in cv2.utils.logging only
+        logging_mod = getattr(getattr(cv2, "utils", None), "logging", None)
+        get, set_ = getattr(logging_mod, "getLogLevel", None), getattr(logging_mod, "setLogLevel", None)
     if get is None or set_ is None:
         yield
         return
@@ -76,10 +86,14 @@ class Picamera2Source(FrameSource):
         if hasattr(cls, "global_camera_info"):
             with contextlib.suppress(Exception):
                 info = cls.global_camera_info()
+        if info is not None and not info:
+            raise EdgefaceError("libcamera found no camera: check the ribbon cable (contacts facing the board's "
+                                "connector, latch closed) and `rpicam-hello --list-cameras`; a USB camera: "
+                                "--camera-backend opencv")
         if info is not None and self.index >= len(info):
             raise EdgefaceError(
                 f"no libcamera camera {self.index} ({len(info)} found): check the ribbon cable and "
-                "`rpicam-hello --list-cameras`, or pick another index with --camera N")
+                f"`rpicam-hello --list-cameras`, or pick another index with --camera N; without a camera, try {SIM_HINT}")
         self._cam = None
         try:
             cam = cls(camera_num=self.index)
@@ -175,7 +189,7 @@ class OpenCVCameraSource(FrameSource):
                 cap.release()
             raise EdgefaceError(
                 f"no camera at {self.name}: connect a camera (see `ls /dev/video*`), pick another with --camera N, "
-                "or install picamera2 for a Raspberry Pi camera module")
+                f"or install picamera2 for a Raspberry Pi camera module; without a camera, try {SIM_HINT}")
         w, h = int(size[0]), int(size[1])
         cap.set(cv2.CAP_PROP_FRAME_WIDTH, w)
         cap.set(cv2.CAP_PROP_FRAME_HEIGHT, h)
@@ -233,48 +247,81 @@ def _first_line(e: BaseException) -> str:
     return s.splitlines()[0] if s else type(e).__name__
 
 
-def _import_picamera2():
+def _open_camera(index, size, fps, max_frames, backend, picamera2_module, capture_factory, read_timeout_s) -> FrameSource:
+    if backend not in CAMERA_BACKENDS:
+        raise EdgefaceError(f"unknown camera backend {backend!r}: use auto, picamera2 or opencv")
+    if isinstance(index, str) and index.isdigit():
+        index = int(index)
+    check_camera_index(index)
+    opencv_kw = dict(size=size, fps=fps, max_frames=max_frames, capture_factory=capture_factory,
+                     read_timeout_s=read_timeout_s)
+    if backend == "opencv":
+        return _noted(OpenCVCameraSource(index, **opencv_kw), "camera backend opencv (--camera-backend opencv)")
+    if not isinstance(index, int):
+        if backend == "picamera2":
+            raise EdgefaceError(f"picamera2 takes a camera number, not {index!r}: --camera 0, or --camera-backend opencv "
+                                "for a V4L2 device")
+        return _noted(OpenCVCameraSource(index, **opencv_kw), f"camera backend opencv ({index} is a V4L2 device)")
+    probe = Picamera2Probe(module=picamera2_module, installed=True) if picamera2_module is not None else probe_picamera2()
+    if probe.installed and not probe.ok:  # never a silent fall-back on V4L2: say why and what to do
+        tail = " (a USB camera: --camera-backend opencv)" if backend == "auto" else ""
+        raise EdgefaceError(f"{probe.summary}. Fix: {probe.fix}{tail}")
+    if not probe.ok:
+        if backend == "picamera2":
+            raise EdgefaceError(f"picamera2 is not installed: {probe.fix}")
+        return _noted(OpenCVCameraSource(index, **opencv_kw), "camera backend opencv (auto: picamera2 is not installed)")
+    pi_kw = dict(size=size, fps=fps, max_frames=max_frames, module=probe.module, read_timeout_s=read_timeout_s)
+    if backend == "picamera2":
+        return _noted(Picamera2Source(index, **pi_kw), "camera backend picamera2 (--camera-backend picamera2)")
     try:
-        import picamera2  # type: ignore
-    except Exception:
-        return None
-    return picamera2
+        src = Picamera2Source(index, **pi_kw)
+    except EdgefaceError as e:
+        why = str(e)
+        try:
+            cv = OpenCVCameraSource(index, **opencv_kw)
+        except EdgefaceError as e2:
+            raise EdgefaceError(f"no camera: picamera2: {why}; OpenCV: {e2}") from None
+        return _noted(cv, f"camera backend opencv (auto: picamera2 imports, but {_lower_first(why)})")
+    return _noted(src, f"camera backend picamera2 (auto: picamera2 imports and libcamera lists camera {index})")
+
+
+def _lower_first(s: str) -> str:
+    return s[:1].lower() + s[1:]
+
+
+def _noted(src: FrameSource, note: str) -> FrameSource:
+    """`src` with `backend_note`: which backend was taken and why (the CLI prints it)."""
+    src.backend_note = note  # type: ignore[attr-defined]
+    return src
+
+
+#: the largest camera index (V4L2 numbers its devices /dev/video0 ... /dev/video255)
+MAX_CAMERA_INDEX = 255
+
+
+def check_camera_index(index: Union[int, str]) -> None:
+    """A camera index must be an integer 0..MAX_CAMERA_INDEX (or a /dev/video device path): one line if not."""
+    if isinstance(index, str):
+        if index.startswith("/dev/video") and index[len("/dev/video"):].isdigit():
+            return
+        raise EdgefaceError(f"bad camera {index!r}: give an index 0-{MAX_CAMERA_INDEX} or a device such as /dev/video2")
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index <= MAX_CAMERA_INDEX:
+        raise EdgefaceError(f"bad camera index {index!r}: give 0-{MAX_CAMERA_INDEX} (`ls /dev/video*` lists the "
+                            "cameras present; 0 is the first)")
 
 
 def open_camera(index: Union[int, str] = 0, size: tuple[int, int] = DEFAULT_CAMERA_SIZE, fps: Optional[float] = None,
                 max_frames: Optional[int] = None, backend: str = "auto", picamera2_module: Any = None,
                 capture_factory: Optional[Callable[..., Any]] = None, read_timeout_s: float = DEFAULT_READ_TIMEOUT_S,
                 reconnect: int = 0) -> FrameSource:
-    """A live camera. backend: "auto" (picamera2 when importable and it sees a camera, else OpenCV),
+    """A live camera. backend: "auto" (picamera2 when it imports and libcamera lists the camera, else OpenCV),
     "picamera2" or "opencv". `index` may also be a device path such as /dev/video2 (OpenCV only).
-    A read that gives no frame within `read_timeout_s` means the camera is lost; `reconnect` N
-    opens it again up to N times in a row (`sources.camera_timeout.ReconnectingCamera`)."""
+    picamera2 installed but failing to import is an `EdgefaceError` with the cause and the fix
+    (`sources.camera_import`), never a silent fall-back on OpenCV. The source's `backend_note` says
+    which backend was taken and why. A read that gives no frame within `read_timeout_s` means the
+    camera is lost; `reconnect` N opens it again up to N times in a row (`ReconnectingCamera`)."""
     if reconnect:
-        return ReconnectingCamera(lambda: _open_camera(index, size, fps, None, backend, picamera2_module,
-                                                       capture_factory, read_timeout_s), reconnect, max_frames)
+        cam = ReconnectingCamera(lambda: _open_camera(index, size, fps, None, backend, picamera2_module,
+                                                      capture_factory, read_timeout_s), reconnect, max_frames)
+        return _noted(cam, getattr(cam._src, "backend_note", ""))  # noqa: SLF001
     return _open_camera(index, size, fps, max_frames, backend, picamera2_module, capture_factory, read_timeout_s)
-
-
-def _open_camera(index, size, fps, max_frames, backend, picamera2_module, capture_factory, read_timeout_s) -> FrameSource:
-    if backend not in ("auto", "picamera2", "opencv"):
-        raise EdgefaceError(f"unknown camera backend {backend!r}: use auto, picamera2 or opencv")
-    if isinstance(index, str) and index.isdigit():
-        index = int(index)
-    if backend in ("auto", "picamera2") and isinstance(index, int):
-        module = picamera2_module or _import_picamera2()
-        if module is None and backend == "picamera2":
-            raise EdgefaceError("picamera2 is not installed: sudo apt install python3-picamera2 "
-                                "(and create the venv with --system-site-packages)")
-        if module is not None:
-            if backend == "picamera2" or picamera2_module is not None:
-                return Picamera2Source(index, size=size, fps=fps, max_frames=max_frames, module=module,
-                                       read_timeout_s=read_timeout_s)
-            try:
-                return Picamera2Source(index, size=size, fps=fps, max_frames=max_frames, module=module,
-                                       read_timeout_s=read_timeout_s)
-            except EdgefaceError as e:
-                log.info("picamera2: %s; trying OpenCV", e)
-    elif backend == "picamera2":
-        raise EdgefaceError(f"picamera2 takes a camera number, not {index!r}")
-    return OpenCVCameraSource(index, size=size, fps=fps, max_frames=max_frames, capture_factory=capture_factory,
-                              read_timeout_s=read_timeout_s)

@@ -8,7 +8,7 @@ file and a one-time warning says that edit-listed MP4s may lose frames.
 YUV -> BGR: swscale's default conversion (fast, SIMD) by default. Its x86 and aarch64 SIMD paths
 differ by up to 2 levels on most pixels, so where the same pixels are needed on every CPU (the
 emulated-ARM parity checks, tests/arm) pass `exact=True` (`edgeface run --bitexact`):
-`BILINEAR | ACCURATE_RND | BITEXACT`, identical on every CPU and ~6x slower (README, Performance:
+`BILINEAR | ACCURATE_RND | BITEXACT`, identical on every CPU and ~6x slower (docs/benchmarks/performance.md:
 about 2.6 vs 0.4 ms per 1280x720 frame here).
 """
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 from pathlib import Path
+
+from edgeface.hub.output_guard import commit
 
 STAGE_TITLES = {
     "reg_fp32": "regressor mb05 Invoke, fp32 (XNNPACK)",
@@ -263,7 +264,7 @@ def plot(r: dict, dest: Path) -> None:
         Image.open(buf).convert("RGB").quantize(colors=256).save(tmp, format="PNG", optimize=True)
     except ImportError:
         tmp.write_bytes(buf.getvalue())
-    os.replace(tmp, dest)
+    commit(tmp, dest)
 
 
 METHOD = [
@@ -367,7 +368,7 @@ def write(report: dict, out: Path) -> int:
     for name, text in (("arm-insn.json", json.dumps(report, indent=1) + "\n"), ("arm-insn.md", markdown(report))):
         tmp = out / f".{name}.tmp"
         tmp.write_text(text)
-        os.replace(tmp, out / name)
+        commit(tmp, out / name)
     plot(report, out / "arm-insn.png")
     print(markdown(report))
     return 0

@@ -2,7 +2,7 @@
 be redistributed. The wheel builder refuses a file no rule covers and a file whose rule does not clear it,
 so nothing is in the wheel against its licence; `EXCLUDED` lists what stays out and how a user gets it.
 
-`markdown_rules()` is the table of docs/provenance.md (a test keeps the two equal); `markdown_files()` is
+`markdown_rules()` is the table of docs/reference/provenance.md (a test keeps the two equal); `markdown_files()` is
 the per-file table (with sha256) written into the wheel as PROVENANCE.md.
 """
 
@@ -109,7 +109,7 @@ def _cell(text: str) -> str:
 
 
 def markdown_rules() -> str:
-    """The rule table and the exclusions, as in docs/provenance.md."""
+    """The rule table and the exclusions, as in docs/reference/provenance.md."""
     lines = ["| file in the wheel | what | comes from | licence | redistributed |", "| --- | --- | --- | --- | --- |"]
     for r in RULES:
         note = f" ({r.note})" if r.note else ""

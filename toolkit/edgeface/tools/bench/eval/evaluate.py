@@ -26,6 +26,7 @@ from edgeface.aligner import FaceAligner
 from edgeface.errors import EdgefaceError
 from edgeface.runtime.boxes import iou, points_box
 from edgeface.runtime.roi import roi_from_landmarks
+from edgeface.sources.image_header import DEFAULT_MAX_PIXELS
 from edgeface.sources.images import read_image
 from edgeface.tools.bench.eval.annotations import AnnotatedImage, find_annotated_images, parse_pts
 from edgeface.tools.bench.eval.metrics import FAIL_THRESHOLD, MATCH_RULE, match_faces, nme, nme_summary
@@ -57,6 +58,7 @@ class PrecisionEval:
     nme_bbox: dict
     nme_interocular: dict
     faces: List[FaceEval] = field(default_factory=list)
+    skipped: List[str] = field(default_factory=list)  # images that could not be read: "<name>: <why>"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -98,18 +100,25 @@ def make_aligner(precision: str, regressor: str = "mb05", detector_size: Optiona
 
 def evaluate_precision(items: Sequence[AnnotatedImage], precision: str, regressor: str = "mb05",
                        detector_size: Optional[Tuple[int, int]] = None, roi: str = "detector",
-                       root: Optional[Path] = None, threads: int = 1, target: str = "auto", still=None) -> PrecisionEval:
+                       root: Optional[Path] = None, threads: int = 1, target: str = "auto", still=None,
+                       max_pixels: int = DEFAULT_MAX_PIXELS) -> PrecisionEval:
     """One precision through `make_aligner`: `roi="detector"` scores `aligner.detect(image)`, exactly
     what `edgeface run` reports for the photo; `roi="landmarks"` runs the aligner's regressor on the
-    ROI of the ground-truth points (the regressor's accuracy without the detector)."""
+    ROI of the ground-truth points (the regressor's accuracy without the detector). An image that cannot
+    be read, or declares more than `max_pixels` pixels, is skipped and listed in `skipped`."""
     if roi not in ("detector", "landmarks"):
         raise EdgefaceError(f"unknown ROI source '{roi}': use detector or landmarks")
     faces: List[FaceEval] = []
+    skipped: List[str] = []
     unmatched = 0
     with make_aligner(precision, regressor, detector_size, root, threads, target, still) as aligner:
         pipe = aligner.pipeline
         for item in items:
-            frame = read_image(item.image)
+            try:
+                frame = read_image(item.image, max_pixels)
+            except EdgefaceError as e:  # a corrupt or oversized image: skipped and counted, as `edgeface run` does
+                skipped.append(f"{item.image.name}: {e}")
+                continue
             gts = [parse_pts(p) for p in item.annotations]
             gt_boxes = [points_box(g) for g in gts]
             if roi == "detector":
@@ -138,17 +147,17 @@ def evaluate_precision(items: Sequence[AnnotatedImage], precision: str, regresso
         unmatched_detections=unmatched,
         nme_bbox=nme_summary([f.nme_bbox for f in faces if f.found]),
         nme_interocular=nme_summary([f.nme_interocular for f in faces if f.found]),
-        faces=faces,
+        faces=faces, skipped=skipped,
     )
 
 
 def evaluate(folder: Union[str, Path], precisions: Sequence[str] = ("fp32", "int8"), regressor: str = "mb05",
              detector_size: Optional[Tuple[int, int]] = None, roi: str = "detector", root: Optional[Path] = None,
-             threads: int = 1, target: str = "auto", still=None) -> EvalReport:
+             threads: int = 1, target: str = "auto", still=None, max_pixels: int = DEFAULT_MAX_PIXELS) -> EvalReport:
     """NME of the 68 landmarks per precision on a folder of images with .pts files (see the module doc).
     `detector_size`, `target`, `still` (a `runtime.still.StillConfig`): as `edgeface run` / `FaceAligner`."""
     items, orphans = find_annotated_images(folder)
-    results = [evaluate_precision(items, p, regressor, detector_size, roi, root, threads, target, still)
+    results = [evaluate_precision(items, p, regressor, detector_size, roi, root, threads, target, still, max_pixels)
                for p in precisions]
     return EvalReport(dataset=str(Path(folder)), images=len(items), faces=sum(len(i.annotations) for i in items),
                       results=results, orphan_annotations=[p.name for p in orphans])

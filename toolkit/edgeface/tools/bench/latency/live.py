@@ -23,6 +23,7 @@ import sys
 import edgeface
 from edgeface.app.live_feed import LiveFeed
 from edgeface.app.run_loop import run
+from edgeface.hub.output_guard import commit
 from edgeface.sources.capture import LatestFrameCapture
 from edgeface.sources.sim_camera import open_sim_camera
 
@@ -59,7 +60,7 @@ def main(argv=None) -> int:
         res = {"error": f"{type(e).__name__}: {e}"}
     with open(a.out + ".part", "w") as fh:
         json.dump(res, fh)
-    os.replace(a.out + ".part", a.out)
+    commit(a.out + ".part", a.out)
     return 0 if "error" not in res else 1
 
 

@@ -43,5 +43,5 @@ def threads_lines(report: dict, profile) -> List[str]:
                      f"profile {profile.name}: {have}"
                      + ("" if int(have) == b["threads"] else
                         " (profiles are set from whole-pipeline runs, where a lower model median can still make"
-                        " frames slower: README, Performance)"))
+                        " frames slower: docs/benchmarks/performance.md)"))
     return lines

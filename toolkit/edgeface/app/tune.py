@@ -1,0 +1,300 @@
+"""`edgeface tune`: measure the board it runs on and write its own profile (`<cache>/profiles/local.toml`).
+
+The shipped Raspberry Pi profiles were chosen from the hardware, not measured on it; this measures them
+where it matters, with this board's models on the sample video, in tens of seconds:
+
+1. **stages** (`measure_stages`): each network (FaceBoxes at the profile's size, the mb05 regressor) at each
+   precision that is converted (INT8, fp32) and each thread count (1 .. the usable cores, at most 4):
+   the median of `repeats` invokes on a real input (a letterboxed video frame, a 120x120 crop of it).
+   Per stage the fastest precision is taken, and the fewest threads within `THREADS_TOLERANCE` of its
+   fastest (a thread more that buys under 5 % is a core taken from the rest of the pipeline).
+2. **pipeline** (`measure_pipeline`): the whole tracking pipeline (detector, tracker, regressor, decoding,
+   smoothing; the profile's scan mode) over `frames` frames of the video, for the chosen stage threads and
+   for one thread per stage (more threads made every pipeline row slower on a 2-core x86 machine), at
+   the profile's detect interval, half and double it. fps = frames / summed `process` time (frame 0, the
+   warm-up, left out; decoding is not timed: the camera delivers decoded frames).
+   The faster thread setting is kept; the interval is the smallest whose fps is within
+   `INTERVAL_TOLERANCE` of the fastest (a shorter interval finds new faces sooner).
+
+Precision choice: the INT8 models were verified against float at conversion (manifest `verification`:
+landmarks within the model card's limits), so the faster one is taken; `--precision` limits the choice.
+`choose_*` are pure (measurements in, choice and reasons out) and tested with made-up numbers; the
+profile is written with `boards.profiles.write_local_profile` and `--target auto` prefers it on this
+board (`boards.profiles.resolve_target`). Times are milliseconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import cv2
+import numpy as np
+
+from edgeface import __version__
+from edgeface.boards.machine import read_machine, usable_cores
+from edgeface.boards.profiles import TargetProfile, detect_target, machine_key, write_local_profile
+from edgeface.errors import EdgefaceError, OptionsError
+from edgeface.hub import locate, paths
+from edgeface.hub.atomic import write_json_atomic
+from edgeface.runtime.detection import letterbox
+from edgeface.runtime.loading import build_pipeline
+from edgeface.runtime.options import PipelineOptions
+from edgeface.runtime.tflite_backend import TFLiteModel
+from edgeface.sources.spec import open_source
+from edgeface.vocab import Precision, detector_name
+
+THREADS_TOLERANCE = 0.05  # a stage takes more threads only when they save more than this fraction
+INTERVAL_TOLERANCE = 0.10  # the smallest detect interval whose fps is within this fraction of the best
+TUNE_PRECISIONS = ("int8", "fp32")
+
+
+@dataclass(frozen=True)
+class TuneOptions:
+    """What `edgeface tune` measures. threads / intervals empty: the defaults (1 .. usable cores, at most 4;
+    the base profile's interval, half and double it)."""
+
+    source: str = "samples:obama"
+    frames: int = 60
+    repeats: int = 8
+    threads: tuple = ()
+    intervals: tuple = ()
+    precisions: tuple = TUNE_PRECISIONS
+    root: Optional[Path] = None
+    write: bool = True
+
+    def __post_init__(self):
+        if int(self.frames) < 2 or int(self.repeats) < 1:
+            raise OptionsError(f"tune needs --frames >= 2 and --repeats >= 1, got {self.frames} and {self.repeats}")
+        if any(int(t) < 1 for t in self.threads) or any(int(i) < 1 for i in self.intervals):
+            raise OptionsError("tune: --threads and --intervals must be positive numbers")
+        bad = [p for p in self.precisions if p not in TUNE_PRECISIONS]
+        if bad or not self.precisions:
+            raise OptionsError(f"tune: --precision takes {' and/or '.join(TUNE_PRECISIONS)}, not {', '.join(bad) or 'nothing'}")
+
+
+@dataclass(frozen=True)
+class StageTiming:
+    stage: str  # "detector" | "regressor"
+    precision: str  # int8 | fp32
+    threads: int
+    median_ms: float
+    p90_ms: float
+
+
+@dataclass(frozen=True)
+class PipelineTiming:
+    label: str  # "tuned threads" | "1 thread per stage"
+    regressor_threads: int
+    detector_threads: int
+    interval: int
+    fps: float
+    median_ms: float
+    p90_ms: float
+    frames: int
+
+
+@dataclass(frozen=True)
+class StageChoice:
+    precision: str
+    threads: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class TuneResult:
+    base: str  # the shipped profile the local one starts from
+    profile: TargetProfile
+    stages: tuple  # StageTiming
+    pipelines: tuple  # PipelineTiming
+    reasons: tuple  # one line per choice
+    path: Optional[Path] = None  # where the profile was written (None: --dry-run)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {"base": self.base, "profile": self.profile.to_dict(), "reasons": list(self.reasons),
+                "stages": [dataclasses.asdict(s) for s in self.stages],
+                "pipelines": [dataclasses.asdict(p) for p in self.pipelines],
+                "path": str(self.path) if self.path else None, "seconds": round(self.seconds, 1)}
+
+
+def _pct(values: Sequence[float], q: float) -> float:
+    s = sorted(values)
+    return float(s[min(len(s) - 1, int(round(q * (len(s) - 1))))])
+
+
+# ----------------------------------------------------------------------------- choosing (pure)
+
+def choose_stage(timings: Sequence[StageTiming], stage: str) -> StageChoice:
+    """The precision and thread count of one stage from its timings."""
+    mine = [t for t in timings if t.stage == stage]
+    if not mine:
+        raise EdgefaceError(f"tune: no {stage} was measured (is any {stage} model converted?)")
+    best = min(mine, key=lambda t: t.median_ms)
+    same = sorted((t for t in mine if t.precision == best.precision), key=lambda t: t.threads)
+    pick = next(t for t in same if t.median_ms <= best.median_ms * (1 + THREADS_TOLERANCE))
+    others = {p: min(t.median_ms for t in mine if t.precision == p) for p in {t.precision for t in mine}}
+    alt = ", ".join(f"{p} {ms:.1f} ms" for p, ms in sorted(others.items()) if p != best.precision)
+    why = f"{stage}: {pick.precision}, {pick.threads} thread(s): {pick.median_ms:.1f} ms per invoke"
+    why += f" (fastest {best.median_ms:.1f} ms at {best.threads})" if pick.threads != best.threads else ""
+    threads = ", ".join(f"{t.threads}: {t.median_ms:.1f}" for t in same)
+    return StageChoice(pick.precision, pick.threads, f"{why}; threads {threads} ms" + (f"; other precision {alt}" if alt else ""))
+
+
+def choose_pipeline(runs: Sequence[PipelineTiming]) -> tuple:
+    """(the chosen run, reason): the faster thread setting, then the smallest interval within tolerance."""
+    if not runs:
+        raise EdgefaceError("tune: no pipeline run was measured")
+    by_label: dict = {}
+    for r in runs:
+        by_label.setdefault(r.label, []).append(r)
+    best_label = max(by_label, key=lambda k: max(r.fps for r in by_label[k]))
+    mine = sorted(by_label[best_label], key=lambda r: r.interval)
+    top = max(r.fps for r in mine)
+    pick = next(r for r in mine if r.fps >= top * (1 - INTERVAL_TOLERANCE))
+    alts = "; ".join(f"{k}: " + ", ".join(f"interval {r.interval} {r.fps:.1f} fps" for r in sorted(v, key=lambda r: r.interval))
+                     for k, v in by_label.items())
+    why = (f"pipeline: {best_label} (regressor {pick.regressor_threads}, detector {pick.detector_threads}), detect interval "
+           f"{pick.interval}: {pick.fps:.1f} fps, p90 {pick.p90_ms:.1f} ms per frame (smallest interval within "
+           f"{INTERVAL_TOLERANCE:.0%} of the fastest); measured {alts}")
+    return pick, why
+
+
+# ----------------------------------------------------------------------------- measuring
+
+def _frames(source: str, n: int) -> list:
+    with open_source(source, max_frames=n) as src:
+        return [f for f in src]
+
+
+def stage_inputs(frame: np.ndarray, detector_size: tuple) -> dict:
+    """Real inputs of the two networks from a video frame: its letterboxed canvas, a 120x120 center crop."""
+    canvas, _ = letterbox(frame, int(detector_size[0]), int(detector_size[1]))
+    h, w = frame.shape[:2]
+    s = min(h, w) // 2
+    crop = cv2.resize(frame[h // 2 - s // 2: h // 2 + s // 2, w // 2 - s // 2: w // 2 + s // 2], (120, 120))
+    return {"detector": canvas, "regressor": crop}
+
+
+def measure_stages(frame: np.ndarray, base: TargetProfile, threads: Sequence[int], precisions: Sequence[str],
+                   repeats: int, root: Optional[Path], progress: Callable[[str], None]) -> list:
+    inputs = stage_inputs(frame, base.detector_size)
+    names = {"detector": detector_name(*base.detector_size), "regressor": "mb05"}
+    out = []
+    for stage, name in names.items():
+        for prec in precisions:
+            variant = Precision.parse(prec).variant
+            found = locate.find_model(name, variant, root)
+            if found is None:
+                progress(f"  {stage} {prec}: {name}_{variant}.tflite is not converted here: skipped")
+                continue
+            for t in threads:
+                model = TFLiteModel(found.path, num_threads=int(t))
+                model.run(inputs[stage])  # first invoke: XNNPACK packs the weights
+                times = []
+                for _ in range(repeats):
+                    t0 = time.perf_counter()
+                    model.run(inputs[stage])
+                    times.append((time.perf_counter() - t0) * 1000.0)
+                del model
+                st = StageTiming(stage, prec, int(t), round(statistics.median(times), 3), round(_pct(times, 0.9), 3))
+                out.append(st)
+                progress(f"  {stage} {prec} {t} thread(s): {st.median_ms:.1f} ms (p90 {st.p90_ms:.1f})")
+    return out
+
+
+def measure_pipeline(source: str, frames: int, base: TargetProfile, reg: StageChoice, det: StageChoice,
+                     label: str, reg_threads: int, det_threads: int, interval: int, root: Optional[Path]) -> PipelineTiming:
+    opts = PipelineOptions(
+        backend="tflite", precision=Precision.parse(reg.precision), detector_precision=Precision.parse(det.precision),
+        threads=max(reg_threads, det_threads), regressor_threads=reg_threads, detector_threads=det_threads,
+        detector_size=tuple(base.detector_size), detect_interval=int(interval), scan=base.scan,
+        scan_threads=min(int(base.scan_threads), usable_cores()), max_misses=base.max_misses,
+        smoothing=base.smoothing, root=root, roi_deadband=0.02, motion="velocity")
+    pipe = build_pipeline(opts)
+    times = []
+    try:
+        with open_source(source, max_frames=frames) as src:
+            for f in src:
+                t0 = time.perf_counter()
+                pipe.process(f)
+                times.append((time.perf_counter() - t0) * 1000.0)
+    finally:
+        pipe.close()
+    times = times[1:]  # frame 0 is the warm-up: the first detection, XNNPACK's weight packing
+    if not times:
+        raise EdgefaceError(f"tune: fewer than 2 frames from {source}")
+    busy = sum(times)
+    return PipelineTiming(label, reg_threads, det_threads, int(interval), round(len(times) * 1000.0 / busy, 2),
+                          round(statistics.median(times), 3), round(_pct(times, 0.9), 3), len(times))
+
+
+def default_threads(cores: int) -> tuple:
+    return tuple(range(1, min(4, max(1, cores)) + 1))
+
+
+def default_intervals(base_interval: int) -> tuple:
+    b = max(2, int(base_interval))
+    return tuple(sorted({max(1, b // 2), b, b * 2}))
+
+
+def tune(options: TuneOptions = TuneOptions(), progress: Callable[[str], None] = lambda line: None) -> TuneResult:
+    """Measure this board, choose, and (unless options.write is False) write the local profile."""
+    t_start = time.perf_counter()
+    model, cpuinfo, mach = read_machine()
+    shipped = detect_target(model, cpuinfo, mach)
+    base = shipped.profile
+    cores = usable_cores()
+    threads = tuple(options.threads) or default_threads(cores)
+    intervals = tuple(options.intervals) or default_intervals(base.detect_interval)
+    progress(f"base profile {base.name} ({shipped.reason}); {cores} usable core(s); "
+             f"threads {', '.join(map(str, threads))}; intervals {', '.join(map(str, intervals))}")
+    frames = _frames(options.source, 1)
+    if not frames:
+        raise EdgefaceError(f"tune: no frame in {options.source}")
+    progress(f"stages: {options.repeats} invokes each on {options.source} frame 0")
+    stages = measure_stages(frames[0].image, base, threads, options.precisions, options.repeats, options.root, progress)
+    reg, det = choose_stage(stages, "regressor"), choose_stage(stages, "detector")
+    settings = [("tuned threads", reg.threads, det.threads)]
+    if (reg.threads, det.threads) != (1, 1):
+        settings.append(("1 thread per stage", 1, 1))
+    progress(f"pipeline: {options.frames} frames of {options.source}, {len(settings) * len(intervals)} runs")
+    runs = []
+    for label, rt, dt in settings:
+        for i in intervals:
+            r = measure_pipeline(options.source, options.frames, base, reg, det, label, rt, dt, i, options.root)
+            runs.append(r)
+            progress(f"  {label} (regressor {rt}, detector {dt}), interval {i}: {r.fps:.1f} fps, "
+                     f"median {r.median_ms:.1f} ms, p90 {r.p90_ms:.1f} ms")
+    pick, why = choose_pipeline(runs)
+    prof = dataclasses.replace(
+        base, name="local", title=f"{base.title}, tuned on this board", precision=reg.precision,
+        detector_precision=det.precision, regressor_threads=pick.regressor_threads,
+        detector_threads=pick.detector_threads, threads=max(pick.regressor_threads, pick.detector_threads),
+        detect_interval=pick.interval, tuned=())
+    key = machine_key(model, cpuinfo, mach)
+    info = {**{k: v for k, v in key.items()}, "based_on": base.name, "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "edgeface": __version__, "python": platform.python_version(), "source": options.source,
+            "frames": options.frames, "fps": pick.fps, "p90_ms": pick.p90_ms}
+    reasons = (reg.reason, det.reason, why)
+    path = None
+    if options.write:
+        path = write_local_profile(prof, info, comments=(
+            f"Written by `edgeface tune` on {info['date']} (edgeface {__version__}); `--target auto` uses it on this",
+            f"board ({key['board'] or key['cpu_model']}, {key['cores']} cores). Measurements: local.json beside it.",
+            *(f"  {r}" for r in reasons)), root=options.root)
+    elapsed = time.perf_counter() - t_start
+    result = TuneResult(base.name, dataclasses.replace(prof, tuned=tuple(sorted(info.items()))), tuple(stages),
+                        tuple(runs), reasons, path, elapsed)
+    if path is not None:
+        write_json_atomic(paths.profiles_dir(options.root) / "local.json", result.to_dict())
+    return result
+
+
+__all__: Sequence[str] = ("TuneOptions", "TuneResult", "StageTiming", "PipelineTiming", "StageChoice", "tune",
+                          "choose_stage", "choose_pipeline", "measure_stages", "measure_pipeline", "stage_inputs")
