@@ -161,6 +161,9 @@ class MqttSink(BaseSink):
                  + f", {p.sent} delivered"]
         if p.rejected:
             lines.append(f"MQTT: the broker refused {p.rejected} messages (not allowed on {self.topic}?)")
+        if q.lost or q.state_problem:
+            lines.append(f"MQTT: the queue {q.dir} was damaged: {q.lost} records lost, the others kept"
+                         + (f" ({q.state_problem})" if q.state_problem else ""))
         dropped = q.dropped - self.dropped_before
         if dropped:
             lines.append(f"MQTT: queue full ({self.options.queue_bytes} bytes): {dropped} oldest results dropped")
