@@ -574,3 +574,24 @@ def test_doctor_shows_a_hostile_cache_path_as_itself(tmp_path, capsys, monkeypat
     code, out, err = cli(capsys, "doctor")
     assert "Traceback" not in err and "MarkupError" not in err
     assert "x[/bold]\\x1b]0;t\\x07" in out.replace("\n", "") and "\x1b" not in out
+
+
+@pytest.mark.system
+def test_collect_fails_when_its_network_thread_dies(broker, tmp_path, monkeypatch):
+    """Never exit 0 having received nothing: a network thread that stops (here paho's own loop told to
+    end, as an uncaught error would end it) is one EdgefaceError, with the records so far kept."""
+    from edgeface.errors import EdgefaceError
+    from edgeface.fleet import collect as collect_mod
+
+    clients = []
+    real_make_client = collect_mod.make_client
+    monkeypatch.setattr(collect_mod, "make_client", lambda *a, **k: clients.append(real_make_client(*a, **k)) or clients[-1])
+    ready = threading.Event()
+
+    def kill_loop():
+        ready.wait(10)
+        clients[0]._thread_terminate = True  # paho's loop_forever returns: the thread ends
+
+    threading.Thread(target=kill_loop, daemon=True).start()
+    with pytest.raises(EdgefaceError, match="network thread died"):
+        collect_mod.collect(broker.url(), tmp_path / "c.jsonl", duration=20, ready=ready, client_id="t-dies")

@@ -229,14 +229,14 @@ def collect(url: str, out: Union[str, Path], ca: Optional[str] = None, client_id
         except Exception as e:
             raise EdgefaceError(f"cannot collect: {connect_error_text(target, e)}; start the broker or fix the URL") from None
         client.loop_start()
+        net_thread = getattr(client, "_thread", None)  # paho sets its attribute back to None when the thread ends
         if not events["connack"].wait(10.0):
             raise EdgefaceError(f"cannot collect: {target.address} sent no CONNACK within 10 s")
         t0 = time.monotonic()
         while True:
             if failure:
                 raise failure[0]
-            thread = getattr(client, "_thread", None)
-            if thread is not None and not thread.is_alive():
+            if net_thread is not None and not net_thread.is_alive():
                 raise EdgefaceError(f"collecting stopped: the MQTT network thread died ({report.records} records "
                                     f"written to {part}); run collect again (the broker keeps the session)")
             now = time.monotonic()
