@@ -35,19 +35,21 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 RUN_SH = REPO / "tests" / "arm" / "run.sh"
-STEPS = ("litert", "models", "doctor", "run", "aligner", "video_h264")
+STEPS = ("litert", "models", "doctor", "run", "aligner", "video_h264", "hostile_fleet")
 RELEASES = ("bookworm", "trixie")
 # litert, models, doctor, run: 2 exit statuses each; litert and models 1 .npz each; run 3 .jsonl
 # (photos.int8, obama.int8, photos.fp32); video_h264: 2 statuses (H.264 written, no TFLite INFO line);
+# hostile_fleet (tests/hostile_corpus.py --part fleet): 2 statuses;
 # aligner (when edgeface has FaceAligner): 2 statuses + 1 .jsonl
-MIN_CHECKS = 2 * 5 + 2 + 3
+MIN_CHECKS = 2 * 6 + 2 + 3
 ALIGNER_PASS = ("PASS step aligner: guest (arm64) exit status 0", "PASS aligner/aligner.int8.jsonl (INT8 bounds)")
 ALIGNER_SKIP = "SKIP step aligner: SKIP: edgeface.FaceAligner not available"
 EXPECTED_PASS = ("PASS step doctor: guest (arm64) exit status 0", "PASS step run: guest (arm64) exit status 0",
                  "PASS run/photos.int8.jsonl (INT8 bounds)", "PASS run/obama.int8.jsonl (INT8 bounds)",
                  "PASS run/photos.fp32.jsonl (float bounds)", "PASS litert/rfb320_emma.npz",
                  "PASS step models: host exit status 0", "PASS models/models.npz",
-                 "PASS step video_h264: guest (arm64) exit status 0", "PASS step video_h264: host exit status 0")
+                 "PASS step video_h264: guest (arm64) exit status 0", "PASS step video_h264: host exit status 0",
+                 "PASS step hostile_fleet: guest (arm64) exit status 0", "PASS step hostile_fleet: host exit status 0")
 TIMEOUT_S = float(os.environ.get("EDGEFACE_ARM_TIMEOUT", "2100"))
 CAP_SYS_ADMIN = 21
 

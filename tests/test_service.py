@@ -4,6 +4,7 @@ refuses commands that do not parse, and is removed again."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import stat
@@ -41,11 +42,11 @@ def test_system_service_unit_verifies_and_hides_the_password(analyze, tmp_path, 
     text = unit.read_text()
     assert "p%40ss" not in text and "board:" not in text  # the unit is world-readable
     env = tmp_path / "edgeface.env"
-    assert env.read_text() == f"EDGEFACE_MQTT_URL={url}\n"
+    assert env.read_text() == f"EDGEFACE_MQTT_URL='{url}'\n"
     assert stat.S_IMODE(env.stat().st_mode) == 0o600 and stat.S_IMODE(unit.stat().st_mode) & 0o004
     execstart = next(x for x in text.splitlines() if x.startswith("ExecStart="))
     assert execstart.split("=", 1)[1].split()[0].endswith("/edgeface")
-    assert '--mqtt ${EDGEFACE_MQTT_URL} --board-id "door 1" --precision int8' in execstart
+    assert '--mqtt env:EDGEFACE_MQTT_URL --board-id "door 1" --precision int8' in execstart  # no ${...} expansion
     for line in ("User=daemon", "Restart=always", "RestartSec=5", "StartLimitIntervalSec=0", "KillSignal=SIGTERM",
                  "KillMode=mixed", "StandardOutput=journal", f"EnvironmentFile={env}", "WantedBy=multi-user.target"):
         assert line in text.splitlines()
@@ -76,7 +77,7 @@ def test_user_service_and_backoff_keys(analyze, tmp_path, capsys, monkeypatch):
     # exponential restart backoff only where systemd knows the keys (>= 254; bookworm has 252)
     spec = ServiceSpec(args=["run", "--camera"], user_mode=True, systemd=254)
     assert "RestartSteps=5" in unit_text(spec) and "RestartMaxDelaySec=60" in unit_text(spec)
-    spec.systemd = 252
+    spec = dataclasses.replace(spec, systemd=252)
     assert "RestartSteps" not in unit_text(spec)
     # percent and dollar signs are escaped for systemd
     spec = ServiceSpec(args=["run", "--source", "/data/50%/$x.mp4"], user_mode=True)

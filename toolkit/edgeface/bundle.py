@@ -14,6 +14,14 @@ redistribution) is never packed. Unpacking reads every member into a staging fol
 size and sha256 against the list, refuses anything not listed, missing, duplicated, unsafe (an
 absolute path, `..`, a link) or truncated, and only then moves the files into place: a damaged
 bundle is one `VerificationError` line and changes nothing.
+
+This module is the one bundle extractor (tests/test_hostile_fleet.py fails if another module opens a
+tar for reading). Before a byte is written: `bundle.json` is checked against its schema (`_check_index`:
+types, ranges, names without control characters or markup-breaking surprises), every member's declared
+size (the list) and real size (its tar header) must agree and stay under `MAX_FILE_BYTES`, their sum
+under `MAX_TOTAL_BYTES` and the free space of the cache, and each member's bytes must lie within the
+bundle file (an uncompressed tar holds every byte it unpacks to: a 10 KB bundle cannot unpack to
+1 GiB); sparse, device, FIFO and link members are refused. Files move into place with a backup of what they replace, restored if any move fails.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import tarfile
 import tempfile
@@ -43,6 +52,12 @@ INDEX_DIGEST = "bundle.json.sha256"  # sha256 of bundle.json's bytes: the digest
 RUNTIME_ASSETS = ("param_stats.npz", "sparse_bases.npz", "mesh.npz")
 MAX_INDEX_BYTES = 1 << 20
 CHUNK = 1 << 20
+MAX_FILES = 64  # a bundle holds about a dozen
+MAX_FILE_BYTES = 512 << 20  # the largest model is ~13 MB, the BFM (never packed) ~150 MB
+MAX_TOTAL_BYTES = 2 << 30
+_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")  # target and version names
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_DETECTOR_SIDE = (32, 8192)
 
 
 @dataclass(frozen=True)
@@ -66,6 +81,7 @@ class BundleInfo:
     def from_dict(cls, d: dict, name: str) -> "BundleInfo":
         if not isinstance(d, dict) or d.get("format") != FORMAT:
             raise VerificationError(f"{name} is not an edgeface bundle ({FORMAT}): make it with `edgeface pack`")
+        _check_index(d, name)
         try:
             files = tuple({"path": _safe_member(str(f["path"]), name), "size": int(f["size"]),
                            "sha256": str(f["sha256"])} for f in d["files"])
@@ -83,6 +99,49 @@ class BundleInfo:
         return {"format": FORMAT, "edgeface": self.edgeface, "created": self.created, "precision": self.precision,
                 "target": self.target, "detector_size": list(self.detector_size), "regressor": self.regressor,
                 "detector_precision": self.detector_precision_used, "files": [dict(f) for f in self.files]}
+
+
+def _damaged(name: str, what: str) -> VerificationError:
+    return VerificationError(f"{name}: bundle.json is damaged ({what}): copy the bundle again, or pack a new one")
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _check_index(d: dict, name: str) -> None:
+    """`bundle.json` against its schema: every field's type, range and form, before anything uses it."""
+    for key in ("precision", "regressor"):
+        if not isinstance(d.get(key), str) or not _LABEL.fullmatch(d[key]):
+            raise _damaged(name, f"'{key}' is not a name")
+    for key in ("target", "edgeface", "detector_precision"):
+        v = d.get(key)
+        if v not in (None, "") and (not isinstance(v, str) or not _LABEL.fullmatch(v)):
+            raise _damaged(name, f"'{key}' is not a name")
+    created = d.get("created", "")
+    if not isinstance(created, str) or not re.fullmatch(r"[0-9T:Z.+-]{0,40}", created):
+        raise _damaged(name, "'created' is not a time")
+    size = d.get("detector_size")
+    if (not isinstance(size, list) or len(size) != 2 or not all(_is_int(v) for v in size)
+            or not all(_DETECTOR_SIDE[0] <= v <= _DETECTOR_SIDE[1] for v in size)):
+        raise _damaged(name, f"'detector_size' is not [width, height] in {_DETECTOR_SIDE[0]}..{_DETECTOR_SIDE[1]}")
+    files = d.get("files")
+    if not isinstance(files, list) or not 1 <= len(files) <= MAX_FILES:
+        raise _damaged(name, f"'files' is not a list of 1..{MAX_FILES} files")
+    total = 0
+    for f in files:
+        if (not isinstance(f, dict) or not isinstance(f.get("path"), str) or not _is_int(f.get("size"))
+                or not isinstance(f.get("sha256"), str) or not _SHA256.fullmatch(f["sha256"])):
+            raise _damaged(name, "a file entry is not {path, size, sha256}")
+        if any(ord(c) < 0x20 or c in "\\[]" or 0x7f <= ord(c) <= 0x9f for c in f["path"]) or len(f["path"]) > 200:
+            raise _damaged(name, "a file path has control characters, brackets or backslashes")
+        if not 0 <= f["size"] <= MAX_FILE_BYTES:
+            raise VerificationError(f"{name}: a file of {f['size']} bytes is listed (the limit is {MAX_FILE_BYTES >> 20} MiB "
+                                    "per file): not a bundle of edgeface models; refusing it")
+        total += f["size"]
+    if total > MAX_TOTAL_BYTES:
+        raise VerificationError(f"{name}: its files add up to {total} bytes (the limit is {MAX_TOTAL_BYTES >> 30} GiB): "
+                                "not a bundle of edgeface models; refusing it")
 
 
 def _safe_member(path: str, name: str) -> str:
@@ -173,30 +232,46 @@ def _read_index(tar: tarfile.TarFile, name: str) -> BundleInfo:
                                 "altered or damaged; copy it again")
     try:
         d = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise VerificationError(f"{name}: {INDEX} is damaged: copy the bundle again") from None
     return BundleInfo.from_dict(d, name)
 
 
-def _stage(tar: tarfile.TarFile, info: BundleInfo, staging: Path, name: str) -> None:
-    """Every member into `staging`, checked against the digest list."""
+def _check_room(info: BundleInfo, dest: Path, name: str) -> None:
+    """The files fit the free space of the cache."""
+    total = sum(f["size"] for f in info.files)
+    free = shutil.disk_usage(dest).free
+    if total > free:
+        raise EdgefaceError(f"cannot unpack {name}: it needs {total >> 20} MiB and {dest} has {free >> 20} MiB free "
+                            "(free some space or unpack elsewhere with --to)")
+
+
+def _stage(tar: tarfile.TarFile, info: BundleInfo, staging: Path, name: str, bundle_size: int) -> None:
+    """Every member into `staging`, checked against the digest list (sizes before a byte is written)."""
     wanted = {f["path"]: f for f in info.files}
     done = set()
     for i, m in enumerate(tar):
         if i < 2:  # bundle.json and its digest, read already
             continue
         path = _safe_member(m.name, name)
-        if not m.isfile():
-            raise VerificationError(f"{name}: '{path}' is not a regular file (a link or device): refusing the bundle")
+        if not m.isfile() or m.issparse():
+            raise VerificationError(f"{name}: '{path}' is not a regular file (a link, device, FIFO or sparse "
+                                    "file): refusing the bundle")
         f = wanted.get(path)
         if f is None or path in done:
             raise VerificationError(f"{name}: '{path}' is not in its digest list: the bundle was altered")
+        if m.size != f["size"]:
+            raise VerificationError(f"{name}: '{path}' is {m.size} bytes in the archive but {f['size']} in its digest "
+                                    "list: the bundle was altered; refusing it")
+        if m.offset_data + m.size > bundle_size:  # an uncompressed tar holds every byte it unpacks to
+            raise VerificationError(f"{name} is truncated: {path} needs {m.size} bytes and the bundle ends before "
+                                    "them; copy it again")
         dest = staging / path
         dest.parent.mkdir(parents=True, exist_ok=True)
         h, size = hashlib.sha256(), 0
         src = tar.extractfile(m)
         with open(dest, "wb") as fh:
-            for block in iter(lambda: src.read(CHUNK), b""):
+            for block in iter(lambda: src.read(min(CHUNK, f["size"] + 1 - size)), b""):
                 h.update(block)
                 size += len(block)
                 fh.write(block)
@@ -219,27 +294,65 @@ def unpack(bundle: Union[str, os.PathLike], dest: Optional[Union[str, os.PathLik
     if not bundle.is_file():
         raise MissingAssetError(f"bundle {bundle} does not exist: copy it from the workstation (`edgeface pack`)")
     dest = Path(dest).expanduser() if dest is not None else paths.home()
-    dest.mkdir(parents=True, exist_ok=True)
+    created = [p for p in (dest, *dest.parents) if not p.exists()]  # folders to remove again on failure
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise EdgefaceError(f"cannot unpack {name} into {dest}: {e.strerror or e} (pick another folder with --to)") from None
     staging = Path(tempfile.mkdtemp(prefix=".bundle-", dir=dest))
+    ok = False
     try:
         try:
             with tarfile.open(bundle, "r:") as tar:
                 info = _read_index(tar, name)
-                _stage(tar, info, staging, name)
+                _check_room(info, dest, name)
+                _stage(tar, info, staging, name, bundle.stat().st_size)
         except (tarfile.TarError, EOFError, OSError) as e:
             if isinstance(e, OSError) and not isinstance(e, EOFError) and e.errno is not None:
                 raise EdgefaceError(f"cannot unpack {name} into {dest}: {e.strerror or e}") from None
             raise VerificationError(f"{name} is truncated or not a bundle ({e}): copy it again") from None
-        for f in info.files:  # everything checked: now into place, file by file (each a rename)
-            target = dest / f["path"]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staging / f["path"], target)
-            if progress is not None:
-                progress(f["path"])
-        (dest / INDEX).write_text(json.dumps(info.to_dict(), indent=1))
+        (staging / INDEX).write_text(json.dumps(info.to_dict(), indent=1))
+        _swap_in(staging, dest, [f["path"] for f in info.files] + [INDEX], name, progress)
+        ok = True
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        for p in ([] if ok else created):  # innermost first: only the folders this call made, if still empty
+            try:
+                p.rmdir()
+            except OSError:
+                break
     return info
+
+
+def _swap_in(staging: Path, dest: Path, rels: List[str], name: str,
+             progress: Optional[Callable[[str], None]] = None) -> None:
+    """Move the checked files from `staging` into `dest` (each a rename), keeping what each replaces in
+    `staging/.replaced`; if any move fails, put everything back as it was."""
+    backup = staging / ".replaced"
+    moved: List[tuple] = []  # (rel, had an old file)
+    try:
+        for rel in rels:
+            target = dest / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            old = target.is_file() or target.is_symlink()
+            if old:
+                (backup / rel).parent.mkdir(parents=True, exist_ok=True)
+                os.replace(target, backup / rel)
+            moved.append((rel, old))
+            os.replace(staging / rel, target)
+            if progress is not None and rel != INDEX:
+                progress(rel)
+    except OSError as e:
+        for rel, old in reversed(moved):
+            target = dest / rel
+            try:
+                if old:
+                    os.replace(backup / rel, target)
+                else:
+                    target.unlink(missing_ok=True)
+            except OSError:
+                pass
+        raise EdgefaceError(f"cannot unpack {name} into {dest}: {e.strerror or e}; the cache is as it was") from None
 
 
 def verify_tree(root: Path, info: BundleInfo) -> bool:

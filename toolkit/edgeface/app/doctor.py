@@ -297,11 +297,15 @@ def _yes(v: Optional[bool]) -> str:
     return "[green]yes[/]" if v else ("[yellow]unknown[/]" if v is None else "[red]no[/]")
 
 
-def render(r: DoctorReport):
-    """A rich renderable of the report."""
+def render(r: DoctorReport, text=None):
+    """A rich renderable of the report. `text(str)` makes the cells that hold this machine's names (the
+    cache path, cameras, video nodes, model sources): never rich markup; the CLI passes its escaping
+    `cli.consoles.safe_text` (default: rich `Text`)."""
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text
+
+    text = text or Text
 
     t = Table(title="edgeface doctor", show_header=False, title_justify="left")
     t.add_column("item", style="bold")
@@ -317,29 +321,32 @@ def render(r: DoctorReport):
     t.add_row("XNNPACK", f"{_yes(r.xnnpack)} ({r.xnnpack_note})")
     t.add_row("onnxruntime", r.onnxruntime or "not installed (only needed for --backend onnx)")
     t.add_row("PyAV", r.pyav or "not installed")
-    t.add_row("cameras", "\n".join(r.cameras) if r.cameras else "[yellow]none found[/]")
+    t.add_row("cameras", text("\n".join(r.cameras)) if r.cameras else "[yellow]none found[/]")
     others = [f"{n['path']} ({n['driver'] or '?'}: {n['role']})" for n in r.video_nodes if n["role"] != "camera"]
     if others:
-        t.add_row("other video nodes", "\n".join(others))
+        t.add_row("other video nodes", text("\n".join(others)))
     pc = r.picamera2_status or ("importable" if r.picamera2 else "not importable")
     if r.libcamera_cameras is not None:
         pc += f"; libcamera lists {r.libcamera_cameras} camera(s)"
-    t.add_row("picamera2", pc if r.picamera2 else f"[yellow]{pc}[/]")
-    t.add_row("cache", r.cache)
+    pc_cell = text(pc)
+    if not r.picamera2:
+        pc_cell.stylize("yellow")
+    t.add_row("picamera2", pc_cell)
+    t.add_row("cache", text(r.cache))
     if r.models:
         other = {m.path for m in runtime_mismatch(r.runtime, r.models)}
-        t.add_row("models", "\n".join(f"{m.name}_{m.variant}.tflite  {m.size / 1048576:.1f} MiB"
-                                      + (f"  from {m.source}" if m.source and not m.source.startswith("cache") else "")
-                                      + ("" if m.manifest else "  [red](no manifest)[/]")
-                                      + (f"  [yellow](verified with {m.verified_with})[/]" if m.path in other else "")
-                                      for m in r.models))
+        t.add_row("models", text("\n".join(f"{m.name}_{m.variant}.tflite  {m.size / 1048576:.1f} MiB"
+                                           + (f"  from {m.source}" if m.source and not m.source.startswith("cache") else "")
+                                           + ("" if m.manifest else "  (no manifest)")
+                                           + (f"  (verified with {m.verified_with})" if m.path in other else "")
+                                           for m in r.models)))
     else:
         t.add_row("models", "[yellow]none installed[/] (pip install \"edgeface[models]\", a bundle from `edgeface pack`, "
                             "or `edgeface convert` on a workstation)")
     t.add_row("recommended target", f"[bold]{r.target}[/] ({r.target_reason})")
     parts = [t]
     for a in r.advice:
-        parts.append(Text(f"- {a}"))
+        parts.append(text(f"- {a}"))
     return Group(*parts)
 
 

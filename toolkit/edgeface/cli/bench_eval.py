@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from edgeface.cli.consoles import console, status, wide_out
+from edgeface.cli.consoles import say, status, wide_out
 from edgeface.cli.option_lists import split_values
 from edgeface.cli.report_files import from_json_option, json_option, markdown_option, plot_option, write_report_files
 from edgeface.errors import EdgefaceError
@@ -74,5 +74,5 @@ def command(
         typer.echo("warning: skipped " + "".join(c if c.isprintable() else repr(c)[1:-1] for c in line), err=True)
     wide_out.print(bench_report.eval_table(report))
     if report["orphan_annotations"]:
-        console.print(f"[yellow]note[/] .pts files without an image: {', '.join(report['orphan_annotations'][:5])}")
+        say(f".pts files without an image: {', '.join(report['orphan_annotations'][:5])}", "note", "yellow")
     write_report_files(report, json_file, md_file, bench_report.eval_markdown, plot_file, plots.plot_eval)

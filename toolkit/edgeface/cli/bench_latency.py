@@ -9,7 +9,7 @@ from typing import List, Optional
 import typer
 
 from edgeface.boards.profiles import resolve_target
-from edgeface.cli.consoles import console, wide_out
+from edgeface.cli.consoles import console, say, wide_out
 from edgeface.cli.option_lists import int_values, split_values, thread_counts
 from edgeface.cli.progress import progress_bar
 from edgeface.cli.report_files import from_json_option, json_option, markdown_option, plot_option, write_report_files
@@ -83,10 +83,10 @@ def command(
         with progress_bar(console, "planning") as progress:
             report = run_bench(opts, progress=progress).to_dict()
     for t in bench_report.bench_tables(report):
-        wide_out.print(t)
+        wide_out.print(t, markup=False)
     if report.get("results"):
         for line in threads_lines(report, resolve_target("auto").profile):
-            wide_out.print(f"threads per stage: {line}", highlight=False)
+            say(f"threads per stage: {line}", to=wide_out)
     for s in report.get("skipped") or ():
-        console.print(f"[yellow]skipped[/] {s['model']} {s['variant']}: {s['reason']}", soft_wrap=True)  # one line each, also in a log
+        say(f"{s['model']} {s['variant']}: {s['reason']}", "skipped", "yellow")  # one line each, also in a log
     write_report_files(report, json_file, md_file, bench_report.bench_markdown, plot_file, plots.plot_bench)

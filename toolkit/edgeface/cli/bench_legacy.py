@@ -18,7 +18,7 @@ import functools
 from dataclasses import dataclass
 from typing import Callable, Mapping, Optional, Sequence, Set, Tuple
 
-from edgeface.cli.consoles import console
+from edgeface.cli.consoles import say
 
 MODES = {"--peers": "peers", "--stability": "stability"}
 # the old command's options that take no value, and those that take one (31 in all, with --help)
@@ -89,7 +89,7 @@ def translate(args: Sequence[str], accepted: Mapping[str, Set[str]]) -> Optional
 
 def print_notice(notice: str) -> None:
     """One `deprecated ...` line on stderr."""
-    console.print(f"[yellow]deprecated[/] {notice}", highlight=False, soft_wrap=True)
+    say(notice, "deprecated", "yellow")
 
 
 def deprecated_alias(command: Callable, old: str, new: str) -> Callable:

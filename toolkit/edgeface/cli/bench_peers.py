@@ -8,7 +8,7 @@ from typing import List, Optional
 
 import typer
 
-from edgeface.cli.consoles import console, wide_out
+from edgeface.cli.consoles import console, say, wide_out
 from edgeface.cli.option_lists import int_values, split_values
 from edgeface.cli.progress import progress_bar
 from edgeface.cli.report_files import from_json_option, json_option, markdown_option, plot_option, write_report_files
@@ -51,10 +51,10 @@ def command(
                            passes=passes or (1 if quick else 3), rounds=rounds, frames=frames or (40 if quick else None),
                            upstream=upstream, mediapipe_python=mediapipe_python, install_mediapipe=not no_install)
         with progress_bar(console, "decoding the video") as progress:
-            report = run_peers(opts, progress=progress, log=lambda m: console.print(f"[dim]{m}[/]"))
+            report = run_peers(opts, progress=progress, log=lambda m: say(m, style="dim"))
     wide_out.print(peers_report.peers_table(report))
     if peers_report.live_rows(report):
         wide_out.print(peers_report.live_table(report))
     for s in report.get("skipped", []):
-        console.print(f"[yellow]skipped[/] {s['system']}: {s['reason']}")
+        say(f"{s['system']}: {s['reason']}", "skipped", "yellow")
     write_report_files(report, json_file, md_file, peers_report.peers_markdown, plot_file, peers_report.plot_peers)

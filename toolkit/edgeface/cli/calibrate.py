@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from edgeface.cli.consoles import out, status
+from edgeface.cli.consoles import out, say, status
 from edgeface.errors import EdgefaceError
 from edgeface.vocab import parse_size
 from edgeface.hub.output_guard import check_output
@@ -44,5 +44,5 @@ def calibrate_command(
     dest = out_file or cal_mod.default_path(None, (w, h))
     cal_mod.save(cal, dest)
     m = cal.meta
-    out.print(f"[green]ok[/] {dest}: {m['regressor']['count']} face crops ({m['regressor']['faces_found']} faces in "
-              f"{m['regressor']['frames']} frames), {m['detector']['count']} detector frames; digest {cal.digest[:16]}")
+    say(f"{dest}: {m['regressor']['count']} face crops ({m['regressor']['faces_found']} faces in "
+              f"{m['regressor']['frames']} frames), {m['detector']['count']} detector frames; digest {cal.digest[:16]}", "ok", "green", to=out)

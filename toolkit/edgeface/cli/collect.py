@@ -7,9 +7,11 @@ from typing import Optional
 
 import typer
 
-from edgeface.cli.consoles import console, out
+from edgeface.cli.consoles import out, say
 from edgeface.fleet.collect import collect
+from edgeface.fleet.mqtt_link import parse_url
 from edgeface.hub.output_guard import check_output
+from edgeface.redact import redact_url
 
 
 def collect_command(
@@ -28,16 +30,19 @@ def collect_command(
     Skips and counts newer versions: upgrade the collector first.
     """
     check_output(json_path, "--json")  # before connecting: not a folder, device, FIFO or symlink; writable
+
     def on_status(board: str, st: dict) -> None:
         extra = "" if st.get("state") != "online" else (
             f", {st.get('fps', 0)} fps, {st.get('queued', 0)} queued, {st.get('dropped', 0)} dropped")
-        console.print(f"board {board}: {st.get('state', '?')}{extra}", highlight=False)
+        say(f"board {board}: {st.get('state', '?')}{extra}")
 
-    console.print(f"collecting from {url.split('@')[-1]} into {json_path} (Ctrl-C stops)", highlight=False)
+    parse_url(url, ca)  # a bad URL is one line, before anything is printed or opened
+    say(f"collecting from {redact_url(url)} into {json_path} (Ctrl-C stops)")
     rep = collect(url, json_path, ca=ca, client_id=client_id, count=count, idle_timeout=idle, duration=duration,
                   on_status=on_status)
     boards = ", ".join(f"{b} {n}" for b, n in sorted(rep.boards.items())) or "none"
     versions = (f"; {rep.upgraded} version-1 records read" if rep.upgraded else "") + (
-        f"; {rep.unsupported} records of a newer version skipped (upgrade edgeface here)" if rep.unsupported else "")
-    out.print(f"{rep.records} records from {len(rep.boards)} boards ({boards}); {rep.duplicates} repeats skipped"
-              f"{versions}; stopped: {rep.stopped}; wrote {rep.path}", highlight=False)
+        f"; {rep.unsupported} records of a newer version skipped (upgrade edgeface here)" if rep.unsupported else "") + (
+        f"; {rep.invalid} invalid messages skipped" if rep.invalid else "")
+    say(f"{rep.records} records from {len(rep.boards)} boards ({boards}); {rep.duplicates} repeats skipped"
+              f"{versions}; stopped: {rep.stopped}; wrote {rep.path}", to=out)

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from edgeface.cli.consoles import console, out, status
+from edgeface.cli.consoles import out, say, status
 from edgeface.errors import EdgefaceError
 from edgeface.vocab import parse_size
 
@@ -17,8 +17,8 @@ def _print_conversion(r) -> None:
         ver = v.manifest["verification"]
         size = v.manifest["size_bytes"] / 1e6
         checks = "; ".join(ver["checks"])
-        out.print(f"[green]ok[/] {r.name}_{v.variant:13s} {size:5.2f} MB  {'(cached) ' if r.cached else ''}{checks}")
-        out.print(f"     {v.path}")
+        say(f"{r.name}_{v.variant:13s} {size:5.2f} MB  {'(cached) ' if r.cached else ''}{checks}", "ok", "green", to=out)
+        say(f"     {v.path}", to=out)
 
 
 def convert_command(
@@ -45,6 +45,6 @@ def convert_command(
                           input_dtype=input_dtype, output_dtype=output_dtype, float_head=float_head, force=force,
                           still_detector=still_detector and onnx is None, regressor_ranges=ranges)
     with status("converting") as st:
-        results = do_convert([model], opts, log=lambda msg: (st.update(msg), console.print(f"[dim]{msg}[/]", soft_wrap=True)))
+        results = do_convert([model], opts, log=lambda msg: (st.update(msg), say(msg, style="dim")))
     for r in results:
         _print_conversion(r)

@@ -7,7 +7,7 @@ import json
 import typer
 
 from edgeface.app.doctor import diagnose, render
-from edgeface.cli.consoles import out
+from edgeface.cli.consoles import out, safe_text
 
 
 def doctor_command(
@@ -18,4 +18,4 @@ def doctor_command(
     if as_json:
         out.print_json(json.dumps(report.to_dict()))
     else:
-        out.print(render(report))
+        out.print(render(report, text=lambda s: safe_text(s, multiline=True)))

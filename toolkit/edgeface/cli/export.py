@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from edgeface.cli.consoles import out, status
+from edgeface.cli.consoles import out, say, status
 from edgeface.errors import EdgefaceError
 from edgeface.hub import paths
 from edgeface.hub.assets import file_path
@@ -34,4 +34,4 @@ def export_command(
                 raise EdgefaceError(f"unknown model '{m}': use mb05, mb1, faceboxes or all")
         for r in results:
             tag = "cached" if r.cached else "exported"
-            out.print(f"[green]ok[/] {r.name:32s} {r.onnx_path}  ({tag}; max |onnx - torch| = {r.max_abs_diff:.2e} on {r.n_samples} samples)")
+            say(f"{r.name:32s} {r.onnx_path}  ({tag}; max |onnx - torch| = {r.max_abs_diff:.2e} on {r.n_samples} samples)", "ok", "green", to=out)

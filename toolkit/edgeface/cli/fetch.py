@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from edgeface.cli.consoles import console, out
+from edgeface.cli.consoles import console, out, say
 from edgeface.cli.progress import download_bars
 from edgeface.errors import EdgefaceError
 from edgeface.hub.cards import load_cards
@@ -28,15 +28,15 @@ def fetch_command(
         def on_file(st):
             f = st.file
             if st.status in ("fetched", "cached"):
-                out.print(f"[green]ok[/]      {f.card:13s} {f.path}  ({st.status}, {f.digest_label[:19]}...)")
+                say(f"     {f.card:13s} {f.path}  ({st.status}, {f.digest_label[:19]}...)", "ok", "green", to=out)
             elif st.status == "missing":
-                out.print(f"[yellow]missing[/] {f.card:13s} {st.message} (without it: {cards[f.card].without})")
+                say(f"{f.card:13s} {st.message} (without it: {cards[f.card].without})", "missing", "yellow", to=out)
             else:
-                out.print(f"[red]{st.status:7s}[/] {f.card:13s} {st.message}")
+                say(f"{f.card:13s} {st.message}", f"{st.status:7s}", "red", to=out)
 
         report = fetch(names or ["all"], mirror=mirror, progress=progress, on_file=on_file)
     for p in report.derived:
-        out.print(f"[green]ok[/]      derived {p}")
+        say(f"     derived {p}", "ok", "green", to=out)
     if report.refused:
         raise EdgefaceError(report.refused[0].message, exit_code=3)
     if not report.ok:

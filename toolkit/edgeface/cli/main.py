@@ -14,7 +14,7 @@ from edgeface.cli.bench import bench_app
 from edgeface.cli.bench_legacy import deprecated_alias
 from edgeface.cli.calibrate import calibrate_command
 from edgeface.cli.collect import collect_command
-from edgeface.cli.consoles import console
+from edgeface.cli.consoles import say
 from edgeface.cli.convert import convert_command
 from edgeface.cli.doctor import doctor_command
 from edgeface.cli.tune import tune_command
@@ -29,6 +29,7 @@ from edgeface.cli.service import service_app
 from edgeface.cli.unpack import unpack_command
 from edgeface.cli.verify import verify_command
 from edgeface.errors import EdgefaceError, write_error
+from edgeface.redact import redact
 
 app = typer.Typer(
     add_completion=False,
@@ -70,15 +71,15 @@ def main(argv: Optional[list] = None) -> None:
     try:
         app(args=argv, standalone_mode=False)
     except EdgefaceError as e:
-        console.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
+        say(redact(e), "error:", "red")  # plain text, no secret
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
-        console.print("interrupted")
+        say("interrupted")
         sys.exit(130)
     except OSError as e:  # a safety net: a file system error the command did not word (full disk...)
         msg = write_error(e.filename or "a file", e) if e.errno == errno.ENOSPC else (
             f"{e.filename or 'a file'}: {e.strerror or e} (check the path and its permissions)")
-        console.print(f"[red]error:[/] {msg}", highlight=False, soft_wrap=True)
+        say(redact(msg), "error:", "red")
         sys.exit(2)
     except SystemExit:
         raise

@@ -7,7 +7,8 @@ from typing import Optional
 
 import typer
 
-from edgeface.cli.consoles import out
+from edgeface.cli.consoles import out, say
+from edgeface.cli.run_fleet import mqtt_url
 from edgeface.errors import EdgefaceError
 from edgeface.fleet.mqtt_sink import MqttOptions, flush
 
@@ -23,14 +24,14 @@ def flush_command(
     timeout: float = typer.Option(60.0, "--timeout", min=0.1, help="Give up after this many seconds."),
 ):
     """Send the results earlier runs left queued on disk (broker away, run ended) to the broker."""
-    opts = MqttOptions(url=url, ca=ca, board=board, queue_dir=queue)
+    opts = MqttOptions(url=mqtt_url(url), ca=ca, board=board, queue_dir=queue)
     rep = flush(opts, timeout)
+    lost = f"; {rep.lost} damaged records lost (skipped; the others are intact)" if rep.lost else ""
     if rep.sent == 0 and rep.waiting == 0:
-        out.print(f"nothing queued in {rep.queue_dir}", highlight=False)
+        say(f"nothing queued in {rep.queue_dir}{lost}", to=out)
         return
-    out.print(f"{rep.sent} results sent to {opts.target.address}/{opts.target.topic(opts.board, 'faces')}; "
-              f"{rep.waiting} still waiting in {rep.queue_dir}" + (f" ({rep.problem})" if rep.problem else ""),
-              highlight=False)
+    say(f"{rep.sent} results sent to {opts.target.address}/{opts.target.topic(opts.board, 'faces')}; "
+              f"{rep.waiting} still waiting in {rep.queue_dir}{lost}" + (f" ({rep.problem})" if rep.problem else ""), to=out)
     if rep.waiting:
         raise EdgefaceError(f"{rep.waiting} results could not be sent within {timeout:g} s: "
                             "start the broker (or fix the URL) and run `edgeface mqtt flush` again", exit_code=1)

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from edgeface.cli.consoles import out
+from edgeface.cli.consoles import out, say
 from edgeface.bundle import pack
 from edgeface.vocab import parse_size
 from edgeface.hub.output_guard import check_output
@@ -26,7 +26,7 @@ def pack_command(
     path, info, digest = pack(out_path, precision=precision, target=target, detector_size=size, regressor=regressor)
     total = sum(f["size"] for f in info.files)
     for f in info.files:
-        out.print(f"  {f['path']:48s} {f['size'] / 1e6:6.2f} MB  sha256 {f['sha256'][:16]}", highlight=False)
+        say(f"  {f['path']:48s} {f['size'] / 1e6:6.2f} MB  sha256 {f['sha256'][:16]}", to=out)
     det = "" if info.detector_precision_used == info.precision else f", detector {info.detector_precision_used}"
-    out.print(f"[green]ok[/] {path}: {len(info.files)} files, {total / 1e6:.2f} MB ({info.precision}{det}, faceboxes "
-              f"{info.detector_size[0]}x{info.detector_size[1]}, for {info.target}); sha256 {digest}", highlight=False)
+    say(f"{path}: {len(info.files)} files, {total / 1e6:.2f} MB ({info.precision}{det}, faceboxes "
+              f"{info.detector_size[0]}x{info.detector_size[1]}, for {info.target}); sha256 {digest}", "ok", "green", to=out)

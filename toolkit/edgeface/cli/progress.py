@@ -15,16 +15,18 @@ from typing import Callable, Iterator
 from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
 
+from edgeface.cli.consoles import plain
+
 
 @contextlib.contextmanager
 def progress_bar(console, first_label: str) -> Iterator[Callable[[str, int, int], None]]:
     """A `progress(label, done, total)` callback drawing one bar with the step label and elapsed time."""
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+    with Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True, disable=not console.is_terminal) as prog:
         task = prog.add_task(first_label, total=None)
 
         def progress(label: str, done: int, total: int) -> None:
-            prog.update(task, description=label, completed=done, total=total)
+            prog.update(task, description=plain(label), completed=done, total=total)
 
         yield progress
 
@@ -32,13 +34,13 @@ def progress_bar(console, first_label: str) -> Iterator[Callable[[str, int, int]
 @contextlib.contextmanager
 def download_bars(console) -> Iterator[Callable[[str, int, int], None]]:
     """A `progress(label, done, total)` callback drawing one download bar (bytes, time left) per label."""
-    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+    with Progress(TextColumn("{task.description}", markup=False), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
                   console=console, transient=True, disable=not console.is_terminal) as prog:
         tasks: dict = {}
 
         def progress(label: str, done: int, total: int) -> None:
             if label not in tasks:
-                tasks[label] = prog.add_task(label, total=total)
+                tasks[label] = prog.add_task(plain(label), total=total)
             prog.update(tasks[label], completed=done, total=total)
 
         yield progress

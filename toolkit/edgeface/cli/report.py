@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from edgeface.app.board_report import PROFILE_PRECISION, ReportOptions, build_report, write_report
-from edgeface.cli.consoles import console, out
+from edgeface.cli.consoles import out, say
 
 
 def report_command(
@@ -24,8 +24,8 @@ def report_command(
     opts = ReportOptions(profiles=tuple(p.strip() for p in (target or "").split(",") if p.strip()),
                          precisions=tuple(p.strip() for p in precision.split(",") if p.strip()), source=source,
                          frames=frames)
-    rep = build_report(opts, progress=lambda line: console.print(line, highlight=False, soft_wrap=True))
+    rep = build_report(opts, progress=lambda line: say(line))
     for w in rep["warnings"]:
-        console.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
+        say(w, "warning:", "yellow")
     paths = write_report(rep, out_dir, name)
-    out.print("wrote " + " and ".join(str(p) for p in paths), highlight=False)
+    say("wrote " + " and ".join(str(p) for p in paths), to=out)

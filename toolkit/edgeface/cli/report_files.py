@@ -8,7 +8,7 @@ from typing import Callable, Optional
 
 import typer
 
-from edgeface.cli.consoles import wide_out
+from edgeface.cli.consoles import say, wide_out
 from edgeface.errors import EdgefaceError
 from edgeface.hub.atomic import write_json_atomic, write_text_atomic
 from edgeface.hub.output_guard import FILE, Output, check_outputs
@@ -75,12 +75,12 @@ def write_report_files(report: dict, json_file: Optional[Path], md_file: Optiona
     line each."""
     if json_file:
         write_json_atomic(json_file, report)
-        wide_out.print(f"[green]ok[/] wrote {json_file}")
+        say(f"wrote {json_file}", "ok", "green", to=wide_out)
     if md_file and md_text is not None:
         write_text_atomic(md_file, md_text(report))
-        wide_out.print(f"[green]ok[/] wrote {md_file}")
+        say(f"wrote {md_file}", "ok", "green", to=wide_out)
     if plot_file:
         if plot_file.suffix.lower() != ".png":
             raise EdgefaceError(f"--plot writes a PNG: give a file name ending in .png, not {plot_file.name}")
         plot_fn(report, plot_file)
-        wide_out.print(f"[green]ok[/] wrote {plot_file}")
+        say(f"wrote {plot_file}", "ok", "green", to=wide_out)

@@ -15,8 +15,8 @@ from edgeface.aligner import FaceAligner, resolve_options
 from edgeface.app.live_feed import LiveFeed
 from edgeface.app.run_loop import run
 from edgeface.cli import verbosity
-from edgeface.cli.consoles import console, out
-from edgeface.cli.run_fleet import run_bundle, run_mqtt_sink
+from edgeface.cli.consoles import console, out, say
+from edgeface.cli.run_fleet import check_mqtt_options, run_bundle, run_mqtt_sink
 from edgeface.cli.run_status import LiveStatus, summary_lines
 from edgeface.errors import EdgefaceError
 from edgeface.options import FaceAlignerOptions, RunningMode
@@ -64,7 +64,7 @@ def stream_notice(server) -> str:
     if server.access.required:
         return f"streaming at {server.url}  (private: requests without this token get 401; keep the URL secret)"
     if server.access.insecure:
-        return (f"[yellow]warning:[/] --serve-insecure: {server.url} is open WITHOUT a token to every host "
+        return (f"warning: --serve-insecure: {server.url} is open WITHOUT a token to every host "
                 "that can reach this machine")
     return f"streaming at {server.url}  (this machine only)"
 
@@ -141,6 +141,7 @@ def run_command(
     if verbose:
         verbosity.verbose_logging()
     spec = resolve_input(input_arg, source, camera)
+    check_mqtt_options(mqtt, mqtt_ca, mqtt_queue_size)  # a bad URL or size fails before any model is loaded
     # every output checked before any work: not the input, not two on one path, no special file, writable
     check_run_outputs([p for p in [input_path(spec), bundle] if p is not None], save, json_path, export_mesh)
     server = None
@@ -153,8 +154,8 @@ def run_command(
         raise EdgefaceError("--serve-token and --serve-insecure need --serve [HOST:]PORT")
     dense = dense or render_mode is not None or export_mesh is not None
     if dense and not (save or show or serve or export_mesh):  # the JSONL has only the mesh's kind and size
-        console.print("[yellow]note:[/] no output uses the dense mesh (it is drawn by --save / --show / --serve "
-                      "and written by --export-mesh): not computing it", highlight=False, soft_wrap=True)
+        say("no output uses the dense mesh (it is drawn by --save / --show / --serve "
+            "and written by --export-mesh): not computing it", "note:", "yellow")
         dense = False
     if render_mode is not None and render_mode not in RENDER_MODES:
         raise EdgefaceError(f"--render {render_mode} is unknown: use one of {', '.join(RENDER_MODES)}")
@@ -173,9 +174,9 @@ def run_command(
                      camera_timeout_s=camera_timeout, reconnect=reconnect, bitexact=bitexact,
                      camera_backend=camera_backend, max_pixels=max_pixels) as src:
         if getattr(src, "backend_note", ""):  # which camera reader, and why (auto)
-            console.print(src.backend_note, highlight=False, soft_wrap=True)
+            say(src.backend_note)
         if hasattr(src, "on_skip"):  # a folder's unreadable image: one warning line, the run goes on
-            src.on_skip = lambda msg: console.print(f"[yellow]warning:[/] {msg}", highlight=False, soft_wrap=True)
+            src.on_skip = lambda msg: say(msg, "warning:", "yellow")
         if src.kind in LIVE_KINDS:  # live input: capture thread, latest frame only, LIVE_STREAM (app.live_feed)
             src = LatestFrameCapture(src)
             options = dataclasses.replace(options, running_mode=RunningMode.LIVE_STREAM, result_callback=LiveFeed())
@@ -191,23 +192,21 @@ def run_command(
                 kind = "dense" if aligner.dense_model.kind == "bfm" else aligner.dense_model.kind
                 dense_label = f" | {kind} mesh, {len(tri)} triangles, render {render_mode or 'mesh'}"
                 if kind == "dense_approx":
-                    console.print("[yellow]note:[/] no BFM in the cache (`edgeface fetch bfm`, academic use only): "
-                                  "the dense mesh is dense_approx, the mean face warped to the 68 landmarks",
-                                  highlight=False, soft_wrap=True)
+                    say("no BFM in the cache (`edgeface fetch bfm`, academic use only): "
+                        "the dense mesh is dense_approx, the mean face warped to the 68 landmarks", "note:", "yellow")
             po = aligner.pipeline.options
             d = aligner.describe()
             if d.get("note"):
-                console.print(f"[yellow]note:[/] {d['note']}", highlight=False)
+                say(d["note"], "note:", "yellow")
             still_line = aligner.pipeline.still.describe() if src.is_still and aligner.pipeline.still else "still images"
             mode = still_line if src.is_still else (
                 f"tracking, {po.scan} scan every {po.detect_interval or 'lost'} frames" if po.tracking else "detector on every frame")
-            console.print(
-                f"[bold]{src.name}[/] | target {prof.name} ({choice.reason}) | {d['backend']} {d['precision']} "
+            say(
+                f"{src.name} | target {prof.name} ({choice.reason}) | {d['backend']} {d['precision']} "
                 f"{d.get('runtime', '')}, threads regressor {d['regressor_threads']} / detector {d['detector_threads']}"
                 + ("" if d.get("xnnpack") is None else f", XNNPACK {'on' if d['xnnpack'] else 'off'}")
                 + f" | faceboxes {d['detector_size'][0]}x{d['detector_size'][1]}, {po.regressor} | {mode}{dense_label}"
-                + (f" | models from {d['models_from']}" if d.get("models_from") else ""),
-                highlight=False, soft_wrap=True)
+                + (f" | models from {d['models_from']}" if d.get("models_from") else ""))
             mqtt_sink = run_mqtt_sink(mqtt, mqtt_ca, mqtt_qos, mqtt_every_frame, mqtt_queue, mqtt_queue_size, board_id, d)
             try:
                 sinks = make_sinks(save, json_path, show, src.fps) + extra_sinks + ([mqtt_sink] if mqtt_sink else [])
@@ -222,14 +221,14 @@ def run_command(
             try:
                 if server is not None:
                     server.start()
-                    console.print(stream_notice(server), highlight=False, soft_wrap=True)
+                    say(stream_notice(server))
                 with LiveStatus(console, enabled=not quiet) as status:
                     summary = run(src, sinks, aligner, progress=status, server=server, render_fn=render_fn)
             finally:
                 if server is not None:
                     server.close()
     for line in summary_lines(summary) + (mqtt_sink.summary_lines() if mqtt_sink is not None else []):
-        out.print(line, highlight=False)
+        say(line, to=out)
     if summary.frames == 0 and summary.skipped:
         raise EdgefaceError(f"none of the {summary.skipped} images in {src.name} could be read: "
                             "check the files (re-export them as JPEG or PNG)")
@@ -239,4 +238,4 @@ def run_command(
     if export_mesh is not None:
         written.append(f"{extra_sinks[0].written} meshes in {export_mesh}")
     if written and summary.frames:
-        out.print("wrote " + ", ".join(written), highlight=False)
+        say("wrote " + ", ".join(written), to=out)

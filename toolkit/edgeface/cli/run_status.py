@@ -9,6 +9,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
+from edgeface.cli.consoles import safe_text
+
 STAGES = ("detect", "regress", "decode", "dense", "total")
 LOOP_STAGES = ("draw", "output")  # the run loop's own work per frame (app.run_loop)
 
@@ -50,7 +52,7 @@ class LiveStatus:
     def __call__(self, s) -> None:
         if self._live is None:
             return
-        self._live.update(Text(self.line(s)))
+        self._live.update(safe_text(self.line(s)))  # plain text, control characters escaped
 
 
 def _fmt_ms(mean_ms: dict, detector_runs: int, frames: int) -> str:

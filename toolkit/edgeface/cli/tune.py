@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from edgeface.app.tune import TuneOptions, tune
-from edgeface.cli.consoles import console, out
+from edgeface.cli.consoles import out, say
 from edgeface.cli.option_lists import int_values
 
 
@@ -27,15 +27,14 @@ def tune_command(
     opts = TuneOptions(source=source, frames=frames, repeats=repeats, threads=tuple(int_values([threads] if threads else None, "--threads", "1,2,4") or ()),
                        intervals=tuple(int_values([intervals] if intervals else None, "--intervals", "5,10,20") or ()),
                        precisions=tuple(p.strip() for p in precision.split(",") if p.strip()), write=not dry_run)
-    result = tune(opts, progress=lambda line: console.print(line, highlight=False, soft_wrap=True))
+    result = tune(opts, progress=lambda line: say(line))
     if as_json:
         out.print_json(json.dumps(result.to_dict()))
         return
     out.print("chose:", highlight=False)
     for r in result.reasons:
-        out.print(f"  {r}", highlight=False, soft_wrap=True)
+        say(f"  {r}", to=out)
     if result.path:
-        out.print(f"wrote {result.path} ({result.seconds:.0f} s): `edgeface run --target auto` uses it on this board",
-                  highlight=False, soft_wrap=True)
+        say(f"wrote {result.path} ({result.seconds:.0f} s): `edgeface run --target auto` uses it on this board", to=out)
     else:
-        out.print(f"--dry-run: no profile written ({result.seconds:.0f} s)", highlight=False)
+        say(f"--dry-run: no profile written ({result.seconds:.0f} s)", to=out)

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from edgeface.cli.consoles import out
+from edgeface.cli.consoles import out, say
 from edgeface.bundle import unpack
 from edgeface.hub import paths
 
@@ -22,6 +22,5 @@ def unpack_command(
     how = (f"--target {info.target}" if info.target != "any" else
            f"--precision {info.precision}" if info.detector_precision_used == info.precision else
            f"--precision {info.precision} (detector {info.detector_precision_used})")
-    out.print(f"[green]ok[/] {len(info.files)} files verified and unpacked into {dest or paths.home()} "
-              f"({info.precision}, packed for {info.target}); run: edgeface run --camera {how}",
-              highlight=False)
+    say(f"{len(info.files)} files verified and unpacked into {dest or paths.home()} "
+              f"({info.precision}, packed for {info.target}); run: edgeface run --camera {how}", "ok", "green", to=out)

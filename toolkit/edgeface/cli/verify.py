@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from edgeface.cli.consoles import out, status
+from edgeface.cli.consoles import out, safe_text, say, status
 from edgeface.errors import EdgefaceError
 
 
@@ -21,8 +21,8 @@ def verify_command(
 
     for k, v in rep.items():
         if isinstance(v, (int, float)):
-            out.print(f"  {k:28s} {v:.6g}")
+            say(f"  {k:28s} {v:.6g}", to=out)
     for c in checks:
-        out.print(("[green]" if c.ok else "[red]") + c.line() + "[/]")
+        out.print(safe_text(c.line(), style="green" if c.ok else "red"), highlight=False)
     if not all(c.ok for c in checks):
         raise EdgefaceError(f"{model.name} fails verification", exit_code=3)

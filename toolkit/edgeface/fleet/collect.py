@@ -9,6 +9,13 @@ lost connection is recognised by (board, run, frame) and written once. Boards on
 of a version newer than this edgeface are skipped, counted and logged (upgrade the collector first).
 The file is written as `<out>.part` (a complete line per record, flushed) and renamed to `<out>`
 when collecting stops (count reached, idle, duration, `stop` set or Ctrl-C).
+
+A broker is a shared place: any client allowed to publish there can send anything. Every message
+is checked against the record's shape (`check_frame`, `check_status`: the fields the collector and
+its readers use, with their types) before it is used; a bad one is counted (`invalid`), logged once
+per board (its text escaped, never printed raw) and acknowledged, so it is not redelivered to the
+next collect. Nothing a message holds can stop the network thread; if that thread dies anyway,
+`collect` raises an error instead of waiting for messages that can no longer arrive.
 """
 
 from __future__ import annotations
@@ -29,6 +36,44 @@ from edgeface.hub.output_guard import commit
 from edgeface.records import FRAME, STATUS, RecordVersionError, collected_record, upgrade
 
 log = logging.getLogger(__name__)
+MAX_PAYLOAD = 4 << 20  # a frame record with a dense mesh's params is a few KB; far above that is not a record
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def check_frame(obj: dict) -> Optional[str]:
+    """What is wrong with a frame record's shape (None when fine): `frame` a non-negative integer,
+    `faces` a list of objects, `source` a string, `time_ms` an object of numbers."""
+    if not _is_int(obj.get("frame")) or obj["frame"] < 0:
+        return "'frame' is not a non-negative integer"
+    faces = obj.get("faces", [])
+    if not isinstance(faces, list) or not all(isinstance(f, dict) for f in faces):
+        return "'faces' is not a list of objects"
+    if "source" in obj and not isinstance(obj["source"], str):
+        return "'source' is not a string"
+    t = obj.get("time_ms", {})
+    if t is not None and (not isinstance(t, dict) or not all(_is_num(v) or v is None for v in t.values())):
+        return "'time_ms' is not an object of numbers"
+    return None
+
+
+def check_status(obj: dict) -> Optional[str]:
+    """What is wrong with a status record's shape (None when fine)."""
+    if not isinstance(obj.get("state"), str) or not 0 < len(obj["state"]) <= 32:
+        return "'state' is not a short string"
+    for key in ("fps",):
+        if key in obj and not (_is_num(obj[key]) or obj[key] is None):
+            return f"'{key}' is not a number"
+    for key in ("queued", "dropped", "sent", "frames", "unix_time_ms"):
+        if key in obj and not (_is_int(obj[key]) or obj[key] is None):
+            return f"'{key}' is not an integer"
+    return None
 
 
 @dataclass
@@ -102,35 +147,60 @@ def collect(url: str, out: Union[str, Path], ca: Optional[str] = None, client_id
                 first = (board, str(obj.get("schema"))) not in warned
                 warned.add((board, str(obj.get("schema"))))
             if first:
-                log.warning("board %s: %s; its records are skipped", board, e)
+                log.warning("board %s: %s; its records are skipped", ascii(board)[1:-1], ascii(str(e))[1:-1])
             return None
 
+    def invalid(board: str, why: str) -> None:
+        with lock:
+            report.invalid += 1
+            first = (board, "invalid") not in warned
+            warned.add((board, "invalid"))
+        if first:  # escaped: a board name or a message can hold control characters
+            log.warning("board %s: a message is not a valid record (%s); such messages are skipped and counted",
+                        ascii(board)[1:-1], ascii(why)[1:-1])
+
     def on_message(client, userdata, msg):
-        parts = msg.topic.split("/")
-        board, kind = parts[-2], parts[-1]
+        """Any message, however hostile, is used, or counted as invalid; nothing escapes to paho's thread
+        (which would stop receiving), and the message is acknowledged either way."""
+        board = "?"
+        try:
+            parts = msg.topic.split("/")
+            board = parts[-2]
+            handle(board, parts[-1], msg)
+        except Exception as e:  # a message this code did not foresee (RecursionError too): counted, never fatal
+            invalid(board, f"{type(e).__name__}: {e}")
+
+    def handle(board: str, kind: str, msg) -> None:
+        if len(msg.payload) > MAX_PAYLOAD:
+            return invalid(board, f"{len(msg.payload)} bytes")
         try:
             obj = json.loads(msg.payload)
-        except ValueError:
-            report.invalid += 1
-            return
+        except (ValueError, RecursionError):
+            return invalid(board, "not JSON")
         if not isinstance(obj, dict):
-            report.invalid += 1
-            return
+            return invalid(board, "not a JSON object")
         if kind == "status":
             status = readable(board, obj, STATUS)
             if status is not None:
+                why = check_status(status)
+                if why is not None:
+                    return invalid(board, why)
                 report.status[board] = status
                 if on_status is not None:
                     on_status(board, status)
             return
         if "frame" not in obj:
-            report.invalid += 1
-            return
+            return invalid(board, "no 'frame'")
         untagged = "schema" not in obj  # version 1
         frame = readable(board, obj, FRAME)
         if frame is None:
             return
+        why = check_frame(frame)
+        if why is not None:
+            return invalid(board, why)
         run = read_user_properties(msg).get("run")
+        if run is not None and not isinstance(run, str):
+            run = str(run)
         key = (board, run, frame["frame"])
         with lock:
             if key in seen:
@@ -159,12 +229,16 @@ def collect(url: str, out: Union[str, Path], ca: Optional[str] = None, client_id
         except Exception as e:
             raise EdgefaceError(f"cannot collect: {connect_error_text(target, e)}; start the broker or fix the URL") from None
         client.loop_start()
+        net_thread = getattr(client, "_thread", None)  # paho sets its attribute back to None when the thread ends
         if not events["connack"].wait(10.0):
             raise EdgefaceError(f"cannot collect: {target.address} sent no CONNACK within 10 s")
         t0 = time.monotonic()
         while True:
             if failure:
                 raise failure[0]
+            if net_thread is not None and not net_thread.is_alive():
+                raise EdgefaceError(f"collecting stopped: the MQTT network thread died ({report.records} records "
+                                    f"written to {part}); run collect again (the broker keeps the session)")
             now = time.monotonic()
             if count is not None and report.records >= count:
                 report.stopped = f"{count} records"

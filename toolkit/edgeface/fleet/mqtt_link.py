@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Optional
 
 from edgeface.errors import EdgefaceError, MissingAssetError, OptionsError, RuntimeMissingError
+from edgeface.redact import redact, redact_url
 
 DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
 _TOPIC_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -70,15 +71,19 @@ def board_id(value: Optional[str] = None) -> str:
 
 def parse_url(url: str, ca: Optional[str] = None) -> MqttTarget:
     """`mqtt://[user:pass@]host[:port]/prefix` or `mqtts://...` -> MqttTarget (an OptionsError otherwise)."""
-    u = urllib.parse.urlsplit(url.strip())
+    shown = redact_url(url)  # error lines never carry the password
+    try:
+        u = urllib.parse.urlsplit(url.strip())
+    except ValueError as e:
+        raise OptionsError(f"MQTT URL '{shown}' does not parse ({e}): use mqtt://[user:pass@]host[:port]/prefix") from None
     if u.scheme not in DEFAULT_PORTS:
-        raise OptionsError(f"MQTT URL '{url}' must start with mqtt:// or mqtts:// (e.g. mqtt://broker.local/edgeface)")
+        raise OptionsError(f"MQTT URL '{shown}' must start with mqtt:// or mqtts:// (e.g. mqtt://broker.local/edgeface)")
     try:
         port = u.port or DEFAULT_PORTS[u.scheme]
     except ValueError:
-        raise OptionsError(f"MQTT URL '{url}' has a bad port: use host:1883") from None
+        raise OptionsError(f"MQTT URL '{shown}' has a bad port: use host:1883") from None
     if not u.hostname:
-        raise OptionsError(f"MQTT URL '{url}' has no host: use mqtt://HOST[:PORT]/prefix")
+        raise OptionsError(f"MQTT URL '{shown}' has no host: use mqtt://HOST[:PORT]/prefix")
     prefix = u.path.strip("/")
     if not prefix:
         prefix = "edgeface"
@@ -157,4 +162,4 @@ def connect_error_text(target: MqttTarget, exc: BaseException) -> str:
         return f"unknown host {target.host}"
     if isinstance(exc, (TimeoutError, socket.timeout)):
         return f"{target.address} did not answer"
-    return f"cannot reach {target.address}: {getattr(exc, 'strerror', None) or exc}"
+    return redact(f"cannot reach {target.address}: {getattr(exc, 'strerror', None) or exc}", target.password)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -50,20 +51,36 @@ class MqttOptions:
             raise OptionsError(f"--mqtt-qos {self.qos}: use 0, 1 or 2")
         if self.status_interval <= 0 or self.drain_timeout < 0:
             raise OptionsError("the status interval must be > 0 s and the drain timeout >= 0 s")
-        self.queue_bytes = int(self.queue_bytes)
+        try:
+            self.queue_bytes = int(self.queue_bytes)
+        except (TypeError, ValueError, OverflowError):
+            raise OptionsError(f"queue size {plain_text(self.queue_bytes)}: give a number of bytes, e.g. 33554432") from None
+        if not 0 < self.queue_bytes <= MAX_QUEUE_BYTES:
+            raise OptionsError(f"queue size {self.queue_bytes} bytes: give 128 KiB .. 1 TiB")
         if self.queue_dir is None:
             self.queue_dir = paths.home() / "mqtt-queue" / self.target.queue_name(self.board)
         self.queue_dir = Path(self.queue_dir).expanduser()
 
 
+MAX_QUEUE_BYTES = 1 << 40  # 1 TiB: more is a typo
+
+
 def parse_bytes(text: str) -> int:
-    """'32M' / '512k' / '1G' / '1000000' -> bytes (the --mqtt-queue-size option)."""
+    """'32M' / '512k' / '1G' / '1000000' -> bytes (the --mqtt-queue-size option); 'inf', 'nan', negative
+    or absurd sizes are one OptionsError line."""
     t = str(text).strip().upper().removesuffix("B").removesuffix("I")
     mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(t[-1:], 1)
-    try:
-        return int(float(t[:-1] if mult > 1 else t) * mult)
-    except ValueError:
-        raise OptionsError(f"bad size '{text}': use bytes or K/M/G, e.g. 32M") from None
+    bad = OptionsError(f"bad size '{plain_text(text)}': use bytes or K/M/G up to 1024G, e.g. 32M")
+    if not re.fullmatch(r"[0-9]+(\.[0-9]+)?", t[:-1] if mult > 1 else t):
+        raise bad
+    value = int(float(t[:-1] if mult > 1 else t) * mult)
+    if not 0 < value <= MAX_QUEUE_BYTES:
+        raise bad
+    return value
+
+
+def plain_text(value: object) -> str:
+    return repr(str(value)[:40])[1:-1]
 
 
 class MqttSink(BaseSink):
@@ -144,6 +161,9 @@ class MqttSink(BaseSink):
                  + f", {p.sent} delivered"]
         if p.rejected:
             lines.append(f"MQTT: the broker refused {p.rejected} messages (not allowed on {self.topic}?)")
+        if q.lost or q.state_problem:
+            lines.append(f"MQTT: the queue {q.dir} was damaged: {q.lost} records lost, the others kept"
+                         + (f" ({q.state_problem})" if q.state_problem else ""))
         dropped = q.dropped - self.dropped_before
         if dropped:
             lines.append(f"MQTT: queue full ({self.options.queue_bytes} bytes): {dropped} oldest results dropped")
@@ -154,22 +174,24 @@ class MqttSink(BaseSink):
         return lines
 
 
-@dataclass
+@dataclass(frozen=True)
 class FlushReport:
     sent: int
     waiting: int
     dropped: int
     queue_dir: Path
     problem: str
+    lost: int = 0  # damaged records found in the queue (skipped: the others are sent)
 
 
 def flush(options: MqttOptions, timeout: float = 30.0) -> FlushReport:
     """Send what earlier runs left queued for `options` (broker, prefix, board), for up to `timeout` s."""
     queue = DiskQueue(options.queue_dir, options.queue_bytes)
     pub = MqttPublisher(options.target, options.board, queue, qos=options.qos)
+    lost, problem = queue.lost, queue.state_problem
     if queue.pending == 0:
         queue.close()
-        return FlushReport(0, 0, queue.dropped, queue.dir, "")
+        return FlushReport(0, 0, queue.dropped, queue.dir, problem, lost)
     pub.start()
     pub.wait_first_attempt(min(timeout, 10.0))
     if pub.error is not None:
@@ -178,4 +200,5 @@ def flush(options: MqttOptions, timeout: float = 30.0) -> FlushReport:
     pub.close(timeout)
     if pub.error is not None:
         raise pub.error
-    return FlushReport(pub.sent, queue.pending, queue.dropped, queue.dir, pub.last_problem)
+    return FlushReport(pub.sent, queue.pending, queue.dropped, queue.dir,
+                       "; ".join(p for p in (problem, pub.last_problem) if p), lost)
