@@ -36,7 +36,6 @@ RENAMERS_ALLOWED = {
                                    "its parent process chose",
     "bundle.py": "the bundle extractor (issue 27's own chokepoint): swaps members into the cache with a rollback",
     "fleet/systemd_unit.py": "the one writer of systemd units and their 0600 secret files (issue 27)",
-    "fleet/service.py": "before the systemd_unit.py chokepoint lands: its 0600 environment file",
 }
 
 

@@ -19,7 +19,6 @@ import contextlib
 import logging
 from fractions import Fraction
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
