@@ -44,7 +44,7 @@ def write_package(root: Path, body: str) -> Path:
 
 
 def run_cli(args, pythonpath: Path, tmp_path: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(pythonpath), str(REPO / "toolkit")]),
+    env = dict(os.environ, PYTHONPATH=str(pythonpath),
                EDGEFACE_HOME=str(tmp_path / "home"), COLUMNS="200", NO_COLOR="1")
     return subprocess.run([sys.executable, "-m", "edgeface", *args], capture_output=True, text=True, env=env,
                           timeout=120, cwd=tmp_path)

@@ -112,7 +112,7 @@ def tune_home(tmp_path, converted_home, samples) -> Path:
 
 
 def run_cli(args, home: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, EDGEFACE_HOME=str(home), PYTHONPATH=str(REPO / "toolkit"), COLUMNS="250", NO_COLOR="1")
+    env = dict(os.environ, EDGEFACE_HOME=str(home), COLUMNS="250", NO_COLOR="1")  # the installed edgeface
     return subprocess.run([sys.executable, "-m", "edgeface", *args], capture_output=True, text=True, env=env, timeout=600)
 
 
