@@ -7,9 +7,9 @@ from __future__ import annotations
 import types
 
 from edgeface.app import doctor
-from edgeface.boards.machine import (CAP_DEVICE_CAPS, CAP_META_CAPTURE, CAP_VIDEO_CAPTURE, CAP_VIDEO_CAPTURE_MPLANE,
-                                     CAP_VIDEO_M2M_MPLANE, V4L2_CAPABILITY, VIDIOC_QUERYCAP, libcamera_cameras,
-                                     parse_querycap, video_nodes)
+from edgeface.boards.video_nodes import (CAP_DEVICE_CAPS, CAP_META_CAPTURE, CAP_VIDEO_CAPTURE, CAP_VIDEO_CAPTURE_MPLANE,
+                                         CAP_VIDEO_M2M_MPLANE, V4L2_CAPABILITY, VIDIOC_QUERYCAP, libcamera_cameras,
+                                         parse_querycap, video_nodes)
 
 STREAMING = 0x04000000
 

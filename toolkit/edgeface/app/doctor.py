@@ -21,8 +21,8 @@ from typing import Optional, Sequence
 
 from edgeface.hub import locate, paths
 from edgeface.hub import store
-from edgeface.boards.machine import (CpuInfo, libcamera_cameras, parse_cpuinfo, read_machine, read_meminfo,
-                                     video_nodes)
+from edgeface.boards.machine import CpuInfo, parse_cpuinfo, read_machine, read_meminfo
+from edgeface.boards.video_nodes import libcamera_cameras, video_nodes
 from edgeface.boards.profiles import detect_target, local_matches, machine_key, read_local_profile
 from edgeface.hub.manifest import model_manifest, read_verified
 from edgeface.runtime.tflite_backend import find_runtime
