@@ -61,6 +61,48 @@ def test_decoder_is_bit_identical_to_the_reference(bases, param_stats):
         dec.landmarks(p.astype(np.float64), roi)
 
 
+def test_decoder_many_faces_at_once_is_face_by_face(bases, param_stats):
+    """`landmarks_many` (all the faces of a frame in one pass) gives each face the bits `landmarks` gives it
+    alone, whatever the number of faces (numpy's stacked matmul runs each face's product as the 2-D one)."""
+    dec = SparseDecoder(bases.u, bases.w_shp, bases.w_exp)
+    rng = np.random.default_rng(3)
+    for f in (1, 2, 5, 16):
+        p = np.stack([_random_params(rng, param_stats) for _ in range(f)])
+        rois = np.stack([_random_roi(rng) for _ in range(f)])
+        got = dec.landmarks_many(p, rois)
+        assert got.shape == (f, 68, 3) and got.dtype == np.float32
+        for i in range(f):
+            np.testing.assert_array_equal(got[i], dec.landmarks(p[i], rois[i]))
+    with pytest.raises(EdgefaceError, match="float32"):
+        dec.landmarks_many(p.astype(np.float64), rois)
+
+
+def test_smoother_faces_together_equal_faces_alone():
+    """The landmarks of a frame's faces are filtered together (`step_faces`); each face gets the bits it gets
+    when smoothed alone, including faces that start, stop or come back, and 2-D landmarks."""
+    rng = np.random.default_rng(9)
+    together, alone = FaceSmoother(), FaceSmoother()
+    for i in range(15):
+        ids = [k for k in range(5) if (k + i) % 7 != 0]
+        faces = [_face(k, rng, shift=1.5 * i * (k - 2)) for k in ids]
+        if i % 5 == 4:
+            faces[0].landmarks = np.ascontiguousarray(faces[0].landmarks[:, :2])  # a shape change restarts it
+        mine = [copy.deepcopy(f) for f in faces]
+        t = i / 30.0
+        together.apply(faces, t)
+        for f in mine:
+            alone.smooth_into(f, t)
+        for k in set(alone.tracked_ids) - set(ids):
+            alone.reset(k)  # as `apply` forgets the ids absent from the frame
+        for x, y in zip(faces, mine):
+            np.testing.assert_array_equal(x.landmarks, y.landmarks)
+            np.testing.assert_array_equal(x.bbox, y.bbox)
+            np.testing.assert_array_equal(x.roi, y.roi)
+            assert x.pose == y.pose
+        for f in faces:  # a caller's arrays are its own: never the filter's state
+            assert not np.shares_memory(f.landmarks, together._states[f.id].motion._lm)
+
+
 def test_crop_square_is_crop_roi(samples):
     img = read_image(samples["trump_hillary"])
     h, w = img.shape[:2]

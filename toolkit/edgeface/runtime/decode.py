@@ -73,6 +73,35 @@ class SparseDecoder:
         z -= z.min()
         return pts.T.copy()
 
+    def landmarks_many(self, params: np.ndarray, rois: np.ndarray) -> np.ndarray:
+        """(F, N, 3) float32 landmarks of F faces at once: `params` (F, 62) float32, `rois` (F, 4) their crops.
+
+        The same bits per face as `landmarks` (the same float32 operations in the same order; numpy's
+        stacked matmul runs the 2-D product of each face as `landmarks` does), with one numpy call per step
+        for all the faces of a frame instead of one per face."""
+        p = params
+        f = p.shape[0] if p.ndim == 2 else 0
+        if p.dtype != np.float32 or p.ndim != 2 or p.shape[1] != 12 + self.n_shp + self.n_exp or f == 0:
+            raise EdgefaceError(f"params must be (F, {12 + self.n_shp + self.n_exp}) float32, got {p.dtype} {p.shape}")
+        r = np.asarray(rois, np.float64).reshape(f, -1)[:, :4]
+        cam = p[:, :12].reshape(f, 3, 4) * self._FLIP_Y
+        shape = np.matmul(self.w_shp, p[:, 12:12 + self.n_shp, None])  # (F, 3N, 1), per face as `landmarks`
+        shape = np.add(self.u, shape, out=shape)
+        shape += np.matmul(self.w_exp, p[:, 12 + self.n_shp:, None])
+        pts = np.matmul(cam[:, :, :3], shape.reshape(f, -1, 3).transpose(0, 2, 1))  # (F, 3, N): x, -y, z
+        pts += cam[:, :, 3:]
+        pts += self._SHIFT
+        kx = (r[:, 2] - r[:, 0]) / CROP  # float64 as `landmarks`' Python floats, then float32
+        ky = (r[:, 3] - r[:, 1]) / CROP
+        k = np.stack([kx, ky, (kx + ky) / 2], axis=1).astype(np.float32)[:, :, None]
+        base = np.zeros((f, 3, 1), np.float32)
+        base[:, 0, 0], base[:, 1, 0] = r[:, 0], r[:, 1]
+        pts *= k
+        pts += base
+        z = pts[:, 2]
+        z -= z.min(axis=1, keepdims=True)
+        return pts.transpose(0, 2, 1).copy()
+
 
 def pose_degrees(params) -> tuple:
     """(yaw, pitch, roll) in degrees (upstream `calc_pose`: P2sRt, then matrix2angle), on floats."""

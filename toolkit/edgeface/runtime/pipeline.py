@@ -33,6 +33,7 @@ The models are found and loaded by `runtime.loading` (`build_pipeline(options)`)
 from __future__ import annotations
 
 import collections
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence
@@ -212,23 +213,30 @@ class Pipeline:
         self.counters.regressor_runs += len(rois)
         return params
 
+    def _decode(self, params: list, rois: list) -> tuple:
+        """Landmarks of every face (`SparseDecoder.landmarks_many`: one pass, the same bits as face by face)
+        and the extremes of their x, y, z: (landmarks list, (F, 3) minima, (F, 3) maxima; NaN reaches them)."""
+        lms = self.decoder.landmarks_many(np.stack([_as_params(p) for p in params]), np.stack(rois))
+        return list(lms), lms.min(axis=1).tolist(), lms.max(axis=1).tolist()
+
     def _faces(self, image: np.ndarray, targets: list, times: dict, refine: bool) -> list:
-        """A `Face` per target: every crop regressed (at once on the pool), decoded; then a second crop for
-        the faces that need one (a new face's refinement, upstream demo_video; with motion, a tracked face
-        found off its crop's centre), regressed and decoded the same way."""
+        """A `Face` per target: every crop regressed (at once on the pool), decoded (all at once); then a second
+        crop for the faces that need one (a new face's refinement, upstream demo_video; with motion, a tracked
+        face found off its crop's centre), regressed and decoded the same way."""
         rois = [np.asarray(t.roi, dtype=np.float64) for t in targets]
         params = self._regress_all(image, rois, times)
         t0 = time.perf_counter()
-        lms = [self.decoder.landmarks(_as_params(p), r) for p, r in zip(params, rois)]
+        lms, lo, hi = self._decode(params, rois)
         again = []
-        for i, (t, lm) in enumerate(zip(targets, lms)):
-            if not np.all(np.isfinite(lm)):
-                continue
+        for i, t in enumerate(targets):
+            (x1, y1, z1), (x2, y2, z2) = lo[i], hi[i]
+            if not all(map(math.isfinite, (x1, y1, z1, x2, y2, z2))):
+                continue  # a NaN or inf anywhere reaches the extremes
             if refine and t.source == "detect":
-                again.append(i)
-                rois[i] = roi_mod.roi_from_landmarks(lm[:, :2])  # upstream demo_video's first-frame refinement
+                again.append(i)  # upstream demo_video's first-frame refinement: a crop from its landmarks
+                rois[i] = roi_mod.roi_from_landmark_box(x1, y1, x2, y2)
             elif self._recrop and t.source == "track":
-                new = roi_mod.roi_from_landmarks(lm[:, :2])  # motion: a face found off its crop's centre is re-cropped
+                new = roi_mod.roi_from_landmark_box(x1, y1, x2, y2)  # motion: a face found off its crop's centre is re-cropped
                 if off_centre(rois[i], new) > self._recrop:
                     again.append(i)
                     rois[i] = new
@@ -237,8 +245,8 @@ class Pipeline:
             for i, p in zip(again, self._regress_all(image, [rois[i] for i in again], times)):
                 params[i] = p
             t0 = time.perf_counter()
-            for i in again:
-                lms[i] = self.decoder.landmarks(_as_params(params[i]), rois[i])
+            for i, lm in zip(again, self._decode([params[i] for i in again], [rois[i] for i in again])[0]):
+                lms[i] = lm
             times["decode"] += (time.perf_counter() - t0) * 1000.0
         t0 = time.perf_counter()
         faces = []

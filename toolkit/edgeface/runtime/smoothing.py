@@ -43,7 +43,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-from typing import Optional
+from typing import Optional, Sequence
 
 import cv2
 import numpy as np
@@ -119,27 +119,27 @@ class FaceMotionFilter:
 
     def step(self, landmarks, t: Optional[float], size: float) -> np.ndarray:
         """The filtered landmarks; sets this frame's `alpha`, `alpha_shape` (1, 1 for a track's first sample)."""
+        return step_faces([self], [landmarks], t, [size])[0]
+
+    def _restart(self, lm: np.ndarray) -> np.ndarray:
+        """A track's first sample (or a shape change): the landmarks as they are, factors 1."""
+        self._v = [0.0, 0.0]
+        self._n = 1
+        self.alpha = self.alpha_shape = 1.0
+        self._shift = np.zeros(max(3, lm.shape[-1]), np.float32)
+        self._lm = lm.copy()
+        return lm.copy()
+
+    def _factors(self, dc: list, sq: list, n: int, te: float, size: float) -> tuple:
+        """This frame's (alpha, alpha_shape) from the mean offset `dc` and the summed squared offsets `sq` of the
+        landmarks from their filtered values (x, y, ...: Python floats), in face sizes / s."""
         cfg = self.config
-        lm = np.asarray(landmarks, dtype=np.float32)
-        te = self._clock.step(t)
-        prev = self._lm
-        if te is None or prev is None or prev.shape != lm.shape:
-            self._v = [0.0, 0.0]
-            self._n = 1
-            self.alpha = self.alpha_shape = 1.0
-            self._shift = np.zeros(max(3, lm.shape[-1]), np.float32)
-            self._lm = lm.copy()
-            return lm.copy()
         self._n += 1
-        n = lm.shape[0]
-        d = lm - prev  # offsets from the filtered landmarks (float32 throughout: Python floats do not upcast)
-        dc = _ADD(d, axis=0) * (1.0 / n)  # of their mean: the position
-        sq = _ADD(d * d, axis=0)  # the shape's offsets are d - dc: sum |d - dc|^2 = sum |d|^2 - n |dc|^2
-        dcx, dcy = dc.tolist()[:2]
-        sqx, sqy = sq.tolist()[:2]
+        dcx, dcy = dc[0], dc[1]
         scale = 1.0 / (te * max(float(size), 1.0))
         v_pos = math.hypot(dcx, dcy) * scale
-        v_shape = math.sqrt(max(0.0, (sqx + sqy) / n - dcx * dcx - dcy * dcy)) * scale
+        # the shape's offsets are d - dc: sum |d - dc|^2 = sum |d|^2 - n |dc|^2
+        v_shape = math.sqrt(max(0.0, (sq[0] + sq[1]) / n - dcx * dcx - dcy * dcy)) * scale
         a_d = _alpha(te, cfg.d_cutoff)
         v = self._v
         v[0] += a_d * (v_pos - v[0])
@@ -148,14 +148,7 @@ class FaceMotionFilter:
         a = max(_alpha(te, cfg.min_cutoff + cfg.beta * max(0.0, v[0] - cfg.speed_floor)), warm)
         a_s = max(_alpha(te, cfg.shape_cutoff + cfg.shape_beta * max(0.0, v[1] - cfg.shape_floor)), warm)
         self.alpha, self.alpha_shape = a, a_s
-        dc *= a - a_s
-        self._shift = dc if dc.shape[0] >= 3 else np.concatenate((dc, np.zeros(3 - dc.shape[0], np.float32)))
-        # the filtered landmarks: prev + a_s * (d - dc) + a * dc = prev + a_s * d + (a - a_s) * dc
-        d *= a_s
-        d += prev
-        d += dc
-        self._lm = d
-        return d.copy()
+        return a, a_s
 
     def blend(self, name: str, x, groups: tuple) -> np.ndarray:
         """x filtered with this frame's factors (see the class docstring); a new float32 array."""
@@ -170,6 +163,46 @@ class FaceMotionFilter:
 
     def forget(self, name: str) -> None:
         self._state.pop(name, None)
+
+
+def step_faces(filters: Sequence[FaceMotionFilter], landmarks: Sequence, t: Optional[float], sizes: Sequence[float]) -> list:
+    """`FaceMotionFilter.step` of several faces (each with its own filter) at one time `t`: the filtered landmarks
+    of each (new float32 arrays). The faces whose landmarks have one shape are filtered together, one numpy
+    call per step for all of them (the same float32 operations as face by face, so the same bits: the sums
+    over the points run in the same order, the per-face factors are cast to float32 as scalars are)."""
+    out: list = [None] * len(filters)
+    groups: dict = {}
+    for i, (m, x) in enumerate(zip(filters, landmarks)):
+        lm = np.asarray(x, dtype=np.float32)
+        te = m._clock.step(t)
+        if te is None or m._lm is None or m._lm.shape != lm.shape:
+            out[i] = m._restart(lm)
+        else:
+            groups.setdefault(lm.shape, []).append((i, lm, te))
+    for shape, items in groups.items():
+        idx = [i for i, _, _ in items]
+        lm = np.stack([x for _, x, _ in items])
+        prev = np.stack([filters[i]._lm for i in idx])
+        n = shape[0]
+        d = lm - prev  # offsets from the filtered landmarks (float32 throughout)
+        dc = _ADD(d, axis=1) * (1.0 / n)  # of their mean: the position
+        sq = _ADD(d * d, axis=1)
+        dcl, sql = dc.tolist(), sq.tolist()
+        ab = [filters[i]._factors(dcl[k], sql[k], n, te, sizes[i]) for k, (i, _, te) in enumerate(items)]
+        a_s = np.array([b for _, b in ab], np.float32)
+        dc *= np.array([a - b for a, b in ab], np.float32)[:, None]
+        if dc.shape[1] < 3:
+            dc = np.concatenate((dc, np.zeros((dc.shape[0], 3 - dc.shape[1]), np.float32)), axis=1)
+        # the filtered landmarks: prev + a_s * (d - dc) + a * dc = prev + a_s * d + (a - a_s) * dc
+        d *= a_s.reshape((-1,) + (1,) * (d.ndim - 1))
+        d += prev
+        d += dc[:, None, :shape[-1]] if d.ndim == 3 else dc[:, :shape[-1]]
+        res = d.copy()  # the filters keep `d`; the callers get their own arrays
+        for k, i in enumerate(idx):
+            m = filters[i]
+            m._lm, m._shift = d[k], dc[k]
+            out[i] = res[k]
+    return out
 
 
 class _FaceState:
@@ -230,27 +263,36 @@ class FaceSmoother:
     def smooth_into(self, face: Face, t: float) -> None:
         """Smooth `face` in place (its landmarks, box, ROI, pose, dense get new arrays; params and
         camera are untouched): for a Face its caller owns, e.g. the pipeline's own results."""
-        st = self._states.get(face.id)
-        if st is None:
-            st = self._states[face.id] = _FaceState(self.config, self.pose_config)
-        m = st.motion
-        lm = face.landmarks
-        face.landmarks = _as(m.step(lm, t, face_size(face) if self.scale_invariant else 1.0), lm)
-        # box and ROI corners, (x, y) pairs, blended as one vector (fewer numpy calls)
-        box, roi = face.bbox, face.roi
-        nb = np.size(box)
-        corners = np.asarray(box, np.float32).reshape(-1) if roi is None else \
-            np.array(np.asarray(box).reshape(-1).tolist() + np.asarray(roi).reshape(-1).tolist(), np.float32)
-        corners = m.blend("corners", corners, (corners.size // 2, 2))
-        face.bbox = _as(corners[:nb], box)
-        if roi is not None:
-            face.roi = _as(corners[nb:], roi)
-        p = face.pose
-        face.pose = Pose(*st.pose((p.yaw, p.pitch, p.roll), t))
-        if face.dense is not None and self.smooth_dense:
-            face.dense = _as(m.blend("dense", face.dense, (face.dense.shape[0], face.dense.shape[-1])), face.dense)
-        elif face.dense is None:
-            m.forget("dense")
+        self._smooth([face], t)
+
+    def _smooth(self, faces: list, t: float) -> None:
+        """`smooth_into` of a frame's faces: their landmarks filtered together (`step_faces`), the rest per face."""
+        states = []
+        for face in faces:
+            st = self._states.get(face.id)
+            if st is None:
+                st = self._states[face.id] = _FaceState(self.config, self.pose_config)
+            states.append(st)
+        sizes = [face_size(f) if self.scale_invariant else 1.0 for f in faces]
+        lms = step_faces([st.motion for st in states], [f.landmarks for f in faces], t, sizes)
+        for face, st, lm in zip(faces, states, lms):
+            m = st.motion
+            face.landmarks = _as(lm, face.landmarks)
+            # box and ROI corners, (x, y) pairs, blended as one vector (fewer numpy calls)
+            box, roi = face.bbox, face.roi
+            nb = np.size(box)
+            corners = np.asarray(box, np.float32).reshape(-1) if roi is None else \
+                np.array(np.asarray(box).reshape(-1).tolist() + np.asarray(roi).reshape(-1).tolist(), np.float32)
+            corners = m.blend("corners", corners, (corners.size // 2, 2))
+            face.bbox = _as(corners[:nb], box)
+            if roi is not None:
+                face.roi = _as(corners[nb:], roi)
+            p = face.pose
+            face.pose = Pose(*st.pose((p.yaw, p.pitch, p.roll), t))
+            if face.dense is not None and self.smooth_dense:
+                face.dense = _as(m.blend("dense", face.dense, (face.dense.shape[0], face.dense.shape[-1])), face.dense)
+            elif face.dense is None:
+                m.forget("dense")
 
     def time_of(self, frame: int, timestamp_ms: Optional[float]) -> float:
         """The sample time (s) of a frame: its timestamp (ms) / 1000, else frame / nominal_fps."""
@@ -259,8 +301,8 @@ class FaceSmoother:
     def apply(self, faces: list, t: float) -> None:
         """Smooth one frame's faces in place (`smooth_into`, for faces the caller owns) and forget the
         ids not among them; what `__call__` does without copying."""
-        for f in faces:
-            self.smooth_into(f, t)
+        if faces:
+            self._smooth(list(faces), t)
         states = self._states
         present = {f.id for f in faces}
         if len(states) != len(present):  # states hold every present id
