@@ -213,11 +213,12 @@ class Pipeline:
         self.counters.regressor_runs += len(rois)
         return params
 
-    def _decode(self, params: list, rois: list) -> tuple:
-        """Landmarks of every face (`SparseDecoder.landmarks_many`: one pass, the same bits as face by face)
-        and the extremes of their x, y, z: (landmarks list, (F, 3) minima, (F, 3) maxima; NaN reaches them)."""
-        lms = self.decoder.landmarks_many(np.stack([_as_params(p) for p in params]), np.stack(rois))
-        return list(lms), lms.min(axis=1).tolist(), lms.max(axis=1).tolist()
+    def _decode(self, params: list, rois: list) -> np.ndarray:
+        """(F, 68, 3) landmarks of every face: all at once (`SparseDecoder.landmarks_many`, the same bits as face
+        by face; one face: `landmarks`)."""
+        if len(params) == 1:
+            return self.decoder.landmarks(_as_params(params[0]), rois[0])[None]
+        return self.decoder.landmarks_many(np.stack([_as_params(p) for p in params]), np.stack(rois))
 
     def _faces(self, image: np.ndarray, targets: list, times: dict, refine: bool) -> list:
         """A `Face` per target: every crop regressed (at once on the pool), decoded (all at once); then a second
@@ -226,18 +227,20 @@ class Pipeline:
         rois = [np.asarray(t.roi, dtype=np.float64) for t in targets]
         params = self._regress_all(image, rois, times)
         t0 = time.perf_counter()
-        lms, lo, hi = self._decode(params, rois)
+        decoded = self._decode(params, rois)
+        lms = list(decoded)
         again = []
-        for i, t in enumerate(targets):
-            (x1, y1, z1), (x2, y2, z2) = lo[i], hi[i]
-            if not all(map(math.isfinite, (x1, y1, z1, x2, y2, z2))):
-                continue  # a NaN or inf anywhere reaches the extremes
-            if refine and t.source == "detect":
-                again.append(i)  # upstream demo_video's first-frame refinement: a crop from its landmarks
-                rois[i] = roi_mod.roi_from_landmark_box(x1, y1, x2, y2)
-            elif self._recrop and t.source == "track":
-                new = roi_mod.roi_from_landmark_box(x1, y1, x2, y2)  # motion: a face found off its crop's centre is re-cropped
-                if off_centre(rois[i], new) > self._recrop:
+        check = [i for i, t in enumerate(targets)
+                 if (refine and t.source == "detect") or (self._recrop and t.source == "track")]
+        if check:
+            lo, hi = decoded.min(axis=1).tolist(), decoded.max(axis=1).tolist()  # NaN or inf anywhere reaches them
+            for i in check:
+                (x1, y1, z1), (x2, y2, z2) = lo[i], hi[i]
+                if not all(map(math.isfinite, (x1, y1, z1, x2, y2, z2))):
+                    continue
+                new = roi_mod.roi_from_landmark_box(x1, y1, x2, y2)
+                # upstream demo_video's first-frame refinement; with motion, a face found off its crop's centre
+                if targets[i].source == "detect" or off_centre(rois[i], new) > self._recrop:
                     again.append(i)
                     rois[i] = new
         times["decode"] += (time.perf_counter() - t0) * 1000.0
@@ -245,7 +248,7 @@ class Pipeline:
             for i, p in zip(again, self._regress_all(image, [rois[i] for i in again], times)):
                 params[i] = p
             t0 = time.perf_counter()
-            for i, lm in zip(again, self._decode([params[i] for i in again], [rois[i] for i in again])[0]):
+            for i, lm in zip(again, self._decode([params[i] for i in again], [rois[i] for i in again])):
                 lms[i] = lm
             times["decode"] += (time.perf_counter() - t0) * 1000.0
         t0 = time.perf_counter()

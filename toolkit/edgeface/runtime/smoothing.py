@@ -118,8 +118,31 @@ class FaceMotionFilter:
         self._shift = np.zeros(3, np.float32)  # (alpha - alpha_shape) * (c - c_hat_prev), per coordinate
 
     def step(self, landmarks, t: Optional[float], size: float) -> np.ndarray:
-        """The filtered landmarks; sets this frame's `alpha`, `alpha_shape` (1, 1 for a track's first sample)."""
-        return step_faces([self], [landmarks], t, [size])[0]
+        """The filtered landmarks; sets this frame's `alpha`, `alpha_shape` (1, 1 for a track's first sample).
+        (`step_faces` does the same for several faces at once.)"""
+        lm = np.asarray(landmarks, dtype=np.float32)
+        te = self._clock.step(t)
+        prev = self._lm
+        if te is None or prev is None or prev.shape != lm.shape:
+            return self._restart(lm)
+        return self._advance(lm, te, size)
+
+    def _advance(self, lm: np.ndarray, te: float, size: float) -> np.ndarray:
+        """One sample `lm` of an ongoing track, `te` s after the previous one: the filtered landmarks (a copy)."""
+        prev = self._lm
+        n = lm.shape[0]
+        d = lm - prev  # offsets from the filtered landmarks (float32 throughout: Python floats do not upcast)
+        dc = _ADD(d, axis=0) * (1.0 / n)  # of their mean: the position
+        sq = _ADD(d * d, axis=0)
+        a, a_s = self._factors(dc.tolist(), sq.tolist(), n, te, size)
+        dc *= a - a_s
+        self._shift = dc if dc.shape[0] >= 3 else np.concatenate((dc, np.zeros(3 - dc.shape[0], np.float32)))
+        # the filtered landmarks: prev + a_s * (d - dc) + a * dc = prev + a_s * d + (a - a_s) * dc
+        d *= a_s
+        d += prev
+        d += dc
+        self._lm = d
+        return d.copy()
 
     def _restart(self, lm: np.ndarray) -> np.ndarray:
         """A track's first sample (or a shape change): the landmarks as they are, factors 1."""
@@ -181,6 +204,10 @@ def step_faces(filters: Sequence[FaceMotionFilter], landmarks: Sequence, t: Opti
             groups.setdefault(lm.shape, []).append((i, lm, te))
     for shape, items in groups.items():
         idx = [i for i, _, _ in items]
+        if len(items) == 1:  # one face: the plain step
+            i, x, te = items[0]
+            out[i] = filters[i]._advance(x, te, sizes[i])
+            continue
         lm = np.stack([x for _, x, _ in items])
         prev = np.stack([filters[i]._lm for i in idx])
         n = shape[0]
@@ -274,7 +301,8 @@ class FaceSmoother:
                 st = self._states[face.id] = _FaceState(self.config, self.pose_config)
             states.append(st)
         sizes = [face_size(f) if self.scale_invariant else 1.0 for f in faces]
-        lms = step_faces([st.motion for st in states], [f.landmarks for f in faces], t, sizes)
+        lms = ([states[0].motion.step(faces[0].landmarks, t, sizes[0])] if len(faces) == 1 else
+               step_faces([st.motion for st in states], [f.landmarks for f in faces], t, sizes))
         for face, st, lm in zip(faces, states, lms):
             m = st.motion
             face.landmarks = _as(lm, face.landmarks)

@@ -92,6 +92,7 @@ class FaceTracker:
         self.frame_index = -1
         # motion (TrackerConfig.motion): tracks lost recently, revived by a detection near their prediction
         self._limbo = track_motion.Limbo(self.config.motion) if self.config.motion_on else None
+        self._interval: Optional[int] = None  # scan_interval of the current state (motion)
         self._fallback: list = []
 
     # ------------------------------------------------------------------ frame protocol
@@ -104,6 +105,7 @@ class FaceTracker:
             self.end_frame()
         self.frame_size = (int(width), int(height))
         self.frame_index += 1
+        self._interval = None
         self._in_frame = True
         self._detected = False
         self._lost.clear()
@@ -128,8 +130,12 @@ class FaceTracker:
     def scan_interval(self) -> int:
         """Frames between periodic scans: `detect_interval`, shorter while tracked faces move fast (motion)."""
         base = int(self.config.detect_interval)
-        return base if self._limbo is None else track_motion.scan_interval(
-            self.tracks.values(), base, self.config.motion, self._limbo.expecting(self.frame_index, self.frame_size))
+        if self._limbo is None:
+            return base
+        if self._interval is None:  # computed once per state: reset by every change of the tracks (_changed)
+            self._interval = track_motion.scan_interval(
+                self.tracks.values(), base, self.config.motion, self._limbo.expecting(self.frame_index, self.frame_size))
+        return self._interval
 
     @property
     def detection_required(self) -> bool:
@@ -176,6 +182,7 @@ class FaceTracker:
         frame (`frames_ago` frames before this one), and this frame does not count as detected (a track lost in it still
         triggers an in-frame detection)."""
         self._require_frame()
+        self._interval = None
         cfg = self.config
         b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4) if np.size(boxes) else np.zeros((0, 4))
         s = np.asarray(scores, dtype=np.float64).reshape(-1)
@@ -244,7 +251,7 @@ class FaceTracker:
                 targets.append(Target(t.id, roi_mod.roi_from_bbox(det_box), det_box, t.score, "detect", False))
 
         taken = set(matched_t.values())
-        if self._limbo is not None and stale:  # a scan of an earlier frame: its new faces have moved since, as the tracked ones
+        if self._limbo is not None and stale and len(taken) < b.shape[0]:  # a scan of an earlier frame: its new faces have moved since, as the tracked ones
             b, at = track_motion.compensate(b, self.tracks.values(), at, self.frame_index), self.frame_index
         room = None if cfg.max_faces is None else int(cfg.max_faces) - len(self.tracks)
         for c in range(b.shape[0]):
@@ -281,6 +288,7 @@ class FaceTracker:
         already ran this frame and confirmed it, `retry()` offers its detection crop; otherwise
         `needs_detection` asks for a detector run whose `match` may revive it."""
         self._require_frame()
+        self._interval = None
         t = self.tracks.get(int(track_id))
         if t is None:
             raise EdgefaceError(f"no track {track_id} in this frame")
@@ -318,6 +326,7 @@ class FaceTracker:
         """Crops from this frame's detection boxes for tracks whose tracked crop failed although
         the detector confirmed them this frame (each track is retried once per frame)."""
         self._require_frame()
+        self._interval = None
         out = []
         for tid in sorted(self._retry):
             t = self._retry.pop(tid)
@@ -336,6 +345,7 @@ class FaceTracker:
         if not self._in_frame:
             return
         self._in_frame = False
+        self._interval = None
         if self._limbo is not None:
             self._limbo.end_frame(self._lost.values(), self.tracks.values(), self.frame_index)
         self._lost.clear()
