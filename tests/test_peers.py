@@ -8,7 +8,9 @@ import json
 
 import pytest
 
-from edgeface.tools.bench.peers.compare import PeerOptions, run_peers
+from pathlib import Path
+
+from edgeface.tools.bench.peers.compare import BASELINE_KEY, PeerOptions, baseline_worker, run_peers
 from edgeface.tools.bench.peers import report as peers_report
 from edgeface.errors import OptionsError
 
@@ -18,14 +20,17 @@ def report(converted_home, mirror, tmp_path_factory):
     opts = PeerOptions(systems=["upstream-video", "upstream-perframe", "mediapipe", "edgeface-int8-track25",
                                 "edgeface-int8-floor25", "edgeface-int8-detect"], cores=[1], passes=1, frames=12, upstream=mirror / "3ddfa_v2",
                        work_dir=tmp_path_factory.mktemp("peers"), mediapipe_python=tmp_path_factory.mktemp("x") / "no-python",
-                       root=converted_home, live_fps=[])
+                       root=converted_home, live_fps=[], baseline=REPO)
     return run_peers(opts, log=lambda m: None)
+
+
+REPO = Path(__file__).resolve().parents[1]  # this checkout, run as its own baseline
 
 
 def test_every_system_ran_or_was_skipped_with_a_reason(report):
     ran = {r["system"]: r for r in report["results"]}
     assert set(ran) == {"upstream-video", "upstream-perframe", "edgeface-int8-track25", "edgeface-int8-floor25",
-                        "edgeface-int8-detect"}
+                        "edgeface-int8-detect", BASELINE_KEY}
     for key, r in ran.items():
         assert "error" not in r, (key, r)
         assert r["frames"] == 12 and r["cores"] == 1 and r["fps"] > 0
@@ -49,6 +54,18 @@ def test_ratios_and_outputs(report, tmp_path):
     png = peers_report.plot_peers(report, tmp_path / "p.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     json.dumps(report)  # the report is plain JSON
+
+
+def test_baseline_checkout_runs_beside_this_one(report):
+    """`--baseline DIR`: an earlier checkout's INT8 tracking row, imported from its own tree (package and data folders),
+    in the same run; here this checkout itself, so both rows find the face on every frame."""
+    base = next(r for r in report["results"] if r["system"] == BASELINE_KEY)
+    assert base["frames"] == 12 and base["faces_per_frame"] == 1.0 and base["xnnpack"] is True
+    assert report["systems"][BASELINE_KEY]["label"].startswith("edgeface INT8, tracking (scans: profile interval), baseline ")
+    assert baseline_worker(REPO) == "edgeface.tools.bench.peers.edgeface_loop"
+    assert baseline_worker(REPO / "tests") is None
+    with pytest.raises(OptionsError, match="not an edgeface checkout"):
+        PeerOptions(baseline=REPO / "tests")
 
 
 def test_bad_options():

@@ -38,6 +38,9 @@ def command(
         None, "--mediapipe-python", metavar="FILE",
         help="A python with mediapipe==0.10.18 (default: a venv made once in ~/.cache/edgeface-peers)."),
     no_install: bool = typer.Option(False, "--no-install", help="Do not create the MediaPipe venv when it is missing."),
+    baseline: Optional[Path] = typer.Option(
+        None, "--baseline", metavar="DIR",
+        help="An earlier edgeface checkout (e.g. a git worktree of an older commit): its INT8 tracking row runs beside this one's, in the same run."),
     json_file: Optional[Path] = json_option(),
     md_file: Optional[Path] = markdown_option(),
     plot_file: Optional[Path] = plot_option(),
@@ -49,7 +52,8 @@ def command(
     else:
         opts = PeerOptions(systems=split_values(systems), cores=int_values(cores, "--cores", "1,2") or [1, 2],
                            passes=passes or (1 if quick else 3), rounds=rounds, frames=frames or (40 if quick else None),
-                           upstream=upstream, mediapipe_python=mediapipe_python, install_mediapipe=not no_install)
+                           upstream=upstream, mediapipe_python=mediapipe_python, install_mediapipe=not no_install,
+                           baseline=baseline)
         with progress_bar(console, "decoding the video") as progress:
             report = run_peers(opts, progress=progress, log=lambda m: say(m, style="dim"))
     wide_out.print(peers_report.peers_table(report))

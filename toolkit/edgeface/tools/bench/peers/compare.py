@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, List, Optional
@@ -90,6 +91,7 @@ class PeerOptions:
     root: Optional[Path] = None  # edgeface model cache
     timeout_s: float = 900.0
     live_fps: List[float] = field(default_factory=lambda: [30.0, 60.0])  # live-camera latency runs (tools.bench.latency.live)
+    baseline: Optional[Path] = None  # an earlier edgeface checkout: its INT8 tracking row beside this one's (same run)
 
     def __post_init__(self):
         if self.systems:
@@ -105,6 +107,52 @@ class PeerOptions:
         if self.frames is not None and int(self.frames) < 1:
             raise OptionsError(f"frames must be >= 1, got {self.frames}")
         self.work_dir = Path(self.work_dir or os.environ.get("EDGEFACE_PEERS_DIR") or "~/.cache/edgeface-peers").expanduser()
+        if self.baseline is not None:
+            self.baseline = Path(self.baseline).expanduser().resolve()
+            if baseline_worker(self.baseline) is None:
+                raise OptionsError(f"{self.baseline} is not an edgeface checkout (no toolkit/edgeface with a peer "
+                                   "worker): give the root of a clone, e.g. `git worktree add /tmp/base <commit>`")
+
+
+#: the peer worker module of an edgeface checkout, by layout (tools/bench/peers since 2026-12-06, bench/ before)
+BASELINE_WORKERS = (("edgeface/tools/bench/peers/edgeface_loop.py", "edgeface.tools.bench.peers.edgeface_loop"),
+                    ("edgeface/bench/peers_edgeface.py", "edgeface.bench.peers_edgeface"))
+BASELINE_KEY = "edgeface-int8-track-baseline"
+
+
+def baseline_worker(checkout: Path) -> Optional[str]:
+    """The peer worker module of the edgeface checkout at `checkout` (None: not one)."""
+    toolkit = Path(checkout) / "toolkit"
+    return next((mod for rel, mod in BASELINE_WORKERS if (toolkit / rel).is_file()), None)
+
+
+def baseline_path(checkout: Path, dest: Path) -> Path:
+    """A directory to put on PYTHONPATH that imports the checkout's `edgeface` as its wheel would: the package
+    from `toolkit/`, its data packages (board profiles, model cards, recipes) from the top-level folders
+    pyproject.toml maps them to, as symbolic links in `dest` (the checkout itself is not touched)."""
+    checkout = Path(checkout)
+    pkg = dest / "edgeface"
+    pkg.mkdir(parents=True, exist_ok=True)
+    for entry in (checkout / "toolkit" / "edgeface").iterdir():
+        (pkg / entry.name).symlink_to(entry)
+    try:
+        mapping = tomllib.loads((checkout / "pyproject.toml").read_text()).get("tool", {}).get("setuptools", {}).get(
+            "package-dir", {})
+    except (OSError, tomllib.TOMLDecodeError):
+        mapping = {}
+    for name, folder in mapping.items():
+        parts = name.split(".")
+        if parts[0] == "edgeface" and len(parts) == 2 and not (pkg / parts[1]).exists() and (checkout / folder).is_dir():
+            (pkg / parts[1]).symlink_to((checkout / folder).resolve())
+    return dest
+
+
+def baseline_system(checkout: Path) -> PeerSystem:
+    """The INT8 tracking row of an earlier checkout, labelled with its commit."""
+    p = subprocess.run(["git", "-C", str(checkout), "log", "-1", "--format=%h %cs"], capture_output=True, text=True)
+    rev = p.stdout.strip() if p.returncode == 0 and p.stdout.strip() else Path(checkout).name
+    return PeerSystem(BASELINE_KEY, f"edgeface INT8, tracking (scans: profile interval), baseline {rev}", "baseline",
+                      ("int8", "track", "profile"), "upstream-video")
 
 
 def usable_cpus() -> List[int]:
@@ -214,6 +262,11 @@ def _commands(opts: PeerOptions, frames_file: Path, out: Path, log) -> tuple:
                 continue
             cmds[s.key] = [sys.executable, "-m", "edgeface.tools.bench.peers.edgeface_loop", *common, "--", *s.args,
                            str(opts.root or "")]
+    if opts.baseline is not None:
+        s = baseline_system(opts.baseline)
+        env = dict(os.environ, PYTHONPATH=str(baseline_path(opts.baseline, out.parent / "baseline")))
+        cmds[s.key] = ([sys.executable, "-m", baseline_worker(opts.baseline), *common, "--", *s.args, str(opts.root or "")],
+                       env)
     return cmds, skipped
 
 
@@ -248,7 +301,8 @@ def run_peers(opts: PeerOptions, progress: Optional[Callable[[str, int, int], No
                          i, len(jobs))
             load0 = load_avg()
             t0 = time.time()
-            res = run_worker(cmds[key], cpus[:c], out, opts.timeout_s)
+            cmd, env = cmds[key] if isinstance(cmds[key], tuple) else (cmds[key], None)
+            res = run_worker(cmd, cpus[:c], out, opts.timeout_s, env=env)
             res.update(system=key, cores_requested=c, load_before=load0[0] if load0 else None,
                        wall_s=round(time.time() - t0, 1))
             if "error" in res:
@@ -275,8 +329,10 @@ def run_peers(opts: PeerOptions, progress: Optional[Callable[[str, int, int], No
     # whether edgeface's TFLite models ran through XNNPACK (its workers say; None if none ran)
     machine["xnnpack"] = next((r["xnnpack"] for r in rows if r.get("xnnpack") is not None), None)
     return {"format": FORMAT, "machine": machine, "video": video, "passes": opts.passes, "rounds": int(opts.rounds), "cores": cores,
-            "cpus": cpus[:max(cores)], "systems": {s.key: {"label": s.label, "baseline": s.baseline} for s in SYSTEMS},
+            "cpus": cpus[:max(cores)], "systems": {s.key: {"label": s.label, "baseline": s.baseline}
+                                                    for s in SYSTEMS + ((baseline_system(opts.baseline),) if opts.baseline else ())},
             "results": rows, "live": live, "skipped": [{"system": k, "reason": r} for k, r in skipped]}
 
 
-__all__ = ("FORMAT", "PeerOptions", "PeerSystem", "SYSTEMS", "SYSTEM_KEYS", "run_peers", "decode_frames", "run_worker")
+__all__ = ("FORMAT", "PeerOptions", "PeerSystem", "SYSTEMS", "SYSTEM_KEYS", "BASELINE_KEY", "run_peers", "decode_frames",
+           "run_worker", "baseline_worker", "baseline_system")

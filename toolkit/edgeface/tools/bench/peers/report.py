@@ -72,7 +72,14 @@ def _notes(report: dict) -> List[str]:
                 if report.get("rounds", 1) > 1 else "") + ".",
              "x upstream: over upstream's demo_video.py loop for tracking systems and MediaPipe, over upstream demo.py "
              "per frame for detector-every-frame systems, at the same core count, from this one run."]
-    if "edgeface-int8-floor25" in report.get("systems", {}):
+    base = report.get("systems", {}).get("edgeface-int8-track-baseline")
+    t = fps_table(report)
+    if base is not None and "edgeface-int8-track" in t and "edgeface-int8-track-baseline" in t:
+        now, then = t["edgeface-int8-track"], t["edgeface-int8-track-baseline"]
+        cmp = ", ".join(f"{c} core{'s' if c > 1 else ''} {now[c] / then[c]:.2f}x" for c in report.get("cores", [1, 2])
+                        if c in now and c in then and then[c])
+        notes.append(f"This checkout's INT8 tracking row over the {base['label']} row (same run, same frames): {cmp}.")
+    if "edgeface-int8-floor25" in t:
         notes.append("The floor row runs the INT8 models alone on the crops edgeface's tracking made (recorded in the "
                      "untimed warm-up pass): crop + resize, regressor, float head, and a scan every 25 frames on the "
                      "same scan path, with no tracking, decoding, pose, smoothing or results. No tracking pipeline on "
