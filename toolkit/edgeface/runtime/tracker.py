@@ -132,6 +132,16 @@ class FaceTracker:
             self.tracks.values(), base, self.config.motion, self._limbo.expecting(self.frame_index, self.frame_size))
 
     @property
+    def rescan_due(self) -> bool:
+        """Motion only: the scan of an earlier frame just merged (`match(..., stale=True)`) leaves the next
+        periodic scan due on this very frame (scans every frame while the view moves fast): start it now
+        rather than on the next frame, or the asynchronous scanner halves the scan rate (a frame that
+        merges a scan would never start one). Always False without motion (upstream's schedule)."""
+        if self._limbo is None or self._detected or self._since_detect is None or not self._in_frame:
+            return False
+        return self.config.detect_interval > 0 and self._since_detect >= self.scan_interval
+
+    @property
     def detection_required(self) -> bool:
         """This frame cannot be tracked without the detector (no tracking, no face tracked yet, or a
         track without landmarks); False when only a periodic scan is due (`match(..., stale=True)`
@@ -289,7 +299,9 @@ class FaceTracker:
             raise EdgefaceError(f"landmarks must have shape (N, 2 or 3), got {pts.shape}")
         pts = np.array(pts[:, :2], dtype=np.float64)  # a copy: the caller's array is never kept
         reason, box, nxt = self._loss_reason(t, pts)
-        if reason is not None and self._limbo is not None and track_motion.fall_back(t):
+        if self._limbo is not None and (reason is not None or (
+                box is not None and track_motion.size_jump(t, box, self.frame_index, self.config.motion))) \
+                and track_motion.fall_back(t):
             self._fallback.append(t.id)  # motion: its predicted crop failed; once more from upstream's crop
             return False
         if reason is not None:
