@@ -49,12 +49,15 @@ def face_box(t: Track, frame: int) -> np.ndarray:
     return m.predict_box(t.predicted_box(), frame)
 
 
-def size_jump(t: Track, box: np.ndarray, frame: int, config: MotionConfig) -> bool:
-    """The landmark box `box` regressed in `frame` passed the loss checks but its side is off the predicted side
-    by more than `config.size_jump`: from a crop moved the wrong way (a reversal) the regressor may close onto
-    the part of the face inside the crop; `fall_back` then tries upstream's crop (no face grows or shrinks by
-    that factor in one frame beyond what its motion predicts)."""
-    return t.motion is not None and t.motion.size_innovation(box, frame) > math.log(float(config.size_jump))
+def size_jump(t: Track, box: np.ndarray, config: MotionConfig) -> bool:
+    """Landmark box `box` (regressed from `t`'s moved crop) passed the loss checks, but its side changed by more
+    than `config.size_jump` since `t`'s last observation: from a crop moved the wrong way (the frame after a
+    reversal: two steps off) the regressor may close onto the part of the face inside the crop. `fall_back`
+    then tries upstream's crop. Only for a track observed 3 times or more (a face no longer settling in from
+    its detection crop)."""
+    if box is None or t.motion is None or t.motion.observations < 3:
+        return False
+    return t.motion.size_change(box) > math.log(float(config.size_jump))
 
 
 def fall_back(t: Track) -> bool:
