@@ -100,7 +100,7 @@ def test_off_centre():
 
 
 @pytest.mark.parametrize("bad", [dict(model="kalman"), dict(gain=0.0), dict(max_shift=0), dict(history=0),
-                                 dict(reacquire_size=0.9), dict(recrop=-1), dict(min_scan_interval=0)])
+                                 dict(reacquire_size=0.9), dict(recrop=-1), dict(min_scan_interval=0), dict(size_jump=1.0)])
 def test_config_is_validated(bad):
     with pytest.raises(EdgefaceError):
         MotionConfig(**bad)
