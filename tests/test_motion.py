@@ -16,7 +16,7 @@ from edgeface.runtime.motion import BoxMotion, MotionConfig, apply_similarity, f
 from edgeface.runtime.options import PipelineOptions
 from edgeface.runtime.smoothing import SmoothingConfig
 from edgeface.runtime.tracks import TrackerConfig
-from edgeface.tools.bench.motion.metrics import match
+from edgeface.tools.bench.motion.metrics import ClipScore, match
 from edgeface.tools.bench.motion.run import MotionBenchOptions, build_world, render_clip
 
 
@@ -100,7 +100,7 @@ def test_off_centre():
 
 
 @pytest.mark.parametrize("bad", [dict(model="kalman"), dict(gain=0.0), dict(max_shift=0), dict(history=0),
-                                 dict(reacquire_size=0.9), dict(recrop=-1), dict(min_scan_interval=0)])
+                                 dict(reacquire_size=0.9), dict(recrop=-1), dict(min_scan_interval=0), dict(size_jump=1.0)])
 def test_config_is_validated(bad):
     with pytest.raises(EdgefaceError):
         MotionConfig(**bad)
@@ -171,6 +171,29 @@ def test_crossing_faces_keep_their_ids(converted_home, world):
         ids = _ids_of(results, truth, f"s{sp.name}")
         seen = [i for i in ids if i is not None]
         assert len(seen) > 30 and len(set(seen)) == 1, (sp.name, ids)  # one id before, through and after the crossing
+
+
+def test_async_scans_every_frame_while_faces_enter_a_zooming_view(converted_home, world):
+    """Zoom and pan at 25 px/frame: faces enter at the edge as the view widens. While the tracker asks for a
+    scan every frame, the asynchronous scanner starts one on every frame (the frame that merges the previous
+    frame's scan starts the next: before, only every other frame did), and the entering faces are found."""
+    scene, sprites = world
+    images, truth = render_clip(scene, sprites, "zoom", 25, 80, 0)
+    pipe = build_pipeline(PipelineOptions(precision="int8", threads=1, root=converted_home, scan="async",
+                                          motion="velocity", max_misses=2, smoothing=SmoothingConfig(enabled=False)))
+    score, every_frame, started = ClipScore(), 0, 0
+    try:
+        for i, im in enumerate(images):
+            res = pipe.process(Frame(i, im, i / 30, "zoom"))
+            score.add(i, [(f.id, f.landmarks) for f in res.faces], truth[i])
+            if pipe.tracker.scan_interval == 1 and pipe.tracker.frames_since_detection is not None:
+                every_frame += 1
+                started += pipe.scanner.pending_since == i  # a scan of this frame is under way
+    finally:
+        pipe.close()
+    assert every_frame >= 40 and started >= every_frame - 2, (every_frame, started)
+    s = score.summary()
+    assert s["recall"] >= 0.975 and s["id_switches"] == 0, s
 
 
 def test_motion_none_is_upstreams_tracker(converted_home, samples):

@@ -53,6 +53,7 @@ class MotionConfig:
     scan_lead: float = 0.3  # scan for new faces at least each time the fastest face moves this many of its sides
     min_scan_interval: int = 1  # ... but not more often than every this many frames
     recrop: float = 0.1  # a tracked face found off the centre of its crop by more than this x the crop side is regressed again, re-cropped on its landmarks (0: never)
+    size_jump: float = 1.25  # landmarks from a moved crop whose side changed by more than this factor in one frame are checked against upstream's crop (the fall-back)
 
     def __post_init__(self):
         if self.model not in MOTION_MODELS:
@@ -70,6 +71,8 @@ class MotionConfig:
         if int(self.history) < 1 or int(self.reacquire_frames) < 0:
             raise EdgefaceError(f"motion history must be >= 1 and reacquire frames >= 0, got "
                                 f"{self.history} and {self.reacquire_frames}")
+        if not (float(self.size_jump) > 1.0):
+            raise EdgefaceError(f"motion size jump must be a factor > 1, got {self.size_jump}")
         if not (float(self.reacquire_size) >= 1.0):
             raise EdgefaceError(f"reacquire size ratio must be >= 1, got {self.reacquire_size}")
 
@@ -193,6 +196,13 @@ class BoxMotion:
         dx, dy, _ = self.shift(frame)
         x1, y1, x2, y2 = box[:4].tolist() if isinstance(box, np.ndarray) else (float(v) for v in box[:4])
         return math.hypot((x1 + x2) / 2.0 - self.state[0] - dx, (y1 + y2) / 2.0 - self.state[1] - dy) / self.side()
+
+    def size_change(self, box) -> float:
+        """|log| of the ratio of `box`'s side to the side at the last observation (0: the same size, or no observation)."""
+        if self.state is None:
+            return 0.0
+        x1, y1, x2, y2 = box[:4].tolist() if isinstance(box, np.ndarray) else (float(v) for v in box[:4])
+        return abs(0.5 * math.log(max(x2 - x1, 1e-6) * max(y2 - y1, 1e-6)) - self.state[2])
 
     def shift(self, frame: int) -> tuple:
         """(dx, dy, dlog side) predicted from the last observation to `frame` ((0, 0, 0): no move)."""

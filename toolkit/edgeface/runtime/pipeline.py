@@ -190,13 +190,19 @@ class Pipeline:
         if scan is not None:
             self.counters.detector_runs += 1
             self.counters.scan_ms += scan.ms  # worker-thread time, not part of this frame's "total"
-            return tracker.match(*scan.detections, stale=True, frames_ago=max(0, index - scan.frame_index))
+            targets = tracker.match(*scan.detections, stale=True, frames_ago=max(0, index - scan.frame_index))
+            if tracker.rescan_due:  # motion: the next scan is due already (scans every frame): start it now
+                self._submit_scan(image, index, times)
+            return targets
         if not need_detect or tracker.detection_required:
             return None
+        self._submit_scan(image, index, times)
+        return tracker.predict()
+
+    def _submit_scan(self, image: np.ndarray, index: int, times: dict) -> None:
         t0 = time.perf_counter()
         self.scanner.submit(image, index)  # skipped while a scan is still running
         times["detect"] += (time.perf_counter() - t0) * 1000.0  # the letterbox, on this thread
-        return tracker.predict()
 
     def landmarks(self, params: np.ndarray, roi: np.ndarray) -> np.ndarray:
         """The 68 landmarks (68, 3) in frame pixels of params regressed from the crop `roi`."""

@@ -49,10 +49,21 @@ def face_box(t: Track, frame: int) -> np.ndarray:
     return m.predict_box(t.predicted_box(), frame)
 
 
+def size_jump(t: Track, box: np.ndarray, config: MotionConfig) -> bool:
+    """Landmark box `box` (regressed from `t`'s moved crop) passed the loss checks, but its side changed by more
+    than `config.size_jump` since `t`'s last observation: from a crop moved the wrong way (the frame after a
+    reversal: two steps off) the regressor may close onto the part of the face inside the crop. `fall_back`
+    then tries upstream's crop. Only for a track observed 3 times or more (a face no longer settling in from
+    its detection crop)."""
+    if box is None or t.motion is None or t.motion.observations < 3:
+        return False
+    return t.motion.size_change(box) > math.log(float(config.size_jump))
+
+
 def fall_back(t: Track) -> bool:
-    """The landmarks from `t`'s predicted crop failed the loss checks: True (once per frame) when the crop had
-    been moved by the prediction, so that the crop without prediction (upstream's) is tried before `t` is lost
-    (the first frame after a reversal: the prediction is 2 steps off, no prediction 1)."""
+    """The landmarks from `t`'s predicted crop failed the loss checks (or `size_jump`): True (once per frame)
+    when the crop had been moved by the prediction, so that the crop without prediction (upstream's) is tried
+    before `t` is lost (the first frame after a reversal: the prediction is 2 steps off, no prediction 1)."""
     if t.source != "track" or t.fell_back or t.motion is None or t.next_roi is None:
         return False
     dx, dy, ds = t.motion.shift(t.motion.frame + 1)
@@ -293,4 +304,4 @@ class Limbo:
         return self.tracks.pop(best)[0]
 
 
-__all__ = ("crop", "fall_back", "miss_limit", "face_box", "scan_interval", "compensate", "landmark_boxes", "tracked_already", "observe", "revive", "evict", "evicts", "Limbo")
+__all__ = ("crop", "size_jump", "fall_back", "miss_limit", "face_box", "scan_interval", "compensate", "landmark_boxes", "tracked_already", "observe", "revive", "evict", "evicts", "Limbo")

@@ -44,7 +44,9 @@ A track is lost when the landmarks regressed from its tracked crop fail a cheap 
     tracks converged onto one face; the younger one goes.
 
 With `TrackerConfig.motion` (`runtime.motion`, `runtime.track_motion`) each crop is moved by its track's
-predicted motion (upstream's crop is retried once when it fails), scans come faster while faces move fast,
+predicted motion (upstream's crop is retried once when it fails, or when its landmarks change size by more than
+`MotionConfig.size_jump` in one frame: the first landmarks stay unless upstream's crop does better), scans come
+faster while faces move fast (a frame that merges an asynchronous scan starts the next one when it is due),
 scans of earlier frames are matched with where each face was then, and a lost face (kept in a limbo, carried
 with the camera's fitted pan/zoom) is revived with its old id by a detection near where it should be.
 
@@ -94,6 +96,7 @@ class FaceTracker:
         self._limbo = track_motion.Limbo(self.config.motion) if self.config.motion_on else None
         self._interval: Optional[int] = None  # scan_interval of the current state (motion)
         self._fallback: list = []
+        self._jumped: dict = {}
 
     # ------------------------------------------------------------------ frame protocol
 
@@ -112,6 +115,7 @@ class FaceTracker:
         self._retry.clear()
         self.lost_reasons = {}
         self._fallback: list = []  # motion: tracks whose predicted crop failed, retried from upstream's crop
+        self._jumped: dict = {}  # motion: id -> (landmarks, box, next crop) of a predicted crop whose size jumped
         for t in self.tracks.values():
             t.updated = t.fell_back = False
         return self.detection_due
@@ -136,6 +140,16 @@ class FaceTracker:
             self._interval = track_motion.scan_interval(
                 self.tracks.values(), base, self.config.motion, self._limbo.expecting(self.frame_index, self.frame_size))
         return self._interval
+
+    @property
+    def rescan_due(self) -> bool:
+        """Motion only: the scan of an earlier frame just merged (`match(..., stale=True)`) leaves the next
+        periodic scan due on this very frame (scans every frame while the view moves fast): start it now
+        rather than on the next frame, or the asynchronous scanner halves the scan rate (a frame that
+        merges a scan would never start one). Always False without motion (upstream's schedule)."""
+        if self._limbo is None or self._detected or self._since_detect is None or not self._in_frame:
+            return False
+        return self.config.detect_interval > 0 and self._since_detect >= self.scan_interval
 
     @property
     def detection_required(self) -> bool:
@@ -297,9 +311,15 @@ class FaceTracker:
             raise EdgefaceError(f"landmarks must have shape (N, 2 or 3), got {pts.shape}")
         pts = np.array(pts[:, :2], dtype=np.float64)  # a copy: the caller's array is never kept
         reason, box, nxt = self._loss_reason(t, pts)
-        if reason is not None and self._limbo is not None and track_motion.fall_back(t):
-            self._fallback.append(t.id)  # motion: its predicted crop failed; once more from upstream's crop
-            return False
+        if self._limbo is not None:  # motion: a predicted crop that failed is tried once more as upstream's
+            first = self._jumped.pop(t.id, None)  # the predicted crop's landmarks, when only their size jumped
+            if first is not None and (reason is not None or track_motion.size_jump(t, box, self.config.motion)):
+                reason, (pts, box, nxt) = None, first  # upstream's crop did not fit either: the first landmarks stay
+            elif (reason is not None or track_motion.size_jump(t, box, self.config.motion)) and track_motion.fall_back(t):
+                if reason is None:
+                    self._jumped[t.id] = (pts, box, nxt)
+                self._fallback.append(t.id)
+                return False
         if reason is not None:
             del self.tracks[t.id]
             self.lost_reasons[t.id] = reason
