@@ -304,10 +304,23 @@ SELF_PROC = Path("/proc/self")
 
 
 def read_self_proc(name: str) -> Optional[str]:
-    """The text of /proc/self/NAME (status, smaps_rollup, smaps: up to 64 MB), or None if unreadable.
+    """The text of /proc/self/NAME (status, smaps_rollup, smaps), or None if unreadable.
 
-    Under qemu-user these are the emulator process's files (the guest program's memory plus qemu's own)."""
-    return read_text(SELF_PROC / name, limit=64 << 20)
+    Read in 64 KiB chunks: a sampler calls this many times a second, and one large read buffer per call (as
+    `read_text`'s limit would allocate) costs an mmap each time; under qemu-user, whose page tracking grows
+    with every mapping the guest makes, that alone inflated a run by hundreds of MB. Under qemu-user these are
+    the emulator process's files (the guest program's memory plus qemu's own)."""
+    chunks = []
+    try:
+        with open(SELF_PROC / name, "rb", buffering=0) as f:
+            while True:
+                b = f.read(1 << 16)
+                if not b:
+                    break
+                chunks.append(b)
+    except OSError:
+        return None
+    return b"".join(chunks).decode("utf-8", "replace")
 
 
 def clear_referenced() -> bool:

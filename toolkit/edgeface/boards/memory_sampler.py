@@ -1,7 +1,7 @@
 """This process's memory through a run: a light thread samples /proc/self (`MemorySampler`).
 
-Every 10 ms it reads /proc/self/status (VmRSS, RssAnon, RssFile, RssShmem: ~30 µs; the anonymous peak at
-model loading is brief), every 0.1 s /proc/self/smaps_rollup too (Pss, Pss_Anon, Pss_File: it walks every
+Every 20 ms it reads /proc/self/status (VmRSS, RssAnon, RssFile, RssShmem: tens of µs; the anonymous peak
+at model loading is brief), every 0.2 s /proc/self/smaps_rollup too (Pss, Pss_Anon, Pss_File: it walks every
 mapping), and keeps the peaks. Once the run is warmed up (`warmup()` is true: e.g. the first frames
 are written, see `lines_at_least`), it clears the accessed bits of every page (`machine.clear_referenced`);
 `finish()` takes a last sample, reads /proc/self/smaps and counts the file-backed pages referenced since:
@@ -19,9 +19,9 @@ from edgeface.boards.machine import clear_referenced, peak_rss_mb, read_self_pro
 from edgeface.boards.process_memory import (MemorySummary, file_referenced, mb, parse_smaps, parse_smaps_rollup,
                                             parse_status, working_memory_kb)
 
-SAMPLE_S = 0.1  # smaps_rollup
-STATUS_S = 0.01  # status
-WARMUP_POLL_S = 0.005  # until warm-up: a fast run writes a frame every few ms, clear_refs must not come late
+SAMPLE_S = 0.2  # smaps_rollup
+STATUS_S = 0.02  # status
+WARMUP_POLL_S = 0.01  # until warm-up: a fast run writes a frame every few ms, clear_refs must not come late
 
 
 def lines_at_least(paths: Sequence, n: int) -> Callable[[], bool]:
