@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Does the Zero 2 W profile fit its memory budget? Its `edgeface run` inside a cgroup v1 memory limit.
 
-For each limit (default 100, 125, 150, 175, 200, 250, 300 MB and unlimited), `trials` times in rotating
+For each limit (default 80, 100, 120, 130, 150, 175, 200, 250 MB and unlimited), `trials` times in rotating
 order: drop the page cache (`sync; echo 1 > /proc/sys/vm/drop_caches`: every library page is read from disk
 as on a board after boot), make a memory cgroup (/sys/fs/cgroup/memory/edgeface-memlimit-PID, limit in
 `memory.limit_in_bytes`; it charges anonymous memory AND the page cache the run reads), and run in it
@@ -18,7 +18,7 @@ it needs resident, page cache included: direct evidence for or against the 250 M
 board's libraries are aarch64 builds of the same packages; docs/reference/memory.md). Needs root and a
 writable cgroup v1 memory hierarchy; says so in one line otherwise (exit 2).
 
-    sudo benchmarks/memory_limit.py [--limits 100,125,150,175,200,250,300,0] [--frames 150] [--trials 2]
+    sudo benchmarks/memory_limit.py [--limits 80,100,120,130,150,175,200,250,0] [--frames 150] [--trials 2]
                                     [--out benchmarks/memory/memory-limit-x86_64]   (.json, .md, .png)
 """
 
@@ -69,8 +69,9 @@ def _read(path: Path) -> str:
         return ""
 
 
-def run_limited(limit_mb: int, frames: int, workdir: Path, python: str) -> dict:
-    """One `edgeface run` of the Zero 2 W profile in a fresh memory cgroup limited to limit_mb (0: unlimited)."""
+def run_limited(limit_mb: int, frames: int, workdir: Path, python: str, timeout_s: float) -> dict:
+    """One `edgeface run` of the Zero 2 W profile in a fresh memory cgroup limited to limit_mb (0: unlimited);
+    killed (SIGKILL) when it is still running after timeout_s: a limit that makes it thrash."""
     cg = CGROUP_ROOT / f"edgeface-memlimit-{os.getpid()}"
     cg.mkdir()
     try:
@@ -80,32 +81,43 @@ def run_limited(limit_mb: int, frames: int, workdir: Path, python: str) -> dict:
         jsonl.unlink(missing_ok=True)
         procs = str(cg / "cgroup.procs")
         drop_caches()
+        log = workdir / "run.log"
         t0 = time.perf_counter()
-        p = subprocess.Popen([python, "-m", "edgeface", "run", "--source", "samples:obama", "--target", "rpi-zero2w",
-                              "--max-frames", str(frames), "-q", "--json", str(jsonl)],
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                             env=dict(os.environ, COLUMNS="200", NO_COLOR="1"),
-                             preexec_fn=lambda: Path(procs).write_text(str(os.getpid())))  # joins before exec
-        out = p.stdout.read()
-        _, status, ru = os.wait4(p.pid, 0)
+        with open(log, "w") as logf:
+            p = subprocess.Popen([python, "-m", "edgeface", "run", "--source", "samples:obama", "--target", "rpi-zero2w",
+                                  "--max-frames", str(frames), "-q", "--json", str(jsonl)],
+                                 stdout=logf, stderr=subprocess.STDOUT, env=dict(os.environ, COLUMNS="200", NO_COLOR="1"),
+                                 preexec_fn=lambda: Path(procs).write_text(str(os.getpid())))  # joins before exec
+        timed_out = False
+        while True:
+            pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() - t0 > timeout_s and not timed_out:
+                timed_out = True
+                os.kill(p.pid, 9)
+            time.sleep(0.05)
         p.returncode = os.waitstatus_to_exitcode(status)
         seconds = time.perf_counter() - t0
+        out = log.read_text(errors="replace")
         oom = re.search(r"oom_kill (\d+)", _read(cg / "memory.oom_control"))
         totals = []
-        if jsonl.exists():
-            for line in jsonl.read_text().splitlines():
+        done = jsonl if jsonl.exists() else Path(f"{jsonl}.part")
+        if done.exists():
+            for line in done.read_text().splitlines():
                 t = (json.loads(line).get("time_ms") or {}).get("total")
                 if isinstance(t, (int, float)):
                     totals.append(float(t))
         m = re.search(r"([\d.]+) fps over", out)
         return {"limit_mb": limit_mb, "exit": p.returncode, "finished": p.returncode == 0 and len(totals) == frames,
-                "oom_killed": p.returncode == -9 or bool(oom and int(oom.group(1))),
+                "timed_out": timed_out, "oom_killed": not timed_out and (p.returncode == -9 or bool(oom and int(oom.group(1)))),
                 "frames": len(totals), "fps": round(len(totals) * 1000.0 / sum(totals), 1) if totals else None,
                 "end_to_end_fps": float(m.group(1)) if m else None, "seconds": round(seconds, 2),
                 "major_faults": ru.ru_majflt, "minor_faults": ru.ru_minflt, "max_rss_mb": round(ru.ru_maxrss / 1024.0, 1),
                 "cgroup_peak_mb": round(int(_read(cg / "memory.max_usage_in_bytes") or 0) / 2**20, 1),
                 "cgroup_failcnt": int(_read(cg / "memory.failcnt") or 0),
-                "error": "" if p.returncode == 0 else (out.strip().splitlines() or [f"exit {p.returncode}"])[-1][:200]}
+                "error": "" if p.returncode == 0 else f"thrashing: killed after {timeout_s:.0f} s" if timed_out else
+                (out.strip().splitlines() or [f"exit {p.returncode}"])[-1][:200]}
     finally:
         for _ in range(50):  # the run has exited; its page cache charges move to the parent on rmdir
             try:
@@ -126,6 +138,8 @@ def summarize(runs: list) -> list:
         fps = statistics.median(r["fps"] for r in ok) if ok else None
         e2e = statistics.median(r["end_to_end_fps"] for r in ok if r["end_to_end_fps"]) if ok else None
         rows.append({"limit_mb": limit, "trials": len(rs), "finished": len(ok), "oom_killed": sum(r["oom_killed"] for r in rs),
+                     "timed_out": sum(r["timed_out"] for r in rs),
+                     "frames_done": [r["frames"] for r in rs],
                      "fps": fps, "fps_rel": round(fps / ref_fps, 2) if fps and ref_fps else None,
                      "end_to_end_fps": e2e, "end_to_end_rel": round(e2e / ref_e2e, 2) if e2e and ref_e2e else None,
                      "major_faults": [r["major_faults"] for r in rs], "cgroup_peak_mb": max(r["cgroup_peak_mb"] for r in rs),
@@ -141,10 +155,13 @@ def markdown(rep: dict) -> str:
              f"trial(s) per limit, rotating order; {rep['machine']}, load {rep['load_before']} before, {rep['load_after']} after. "
              "fps: frames / summed pipeline time; relative to the unlimited runs (median). Major faults: pages read "
              "from disk (the unlimited run reads its libraries once, after the cache drop).", "",
-             "| limit | finished | OOM-killed | fps (rel.) | end-to-end fps (rel.) | major faults | cgroup peak MB | peak RSS MB |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+             f"A run still going after {rep['timeout_s']:.0f} s (the unlimited one takes a few) was killed: thrashing "
+             "(frames done by then shown).", "",
+             "| limit | finished | OOM-killed | thrashing (frames done) | fps (rel.) | end-to-end fps (rel.) | major faults | cgroup peak MB | peak RSS MB |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rep["summary"]:
-        lines.append(f"| {lim(r['limit_mb'])} | {r['finished']}/{r['trials']} | {r['oom_killed']} | "
+        thrash = f"{r['timed_out']} ({', '.join(map(str, r['frames_done']))})" if r["timed_out"] else "0"
+        lines.append(f"| {lim(r['limit_mb'])} | {r['finished']}/{r['trials']} | {r['oom_killed']} | {thrash} | "
                      f"{r['fps'] if r['fps'] is not None else '-'} ({r['fps_rel'] if r['fps_rel'] is not None else '-'}) | "
                      f"{r['end_to_end_fps'] if r['end_to_end_fps'] is not None else '-'} "
                      f"({r['end_to_end_rel'] if r['end_to_end_rel'] is not None else '-'}) | "
@@ -184,9 +201,10 @@ def plot(rep: dict, path: Path) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--limits", default="100,125,150,175,200,250,300,0", help="MB, 0 = unlimited")
+    ap.add_argument("--limits", default="80,100,120,130,150,175,200,250,0", help="MB, 0 = unlimited")
     ap.add_argument("--frames", type=int, default=150)
     ap.add_argument("--trials", type=int, default=2)
+    ap.add_argument("--timeout", type=float, default=40.0, help="seconds before a (thrashing) run is killed")
     ap.add_argument("--python", default=sys.executable, help="the Python whose edgeface runs")
     ap.add_argument("--out", default=f"benchmarks/memory/memory-limit-{platform.machine()}",
                     help="path stem: writes STEM.json, STEM.md and STEM.png")
@@ -210,14 +228,14 @@ def main() -> int:
         for t in range(a.trials):
             order = limits[t % len(limits):] + limits[:t % len(limits)]  # rotate: background load hits all alike
             for limit in order:
-                r = run_limited(limit, a.frames, Path(tmp), a.python)
+                r = run_limited(limit, a.frames, Path(tmp), a.python, a.timeout)
                 r["trial"] = t
                 runs.append(r)
                 print(f"limit {limit or 'none'} MB: {'finished' if r['finished'] else 'FAILED'}"
-                      f"{' (OOM-killed)' if r['oom_killed'] else ''}, fps {r['fps']}, end-to-end {r['end_to_end_fps']}, "
+                      f"{' (OOM-killed)' if r['oom_killed'] else ''}{' (thrashing, killed)' if r['timed_out'] else ''}, fps {r['fps']}, end-to-end {r['end_to_end_fps']}, "
                       f"major faults {r['major_faults']}, cgroup peak {r['cgroup_peak_mb']} MB", file=sys.stderr)
     rep = {"benchmark": "memory-limit-1", "machine": f"{platform.machine()} {platform.node()}", "python": platform.python_version(),
-           "frames": a.frames, "trials": a.trials, "limits_mb": limits, "load_before": round(load_before, 2),
+           "frames": a.frames, "trials": a.trials, "timeout_s": a.timeout, "limits_mb": limits, "load_before": round(load_before, 2),
            "load_after": round(os.getloadavg()[0], 2), "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "runs": runs,
            "summary": summarize(runs)}
     stem = Path(a.out)
