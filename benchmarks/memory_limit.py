@@ -135,8 +135,8 @@ def summarize(runs: list) -> list:
     for limit in sorted({r["limit_mb"] for r in runs}, key=lambda x: x or 1 << 30):
         rs = [r for r in runs if r["limit_mb"] == limit]
         ok = [r for r in rs if r["finished"]]
-        fps = statistics.median(r["fps"] for r in ok) if ok else None
-        e2e = statistics.median(r["end_to_end_fps"] for r in ok if r["end_to_end_fps"]) if ok else None
+        fps = round(statistics.median(r["fps"] for r in ok), 1) if ok else None
+        e2e = round(statistics.median(r["end_to_end_fps"] for r in ok if r["end_to_end_fps"]), 1) if ok else None
         rows.append({"limit_mb": limit, "trials": len(rs), "finished": len(ok), "oom_killed": sum(r["oom_killed"] for r in rs),
                      "timed_out": sum(r["timed_out"] for r in rs),
                      "frames_done": [r["frames"] for r in rs],
@@ -166,11 +166,16 @@ def markdown(rep: dict) -> str:
                      f"{r['end_to_end_fps'] if r['end_to_end_fps'] is not None else '-'} "
                      f"({r['end_to_end_rel'] if r['end_to_end_rel'] is not None else '-'}) | "
                      f"{', '.join(map(str, r['major_faults']))} | {r['cgroup_peak_mb']} | {', '.join(map(str, r['max_rss_mb']))} |")
-    full = [r["limit_mb"] for r in rep["summary"] if r["limit_mb"] and r["finished"] == r["trials"]
-            and (r["end_to_end_rel"] or 0) >= 0.9]
-    lines += ["", f"Smallest limit at which every trial finished at >= 0.9x the unlimited end-to-end speed: "
-              f"{lim(min(full)) if full else 'none of those tried'}.", "",
-              "Made by `sudo benchmarks/memory_limit.py` (docs/reference/memory.md)."]
+    done = [r for r in rep["summary"] if r["limit_mb"] and r["finished"] == r["trials"]]
+    fails = [r["limit_mb"] for r in rep["summary"] if r["limit_mb"] and r["finished"] < r["trials"]]
+    if done:
+        r = min(done, key=lambda x: x["limit_mb"])
+        lines += ["", f"Smallest limit at which every trial finished: {lim(r['limit_mb'])} (fps {r['fps_rel']}x, end-to-end "
+                  f"{r['end_to_end_rel']}x the unlimited runs' median; major faults {', '.join(map(str, r['major_faults']))}). "
+                  + (f"Largest limit at which a trial failed (OOM or thrashing): {lim(max(fails))}." if fails else "")]
+    else:
+        lines += ["", "No limit tried let every trial finish."]
+    lines += ["", "Made by `sudo benchmarks/memory_limit.py` (docs/reference/memory.md)."]
     return "\n".join(lines) + "\n"
 
 
