@@ -191,11 +191,12 @@ def plot(rep: dict, path: Path) -> None:
     ax.plot(xs, [r["end_to_end_rel"] or 0 for r in rows], "o-", label="end-to-end fps / unlimited")
     ax.plot(xs, [r["fps_rel"] or 0 for r in rows], "s--", label="pipeline fps / unlimited")
     for r in rows:
-        if r["oom_killed"]:
-            ax.annotate("OOM", (r["limit_mb"], 0.02), ha="center", color="red")
+        bad = (["OOM"] if r["oom_killed"] else []) + (["thrashing"] if r["timed_out"] else [])
+        if bad:
+            ax.annotate("\n".join(bad), (r["limit_mb"], 0.03), ha="center", color="red", fontsize=7)
     ax.axvline(250, color="gray", ls=":", label="rpi-zero2w budget 250 MB")
     ax.set_xlabel("cgroup memory limit (MB, page cache included)")
-    ax.set_ylabel("speed relative to unlimited")
+    ax.set_ylabel("speed relative to unlimited\n(median; noisy on a shared machine)")
     ax.set_ylim(0, 1.3)
     ax.set_title("rpi-zero2w profile, edgeface run under a memory limit (x86_64)")
     ax.legend(loc="lower right", fontsize=8)
