@@ -79,7 +79,8 @@ def _is_header(line: str) -> bool:
 def parse_smaps(text: str) -> list:
     """The mappings of a /proc/PID/smaps text, each a `Mapping`."""
     maps: list = []
-    name, fields = None, {}
+    name: Optional[str] = None
+    fields: Dict[str, int] = {}
 
     def close():
         if name is not None:
