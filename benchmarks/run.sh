@@ -9,6 +9,8 @@
 #                                    # arm-insn.{json,md,png} by benchmarks/arm_insn.sh
 #   SOAK=1 benchmarks/run.sh         # also the soak: 10,000 frames through the run loop (~10 min):
 #                                    # soak-<arch>.{json,md,png} by `edgeface bench soak`
+#   MEMORY=1 MEMORY_VENV=DIR benchmarks/run.sh  # also memory/stability-<arch>.* and memory/memory-limit-<arch>.*
+#                                    # (root; docs/reference/memory.md)
 #   OVERHEAD_A=../main/toolkit benchmarks/run.sh  # also the overhead A/B experiment (this checkout vs that one):
 #                                    # overhead-<arch>.{json,md} by benchmarks/experiments/overhead_ab.py
 #
@@ -83,6 +85,15 @@ if [[ -n "${OVERHEAD_A:-}" ]]; then
   exp_out="$out"; [[ "$out" == "$here" ]] && exp_out="$here/experiments"
   "$py" "$here/experiments/overhead_ab.py" --a "$OVERHEAD_A" --b toolkit --rounds 5 --cpu 0 \
     --json "$exp_out/overhead-$arch.json" --markdown "$exp_out/overhead-$arch.md"
+fi
+
+# 7. memory independently of the page cache, on request (root: drop_caches, cgroup v1; docs/reference/memory.md):
+#    MEMORY_VENV=<a venv with `pip install <repo>[video]`, e.g. ~/.cache/edgeface-arm/host-venv copied> MEMORY=1
+#    the Zero 2 W report row warm / cold / from a fresh venv copy, and its run under cgroup memory limits
+if [[ "${MEMORY:-0}" == "1" ]]; then
+  mkdir -p "$out/memory"
+  "$MEMORY_VENV/bin/python" "$here/memory_stability.py" --venv "$MEMORY_VENV" --trials 4 --out "$out/memory/stability-$arch"
+  "$MEMORY_VENV/bin/python" "$here/memory_limit.py" --frames 150 --trials 2 --timeout 40 --out "$out/memory/memory-limit-$arch"
 fi
 
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2

@@ -5,14 +5,20 @@ OS, Python, numpy, the TFLite runtime and whether XNNPACK applies, the camera st
 sees it) and what the pipeline does on it: for each profile (default: the one `--target auto` picks, the
 shipped one it is based on when that is the local `edgeface tune` profile) and precision (default: the
 profile's own per-stage precisions, then INT8 and fp32 for both networks), a real `edgeface run` on the
-sample video in a fresh Python process (`measure_run`), so each row's peak RSS (VmHWM) is that run's own:
+sample video in a fresh Python process (`measure_run`), so each row's memory is that run's own:
 
     fps            frames / summed per-frame pipeline time (`time_ms.total` of the JSONL: models, tracking,
                    decoding the 3DMM, smoothing; not the video decoding)
     p50 / p90 ms   per-frame pipeline time
     end-to-end fps what `edgeface run` printed (input decoding, models and output, the whole run)
-    peak RSS MB    the run's peak resident memory (the whole process: Python, OpenCV, runtime, models);
-                   a warning when it is over the profile's `[memory] budget_mb` (rpi-zero2w: 250 MB)
+    working MB     what must stay resident (`boards.process_memory`): the peak of anonymous + shared memory
+                   (RssAnon + RssShmem, sampled every 0.1 s by `boards.memory_sampler` in the child) plus the
+                   file pages (libraries, models) the run touched after its first WARMUP_FRAMES frames
+                   (accessed bits cleared through /proc/self/clear_refs, then smaps' Referenced); a warning
+                   when it is over the profile's `[memory] budget_mb` (rpi-zero2w: 250 MB)
+    peak RSS MB    the kernel's VmHWM, for reference: it also counts library pages the page cache happened to
+                   map (fault-around), so the same run gives 175 MB or 226 MB depending on the cache state
+    PSS, RssAnon / RssFile / RssShmem peaks: beside them in the JSON
 
 While each run goes, the SoC temperature, the CPU clock and a Raspberry Pi's firmware throttle flags
 (`boards.machine.throttled`: sysfs or `vcgencmd get_throttled`) are sampled every 0.5 s; the report warns
@@ -48,11 +54,19 @@ HOT_C = 80.0  # a Raspberry Pi starts to throttle at 80-85 °C
 SAMPLE_S = 0.5
 PROFILE_PRECISION = "profile"  # the profile's own per-stage precisions
 
-# the child: the real `edgeface run` CLI, then this process's own peak RSS on stderr
+WARMUP_FRAMES = 3  # frames written before clear_refs: models loaded, weights packed, arenas and first detection done
+
+# the child: the real `edgeface run` CLI with a memory sampler thread, then its memory on stderr (one JSON line)
 _CHILD = """
-import atexit, sys
-from edgeface.boards.machine import peak_rss_mb
-atexit.register(lambda: sys.stderr.write("\\nEDGEFACE_PEAK_RSS_MB=%.1f\\n" % peak_rss_mb()))
+import atexit, dataclasses, json, sys
+from edgeface.boards.memory_sampler import MemorySampler, lines_at_least
+jsonl, warm = sys.argv[sys.argv.index("--json") + 1], int(sys.argv.pop(1))
+sampler = MemorySampler(lines_at_least((jsonl + ".part", jsonl), warm), warm).start()
+def report():
+    m = sampler.finish()
+    sys.stderr.write("\\nEDGEFACE_PEAK_RSS_MB=%.1f\\n" % m.peak_rss_mb)
+    sys.stderr.write("EDGEFACE_MEMORY=%s\\n" % json.dumps(dataclasses.asdict(m)))
+atexit.register(report)
 sys.argv = ["edgeface"] + sys.argv[1:]
 import runpy
 runpy.run_module("edgeface", run_name="__main__")
@@ -87,7 +101,11 @@ class RunRow:
     p50_ms: Optional[float] = None
     p90_ms: Optional[float] = None
     end_to_end_fps: Optional[float] = None
-    peak_rss_mb: Optional[float] = None
+    peak_rss_mb: Optional[float] = None  # VmHWM, for reference (depends on the page cache)
+    working_mb: Optional[float] = None  # anon_peak_mb + file_referenced_mb: what the budget is judged on
+    anon_peak_mb: Optional[float] = None  # peak RssAnon + RssShmem (sampled)
+    file_referenced_mb: Optional[float] = None  # file pages touched after warm-up
+    memory: Optional[dict] = None  # the whole `process_memory.MemorySummary` (RssAnon/File/Shmem and PSS peaks, ...)
     temp_max_c: Optional[float] = None
     freq_min_mhz: Optional[int] = None
     throttled: Optional[int] = None  # firmware flags at the end of the run (None: not a Pi / unknown)
@@ -147,7 +165,8 @@ def measure_run(profile: str, precision: str, options: ReportOptions, workdir: P
     t0 = time.perf_counter()
     with _Sampler() as samp:
         try:
-            r = subprocess.run([sys.executable, "-c", _CHILD, *args], capture_output=True, text=True,
+            warm = str(max(1, min(WARMUP_FRAMES, int(options.frames) - 1)))
+            r = subprocess.run([sys.executable, "-c", _CHILD, warm, *args], capture_output=True, text=True,
                                timeout=options.timeout_s, env=dict(os.environ, COLUMNS="200", NO_COLOR="1"))
         except subprocess.TimeoutExpired:
             r = None
@@ -159,10 +178,13 @@ def measure_run(profile: str, precision: str, options: ReportOptions, workdir: P
         return RunRow(**common, error=f"timed out after {options.timeout_s:.0f} s")
     text = r.stdout + r.stderr
     m = re.search(r"EDGEFACE_PEAK_RSS_MB=([\d.]+)", r.stderr)
-    rss = float(m.group(1)) if m else None
+    mem = _memory(r.stderr)
+    common.update(peak_rss_mb=float(m.group(1)) if m else None, working_mb=mem.get("working_mb"),
+                  anon_peak_mb=mem.get("anon_peak_mb"), file_referenced_mb=mem.get("file_referenced_mb"),
+                  memory=mem or None)
     if r.returncode != 0:
         err = next((ln.strip() for ln in text.splitlines() if ln.strip().startswith("error:")), f"exit {r.returncode}")
-        return RunRow(**common, peak_rss_mb=rss, error=err)
+        return RunRow(**common, error=err)
     totals = []
     for line in jsonl.read_text().splitlines():
         rec = json.loads(line)
@@ -171,10 +193,19 @@ def measure_run(profile: str, precision: str, options: ReportOptions, workdir: P
             totals.append(float(t))
     m2 = re.search(r"([\d.]+) fps over", text)
     if not totals:
-        return RunRow(**common, peak_rss_mb=rss, error="the run wrote no frame")
+        return RunRow(**common, error="the run wrote no frame")
     return RunRow(**common, frames=len(totals), fps=round(len(totals) * 1000.0 / sum(totals), 2),
                   p50_ms=round(_pct(totals, 0.5), 2), p90_ms=round(_pct(totals, 0.9), 2),
-                  end_to_end_fps=float(m2.group(1)) if m2 else None, peak_rss_mb=rss)
+                  end_to_end_fps=float(m2.group(1)) if m2 else None)
+
+
+def _memory(stderr: str) -> dict:
+    """The child's `EDGEFACE_MEMORY=<json>` line (its `MemorySummary`), {} if absent."""
+    m = re.search(r"^EDGEFACE_MEMORY=(\{.*\})$", stderr, re.M)
+    try:
+        return json.loads(m.group(1)) if m else {}
+    except ValueError:
+        return {}
 
 
 def machine_facts() -> dict:
@@ -215,9 +246,10 @@ def warnings_for(rows: Sequence[RunRow], facts: dict) -> list:
     hot = [r.temp_max_c for r in rows if r.temp_max_c is not None and r.temp_max_c >= HOT_C]
     if hot:
         out.append(f"the SoC reached {max(hot):.0f} °C (a Raspberry Pi throttles from 80-85 °C): cool it and run again")
-    for r in rows:
-        if r.budget_mb is not None and r.peak_rss_mb is not None and r.peak_rss_mb > r.budget_mb:
-            out.append(f"{r.profile} {r.regressor_precision}/{r.detector_precision}: peak RSS {r.peak_rss_mb:.0f} MB is over "
+    for r in rows:  # judged on working memory; peak RSS only where working memory could not be measured
+        used, what = (r.working_mb, "working memory") if r.working_mb is not None else (r.peak_rss_mb, "peak RSS")
+        if r.budget_mb is not None and used is not None and used > r.budget_mb:
+            out.append(f"{r.profile} {r.regressor_precision}/{r.detector_precision}: {what} {used:.0f} MB is over "
                        f"the profile's memory budget of {r.budget_mb} MB")
     if facts.get("governor") == "powersave":
         out.append("the CPU governor is powersave: the figures are at the lowest clock (set ondemand or performance)")
@@ -249,7 +281,8 @@ def build_report(options: ReportOptions = ReportOptions(), progress: Callable[[s
                 row = measure_run(prof, prec, options, Path(tmp))
                 rows.append(row)
                 progress(f"    {row.error}" if row.error else
-                         f"    {row.fps} fps, p50 {row.p50_ms} ms, p90 {row.p90_ms} ms, peak RSS {row.peak_rss_mb} MB"
+                         f"    {row.fps} fps, p50 {row.p50_ms} ms, p90 {row.p90_ms} ms, working memory {row.working_mb} MB "
+                         f"(peak RSS {row.peak_rss_mb} MB)"
                          + (f", max {row.temp_max_c} °C" if row.temp_max_c is not None else ""))
     return {"format": REPORT_FORMAT, "edgeface": __version__, "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "source": options.source, "frames": options.frames, "machine": facts,
@@ -283,17 +316,24 @@ def render_markdown(rep: dict) -> str:
     lines += [f"| {k} | {_cell(v)} |" for k, v in rows]
     lines += ["", "## Pipeline", "",
               "fps: frames / summed per-frame pipeline time (models, tracking, 3DMM decoding, smoothing); "
-              "end-to-end: the whole `edgeface run` (video decoding and output too); peak RSS: that run's process.", "",
-              "| profile | precision (regressor / detector) | fps | p50 ms | p90 ms | end-to-end fps | peak RSS MB (budget) | max °C | min MHz | throttled |",
-              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+              "end-to-end: the whole `edgeface run` (video decoding and output too). Memory, that run's process: "
+              "working = peak anonymous + shared memory (anon) plus the file pages (libraries, models) touched after "
+              f"the first {WARMUP_FRAMES} frames (file ref.), what must stay resident; the budget is judged on it. "
+              "Peak RSS (VmHWM) is shown for reference: it also counts library pages the page cache happened to map, "
+              "so it varies from one install or cache state to the next for the same run.", "",
+              "| profile | precision (regressor / detector) | fps | p50 ms | p90 ms | end-to-end fps | working MB (budget) "
+              "| anon MB | file ref. MB | peak RSS MB | max °C | min MHz | throttled |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rep["runs"]:
         if r["error"]:
             lines.append(f"| {r['profile']} | {r['regressor_precision']} / {r['detector_precision']} | "
-                         f"not measured: {r['error']} | | | | | | | |")
+                         f"not measured: {r['error']} | | | | | | | | | | |")
             continue
         lines.append(f"| {r['profile']} | {r['regressor_precision']} / {r['detector_precision']} | {_cell(r['fps'])} | "
                      f"{_cell(r['p50_ms'])} | {_cell(r['p90_ms'])} | {_cell(r['end_to_end_fps'])} | "
-                     f"{_cell(r['peak_rss_mb'])}{_cell(r.get('budget_mb'), ' ({})') if r.get('budget_mb') else ''} | {_cell(r['temp_max_c'])} | {_cell(r['freq_min_mhz'])} | "
+                     f"{_cell(r.get('working_mb'))}{_cell(r.get('budget_mb'), ' ({})') if r.get('budget_mb') else ''} | "
+                     f"{_cell(r.get('anon_peak_mb'))} | {_cell(r.get('file_referenced_mb'))} | {_cell(r['peak_rss_mb'])} | "
+                     f"{_cell(r['temp_max_c'])} | {_cell(r['freq_min_mhz'])} | "
                      f"{_cell(r['throttled'], '0x{:x}')} |")
     lines += ["", "Made with `edgeface report`; share both files (docs/guides/tune-and-report.md)."]
     return "\n".join(lines) + "\n"
@@ -315,4 +355,4 @@ def write_report(rep: dict, out_dir: Path, stem: Optional[str] = None) -> tuple:
 
 
 __all__: Sequence[str] = ("ReportOptions", "RunRow", "build_report", "render_markdown", "write_report", "measure_run",
-                          "machine_facts", "warnings_for", "default_profiles", "REPORT_FORMAT")
+                          "machine_facts", "warnings_for", "default_profiles", "REPORT_FORMAT", "WARMUP_FRAMES")

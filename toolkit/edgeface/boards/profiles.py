@@ -54,7 +54,7 @@ class TargetProfile:
     detector_precision: Optional[str] = None  # [detector] precision: the detector's own (None: `precision`)
     one_core_interval: Optional[int] = None  # [detector] one_core_interval: the interval when only one core is usable
     regressor_workers: int = 1  # [runtime] regressor_workers: faces of a frame regressed at once (capped at the cores)
-    memory_budget_mb: Optional[int] = None  # [memory] budget_mb: the peak RSS `edgeface run` must stay under (None: none)
+    memory_budget_mb: Optional[int] = None  # [memory] budget_mb: the working memory `edgeface run` must stay under (None: none)
     tuned: tuple = ()  # [tune] of a local profile: (key, value) pairs (board, cpu, machine, date, based_on...)
 
     @property
