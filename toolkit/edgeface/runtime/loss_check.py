@@ -18,11 +18,16 @@ from edgeface.runtime.boxes import box_area, iou
 from edgeface.runtime.tracks import Track, TrackerConfig
 
 
-def loss_reason(config: TrackerConfig, frame_size, tracks: dict, t: Track, pts: np.ndarray, evict=None) -> tuple:
-    """(why the track is lost or None, landmark box, next crop) of landmarks `pts` (N, 2).
-    Box geometry on the four extremes as Python floats (this runs for every face of every frame)."""
+def loss_reason(config: TrackerConfig, frame_size, tracks: dict, t: Track, pts: np.ndarray, evict=None,
+                extremes: Optional[tuple] = None) -> tuple:
+    """(why the track is lost or None, landmark box, next crop) of landmarks `pts` (N, 2) (`extremes`: their
+    (min x, min y, max x, max y), computed here when not given). Box geometry on the four extremes as Python
+    floats (this runs for every face of every frame)."""
     cfg = config
-    (x1, y1), (x2, y2) = np.minimum.reduce(pts, axis=0).tolist(), np.maximum.reduce(pts, axis=0).tolist()
+    if extremes is None:
+        (x1, y1), (x2, y2) = np.minimum.reduce(pts, axis=0).tolist(), np.maximum.reduce(pts, axis=0).tolist()
+    else:
+        x1, y1, x2, y2 = extremes
     if not (math.isfinite(x1) and math.isfinite(y1) and math.isfinite(x2) and math.isfinite(y2)):
         return "non-finite landmarks", None, None  # a NaN or inf anywhere reaches the extremes
     if t.source != "track":

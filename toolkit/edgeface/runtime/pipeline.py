@@ -226,36 +226,37 @@ class Pipeline:
             return self.decoder.landmarks(_as_params(params[0]), rois[0])[None]
         return self.decoder.landmarks_many(np.stack([_as_params(p) for p in params]), np.stack(rois))
 
-    def _faces(self, image: np.ndarray, targets: list, times: dict, refine: bool) -> list:
+    def _faces(self, image: np.ndarray, targets: list, times: dict, refine: bool) -> tuple:
         """A `Face` per target: every crop regressed (at once on the pool), decoded (all at once); then a second
         crop for the faces that need one (a new face's refinement, upstream demo_video; with motion, a tracked
-        face found off its crop's centre), regressed and decoded the same way."""
+        face found off its crop's centre), regressed and decoded the same way. Returns the faces and the
+        (x1, y1, x2, y2) extremes of each face's landmarks (what the tracker's checks start from)."""
         rois = [np.asarray(t.roi, dtype=np.float64) for t in targets]
         params = self._regress_all(image, rois, times)
         t0 = time.perf_counter()
         decoded = self._decode(params, rois)
         lms = list(decoded)
+        lo, hi = decoded.min(axis=1).tolist(), decoded.max(axis=1).tolist()  # NaN or inf anywhere reaches them
         again = []
-        check = [i for i, t in enumerate(targets)
-                 if (refine and t.source == "detect") or (self._recrop and t.source == "track")]
-        if check:
-            lo, hi = decoded.min(axis=1).tolist(), decoded.max(axis=1).tolist()  # NaN or inf anywhere reaches them
-            for i in check:
-                (x1, y1, z1), (x2, y2, z2) = lo[i], hi[i]
-                if not all(map(math.isfinite, (x1, y1, z1, x2, y2, z2))):
-                    continue
-                new = roi_mod.roi_from_landmark_box(x1, y1, x2, y2)
-                # upstream demo_video's first-frame refinement; with motion, a face found off its crop's centre
-                if targets[i].source == "detect" or off_centre(rois[i], new) > self._recrop:
-                    again.append(i)
-                    rois[i] = new
+        for i, t in enumerate(targets):
+            if not ((refine and t.source == "detect") or (self._recrop and t.source == "track")):
+                continue
+            (x1, y1, z1), (x2, y2, z2) = lo[i], hi[i]
+            if not all(map(math.isfinite, (x1, y1, z1, x2, y2, z2))):
+                continue
+            new = roi_mod.roi_from_landmark_box(x1, y1, x2, y2)
+            # upstream demo_video's first-frame refinement; with motion, a face found off its crop's centre
+            if t.source == "detect" or off_centre(rois[i], new) > self._recrop:
+                again.append(i)
+                rois[i] = new
         times["decode"] += (time.perf_counter() - t0) * 1000.0
         if again:
             for i, p in zip(again, self._regress_all(image, [rois[i] for i in again], times)):
                 params[i] = p
             t0 = time.perf_counter()
-            for i, lm in zip(again, self._decode([params[i] for i in again], [rois[i] for i in again])):
-                lms[i] = lm
+            redone = self._decode([params[i] for i in again], [rois[i] for i in again])
+            for i, lm, a, b in zip(again, redone, redone.min(axis=1).tolist(), redone.max(axis=1).tolist()):
+                lms[i], lo[i], hi[i] = lm, a, b
             times["decode"] += (time.perf_counter() - t0) * 1000.0
         t0 = time.perf_counter()
         faces = []
@@ -267,7 +268,7 @@ class Pipeline:
                               pose=Pose(yaw, pitch, roll), params=p, roi=roi, camera=p[:12].reshape(3, 4).copy(),
                               tracked=t.source == "track"))
         times["decode"] += (time.perf_counter() - t0) * 1000.0
-        return faces
+        return faces, [(a[0], a[1], b[0], b[1]) for a, b in zip(lo, hi)]
 
     # ------------------------------------------------------------------ one frame
 
@@ -297,10 +298,12 @@ class Pipeline:
             targets = tracker.match(*detect(image, times)) if need_detect else tracker.predict()
         faces: dict = {}
         while targets:
-            batch = ([self.still.face(image, t, self._regress, self._regress_crop, times) for t in targets] if still_path
-                     else self._faces(image, targets, times, refine))
-            for t, face in zip(targets, batch):
-                if tracker.update(t.track_id, face.landmarks):
+            if still_path:
+                batch, extremes = [self.still.face(image, t, self._regress, self._regress_crop, times) for t in targets], None
+            else:
+                batch, extremes = self._faces(image, targets, times, refine)  # and each face's landmark x, y extremes
+            for k, (t, face) in enumerate(zip(targets, batch)):
+                if tracker.update(t.track_id, face.landmarks, None if extremes is None else extremes[k]):
                     faces[t.track_id] = face
                 else:
                     faces.pop(t.track_id, None)

@@ -232,6 +232,29 @@ def step_faces(filters: Sequence[FaceMotionFilter], landmarks: Sequence, t: Opti
     return out
 
 
+def blend_small(filters: Sequence[FaceMotionFilter], name: str, vectors: Sequence[np.ndarray]) -> list:
+    """`filters[i].blend(name, vectors[i], (n, 2))` for a few (x, y) values per face (box and ROI corners): the faces
+    whose vectors have one length and a state to blend with are done in one numpy pass (the same float64 sums as
+    `blend_points`' Python floats, rounded once to float32, then the float32 shift), the others one by one."""
+    out: list = [None] * len(filters)
+    ready = [i for i, (m, x) in enumerate(zip(filters, vectors))
+             if m.alpha_shape < 1.0 and x.size <= _SMALL and x.size % 2 == 0 and m._state.get(name) is not None
+             and m._state[name].shape == x.shape and x.shape == vectors[0].shape]
+    if len(ready) > 1:
+        x = np.stack([vectors[i] for i in ready]).astype(np.float64)
+        prev = np.stack([filters[i]._state[name] for i in ready]).astype(np.float64)
+        a = np.array([filters[i].alpha_shape for i in ready])[:, None]
+        res = (x * a + prev * (1.0 - a) + 0.0).astype(np.float32)
+        res.reshape(len(ready), -1, 2)[...] += np.stack([filters[i]._shift[:2] for i in ready])[:, None, :]
+        for k, i in enumerate(ready):
+            np.copyto(filters[i]._state[name], res[k])
+            out[i] = res[k]
+    for i, (m, x) in enumerate(zip(filters, vectors)):
+        if out[i] is None:
+            out[i] = m.blend(name, x, (x.size // 2, 2))
+    return out
+
+
 class _FaceState:
     def __init__(self, pos_cfg: SmoothingConfig, pose_cfg: SmoothingConfig):
         self.motion = FaceMotionFilter(pos_cfg)
@@ -303,18 +326,19 @@ class FaceSmoother:
         sizes = [face_size(f) if self.scale_invariant else 1.0 for f in faces]
         lms = ([states[0].motion.step(faces[0].landmarks, t, sizes[0])] if len(faces) == 1 else
                step_faces([st.motion for st in states], [f.landmarks for f in faces], t, sizes))
-        for face, st, lm in zip(faces, states, lms):
+        # box and ROI corners, (x, y) pairs, blended as one vector per face (all faces' at once when they can be)
+        vecs = [np.asarray(f.bbox, np.float32).reshape(-1) if f.roi is None else
+                np.array(np.asarray(f.bbox).reshape(-1).tolist() + np.asarray(f.roi).reshape(-1).tolist(), np.float32)
+                for f in faces]
+        blended = blend_small([st.motion for st in states], "corners", vecs)
+        for face, st, lm, vec in zip(faces, states, lms, blended):
             m = st.motion
             face.landmarks = _as(lm, face.landmarks)
-            # box and ROI corners, (x, y) pairs, blended as one vector (fewer numpy calls)
             box, roi = face.bbox, face.roi
             nb = np.size(box)
-            corners = np.asarray(box, np.float32).reshape(-1) if roi is None else \
-                np.array(np.asarray(box).reshape(-1).tolist() + np.asarray(roi).reshape(-1).tolist(), np.float32)
-            corners = m.blend("corners", corners, (corners.size // 2, 2))
-            face.bbox = _as(corners[:nb], box)
+            face.bbox = _as(vec[:nb], box)
             if roi is not None:
-                face.roi = _as(corners[nb:], roi)
+                face.roi = _as(vec[nb:], roi)
             p = face.pose
             face.pose = Pose(*st.pose((p.yaw, p.pitch, p.roll), t))
             if face.dense is not None and self.smooth_dense:

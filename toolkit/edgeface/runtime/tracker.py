@@ -292,8 +292,9 @@ class FaceTracker:
                 room -= 1
         return targets
 
-    def update(self, track_id: int, landmarks) -> bool:
-        """Give a track the landmarks regressed from its crop this frame (`(N, >=2)` frame pixels).
+    def update(self, track_id: int, landmarks, extremes: Optional[tuple] = None) -> bool:
+        """Give a track the landmarks regressed from its crop this frame (`(N, >=2)` frame pixels;
+        `extremes`: their (min x, min y, max x, max y) when the caller has them, the same numbers).
 
         Returns True when the track is kept. Landmarks from a tracked crop (`Target.source ==
         "track"`) must pass the loss check; from a detection crop only finiteness is checked
@@ -310,7 +311,7 @@ class FaceTracker:
         if pts.ndim != 2 or pts.shape[1] < 2 or pts.shape[0] < 2:
             raise EdgefaceError(f"landmarks must have shape (N, 2 or 3), got {pts.shape}")
         pts = np.array(pts[:, :2], dtype=np.float64)  # a copy: the caller's array is never kept
-        reason, box, nxt = self._loss_reason(t, pts)
+        reason, box, nxt = self._loss_reason(t, pts, extremes)
         if self._limbo is not None:  # motion: a predicted crop that failed is tried once more as upstream's
             first = self._jumped.pop(t.id, None)  # the predicted crop's landmarks, when only their size jumped
             if first is not None and (reason is not None or track_motion.size_jump(t, box, self.config.motion)):
@@ -400,10 +401,10 @@ class FaceTracker:
         if not self._in_frame:
             raise EdgefaceError("call begin_frame(width, height) first")
 
-    def _loss_reason(self, t: Track, pts: np.ndarray) -> tuple:
+    def _loss_reason(self, t: Track, pts: np.ndarray, extremes: Optional[tuple] = None) -> tuple:
         """(why the track is lost or None, landmark box, next crop) of landmarks `pts` (N, 2): `runtime.loss_check`."""
         evict = self._evict_duplicate if self._limbo is not None else None
-        return loss_check.loss_reason(self.config, self.frame_size, self.tracks, t, pts, evict)
+        return loss_check.loss_reason(self.config, self.frame_size, self.tracks, t, pts, evict, extremes)
 
     # ------------------------------------------------------------------ motion (TrackerConfig.motion: runtime.track_motion)
 
