@@ -11,14 +11,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from edgeface.app.tune import (PipelineTiming, StageTiming, TuneOptions, WorkerTiming, choose_pipeline, choose_stage,
-                               choose_workers, worker_candidates)
+from edgeface.app.tune import (PipelineTiming, StageChoice, StageTiming, TuneOptions, WorkerTiming, choose_pipeline,
+                               choose_stage, choose_workers, clip_frames, pipeline_options, worker_candidates)
+from edgeface.app.tune_clip import multi_face_clip
 from edgeface.boards import profiles as P
 from edgeface.boards.machine import read_machine
 from edgeface.errors import EdgefaceError, OptionsError
 from edgeface.hub import package_data, paths
+from edgeface.runtime.loading import build_pipeline
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -142,6 +145,20 @@ def run_cli(args, home: Path, cores=None) -> subprocess.CompletedProcess:
     pin = None if cores is None else (lambda: os.sched_setaffinity(0, cores))
     return subprocess.run([sys.executable, "-m", "edgeface", *args], capture_output=True, text=True, env=env, timeout=600,
                           preexec_fn=pin)
+
+
+def test_the_worker_clip_is_four_tracked_faces_on_the_scaling_grid(converted_home):
+    """The worker step's clip: 4 faces of the sample photos on `bench scaling`'s grid, each tracked in VIDEO mode."""
+    clip = multi_face_clip(12, "int8", "int8", "x86_64", converted_home)
+    assert clip.shape == (12, 480, 640, 3) and clip.dtype == np.uint8
+    reg = StageChoice("int8", 1, "")
+    opts = pipeline_options(P.get_target("x86_64"), reg, reg, 1, 1, 10, converted_home, workers=2)
+    pipe = build_pipeline(opts)
+    try:
+        assert [len(pipe.process(f).faces) for f in clip_frames(clip)] == [4] * 12
+        assert pipe.describe()["regressor_workers"] == 2
+    finally:
+        pipe.close()
 
 
 def test_tune_writes_a_profile_that_target_auto_then_uses(tune_home):
