@@ -377,9 +377,9 @@ def tune(options: TuneOptions = TuneOptions(), progress: Callable[[str], None] =
         why_workers = f"regressor workers: 1 (not measured: {skip})"
         progress(f"workers: skipped ({skip})")
     else:
-        clip = multi_face_clip(options.frames, reg.precision, det.precision, base.name, options.root)
         progress(f"workers: {options.frames} frames of {CLIP_FACES} faces (the sample photos on the scaling benchmark's "
                  f"grid), {WORKER_PASSES} passes x {len(candidates)} worker counts, the chosen pipeline settings")
+        clip = multi_face_clip(options.frames, reg.precision, det.precision, base.name, options.root)
         worker_runs = measure_workers(clip, base, reg, det, pick, candidates, options.root, progress=progress)
         n_workers, why_workers = choose_workers(worker_runs)
     prof = dataclasses.replace(
