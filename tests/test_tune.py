@@ -11,13 +11,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from edgeface.app.tune import PipelineTiming, StageTiming, TuneOptions, choose_pipeline, choose_stage
+from edgeface.app.tune import (PipelineTiming, StageChoice, StageTiming, TuneOptions, WorkerTiming, choose_pipeline,
+                               choose_stage, choose_workers, clip_frames, pipeline_options, worker_candidates)
+from edgeface.app.tune_clip import multi_face_clip
 from edgeface.boards import profiles as P
 from edgeface.boards.machine import read_machine
 from edgeface.errors import EdgefaceError, OptionsError
 from edgeface.hub import package_data, paths
+from edgeface.runtime.loading import build_pipeline
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -53,11 +57,35 @@ def test_choose_pipeline_faster_threads_then_smallest_interval_within_tolerance(
     assert "interval 5 40.0 fps" in why and "interval 20 60.0 fps" in why
 
 
+def test_choose_workers_fewest_within_tolerance_of_the_fastest():
+    def run(workers, fps):
+        return WorkerTiming(workers, 4, fps, 1000 / fps, 1300 / fps, 40)
+
+    # 3 workers are fastest (100); 2 are within 5 % (96 >= 95): two interpreters, a thread left free
+    n, why = choose_workers([run(3, 100.0), run(1, 60.0), run(2, 96.0), run(4, 99.0)])
+    assert n == 2 and "fastest, 100.0 fps at 3" in why and "measured 1: 60.0 fps, 2: 96.0 fps, 3: 100.0 fps, 4: 99.0 fps" in why
+    n, why = choose_workers([run(1, 100.0), run(2, 104.0)])  # a worker that buys 4 % is not taken
+    assert n == 1 and "on 4 faces" in why
+    assert choose_workers([run(1, 50.0), run(2, 80.0)])[0] == 2
+    with pytest.raises(EdgefaceError, match="no regressor worker"):
+        choose_workers([])
+    with pytest.raises(EdgefaceError):
+        run(0, 10.0)
+
+
+def test_worker_candidates_stay_within_the_usable_cores():
+    assert worker_candidates((), 2) == (1, 2) and worker_candidates((), 8) == (1, 2, 3, 4)
+    assert worker_candidates((), 1) == (1,) and worker_candidates((4, 1, 2, 2), 2) == (1, 2)
+    assert worker_candidates((3,), 2) == ()
+
+
 def test_options_are_checked_at_creation():
     with pytest.raises(OptionsError):
         TuneOptions(frames=1)
     with pytest.raises(OptionsError):
         TuneOptions(threads=(0,))
+    with pytest.raises(OptionsError, match="--workers"):
+        TuneOptions(workers=(0,))
     with pytest.raises(OptionsError, match="int8"):
         TuneOptions(precisions=("fp64",))
 
@@ -111,16 +139,34 @@ def tune_home(tmp_path, converted_home, samples) -> Path:
     return home
 
 
-def run_cli(args, home: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, EDGEFACE_HOME=str(home), COLUMNS="250", NO_COLOR="1")  # the installed edgeface
-    return subprocess.run([sys.executable, "-m", "edgeface", *args], capture_output=True, text=True, env=env, timeout=600)
+def run_cli(args, home: Path, cores=None) -> subprocess.CompletedProcess:
+    """`edgeface ARGS` (the installed edgeface); `cores`: the CPU affinity it starts with."""
+    env = dict(os.environ, EDGEFACE_HOME=str(home), COLUMNS="250", NO_COLOR="1")
+    pin = None if cores is None else (lambda: os.sched_setaffinity(0, cores))
+    return subprocess.run([sys.executable, "-m", "edgeface", *args], capture_output=True, text=True, env=env, timeout=600,
+                          preexec_fn=pin)
+
+
+def test_the_worker_clip_is_four_tracked_faces_on_the_scaling_grid(converted_home):
+    """The worker step's clip: 4 faces of the sample photos on `bench scaling`'s grid, each tracked in VIDEO mode."""
+    clip = multi_face_clip(12, "int8", "int8", "x86_64", converted_home)
+    assert clip.shape == (12, 480, 640, 3) and clip.dtype == np.uint8
+    reg = StageChoice("int8", 1, "")
+    opts = pipeline_options(P.get_target("x86_64"), reg, reg, 1, 1, 10, converted_home, workers=2)
+    pipe = build_pipeline(opts)
+    try:
+        assert [len(pipe.process(f).faces) for f in clip_frames(clip)] == [4] * 12
+        assert pipe.describe()["regressor_workers"] == 2
+    finally:
+        pipe.close()
 
 
 def test_tune_writes_a_profile_that_target_auto_then_uses(tune_home):
     r = run_cli(["tune", "--frames", "8", "--repeats", "2", "--threads", "1,2", "--intervals", "5,10"], tune_home)
     assert r.returncode == 0, r.stdout + r.stderr
     out = r.stdout + r.stderr
-    for line in ("detector int8 1 thread(s)", "regressor fp32 2 thread(s)", "interval 5:", "interval 10:", "chose:"):
+    for line in ("detector int8 1 thread(s)", "regressor fp32 2 thread(s)", "interval 5:", "interval 10:", "chose:",
+                 "workers: 8 frames of 4 faces", "regressor workers 1:", "regressor workers 2:", "  regressor workers: "):
         assert line in out  # progress: every measurement, and the choice with its alternatives
     prof_path = paths.local_profile_path(tune_home)
     measured = json.loads((prof_path.parent / "local.json").read_text())
@@ -134,17 +180,27 @@ def test_tune_writes_a_profile_that_target_auto_then_uses(tune_home):
     # the choice is the measured optimum of its stage (pure choose_stage over the written measurements)
     stages = [StageTiming(**s) for s in measured["stages"]]
     assert choose_stage(stages, "regressor").precision == prof.precision
+    # regressor workers: 1 and 2 measured on the 4-face clip (this machine has 2 usable cores), the choice written
+    workers = [WorkerTiming(**w) for w in measured["workers"]]
+    assert sorted(w.workers for w in workers) == [1, 2] and all(w.faces == 4 and w.fps > 0 for w in workers)
+    assert prof.regressor_workers == chosen["regressor_workers"] == choose_workers(workers)[0]
+    assert f"regressor_workers = {prof.regressor_workers}" in prof_path.read_text()
     r = run_cli(["run", "--source", "samples:obama", "--max-frames", "3", "-q"], tune_home)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "target local (local profile from `edgeface tune`" in r.stdout + r.stderr
     assert f"async scan every {prof.detect_interval} frames" in r.stdout + r.stderr or prof.scan == "inline"
+    # the header names the workers when there are more than one (the pipeline's describe())
+    assert (f"regressor workers {prof.regressor_workers}," in r.stdout + r.stderr) == (prof.regressor_workers > 1)
 
 
 def test_tune_dry_run_writes_nothing(tune_home):
+    # on one usable core the worker step is skipped, and says why
     r = run_cli(["tune", "--frames", "4", "--repeats", "1", "--threads", "1", "--intervals", "10", "--precision", "int8",
-                 "--dry-run"], tune_home)
+                 "--dry-run"], tune_home, cores={sorted(os.sched_getaffinity(0))[0]})
     assert r.returncode == 0, r.stdout + r.stderr
     assert "--dry-run: no profile written" in r.stdout and not paths.local_profile_path(tune_home).exists()
+    assert "workers: skipped (1 usable core" in r.stdout + r.stderr
+    assert "regressor workers: 1 (not measured: 1 usable core" in r.stdout
 
 
 def test_doctor_says_when_auto_takes_the_local_profile(tmp_path):

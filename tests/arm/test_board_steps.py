@@ -79,14 +79,22 @@ def test_board_tune_check_needs_every_measurement_and_the_local_profile_used(tmp
     stages = [{"stage": s, "precision": p, "threads": t, "median_ms": 5.0} for s in ("detector", "regressor")
               for p in ("int8", "fp32") for t in (1, 2)]
     pipes = [{"interval": i, "fps": 3.0} for i in (10, 20)]
-    prof = {"detect_interval": 10, "precision": "int8"}
-    (tmp_path / "local.json").write_text(json.dumps({"stages": stages, "pipelines": pipes, "profile": prof}))
-    (tmp_path / "local.toml").write_text('name = "local"\n[runtime]\nprecision = "int8"\n[detector]\ninterval = 10\n')
+    workers = [{"workers": w, "faces": 4, "fps": 2.0} for w in (1, 2)]
+    prof = {"detect_interval": 10, "precision": "int8", "regressor_workers": 2}
+    (tmp_path / "local.json").write_text(json.dumps({"stages": stages, "pipelines": pipes, "workers": workers, "profile": prof}))
+    (tmp_path / "local.toml").write_text('name = "local"\n[runtime]\nprecision = "int8"\nregressor_workers = 2\n'
+                                         '[detector]\ninterval = 10\n')
     (tmp_path / "run.txt").write_text("obama.mp4 | target local (local profile from `edgeface tune` 2026, based on rpi4)")
     (tmp_path / "after_tune.json").write_text("{}\n{}\n{}\n")
     assert board_tune_check.main(tmp_path) == 0
     (tmp_path / "run.txt").write_text("obama.mp4 | target rpi4 (board matches)")
     assert board_tune_check.main(tmp_path) == 1
     (tmp_path / "run.txt").write_text("obama.mp4 | target local (local profile from `edgeface tune` 2026, based on rpi4)")
-    (tmp_path / "local.json").write_text(json.dumps({"stages": stages[:-1], "pipelines": pipes, "profile": prof}))
+    (tmp_path / "local.json").write_text(json.dumps({"stages": stages[:-1], "pipelines": pipes, "workers": workers, "profile": prof}))
+    assert board_tune_check.main(tmp_path) == 1
+    # the worker step missing (an edgeface without it), or its choice not in the profile
+    (tmp_path / "local.json").write_text(json.dumps({"stages": stages, "pipelines": pipes, "profile": prof}))
+    assert board_tune_check.main(tmp_path) == 1
+    (tmp_path / "local.json").write_text(json.dumps({"stages": stages, "pipelines": pipes, "workers": workers,
+                                                     "profile": {**prof, "regressor_workers": 1}}))
     assert board_tune_check.main(tmp_path) == 1

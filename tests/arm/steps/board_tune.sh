@@ -11,7 +11,7 @@ trap 'rm -rf "$home"' EXIT
 for d in tflite files assets; do ln -s "$EDGEFACE_HOME/$d" "$home/$d"; done
 export EDGEFACE_HOME=$home COLUMNS=250
 t0=$SECONDS
-edgeface tune --frames 6 --repeats 2 --threads 1,2 --intervals 10,20 2>&1 | tee "$out/tune.txt"
+edgeface tune --frames 6 --repeats 2 --threads 1,2 --intervals 10,20 --workers 1,2 2>&1 | tee "$out/tune.txt"
 echo "tune took $((SECONDS - t0)) s" | tee -a "$out/tune.txt"
 cp "$home/profiles/local.toml" "$home/profiles/local.json" "$out/"
 edgeface run --source samples:obama --max-frames 3 -q --json "$out/after_tune.json" 2>&1 | tee "$out/run.txt"

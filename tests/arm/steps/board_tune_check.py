@@ -2,8 +2,9 @@
 
     python board_tune_check.py OUT
 
-`edgeface tune --threads 1,2 --intervals 10,20` must have measured 2 stages x 2 threads x each converted
-precision and 2 (or 4) pipeline runs, written local.toml whose choice is the one in local.json, and the
+`edgeface tune --threads 1,2 --intervals 10,20 --workers 1,2` must have measured 2 stages x 2 threads x each
+converted precision, 2 (or 4) pipeline runs and 1 and 2 regressor workers on the multi-face clip (the guests
+have 2 cores), written local.toml whose choice is the one in local.json, and the
 following `edgeface run` (target auto) must have used the local profile on 3 frames.
 """
 
@@ -25,6 +26,11 @@ def main(out: Path) -> int:
                 and all(p["fps"] > 0 for p in m["pipelines"]), f"{len(m['pipelines'])} runs"))
     toml = (out / "local.toml").read_text()
     prof = m["profile"]
+    workers = m.get("workers", [])
+    res.append(("regressor workers 1 and 2 measured on 4 faces, the choice written",
+                sorted(w["workers"] for w in workers) == [1, 2] and all(w["fps"] > 0 and w["faces"] == 4 for w in workers)
+                and f"regressor_workers = {prof.get('regressor_workers')}" in toml,
+                f"{len(workers)} runs, chose {prof.get('regressor_workers')}"))
     res.append(("local.toml holds the choice of local.json", 'name = "local"' in toml
                 and f"interval = {prof['detect_interval']}" in toml and f'precision = "{prof["precision"]}"' in toml,
                 f"interval {prof['detect_interval']}, {prof['precision']}"))

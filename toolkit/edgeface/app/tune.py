@@ -1,7 +1,7 @@
 """`edgeface tune`: measure the board it runs on and write its own profile (`<cache>/profiles/local.toml`).
 
 The shipped Raspberry Pi profiles were chosen from the hardware, not measured on it; this measures them
-where it matters, with this board's models on the sample video, in tens of seconds:
+where it matters, with this board's models on the sample video (and a multi-face clip), in tens of seconds:
 
 1. **stages** (`measure_stages`): each network (FaceBoxes at the profile's size, the mb05 regressor) at each
    precision that is converted (INT8, fp32) and each thread count (1 .. the usable cores, at most 4):
@@ -15,6 +15,14 @@ where it matters, with this board's models on the sample video, in tens of secon
    warm-up, left out; decoding is not timed: the camera delivers decoded frames).
    The faster thread setting is kept; the interval is the smallest whose fps is within
    `INTERVAL_TOLERANCE` of the fastest (a shorter interval finds new faces sooner).
+3. **regressor workers** (`measure_workers`): the chosen pipeline (precisions, stage threads, interval) in
+   VIDEO mode on a multi-face clip, `frames` frames of 4 faces of the sample photos drifting on the scaling
+   benchmark's 640x480 grid (`app.tune_clip`, built with `sources.face_grid`), at `regressor_workers` =
+   1 .. the usable cores (at most 4; `runtime.regressor_pool`: a frame's faces regressed on that many
+   interpreters at once, each with the regressor's thread count). `WORKER_PASSES` rounds over the counts in
+   turn, a fresh pipeline each; a count's fps is its faster pass. The fewest workers within
+   `WORKERS_TOLERANCE` of the fastest are kept (`[runtime] regressor_workers`; a worker more that buys under
+   5 % is a thread taken from the scan and the rest). With one usable core the step is skipped (1 worker).
 
 Precision choice: the INT8 models were verified against float at conversion (manifest `verification`:
 landmarks within the model card's limits), so the faster one is taken; `--precision` limits the choice.
@@ -31,15 +39,17 @@ import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Callable, Iterable, Optional, Sequence
 
 import cv2
 import numpy as np
 
 from edgeface import __version__
+from edgeface.app.tune_clip import CLIP_FACES, multi_face_clip
 from edgeface.boards.machine import read_machine, usable_cores
 from edgeface.boards.profiles import TargetProfile, detect_target, machine_key, write_local_profile
 from edgeface.errors import EdgefaceError, OptionsError
+from edgeface.frames import Frame
 from edgeface.hub import locate, paths
 from edgeface.hub.atomic import write_json_atomic
 from edgeface.runtime.detection import letterbox
@@ -51,6 +61,8 @@ from edgeface.vocab import Precision, detector_name
 
 THREADS_TOLERANCE = 0.05  # a stage takes more threads only when they save more than this fraction
 INTERVAL_TOLERANCE = 0.10  # the smallest detect interval whose fps is within this fraction of the best
+WORKERS_TOLERANCE = 0.05  # the fewest regressor workers whose fps is within this fraction of the best
+WORKER_PASSES = 2  # runs of the multi-face clip per worker count (alternating counts); the faster one counts
 TUNE_PRECISIONS = ("int8", "fp32")
 
 
@@ -64,6 +76,7 @@ class TuneOptions:
     repeats: int = 8
     threads: tuple = ()
     intervals: tuple = ()
+    workers: tuple = ()
     precisions: tuple = TUNE_PRECISIONS
     root: Optional[Path] = None
     write: bool = True
@@ -71,8 +84,8 @@ class TuneOptions:
     def __post_init__(self):
         if int(self.frames) < 2 or int(self.repeats) < 1:
             raise OptionsError(f"tune needs --frames >= 2 and --repeats >= 1, got {self.frames} and {self.repeats}")
-        if any(int(t) < 1 for t in self.threads) or any(int(i) < 1 for i in self.intervals):
-            raise OptionsError("tune: --threads and --intervals must be positive numbers")
+        if any(int(v) < 1 for v in (*self.threads, *self.intervals, *self.workers)):
+            raise OptionsError("tune: --threads, --intervals and --workers must be positive numbers")
         bad = [p for p in self.precisions if p not in TUNE_PRECISIONS]
         if bad or not self.precisions:
             raise OptionsError(f"tune: --precision takes {' and/or '.join(TUNE_PRECISIONS)}, not {', '.join(bad) or 'nothing'}")
@@ -100,6 +113,22 @@ class PipelineTiming:
 
 
 @dataclass(frozen=True)
+class WorkerTiming:
+    """The whole pipeline (the chosen settings) on the multi-face clip at one `regressor_workers` count."""
+
+    workers: int
+    faces: int
+    fps: float  # the faster of its passes
+    median_ms: float  # per frame, over every pass
+    p90_ms: float
+    frames: int  # timed frames per pass
+
+    def __post_init__(self):
+        if int(self.workers) < 1 or float(self.fps) <= 0:
+            raise EdgefaceError(f"tune: a worker timing needs workers >= 1 and fps > 0, got {self.workers} and {self.fps}")
+
+
+@dataclass(frozen=True)
 class StageChoice:
     precision: str
     threads: int
@@ -115,11 +144,13 @@ class TuneResult:
     reasons: tuple  # one line per choice
     path: Optional[Path] = None  # where the profile was written (None: --dry-run)
     seconds: float = 0.0
+    workers: tuple = ()  # WorkerTiming (none: skipped, one usable core)
 
     def to_dict(self) -> dict:
         return {"base": self.base, "profile": self.profile.to_dict(), "reasons": list(self.reasons),
                 "stages": [dataclasses.asdict(s) for s in self.stages],
                 "pipelines": [dataclasses.asdict(p) for p in self.pipelines],
+                "workers": [dataclasses.asdict(w) for w in self.workers],
                 "path": str(self.path) if self.path else None, "seconds": round(self.seconds, 1)}
 
 
@@ -165,6 +196,21 @@ def choose_pipeline(runs: Sequence[PipelineTiming]) -> tuple:
     return pick, why
 
 
+def choose_workers(runs: Sequence[WorkerTiming]) -> tuple:
+    """(regressor_workers, reason): the fewest workers whose fps is within `WORKERS_TOLERANCE` of the fastest
+    (a worker that buys less is an interpreter and a thread taken from the rest of the pipeline)."""
+    if not runs:
+        raise EdgefaceError("tune: no regressor worker count was measured")
+    mine = sorted(runs, key=lambda r: r.workers)
+    best = max(mine, key=lambda r: r.fps)
+    pick = next(r for r in mine if r.fps >= best.fps * (1 - WORKERS_TOLERANCE))
+    alts = ", ".join(f"{r.workers}: {r.fps:.1f} fps" for r in mine)
+    why = (f"regressor workers: {pick.workers}: {pick.fps:.1f} fps, p90 {pick.p90_ms:.1f} ms per frame on {pick.faces} faces "
+           f"(fewest within {WORKERS_TOLERANCE:.0%} of the fastest"
+           + (f", {best.fps:.1f} fps at {best.workers})" if best.workers != pick.workers else ")") + f"; measured {alts}")
+    return int(pick.workers), why
+
+
 # ----------------------------------------------------------------------------- measuring
 
 def _frames(source: str, n: int) -> list:
@@ -208,25 +254,36 @@ def measure_stages(frame: np.ndarray, base: TargetProfile, threads: Sequence[int
     return out
 
 
-def measure_pipeline(source: str, frames: int, base: TargetProfile, reg: StageChoice, det: StageChoice,
-                     label: str, reg_threads: int, det_threads: int, interval: int, root: Optional[Path]) -> PipelineTiming:
-    opts = PipelineOptions(
+def pipeline_options(base: TargetProfile, reg: StageChoice, det: StageChoice, reg_threads: int, det_threads: int,
+                     interval: int, root: Optional[Path], workers: int = 1) -> PipelineOptions:
+    """The VIDEO-mode pipeline `edgeface run` would build from the profile with these settings."""
+    return PipelineOptions(
         backend="tflite", precision=Precision.parse(reg.precision), detector_precision=Precision.parse(det.precision),
         threads=max(reg_threads, det_threads), regressor_threads=reg_threads, detector_threads=det_threads,
         detector_size=tuple(base.detector_size), detect_interval=int(interval), scan=base.scan,
         scan_threads=min(int(base.scan_threads), usable_cores()), max_misses=base.max_misses,
-        smoothing=base.smoothing, root=root, roi_deadband=0.02, motion="velocity")
+        smoothing=base.smoothing, root=root, roi_deadband=0.02, motion="velocity", regressor_workers=int(workers))
+
+
+def time_frames(opts: PipelineOptions, frames: Iterable) -> list:
+    """Milliseconds of `process` per frame on a fresh pipeline, frame 0 (the warm-up: the first detection,
+    XNNPACK's weight packing) left out."""
     pipe = build_pipeline(opts)
     times = []
     try:
-        with open_source(source, max_frames=frames) as src:
-            for f in src:
-                t0 = time.perf_counter()
-                pipe.process(f)
-                times.append((time.perf_counter() - t0) * 1000.0)
+        for f in frames:
+            t0 = time.perf_counter()
+            pipe.process(f)
+            times.append((time.perf_counter() - t0) * 1000.0)
     finally:
         pipe.close()
-    times = times[1:]  # frame 0 is the warm-up: the first detection, XNNPACK's weight packing
+    return times[1:]
+
+
+def measure_pipeline(source: str, frames: int, base: TargetProfile, reg: StageChoice, det: StageChoice,
+                     label: str, reg_threads: int, det_threads: int, interval: int, root: Optional[Path]) -> PipelineTiming:
+    with open_source(source, max_frames=frames) as src:
+        times = time_frames(pipeline_options(base, reg, det, reg_threads, det_threads, interval, root), src)
     if not times:
         raise EdgefaceError(f"tune: fewer than 2 frames from {source}")
     busy = sum(times)
@@ -234,8 +291,47 @@ def measure_pipeline(source: str, frames: int, base: TargetProfile, reg: StageCh
                           round(statistics.median(times), 3), round(_pct(times, 0.9), 3), len(times))
 
 
+def clip_frames(clip: np.ndarray, fps: float = 30.0) -> list:
+    """The clip's images as video frames (timestamps at `fps`)."""
+    return [Frame(index=i, image=np.ascontiguousarray(img), timestamp_ms=i * 1000.0 / fps, source="tune:multi-face clip")
+            for i, img in enumerate(clip)]
+
+
+def measure_workers(clip: np.ndarray, base: TargetProfile, reg: StageChoice, det: StageChoice, pick: PipelineTiming,
+                    workers: Sequence[int], root: Optional[Path], passes: int = WORKER_PASSES,
+                    progress: Callable[[str], None] = lambda line: None) -> list:
+    """The chosen pipeline on the multi-face clip at each worker count: `passes` rounds over the counts in
+    turn (fresh pipeline each), fps = timed frames / summed `process` time, the faster pass kept."""
+    frames = clip_frames(clip)
+    per: dict = {int(w): [] for w in workers}
+    for _ in range(max(1, int(passes))):
+        for w in per:
+            opts = pipeline_options(base, reg, det, pick.regressor_threads, pick.detector_threads, pick.interval, root, w)
+            per[w].append(time_frames(opts, frames))
+    out = []
+    for w, runs in per.items():
+        if not all(runs):
+            raise EdgefaceError("tune: the multi-face clip needs at least 2 frames")
+        every = [t for r in runs for t in r]
+        fps = max(len(r) * 1000.0 / sum(r) for r in runs)
+        wt = WorkerTiming(w, CLIP_FACES, round(fps, 2), round(statistics.median(every), 3), round(_pct(every, 0.9), 3),
+                          len(runs[0]))
+        out.append(wt)
+        progress(f"  regressor workers {w}: {wt.fps:.1f} fps, median {wt.median_ms:.1f} ms, p90 {wt.p90_ms:.1f} ms")
+    return out
+
+
 def default_threads(cores: int) -> tuple:
     return tuple(range(1, min(4, max(1, cores)) + 1))
+
+
+def default_workers(cores: int) -> tuple:
+    return tuple(range(1, min(4, max(1, cores)) + 1))
+
+
+def worker_candidates(given: Sequence[int], cores: int) -> tuple:
+    """The worker counts to measure: those given (else 1 .. the usable cores, at most 4), none above the cores."""
+    return tuple(sorted({int(w) for w in (given or default_workers(cores)) if int(w) <= cores}))
 
 
 def default_intervals(base_interval: int) -> tuple:
@@ -272,16 +368,30 @@ def tune(options: TuneOptions = TuneOptions(), progress: Callable[[str], None] =
             progress(f"  {label} (regressor {rt}, detector {dt}), interval {i}: {r.fps:.1f} fps, "
                      f"median {r.median_ms:.1f} ms, p90 {r.p90_ms:.1f} ms")
     pick, why = choose_pipeline(runs)
+    candidates = worker_candidates(options.workers, cores)
+    worker_runs: list = []
+    if cores < 2 or not candidates:
+        n_workers = 1
+        skip = ("1 usable core: one face at a time" if cores < 2 else
+                f"none of --workers {','.join(map(str, options.workers))} fits the {cores} usable cores")
+        why_workers = f"regressor workers: 1 (not measured: {skip})"
+        progress(f"workers: skipped ({skip})")
+    else:
+        progress(f"workers: {options.frames} frames of {CLIP_FACES} faces (the sample photos on the scaling benchmark's "
+                 f"grid), {WORKER_PASSES} passes x {len(candidates)} worker counts, the chosen pipeline settings")
+        clip = multi_face_clip(options.frames, reg.precision, det.precision, base.name, options.root)
+        worker_runs = measure_workers(clip, base, reg, det, pick, candidates, options.root, progress=progress)
+        n_workers, why_workers = choose_workers(worker_runs)
     prof = dataclasses.replace(
         base, name="local", title=f"{base.title}, tuned on this board", precision=reg.precision,
         detector_precision=det.precision, regressor_threads=pick.regressor_threads,
         detector_threads=pick.detector_threads, threads=max(pick.regressor_threads, pick.detector_threads),
-        detect_interval=pick.interval, tuned=())
+        detect_interval=pick.interval, regressor_workers=int(n_workers), tuned=())
     key = machine_key(model, cpuinfo, mach)
     info = {**{k: v for k, v in key.items()}, "based_on": base.name, "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "edgeface": __version__, "python": platform.python_version(), "source": options.source,
             "frames": options.frames, "fps": pick.fps, "p90_ms": pick.p90_ms}
-    reasons = (reg.reason, det.reason, why)
+    reasons = (reg.reason, det.reason, why, why_workers)
     path = None
     if options.write:
         path = write_local_profile(prof, info, comments=(
@@ -290,11 +400,12 @@ def tune(options: TuneOptions = TuneOptions(), progress: Callable[[str], None] =
             *(f"  {r}" for r in reasons)), root=options.root)
     elapsed = time.perf_counter() - t_start
     result = TuneResult(base.name, dataclasses.replace(prof, tuned=tuple(sorted(info.items()))), tuple(stages),
-                        tuple(runs), reasons, path, elapsed)
+                        tuple(runs), reasons, path, elapsed, tuple(worker_runs))
     if path is not None:
         write_json_atomic(paths.profiles_dir(options.root) / "local.json", result.to_dict())
     return result
 
 
-__all__: Sequence[str] = ("TuneOptions", "TuneResult", "StageTiming", "PipelineTiming", "StageChoice", "tune",
-                          "choose_stage", "choose_pipeline", "measure_stages", "measure_pipeline", "stage_inputs")
+__all__: Sequence[str] = ("TuneOptions", "TuneResult", "StageTiming", "PipelineTiming", "WorkerTiming", "StageChoice", "tune",
+                          "choose_stage", "choose_pipeline", "choose_workers", "measure_stages", "measure_pipeline",
+                          "measure_workers", "pipeline_options", "time_frames", "worker_candidates", "stage_inputs")

@@ -204,6 +204,7 @@ def run_command(
             say(
                 f"{src.name} | target {prof.name} ({choice.reason}) | {d['backend']} {d['precision']} "
                 f"{d.get('runtime', '')}, threads regressor {d['regressor_threads']} / detector {d['detector_threads']}"
+                + (f", regressor workers {d['regressor_workers']}" if int(d.get("regressor_workers") or 1) > 1 else "")
                 + ("" if d.get("xnnpack") is None else f", XNNPACK {'on' if d['xnnpack'] else 'off'}")
                 + f" | faceboxes {d['detector_size'][0]}x{d['detector_size'][1]}, {po.regressor} | {mode}{dense_label}"
                 + (f" | models from {d['models_from']}" if d.get("models_from") else ""))

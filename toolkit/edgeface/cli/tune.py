@@ -18,14 +18,16 @@ def tune_command(
     repeats: int = typer.Option(8, "--repeats", min=1, help="Invokes per stage measurement."),
     threads: Optional[str] = typer.Option(None, "--threads", help="Thread counts to try, e.g. 1,2,4 (default: 1 .. the usable cores, at most 4)."),
     intervals: Optional[str] = typer.Option(None, "--intervals", help="Detect intervals to try, e.g. 5,10,20 (default: the profile's, half and double)."),
+    workers: Optional[str] = typer.Option(None, "--workers", help="Regressor worker counts to try on the multi-face clip, e.g. 1,2 (default: 1 .. the usable cores, at most 4)."),
     precision: str = typer.Option("int8,fp32", "--precision", "-p", help="Precisions to try per stage: int8, fp32 or both."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Measure and print, but write no profile."),
     as_json: bool = typer.Option(False, "--json", help="Print the measurements and the choice as JSON."),
 ):
-    """Measure this board (threads per stage, precision per stage, detect interval) and write its own profile,
-    which `--target auto` then prefers on this board."""
+    """Measure this board (threads per stage, precision per stage, detect interval, regressor workers on a
+    multi-face clip) and write its own profile, which `--target auto` then prefers on this board."""
     opts = TuneOptions(source=source, frames=frames, repeats=repeats, threads=tuple(int_values([threads] if threads else None, "--threads", "1,2,4") or ()),
                        intervals=tuple(int_values([intervals] if intervals else None, "--intervals", "5,10,20") or ()),
+                       workers=tuple(int_values([workers] if workers else None, "--workers", "1,2") or ()),
                        precisions=tuple(p.strip() for p in precision.split(",") if p.strip()), write=not dry_run)
     result = tune(opts, progress=lambda line: say(line))
     if as_json:

@@ -21,8 +21,8 @@ from typing import Optional, Sequence
 import cv2
 import numpy as np
 
-FRAME_W, FRAME_H = 640, 480
-BACKGROUND = 118  # grey level between the photos
+from edgeface.sources.face_grid import BACKGROUND, FRAME_H, FRAME_W, Sprite, make_sprite  # re-exported
+
 
 
 @dataclass(frozen=True)
@@ -42,16 +42,6 @@ class Scene:
     period: int
     pieces: tuple
     faces: tuple  # (68, 2) landmarks in canvas pixels (first period), one array per face
-
-
-@dataclass(frozen=True)
-class Sprite:
-    """A face cut out of a photo (soft elliptical mask); `faces[0]` its landmarks in patch pixels."""
-
-    name: str
-    patch: np.ndarray  # BGR
-    alpha: np.ndarray  # float32 (h, w) in [0, 1]
-    landmarks: np.ndarray  # (68, 2) patch pixels
 
 
 @dataclass(frozen=True)
@@ -98,21 +88,6 @@ def build_scene(pieces: Sequence[Piece], height: int = 600) -> Scene:
             canvas[p.y:p.y + h, p.x + k * period:p.x + k * period + w] = p.image
         faces.extend(np.asarray(f, np.float64) + (p.x, p.y) for f in p.faces)
     return Scene(canvas, int(period), tuple(pieces), tuple(faces))
-
-
-def make_sprite(name: str, image: np.ndarray, landmarks: np.ndarray, margin: float = 0.45) -> Sprite:
-    """The face of `landmarks` cut out of `image` with a soft elliptical mask (head-sized)."""
-    lm = np.asarray(landmarks, np.float64)[:, :2]
-    (x1, y1), (x2, y2) = lm.min(0), lm.max(0)
-    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2 - 0.1 * (y2 - y1)
-    rx, ry = (x2 - x1) * (0.5 + margin), (y2 - y1) * (0.5 + margin) * 1.15
-    X0, Y0 = int(max(0, cx - rx)), int(max(0, cy - ry))
-    X1, Y1 = int(min(image.shape[1], cx + rx)), int(min(image.shape[0], cy + ry))
-    patch = np.ascontiguousarray(image[Y0:Y1, X0:X1])
-    yy, xx = np.mgrid[Y0:Y1, X0:X1]
-    d = ((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2
-    alpha = np.clip((1.0 - d) / 0.15, 0.0, 1.0).astype(np.float32)
-    return Sprite(name, patch, alpha, lm - (X0, Y0))
 
 
 def _affine(view: View, period: int, width: int = FRAME_W, height: int = FRAME_H) -> tuple:

@@ -17,16 +17,12 @@ import numpy as np
 from edgeface.aligner import FaceAligner
 from edgeface.hub.assets import sample_path
 from edgeface.runtime.still import MIRROR_68
-from edgeface.tools.bench.motion.scene import Piece, Sprite, layout, make_sprite
+from edgeface.sources.face_grid import Sprite, cut_face, face_side
+from edgeface.tools.bench.motion.scene import Piece, layout
 
 SAMPLE_PHOTOS = ("emma", "trump_hillary", "jianzhuguo", "group")
 #: target face sides (px) of the photos in turn: the faces of a composite vary in size
 FACE_SIDES = (70, 85, 100, 75)
-
-
-def _side(lm: np.ndarray) -> float:
-    (x1, y1), (x2, y2) = lm[:, :2].min(0), lm[:, :2].max(0)
-    return float(np.sqrt(max(x2 - x1, 1e-6) * max(y2 - y1, 1e-6)))
 
 
 def _around_faces(img: np.ndarray, faces: list, side: float) -> tuple:
@@ -67,7 +63,7 @@ def scaled_pieces(aligner: FaceAligner, photos: Sequence[tuple], mirror: bool = 
         if not faces:
             continue
         target = FACE_SIDES[i % len(FACE_SIDES)]
-        k = target / float(np.median([_side(f) for f in faces]))
+        k = target / float(np.median([face_side(f) for f in faces]))
         small = cv2.resize(img, None, fx=k, fy=k, interpolation=cv2.INTER_AREA)
         piece, (x0, y0) = _around_faces(small, [f * k for f in faces], target)
         lms = [f * k - (x0, y0) for f in faces]
@@ -88,9 +84,7 @@ def sprites_from(aligner: FaceAligner, photos: Sequence[tuple], sides=(90, 80)) 
         faces = still_faces(aligner, img)
         if not faces:
             continue
-        k = side / _side(faces[0])
-        small = cv2.resize(img, None, fx=k, fy=k, interpolation=cv2.INTER_AREA)
-        sp = make_sprite(name, small, faces[0] * k)
+        sp = cut_face(name, img, faces[0], side)
         out.append(Sprite(f"{len(out)}-{name}", sp.patch, sp.alpha, sp.landmarks))
     return out
 
