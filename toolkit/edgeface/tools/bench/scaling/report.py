@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from edgeface.tools.bench.scaling.summary import median_rows, summarize
+
 
 def row_line(r: dict) -> str:
     return (f"round {r['round']} {r['precision']:<5} {r['cores']} core(s) workers {r['workers']} {r['mode']:<8} "
@@ -17,9 +19,12 @@ def markdown(rep: dict) -> str:
            f"{rep['date']}, {m['host']}, {m['cores']} usable cores, load {m['load_avg_start']:.2f} at the start, "
            f"{m['load_avg_end']:.2f} at the end; {o['frames']} frames x {o['passes']} timed passes per row "
            f"(median pass), {o['rounds']} round(s).", ""]
-    for rnd in range(o["rounds"]):
-        rows = [r for r in rep["rows"] if r["round"] == rnd]
-        out += [f"## Round {rnd + 1}: fps (ms per frame)", "",
+    medians = median_rows(rep["rows"]) if o["rounds"] > 1 else []
+    summary = summarize(rep["rows"])  # from the rows (a report saved by an older version is summarized the same way)
+    for rnd in (["median"] if medians else []) + list(range(o["rounds"])):
+        rows = medians if rnd == "median" else [r for r in rep["rows"] if r["round"] == rnd]
+        title = (f"Median of the {o['rounds']} rounds" if rnd == "median" else f"Round {rnd + 1}")
+        out += [f"## {title}: fps (ms per frame)", "",
                 "| precision | cores | workers | mode | " + " | ".join(f"{n} faces" for n in o["faces"]) + " |",
                 "|---|---:|---:|---|" + "---:|" * len(o["faces"])]
         keys = sorted({(r["precision"], r["cores"], r["workers"], r["mode"]) for r in rows},
@@ -33,13 +38,13 @@ def markdown(rep: dict) -> str:
         out += ["", "Cost of each extra face (slope of ms per frame over the face counts) beside one regressor Invoke:", "",
                 "| precision | cores | workers | ms per extra face | Invoke ms | Invoke + 0.1 ms | within |",
                 "|---|---:|---:|---:|---:|---:|---|"]
-        for c in (c for c in rep["costs"] if c["round"] == rnd):
+        for c in (c for c in summary["costs"] if c["round"] == rnd):
             lim = c["invoke_ms"] + 0.1
             out.append(f"| {c['precision']} | {c['cores']} | {c['workers']} | {c['ms_per_extra_face']:.3f} | "
                        f"{c['invoke_ms']:.3f} | {lim:.3f} | {'yes' if c['ms_per_extra_face'] <= lim else 'no'} |")
         out += ["", "2-core / 1-core fps ratios (best workers setting of each), pipeline vs models alone:", "",
                 "| precision | faces | pipeline 2c/1c | floor 2c/1c | pipeline / floor |", "|---|---:|---:|---:|---:|"]
-        for q in (q for q in rep["ratios"] if q["round"] == rnd):
+        for q in (q for q in summary["ratios"] if q["round"] == rnd):
             out.append(f"| {q['precision']} | {q['faces']} | {q['pipeline_ratio']:.2f}x | {q['floor_ratio']:.2f}x | "
                        f"{q['quotient']:.2f} |")
         out.append("")

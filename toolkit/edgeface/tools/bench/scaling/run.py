@@ -28,6 +28,7 @@ from typing import Optional
 import numpy as np
 
 from edgeface.tools.bench.scaling import report as scaling_report
+from edgeface.tools.bench.scaling.summary import slope, summarize
 from edgeface.tools.bench.scaling.frames import FACE_COUNTS, face_sprites, grid_frames
 
 FORMAT = "edgeface-scaling/1"
@@ -63,37 +64,6 @@ def _worker(frames_path: Path, cores: int, mode: str, precision: str, workers: i
         if proc.returncode != 0 or not out.is_file():
             raise RuntimeError(f"scaling worker {mode} {precision} {cores} cores failed: {proc.stderr.strip().splitlines()[-1:]}")
         return json.loads(out.read_text())
-
-
-def slope(xs, ys) -> float:
-    """Least-squares slope of ys over xs (ms per extra face)."""
-    x, y = np.asarray(xs, float), np.asarray(ys, float)
-    return float(np.polyfit(x, y, 1)[0]) if len(x) >= 2 else float("nan")
-
-
-def summarize(rows: list) -> dict:
-    """Per-extra-face costs and 2-core / 1-core ratios of each round (see module docstring)."""
-    costs, ratios = [], []
-    for rnd in sorted({r["round"] for r in rows}):
-        rr = [r for r in rows if r["round"] == rnd]
-        for key in sorted({(r["precision"], r["cores"], r["workers"]) for r in rr if r["mode"] == "pipeline"}):
-            sel = sorted((r for r in rr if r["mode"] == "pipeline" and (r["precision"], r["cores"], r["workers"]) == key),
-                         key=lambda r: r["faces"])
-            costs.append({"round": rnd, "precision": key[0], "cores": key[1], "workers": key[2],
-                          "ms_per_extra_face": slope([r["faces"] for r in sel], [1000.0 / r["fps"] for r in sel]),
-                          "invoke_ms": float(np.median([r["invoke_ms"] for r in sel]))})
-        for prec in sorted({r["precision"] for r in rr}):
-            for n in sorted({r["faces"] for r in rr}):
-                def best(mode, cores):
-                    c = [r["fps"] for r in rr if r["mode"] == mode and r["precision"] == prec and r["faces"] == n
-                         and r["cores"] == cores]
-                    return max(c) if c else None
-                p1, p2, f1, f2 = best("pipeline", 1), best("pipeline", 2), best("floor", 1), best("floor", 2)
-                if None in (p1, p2, f1, f2):
-                    continue
-                ratios.append({"round": rnd, "precision": prec, "faces": n, "pipeline_ratio": p2 / p1,
-                               "floor_ratio": f2 / f1, "quotient": (p2 / p1) / (f2 / f1)})
-    return {"costs": costs, "ratios": ratios}
 
 
 def run_scaling(opts: ScalingOptions, log=print) -> dict:
