@@ -200,18 +200,20 @@ def test_list_models(converted_home):
 
 
 def test_one_usable_core_scans_at_the_profile_one_core_interval(converted_home):
-    """x86_64: scans every 10 frames with 2+ cores, every 25 when the process may use one core only (taskset)."""
+    """x86_64: scans every 10 frames with 2+ cores (closer while faces move fast: motion), every 25 and never
+    closer when the process may use one core only (taskset): each scan takes that core from the tracking; one
+    regressor interpreter on one core, two on two (the profile's regressor_workers, capped at the cores)."""
     import subprocess
     import sys
 
     code = ("import edgeface; from edgeface.aligner import resolve_options; "
             "o, _ = resolve_options(edgeface.FaceAlignerOptions.from_keywords(target='x86_64', running_mode='video')); "
-            "print(o.detect_interval, o.roi_deadband, o.bitexact)")
+            "print(o.detect_interval, o.roi_deadband, o.bitexact, o.min_scan_interval, o.regressor_workers)")
     one = subprocess.run(["taskset", "-c", "0", sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert one.stdout.split() == ["25", "0.02", "False"]
+    assert one.stdout.split() == ["25", "0.02", "False", "25", "1"]
     if len(os.sched_getaffinity(0)) > 1:
         two = subprocess.run(["taskset", "-c", "0,1", sys.executable, "-c", code], capture_output=True, text=True, check=True)
-        assert two.stdout.split()[0] == "10"
+        assert two.stdout.split() == ["10", "0.02", "False", "1", "2"]
 
 
 def test_results_do_not_depend_on_the_visible_core_count(converted_home, samples):

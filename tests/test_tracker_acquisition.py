@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgeface.runtime.motion import MotionConfig
+from edgeface.runtime import track_motion
+from edgeface.runtime.motion import BoxMotion, MotionConfig
 from edgeface.runtime.tracker import FaceTracker
-from edgeface.runtime.tracks import TrackerConfig
+from edgeface.runtime.tracks import Track, TrackerConfig
 
 W, H = 640, 480
 
@@ -118,3 +119,19 @@ def test_size_jump_is_accepted_without_motion_and_on_young_tracks():
     young.begin_frame(W, H)
     (t,) = young.predict()
     assert young.update(t.track_id, landmarks(shrunk(face(2), 0.6)))
+
+
+def test_min_scan_interval_bounds_the_scans_of_fast_faces():
+    """Scans come closer while a face moves fast, never closer than `min_scan_interval` (one usable core: the
+    profile's one-core interval, a CPU budget)."""
+    def fast_track(cfg):
+        t = Track(id=0, bbox=np.array([0.0, 0.0, 60.0, 60.0]), score=0.9)
+        t.motion = BoxMotion(cfg)
+        for k in range(4):  # 20 px a frame: a third of its side
+            t.motion.observe(np.array([20.0 * k, 0.0, 20.0 * k + 60.0, 60.0]), k)
+        return t
+
+    free, bounded = MotionConfig(), MotionConfig(min_scan_interval=25)
+    assert track_motion.scan_interval([fast_track(free)], 25, free) == 1
+    assert track_motion.scan_interval([fast_track(bounded)], 25, bounded) == 25
+    assert track_motion.scan_interval([], 25, bounded) == 25

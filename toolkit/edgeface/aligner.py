@@ -103,6 +103,9 @@ def resolve_options(options: FaceAlignerOptions) -> tuple[PipelineOptions, Targe
     det_precision = (None if b.detector_precision is None else Precision.parse(b.detector_precision)) or (
         None if given or b.backend == "onnx" or prof.detector_precision is None else Precision.parse(prof.detector_precision))
     size = b.detector_size_value
+    # one usable core: the profile's one-core interval, because every scan takes that core from the tracking; faces
+    # moving fast do not bring the scans closer then (the interval is a CPU budget, not a guess of the motion)
+    one_core = cores == 1 and bool(prof.one_core_interval) and options.detect_interval is None
     pipeline_options = PipelineOptions(
         backend=b.backend, precision=precision, detector_precision=det_precision, regressor=b.regressor,
         threads=threads, runtime=b.runtime, regressor_threads=stage_threads(prof.regressor_threads),
@@ -114,7 +117,8 @@ def resolve_options(options: FaceAlignerOptions) -> tuple[PipelineOptions, Targe
         detector_size=size or tuple(prof.detector_size), detector_fallback=size is None,
         score_threshold=options.score_threshold, max_faces=options.max_faces, tracking=options.tracking,
         detect_interval=options.detect_interval if options.detect_interval is not None else (
-            prof.one_core_interval if cores == 1 and prof.one_core_interval else prof.detect_interval),
+            prof.one_core_interval if one_core else prof.detect_interval),
+        min_scan_interval=int(prof.one_core_interval) if one_core else 1,
         smoothing=dataclasses.replace(prof.smoothing, enabled=options.smoothing), dense=options.dense,
         dense_max_vertices=prof.dense_max_vertices if options.dense_vertices is None else options.dense_vertices,
         root=None if b.cache_root is None else Path(b.cache_root), bitexact=b.bitexact,

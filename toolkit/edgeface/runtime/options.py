@@ -42,6 +42,7 @@ class PipelineOptions:
     max_misses: int = 0  # scans a tracked face may go undetected while its landmarks pass the loss checks
     roi_deadband: float = 0.0  # hold a tracked face's crop while it moves less than this fraction of its side (0: upstream; FaceAligner: 0.02)
     motion: str = "none"  # video: "velocity" predicts each face's crop from its motion and revives lost faces (runtime.motion); "none": upstream
+    min_scan_interval: int = 1  # motion: periodic scans never closer than this (one usable core: the interval itself, scans share the core)
     regressor_workers: int = 1  # regress up to this many faces of a frame at once, each on its own 1-thread interpreter (runtime.regressor_pool)
     regressor_threads: Optional[int] = None  # per-stage inference threads (None: `threads`)
     detector_threads: Optional[int] = None
@@ -76,6 +77,8 @@ class PipelineOptions:
             raise OptionsError(f"detect interval must be >= 0 frames, got {self.detect_interval}")
         if self.motion not in MOTION_MODELS:
             raise OptionsError(f"unknown motion model {self.motion!r}: use {' or '.join(MOTION_MODELS)}")
+        if isinstance(self.min_scan_interval, bool) or int(self.min_scan_interval) < 1:
+            raise OptionsError(f"min scan interval must be >= 1 frame, got {self.min_scan_interval!r}")
         if isinstance(self.regressor_workers, bool) or int(self.regressor_workers) < 1:
             raise OptionsError(f"regressor workers must be >= 1, got {self.regressor_workers!r}")
         if self.max_faces is not None and int(self.max_faces) < 1:
@@ -103,4 +106,5 @@ class PipelineOptions:
         return TrackerConfig(tracking=self.tracking, detect_interval=int(self.detect_interval) if self.tracking else 1,
                              max_faces=self.max_faces, max_misses=int(self.max_misses),
                              roi_deadband=float(self.roi_deadband),
-                             motion=MotionConfig(self.motion) if self.motion != "none" and self.tracking else None)
+                             motion=MotionConfig(self.motion, min_scan_interval=int(self.min_scan_interval))
+                             if self.motion != "none" and self.tracking else None)
