@@ -3,6 +3,7 @@ scan that misses them (`max_misses`). Real models (TFLite), real video frames.""
 
 from __future__ import annotations
 
+import cv2
 import pytest
 
 from edgeface.frames import Frame
@@ -99,3 +100,27 @@ def test_scan_options_validated():
         PipelineOptions(regressor_threads=0)
     assert PipelineOptions(threads=2, regressor_threads=1).stage_threads("regressor") == 1
     assert PipelineOptions(threads=2).stage_threads("detector") == 2
+
+
+@pytest.mark.parametrize("size", [None, (640, 480)])  # 640x480: the detector's own size, the canvas is the frame
+def test_a_frame_is_the_callers_again_when_process_returns(converted_home, frames, size):
+    """The scan worker letterboxes the frame itself (off the tracking's thread); `process` returns only once it
+    has, so a caller that reuses one buffer for every frame (a camera) cannot change a scan under way: the
+    detections of the scanned frame are those of the frame as it was, whatever is written into the buffer
+    after `process` returns."""
+    first, scanned = (frames[0], frames[40]) if size is None else (cv2.resize(frames[0], size), cv2.resize(frames[40], size))
+    pipe = _pipe(converted_home, scan="async", detect_interval=1, detector_size=(640, 480))
+    buf = first.copy()
+    try:
+        pipe.process(Frame(0, buf, 0.0, "obama"))  # in-line detection: the face is tracked
+        buf[...] = scanned
+        pipe.process(Frame(1, buf, 40.0, "obama"))  # submits a scan of frame 1 (= frames[40])
+        assert pipe.scanner.pending_since == 1 and not pipe.scanner._reading
+        buf[...] = 0  # the caller reuses its buffer at once
+        scan = pipe.scanner.wait()
+    finally:
+        pipe.close()
+    det = pipe.detector(scanned)
+    assert scan is not None and scan.frame_index == 1
+    assert scan.boxes.shape == det.boxes.shape == (1, 4)
+    assert abs(scan.boxes - det.boxes).max() < 1e-3  # the face of the scanned frame, not of a black one

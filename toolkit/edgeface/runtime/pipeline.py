@@ -201,8 +201,8 @@ class Pipeline:
 
     def _submit_scan(self, image: np.ndarray, index: int, times: dict) -> None:
         t0 = time.perf_counter()
-        self.scanner.submit(image, index)  # skipped while a scan is still running
-        times["detect"] += (time.perf_counter() - t0) * 1000.0  # the letterbox, on this thread
+        self.scanner.submit(image, index)  # skipped while a scan is still running; the worker letterboxes the frame
+        times["detect"] += (time.perf_counter() - t0) * 1000.0
 
     def landmarks(self, params: np.ndarray, roi: np.ndarray) -> np.ndarray:
         """The 68 landmarks (68, 3) in frame pixels of params regressed from the crop `roi`."""
@@ -275,7 +275,15 @@ class Pipeline:
     def process(self, frame, still: bool = False) -> FrameResult:
         """One frame (`sources.Frame`, or any object with index, image, timestamp_ms, source).
 
-        still=True: an independent image (fresh ids from 0, detection crops, no smoothing)."""
+        still=True: an independent image (fresh ids from 0, detection crops, no smoothing). When it returns
+        (or raises), nothing of this pipeline reads the frame any more (the scan worker has letterboxed it)."""
+        try:
+            return self._process(frame, still)
+        finally:
+            if self.scanner is not None:
+                self.scanner.release()
+
+    def _process(self, frame, still: bool) -> FrameResult:
         t_start = time.perf_counter()
         image = frame.image
         if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
@@ -333,6 +341,10 @@ class Pipeline:
         timestamp = getattr(frame, "timestamp_ms", None)
         if not still and self.smoother.enabled:  # in place: these faces are this call's own
             self.smoother.apply(out, self.smoother.time_of(int(frame.index), timestamp))
+        if self.scanner is not None:  # the scan worker letterboxes a frame submitted here: wait until it has
+            t0 = time.perf_counter()
+            self.scanner.release()
+            times["detect"] += (time.perf_counter() - t0) * 1000.0
         result = FrameResult(frame=int(frame.index), source=str(frame.source), faces=out, time_ms=times,
                              detected=detected, timestamp_ms=timestamp)
         times["total"] = (time.perf_counter() - t_start) * 1000.0

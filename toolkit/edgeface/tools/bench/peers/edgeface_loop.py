@@ -85,10 +85,11 @@ class ModelsOnlyLoop:
                     scanner.wait()
                 scanner.submit(frame, i)
         roi = self.rois[i]
-        if roi is None:
-            return 0
-        self.regressor(frame, roi)
-        return 1
+        if roi is not None:
+            self.regressor(frame, roi)
+        if self.scanner is not None:
+            self.scanner.release()  # as the pipeline at the end of a frame: the worker has letterboxed it
+        return 0 if roi is None else 1
 
 
 def main(argv=None) -> int:

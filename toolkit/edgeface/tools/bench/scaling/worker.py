@@ -72,6 +72,8 @@ def main(argv=None) -> int:
             else:
                 for roi in r:
                     pipe.regressor(frame, roi)
+            if pipe.scanner is not None:
+                pipe.scanner.release()  # as the pipeline at the end of a frame: the worker has letterboxed it
             return len(r)
 
         def reset():
