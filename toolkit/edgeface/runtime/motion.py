@@ -85,7 +85,7 @@ def off_centre(roi, new_roi) -> float:
     """How far the crop `new_roi` (built from the landmarks found in `roi`) is from `roi`: the largest
     move of an edge, in sides of `roi` (0: the face sat exactly where the crop expected it)."""
     r0, r1, r2, r3 = roi[:4].tolist() if isinstance(roi, np.ndarray) else (float(v) for v in roi[:4])
-    n0, n1, n2, n3 = new_roi[:4].tolist() if isinstance(new_roi, np.ndarray) else (float(v) for v in new_roi[:4])
+    n0, n1, n2, n3 = new_roi[:4].tolist() if isinstance(new_roi, np.ndarray) else new_roi[:4]
     return max(abs(n0 - r0), abs(n1 - r1), abs(n2 - r2), abs(n3 - r3)) / max(r2 - r0, 1e-6)
 
 

@@ -244,11 +244,11 @@ class Pipeline:
             (x1, y1, z1), (x2, y2, z2) = lo[i], hi[i]
             if not all(map(math.isfinite, (x1, y1, z1, x2, y2, z2))):
                 continue
-            new = roi_mod.roi_from_landmark_box(x1, y1, x2, y2)
+            new = roi_mod.landmark_box_roi(x1, y1, x2, y2)  # Python floats: an array only for a crop taken
             # upstream demo_video's first-frame refinement; with motion, a face found off its crop's centre
             if t.source == "detect" or off_centre(rois[i], new) > self._recrop:
                 again.append(i)
-                rois[i] = new
+                rois[i] = np.array(new, dtype=np.float64)
         times["decode"] += (time.perf_counter() - t0) * 1000.0
         if again:
             for i, p in zip(again, self._regress_all(image, [rois[i] for i in again], times)):

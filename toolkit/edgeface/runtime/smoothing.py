@@ -330,7 +330,8 @@ class FaceSmoother:
         vecs = [np.asarray(f.bbox, np.float32).reshape(-1) if f.roi is None else
                 np.array(np.asarray(f.bbox).reshape(-1).tolist() + np.asarray(f.roi).reshape(-1).tolist(), np.float32)
                 for f in faces]
-        blended = blend_small([st.motion for st in states], "corners", vecs)
+        blended = ([states[0].motion.blend("corners", vecs[0], (vecs[0].size // 2, 2))] if len(faces) == 1 else
+                   blend_small([st.motion for st in states], "corners", vecs))
         for face, st, lm, vec in zip(faces, states, lms, blended):
             m = st.motion
             face.landmarks = _as(lm, face.landmarks)
