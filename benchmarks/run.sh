@@ -11,6 +11,10 @@
 #                                    # soak-<arch>.{json,md,png} by `edgeface bench soak`
 #   MEMORY=1 MEMORY_VENV=DIR benchmarks/run.sh  # also memory/stability-<arch>.* and memory/memory-limit-<arch>.*
 #                                    # (root; docs/reference/memory.md)
+#   MOTION=1 benchmarks/run.sh       # also many faces and fast motion: scaling-<arch>.* and motion-<arch>.*
+#                                    # (`edgeface bench scaling --rounds 3`, `edgeface bench motion`; ~10 min)
+#   BASELINE=/tmp/base benchmarks/run.sh  # the peer benchmark also runs that earlier checkout's INT8 tracking row
+#                                    # (e.g. `git worktree add /tmp/base ccb9fe7`: the tree before issue 26)
 #   OVERHEAD_A=../main/toolkit benchmarks/run.sh  # also the overhead A/B experiment (this checkout vs that one):
 #                                    # overhead-<arch>.{json,md} by benchmarks/experiments/overhead_ab.py
 #
@@ -63,11 +67,18 @@ fi
 #    FaceMesh 0.10.18 (its own venv, made once in ~/.cache/edgeface-peers), each pinned to 1 and 2 cores,
 #    plus the live camera path's latency; needs `pip install -e ".[peers]"` (Cython, PyYAML) for upstream
 upstream=(); [[ -n "${UPSTREAM:-}" ]] && upstream=(--upstream "$UPSTREAM")
+baseline=(); [[ -n "${BASELINE:-}" ]] && baseline=(--baseline "$BASELINE")  # an earlier checkout, e.g. a git worktree
 rounds=(--rounds 3); [[ ${#quick[@]} -gt 0 ]] && rounds=()  # round-robin: steadier ratios on a shared machine
-edgeface bench peers "${quick[@]}" "${rounds[@]}" "${upstream[@]}" \
+edgeface bench peers "${quick[@]}" "${rounds[@]}" "${upstream[@]}" "${baseline[@]}" \
   --json "$out/peers-$arch.json" --markdown "$out/peers-$arch.md" --plot "$out/peers-$arch.png"
 
 # 4b. memory and descriptors over 10,000 frames (the test suite runs 1,000), on request
+if [[ "${MOTION:-0}" == "1" ]]; then  # many faces and fast motion (benchmarks/motion.md)
+  edgeface bench scaling --rounds 3 \
+    --json "$out/scaling-$arch.json" --markdown "$out/scaling-$arch.md" --plot "$out/scaling-$arch.png"
+  edgeface bench motion \
+    --json "$out/motion-$arch.json" --markdown "$out/motion-$arch.md" --plot "$out/motion-$arch.png"
+fi
 if [[ "${SOAK:-0}" == "1" ]]; then
   edgeface bench soak "${quick[@]}" \
     --json "$out/soak-$arch.json" --markdown "$out/soak-$arch.md" --plot "$out/soak-$arch.png"
