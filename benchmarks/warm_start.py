@@ -14,7 +14,6 @@ Alternates cold and warm trials so background load hits both alike; records the 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import platform
 import statistics
 import time
