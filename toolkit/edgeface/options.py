@@ -9,7 +9,7 @@
 
 `FaceAligner.create(**kw)` takes the fields of both as keywords and sorts them. Options left at `None`
 come from the board profile (`target`, default "auto": the profile `edgeface run --target auto` picks
-for this machine), exactly as the CLI does; that combination is `edgeface.aligner.resolve_options`.
+for this machine), exactly as the CLI does; that combination is `edgeface.option_resolution.resolve_options`.
 
 Deprecated (one release): the `BaseOptions` fields given to `FaceAlignerOptions` directly
 (`FaceAlignerOptions(precision="int8")`) or read from it (`options.precision`) still work, with a

@@ -26,7 +26,7 @@ where it matters, with this board's models on the sample video (and a multi-face
 
 Precision choice: the INT8 models were verified against float at conversion (manifest `verification`:
 landmarks within the model card's limits), so the faster one is taken; `--precision` limits the choice.
-`choose_*` are pure (measurements in, choice and reasons out) and tested with made-up numbers; the
+`choose_*` (`app.tune_choice`) are pure (measurements in, choice and reasons out) and tested with made-up numbers; the
 profile is written with `boards.profiles.write_local_profile` and `--target auto` prefers it on this
 board (`boards.profiles.resolve_target`). Times are milliseconds.
 """
@@ -57,11 +57,10 @@ from edgeface.runtime.loading import build_pipeline
 from edgeface.runtime.options import PipelineOptions
 from edgeface.runtime.tflite_backend import TFLiteModel
 from edgeface.sources.spec import open_source
+from edgeface.app.tune_choice import (PipelineTiming, StageChoice, StageTiming, WorkerTiming, choose_pipeline,
+                                      choose_stage, choose_workers, percentile)
 from edgeface.vocab import Precision, detector_name
 
-THREADS_TOLERANCE = 0.05  # a stage takes more threads only when they save more than this fraction
-INTERVAL_TOLERANCE = 0.10  # the smallest detect interval whose fps is within this fraction of the best
-WORKERS_TOLERANCE = 0.05  # the fewest regressor workers whose fps is within this fraction of the best
 WORKER_PASSES = 2  # runs of the multi-face clip per worker count (alternating counts); the faster one counts
 TUNE_PRECISIONS = ("int8", "fp32")
 
@@ -92,50 +91,6 @@ class TuneOptions:
 
 
 @dataclass(frozen=True)
-class StageTiming:
-    stage: str  # "detector" | "regressor"
-    precision: str  # int8 | fp32
-    threads: int
-    median_ms: float
-    p90_ms: float
-
-
-@dataclass(frozen=True)
-class PipelineTiming:
-    label: str  # "tuned threads" | "1 thread per stage"
-    regressor_threads: int
-    detector_threads: int
-    interval: int
-    fps: float
-    median_ms: float
-    p90_ms: float
-    frames: int
-
-
-@dataclass(frozen=True)
-class WorkerTiming:
-    """The whole pipeline (the chosen settings) on the multi-face clip at one `regressor_workers` count."""
-
-    workers: int
-    faces: int
-    fps: float  # the faster of its passes
-    median_ms: float  # per frame, over every pass
-    p90_ms: float
-    frames: int  # timed frames per pass
-
-    def __post_init__(self):
-        if int(self.workers) < 1 or float(self.fps) <= 0:
-            raise EdgefaceError(f"tune: a worker timing needs workers >= 1 and fps > 0, got {self.workers} and {self.fps}")
-
-
-@dataclass(frozen=True)
-class StageChoice:
-    precision: str
-    threads: int
-    reason: str
-
-
-@dataclass(frozen=True)
 class TuneResult:
     base: str  # the shipped profile the local one starts from
     profile: TargetProfile
@@ -152,63 +107,6 @@ class TuneResult:
                 "pipelines": [dataclasses.asdict(p) for p in self.pipelines],
                 "workers": [dataclasses.asdict(w) for w in self.workers],
                 "path": str(self.path) if self.path else None, "seconds": round(self.seconds, 1)}
-
-
-def _pct(values: Sequence[float], q: float) -> float:
-    s = sorted(values)
-    return float(s[min(len(s) - 1, int(round(q * (len(s) - 1))))])
-
-
-# ----------------------------------------------------------------------------- choosing (pure)
-
-def choose_stage(timings: Sequence[StageTiming], stage: str) -> StageChoice:
-    """The precision and thread count of one stage from its timings."""
-    mine = [t for t in timings if t.stage == stage]
-    if not mine:
-        raise EdgefaceError(f"tune: no {stage} was measured (is any {stage} model converted?)")
-    best = min(mine, key=lambda t: t.median_ms)
-    same = sorted((t for t in mine if t.precision == best.precision), key=lambda t: t.threads)
-    pick = next(t for t in same if t.median_ms <= best.median_ms * (1 + THREADS_TOLERANCE))
-    others = {p: min(t.median_ms for t in mine if t.precision == p) for p in {t.precision for t in mine}}
-    alt = ", ".join(f"{p} {ms:.1f} ms" for p, ms in sorted(others.items()) if p != best.precision)
-    why = f"{stage}: {pick.precision}, {pick.threads} thread(s): {pick.median_ms:.1f} ms per invoke"
-    why += f" (fastest {best.median_ms:.1f} ms at {best.threads})" if pick.threads != best.threads else ""
-    threads = ", ".join(f"{t.threads}: {t.median_ms:.1f}" for t in same)
-    return StageChoice(pick.precision, pick.threads, f"{why}; threads {threads} ms" + (f"; other precision {alt}" if alt else ""))
-
-
-def choose_pipeline(runs: Sequence[PipelineTiming]) -> tuple:
-    """(the chosen run, reason): the faster thread setting, then the smallest interval within tolerance."""
-    if not runs:
-        raise EdgefaceError("tune: no pipeline run was measured")
-    by_label: dict = {}
-    for r in runs:
-        by_label.setdefault(r.label, []).append(r)
-    best_label = max(by_label, key=lambda k: max(r.fps for r in by_label[k]))
-    mine = sorted(by_label[best_label], key=lambda r: r.interval)
-    top = max(r.fps for r in mine)
-    pick = next(r for r in mine if r.fps >= top * (1 - INTERVAL_TOLERANCE))
-    alts = "; ".join(f"{k}: " + ", ".join(f"interval {r.interval} {r.fps:.1f} fps" for r in sorted(v, key=lambda r: r.interval))
-                     for k, v in by_label.items())
-    why = (f"pipeline: {best_label} (regressor {pick.regressor_threads}, detector {pick.detector_threads}), detect interval "
-           f"{pick.interval}: {pick.fps:.1f} fps, p90 {pick.p90_ms:.1f} ms per frame (smallest interval within "
-           f"{INTERVAL_TOLERANCE:.0%} of the fastest); measured {alts}")
-    return pick, why
-
-
-def choose_workers(runs: Sequence[WorkerTiming]) -> tuple:
-    """(regressor_workers, reason): the fewest workers whose fps is within `WORKERS_TOLERANCE` of the fastest
-    (a worker that buys less is an interpreter and a thread taken from the rest of the pipeline)."""
-    if not runs:
-        raise EdgefaceError("tune: no regressor worker count was measured")
-    mine = sorted(runs, key=lambda r: r.workers)
-    best = max(mine, key=lambda r: r.fps)
-    pick = next(r for r in mine if r.fps >= best.fps * (1 - WORKERS_TOLERANCE))
-    alts = ", ".join(f"{r.workers}: {r.fps:.1f} fps" for r in mine)
-    why = (f"regressor workers: {pick.workers}: {pick.fps:.1f} fps, p90 {pick.p90_ms:.1f} ms per frame on {pick.faces} faces "
-           f"(fewest within {WORKERS_TOLERANCE:.0%} of the fastest"
-           + (f", {best.fps:.1f} fps at {best.workers})" if best.workers != pick.workers else ")") + f"; measured {alts}")
-    return int(pick.workers), why
 
 
 # ----------------------------------------------------------------------------- measuring
@@ -248,7 +146,7 @@ def measure_stages(frame: np.ndarray, base: TargetProfile, threads: Sequence[int
                     model.run(inputs[stage])
                     times.append((time.perf_counter() - t0) * 1000.0)
                 del model
-                st = StageTiming(stage, prec, int(t), round(statistics.median(times), 3), round(_pct(times, 0.9), 3))
+                st = StageTiming(stage, prec, int(t), round(statistics.median(times), 3), round(percentile(times, 0.9), 3))
                 out.append(st)
                 progress(f"  {stage} {prec} {t} thread(s): {st.median_ms:.1f} ms (p90 {st.p90_ms:.1f})")
     return out
@@ -288,7 +186,7 @@ def measure_pipeline(source: str, frames: int, base: TargetProfile, reg: StageCh
         raise EdgefaceError(f"tune: fewer than 2 frames from {source}")
     busy = sum(times)
     return PipelineTiming(label, reg_threads, det_threads, int(interval), round(len(times) * 1000.0 / busy, 2),
-                          round(statistics.median(times), 3), round(_pct(times, 0.9), 3), len(times))
+                          round(statistics.median(times), 3), round(percentile(times, 0.9), 3), len(times))
 
 
 def clip_frames(clip: np.ndarray, fps: float = 30.0) -> list:
@@ -314,7 +212,7 @@ def measure_workers(clip: np.ndarray, base: TargetProfile, reg: StageChoice, det
             raise EdgefaceError("tune: the multi-face clip needs at least 2 frames")
         every = [t for r in runs for t in r]
         fps = max(len(r) * 1000.0 / sum(r) for r in runs)
-        wt = WorkerTiming(w, CLIP_FACES, round(fps, 2), round(statistics.median(every), 3), round(_pct(every, 0.9), 3),
+        wt = WorkerTiming(w, CLIP_FACES, round(fps, 2), round(statistics.median(every), 3), round(percentile(every, 0.9), 3),
                           len(runs[0]))
         out.append(wt)
         progress(f"  regressor workers {w}: {wt.fps:.1f} fps, median {wt.median_ms:.1f} ms, p90 {wt.p90_ms:.1f} ms")

@@ -13,7 +13,7 @@
   else `vcgencmd get_throttled`; `describe_throttled` names the bits) and the CPU's current clock
   (`cpu_freq_mhz()`).
 
-`boards.profiles` (target detection), `aligner.resolve_options`, `app.doctor` and `tools.bench`
+`boards.profiles` (target detection), `option_resolution.resolve_options`, `app.doctor` and `tools.bench`
 use these; anything that
 interprets the machine takes the texts as arguments, so it is testable with the text of any board.
 """

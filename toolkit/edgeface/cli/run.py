@@ -11,7 +11,8 @@ from typing import Optional
 import typer
 from rich.text import Text
 
-from edgeface.aligner import FaceAligner, resolve_options
+from edgeface.aligner import FaceAligner
+from edgeface.option_resolution import resolve_options
 from edgeface.app.live_feed import LiveFeed
 from edgeface.app.run_loop import run
 from edgeface.cli import verbosity
