@@ -85,7 +85,9 @@ def resolve_options(options: FaceAlignerOptions) -> tuple[PipelineOptions, Targe
         dense_max_vertices=prof.dense_max_vertices if options.dense_vertices is None else options.dense_vertices,
         root=None if b.cache_root is None else Path(b.cache_root), bitexact=b.bitexact,
         roi_deadband=float(options.roi_deadband), motion=options.motion,
-        regressor_workers=b.regressor_workers or min(int(prof.regressor_workers), cores), **_still(options),
+        # photos take the still-image path, one face at a time: no pool of regressor interpreters in IMAGE mode
+        regressor_workers=1 if mode is RunningMode.IMAGE else (b.regressor_workers or min(int(prof.regressor_workers), cores)),
+        **_still(options),
     )
     return pipeline_options, choice
 
