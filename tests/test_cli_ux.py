@@ -41,6 +41,17 @@ def test_doctor_is_quiet_too(converted_home):
     assert INFO_LINE not in quiet.stderr + quiet.stdout and "XNNPACK" in quiet.stdout
 
 
+def test_convert_reads_a_model_quietly(converted_home):
+    """`edgeface convert` reads each converted model's inputs and outputs back (`io_details`): in a fresh process
+    that first interpreter kept the runtime's INFO line off the terminal as every other one does."""
+    model = next(converted_home.rglob("mb05_int8.tflite"))
+    code = ("import sys; from pathlib import Path; from edgeface.tools.convert.onnx2tf_run import io_details; "
+            "print(io_details(Path(sys.argv[1]), 'regressor')[0]['dtype'])")
+    p = subprocess.run([sys.executable, "-c", code, str(model)], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and p.stdout.strip() == "uint8", p.stderr
+    assert INFO_LINE not in p.stderr
+
+
 def test_filter_keeps_everything_but_the_runtime_info_lines():
     captured = b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\nWARNING: something real\nother\n"
     assert filter_native(captured) == b"WARNING: something real\nother\n"

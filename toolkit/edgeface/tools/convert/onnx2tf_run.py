@@ -20,6 +20,7 @@ from typing import Optional
 import numpy as np
 
 from edgeface.errors import EdgefaceError
+from edgeface.runtime.native_stderr import native_info_filtered
 from edgeface.runtime.tflite_backend import find_runtime
 from edgeface.tools.convert import ranges
 from edgeface.tools.convert.options import ConvertOptions, Log
@@ -68,8 +69,9 @@ def int8_clipped(raw, calib: np.ndarray, q: float, work: Path, opts: ConvertOpti
 
 def io_details(tflite: Path, kind: str, regressor_output: str = "params") -> tuple:
     """(input record, output records) read from the model itself; outputs named by shape."""
-    it = find_runtime().interpreter_cls(model_path=str(tflite))
-    it.allocate_tensors()
+    with native_info_filtered():  # the runtime's "INFO: Created ... XNNPACK delegate" line: --verbose only
+        it = find_runtime().interpreter_cls(model_path=str(tflite))
+        it.allocate_tensors()
     i = it.get_input_details()[0]
     inp = {"name": "input", "tflite_name": i["name"], "tflite_index": int(i["index"]), "shape": [int(v) for v in i["shape"]],
            "layout": "NHWC", "dtype": np.dtype(i["dtype"]).name, "quantization": [float(i["quantization"][0]), int(i["quantization"][1])],
