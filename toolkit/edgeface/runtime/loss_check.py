@@ -1,7 +1,19 @@
-"""The tracker's landmark sanity checks (`runtime.tracker` module docstring): is a track lost after this frame?
+"""The tracker's landmark sanity checks: is a track lost after this frame?
 
-Checked on the landmarks regressed from a tracked crop: non-finite values, a scale jump of the landmark
-box, a next crop too small or mostly outside the frame, a duplicate of another track updated this frame.
+`runtime.tracker.FaceTracker.update` asks `loss_reason` about the landmarks of every crop it regressed. From a
+tracked crop a track is lost on:
+  - non-finite landmarks;
+  - scale jump: the area of the landmarks' bounding box changed by more than x2 (ratio outside
+    [min_area_ratio, max_area_ratio]) since the previous frame: the regressor locked onto
+    something else or collapsed;
+  - the next crop (the ROI built from these landmarks) is smaller than `min_roi_area` px^2 (the
+    test of upstream demo_video, 2020 px^2 ~ 45 x 45) or mostly outside the frame
+    (visible fraction < `min_visible`): the face is leaving the picture;
+  - duplicate: its landmark box overlaps that of an older track (IoU > `duplicate_iou`): two
+    tracks converged onto one face; the younger one goes.
+Landmarks from a detection crop (fresh evidence; a face at the border of a still image must not be dropped) are
+only required to be finite (with the motion model: and not to land on another tracked face, a crossing).
+
 `evict(o, t, box)` (the motion model, `runtime.track_motion.evicts`) may decide that on a duplicate the
 other track `o` is the one that left its path: it is then lost instead (the tracker's callback) and `t` kept.
 """

@@ -31,17 +31,9 @@ Between detections a tracked face's next crop is held while it would move by les
 `roi_deadband` of its side (`roi.hold_roi`): a still face keeps one crop instead of one that
 follows the noise of its own landmarks (0, upstream demo_video: a new crop every frame).
 
-A track is lost when the landmarks regressed from its tracked crop fail a cheap sanity check
-(landmarks from a detection crop are only required to be finite):
-  - non-finite landmarks;
-  - scale jump: the area of the landmarks' bounding box changed by more than x2 (ratio outside
-    [min_area_ratio, max_area_ratio]) since the previous frame: the regressor locked onto
-    something else or collapsed;
-  - the next crop (the ROI built from these landmarks) is smaller than `min_roi_area` px^2 (the
-    test of upstream demo_video, 2020 px^2 ~ 45 x 45) or mostly outside the frame
-    (visible fraction < `min_visible`): the face is leaving the picture;
-  - duplicate: its landmark box overlaps that of an older track (IoU > `duplicate_iou`): two
-    tracks converged onto one face; the younger one goes.
+A track is lost when the landmarks regressed from its tracked crop fail the cheap sanity checks of
+`runtime.loss_check` (non-finite, a scale jump, a next crop too small or mostly outside the frame, a
+duplicate of an older track); landmarks from a detection crop are only required to be finite.
 
 With `TrackerConfig.motion` (`runtime.motion`, `runtime.track_motion`) each crop is moved by its track's
 predicted motion (upstream's crop is retried once when it fails, or when its landmarks change size by more than
