@@ -32,6 +32,7 @@ alone stays light (its names resolve lazily).
 
 from __future__ import annotations
 
+import math
 import threading
 from typing import Any, Optional
 
@@ -321,7 +322,7 @@ class FaceAligner:
             ts = float(timestamp_ms)  # type: ignore[arg-type]
         except (TypeError, ValueError):
             raise OptionsError(f"timestamp_ms must be a number, got {timestamp_ms!r}") from None
-        if not np.isfinite(ts):
+        if not math.isfinite(ts):
             raise OptionsError(f"timestamp_ms must be finite, got {timestamp_ms!r}")
         if self._last_ts is not None and ts <= self._last_ts:
             raise OptionsError(f"timestamp {ts:g} ms is not after the previous frame's {self._last_ts:g} ms: "

@@ -25,6 +25,7 @@ frame waits for the detection (see `runtime.pipeline`).
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from typing import Optional
 
@@ -89,12 +90,16 @@ class AsyncScanner:
     def release(self, timeout: float = 30.0) -> None:
         """Return once the worker no longer reads the frame of the last `submit` (it has letterboxed it): the
         caller may then reuse or change that frame's buffer."""
+        if not self._reading:  # only `submit`, on the caller's thread, sets it: nothing to wait for (no lock taken)
+            return
         with self._cond:
             if self._reading:
                 self._cond.wait_for(lambda: not self._reading, timeout=timeout)
 
     def poll(self) -> Optional[ScanResult]:
         """The finished scan not yet merged (taken: the next poll returns None), else None. Never waits."""
+        if self._result is None and self._error is None:  # nothing finished yet (a scan finishing now: the next poll)
+            return None
         with self._cond:
             self._raise_pending()
             r, self._result = self._result, None
@@ -129,8 +134,6 @@ class AsyncScanner:
             raise err
 
     def _loop(self) -> None:
-        import time
-
         while True:
             with self._cond:
                 while self._job is None and not self._stop:
