@@ -25,21 +25,23 @@ PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 SETUPTOOLS = PYPROJECT["tool"]["setuptools"]
 # data-only packages: the folders beside toolkit/ that the wheel carries under edgeface.*
 DATA_PACKAGES = {name: REPO / folder for name, folder in SETUPTOOLS["package-dir"].items() if name != "edgeface"}
+ROOT = REPO / "toolkit" / "edgeface"
+# data-only folders inside the package (the records' JSON Schemas, licence notices): listed packages without __init__.py
+DATA_DIRS = {name: ROOT.joinpath(*name.split(".")[1:]) for name in SETUPTOOLS["packages"]
+             if name not in DATA_PACKAGES and not ROOT.joinpath(*name.split(".")[1:], "__init__.py").exists()}
 
 
 def _code_packages() -> set:
-    root = REPO / "toolkit" / "edgeface"
-    return {".".join(("edgeface",) + p.parent.relative_to(root).parts) for p in root.rglob("__init__.py")}
+    return {".".join(("edgeface",) + p.parent.relative_to(ROOT).parts) for p in ROOT.rglob("__init__.py")}
 
 
 def _expected_files() -> set:
     """Paths inside the wheel: every module of toolkit/edgeface and every data file the package-data globs name."""
-    root = REPO / "toolkit" / "edgeface"
-    files = {"edgeface/" + p.relative_to(root).as_posix() for p in root.rglob("*.py")}
-    files |= {"edgeface/py.typed"} if (root / "py.typed").exists() else set()
-    for pattern in SETUPTOOLS["package-data"].get("edgeface", []):  # e.g. the records' JSON Schemas
-        files |= {"edgeface/" + p.relative_to(root).as_posix() for p in root.glob(pattern)}
-    files |= {"edgeface/" + p.relative_to(root).as_posix() for p in (root / "tools" / "dist" / "notices").iterdir()}
+    files = {"edgeface/" + p.relative_to(ROOT).as_posix() for p in ROOT.rglob("*.py")}
+    files |= {"edgeface/py.typed"} if (ROOT / "py.typed").exists() else set()
+    for name, folder in [("edgeface", ROOT), *DATA_DIRS.items()]:  # py.typed, the JSON Schemas, the notices
+        for pattern in SETUPTOOLS["package-data"].get(name, []):
+            files |= {"edgeface/" + p.relative_to(ROOT).as_posix() for p in folder.glob(pattern) if p.is_file()}
     for name, folder in DATA_PACKAGES.items():
         prefix = name.replace(".", "/")
         for pattern in SETUPTOOLS["package-data"].get(name, []) + ["__init__.py"]:
@@ -50,8 +52,10 @@ def _expected_files() -> set:
 def test_package_list_is_the_trees():
     """A new subpackage that pyproject.toml does not list would be missing from the wheel."""
     listed = set(SETUPTOOLS["packages"])
-    assert listed - set(DATA_PACKAGES) == _code_packages()
+    assert listed - set(DATA_PACKAGES) - set(DATA_DIRS) == _code_packages()
     assert all((folder / "__init__.py").exists() for folder in DATA_PACKAGES.values())
+    # a data-only folder is listed with the files it ships (else setuptools warns on every install, and skips them)
+    assert DATA_DIRS and all(any(f.glob(pat) for pat in SETUPTOOLS["package-data"].get(n, [])) for n, f in DATA_DIRS.items())
 
 
 @pytest.fixture(scope="module")
