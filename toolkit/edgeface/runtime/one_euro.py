@@ -149,22 +149,36 @@ class AngleFilter:
         self._n = 0
 
     def __call__(self, angles, t: Optional[float] = None) -> tuple:
-        angles = [float(a) for a in angles]
-        te = self._clock.step(t) if self._x is not None and len(angles) == len(self._x) else None
+        if not isinstance(angles, (tuple, list)):
+            angles = list(angles)
+        x = self._x
+        te = self._clock.step(t) if x is not None and len(angles) == len(x) else None
         if te is None:
             self.reset()
             self._clock.step(t)
-            self._x, self._dx, self._n = [_wrap(a) for a in angles], [0.0] * len(angles), 1
+            self._x, self._dx, self._n = [_wrap(float(a)) for a in angles], [0.0] * len(angles), 1
             return tuple(self._x)
         cfg = self.config
         self._n += 1
-        a_d = _alpha(te, cfg.d_cutoff)
+        # `_alpha`, `_wrap` and the max() of the formula written out (once per face and frame): the same operations
+        # in the same order, so the same bits
+        r = 6.283185307179586 * cfg.d_cutoff * te
+        a_d = r / (r + 1.0)
+        warm = 1.0 / self._n
+        min_cutoff, beta, floor = cfg.min_cutoff, cfg.beta, cfg.speed_floor
+        dx = self._dx
         out = []
         for i, a in enumerate(angles):
-            d = _wrap(a - self._x[i])
-            self._dx[i] += a_d * (d / te - self._dx[i])
-            fc = cfg.min_cutoff + max(0.0, cfg.beta * (abs(self._dx[i]) - cfg.speed_floor))
-            alpha = max(_alpha(te, fc), 1.0 / self._n)
-            out.append(_wrap(self._x[i] + alpha * d))
+            xi = x[i]
+            d = (float(a) - xi + 180.0) % 360.0 - 180.0
+            v = dx[i]
+            v += a_d * (d / te - v)
+            dx[i] = v
+            f = beta * (abs(v) - floor)
+            r = 6.283185307179586 * (min_cutoff + (f if f > 0.0 else 0.0)) * te
+            alpha = r / (r + 1.0)
+            if warm > alpha:
+                alpha = warm
+            out.append((xi + alpha * d + 180.0) % 360.0 - 180.0)
         self._x = out
         return tuple(out)
