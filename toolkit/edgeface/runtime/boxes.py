@@ -35,13 +35,14 @@ def points_box(points) -> np.ndarray:
 
 
 _F64 = np.dtype(np.float64)
+_F32 = np.dtype(np.float32)
 
 
 def corners(box) -> list:
     """The first four values of a box (x1, y1, x2, y2[, ...]) as Python floats (float64 arithmetic
     without numpy scalars: the tracker, pipeline and smoother run these per face and frame)."""
-    if isinstance(box, np.ndarray) and box.dtype is _F64 and box.shape == (4,):
-        return box.tolist()  # the tracker's own boxes: one call
+    if isinstance(box, np.ndarray) and (box.dtype is _F64 or box.dtype is _F32) and box.shape == (4,):
+        return box.tolist()  # the tracker's own boxes, the results' float32 ones: one call (the same exact values)
     b = np.asarray(box, dtype=np.float64).reshape(-1)
     if b.shape[0] < 4:
         raise EdgefaceError(f"a box needs 4 values (x1, y1, x2, y2), got {b.shape[0]}")

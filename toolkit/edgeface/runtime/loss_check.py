@@ -26,7 +26,7 @@ from typing import Optional
 import numpy as np
 
 from edgeface.runtime import roi as roi_mod
-from edgeface.runtime.boxes import box_area, iou
+from edgeface.runtime.boxes import iou
 from edgeface.runtime.tracks import Track, TrackerConfig
 
 
@@ -51,7 +51,8 @@ def loss_reason(config: TrackerConfig, frame_size, tracks: dict, t: Track, pts: 
     box = np.array([x1, y1, x2, y2])
     area = max(0.0, x2 - x1) * max(0.0, y2 - y1)
     if t.landmarks is not None:
-        prev = box_area(t.lm_box)
+        p1, q1, p2, q2 = t.lm_xy  # box_area(t.lm_box) on its floats
+        prev = max(0.0, p2 - p1) * max(0.0, q2 - q1)
         ratio = area / prev if prev > 0 else math.inf
         if not (cfg.min_area_ratio <= ratio <= cfg.max_area_ratio):
             return f"scale jump (landmark box area x{ratio:.2f})", box, None
@@ -76,9 +77,10 @@ def _duplicate(tracks: dict, t: Track, box: np.ndarray, cfg: TrackerConfig, evic
     x1, y1, x2, y2 = box.tolist()
     for o in tracks.values():
         if o.id != t.id and o.updated and o.landmarks is not None:
+            a0, a1, a2, a3 = o.lm_xy
+            if a0 >= x2 or a2 <= x1 or a1 >= y2 or a3 <= y1:
+                continue  # apart: neither overlapping nor in the same place (the common case, checked on floats)
             a = o.lm_box
-            if a[0] >= x2 or a[2] <= x1 or a[1] >= y2 or a[3] <= y1:
-                continue  # apart: neither overlapping nor in the same place (the common case, checked cheaply)
             if iou(a, box) > cfg.duplicate_iou or (evict is not None and _same_place(a, box, near)):
                 if evict is not None and evict(o, t, box):
                     break  # the other track left its path onto this face: it goes, this one stays

@@ -144,9 +144,11 @@ class BoxMotion:
         self._history: deque = deque(maxlen=int(config.history))
         self._undo: Optional[tuple] = None
 
-    def observe(self, box, frame: int) -> None:
-        """The landmark box regressed in `frame` (frames must increase)."""
-        x1, y1, x2, y2 = box[:4].tolist() if isinstance(box, np.ndarray) else (float(v) for v in box[:4])
+    def observe(self, box, frame: int, xy: Optional[tuple] = None) -> None:
+        """The landmark box regressed in `frame` (frames must increase); `xy`: its 4 values as Python floats, when
+        the caller has them."""
+        x1, y1, x2, y2 = xy if xy is not None else (
+            box[:4].tolist() if isinstance(box, np.ndarray) else (float(v) for v in box[:4]))
         w, h = max(x2 - x1, 1e-6), max(y2 - y1, 1e-6)
         z = ((x1 + x2) / 2.0, (y1 + y2) / 2.0, 0.5 * math.log(w * h))  # box_state, on floats
         self._undo = (self.state, self.velocity, self.frame, self.observations, self.aspect)
@@ -194,7 +196,8 @@ class BoxMotion:
         if self.state is None or self.frame is None or frame <= self.frame:
             return 0.0
         dx, dy, _ = self.shift(frame)
-        x1, y1, x2, y2 = box[:4].tolist() if isinstance(box, np.ndarray) else (float(v) for v in box[:4])
+        x1, y1, x2, y2 = box if type(box) is tuple and len(box) == 4 else (
+            box[:4].tolist() if isinstance(box, np.ndarray) else (float(v) for v in box[:4]))
         return math.hypot((x1 + x2) / 2.0 - self.state[0] - dx, (y1 + y2) / 2.0 - self.state[1] - dy) / self.side()
 
     def size_change(self, box) -> float:

@@ -141,8 +141,9 @@ def observe(t: Track, frame: int, config: MotionConfig) -> None:
     """Record the landmark box of `t` regressed in `frame` (after `Track.set_landmarks`)."""
     if t.motion is None:
         t.motion = BoxMotion(config)
-    t.innovation = t.motion.innovation(t.lm_box, frame)
-    t.motion.observe(t.lm_box, frame)
+    xy = t.lm_xy
+    t.innovation = t.motion.innovation(xy, frame)
+    t.motion.observe(t.lm_box, frame, xy)
 
 
 def revive(t: Track, det_box: np.ndarray, score: float, tracks: dict, lost: dict, reasons: dict) -> Target:

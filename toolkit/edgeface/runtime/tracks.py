@@ -84,6 +84,7 @@ class Track:
     motion: Optional[BoxMotion] = field(default=None, repr=False, compare=False)  # TrackerConfig.motion on
     innovation: float = 0.0  # distance (face sides) of this frame's landmark box from its motion prediction
     fell_back: bool = False  # motion: this frame's predicted crop failed, the crop without prediction is used
+    _xy: Optional[tuple] = field(default=None, repr=False, compare=False)  # (lm_box, its 4 values as Python floats)
 
     def set_landmarks(self, pts: Optional[np.ndarray], box: Optional[np.ndarray] = None,
                       nxt: Optional[np.ndarray] = None) -> None:
@@ -94,6 +95,14 @@ class Track:
             return
         self.lm_box = points_box(pts) if box is None else box
         self.next_roi = roi_mod.roi_from_landmarks(pts) if nxt is None else nxt
+
+    @property
+    def lm_xy(self) -> tuple:
+        """`lm_box` as 4 Python floats (x1, y1, x2, y2): what the per-face checks compare, without numpy scalars."""
+        c = self._xy  # once per lm_box: it is replaced, never changed in place
+        if c is None or c[0] is not self.lm_box:
+            c = self._xy = (self.lm_box, tuple(self.lm_box.tolist()))
+        return c[1]
 
     def landmark_box(self) -> Optional[np.ndarray]:
         return None if self.landmarks is None else self.lm_box
