@@ -21,7 +21,7 @@ The loop ends after at most three passes (the detector runs at most once per fra
 is retried at most once).
 
 When the detector runs: every `detect_interval` frames, when no face is tracked, and (in the same
-frame) when a track is lost. Detections are matched to tracks greedily by IoU (highest first) with
+frame) when a track is lost. Detections are matched to tracks (`runtime.track_matching`) greedily by IoU (highest first) with
 the boxes the tracks predict from their landmarks; a matched track keeps its id (and its landmark
 crop when the two boxes agree, IoU >= `reseed_iou`; otherwise its crop is re-seeded from the
 detection); unmatched detections start new tracks (ids never reused, best score first, at most
@@ -58,8 +58,8 @@ import numpy as np
 
 from edgeface.errors import EdgefaceError
 from edgeface.runtime import roi as roi_mod
-from edgeface.runtime import loss_check, track_motion
-from edgeface.runtime.boxes import box_relative, greedy_match, iou, iou_matrix
+from edgeface.runtime import loss_check, track_matching, track_motion
+from edgeface.runtime.boxes import box_relative
 from edgeface.runtime.tracks import Target, Track, TrackerConfig
 
 
@@ -187,102 +187,7 @@ class FaceTracker:
         box, refined as usual), the next scan is due `detect_interval` frames after the scanned
         frame (`frames_ago` frames before this one), and this frame does not count as detected (a track lost in it still
         triggers an in-frame detection)."""
-        self._require_frame()
-        self._interval = None
-        cfg = self.config
-        b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4) if np.size(boxes) else np.zeros((0, 4))
-        s = np.asarray(scores, dtype=np.float64).reshape(-1)
-        if s.shape[0] != b.shape[0]:
-            raise EdgefaceError(f"got {b.shape[0]} boxes but {s.shape[0]} scores")
-        finite = np.all(np.isfinite(b), axis=1)
-        b, s = b[finite], s[finite]
-        order = np.argsort(-s, kind="stable")
-        b, s = b[order], s[order]
-        self._detected = not stale
-        self._since_detect = int(frames_ago) if stale else 0  # the scan's own frame sets the next one's time
-
-        # candidates: live tracks and the ones lost earlier in this frame (oldest first)
-        cands = sorted(list(self.tracks.values()) + list(self._lost.values()), key=lambda t: t.id)
-        at = self.frame_index - (int(frames_ago) if stale else 0)  # the frame the detections were taken on
-        pred = np.array([self._box_at(t, at) for t in cands]).reshape(-1, 4)
-        ious = iou_matrix(pred, b)
-        if self._limbo is not None:  # motion: a face box from a stale anchor may drift; its landmarks' box counts too
-            ious = np.maximum(ious, iou_matrix(track_motion.landmark_boxes(cands, at, pred), b))
-        pairs = greedy_match(ious, cfg.match_iou)
-        matched_t = {r: c for r, c in pairs}
-        targets: list[Target] = []
-        for r, t in enumerate(cands):
-            revived = t.id in self._lost
-            if r not in matched_t:
-                if revived:
-                    continue  # lost and not re-detected: gone
-                t.misses += 1
-                if t.misses > self._miss_limit() or t.landmarks is None:
-                    del self.tracks[t.id]
-                    if self._limbo is not None:  # motion: may come back with its id
-                        self._limbo.add(t)
-                elif cfg.tracking and not t.updated:  # kept through a miss: crop from its landmarks
-                    t.source = "track"
-                    targets.append(Target(t.id, self._crop(t), t.predicted_box(), t.score,
-                                          "track", False))
-                continue
-            c = matched_t[r]
-            if stale and not revived and t.landmarks is not None:  # confirmed by an earlier frame's scan
-                t.score, t.misses = float(s[c]), 0
-                if cfg.tracking and not t.updated:
-                    t.source = "track"
-                    targets.append(Target(t.id, self._crop(t), t.predicted_box(), t.score,
-                                          "track", False))
-                continue
-            overlap = float(iou(pred[r], b[c]))
-            t.score = float(s[c])
-            t.misses = 0
-            if revived:
-                self._lost.pop(t.id)
-                self.lost_reasons.pop(t.id, None)
-                self.tracks[t.id] = t
-                t.set_landmarks(None)  # its last landmarks failed: start over from the detection
-            det_box = b[c].copy()
-            if t.updated:  # already regressed this frame: just re-anchor its box
-                t.box_rel = box_relative(det_box, t.lm_box)
-                t.bbox = det_box
-                continue
-            t.bbox = det_box
-            t.anchor = det_box
-            if cfg.tracking and t.landmarks is not None and overlap >= cfg.reseed_iou:
-                t.source = "track"
-                targets.append(Target(t.id, self._crop(t), det_box, t.score, "track", False))
-            else:
-                t.source = "detect"
-                targets.append(Target(t.id, roi_mod.roi_from_bbox(det_box), det_box, t.score, "detect", False))
-
-        taken = set(matched_t.values())
-        if self._limbo is not None and stale and len(taken) < b.shape[0]:  # a scan of an earlier frame: its new faces have moved since, as the tracked ones
-            b, at = track_motion.compensate(b, self.tracks.values(), at, self.frame_index), self.frame_index
-        room = None if cfg.max_faces is None else int(cfg.max_faces) - len(self.tracks)
-        for c in range(b.shape[0]):
-            if c in taken:
-                continue
-            if room is not None and room <= 0:
-                break
-            # a detection on a face already tracked (but missed by the matching) is not a new face
-            live = [self._box_at(t, at) for t in self.tracks.values() if t.landmarks is not None]
-            if live and float(iou_matrix(b[c:c + 1], np.array(live)).max()) > cfg.duplicate_iou:
-                continue
-            if self._limbo is not None and track_motion.tracked_already(b[c], self.tracks.values()):
-                continue
-            back = self._reacquire(b[c], float(s[c]), at)  # a face lost recently, back near its prediction
-            if back is not None:
-                targets.append(back)
-                room = None if room is None else room - 1
-                continue
-            t = Track(id=self._next_id, bbox=b[c].copy(), score=float(s[c]), anchor=b[c].copy())
-            self._next_id += 1
-            self.tracks[t.id] = t
-            targets.append(Target(t.id, roi_mod.roi_from_bbox(t.bbox), t.bbox.copy(), t.score, "detect", True))
-            if room is not None:
-                room -= 1
-        return targets
+        return track_matching.match(self, boxes, scores, stale, frames_ago)
 
     def update(self, track_id: int, landmarks, extremes: Optional[tuple] = None) -> bool:
         """Give a track the landmarks regressed from its crop this frame (`(N, >=2)` frame pixels;
