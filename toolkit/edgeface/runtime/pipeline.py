@@ -322,17 +322,14 @@ class Pipeline:
         detected = tracker.detected_this_frame
         tracker.end_frame()
 
-        out = []
-        for tid in sorted(faces):
-            if not tracker.is_alive(tid):
-                continue
-            tr = tracker.track(tid)
-            face = faces[tid]
-            x1, y1, x2, y2 = corners(tr.bbox)  # clipped to the frame on floats
-            face.bbox = np.array([min(max(x1, 0.0), w), min(max(y1, 0.0), h), min(max(x2, 0.0), w), min(max(y2, 0.0), h)],
-                                 dtype=np.float32)
-            face.score = float(tr.score)
-            out.append(face)
+        out = [faces[tid] for tid in sorted(faces) if tracker.is_alive(tid)]
+        if out:  # each face's box: its track's, clipped to the frame (all faces in one array op; float64, then float32)
+            kept = [tracker.track(face.id) for face in out]
+            boxes = np.array([tr.bbox for tr in kept], dtype=np.float64).reshape(len(kept), -1)[:, :4]
+            clipped = np.minimum(np.maximum(boxes, 0.0), (w, h, w, h)).astype(np.float32)
+            for face, tr, box in zip(out, kept, clipped):
+                face.bbox = box
+                face.score = float(tr.score)
         if self.dense_fn is not None:  # only for the faces kept
             t0 = time.perf_counter()
             for face in out:
