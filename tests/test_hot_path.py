@@ -1,6 +1,6 @@
 """The per-frame hot path's fast variants give exactly the numbers of the general functions they stand in
 for (the per-frame overhead work must not change results): landmark decoding, crops, de-normalization,
-box geometry on floats, the smoother applied in place, the tracker's cached predicted box."""
+box geometry on floats, boxes clipped to the frame, the smoother applied in place, the tracker's cached predicted box."""
 
 from __future__ import annotations
 
@@ -175,6 +175,22 @@ def test_box_geometry_on_floats():
     assert boxes.iou([0, 0, 1, 1, 0.9], [0, 0, 1, 1]) == 1.0  # extra values (a score) are ignored
     with pytest.raises(EdgefaceError, match="4 values"):
         boxes.box_area([1, 2, 3])
+
+
+def test_clipped_to_frame_few_and_many():
+    """Boxes clipped on Python floats (a few) and in one array op (4 or more) give the same float32 numbers."""
+    rng = np.random.default_rng(7)
+    w, h = 640, 480
+    for _ in range(50):
+        bxs = [np.sort(rng.uniform(-100, 800, size=(2, 2)), axis=0).T.reshape(-1)[[0, 2, 1, 3]].astype(dt)
+               for dt in rng.choice([np.float32, np.float64], size=int(rng.integers(4, 17)))]
+        many = boxes.clipped_to_frame(bxs, w, h)
+        few = [boxes.clipped_to_frame([b], w, h)[0] for b in bxs]
+        for a, b, src in zip(many, few, bxs):
+            assert a.dtype == b.dtype == np.float32 and a.shape == (4,)
+            np.testing.assert_array_equal(a, b)
+            np.testing.assert_array_equal(a, np.clip(src.astype(np.float64), 0.0, [w, h, w, h]).astype(np.float32))
+    assert boxes.clipped_to_frame([], w, h) == []
 
 
 def test_predicted_box_follows_its_inputs():

@@ -4,7 +4,7 @@ Continuous coordinates (no +1 pixel convention): `iou` of two boxes and `iou_mat
 (the tracker, `edgeface eval`'s face matching and `convert verify`'s detector check all use these);
 `points_box` (the bounding box of landmarks), `box_area`, `visible_fraction` (share inside the
 frame), `box_relative` / `box_from_relative` (a box in another box's coordinates), and
-`greedy_match` (one-to-one pairs by decreasing IoU). Detector NMS keeps its own float32, +1 pixel
+`greedy_match` (one-to-one pairs by decreasing IoU), `clipped_to_frame` (the boxes a frame's results report). Detector NMS keeps its own float32, +1 pixel
 arithmetic (upstream's `cpu_nms`, `runtime.detection.nms`).
 """
 
@@ -131,3 +131,18 @@ def greedy_match(ious: np.ndarray, threshold: float) -> list[tuple[int, int]]:
         used_c.add(c)
         pairs.append((r, c))
     return pairs
+
+
+def clipped_to_frame(boxes: list, w: float, h: float) -> list:
+    """Each box (x1, y1, x2, y2[, ...]) clipped to a `w` x `h` frame: a float32 (4,) array per box, from
+    the clip on float64 values. A few boxes on Python floats, 4 or more in one array op for all (cheaper
+    from there on; the same numbers)."""
+    if len(boxes) < 4:
+        out = []
+        for box in boxes:
+            x1, y1, x2, y2 = corners(box)
+            out.append(np.array([min(max(x1, 0.0), w), min(max(y1, 0.0), h), min(max(x2, 0.0), w), min(max(y2, 0.0), h)],
+                                dtype=np.float32))
+        return out
+    a = np.array([corners(box) for box in boxes], dtype=np.float64)
+    return list(np.minimum(np.maximum(a, 0.0), (w, h, w, h)).astype(np.float32))

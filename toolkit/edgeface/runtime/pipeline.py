@@ -42,7 +42,7 @@ import numpy as np
 
 from edgeface.errors import EdgefaceError
 from edgeface.runtime import roi as roi_mod
-from edgeface.runtime.boxes import corners
+from edgeface.runtime.boxes import clipped_to_frame
 from edgeface.runtime.decode import SparseDecoder, pose_degrees
 from edgeface.runtime.motion import off_centre
 from edgeface.runtime.options import PipelineOptions
@@ -323,13 +323,10 @@ class Pipeline:
         tracker.end_frame()
 
         out = [faces[tid] for tid in sorted(faces) if tracker.is_alive(tid)]
-        if out:  # each face's box: its track's, clipped to the frame (all faces in one array op; float64, then float32)
-            kept = [tracker.track(face.id) for face in out]
-            boxes = np.array([tr.bbox for tr in kept], dtype=np.float64).reshape(len(kept), -1)[:, :4]
-            clipped = np.minimum(np.maximum(boxes, 0.0), (w, h, w, h)).astype(np.float32)
-            for face, tr, box in zip(out, kept, clipped):
-                face.bbox = box
-                face.score = float(tr.score)
+        kept = [tracker.track(face.id) for face in out]
+        for face, tr, box in zip(out, kept, clipped_to_frame([tr.bbox for tr in kept], w, h)):
+            face.bbox = box  # its track's box, clipped to the frame
+            face.score = float(tr.score)
         if self.dense_fn is not None:  # only for the faces kept
             t0 = time.perf_counter()
             for face in out:
