@@ -49,3 +49,14 @@ def test_markdown_leads_with_the_median_of_the_rounds():
     md = scaling_report.markdown(rep)
     assert md.index("## Median of the 3 rounds") < md.index("## Round 1")
     assert "| int8 | 1 | 1 | 0.400 | 0.350 | 0.450 | yes |" in md
+
+
+def test_plot_draws_the_median_of_the_rounds():
+    rows = _rows(0, 0.4) + _rows(1, 0.4, slow=1.5) + _rows(2, 0.4)
+    series = scaling_report.plot_series({"rows": rows})
+    v = series[("int8", 1, 1, "pipeline")]
+    assert v["faces"] == [1, 2, 4, 8, 16]
+    assert v["ms"][-1] == pytest.approx(1.0 + 0.4 * 15)  # the median, not the slow round
+    assert v["slowest"][-1] == pytest.approx(1.5 * (1.0 + 0.4 * 15)) and v["fastest"][-1] == pytest.approx(7.0)
+    one = scaling_report.plot_series({"rows": _rows(0, 0.4, slow=1.5)})  # one round: drawn as it is
+    assert one[("int8", 1, 1, "pipeline")]["ms"][-1] == pytest.approx(1.5 * 7.0)

@@ -178,7 +178,7 @@ def plot_peers(report: dict, dest: Path) -> Path:
     ax.set_xscale("log")
     ax.set_xlabel("frames per second (log scale), decode excluded")
     ax.set_xlim(right=max(max(v.values()) for v in t.values()) * 2.2)
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.07), ncol=len(cores), frameon=False, fontsize=9)  # below: over no bar
     ax.set_title(f"{report.get('video', {}).get('video', 'video')}: edgeface vs upstream 3DDFA_V2 and MediaPipe", fontsize=10)
     fig.tight_layout()
     return _save_png(fig, dest)

@@ -51,32 +51,53 @@ def markdown(rep: dict) -> str:
     return "\n".join(out)
 
 
+def plot_series(rep: dict) -> dict:
+    """What `plot` draws: per (precision, cores, workers, mode), the face counts, the ms per frame of the median of
+    the rounds (what the tables lead with; the one round when there is one) and of the fastest and slowest round."""
+    measured = [r for r in rep["rows"] if r["round"] != "median"]
+    rows = median_rows(measured) if len({r["round"] for r in measured}) > 1 else measured
+    out: dict = {}
+    for key in sorted({(r["precision"], r["cores"], r["workers"], r["mode"]) for r in rows}):
+        faces = sorted({r["faces"] for r in rows if (r["precision"], r["cores"], r["workers"], r["mode"]) == key})
+
+        def ms(sel: list, n: int) -> list:
+            return [1000.0 / r["fps"] for r in sel if (r["precision"], r["cores"], r["workers"], r["mode"]) == key
+                    and r["faces"] == n]
+        out[key] = {"faces": faces, "ms": [ms(rows, n)[0] for n in faces],
+                    "fastest": [min(ms(measured, n)) for n in faces], "slowest": [max(ms(measured, n)) for n in faces]}
+    return out
+
+
 def plot(rep: dict, dest: Path) -> Path:
-    """ms per frame vs faces in view, one line per precision, cores and workers (pipeline solid, floor dashed)."""
+    """ms per frame vs faces in view, one line per precision, cores and workers (pipeline solid, floor dashed):
+    `plot_series`, the median of the rounds with bars from the fastest to the slowest round."""
     import matplotlib  # lazy: matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # lazy: matplotlib
 
-    rows = [r for r in rep["rows"] if r["round"] == 0]
-    precs = list(dict.fromkeys(r["precision"] for r in rows))
+    series = plot_series(rep)
+    rounds = len({r["round"] for r in rep["rows"] if r["round"] != "median"})
+    precs = list(dict.fromkeys(k[0] for k in series))
     fig, axes = plt.subplots(1, len(precs), figsize=(6.5 * len(precs), 4.6), squeeze=False)
     for ax, prec in zip(axes[0], precs):
-        for key in sorted({(r["cores"], r["workers"], r["mode"]) for r in rows if r["precision"] == prec}):
-            sel = sorted((r for r in rows if r["precision"] == prec and (r["cores"], r["workers"], r["mode"]) == key),
-                         key=lambda r: r["faces"])
-            ax.plot([r["faces"] for r in sel], [1000.0 / r["fps"] for r in sel], "-" if key[2] == "pipeline" else "--",
-                    marker="o", ms=3, label=f"{key[2]}, {key[0]} core(s), {key[1]} worker(s)")
+        for (p, cores, workers, mode), v in series.items():
+            if p != prec:
+                continue
+            bars = [[m - lo for m, lo in zip(v["ms"], v["fastest"])], [hi - m for m, hi in zip(v["ms"], v["slowest"])]]
+            ax.errorbar(v["faces"], v["ms"], yerr=bars if rounds > 1 else None, fmt="-" if mode == "pipeline" else "--",
+                        marker="o", ms=3, capsize=2, elinewidth=0.8, label=f"{mode}, {cores} core(s), {workers} worker(s)")
         ax.set_xlabel("faces in view")
         ax.set_ylabel("ms per frame")
         ax.set_title(prec)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    fig.suptitle("edgeface: ms per frame vs faces in view (round 1)")
+    fig.suptitle("edgeface: ms per frame vs faces in view"
+                 + (f" (median of {rounds} rounds; bars: fastest to slowest round)" if rounds > 1 else ""))
     fig.tight_layout()
     fig.savefig(dest, dpi=110)
     plt.close(fig)
     return Path(dest)
 
 
-__all__ = ("row_line", "markdown", "plot")
+__all__ = ("row_line", "markdown", "plot", "plot_series")
