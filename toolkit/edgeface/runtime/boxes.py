@@ -3,9 +3,10 @@
 Continuous coordinates (no +1 pixel convention): `iou` of two boxes and `iou_matrix` of two sets
 (the tracker, `edgeface eval`'s face matching and `convert verify`'s detector check all use these);
 `points_box` (the bounding box of landmarks), `box_area`, `visible_fraction` (share inside the
-frame), `box_relative` / `box_from_relative` (a box in another box's coordinates), and
-`greedy_match` (one-to-one pairs by decreasing IoU), `clipped_to_frame` (the boxes a frame's results report). Detector NMS keeps its own float32, +1 pixel
-arithmetic (upstream's `cpu_nms`, `runtime.detection.nms`).
+frame), `box_relative` / `box_from_relative` (a box in another box's coordinates),
+`greedy_match` (one-to-one pairs by decreasing IoU) and `clipped_to_frame` (the boxes a frame's
+results report). Detector NMS keeps its own float32, +1 pixel arithmetic (upstream's `cpu_nms`,
+`runtime.detection.nms`).
 """
 
 from __future__ import annotations

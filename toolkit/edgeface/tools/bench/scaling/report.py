@@ -51,20 +51,26 @@ def markdown(rep: dict) -> str:
     return "\n".join(out)
 
 
+def _key(r: dict) -> tuple:
+    return r["precision"], r["cores"], r["workers"], r["mode"]
+
+
+def _ms(rows: list, key: tuple, faces: int) -> list:
+    """ms per frame of the rows of one measurement (`_key`, face count)."""
+    return [1000.0 / r["fps"] for r in rows if _key(r) == key and r["faces"] == faces]
+
+
 def plot_series(rep: dict) -> dict:
     """What `plot` draws: per (precision, cores, workers, mode), the face counts, the ms per frame of the median of
     the rounds (what the tables lead with; the one round when there is one) and of the fastest and slowest round."""
     measured = [r for r in rep["rows"] if r["round"] != "median"]
     rows = median_rows(measured) if len({r["round"] for r in measured}) > 1 else measured
     out: dict = {}
-    for key in sorted({(r["precision"], r["cores"], r["workers"], r["mode"]) for r in rows}):
-        faces = sorted({r["faces"] for r in rows if (r["precision"], r["cores"], r["workers"], r["mode"]) == key})
-
-        def ms(sel: list, n: int) -> list:
-            return [1000.0 / r["fps"] for r in sel if (r["precision"], r["cores"], r["workers"], r["mode"]) == key
-                    and r["faces"] == n]
-        out[key] = {"faces": faces, "ms": [ms(rows, n)[0] for n in faces],
-                    "fastest": [min(ms(measured, n)) for n in faces], "slowest": [max(ms(measured, n)) for n in faces]}
+    for key in sorted({_key(r) for r in rows}):
+        faces = sorted({r["faces"] for r in rows if _key(r) == key})
+        out[key] = {"faces": faces, "ms": [_ms(rows, key, n)[0] for n in faces],
+                    "fastest": [min(_ms(measured, key, n)) for n in faces],
+                    "slowest": [max(_ms(measured, key, n)) for n in faces]}
     return out
 
 
