@@ -1,10 +1,11 @@
 """The per-frame hot path's fast variants give exactly the numbers of the general functions they stand in
-for (the per-frame overhead work must not change results): landmark decoding, crops, de-normalization,
+for (the per-frame overhead work must not change results): landmark decoding (and the landmarks' extremes), crops, de-normalization,
 box geometry on floats, boxes clipped to the frame, the smoother applied in place, the tracker's cached predicted box."""
 
 from __future__ import annotations
 
 import copy
+import math
 
 import numpy as np
 import pytest
@@ -75,6 +76,28 @@ def test_decoder_many_faces_at_once_is_face_by_face(bases, param_stats):
             np.testing.assert_array_equal(got[i], dec.landmarks(p[i], rois[i]))
     with pytest.raises(EdgefaceError, match="float32"):
         dec.landmarks_many(p.astype(np.float64), rois)
+
+
+def test_decode_gives_the_landmarks_and_their_extremes(bases, param_stats):
+    """`decode` (a frame's faces: landmarks and each face's x, y, z extremes) gives the bits of `landmarks` /
+    `landmarks_many`, extremes equal to the min and max of those landmarks, and arrays of its own."""
+    dec = SparseDecoder(bases.u, bases.w_shp, bases.w_exp)
+    rng = np.random.default_rng(5)
+    for f in (1, 2, 16):
+        p = [_random_params(rng, param_stats) for _ in range(f)]
+        rois = [_random_roi(rng) for _ in range(f)]
+        lms, lo, hi = dec.decode(p, rois)
+        assert lms.shape == (f, 68, 3) and lms.dtype == np.float32 and len(lo) == len(hi) == f
+        np.testing.assert_array_equal(lms, dec.landmarks_many(np.stack(p), np.stack(rois)))
+        for i in range(f):
+            np.testing.assert_array_equal(lms[i], dec.landmarks(p[i], rois[i]))
+            assert lo[i] == lms[i].min(axis=0).tolist() and hi[i] == lms[i].max(axis=0).tolist()
+        again, _, _ = dec.decode(p, rois)
+        assert not np.shares_memory(again, lms)
+    bad = _random_params(rng, param_stats)
+    bad[20] = np.nan
+    _, lo, hi = dec.decode([bad], [_random_roi(rng)])
+    assert all(math.isnan(v) for v in lo[0] + hi[0])
 
 
 def test_smoother_faces_together_equal_faces_alone():

@@ -11,6 +11,7 @@ Not thread-safe: one decoder per pipeline.
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import numpy as np
 
@@ -48,6 +49,10 @@ class SparseDecoder:
 
     def landmarks(self, params: np.ndarray, roi) -> np.ndarray:
         """(N, 3) float32 landmarks in frame pixels of `params` (62,) regressed from the crop `roi`."""
+        return self._points(params, roi).T.copy()
+
+    def _points(self, params: np.ndarray, roi) -> np.ndarray:
+        """`landmarks` as rows x, y, z (3, N): the decoder's own buffer, valid until the next call."""
         p = params
         if p.dtype != np.float32 or p.ndim != 1 or p.size != 12 + self.n_shp + self.n_exp:
             raise EdgefaceError(f"params must be a ({12 + self.n_shp + self.n_exp},) float32 vector, got {p.dtype} {p.shape}")
@@ -71,7 +76,7 @@ class SparseDecoder:
         pts += base
         z = pts[2]
         z -= z.min()
-        return pts.T.copy()
+        return pts
 
     def landmarks_many(self, params: np.ndarray, rois: np.ndarray) -> np.ndarray:
         """(F, N, 3) float32 landmarks of F faces at once: `params` (F, 62) float32, `rois` (F, 4) their crops.
@@ -79,6 +84,23 @@ class SparseDecoder:
         The same bits per face as `landmarks` (the same float32 operations in the same order; numpy's
         stacked matmul runs the 2-D product of each face as `landmarks` does), with one numpy call per step
         for all the faces of a frame instead of one per face."""
+        return self._points_many(params, rois).transpose(0, 2, 1).copy()
+
+    def decode(self, params: Sequence[np.ndarray], rois: Sequence) -> tuple:
+        """The landmarks of a frame's faces (`params[i]` (62,) float32 regressed from the crop `rois[i]`):
+        ((F, N, 3) float32 as `landmarks` / `landmarks_many`, each face's (x, y, z) minimum over its points,
+        its maximum), the extremes as lists of Python floats, taken on the rows before the transpose (a
+        reduction along contiguous rows: ~2 us for 16 faces, ~50 us on the (F, N, 3) result). One face takes
+        `landmarks`' path, several `landmarks_many`'s. A NaN or inf anywhere reaches the extremes."""
+        if len(params) == 1:
+            rows = self._points(params[0], rois[0])[None]
+        else:
+            rows = self._points_many(np.stack(params), np.stack(rois))
+        lo, hi = np.minimum.reduce(rows, axis=2).tolist(), np.maximum.reduce(rows, axis=2).tolist()
+        return rows.transpose(0, 2, 1).copy(), lo, hi
+
+    def _points_many(self, params: np.ndarray, rois: np.ndarray) -> np.ndarray:
+        """`landmarks_many` as rows x, y, z per face (F, 3, N), a new array."""
         p = params
         f = p.shape[0] if p.ndim == 2 else 0
         if p.dtype != np.float32 or p.ndim != 2 or p.shape[1] != 12 + self.n_shp + self.n_exp or f == 0:
@@ -100,7 +122,7 @@ class SparseDecoder:
         pts += base
         z = pts[:, 2]
         z -= z.min(axis=1, keepdims=True)
-        return pts.transpose(0, 2, 1).copy()
+        return pts
 
 
 def pose_degrees(params) -> tuple:

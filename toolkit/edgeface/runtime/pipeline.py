@@ -219,12 +219,10 @@ class Pipeline:
         self.counters.regressor_runs += len(rois)
         return params
 
-    def _decode(self, params: list, rois: list) -> np.ndarray:
-        """(F, 68, 3) landmarks of every face: all at once (`SparseDecoder.landmarks_many`, the same bits as face
-        by face; one face: `landmarks`)."""
-        if len(params) == 1:
-            return self.decoder.landmarks(_as_params(params[0]), rois[0])[None]
-        return self.decoder.landmarks_many(np.stack([_as_params(p) for p in params]), np.stack(rois))
+    def _decode(self, params: list, rois: list) -> tuple:
+        """(F, 68, 3) landmarks of every face and each face's (x, y, z) minimum and maximum over its landmarks
+        (`SparseDecoder.decode`: all faces at once, the same bits as face by face)."""
+        return self.decoder.decode([_as_params(p) for p in params], rois)
 
     def _faces(self, image: np.ndarray, targets: list, times: dict, refine: bool) -> tuple:
         """A `Face` per target: every crop regressed (at once on the pool), decoded (all at once); then a second
@@ -234,9 +232,8 @@ class Pipeline:
         rois = [np.asarray(t.roi, dtype=np.float64) for t in targets]
         params = self._regress_all(image, rois, times)
         t0 = time.perf_counter()
-        decoded = self._decode(params, rois)
+        decoded, lo, hi = self._decode(params, rois)  # and the landmarks' extremes (NaN or inf anywhere reaches them)
         lms = list(decoded)
-        lo, hi = decoded.min(axis=1).tolist(), decoded.max(axis=1).tolist()  # NaN or inf anywhere reaches them
         again = []
         for i, t in enumerate(targets):
             if not ((refine and t.source == "detect") or (self._recrop and t.source == "track")):
@@ -254,8 +251,8 @@ class Pipeline:
             for i, p in zip(again, self._regress_all(image, [rois[i] for i in again], times)):
                 params[i] = p
             t0 = time.perf_counter()
-            redone = self._decode([params[i] for i in again], [rois[i] for i in again])
-            for i, lm, a, b in zip(again, redone, redone.min(axis=1).tolist(), redone.max(axis=1).tolist()):
+            redone, redo_lo, redo_hi = self._decode([params[i] for i in again], [rois[i] for i in again])
+            for i, lm, a, b in zip(again, redone, redo_lo, redo_hi):
                 lms[i], lo[i], hi[i] = lm, a, b
             times["decode"] += (time.perf_counter() - t0) * 1000.0
         t0 = time.perf_counter()
