@@ -58,16 +58,14 @@ def match(tracker, boxes, scores, stale: bool = False, frames_ago: int = 0) -> l
                     tracker._limbo.add(t)
             elif cfg.tracking and not t.updated:  # kept through a miss: crop from its landmarks
                 t.source = "track"
-                targets.append(Target(t.id, tracker._crop(t), t.predicted_box(), t.score,
-                                      "track", False))
+                targets.append(tracker._tracked_target(t))
             continue
         c = matched_t[r]
         if stale and not revived and t.landmarks is not None:  # confirmed by an earlier frame's scan
             t.score, t.misses = float(s[c]), 0
             if cfg.tracking and not t.updated:
                 t.source = "track"
-                targets.append(Target(t.id, tracker._crop(t), t.predicted_box(), t.score,
-                                      "track", False))
+                targets.append(tracker._tracked_target(t))
             continue
         overlap = float(iou(pred[r], b[c]))
         t.score = float(s[c])
@@ -95,14 +93,15 @@ def match(tracker, boxes, scores, stale: bool = False, frames_ago: int = 0) -> l
     if tracker._limbo is not None and stale and len(taken) < b.shape[0]:  # a scan of an earlier frame: its new faces have moved since, as the tracked ones
         b, at = track_motion.compensate(b, tracker.tracks.values(), at, tracker.frame_index), tracker.frame_index
     room = None if cfg.max_faces is None else int(cfg.max_faces) - len(tracker.tracks)
+    # the boxes of the faces tracked (with landmarks): tracks added or revived below have none, so it holds for the loop
+    live = np.array([tracker._box_at(t, at) for t in tracker.tracks.values() if t.landmarks is not None]).reshape(-1, 4)
     for c in range(b.shape[0]):
         if c in taken:
             continue
         if room is not None and room <= 0:
             break
         # a detection on a face already tracked (but missed by the matching) is not a new face
-        live = [tracker._box_at(t, at) for t in tracker.tracks.values() if t.landmarks is not None]
-        if live and float(iou_matrix(b[c:c + 1], np.array(live)).max()) > cfg.duplicate_iou:
+        if live.shape[0] and float(iou_matrix(b[c:c + 1], live).max()) > cfg.duplicate_iou:
             continue
         if tracker._limbo is not None and track_motion.tracked_already(b[c], tracker.tracks.values()):
             continue

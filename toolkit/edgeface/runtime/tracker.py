@@ -171,7 +171,7 @@ class FaceTracker:
             if t.updated or t.landmarks is None:
                 continue
             t.source = "track"
-            out.append(Target(t.id, self._crop(t), t.predicted_box(), t.score, "track", False))
+            out.append(self._tracked_target(t))
         return out
 
     def match(self, boxes, scores, stale: bool = False, frames_ago: int = 0) -> list[Target]:
@@ -254,7 +254,7 @@ class FaceTracker:
             self.lost_reasons.pop(t.id, None)
             out.append(Target(t.id, roi_mod.roi_from_bbox(t.anchor), t.anchor.copy(), t.score, "detect", False))
         for t in [self.tracks[i] for i in self._fallback if i in self.tracks and not self.tracks[i].updated]:
-            out.append(Target(t.id, self._crop(t), t.predicted_box(), t.score, "track", False))
+            out.append(self._tracked_target(t))
         self._fallback = []
         return out
 
@@ -304,6 +304,9 @@ class FaceTracker:
         return loss_check.loss_reason(self.config, self.frame_size, self.tracks, t, pts, evict, extremes)
 
     # ------------------------------------------------------------------ motion (TrackerConfig.motion: runtime.track_motion)
+
+    def _tracked_target(self, t: Track) -> Target:  # this frame's target of a tracked face: its crop, its box
+        return Target(t.id, self._crop(t), t.predicted_box(), t.score, "track", False)
 
     def _crop(self, t: Track) -> np.ndarray:  # this frame's crop of a tracked face
         return t.next_roi if self._limbo is None else track_motion.crop(t, self.frame_index)
