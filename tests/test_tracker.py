@@ -303,6 +303,25 @@ def test_duplicate_tracks_merge():
     assert tr.lost_reasons[1] == "duplicate of track 0"
 
 
+
+def test_duplicate_found_among_many_faces_placed_in_a_frame():
+    # a row of 8 faces apart, then the last one's crop regresses onto the third: only that one is lost
+    tr = FaceTracker(TrackerConfig(detect_interval=100))
+    boxes = np.array([[10.0 + 75 * i, 100.0, 70.0 + 75 * i, 170.0] for i in range(8)])
+    tr.begin_frame(W, H)
+    tr.match(boxes, [0.9] * 8)
+    for i in range(8):
+        assert tr.update(i, fake_landmarks(boxes[i]))
+    tr.end_frame()
+    tr.begin_frame(W, H)
+    tr.predict()
+    for i in range(7):
+        assert tr.update(i, fake_landmarks(boxes[i] + 1))
+    assert not tr.update(7, fake_landmarks(boxes[2] + 2))
+    assert tr.lost_reasons == {7: "duplicate of track 2"}
+    tr.end_frame()
+    assert tr.ids == list(range(7))
+
 def test_retry_from_detection_when_tracked_crop_fails_on_a_detection_frame():
     tr = FaceTracker(TrackerConfig(detect_interval=2))
     face = np.array([100.0, 100.0, 200.0, 220.0])

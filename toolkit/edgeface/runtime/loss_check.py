@@ -31,10 +31,12 @@ from edgeface.runtime.tracks import Track, TrackerConfig
 
 
 def loss_reason(config: TrackerConfig, frame_size, tracks: dict, t: Track, pts: np.ndarray, evict=None,
-                extremes: Optional[tuple] = None) -> tuple:
+                extremes: Optional[tuple] = None, placed: Optional[dict] = None) -> tuple:
     """(why the track is lost or None, landmark box, next crop) of landmarks `pts` (N, 2) (`extremes`: their
     (min x, min y, max x, max y), computed here when not given). Box geometry on the four extremes as Python
-    floats (this runs for every face of every frame)."""
+    floats (this runs for every face of every frame). `placed`: the landmark boxes (4 floats) of the tracks
+    updated this frame by id, when the caller keeps them: the duplicate check then scans those boxes alone
+    and walks the tracks only when one overlaps (one pass over the faces placed so far, not over every track)."""
     cfg = config
     if extremes is None:
         (x1, y1), (x2, y2) = np.minimum.reduce(pts, axis=0).tolist(), np.maximum.reduce(pts, axis=0).tolist()
@@ -47,7 +49,7 @@ def loss_reason(config: TrackerConfig, frame_size, tracks: dict, t: Track, pts: 
             return None, None, None
         # motion: a known face re-seeded from a detection (a crossing) must not land on another tracked face
         box = np.array([x1, y1, x2, y2])
-        return _duplicate(tracks, t, box, cfg, evict, near=0.4), box, None
+        return _duplicate(tracks, t, box, cfg, evict, near=0.4, placed=placed), box, None
     box = np.array([x1, y1, x2, y2])
     area = max(0.0, x2 - x1) * max(0.0, y2 - y1)
     if t.landmarks is not None:
@@ -67,14 +69,17 @@ def loss_reason(config: TrackerConfig, frame_size, tracks: dict, t: Track, pts: 
         vis = inside / (side * (n3 - n1))
         if vis < cfg.min_visible:
             return f"out of frame ({vis:.0%} visible)", box, nxt
-    return _duplicate(tracks, t, box, cfg, evict), box, nxt
+    return _duplicate(tracks, t, box, cfg, evict, placed=placed), box, nxt
 
 
-def _duplicate(tracks: dict, t: Track, box: np.ndarray, cfg: TrackerConfig, evict, near: float = 0.25) -> Optional[str]:
+def _duplicate(tracks: dict, t: Track, box: np.ndarray, cfg: TrackerConfig, evict, near: float = 0.25,
+               placed: Optional[dict] = None) -> Optional[str]:
     """Why `t` (landmark box `box`) is a duplicate of a track updated this frame, or None. With motion
     (`evict`), also when the two boxes are centred within `near` of a side (looser for a known face
     re-seeded from a detection: two faces crossing give one detection, on the face in front)."""
     x1, y1, x2, y2 = box.tolist()
+    if placed is not None and not _overlaps_placed(placed, t.id, x1, y1, x2, y2):
+        return None  # no box placed this frame overlaps this one (the common case): nothing below can fire
     for o in tracks.values():
         if o.id != t.id and o.updated and o.landmarks is not None:
             a0, a1, a2, a3 = o.lm_xy
@@ -86,6 +91,14 @@ def _duplicate(tracks: dict, t: Track, box: np.ndarray, cfg: TrackerConfig, evic
                     break  # the other track left its path onto this face: it goes, this one stays
                 return f"duplicate of track {o.id}"
     return None
+
+
+def _overlaps_placed(placed: dict, tid: int, x1: float, y1: float, x2: float, y2: float) -> bool:
+    """Whether a landmark box of `placed` (id -> (x1, y1, x2, y2)) other than track `tid`'s overlaps (x1, y1, x2, y2)."""
+    for oid, (a0, a1, a2, a3) in placed.items():
+        if not (a0 >= x2 or a2 <= x1 or a1 >= y2 or a3 <= y1) and oid != tid:
+            return True
+    return False
 
 
 def _same_place(a: np.ndarray, b: np.ndarray, near: float) -> bool:

@@ -77,6 +77,7 @@ class FaceTracker:
         self.tracks: dict[int, Track] = {}
         self._lost: dict[int, Track] = {}  # tracks lost this frame (may be revived by a detection)
         self._retry: dict[int, Track] = {}  # tracks lost this frame although a detection confirmed them
+        self._placed: dict[int, tuple] = {}  # landmark boxes (4 floats) of the tracks updated this frame (loss_check)
         self.lost_reasons: dict[int, str] = {}  # why each track lost this frame was lost
         self._next_id = 0
         self._since_detect: Optional[int] = None  # frames since the detector last ran
@@ -105,6 +106,7 @@ class FaceTracker:
         self._detected = False
         self._lost.clear()
         self._retry.clear()
+        self._placed.clear()
         self.lost_reasons = {}
         self._fallback: list = []  # motion: tracks whose predicted crop failed, retried from upstream's crop
         self._jumped: dict = {}  # motion: id -> (landmarks, box, next crop) of a predicted crop whose size jumped
@@ -230,6 +232,7 @@ class FaceTracker:
             nxt = roi_mod.hold_roi(t.next_roi, nxt, self.config.roi_deadband)
         t.set_landmarks(pts, box, nxt)
         t.updated = True
+        self._placed[t.id] = t.lm_xy
         if self._limbo is not None:
             track_motion.observe(t, self.frame_index, self.config.motion)
         lm_box = t.lm_box
@@ -301,7 +304,7 @@ class FaceTracker:
     def _loss_reason(self, t: Track, pts: np.ndarray, extremes: Optional[tuple] = None) -> tuple:
         """(why the track is lost or None, landmark box, next crop) of landmarks `pts` (N, 2): `runtime.loss_check`."""
         evict = self._evict_duplicate if self._limbo is not None else None
-        return loss_check.loss_reason(self.config, self.frame_size, self.tracks, t, pts, evict, extremes)
+        return loss_check.loss_reason(self.config, self.frame_size, self.tracks, t, pts, evict, extremes, self._placed)
 
     # ------------------------------------------------------------------ motion (TrackerConfig.motion: runtime.track_motion)
 
@@ -325,7 +328,10 @@ class FaceTracker:
 
     def _evict_duplicate(self, o: Track, t: Track, box: np.ndarray) -> bool:
         """Two tracks on one face: the one that left its predicted path goes (then True: `o`, lost now)."""
-        return track_motion.evict(o, t, box, self.frame_index, self.tracks, self._lost, self.lost_reasons)
+        if not track_motion.evict(o, t, box, self.frame_index, self.tracks, self._lost, self.lost_reasons):
+            return False
+        self._placed.pop(o.id, None)  # lost now: no longer placed this frame
+        return True
 
 
 __all__: Sequence[str] = ("TrackerConfig", "Target", "Track", "FaceTracker")
