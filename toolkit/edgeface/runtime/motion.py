@@ -155,14 +155,14 @@ class BoxMotion:
         self.aspect = w / h
         if self.state is not None and self.frame is not None and frame > self.frame:
             dt = float(frame - self.frame)
-            step = [(a - b) / dt for a, b in zip(z, self.state)]
-            if not self.config.scale:
-                step[2] = 0.0
+            (a0, a1, a2), (b0, b1, b2) = z, self.state
+            s0, s1, s2 = (a0 - b0) / dt, (a1 - b1) / dt, ((a2 - b2) / dt if self.config.scale else 0.0)
             if self.observations == 1:
-                self.velocity = tuple(step)  # the first displacement: nothing to average yet
+                self.velocity = (s0, s1, s2)  # the first displacement: nothing to average yet
             else:
                 g = self.config.gain
-                self.velocity = tuple(v + g * (st - v) for v, st in zip(self.velocity, step))
+                v0, v1, v2 = self.velocity
+                self.velocity = (v0 + g * (s0 - v0), v1 + g * (s1 - v1), v2 + g * (s2 - v2))
         self.state = z
         self.frame = int(frame)
         self.observations += 1
