@@ -60,3 +60,25 @@ def test_plot_draws_the_median_of_the_rounds():
     assert v["slowest"][-1] == pytest.approx(1.5 * (1.0 + 0.4 * 15)) and v["fastest"][-1] == pytest.approx(7.0)
     one = scaling_report.plot_series({"rows": _rows(0, 0.4, slow=1.5)})  # one round: drawn as it is
     assert one[("int8", 1, 1, "pipeline")]["ms"][-1] == pytest.approx(1.5 * 7.0)
+
+
+def test_pipeline_and_floor_passes_are_timed_in_turn():
+    """`time_alternating`: a warm-up pass of each loop, then one timed pass of each in turn, each loop's own
+    results (as `time_passes` gives for one loop)."""
+    from edgeface.tools.bench.peers.timing import time_alternating, time_passes
+
+    calls = []
+
+    def loop(name, faces):
+        return (lambda f: calls.append((name, f)) or faces), (lambda: calls.append((name, "reset")))
+
+    frames = [0, 1, 2]
+    res = time_alternating({"a": loop("a", 2), "b": loop("b", 1)}, frames, passes=2)
+    passes = [c for c in calls if c[1] != "reset"]
+    order = [passes[i][0] for i in range(0, len(passes), 3)]
+    assert order == ["a", "b", "a", "b", "a", "b"]  # warm-ups, then timed passes in turn
+    assert [c for c in calls if c[1] == "reset"] == [("a", "reset"), ("b", "reset")] * 3
+    assert len(res["a"]["pass_fps"]) == len(res["b"]["pass_fps"]) == 2
+    assert res["a"]["faces_per_frame"] == 2 and res["b"]["faces_per_frame"] == 1 and res["a"]["frames"] == 3
+    one = time_passes(*loop("c", 3), frames, passes=2)
+    assert set(one) == set(res["a"]) and one["faces_per_frame"] == 3

@@ -7,6 +7,10 @@ from pathlib import Path
 from edgeface.tools.bench.scaling.summary import median_rows, summarize
 
 
+#: how a report's pipeline and floor rows were measured (reports before 2026-12-07: in two processes)
+_PAIRED = "; each pipeline row and its floor in one process, their passes in turn"
+
+
 def row_line(r: dict) -> str:
     return (f"round {r['round']} {r['precision']:<5} {r['cores']} core(s) workers {r['workers']} {r['mode']:<8} "
             f"{r['faces']:>2} faces: {r['fps']:8.1f} fps, {1000.0 / r['fps']:6.2f} ms/frame, "
@@ -18,7 +22,7 @@ def markdown(rep: dict) -> str:
     out = ["# Scaling benchmark: faces in view, cores, regressor workers", "",
            f"{rep['date']}, {m['host']}, {m['cores']} usable cores, load {m['load_avg_start']:.2f} at the start, "
            f"{m['load_avg_end']:.2f} at the end; {o['frames']} frames x {o['passes']} timed passes per row "
-           f"(median pass), {o['rounds']} round(s).", ""]
+           f"(median pass{_PAIRED if o.get('paired') else ''}), {o['rounds']} round(s).", ""]
     medians = median_rows(rep["rows"]) if o["rounds"] > 1 else []
     summary = summarize(rep["rows"])  # from the rows (a report saved by an older version is summarized the same way)
     for rnd in (["median"] if medians else []) + list(range(o["rounds"])):

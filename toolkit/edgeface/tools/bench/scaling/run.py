@@ -5,7 +5,7 @@
 For each precision (int8, fp32), core count (1, 2), regressor workers (1; and the core count when it
 is more) and number of faces in view (1, 2, 4, 8, 16: `frames.grid_frames`), one fresh worker process
 pinned to the first cores (`worker.py`) measures the VIDEO-mode pipeline (`pipeline`) and the models
-alone on the same crops (`floor`). Per (precision, cores, workers): the cost of each extra face is the
+alone on the same crops (`floor`), their timed passes taken in turn. Per (precision, cores, workers): the cost of each extra face is the
 least-squares slope of ms per frame over the face counts, beside the median regressor Invoke. Per
 (precision, faces): the 2-core / 1-core fps ratio of the pipeline (its best workers setting) and of the
 floor, and their quotient (the issue's target: >= 0.9 with >= 4 faces). Rounds repeat everything;
@@ -53,16 +53,17 @@ class ScalingOptions:
             raise ValueError("rounds and passes must be >= 1, frames >= 10")
 
 
-def _worker(frames_path: Path, cores: int, mode: str, precision: str, workers: int, opts: ScalingOptions) -> dict:
+def _worker(frames_path: Path, cores: int, precision: str, workers: int, opts: ScalingOptions) -> dict:
+    """{"pipeline": row, "floor": row} of one worker process pinned to the first `cores` cores (`worker.py`)."""
     use = sorted(os.sched_getaffinity(0))[:cores]
     with tempfile.TemporaryDirectory() as d:
         out = Path(d) / "r.json"
         cmd = [sys.executable, "-m", "edgeface.tools.bench.scaling.worker", "--frames", str(frames_path), "--out", str(out),
                "--passes", str(opts.passes)] + (["--cache-root", opts.cache_root] if opts.cache_root else []) + [
-               mode, precision, str(workers)]
+               precision, str(workers)]
         proc = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=lambda: os.sched_setaffinity(0, use))
         if proc.returncode != 0 or not out.is_file():
-            raise RuntimeError(f"scaling worker {mode} {precision} {cores} cores failed: {proc.stderr.strip().splitlines()[-1:]}")
+            raise RuntimeError(f"scaling worker {precision} {cores} cores failed: {proc.stderr.strip().splitlines()[-1:]}")
         return json.loads(out.read_text())
 
 
@@ -80,8 +81,9 @@ def run_scaling(opts: ScalingOptions, log=print) -> dict:
                 for cores in opts.cores:
                     for workers in sorted({1, cores}):
                         for n in opts.faces:
+                            pair = _worker(paths[n], cores, prec, workers, opts)
                             for mode in ("pipeline", "floor"):
-                                r = _worker(paths[n], cores, mode, prec, workers, opts)
+                                r = pair[mode]
                                 r.update(round=rnd, faces=n, cores=cores, cores_used=r.pop("cores"))
                                 rows.append(r)
                                 log(scaling_report.row_line(r))
@@ -89,7 +91,7 @@ def run_scaling(opts: ScalingOptions, log=print) -> dict:
            "machine": {"host": platform.node(), "cpu_count": os.cpu_count(), "cores": len(os.sched_getaffinity(0)),
                        "load_avg_start": load0, "load_avg_end": os.getloadavg()[0], "python": platform.python_version()},
            "options": {"precisions": list(opts.precisions), "cores": list(opts.cores), "faces": list(opts.faces),
-                       "frames": opts.frames, "passes": opts.passes, "rounds": opts.rounds},
+                       "frames": opts.frames, "passes": opts.passes, "rounds": opts.rounds, "paired": True},
            "rows": rows}
     rep.update(summarize(rows))
     return rep
