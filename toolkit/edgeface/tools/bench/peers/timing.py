@@ -44,31 +44,34 @@ def time_alternating(loops: dict, frames, passes: int) -> dict:
         reset()
         for f in frames:
             process(f)
-    stats = {name: ([], [], [0]) for name in loops}  # pass fps, per-frame ms, faces
+    pass_fps = {name: [] for name in loops}
+    per_frame = {name: [] for name in loops}  # ms
+    faces = dict.fromkeys(loops, 0)
     gc.collect()
     gc.disable()
     try:
         for _ in range(max(1, passes)):
             for name, (process, reset) in loops.items():
-                pass_fps, per_frame, faces = stats[name]
-                pass_fps.append(_timed_pass(process, reset, frames, per_frame, faces))
+                fps, found = _timed_pass(process, reset, frames, per_frame[name])
+                pass_fps[name].append(fps)
+                faces[name] += found
     finally:
         gc.enable()
-    return {name: _summary(pass_fps, per_frame, faces[0], len(frames)) for name, (pass_fps, per_frame, faces) in stats.items()}
+    return {name: _summary(pass_fps[name], per_frame[name], faces[name], len(frames)) for name in loops}
 
 
-def _timed_pass(process, reset, frames, per_frame: list, faces: list) -> float:
-    """One timed pass (a new sequence): the fps of the summed `process` time; per-frame ms and faces appended."""
+def _timed_pass(process, reset, frames, per_frame: list) -> tuple:
+    """One timed pass (a new sequence): (fps of the summed `process` time, faces found); per-frame ms appended."""
     clock = time.perf_counter
     reset()
-    busy = 0.0
+    busy, faces = 0.0, 0
     for f in frames:
         t0 = clock()
-        faces[0] += process(f)
+        faces += process(f)
         dt = clock() - t0
         busy += dt
         per_frame.append(dt * 1000.0)
-    return len(frames) / busy if busy > 0 else 0.0
+    return (len(frames) / busy if busy > 0 else 0.0), faces
 
 
 def _summary(pass_fps: list, per_frame: list, faces: int, frames: int) -> dict:

@@ -7,7 +7,7 @@ from pathlib import Path
 from edgeface.tools.bench.scaling.summary import median_rows, summarize
 
 
-#: how a report's pipeline and floor rows were measured (reports before 2026-12-07: in two processes)
+#: how a report's pipeline and floor rows were measured (`options.paired`; older reports: two processes)
 _PAIRED = "; each pipeline row and its floor in one process, their passes in turn"
 
 
