@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]  # this checkout, run as its own base
 def test_every_system_ran_or_was_skipped_with_a_reason(report):
     ran = {r["system"]: r for r in report["results"]}
     assert set(ran) == {"upstream-video", "upstream-perframe", "edgeface-int8-track25", "edgeface-int8-floor25",
-                        "edgeface-int8-detect", BASELINE_KEY}
+                        "edgeface-int8-detect", "edgeface-int8-track", BASELINE_KEY}  # the last two: the baseline pair
     for key, r in ran.items():
         assert "error" not in r, (key, r)
         assert r["frames"] == 12 and r["cores"] == 1 and r["fps"] > 0
@@ -60,7 +60,12 @@ def test_baseline_checkout_runs_beside_this_one(report):
     """`--baseline DIR`: an earlier checkout's INT8 tracking row, imported from its own tree (package and data folders),
     in the same run; here this checkout itself, so both rows find the face on every frame."""
     base = next(r for r in report["results"] if r["system"] == BASELINE_KEY)
+    mine = next(r for r in report["results"] if r["system"] == "edgeface-int8-track")
     assert base["frames"] == 12 and base["faces_per_frame"] == 1.0 and base["xnnpack"] is True
+    # timed as a pair: this checkout's row beside it, each in its own process, a pass of each in turn
+    assert base["paired_with"] == ["edgeface-int8-track"] and mine["paired_with"] == [BASELINE_KEY]
+    assert len(base["pass_fps"]) == len(mine["pass_fps"]) == 1 and mine["faces_per_frame"] == 1.0
+    assert "timed as a pair" in peers_report.peers_markdown(report)
     assert report["systems"][BASELINE_KEY]["label"].startswith("edgeface INT8, tracking (scans: profile interval), baseline ")
     assert baseline_worker(REPO) == "edgeface.tools.bench.peers.edgeface_loop"
     assert baseline_worker(REPO / "tests") is None

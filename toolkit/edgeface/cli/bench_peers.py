@@ -40,7 +40,7 @@ def command(
     no_install: bool = typer.Option(False, "--no-install", help="Do not create the MediaPipe venv when it is missing."),
     baseline: Optional[Path] = typer.Option(
         None, "--baseline", metavar="DIR",
-        help="An earlier edgeface checkout (e.g. a git worktree of an older commit): its INT8 tracking row runs beside this one's, in the same run."),
+        help="An earlier edgeface checkout (e.g. a git worktree of an older commit): its INT8 tracking row timed as a pair with this one's (each in its own process on the same cores, their passes in turn)."),
     json_file: Optional[Path] = json_option(),
     md_file: Optional[Path] = markdown_option(),
     plot_file: Optional[Path] = plot_option(),

@@ -12,6 +12,10 @@ and `passes` timed passes (`timing`); its fps is the median pass. Systems:
   edgeface-*         edgeface.FaceAligner (VIDEO mode): int8 / fp32, tracking with scans
                      for new faces, and detector on every frame                          edgeface_loop
 
+`--baseline DIR` adds an earlier edgeface checkout's INT8 tracking row. It is timed as a pair with this
+checkout's (`paired`: both in their own process on the same cores, their timed passes taken in turn), so
+their ratio does not carry the drift of a shared machine between two runs.
+
 Then the live path (`tools.bench.latency.live`): the sample video as a simulated camera at 30 and 60 fps into a
 LIVE_STREAM aligner, capture-to-result latency p50/p99 and dropped frames, at each core count.
 
@@ -38,6 +42,7 @@ from edgeface.hub import store
 from edgeface.hub.assets import sample_path
 from edgeface.hub.atomic import atomic_path
 from edgeface.sources.video import have_pyav, open_video
+from edgeface.tools.bench.peers.paired import paired_command, run_paired
 from edgeface.tools.bench.peers.upstream_loop import prepare_upstream, upstream_source
 
 MEDIAPIPE_VERSION = "0.10.18"
@@ -118,6 +123,7 @@ class PeerOptions:
 BASELINE_WORKERS = (("edgeface/tools/bench/peers/edgeface_loop.py", "edgeface.tools.bench.peers.edgeface_loop"),
                     ("edgeface/bench/peers_edgeface.py", "edgeface.bench.peers_edgeface"))
 BASELINE_KEY = "edgeface-int8-track-baseline"
+PAIRED_KEY = "edgeface-int8-track"  # this checkout's row timed beside the baseline's
 
 
 def baseline_worker(checkout: Path) -> Optional[str]:
@@ -211,11 +217,11 @@ def _pin(cpus: List[int]):
     return fn
 
 
-def run_worker(cmd: List[str], cpus: List[int], out: Path, timeout_s: float, env: Optional[dict] = None) -> dict:
+def run_worker(cmd: List[str], cpus: List[int], out: Path, timeout_s: float) -> dict:
     """One worker process pinned to `cpus`; its JSON result (or {"error": ...})."""
     out.unlink(missing_ok=True)
     try:
-        p = subprocess.run(cmd, preexec_fn=_pin(cpus), capture_output=True, text=True, timeout=timeout_s, env=env)
+        p = subprocess.run(cmd, preexec_fn=_pin(cpus), capture_output=True, text=True, timeout=timeout_s)
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout_s:.0f} s"}
     if out.is_file():
@@ -225,7 +231,9 @@ def run_worker(cmd: List[str], cpus: List[int], out: Path, timeout_s: float, env
 
 
 def _commands(opts: PeerOptions, frames_file: Path, out: Path, log) -> tuple:
-    """{system key: argv} for the systems that can run here, and [(key, reason)] for those that cannot."""
+    """{system key: argv} for the systems that can run here, {key: (argv, env)} of the systems timed as a pair
+    (`--baseline`: the earlier checkout and this one's INT8 tracking row), and [(key, reason)] for those that
+    cannot run."""
     wanted = [s for s in SYSTEMS if not opts.systems or s.key in opts.systems]
     common = ["--frames", str(frames_file), "--out", str(out), "--passes", str(opts.passes)]
     cmds, skipped = {}, []
@@ -262,12 +270,19 @@ def _commands(opts: PeerOptions, frames_file: Path, out: Path, log) -> tuple:
                 continue
             cmds[s.key] = [sys.executable, "-m", "edgeface.tools.bench.peers.edgeface_loop", *common, "--", *s.args,
                            str(opts.root or "")]
-    if opts.baseline is not None:
-        s = baseline_system(opts.baseline)
-        env = dict(os.environ, PYTHONPATH=str(baseline_path(opts.baseline, out.parent / "baseline")))
-        cmds[s.key] = ([sys.executable, "-m", baseline_worker(opts.baseline), *common, "--", *s.args, str(opts.root or "")],
-                       env)
-    return cmds, skipped
+    pair: dict = {}
+    if opts.baseline is not None:  # timed as a pair with this checkout's INT8 tracking row (`paired`)
+        mine = next(s for s in SYSTEMS if s.key == PAIRED_KEY)
+        cmds.pop(mine.key, None)
+        if not store.model_path("mb05", "int8", opts.root).is_file():
+            skipped.append((BASELINE_KEY, "mb05 is not converted at int8: run edgeface convert --model mb05 --int8"))
+        else:
+            s = baseline_system(opts.baseline)
+            env = dict(os.environ, PYTHONPATH=str(baseline_path(opts.baseline, out.parent / "baseline")))
+            pair[mine.key] = (paired_command(frames_file, "edgeface.tools.bench.peers.edgeface_loop",
+                                             [*mine.args, str(opts.root or "")]), None)
+            pair[s.key] = (paired_command(frames_file, baseline_worker(opts.baseline), [*s.args, str(opts.root or "")]), env)
+    return cmds, pair, skipped
 
 
 def _median_round(results: list) -> dict:
@@ -291,24 +306,29 @@ def run_peers(opts: PeerOptions, progress: Optional[Callable[[str, int, int], No
     video = decode_frames(frames_file, opts.root, opts.frames)
     with tempfile.TemporaryDirectory(prefix="edgeface-peers-") as tmp:
         out = Path(tmp) / "result.json"
-        cmds, skipped = _commands(opts, frames_file, out, log)
+        cmds, pair, skipped = _commands(opts, frames_file, out, log)
         # round-robin: a slow spell of a shared machine hits every system of a round, not one system
-        jobs = [(r, c, k) for r in range(int(opts.rounds)) for c in cores for k in cmds]
+        jobs = [(r, c, k) for r in range(int(opts.rounds)) for c in cores for k in [*cmds, *(["pair"] if pair else [])]]
         by_case: dict = {}
         for i, (r, c, key) in enumerate(jobs):
+            what = " beside ".join(pair) if key == "pair" else key
             if progress:
-                progress(f"{key} on {c} core{'s' if c > 1 else ''}" + (f", round {r + 1}" if opts.rounds > 1 else ""),
+                progress(f"{what} on {c} core{'s' if c > 1 else ''}" + (f", round {r + 1}" if opts.rounds > 1 else ""),
                          i, len(jobs))
             load0 = load_avg()
             t0 = time.time()
-            cmd, env = cmds[key] if isinstance(cmds[key], tuple) else (cmds[key], None)
-            res = run_worker(cmd, cpus[:c], out, opts.timeout_s, env=env)
-            res.update(system=key, cores_requested=c, load_before=load0[0] if load0 else None,
-                       wall_s=round(time.time() - t0, 1))
-            if "error" in res:
-                log(f"peer {key} on {c} core(s) failed: {res['error']}")
-            by_case.setdefault((c, key), []).append(res)
-        rows = [_median_round(by_case[(c, k)]) for c in cores for k in cmds]
+            if key == "pair":
+                results = run_paired(pair, cpus[:c], opts.passes, video["frames"], opts.timeout_s)
+            else:
+                results = {key: run_worker(cmds[key], cpus[:c], out, opts.timeout_s)}
+            for k, res in results.items():
+                res.update(system=k, cores_requested=c, load_before=load0[0] if load0 else None,
+                           wall_s=round(time.time() - t0, 1))
+                if "error" in res:
+                    log(f"peer {k} on {c} core(s) failed: {res['error']}")
+                by_case.setdefault((c, k), []).append(res)
+        keys = [k for k in (*SYSTEM_KEYS, BASELINE_KEY) if k in cmds or k in pair]
+        rows = [_median_round(by_case[(c, k)]) for c in cores for k in keys]
         live = []
         if opts.live_fps and store.model_path("mb05", "int8", opts.root).is_file():
             for c in cores:

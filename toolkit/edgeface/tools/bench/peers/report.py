@@ -78,7 +78,10 @@ def _notes(report: dict) -> List[str]:
         now, then = t["edgeface-int8-track"], t["edgeface-int8-track-baseline"]
         cmp = ", ".join(f"{c} core{'s' if c > 1 else ''} {now[c] / then[c]:.2f}x" for c in report.get("cores", [1, 2])
                         if c in now and c in then and then[c])
-        notes.append(f"This checkout's INT8 tracking row over the {base['label']} row (same run, same frames): {cmp}.")
+        paired = any(r.get("paired_with") for r in report.get("results", []) if r.get("system") == "edgeface-int8-track-baseline")
+        notes.append(f"This checkout's INT8 tracking row over the {base['label']} row (same run, same frames"
+                     + ("; the two timed as a pair: each in its own process on the same cores, their timed passes "
+                        "taken in turn" if paired else "") + f"): {cmp}.")
     if "edgeface-int8-floor25" in t:
         notes.append("The floor row runs the INT8 models alone on the crops edgeface's tracking made (recorded in the "
                      "untimed warm-up pass): crop + resize, regressor, float head, and a scan every 25 frames on the "

@@ -10,6 +10,10 @@ new sequence (tracks forgotten). Only the `process(frame)` calls are timed, with
 collector off; fps of a pass = frames / summed `process` time. The worker writes one JSON object
 to `--out`: fps (median over passes), every pass's fps, per-frame ms (median, p90, p99 over all
 timed frames), faces per frame, cores it was allowed to run on, and whatever `info` holds.
+
+Two systems that cannot share a process (two edgeface checkouts: the same package names) are timed as a pair
+(`peers.paired`): each worker (`paired_worker.py`) builds and warms up, then runs one timed pass per request
+(`serve_passes`), and the parent asks each in turn, so a slow spell of a shared machine falls on both alike.
 """
 
 from __future__ import annotations
@@ -57,7 +61,29 @@ def time_alternating(loops: dict, frames, passes: int) -> dict:
                 faces[name] += found
     finally:
         gc.enable()
-    return {name: _summary(pass_fps[name], per_frame[name], faces[name], len(frames)) for name in loops}
+    return {name: summarize(pass_fps[name], per_frame[name], faces[name], len(frames)) for name in loops}
+
+
+def serve_passes(process, reset, frames, requests, answer, info: dict) -> None:
+    """Timed passes on request, for a pair of processes taking their passes in turn (`peers.paired`): one untimed
+    warm-up pass, then `answer({"ready": True, "info": info})`; for each line of `requests` that reads `pass`, one timed pass
+    (garbage collector off) answered as {"fps", "faces", "per_frame" (ms)}; returns at the end of `requests`."""
+    reset()
+    for f in frames:
+        process(f)
+    answer({"ready": True, "info": info})
+    for line in requests:
+        if line.strip() != "pass":
+            answer({"error": f"unknown request {line.strip()!r} (expected: pass)"})
+            return
+        per_frame: list = []
+        gc.collect()
+        gc.disable()
+        try:
+            fps, faces = _timed_pass(process, reset, frames, per_frame)
+        finally:
+            gc.enable()
+        answer({"fps": fps, "faces": faces, "per_frame": per_frame})
 
 
 def _timed_pass(process, reset, frames, per_frame: list) -> tuple:
@@ -74,7 +100,9 @@ def _timed_pass(process, reset, frames, per_frame: list) -> tuple:
     return (len(frames) / busy if busy > 0 else 0.0), faces
 
 
-def _summary(pass_fps: list, per_frame: list, faces: int, frames: int) -> dict:
+def summarize(pass_fps: list, per_frame: list, faces: int, frames: int) -> dict:
+    """A result from its parts: every timed pass's fps, every timed frame's ms, the faces found in all the timed
+    passes, the frames of one pass."""
     per_frame = sorted(per_frame)
     ordered = sorted(pass_fps)
     return {
