@@ -66,6 +66,7 @@ def test_baseline_checkout_runs_beside_this_one(report):
     assert base["paired_with"] == ["edgeface-int8-track"] and mine["paired_with"] == [BASELINE_KEY]
     assert len(base["pass_fps"]) == len(mine["pass_fps"]) == 1 and mine["faces_per_frame"] == 1.0
     assert "timed as a pair" in peers_report.peers_markdown(report)
+    assert peers_report.paired_ratio(report, "edgeface-int8-track", BASELINE_KEY, 1) > 0
     assert report["systems"][BASELINE_KEY]["label"].startswith("edgeface INT8, tracking (scans: profile interval), baseline ")
     assert baseline_worker(REPO) == "edgeface.tools.bench.peers.edgeface_loop"
     assert baseline_worker(REPO / "tests") is None
@@ -90,6 +91,22 @@ def test_rounds_keep_the_median_round():
     assert "error" in _median_round([{"error": "x"}])
     with pytest.raises(OptionsError):
         PeerOptions(rounds=0)
+    assert "round_pass_fps" not in best  # only systems timed as a pair keep every round's passes
+    paired = _median_round([dict(r, paired_with=["b"]) if "error" not in r else r for r in rows])
+    assert paired["round_pass_fps"] == [[1], None, [2], [3]]  # aligned with the partner's rounds
+
+
+def test_paired_ratio_is_the_median_of_passes_taken_one_after_the_other():
+    """Two systems timed as a pair: their ratio compares each pass with the partner's pass next to it in time, not
+    each system's median round (two rounds far apart); a round that failed for either is left out."""
+    def row(system, rounds):
+        return {"system": system, "cores_requested": 1, "fps": 1.0, "paired_with": ["x"], "round_pass_fps": rounds}
+
+    report = {"results": [row("a", [[90.0, 95.0], [50.0, 60.0], [70.0, 80.0]]),
+                          row("b", [[100.0, 100.0], None, [100.0, 100.0]])]}
+    assert peers_report.paired_ratio(report, "a", "b", 1) == 0.85  # median of 0.9, 0.95, 0.7, 0.8
+    assert peers_report.paired_ratio(report, "a", "b", 2) is None  # no such core count
+    assert peers_report.paired_ratio({"results": [dict(row("a", [[1.0]]), round_pass_fps=None)]}, "a", "b", 1) is None
 
 
 

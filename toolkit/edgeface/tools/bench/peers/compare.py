@@ -286,12 +286,16 @@ def _commands(opts: PeerOptions, frames_file: Path, out: Path, log) -> tuple:
 
 
 def _median_round(results: list) -> dict:
-    """The round with the median fps (its own pass figures kept), with every round's fps as `round_fps`."""
+    """The round with the median fps (its own pass figures kept), with every round's fps as `round_fps` and, for
+    systems timed as a pair, every round's passes as `round_pass_fps` (None for a failed round: rounds stay aligned
+    with the partner's)."""
     ok = sorted((r for r in results if "error" not in r), key=lambda r: r.get("fps", 0.0))
     if not ok:
         return results[-1]
     best = dict(ok[(len(ok) - 1) // 2])
     best["round_fps"] = [r.get("fps") for r in results if "error" not in r]
+    if best.get("paired_with"):
+        best["round_pass_fps"] = [None if "error" in r else r.get("pass_fps") for r in results]
     return best
 
 

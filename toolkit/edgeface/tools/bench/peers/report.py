@@ -29,6 +29,22 @@ def ratio(report: dict, system: str, other: str, cores: int) -> Optional[float]:
     return round(a / b, 2) if a and b else None
 
 
+def paired_ratio(report: dict, system: str, other: str, cores: int) -> Optional[float]:
+    """fps of `system` over `other` at `cores` for two systems timed as a pair: the median over every pair of passes
+    taken one after the other (same round, same pass), so that each ratio compares two passes a few hundred
+    milliseconds apart. None when the two were not timed as a pair."""
+    rows = {r["system"]: r for r in report.get("results", [])
+            if r.get("system") in (system, other) and int(r.get("cores_requested", 0)) == cores and "error" not in r}
+    a, b = rows.get(system, {}).get("round_pass_fps"), rows.get(other, {}).get("round_pass_fps")
+    if not a or not b:
+        return None
+    q = sorted(x / y for ra, rb in zip(a, b) if ra and rb for x, y in zip(ra, rb) if x and y)
+    if not q:
+        return None
+    m = len(q) // 2
+    return round(q[m] if len(q) % 2 else (q[m - 1] + q[m]) / 2, 2)
+
+
 def _x(v: Optional[float]) -> str:
     return "-" if v is None else f"{v:.2f}x"
 
@@ -76,12 +92,16 @@ def _notes(report: dict) -> List[str]:
     t = fps_table(report)
     if base is not None and "edgeface-int8-track" in t and "edgeface-int8-track-baseline" in t:
         now, then = t["edgeface-int8-track"], t["edgeface-int8-track-baseline"]
-        cmp = ", ".join(f"{c} core{'s' if c > 1 else ''} {now[c] / then[c]:.2f}x" for c in report.get("cores", [1, 2])
-                        if c in now and c in then and then[c])
-        paired = any(r.get("paired_with") for r in report.get("results", []) if r.get("system") == "edgeface-int8-track-baseline")
-        notes.append(f"This checkout's INT8 tracking row over the {base['label']} row (same run, same frames"
-                     + ("; the two timed as a pair: each in its own process on the same cores, their timed passes "
-                        "taken in turn" if paired else "") + f"): {cmp}.")
+        cores = [c for c in report.get("cores", [1, 2]) if c in now and c in then and then[c]]
+        pairs = {c: paired_ratio(report, "edgeface-int8-track", "edgeface-int8-track-baseline", c) for c in cores}
+        if all(v is not None for v in pairs.values()):
+            cmp = ", ".join(f"{c} core{'s' if c > 1 else ''} {pairs[c]:.2f}x" for c in cores)
+            notes.append(f"This checkout's INT8 tracking row over the {base['label']} row (same run, same frames; the "
+                         "two timed as a pair, each in its own process on the same cores, their timed passes taken in "
+                         f"turn; the median ratio of the passes taken one after the other): {cmp}.")
+        else:
+            cmp = ", ".join(f"{c} core{'s' if c > 1 else ''} {now[c] / then[c]:.2f}x" for c in cores)
+            notes.append(f"This checkout's INT8 tracking row over the {base['label']} row (same run, same frames): {cmp}.")
     if "edgeface-int8-floor25" in t:
         notes.append("The floor row runs the INT8 models alone on the crops edgeface's tracking made (recorded in the "
                      "untimed warm-up pass): crop + resize, regressor, float head, and a scan every 25 frames on the "
