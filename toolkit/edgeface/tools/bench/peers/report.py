@@ -6,6 +6,7 @@ tracking systems over MediaPipe FaceMesh."""
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -38,11 +39,8 @@ def paired_ratio(report: dict, system: str, other: str, cores: int) -> Optional[
     a, b = rows.get(system, {}).get("round_pass_fps"), rows.get(other, {}).get("round_pass_fps")
     if not a or not b:
         return None
-    q = sorted(x / y for ra, rb in zip(a, b) if ra and rb for x, y in zip(ra, rb) if x and y)
-    if not q:
-        return None
-    m = len(q) // 2
-    return round(q[m] if len(q) % 2 else (q[m - 1] + q[m]) / 2, 2)
+    q = [x / y for ra, rb in zip(a, b) if ra and rb for x, y in zip(ra, rb) if x and y]
+    return round(statistics.median(q), 2) if q else None
 
 
 def _x(v: Optional[float]) -> str:
