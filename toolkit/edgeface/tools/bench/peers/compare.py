@@ -42,7 +42,7 @@ from edgeface.hub import store
 from edgeface.hub.assets import sample_path
 from edgeface.hub.atomic import atomic_path
 from edgeface.sources.video import have_pyav, open_video
-from edgeface.tools.bench.peers.paired import paired_command, run_paired
+from edgeface.tools.bench.peers.paired import paired_command, pinned_to, run_paired
 from edgeface.tools.bench.peers.upstream_loop import prepare_upstream, upstream_source
 
 MEDIAPIPE_VERSION = "0.10.18"
@@ -211,17 +211,11 @@ def mediapipe_python(opts: PeerOptions, log: Callable[[str], None]) -> tuple:
     return py, ""
 
 
-def _pin(cpus: List[int]):
-    def fn():
-        os.sched_setaffinity(0, cpus)
-    return fn
-
-
 def run_worker(cmd: List[str], cpus: List[int], out: Path, timeout_s: float) -> dict:
     """One worker process pinned to `cpus`; its JSON result (or {"error": ...})."""
     out.unlink(missing_ok=True)
     try:
-        p = subprocess.run(cmd, preexec_fn=_pin(cpus), capture_output=True, text=True, timeout=timeout_s)
+        p = subprocess.run(cmd, preexec_fn=pinned_to(cpus), capture_output=True, text=True, timeout=timeout_s)
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout_s:.0f} s"}
     if out.is_file():

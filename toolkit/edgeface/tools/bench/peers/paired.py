@@ -29,11 +29,18 @@ def paired_command(frames_file: Path, module: str, args: List[str]) -> List[str]
     return [sys.executable, str(WORKER), "--frames", str(frames_file), "--module", module, "--", *args]
 
 
+def pinned_to(cpus: List[int]):
+    """A `preexec_fn` that pins the child process to `cpus` before it runs (what `taskset -c` does)."""
+    def pin():
+        os.sched_setaffinity(0, cpus)
+    return pin
+
+
 class _Worker:
     def __init__(self, cmd: List[str], env: Optional[dict], cpus: List[int]):
         self.log = tempfile.TemporaryFile(mode="w+")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True,
-                                     bufsize=1, env=env, preexec_fn=lambda: os.sched_setaffinity(0, cpus))
+                                     bufsize=1, env=env, preexec_fn=pinned_to(cpus))
 
     def ask(self, request: Optional[str], timeout_s: float) -> dict:
         """Send `request` (None: nothing, wait for the next answer) and read the worker's one-line answer."""
@@ -110,4 +117,4 @@ def run_paired(cmds: Dict[str, Tuple[List[str], Optional[dict]]], cpus: List[int
     return {key: out[key] for key in cmds}
 
 
-__all__ = ("paired_command", "run_paired")
+__all__ = ("paired_command", "pinned_to", "run_paired")

@@ -45,9 +45,7 @@ def time_alternating(loops: dict, frames, passes: int) -> dict:
     warm-up pass of each, then `passes` rounds of one timed pass of each. A slow spell of a shared machine then
     falls on the loops alike, so the ratio of their fps is steadier than across processes. {name: result}."""
     for process, reset in loops.values():
-        reset()
-        for f in frames:
-            process(f)
+        _warm_up(process, reset, frames)
     pass_fps = {name: [] for name in loops}
     per_frame = {name: [] for name in loops}  # ms
     faces = dict.fromkeys(loops, 0)
@@ -68,9 +66,7 @@ def serve_passes(process, reset, frames, requests, answer, info: dict) -> None:
     """Timed passes on request, for a pair of processes taking their passes in turn (`peers.paired`): one untimed
     warm-up pass, then `answer({"ready": True, "info": info})`; for each line of `requests` that reads `pass`, one timed pass
     (garbage collector off) answered as {"fps", "faces", "per_frame" (ms)}; returns at the end of `requests`."""
-    reset()
-    for f in frames:
-        process(f)
+    _warm_up(process, reset, frames)
     answer({"ready": True, "info": info})
     for line in requests:
         if line.strip() != "pass":
@@ -84,6 +80,13 @@ def serve_passes(process, reset, frames, requests, answer, info: dict) -> None:
         finally:
             gc.enable()
         answer({"fps": fps, "faces": faces, "per_frame": per_frame})
+
+
+def _warm_up(process, reset, frames) -> None:
+    """The untimed pass before the timed ones (a new sequence): caches, lazy loads and the arena settle."""
+    reset()
+    for f in frames:
+        process(f)
 
 
 def _timed_pass(process, reset, frames, per_frame: list) -> tuple:

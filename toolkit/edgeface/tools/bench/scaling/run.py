@@ -27,6 +27,7 @@ from typing import Optional
 
 import numpy as np
 
+from edgeface.tools.bench.peers.paired import pinned_to
 from edgeface.tools.bench.scaling import report as scaling_report
 from edgeface.tools.bench.scaling.summary import slope, summarize
 from edgeface.tools.bench.scaling.frames import FACE_COUNTS, face_sprites, grid_frames
@@ -61,7 +62,7 @@ def _worker(frames_path: Path, cores: int, precision: str, workers: int, opts: S
         cmd = [sys.executable, "-m", "edgeface.tools.bench.scaling.worker", "--frames", str(frames_path), "--out", str(out),
                "--passes", str(opts.passes)] + (["--cache-root", opts.cache_root] if opts.cache_root else []) + [
                precision, str(workers)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=lambda: os.sched_setaffinity(0, use))
+        proc = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=pinned_to(use))
         if proc.returncode != 0 or not out.is_file():
             raise RuntimeError(f"scaling worker {precision} {cores} cores failed: {proc.stderr.strip().splitlines()[-1:]}")
         return json.loads(out.read_text())
