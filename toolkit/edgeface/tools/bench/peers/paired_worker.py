@@ -19,7 +19,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from timing import serve_passes  # noqa: E402  (stdlib + numpy only)
+from timing import load_system, serve_passes  # noqa: E402  (stdlib + numpy only)
 
 
 def main(argv=None) -> int:
@@ -36,15 +36,7 @@ def main(argv=None) -> int:
     if extra and extra[0] == "--":
         extra = extra[1:]
     try:
-        import numpy as np
-
-        frames = np.load(args.frames)
-        frames = [frames[i] for i in range(frames.shape[0])]
-        process, reset, info = importlib.import_module(args.module)._build(extra)
-        try:
-            info = dict(info, cores=len(os.sched_getaffinity(0)))
-        except (AttributeError, OSError):
-            info = dict(info, cores=os.cpu_count())
+        process, reset, frames, info = load_system(args.frames, importlib.import_module(args.module)._build, extra)
         serve_passes(process, reset, frames, sys.stdin, answer, info)
     except Exception as e:  # reported to the parent as one line, never a traceback
         answer({"error": f"{type(e).__name__}: {e}"})

@@ -119,11 +119,27 @@ def summarize(pass_fps: list, per_frame: list, faces: int, frames: int) -> dict:
     }
 
 
-def worker_main(build, argv=None) -> int:
-    """Command line of a worker: --frames FILE.npy --out FILE.json [--passes N] [--rgb] plus `build`'s own
-    options after `--` (`build(extra_args, frames_are_rgb)` -> (process, reset, info))."""
+def load_system(frames_file: str, build, extra: list, rgb: bool = False) -> tuple:
+    """What a worker times: (process, reset, frames, info) from the pre-decoded frames (`.npy`, N x H x W x 3 BGR;
+    `rgb`: converted once, like decoding, outside the timed loop) and `build(extra)` (model loading, not timed);
+    `info` gets the number of cores the process may use."""
     import numpy as np
 
+    frames = np.load(frames_file)
+    if rgb:
+        frames = np.ascontiguousarray(frames[..., ::-1])
+    frames = [frames[i] for i in range(frames.shape[0])]
+    process, reset, info = build(extra)
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count()
+    return process, reset, frames, dict(info, cores=cores)
+
+
+def worker_main(build, argv=None) -> int:
+    """Command line of a worker: --frames FILE.npy --out FILE.json [--passes N] [--rgb] plus `build`'s own
+    options after `--` (`build(extra_args)` -> (process, reset, info))."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--frames", required=True)
     ap.add_argument("--out", required=True)
@@ -134,17 +150,9 @@ def worker_main(build, argv=None) -> int:
         extra = extra[1:]
     args.out = os.path.abspath(args.out)  # `build` may change the working directory (upstream does)
     try:
-        frames = np.load(args.frames)
-        if args.rgb:  # the system takes RGB: converted once, like decoding, outside the timed loop
-            frames = np.ascontiguousarray(frames[..., ::-1])
-        frames = [frames[i] for i in range(frames.shape[0])]
-        process, reset, info = build(extra)
+        process, reset, frames, info = load_system(args.frames, build, extra, args.rgb)
         result = time_passes(process, reset, frames, args.passes)
         result.update(info)
-        try:
-            result["cores"] = len(os.sched_getaffinity(0))
-        except (AttributeError, OSError):
-            result["cores"] = os.cpu_count()
     except Exception as e:  # reported to the parent as one line, never a traceback
         result = {"error": f"{type(e).__name__}: {e}"}
     tmp = args.out + ".part"
